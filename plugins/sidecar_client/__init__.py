@@ -1,0 +1,11 @@
+"""A small client for the audio sidecar. Needs only grpcio, protobuf and the stubs in sidecar.v1."""
+
+from sidecar_client.client import (
+    DEFAULT_ADDRESS,
+    SidecarClient,
+    SidecarError,
+    Transcript,
+    audio_format_for,
+)
+
+__all__ = ["DEFAULT_ADDRESS", "SidecarClient", "SidecarError", "Transcript", "audio_format_for"]

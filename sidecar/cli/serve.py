@@ -1,0 +1,54 @@
+"""`sidecar serve`: run the gRPC server until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sidecar import config as config_mod
+from sidecar.runtime import devices
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("serve", help="run the sidecar server")
+    p.add_argument("--config", metavar="FILE.toml", help="settings file (keys as ServerConfig fields)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1; others need --token)")
+    p.add_argument("--port", type=int, help=f"port (default {config_mod.DEFAULT_PORT}; 0: any free)")
+    p.add_argument("--token", help="require this bearer token (default: $SIDECAR_TOKEN)")
+    p.add_argument("--tls-cert", help="PEM certificate chain for TLS")
+    p.add_argument("--tls-key", help="PEM private key for TLS")
+    p.add_argument("--device", choices=devices.DEVICE_CHOICES, help="where models run (default auto)")
+    p.add_argument("--max-running-jobs", type=int, help="jobs that run at once")
+    p.add_argument("--max-waiting-jobs", type=int, help="jobs that wait before RESOURCE_EXHAUSTED")
+    p.add_argument("--max-audio-seconds", type=float, help="longest audio a call may carry")
+    p.add_argument("--max-message-bytes", type=int, help="largest single gRPC message")
+    p.add_argument("--default-model", dest="default_whisper_model", help="Whisper model for requests naming none")
+    p.add_argument("--preload", action="append", metavar="MODEL", help="load this Whisper model at start (repeatable)")
+    p.add_argument("--ready-file", help="write the bound port to this file once serving (for scripts)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from sidecar.server import app
+
+    try:
+        config = config_mod.load(
+            args.config, host=args.host, port=args.port, token=args.token,
+            tls_cert=args.tls_cert, tls_key=args.tls_key, device=args.device,
+            max_running_jobs=args.max_running_jobs, max_waiting_jobs=args.max_waiting_jobs,
+            max_audio_seconds=args.max_audio_seconds, max_message_bytes=args.max_message_bytes,
+            default_whisper_model=args.default_whisper_model, preload=args.preload,
+        )
+    except (ValueError, OSError) as exc:
+        print(f"sidecar serve: {exc}", file=sys.stderr)
+        return 2
+
+    def ready(sidecar) -> None:
+        print(f"sidecar listening on {config.host}:{sidecar.port}", flush=True)
+        if args.ready_file:
+            with open(args.ready_file, "w") as f:
+                f.write(str(sidecar.port))
+
+    asyncio.run(app.serve(config, on_ready=ready))
+    return 0

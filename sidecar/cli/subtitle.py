@@ -1,0 +1,162 @@
+"""`sidecar subtitle`: caption any audio or video file into SRT or WebVTT (and mux it)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from sidecar.cli.connection import add_server_arguments, connect
+from sidecar.cli.progress import ProgressBar
+from sidecar.media import subtitles
+
+FORMATS = {".srt": subtitles.format_srt, ".vtt": subtitles.format_vtt,
+           ".txt": subtitles.format_audacity_labels}
+# Subtitle codec each container takes when muxing.
+MUX_CODECS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "srt",
+              ".webm": "webvtt"}
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("subtitle", help="caption an audio or video file to SRT/WebVTT")
+    p.add_argument("input", type=pathlib.Path, help="any audio or video file FFmpeg reads")
+    p.add_argument("-o", "--output", type=pathlib.Path,
+                   help="subtitle file: .srt, .vtt, or .txt (Audacity labels); default INPUT.srt")
+    p.add_argument("--language", help="spoken language (e.g. en, de); default: detect")
+    p.add_argument("--translate", action="store_true", help="translate the speech into English")
+    p.add_argument("--model", help="Whisper model name or directory (default: the server's)")
+    p.add_argument("--beam-size", type=int, default=0, help="beam width (default 5)")
+    p.add_argument("--initial-prompt", help="text that conditions the first window (names, spellings)")
+    p.add_argument("--hotwords", help="comma-separated words to favour")
+    p.add_argument("--no-vad", action="store_true", help="decode silence too (no VAD filter)")
+    p.add_argument("--mux", action="store_true",
+                   help="also write a copy of the video with the subtitles as a stream")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_server_arguments(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        output = plan_output(args)
+        mux_output = plan_mux_output(args) if args.mux else None
+    except UsageError as exc:
+        print(f"sidecar subtitle: {exc}", file=sys.stderr)
+        return 2
+    from sidecar.v1 import transcription_pb2
+    from sidecar_client import SidecarError
+
+    options = transcription_pb2.TranscriptionOptions(
+        model=args.model or "", language_code=args.language or "", translate=args.translate,
+        beam_size=args.beam_size, initial_prompt=args.initial_prompt or "",
+        hotwords=args.hotwords or "", vad_filter=not args.no_vad, word_timestamps=True,
+    )
+    bar = ProgressBar(args.input.name, enabled=False if args.quiet else None)
+    try:
+        with connect(args) as client:
+            transcript = client.transcribe(
+                args.input, options=options,
+                on_progress=lambda p: bar.update(p.fraction_done, p.stage))
+    except SidecarError as exc:
+        bar.close()
+        print(f"sidecar subtitle: {args.input}: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    cues = cues_for(transcript)
+    write_atomically(output, FORMATS[output.suffix.lower()](cues))
+    if not args.quiet:
+        info = transcript.info
+        print(f"{output}: {len(cues)} cues, language {info.language_code}, "
+              f"{transcript.summary.speed_factor:.1f}x real time", file=sys.stderr)
+    if mux_output is not None:
+        srt = output if output.suffix.lower() == ".srt" else None
+        try:
+            mux(args.input, cues, mux_output, srt)
+        except UsageError as exc:
+            print(f"sidecar subtitle: {exc}", file=sys.stderr)
+            return 1
+        if not args.quiet:
+            print(f"{mux_output}: video with subtitle stream", file=sys.stderr)
+    return 0
+
+
+class UsageError(Exception):
+    pass
+
+
+def plan_output(args: argparse.Namespace) -> pathlib.Path:
+    if not args.input.is_file():
+        raise UsageError(f"{args.input}: no such file")
+    if not os.access(args.input, os.R_OK):
+        raise UsageError(f"{args.input}: not readable")
+    output = args.output or args.input.with_suffix(".srt")
+    if output.suffix.lower() not in FORMATS:
+        raise UsageError(f"{output}: the output must end in {', '.join(FORMATS)}")
+    check_writable(output, args)
+    return output
+
+
+def plan_mux_output(args: argparse.Namespace) -> pathlib.Path:
+    suffix = args.input.suffix.lower()
+    if suffix not in MUX_CODECS:
+        raise UsageError(f"--mux needs a video container ({', '.join(MUX_CODECS)}), not {suffix or 'no extension'}")
+    if shutil.which("ffmpeg") is None:
+        raise UsageError("--mux needs the ffmpeg program on PATH")
+    output = args.input.with_name(f"{args.input.stem}.subtitled{args.input.suffix}")
+    check_writable(output, args)
+    return output
+
+
+def check_writable(path: pathlib.Path, args: argparse.Namespace) -> None:
+    if path.resolve() == args.input.resolve():
+        raise UsageError(f"{path}: refusing to overwrite the input")
+    if path.exists() and not args.force:
+        raise UsageError(f"{path} exists: pass --force to overwrite it")
+
+
+def cues_for(transcript) -> list[subtitles.Cue]:
+    """Cues from word timings when the server sent them, else from whole segments."""
+    from sidecar_client.client import seconds
+
+    duration = seconds(transcript.info.audio_duration) if transcript.info else None
+    words = [subtitles.TimedWord(w.text, seconds(w.start_offset), seconds(w.end_offset),
+                                 w.speaker_label or None)
+             for s in transcript.segments for w in s.words]
+    if words:
+        return subtitles.build_cues(words, media_duration=duration)
+    return subtitles.cues_from_segments(
+        ((seconds(s.start_offset), seconds(s.end_offset), s.text, s.speaker_label or None)
+         for s in transcript.segments), media_duration=duration)
+
+
+def write_atomically(path: pathlib.Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | None) -> None:
+    """Copies every stream of the video and adds the subtitles; the original is only read."""
+    codec = MUX_CODECS[video.suffix.lower()]
+    with tempfile.TemporaryDirectory(prefix="sidecar-mux-") as tmp:
+        if srt is None:
+            srt = pathlib.Path(tmp) / "subtitles.srt"
+            srt.write_text(subtitles.format_srt(cues), encoding="utf-8")
+        staging = pathlib.Path(tmp) / f"muxed{video.suffix}"
+        command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(video), "-i", str(srt),
+                   "-map", "0", "-map", "1", "-c", "copy", "-c:s", codec, str(staging)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise UsageError(f"ffmpeg could not mux {video}: {done.stderr.strip()[-500:]}")
+        shutil.move(staging, output)

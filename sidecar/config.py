@@ -1,0 +1,98 @@
+"""Server configuration: one frozen dataclass, filled from defaults, a TOML file and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import pathlib
+import tomllib
+
+from sidecar.runtime import devices
+
+DEFAULT_PORT = 50051
+MIB = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    # Address to bind. Anything but loopback needs a token.
+    host: str = "127.0.0.1"
+    # TCP port; 0 picks a free one (tests).
+    port: int = DEFAULT_PORT
+    # Shared secret clients send as "authorization: Bearer <token>"; also $SIDECAR_TOKEN.
+    token: str | None = None
+    # PEM certificate chain and private key for TLS; both or neither.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # Largest single gRPC message, either direction.
+    max_message_bytes: int = 4 * MIB
+    # Largest upload in one call, all chunks together.
+    max_upload_bytes: int = 2048 * MIB
+    # Longest audio one call may carry, in seconds.
+    max_audio_seconds: float = 4 * 3600.0
+    # Jobs that run at once, and jobs that may wait for a slot before RESOURCE_EXHAUSTED.
+    max_running_jobs: int = 1
+    max_waiting_jobs: int = 8
+    # "auto" (CUDA when present), "cpu" or "cuda".
+    device: str = devices.AUTO
+    # CPU threads per model; 0 lets the library decide.
+    cpu_threads: int = 0
+    # Model used when a request names none.
+    default_whisper_model: str = "tiny.en"
+    # Models to load at start instead of on first use.
+    preload: tuple[str, ...] = ()
+    # Seconds in-flight calls get to finish on SIGTERM/SIGINT.
+    shutdown_grace_seconds: float = 5.0
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, not {self.port}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and a key")
+        if not is_loopback(self.host) and not self.token:
+            raise ValueError(
+                f"refusing to bind {self.host}: a non-loopback address needs a token "
+                "(--token or $SIDECAR_TOKEN), or bind 127.0.0.1"
+            )
+        if self.max_message_bytes < 64 * 1024:
+            raise ValueError("max_message_bytes must be at least 64 KiB")
+        if self.max_running_jobs < 1 or self.max_waiting_jobs < 0:
+            raise ValueError("max_running_jobs must be >= 1 and max_waiting_jobs >= 0")
+        if self.max_audio_seconds <= 0 or self.max_upload_bytes <= 0:
+            raise ValueError("the audio limits must be positive")
+        devices.choose(self.device, gpu_present=True)  # checks the spelling only
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load(path: str | os.PathLike | None = None, **overrides) -> ServerConfig:
+    """Builds a config from a TOML file (keys as the field names), $SIDECAR_TOKEN and overrides."""
+    values: dict = {}
+    if path is not None:
+        with open(pathlib.Path(path), "rb") as f:
+            values.update(tomllib.load(f))
+        names = {f.name for f in dataclasses.fields(ServerConfig)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    if os.environ.get("SIDECAR_TOKEN"):
+        values.setdefault("token", os.environ["SIDECAR_TOKEN"])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if "preload" in values:
+        values["preload"] = tuple(values["preload"])
+    config = ServerConfig(**values)
+    config.validate()
+    return config

@@ -1,0 +1,196 @@
+"""Transcription with faster-whisper: option checking, model loading, typed lazy results.
+
+The engine takes 16 kHz mono float32 audio and yields Segment dataclasses as faster-whisper
+decodes them, with every time clamped into the audio's duration (Whisper can emit timestamps
+past the end, especially on the last window).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Iterator
+
+import numpy as np
+
+from sidecar.engines import whisper_models
+from sidecar.errors import InvalidOptionsError, ModelUnavailableError
+from sidecar.runtime import devices
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000  # Whisper's input rate
+MAX_BEAM_SIZE = 16
+GPU_BATCH_SIZE = 16  # windows decoded at once by the batched pipeline on a GPU
+
+
+@dataclasses.dataclass(frozen=True)
+class TranscriptionOptions:
+    # ISO 639-1 language code; None detects it from the first 30 s.
+    language: str | None = None
+    # Translate into English instead of transcribing.
+    translate: bool = False
+    # Time each word (needed for subtitles and speaker assignment).
+    word_timestamps: bool = True
+    # Skip non-speech with Silero VAD before decoding.
+    vad_filter: bool = True
+    # Text that conditions the first window.
+    initial_prompt: str | None = None
+    # Comma-separated words or phrases to favour.
+    hotwords: str | None = None
+    # Beam width.
+    beam_size: int = 5
+
+    def validate(self, *, multilingual: bool, model_name: str) -> None:
+        if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
+            raise InvalidOptionsError(f"beam size must be 1..{MAX_BEAM_SIZE}, not {self.beam_size}")
+        if self.language is not None:
+            code = self.language.split("-")[0].lower()
+            from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+            if code not in _LANGUAGE_CODES:
+                raise InvalidOptionsError(f"language {self.language!r} is not one Whisper knows")
+            if not multilingual and code != "en":
+                raise InvalidOptionsError(
+                    f"model {model_name!r} is English-only and cannot transcribe {self.language!r}; "
+                    "choose a multilingual model such as 'base'"
+                )
+        if self.translate and not multilingual:
+            raise InvalidOptionsError(
+                f"model {model_name!r} is English-only and cannot translate; "
+                "choose a multilingual model such as 'base'"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    probability: float
+    speaker: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    index: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+    average_log_probability: float
+    no_speech_probability: float
+    speaker: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TranscriptionInfo:
+    language: str
+    language_probability: float
+    duration: float
+    speech_duration: float
+
+
+class WhisperEngine:
+    """A loaded Whisper model; thread-safe for concurrent transcriptions (CTranslate2 is)."""
+
+    def __init__(self, model, resolved: whisper_models.ResolvedModel, device: str) -> None:
+        self._model = model
+        self.resolved = resolved
+        self.device = device
+        self._batched = None
+        if device == devices.CUDA:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=model)
+
+    @property
+    def name(self) -> str:
+        return self.resolved.name
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self._model.model.is_multilingual)
+
+    def transcribe(
+        self, audio: np.ndarray, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        """Detects the language at once and returns the segments as a lazy generator."""
+        options.validate(multilingual=self.multilingual, model_name=self.name)
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        duration = len(audio) / SAMPLE_RATE
+        kwargs = dict(
+            language=options.language.split("-")[0].lower() if options.language else None,
+            task="translate" if options.translate else "transcribe",
+            beam_size=options.beam_size,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad_filter,
+            initial_prompt=options.initial_prompt or None,
+            hotwords=options.hotwords or None,
+        )
+        if self._batched is not None:
+            raw_segments, raw_info = self._batched.transcribe(
+                audio, batch_size=GPU_BATCH_SIZE, **kwargs
+            )
+        else:
+            raw_segments, raw_info = self._model.transcribe(audio, **kwargs)
+        info = TranscriptionInfo(
+            language=raw_info.language,
+            language_probability=float(raw_info.language_probability),
+            duration=duration,
+            speech_duration=min(duration, float(raw_info.duration_after_vad)),
+        )
+        return info, _typed_segments(raw_segments, duration)
+
+
+def _clamp(value: float, duration: float) -> float:
+    return min(max(float(value), 0.0), duration)
+
+
+def _typed_segments(raw_segments, duration: float) -> Iterator[Segment]:
+    index = 0
+    for raw in raw_segments:
+        start, end = _clamp(raw.start, duration), _clamp(raw.end, duration)
+        if end <= start and start >= duration:
+            continue  # wholly past the end of the audio: a hallucinated timestamp
+        words = tuple(
+            Word(w.word, _clamp(w.start, duration), _clamp(w.end, duration), float(w.probability))
+            for w in (raw.words or ())
+            if w.start < duration
+        )
+        yield Segment(
+            index=index,
+            start=start,
+            end=max(end, start),
+            text=raw.text.strip(),
+            words=words,
+            average_log_probability=float(raw.avg_logprob),
+            no_speech_probability=float(raw.no_speech_prob),
+        )
+        index += 1
+
+
+def load(name: str | None, device_preference: str = devices.AUTO, cpu_threads: int = 0):
+    """Resolves and loads a model; returns (engine, device, source description)."""
+    resolved = whisper_models.resolve(name)
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        raise ModelUnavailableError(
+            "transcription needs faster-whisper: install the sidecar's `asr` extra"
+        ) from None
+    if devices.ct2_cuda_device_count() > 0:
+        devices.preload_ct2_cuda_libraries()
+    try:
+        device = devices.choose(device_preference, devices.ct2_cuda_device_count() > 0)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelUnavailableError(str(exc)) from None
+    compute_type = "float16" if device == devices.CUDA else "int8"
+    try:
+        model = WhisperModel(
+            str(resolved.path), device=device, compute_type=compute_type, cpu_threads=cpu_threads
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelUnavailableError(f"model {resolved.name!r} failed to load from {resolved.path}: {exc}") from None
+    source = f"{resolved.source} {resolved.path} ({compute_type})"
+    return WhisperEngine(model, resolved, device), device, source

@@ -1,0 +1,1 @@
+"""Decoding, resampling and timed-text formats. Knows nothing of gRPC or models."""

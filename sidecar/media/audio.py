@@ -1,0 +1,209 @@
+"""Audio decoding and resampling: every way audio enters the sidecar goes through here.
+
+Encoded files (any container FFmpeg reads, video included) are decoded with PyAV; raw PCM
+is checked against its declared format. The result is always float32, shaped
+(channels, frames), so engines never see bytes or codecs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from typing import BinaryIO
+
+import av
+import numpy as np
+
+from sidecar.errors import InvalidAudioError, LimitExceededError
+
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 8
+PCM_S16LE = "s16le"
+PCM_F32LE = "f32le"
+_BYTES_PER_SAMPLE = {PCM_S16LE: 2, PCM_F32LE: 4}
+
+
+@dataclasses.dataclass(frozen=True)
+class Audio:
+    """Decoded audio: float32 samples shaped (channels, frames)."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def channel_count(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def frame_count(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration(self) -> float:
+        return self.frame_count / self.sample_rate
+
+    def mono(self) -> np.ndarray:
+        """The channels averaged into one 1-D array."""
+        if self.channel_count == 1:
+            return self.samples[0]
+        return self.samples.mean(axis=0, dtype=np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class PcmSpec:
+    """How raw PCM bytes are laid out."""
+
+    encoding: str  # PCM_S16LE or PCM_F32LE
+    sample_rate: int
+    channel_count: int
+
+    def validate(self) -> None:
+        if self.encoding not in _BYTES_PER_SAMPLE:
+            raise InvalidAudioError(
+                f"PCM encoding must be one of {sorted(_BYTES_PER_SAMPLE)}, not {self.encoding!r}"
+            )
+        if not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise InvalidAudioError(
+                f"PCM sample rate {self.sample_rate} Hz is outside "
+                f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+            )
+        if not 1 <= self.channel_count <= MAX_CHANNELS:
+            raise InvalidAudioError(
+                f"PCM channel count {self.channel_count} is outside 1..{MAX_CHANNELS}"
+            )
+
+    @property
+    def bytes_per_frame(self) -> int:
+        return _BYTES_PER_SAMPLE[self.encoding] * self.channel_count
+
+    def duration_of(self, byte_count: int) -> float:
+        return byte_count / self.bytes_per_frame / self.sample_rate
+
+
+def decode_pcm(data: bytes, spec: PcmSpec) -> Audio:
+    """Reads raw interleaved PCM; rejects partial frames and non-finite samples."""
+    spec.validate()
+    if not data:
+        raise InvalidAudioError("the audio is empty: no PCM bytes were sent")
+    if len(data) % spec.bytes_per_frame:
+        raise InvalidAudioError(
+            f"PCM length {len(data)} bytes is not a whole number of frames of "
+            f"{spec.bytes_per_frame} bytes ({spec.channel_count} channel(s) of {spec.encoding}): "
+            "is the declared channel count or encoding right?"
+        )
+    if spec.encoding == PCM_S16LE:
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    else:
+        samples = np.frombuffer(data, dtype="<f4").astype(np.float32)
+        if not np.isfinite(samples).all():
+            raise InvalidAudioError("PCM float samples contain NaN or infinity")
+    frames = samples.reshape(-1, spec.channel_count).T
+    return Audio(np.ascontiguousarray(frames), spec.sample_rate)
+
+
+def encode_pcm(samples: np.ndarray, encoding: str = PCM_F32LE) -> bytes:
+    """Interleaves (channels, frames) float32 samples into PCM bytes."""
+    interleaved = np.ascontiguousarray(np.asarray(samples, dtype=np.float32).T)
+    if encoding == PCM_F32LE:
+        return interleaved.astype("<f4").tobytes()
+    if encoding == PCM_S16LE:
+        return (np.clip(interleaved, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+    raise InvalidAudioError(f"unknown PCM encoding {encoding!r}")
+
+
+def decode_file(
+    source: str | os.PathLike | BinaryIO | bytes,
+    *,
+    sample_rate: int | None = None,
+    mono: bool = False,
+    max_duration: float | None = None,
+    name: str = "",
+) -> Audio:
+    """Decodes the first audio stream of any file FFmpeg reads.
+
+    sample_rate: resample to this rate; None keeps the file's rate.
+    mono: average the channels into one.
+    max_duration: raise LimitExceededError as soon as more than this many seconds decode.
+    name: how to call the input in error messages.
+    """
+    label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the input")
+    if isinstance(source, bytes):
+        if not source:
+            raise InvalidAudioError(f"{label} is empty")
+        source = io.BytesIO(source)
+    try:
+        container = av.open(source, mode="r", metadata_errors="ignore")
+    except FileNotFoundError:
+        raise InvalidAudioError(f"{label} does not exist") from None
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        raise InvalidAudioError(f"{label} is not a readable audio or video file: {_reason(exc)}") from None
+    with container:
+        if not container.streams.audio:
+            kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+            raise InvalidAudioError(f"{label} has no audio stream (it holds {kinds})")
+        stream = container.streams.audio[0]
+        if stream.codec_context is None or stream.codec_context.codec is None:
+            raise InvalidAudioError(f"{label}: its audio codec is not supported")
+        rate = sample_rate or stream.codec_context.sample_rate or stream.rate
+        if not rate:
+            raise InvalidAudioError(f"{label}: the audio stream declares no sample rate")
+        layout = "mono" if mono else None
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        max_frames = None if max_duration is None else int(max_duration * rate) + 1
+        chunks: list[np.ndarray] = []
+        frame_total = 0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    array = out.to_ndarray()
+                    chunks.append(array)
+                    frame_total += array.shape[1]
+                if max_frames is not None and frame_total > max_frames:
+                    raise LimitExceededError(
+                        f"{label} is longer than the server's limit of {max_duration:g} s"
+                    )
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray())
+        except av.error.FFmpegError as exc:
+            if not chunks:
+                raise InvalidAudioError(f"{label} could not be decoded: {_reason(exc)}") from None
+            # A truncated file still yields what decoded before the damage; keep it.
+        except (ValueError, OSError) as exc:
+            raise InvalidAudioError(f"{label} could not be decoded: {_reason(exc)}") from None
+    if not chunks or sum(c.shape[1] for c in chunks) == 0:
+        raise InvalidAudioError(f"{label} contains no audio samples")
+    samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    if not np.isfinite(samples).all():
+        raise InvalidAudioError(f"{label} decodes to NaN or infinite samples")
+    return Audio(samples, int(rate))
+
+
+def resample(audio: Audio, sample_rate: int, *, mono: bool = False) -> Audio:
+    """Resamples (and optionally downmixes) decoded audio with FFmpeg's resampler."""
+    if audio.sample_rate == sample_rate and (not mono or audio.channel_count == 1):
+        return audio
+    samples = audio.samples[None, :] if audio.samples.ndim == 1 else audio.samples
+    if mono and samples.shape[0] > 1:
+        samples = samples.mean(axis=0, keepdims=True, dtype=np.float32)
+    if audio.sample_rate == sample_rate:
+        return Audio(np.ascontiguousarray(samples), sample_rate)
+    layout = {1: "mono", 2: "stereo"}.get(samples.shape[0])
+    if layout is None:  # FFmpeg layouts past stereo differ by order; resample each channel.
+        channels = [resample(Audio(ch[None, :], audio.sample_rate), sample_rate).samples[0]
+                    for ch in samples]
+        n = min(len(c) for c in channels)
+        return Audio(np.stack([c[:n] for c in channels]), sample_rate)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32),
+                                       format="fltp", layout=layout)
+    frame.sample_rate = audio.sample_rate
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+    out = [f.to_ndarray() for f in resampler.resample(frame)]
+    out += [f.to_ndarray() for f in resampler.resample(None)]
+    return Audio(np.concatenate(out, axis=1).astype(np.float32, copy=False), sample_rate)
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.strip().rstrip(".") or type(exc).__name__

@@ -1,0 +1,1 @@
+"""Model loading, devices, the job queue and cancellation. Knows nothing of gRPC."""

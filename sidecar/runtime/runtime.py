@@ -1,0 +1,74 @@
+"""The shared state every servicer uses: the config, loaded models and the job queue."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from sidecar.config import ServerConfig
+from sidecar.runtime.jobs import JobQueue
+from sidecar.runtime.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDescription:
+    """A model as ListModels reports it."""
+
+    name: str
+    family: str
+    capabilities: tuple[str, ...]  # names of sidecar.v1.Capability without the prefix
+    source: str
+    path: str
+    loaded: bool = False
+    device: str = ""
+    is_default: bool = False
+
+
+class Runtime:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.models = ModelRegistry()
+        self.jobs = JobQueue(config.max_running_jobs, config.max_waiting_jobs)
+
+    def whisper(self, name: str | None):
+        """The loaded Whisper engine for a model name (the server default when empty)."""
+        from sidecar.engines import whisper, whisper_models
+
+        resolved = whisper_models.resolve(name or self.config.default_whisper_model)
+        key = ("whisper", str(resolved.path))
+        entry = self.models.get(
+            key, lambda: whisper.load(str(resolved.path) if resolved.source == "local"
+                                      else resolved.name,
+                                      self.config.device, self.config.cpu_threads)
+        )
+        return entry.model
+
+    def describe_models(self) -> list[ModelDescription]:
+        """Every family's installed models (see MODEL_DESCRIBERS)."""
+        return [m for describe in MODEL_DESCRIBERS for m in describe(self)]
+
+    def describe_whisper_models(self) -> list[ModelDescription]:
+        from sidecar.engines import whisper_models
+
+        loaded = {key[1]: entry for key, entry in
+                  ((e.key, e) for e in self.models.loaded()) if key[0] == "whisper"}
+        described = []
+        for m in whisper_models.list_installed():
+            entry = next((e for path, e in loaded.items()
+                          if path == str(m.path) or path.endswith(f"whisper-{m.name}")), None)
+            caps = ("TRANSCRIPTION", "STREAMING_RECOGNITION")
+            if m.multilingual:
+                caps += ("TRANSLATION", "LANGUAGE_DETECTION")
+            described.append(ModelDescription(
+                name=m.name, family="whisper", capabilities=caps, source=m.source,
+                path=str(m.path), loaded=entry is not None,
+                device=entry.device if entry else "",
+                is_default=m.name == self.config.default_whisper_model,
+            ))
+        return described
+
+
+# One function per model family, Runtime -> [ModelDescription], for ListModels.
+MODEL_DESCRIBERS = [Runtime.describe_whisper_models]

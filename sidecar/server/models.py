@@ -1,0 +1,38 @@
+"""ModelService: what this server can load."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from sidecar.runtime.runtime import ModelDescription, Runtime
+from sidecar.server.status import mapped_errors
+from sidecar.v1 import models_pb2 as pb, models_pb2_grpc
+
+
+def to_proto(m: ModelDescription) -> pb.ModelInfo:
+    return pb.ModelInfo(
+        name=m.name, family=m.family,
+        capabilities=[pb.Capability.Value(f"CAPABILITY_{c}") for c in m.capabilities],
+        source=m.source, path=m.path, loaded=m.loaded, device=m.device, is_default=m.is_default,
+    )
+
+
+class ModelServicer(models_pb2_grpc.ModelServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext):
+        async with mapped_errors(context, "ListModels"):
+            described = await asyncio.to_thread(self.runtime.describe_models)
+            wanted = pb.Capability.Name(request.capability).removeprefix("CAPABILITY_")
+            if request.capability != pb.CAPABILITY_UNSPECIFIED:
+                described = [m for m in described if wanted in m.capabilities]
+            described.sort(key=lambda m: (m.family, m.name))
+            return pb.ListModelsResponse(models=[to_proto(m) for m in described])
+
+
+def register(server: grpc.aio.Server, runtime: Runtime) -> str:
+    models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtime), server)
+    return pb.DESCRIPTOR.services_by_name["ModelService"].full_name

@@ -1,0 +1,118 @@
+"""Reads a config-first client stream: the config, then audio bytes spooled within limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from typing import Any, AsyncIterator
+
+from sidecar.config import ServerConfig
+from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError
+from sidecar.media import audio as media
+from sidecar.server import convert
+
+_SPOOL_IN_MEMORY_BYTES = 32 << 20  # larger uploads go to a temporary file
+
+
+@dataclasses.dataclass
+class Upload:
+    """The audio bytes of one call and how to read them."""
+
+    data: tempfile.SpooledTemporaryFile
+    size: int
+    pcm: media.PcmSpec | None  # None: an encoded file
+    filename: str
+
+    def decode(self, *, sample_rate: int | None, mono: bool, max_seconds: float) -> media.Audio:
+        self.data.seek(0)
+        if self.pcm is not None:
+            audio = media.decode_pcm(self.data.read(), self.pcm)
+            if sample_rate is not None or mono:
+                audio = media.resample(audio, sample_rate or audio.sample_rate, mono=mono)
+            return audio
+        if self.size == 0:
+            raise InvalidAudioError(f"{self.filename or 'the audio'} is empty: no bytes were sent")
+        return media.decode_file(self.data, sample_rate=sample_rate, mono=mono,
+                                 max_duration=max_seconds, name=self.filename or "the audio")
+
+    def close(self) -> None:
+        self.data.close()
+
+
+async def read_config_first(
+    requests: AsyncIterator[Any],
+    limits: ServerConfig,
+    *,
+    config_field: str = "config",
+    audio_field: str = "audio_content",
+    oneof: str = "request",
+) -> tuple[Any, Upload]:
+    """Returns (config message, upload); the config's `audio_format` says how to read the bytes."""
+    config = None
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)
+    size = 0
+    pcm = None
+    try:
+        async for request in requests:
+            kind = request.WhichOneof(oneof)
+            if config is None:
+                if kind != config_field:
+                    raise InvalidOptionsError(
+                        f"the first message of the stream must carry `{config_field}`, "
+                        f"not {'nothing' if kind is None else '`' + kind + '`'}"
+                    )
+                config = getattr(request, config_field)
+                pcm = _pcm_of(config)
+                continue
+            if kind != audio_field:
+                raise InvalidOptionsError(
+                    f"only the first message may carry `{config_field}`; later ones carry "
+                    f"`{audio_field}`"
+                )
+            chunk = getattr(request, audio_field)
+            size += len(chunk)
+            if size > limits.max_upload_bytes:
+                raise LimitExceededError(
+                    f"the upload exceeds the server's limit of {limits.max_upload_bytes} bytes"
+                )
+            if pcm is not None and pcm.duration_of(size) > limits.max_audio_seconds:
+                raise LimitExceededError(
+                    f"the audio is longer than the server's limit of {limits.max_audio_seconds:g} s"
+                )
+            spool.write(chunk)
+        if config is None:
+            raise InvalidOptionsError(f"the stream ended before its `{config_field}` message")
+        if pcm is not None and size >= 4 and _looks_encoded(spool):
+            raise InvalidAudioError(
+                "the bytes look like an encoded file (WAV/FLAC/Ogg/MP3/MP4 header), but the "
+                "config declares raw PCM: declare `encoded_file` instead"
+            )
+        filename = ""
+        if config.audio_format.WhichOneof("format") == "encoded_file":
+            filename = config.audio_format.encoded_file.filename
+        return config, Upload(spool, size, pcm, filename)
+    except BaseException:
+        spool.close()
+        raise
+
+
+def _pcm_of(config: Any) -> media.PcmSpec | None:
+    if not config.HasField("audio_format"):
+        raise InvalidOptionsError("the config must set `audio_format` (encoded_file or pcm)")
+    kind = config.audio_format.WhichOneof("format")
+    if kind is None:
+        raise InvalidOptionsError("`audio_format` must be `encoded_file` or `pcm`")
+    if kind == "pcm":
+        spec = convert.pcm_spec(config.audio_format.pcm)
+        spec.validate()
+        return spec
+    return None
+
+
+_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\x1aE\xdf\xa3")
+
+
+def _looks_encoded(spool) -> bool:
+    spool.seek(0)
+    head = spool.read(12)
+    return head.startswith(_MAGIC) or head[4:8] == b"ftyp"

@@ -1,0 +1,65 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Capability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CAPABILITY_UNSPECIFIED: _ClassVar[Capability]
+    CAPABILITY_TRANSCRIPTION: _ClassVar[Capability]
+    CAPABILITY_TRANSLATION: _ClassVar[Capability]
+    CAPABILITY_LANGUAGE_DETECTION: _ClassVar[Capability]
+    CAPABILITY_DIARIZATION: _ClassVar[Capability]
+    CAPABILITY_ENHANCEMENT: _ClassVar[Capability]
+    CAPABILITY_SEPARATION: _ClassVar[Capability]
+    CAPABILITY_SYNTHESIS: _ClassVar[Capability]
+    CAPABILITY_CUE_GENERATION: _ClassVar[Capability]
+    CAPABILITY_EVENT_DETECTION: _ClassVar[Capability]
+    CAPABILITY_STREAMING_RECOGNITION: _ClassVar[Capability]
+CAPABILITY_UNSPECIFIED: Capability
+CAPABILITY_TRANSCRIPTION: Capability
+CAPABILITY_TRANSLATION: Capability
+CAPABILITY_LANGUAGE_DETECTION: Capability
+CAPABILITY_DIARIZATION: Capability
+CAPABILITY_ENHANCEMENT: Capability
+CAPABILITY_SEPARATION: Capability
+CAPABILITY_SYNTHESIS: Capability
+CAPABILITY_CUE_GENERATION: Capability
+CAPABILITY_EVENT_DETECTION: Capability
+CAPABILITY_STREAMING_RECOGNITION: Capability
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ("capability",)
+    CAPABILITY_FIELD_NUMBER: _ClassVar[int]
+    capability: Capability
+    def __init__(self, capability: _Optional[_Union[Capability, str]] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "family", "capabilities", "source", "path", "loaded", "device", "is_default")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    family: str
+    capabilities: _containers.RepeatedScalarFieldContainer[Capability]
+    source: str
+    path: str
+    loaded: bool
+    device: str
+    is_default: bool
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., source: _Optional[str] = ..., path: _Optional[str] = ..., loaded: _Optional[bool] = ..., device: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,57 @@
+import os
+import pathlib
+import re
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # every model in the suite resolves locally
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> pathlib.Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def librispeech() -> dict[str, tuple[pathlib.Path, str]]:
+    """utterance id -> (flac path, reference transcript)."""
+    refs = {}
+    for trans in DATA.glob("*.trans.txt"):
+        for line in trans.read_text().splitlines():
+            uid, text = line.split(" ", 1)
+            refs[uid] = (DATA / f"{uid}.flac", text)
+    return refs
+
+
+@pytest.fixture(scope="session")
+def sidecar_server():
+    from tests.harness import RunningSidecar
+
+    server = RunningSidecar(max_waiting_jobs=4)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def client(sidecar_server):
+    from sidecar_client import SidecarClient
+
+    with SidecarClient(sidecar_server.address) as c:
+        yield c
+
+
+def normalize(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1] / max(1, len(ref))
