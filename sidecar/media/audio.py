@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import av
 import numpy as np
@@ -121,63 +121,120 @@ def decode_file(
     max_duration: float | None = None,
     name: str = "",
 ) -> Audio:
-    """Decodes the first audio stream of any file FFmpeg reads.
+    """Decodes the first audio stream of any file FFmpeg reads, whole.
 
     sample_rate: resample to this rate; None keeps the file's rate.
     mono: average the channels into one.
     max_duration: raise LimitExceededError as soon as more than this many seconds decode.
     name: how to call the input in error messages.
     """
-    label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the input")
-    if isinstance(source, bytes):
-        if not source:
-            raise InvalidAudioError(f"{label} is empty")
-        source = io.BytesIO(source)
-    try:
-        container = av.open(source, mode="r", metadata_errors="ignore")
-    except FileNotFoundError:
-        raise InvalidAudioError(f"{label} does not exist") from None
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        raise InvalidAudioError(f"{label} is not a readable audio or video file: {_reason(exc)}") from None
-    with container:
+    stream = DecodedStream(source, sample_rate=sample_rate, mono=mono,
+                           max_duration=max_duration, name=name)
+    blocks = list(stream.blocks())
+    return Audio(np.concatenate(blocks, axis=1), stream.sample_rate)
+
+
+class DecodedStream:
+    """Decodes a file block by block, so long media need not fit in memory at once.
+
+    Opening checks the container and the audio stream; blocks() then yields float32
+    (channels, frames) arrays of about `block_seconds` each.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike | BinaryIO | bytes,
+        *,
+        sample_rate: int | None = None,
+        mono: bool = False,
+        max_duration: float | None = None,
+        name: str = "",
+    ) -> None:
+        self.label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike))
+                              else "the input")
+        if isinstance(source, bytes):
+            if not source:
+                raise InvalidAudioError(f"{self.label} is empty")
+            source = io.BytesIO(source)
+        self._source = source
+        self._mono = mono
+        self._max_duration = max_duration
+        with self._open() as container:
+            stream = self._audio_stream(container)
+            self.source_rate = stream.codec_context.sample_rate or stream.rate
+            self.source_channels = stream.codec_context.channels or 1
+            self.sample_rate = int(sample_rate or self.source_rate or 0)
+            if not self.sample_rate:
+                raise InvalidAudioError(f"{self.label}: the audio stream declares no sample rate")
+            self.channel_count = 1 if mono else self.source_channels
+            self.duration = (float(stream.duration * stream.time_base)
+                             if stream.duration and stream.time_base else
+                             container.duration / av.time_base if container.duration else None)
+
+    def _open(self):
+        if hasattr(self._source, "seek"):
+            self._source.seek(0)
+        try:
+            return av.open(self._source, mode="r", metadata_errors="ignore")
+        except FileNotFoundError:
+            raise InvalidAudioError(f"{self.label} does not exist") from None
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            raise InvalidAudioError(
+                f"{self.label} is not a readable audio or video file: {_reason(exc)}") from None
+
+    def _audio_stream(self, container):
         if not container.streams.audio:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
-            raise InvalidAudioError(f"{label} has no audio stream (it holds {kinds})")
+            raise InvalidAudioError(f"{self.label} has no audio stream (it holds {kinds})")
         stream = container.streams.audio[0]
         if stream.codec_context is None or stream.codec_context.codec is None:
-            raise InvalidAudioError(f"{label}: its audio codec is not supported")
-        rate = sample_rate or stream.codec_context.sample_rate or stream.rate
-        if not rate:
-            raise InvalidAudioError(f"{label}: the audio stream declares no sample rate")
-        layout = "mono" if mono else None
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        max_frames = None if max_duration is None else int(max_duration * rate) + 1
-        chunks: list[np.ndarray] = []
-        frame_total = 0
+            raise InvalidAudioError(f"{self.label}: its audio codec is not supported")
+        return stream
+
+    def blocks(self, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+        block_frames = max(1, int(block_seconds * self.sample_rate))
+        max_frames = (None if self._max_duration is None
+                      else int(self._max_duration * self.sample_rate) + 1)
+        pending: list[np.ndarray] = []
+        pending_frames = total = 0
+        with self._open() as container:
+            stream = self._audio_stream(container)
+            layout = "mono" if self._mono else None
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=self.sample_rate)
+            for array in self._decoded(container, stream, resampler):
+                if not np.isfinite(array).all():
+                    raise InvalidAudioError(f"{self.label} decodes to NaN or infinite samples")
+                total += array.shape[1]
+                if max_frames is not None and total > max_frames:
+                    raise LimitExceededError(
+                        f"{self.label} is longer than the server's limit of {self._max_duration:g} s")
+                pending.append(array)
+                pending_frames += array.shape[1]
+                while pending_frames >= block_frames:
+                    joined = np.concatenate(pending, axis=1)
+                    yield np.ascontiguousarray(joined[:, :block_frames])
+                    rest = joined[:, block_frames:]
+                    pending, pending_frames = [rest], rest.shape[1]
+        if pending_frames:
+            yield np.ascontiguousarray(np.concatenate(pending, axis=1))
+        if total == 0:
+            raise InvalidAudioError(f"{self.label} contains no audio samples")
+
+    def _decoded(self, container, stream, resampler) -> Iterator[np.ndarray]:
+        produced = False
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    array = out.to_ndarray()
-                    chunks.append(array)
-                    frame_total += array.shape[1]
-                if max_frames is not None and frame_total > max_frames:
-                    raise LimitExceededError(
-                        f"{label} is longer than the server's limit of {max_duration:g} s"
-                    )
+                    produced = True
+                    yield out.to_ndarray().astype(np.float32, copy=False)
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
+                yield out.to_ndarray().astype(np.float32, copy=False)
         except av.error.FFmpegError as exc:
-            if not chunks:
-                raise InvalidAudioError(f"{label} could not be decoded: {_reason(exc)}") from None
+            if not produced:
+                raise InvalidAudioError(f"{self.label} could not be decoded: {_reason(exc)}") from None
             # A truncated file still yields what decoded before the damage; keep it.
         except (ValueError, OSError) as exc:
-            raise InvalidAudioError(f"{label} could not be decoded: {_reason(exc)}") from None
-    if not chunks or sum(c.shape[1] for c in chunks) == 0:
-        raise InvalidAudioError(f"{label} contains no audio samples")
-    samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-    if not np.isfinite(samples).all():
-        raise InvalidAudioError(f"{label} decodes to NaN or infinite samples")
-    return Audio(samples, int(rate))
+            raise InvalidAudioError(f"{self.label} could not be decoded: {_reason(exc)}") from None
 
 
 def resample(audio: Audio, sample_rate: int, *, mono: bool = False) -> Audio:

@@ -35,6 +35,13 @@ class Upload:
         return media.decode_file(self.data, sample_rate=sample_rate, mono=mono,
                                  max_duration=max_seconds, name=self.filename or "the audio")
 
+    def stream(self, *, sample_rate: int | None, mono: bool, max_seconds: float) -> media.DecodedStream:
+        """For long jobs: decode block by block (PCM uploads decode whole; their size is known)."""
+        if self.pcm is not None or self.size == 0:
+            raise ValueError("stream() is for encoded files; use decode() for PCM")
+        return media.DecodedStream(self.data, sample_rate=sample_rate, mono=mono,
+                                   max_duration=max_seconds, name=self.filename or "the audio")
+
     def close(self) -> None:
         self.data.close()
 
