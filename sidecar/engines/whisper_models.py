@@ -174,13 +174,19 @@ def _is_model_dir(path: pathlib.Path) -> bool:
 
 
 def _multilingual(directory: pathlib.Path) -> bool:
-    """English-only Whisper vocabularies stop at 51864 tokens; multilingual ones have more."""
+    """CTranslate2's own test: a multilingual Whisper vocabulary holds an empty-string token.
+
+    (Both English-only and multilingual tokenizer.json files list every language token.)
+    """
+    vocabulary_json = directory / "vocabulary.json"
     try:
-        with open(directory / "tokenizer.json", encoding="utf-8") as f:
-            added = json.load(f).get("added_tokens", [])
-        return any(t.get("content") == "<|de|>" for t in added)
+        if vocabulary_json.is_file():
+            with open(vocabulary_json, encoding="utf-8") as f:
+                return "" in json.load(f)
+        with open(directory / "vocabulary.txt", encoding="utf-8") as f:
+            return any(line in ("\n", "\r\n") for line in f)
     except (OSError, ValueError):
-        return True
+        return True  # unknown: let the model itself refuse a language it lacks
 
 
 def _hub_cache_path(repo: str) -> pathlib.Path | None:

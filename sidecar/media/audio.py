@@ -22,6 +22,10 @@ MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 8
 PCM_S16LE = "s16le"
 PCM_F32LE = "f32le"
+# A file that decodes to less than this share of its declared duration (less the slack, for
+# headers that estimate) was cut short: better a clear error than half a transcript.
+TRUNCATION_RATIO = 0.9
+TRUNCATION_SLACK_SECONDS = 1.0
 _BYTES_PER_SAMPLE = {PCM_S16LE: 2, PCM_F32LE: 4}
 
 
@@ -167,9 +171,12 @@ class DecodedStream:
             if not self.sample_rate:
                 raise InvalidAudioError(f"{self.label}: the audio stream declares no sample rate")
             self.channel_count = 1 if mono else self.source_channels
-            self.duration = (float(stream.duration * stream.time_base)
-                             if stream.duration and stream.time_base else
-                             container.duration / av.time_base if container.duration else None)
+            # The audio stream's own duration, when its header states one; the container's
+            # may be the video's and is only a hint.
+            self.declared_duration = (float(stream.duration * stream.time_base)
+                                      if stream.duration and stream.time_base else None)
+            self.duration = self.declared_duration or (
+                container.duration / av.time_base if container.duration else None)
 
     def _open(self):
         if hasattr(self._source, "seek"):
@@ -219,6 +226,12 @@ class DecodedStream:
             yield np.ascontiguousarray(np.concatenate(pending, axis=1))
         if total == 0:
             raise InvalidAudioError(f"{self.label} contains no audio samples")
+        decoded = total / self.sample_rate
+        declared = self.declared_duration
+        if declared and decoded < declared * TRUNCATION_RATIO - TRUNCATION_SLACK_SECONDS:
+            raise InvalidAudioError(
+                f"{self.label} is truncated: its header declares {declared:.1f} s of audio but "
+                f"only {decoded:.1f} s could be decoded")
 
     def _decoded(self, container, stream, resampler) -> Iterator[np.ndarray]:
         produced = False

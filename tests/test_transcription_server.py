@@ -1,0 +1,135 @@
+"""TranscribeFile through a real server on loopback, with real and tiny random Whisper models."""
+
+import time
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from sidecar.media import audio as media
+from sidecar.v1 import audio_pb2, models_pb2, transcription_pb2 as pb
+from sidecar_client import SidecarError
+from sidecar_client.client import seconds
+from tests.conftest import word_error_rate
+
+
+@pytest.fixture(scope="module")
+def tiny_random_model(tmp_path_factory):
+    from tests.tiny_whisper import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"), multilingual=True)
+
+
+def joined_text(transcript) -> str:
+    return " ".join(s.text for s in transcript.segments)
+
+
+def test_real_tiny_en_word_error_rate(client, librispeech):
+    """Corpus WER over the four LibriSpeech clips (per-clip WER on 5-word clips is noise)."""
+    references, hypotheses = [], []
+    for uid in sorted(librispeech):
+        path, reference = librispeech[uid]
+        transcript = client.transcribe(path)
+        assert transcript.info.model == "tiny.en" and transcript.info.language_code == "en"
+        references.append(reference)
+        hypotheses.append(joined_text(transcript))
+    assert word_error_rate(" ".join(references), " ".join(hypotheses)) <= 0.10
+
+
+def test_whole_clip_word_error_rate_and_word_times(client, librispeech, data_dir):
+    transcript = client.transcribe(data_dir / "demo-1089.flac")
+    reference = " ".join(librispeech[u][1] for u in sorted(librispeech))
+    assert word_error_rate(reference, joined_text(transcript)) <= 0.10
+    duration = seconds(transcript.info.audio_duration)
+    assert duration == pytest.approx(23.01, abs=0.05)
+    words = [w for s in transcript.segments for w in s.words]
+    assert len(words) >= 50  # the reference has 57
+    starts = [seconds(w.start_offset) for w in words]
+    assert starts == sorted(starts)
+    assert all(0 <= seconds(w.start_offset) <= seconds(w.end_offset) <= duration for w in words)
+    assert [s.index for s in transcript.segments] == list(range(len(transcript.segments)))
+
+
+def test_events_arrive_in_order_and_segments_stream(client, data_dir):
+    # Three copies of the clip: 69 s, so faster-whisper decodes several 30 s windows.
+    clip = media.decode_file(data_dir / "demo-1089.flac", sample_rate=16_000)
+    pcm = media.encode_pcm(np.tile(clip.samples, 3), media.PCM_S16LE)
+    fmt = audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
+        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1))
+    events, arrivals, fractions = [], [], []
+    for response in client.transcribe_stream(pcm, audio_format=fmt):
+        kind = response.WhichOneof("event")
+        events.append(kind)
+        arrivals.append(time.perf_counter())
+        if kind == "progress" and response.progress.stage == "transcribing":
+            fractions.append(response.progress.fraction_done)
+    assert events[0] == "progress" and events[-1] == "summary"
+    assert events.count("info") == 1 and events.index("info") < events.index("segment")
+    segment_times = [t for t, e in zip(arrivals, events) if e == "segment"]
+    # Segments go out as each window is decoded, not all at the end.
+    assert segment_times[-1] - segment_times[0] > 0.3
+    assert fractions == sorted(fractions) and 0.9 <= fractions[-1] <= 1.0
+
+
+def test_raw_pcm_input(client, librispeech):
+    path, reference = librispeech["1089-134686-0000"]
+    clip = media.decode_file(path, sample_rate=22_050)
+    stereo = np.repeat(clip.samples, 2, axis=0)
+    fmt = audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
+        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=22_050, channel_count=2))
+    transcript = client.transcribe(media.encode_pcm(stereo, media.PCM_S16LE), audio_format=fmt)
+    assert word_error_rate(reference, joined_text(transcript)) <= 0.10
+    assert seconds(transcript.info.audio_duration) == pytest.approx(10.435, abs=0.01)
+
+
+def test_multilingual_base_detects_english_and_translates(client, librispeech):
+    path, reference = librispeech["1089-134686-0000"]
+    options = pb.TranscriptionOptions(model="base")
+    transcript = client.transcribe(path, options=options)
+    assert transcript.info.language_code == "en" and transcript.info.language_probability > 0.9
+    assert word_error_rate(reference, joined_text(transcript)) <= 0.10
+
+
+def test_english_only_model_refuses_other_languages(client, librispeech):
+    path, _ = librispeech["1089-134691-0000"]
+    for options, needle in [(pb.TranscriptionOptions(language_code="de"), "English-only"),
+                            (pb.TranscriptionOptions(translate=True), "cannot translate"),
+                            (pb.TranscriptionOptions(language_code="xx"), "not one Whisper knows"),
+                            (pb.TranscriptionOptions(beam_size=99), "beam size")]:
+        with pytest.raises(SidecarError) as err:
+            client.transcribe(path, options=options)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and needle in err.value.details
+
+
+def test_unknown_model_is_not_found(client, librispeech):
+    with pytest.raises(SidecarError) as err:
+        client.transcribe(librispeech["1089-134691-0000"][0], options=pb.TranscriptionOptions(model="huge-v9"))
+    assert err.value.code == grpc.StatusCode.NOT_FOUND and "huge-v9" in err.value.details
+
+
+def test_tiny_random_model_from_a_local_directory(client, tiny_random_model, data_dir):
+    options = pb.TranscriptionOptions(model=str(tiny_random_model), vad_filter=False)
+    transcript = client.transcribe(data_dir / "1089-134691-0000.flac", options=options)
+    duration = seconds(transcript.info.audio_duration)
+    assert transcript.summary.segment_count == len(transcript.segments)
+    # A random model emits timestamps past the clip's end: every time must be clamped.
+    for s in transcript.segments:
+        assert 0 <= seconds(s.start_offset) <= seconds(s.end_offset) <= duration
+        assert all(seconds(w.end_offset) <= duration for w in s.words)
+
+
+def test_list_models_health_and_reflection(client, sidecar_server):
+    models = client.list_models()
+    names = {m.name: m for m in models}
+    assert {"tiny.en", "base"} <= set(names)
+    assert names["tiny.en"].is_default and names["tiny.en"].source == "embedded"
+    assert models_pb2.CAPABILITY_TRANSLATION in names["base"].capabilities
+    assert models_pb2.CAPABILITY_TRANSLATION not in names["tiny.en"].capabilities
+    only = client.list_models(models_pb2.CAPABILITY_TRANSLATION)
+    assert "tiny.en" not in {m.name for m in only} and "base" in {m.name for m in only}
+    status = client.health.Check(health_pb2.HealthCheckRequest(service="sidecar.v1.TranscriptionService"))
+    assert status.status == health_pb2.HealthCheckResponse.SERVING
+    services = set(ProtoReflectionDescriptorDatabase(client.channel).get_services())
+    assert {"sidecar.v1.TranscriptionService", "sidecar.v1.ModelService", "grpc.health.v1.Health"} <= services
