@@ -1,0 +1,476 @@
+"""Captions from timed words: cue building plus SRT, WebVTT and Audacity label formats.
+
+Whisper gives words with times; viewers need cues they can read. `build_cues` groups words
+into cues that respect line length, line count, time on screen and reading speed, and breaks
+where a subtitler would: sentence ends, clause boundaries, pauses and speaker changes.
+Cutting words into cues is a small dynamic program: hard limits say which runs of words may
+form a cue, and a cost ranks the rest (reading speed, time on screen, break quality), so the
+chosen cuts are the best overall rather than the first that fit. Cue times are whole
+milliseconds, the resolution of SRT and WebVTT, so what is written is exactly what was built.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+PAUSE_SECONDS = 1.0  # a silence this long between words always ends a cue
+MIN_SENTENCE_FILL = 1 / 3  # share of a cue's capacity from which a sentence end closes it
+SENTENCE_END = (".", "?", "!", "…")
+CLAUSE_END = (",", ";", ":")
+CONJUNCTIONS = frozenset({"and", "but", "or", "so", "because", "that", "which"})
+# Words that lean on the next one: a line or cue should not end on them.
+WEAK_ENDINGS = CONJUNCTIONS | {
+    "a",
+    "an",
+    "the",
+    "of",
+    "to",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "my",
+    "your",
+}
+_CLOSERS = "\"'”’»)]"  # `end."` still ends a sentence
+
+# Cue costs, in units of about one character. A cue costs CUE_COST, so the cheapest split is
+# into few cues, cut where the bonuses are; a sentence end is worth more than a cue, so a long
+# enough sentence ends its cue even when the next words would still fit.
+CUE_COST = 20.0
+CUE_BREAK_BONUS = {"sentence": 40.0, "clause": 12.0, "conjunction": 8.0, "weak": -8.0}
+FILL_PENALTY = 10.0  # squared share of unused capacity: prefers even cues to a full one and a scrap
+READING_PENALTY = 25.0  # per character beyond max_chars_per_second: more than a cut costs
+SHORT_PENALTY = 40.0  # per second a cue cannot stay up for min_duration
+ONE_WORD_PENALTY = 15.0
+
+# Line costs, in characters of imbalance between the lines.
+LINE_BREAK_BONUS = {"sentence": 16.0, "clause": 12.0, "conjunction": 8.0, "weak": -8.0}
+TOP_HEAVY_WEIGHT = 1.5  # a top line longer than the bottom reads worse than the reverse
+ORPHAN_PENALTY = 50.0  # a one-word line looks like a mistake
+MIN_CUE_SECONDS = 0.001  # the resolution of SRT and WebVTT times
+_EPS = 1e-9
+
+_SRT_TIMING = re.compile(
+    r"^\s*((?:\d+:)?\d{1,2}:\d{1,2}[,.]\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{1,2}[,.]\d{1,3})"
+)
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    text: str  # as Whisper decodes it, usually with a leading space (" Hello,")
+    start: float  # seconds from the media start
+    end: float
+    speaker: str | None = None  # speaker label when diarization ran
+
+
+@dataclass(frozen=True)
+class CueRules:
+    max_line_chars: int = 42
+    max_lines: int = 2
+    min_duration: float = 1.0  # seconds on screen
+    max_duration: float = 7.0
+    max_chars_per_second: float = 20.0
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first nonsense value."""
+        for name in ("max_line_chars", "max_lines"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("min_duration", "max_duration", "max_chars_per_second"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if self.min_duration < 0:
+            raise ValueError(f"min_duration must not be negative, got {self.min_duration!r}")
+        if self.max_duration < MIN_CUE_SECONDS:  # cue times are whole milliseconds
+            raise ValueError(
+                f"max_duration must be at least {MIN_CUE_SECONDS} s, got {self.max_duration!r}"
+            )
+        if self.min_duration > self.max_duration:
+            raise ValueError(
+                f"min_duration ({self.min_duration!r}) must not exceed"
+                f" max_duration ({self.max_duration!r})"
+            )
+        if self.max_chars_per_second <= 0:
+            raise ValueError(
+                f"max_chars_per_second must be positive, got {self.max_chars_per_second!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    lines: tuple[str, ...]
+    speaker: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+# --- building cues ---------------------------------------------------------------------------
+
+
+def build_cues(
+    words: Iterable[TimedWord], media_duration: float | None = None, rules: CueRules = CueRules()
+) -> list[Cue]:
+    """Group timed words into readable cues; see the module docstring for the rules."""
+    rules.validate()
+    if media_duration is not None and not (math.isfinite(media_duration) and media_duration >= 0):
+        raise ValueError(f"media_duration must be a finite number >= 0, got {media_duration!r}")
+    # Cue ends may not pass the last whole millisecond of the media.
+    horizon = math.inf if media_duration is None else _ms(media_duration, ROUND_FLOOR) / 1000
+    groups = _group(_clean(words, media_duration), rules, horizon)
+    return _time_cues(groups, rules, horizon)
+
+
+def cues_from_segments(
+    segments: Iterable[tuple[float, float, str, str | None]],
+    media_duration: float | None = None,
+    rules: CueRules = CueRules(),
+) -> list[Cue]:
+    """Cues from (start, end, text, speaker) segments when there are no word times.
+
+    Each segment's time is spread over its words in proportion to their length, so a long
+    segment splits into cues at the points where it was most likely spoken.
+    """
+    words: list[TimedWord] = []
+    for start, end, text, speaker in segments:
+        pieces = text.split()
+        if not pieces or not (math.isfinite(start) and math.isfinite(end)):
+            continue
+        span = max(end - start, 0.0)
+        total = sum(map(len, pieces))
+        said, at = 0, start
+        for piece in pieces:
+            said += len(piece)
+            until = start + span * said / total
+            words.append(TimedWord(piece, at, until, speaker))
+            at = until
+    return build_cues(words, media_duration, rules)
+
+
+def _clean(words: Iterable[TimedWord], media_duration: float | None) -> list[TimedWord]:
+    """Normalized text, times clamped into the media and made non-decreasing, empty words gone."""
+    cleaned: list[TimedWord] = []
+    floor = 0.0  # keeps starts in order without reordering text the model emitted out of order
+    for word in words:
+        text = " ".join(word.text.split())
+        if not text or not (math.isfinite(word.start) and math.isfinite(word.end)):
+            continue
+        start = max(word.start, floor)
+        if media_duration is not None and start >= media_duration:
+            continue  # entirely past the end: the model hallucinated it
+        end = max(word.end, start)
+        if media_duration is not None:
+            end = min(end, media_duration)
+        cleaned.append(TimedWord(text, start, end, word.speaker or None))
+        floor = start
+    return cleaned
+
+
+def _group(words: Sequence[TimedWord], rules: CueRules, horizon: float) -> list[list[TimedWord]]:
+    """Split words into cues at the cheapest set of cut points (dynamic programming).
+
+    Hard limits decide which runs of words may form a cue at all; `_cue_cost` ranks the
+    rest, so one fast phrase or a badly placed cut cannot force bad cues later on, as a
+    greedy fill would.
+    """
+    n = len(words)
+    best = [0.0] + [math.inf] * n  # best[b]: cheapest cost of cutting words[:b] into cues
+    back = [0] * (n + 1)
+    for a in range(n):
+        lines, length, chars = 0, 0, -1
+        for b in range(a + 1, n + 1):
+            word = words[b - 1]
+            if b - 1 > a and not _may_join(words[a], words[b - 2], word, rules):
+                break
+            if lines and length + 1 + len(word.text) <= rules.max_line_chars:
+                length += 1 + len(word.text)
+            else:  # greedy filling gives the fewest lines for a fixed word order
+                lines, length = lines + 1, len(word.text)
+            if lines > rules.max_lines:
+                break
+            chars += 1 + len(word.text)
+            cost = best[a] + _cue_cost(words, a, b, chars, horizon, rules)
+            if cost <= best[b]:  # on ties, the later start: fuller early cues
+                best[b], back[b] = cost, a
+    groups: list[list[TimedWord]] = []
+    b = n
+    while b:
+        groups.append(list(words[back[b] : b]))
+        b = back[b]
+    return groups[::-1]
+
+
+def _may_join(first: TimedWord, previous: TimedWord, word: TimedWord, rules: CueRules) -> bool:
+    """Whether `word` may extend the cue running from `first` through `previous`."""
+    return (
+        word.speaker == first.speaker
+        and word.start - previous.end < PAUSE_SECONDS
+        and word.end - first.start <= rules.max_duration + _EPS
+    )
+
+
+def _cue_cost(
+    words: Sequence[TimedWord], a: int, b: int, chars: int, horizon: float, rules: CueRules
+) -> float:
+    """Cost of making words[a:b], `chars` characters long, one cue."""
+    following = words[b] if b < len(words) else None
+    until = following.start if following is not None else horizon  # it may stay up until then
+    available = min(rules.max_duration, until - words[a].start)
+    capacity = rules.max_lines * rules.max_line_chars
+    cost = CUE_COST + FILL_PENALTY * max(0.0, 1 - chars / capacity) ** 2
+    # Counting the space after the cue too keeps cuts from looking like a cure for fast speech.
+    cost += READING_PENALTY * max(0.0, chars + 1 - rules.max_chars_per_second * available)
+    cost += SHORT_PENALTY * max(0.0, rules.min_duration - available)
+    if b - a == 1:
+        cost += ONE_WORD_PENALTY
+    if following is not None:
+        kind = _break_kind(words[b - 1].text, following.text)
+        if kind == "sentence" and chars < MIN_SENTENCE_FILL * capacity:
+            kind = "clause"  # a short sentence is a fine place to cut, not a reason to
+        cost -= CUE_BREAK_BONUS.get(kind, 0.0)
+    return cost
+
+
+def _time_cues(groups: list[list[TimedWord]], rules: CueRules, horizon: float) -> list[Cue]:
+    """Times for each group: from its first word, extended toward min_duration and reading
+    speed, never into the next cue, past max_duration or past the media."""
+    cues: list[Cue] = []
+    horizon_ms = math.inf if horizon == math.inf else _ms(horizon)
+    longest_ms = _ms(rules.max_duration, ROUND_FLOOR)
+    free_ms = 0  # where the previous cue ended
+    for n, group in enumerate(groups):
+        lines = _layout([w.text for w in group], rules)
+        start = group[0].start
+        next_start = groups[n + 1][0].start if n + 1 < len(groups) else horizon
+        wanted = max(
+            group[-1].end,
+            start + rules.min_duration,
+            start + sum(map(len, lines)) / rules.max_chars_per_second,
+        )
+        # In whole milliseconds, at least one, so words the model gave no duration (a speaker
+        # turn at one instant) keep a cue; the next cue then starts that millisecond later.
+        start_ms = max(_ms(start), free_ms)
+        end_ms = max(_ms(min(wanted, next_start, start + rules.max_duration)), start_ms + 1)
+        end_ms = min(end_ms, start_ms + longest_ms, horizon_ms)
+        if end_ms <= start_ms:
+            continue  # starts at the very end of the media
+        cues.append(Cue(start_ms / 1000, end_ms / 1000, lines, group[0].speaker))
+        free_ms = end_ms
+    return cues
+
+
+# --- line layout -----------------------------------------------------------------------------
+
+
+def _line_count(texts: Sequence[str], width: int) -> int:
+    """Fewest lines for words in this order (greedy filling is optimal for that)."""
+    lines, length = 0, 0
+    for text in texts:
+        if lines and length + 1 + len(text) <= width:
+            length += 1 + len(text)
+        else:
+            lines, length = lines + 1, len(text)
+    return lines
+
+
+def _layout(texts: list[str], rules: CueRules) -> tuple[str, ...]:
+    """Split words into the fewest lines, choosing break points by balance and language.
+
+    Dynamic programming over (words placed, lines used); each line's cost is its distance
+    from the average length, heavier for a top line that is too long, minus the bonus of
+    the break after it.
+    """
+    width = rules.max_line_chars
+    count = _line_count(texts, width)
+    if count == 1:
+        return (" ".join(texts),)
+    total = sum(map(len, texts)) + len(texts) - 1
+    target = (total - (count - 1)) / count
+    offsets = [0]
+    for text in texts:
+        offsets.append(offsets[-1] + len(text))
+
+    # best[(placed, used)] = (cost, placed before this line)
+    best: dict[tuple[int, int], tuple[float, int]] = {(0, 0): (0.0, 0)}
+    for used in range(1, count + 1):
+        last = used == count
+        for stop in range(used, len(texts) + 1):
+            if last and stop != len(texts):
+                continue
+            for begin in range(stop - 1, -1, -1):
+                length = offsets[stop] - offsets[begin] + (stop - begin - 1)
+                if length > width and stop - begin > 1:
+                    break  # starting earlier only makes the line longer
+                if (begin, used - 1) not in best:
+                    continue
+                cost = best[(begin, used - 1)][0] + abs(length - target)
+                if not last and length > target:
+                    cost += (TOP_HEAVY_WEIGHT - 1) * (length - target)
+                if stop - begin == 1 and len(texts) > 1:
+                    cost += ORPHAN_PENALTY
+                if not last:
+                    cost -= LINE_BREAK_BONUS.get(_break_kind(texts[stop - 1], texts[stop]), 0.0)
+                if (stop, used) not in best or cost < best[(stop, used)][0]:
+                    best[(stop, used)] = (cost, begin)
+
+    lines: list[str] = []
+    stop, used = len(texts), count
+    while used:
+        begin = best[(stop, used)][1]
+        lines.append(" ".join(texts[begin:stop]))
+        stop, used = begin, used - 1
+    return tuple(reversed(lines))
+
+
+def _break_kind(before: str, after: str) -> str | None:
+    """What kind of break lies between these two words: natural, "weak" (bad) or None."""
+    if _ends_with(before, SENTENCE_END):
+        return "sentence"
+    if _ends_with(before, CLAUSE_END):
+        return "clause"
+    if _bare(after) in CONJUNCTIONS:
+        return "conjunction"
+    if _bare(before) in WEAK_ENDINGS:
+        return "weak"
+    return None
+
+
+def _bare(word: str) -> str:
+    return word.strip(_CLOSERS + ".,;:?!…").lower()
+
+
+def _ends_with(text: str, marks: tuple[str, ...]) -> bool:
+    return text.rstrip(_CLOSERS).endswith(marks)
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+
+def format_timestamp(seconds: float, *, vtt: bool) -> str:
+    """SRT "HH:MM:SS,mmm" or WebVTT "HH:MM:SS.mmm", rounded half up to the millisecond."""
+    ms = _ms(seconds)
+    if ms < 0:
+        raise ValueError(f"a timestamp must not be negative, got {seconds!r}")
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{'.' if vtt else ','}{millis:03d}"
+
+
+def format_srt(cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = None) -> str:
+    blocks = []
+    for cue in cues:
+        lines = _text_lines(cue)
+        if not lines:
+            continue  # an empty block would end the file for most readers
+        name = _speaker_name(cue, speaker_names)
+        if name:
+            lines[0] = f"{name}: {lines[0]}"
+        timing = (
+            f"{format_timestamp(cue.start, vtt=False)} --> {format_timestamp(cue.end, vtt=False)}"
+        )
+        blocks.append("\n".join([str(len(blocks) + 1), timing, *lines]))
+    return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
+def format_vtt(cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = None) -> str:
+    blocks = []
+    for cue in cues:
+        lines = [_vtt_escape(line) for line in _text_lines(cue)]
+        if not lines:
+            continue
+        name = _speaker_name(cue, speaker_names)
+        if name:
+            lines[0] = f"<v {_vtt_escape(name)}>{lines[0]}"
+        timing = (
+            f"{format_timestamp(cue.start, vtt=True)} --> {format_timestamp(cue.end, vtt=True)}"
+        )
+        blocks.append("\n".join([timing, *lines]))
+    return "WEBVTT\n\n" + ("\n\n".join(blocks) + "\n" if blocks else "")
+
+
+def format_audacity_labels(
+    cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = None
+) -> str:
+    """Audacity label track text: "start<TAB>end<TAB>text", one label per line."""
+    rows = []
+    for cue in cues:
+        text = " ".join(_text_lines(cue))
+        name = _speaker_name(cue, speaker_names)
+        if name:
+            text = f"{name}: {text}"
+        rows.append(f"{cue.start:.6f}\t{cue.end:.6f}\t{text}")
+    return "".join(row + "\n" for row in rows)
+
+
+def parse_srt(text: str) -> list[Cue]:
+    """Read SRT text back into cues (speaker prefixes stay in the text).
+
+    Tolerates a BOM, CRLF or CR line ends, missing cue numbers, '.' for ',' and blank lines
+    inside a cue's text; raises ValueError when text comes before any timing line.
+    """
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        return []
+    cues: list[tuple[float, float, list[str]]] = []
+    for number, block in enumerate(re.split(r"\n\s*\n", text.strip()), start=1):
+        lines = [line.rstrip() for line in block.split("\n")]
+        timing_at = next((i for i, line in enumerate(lines[:2]) if _SRT_TIMING.match(line)), None)
+        if timing_at is None:
+            if not cues:
+                raise ValueError(f"SRT block {number} has no 'start --> end' line: {lines[0]!r}")
+            cues[-1][2].extend(lines)  # a blank line inside the previous cue's text
+            continue
+        match = _SRT_TIMING.match(lines[timing_at])
+        cues.append((_parse_time(match[1]), _parse_time(match[2]), lines[timing_at + 1 :]))
+    return [Cue(start, end, tuple(line for line in lines if line)) for start, end, lines in cues]
+
+
+def _parse_time(stamp: str) -> float:
+    clock, fraction = re.split(r"[,.]", stamp)
+    seconds = 0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + int(part)
+    return (seconds * 1000 + int(fraction.ljust(3, "0"))) / 1000
+
+
+def _text_lines(cue: Cue) -> list[str]:
+    """The cue's non-blank lines, whitespace collapsed, so no line can break the file format."""
+    return [
+        " ".join(part.split()) for line in cue.lines for part in line.splitlines() if part.strip()
+    ]
+
+
+def _speaker_name(cue: Cue, speaker_names: Mapping[str, str] | None) -> str | None:
+    if cue.speaker is None:
+        return None
+    name = (speaker_names or {}).get(cue.speaker, cue.speaker)
+    return " ".join(name.split()) or None
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _ms(seconds: float, rounding: str = ROUND_HALF_UP) -> int:
+    """Whole milliseconds; via the float's shortest decimal form so 1.0005 rounds to 1001."""
+    if not math.isfinite(seconds):
+        raise ValueError(f"a time must be finite, got {seconds!r}")
+    return int(Decimal(repr(float(seconds))).scaleb(3).to_integral_value(rounding))
