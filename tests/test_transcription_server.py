@@ -133,3 +133,13 @@ def test_list_models_health_and_reflection(client, sidecar_server):
     assert status.status == health_pb2.HealthCheckResponse.SERVING
     services = set(ProtoReflectionDescriptorDatabase(client.channel).get_services())
     assert {"sidecar.v1.TranscriptionService", "sidecar.v1.ModelService", "grpc.health.v1.Health"} <= services
+
+
+def test_hyphenated_words_stay_whole():
+    from sidecar.engines.whisper import Word, _joined_words
+
+    words = _joined_words([Word(" flour", 9.0, 9.3, 0.9), Word("-fattened", 9.3, 9.8, 0.8),
+                           Word(" sauce", 9.8, 10.1, 0.95), Word("'s", 10.1, 10.2, 0.7),
+                           Word("你好", 11.0, 11.5, 0.9), Word("世界", 11.5, 12.0, 0.9)])
+    assert [w.text for w in words] == [" flour-fattened", " sauce's", "你好", "世界"]
+    assert (words[0].start, words[0].end, words[0].probability) == (9.0, 9.8, 0.8)

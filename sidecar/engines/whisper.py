@@ -147,13 +147,30 @@ def _clamp(value: float, duration: float) -> float:
     return min(max(float(value), 0.0), duration)
 
 
+# Whisper starts a new word at punctuation, so "flour-fattened" comes out as " flour" and
+# "-fattened"; a piece with no leading space that starts with a joiner belongs to the word before.
+_JOINERS = ("-", "'", "\u2019")
+
+
+def _joined_words(words) -> tuple[Word, ...]:
+    joined: list[Word] = []
+    for word in words:
+        if joined and word.text.startswith(_JOINERS):
+            last = joined[-1]
+            joined[-1] = dataclasses.replace(last, text=last.text + word.text, end=max(last.end, word.end),
+                                             probability=min(last.probability, word.probability))
+        else:
+            joined.append(word)
+    return tuple(joined)
+
+
 def _typed_segments(raw_segments, duration: float) -> Iterator[Segment]:
     index = 0
     for raw in raw_segments:
         start, end = _clamp(raw.start, duration), _clamp(raw.end, duration)
         if end <= start and start >= duration:
             continue  # wholly past the end of the audio: a hallucinated timestamp
-        words = tuple(
+        words = _joined_words(
             Word(w.word, _clamp(w.start, duration), _clamp(w.end, duration), float(w.probability))
             for w in (raw.words or ())
             if w.start < duration
