@@ -9,9 +9,9 @@ _WIDTH = 30
 
 
 class ProgressBar:
-    def __init__(self, label: str, *, enabled: bool | None = None, stream=sys.stderr) -> None:
+    def __init__(self, label: str, *, enabled: bool | None = None, stream=None) -> None:
         self.label = label
-        self.stream = stream
+        self.stream = stream = stream or sys.stderr  # looked up now: tests swap sys.stderr
         self.enabled = stream.isatty() if enabled is None else enabled
         self.started = time.monotonic()
         self._last = ""
