@@ -15,8 +15,11 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[asr]"
 	touch $@
 
+# resemblyzer requires webrtcvad 2.0.10, which shares its module file with webrtcvad-wheels and
+# fails to import without pkg_resources: reinstalling the wheels' copy makes it win.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[all,dev]"
+	$(BIN)/pip install -q --force-reinstall --no-deps "webrtcvad-wheels>=2.0.14"
 	touch $@ $(VENV)/.installed-demo
 
 # Starts a real sidecar, captions a bundled LibriSpeech clip with the embedded tiny.en, prints SRT.

@@ -34,6 +34,9 @@ class ServerConfig:
     # Jobs that run at once, and jobs that may wait for a slot before RESOURCE_EXHAUSTED.
     max_running_jobs: int = 1
     max_waiting_jobs: int = 8
+    # Live streams (StreamingRecognize, StreamEnhance) each service runs at once. They hold no
+    # job slot, since a caption stream lasts hours; past this, RESOURCE_EXHAUSTED.
+    max_live_streams: int = 4
     # "auto" (CUDA when present), "cpu" or "cuda".
     device: str = devices.AUTO
     # CPU threads per model; 0 lets the library decide.
@@ -57,6 +60,8 @@ class ServerConfig:
             )
         if self.max_message_bytes < 64 * 1024:
             raise ValueError("max_message_bytes must be at least 64 KiB")
+        if self.max_live_streams < 1:
+            raise ValueError("max_live_streams must be >= 1")
         if self.max_running_jobs < 1 or self.max_waiting_jobs < 0:
             raise ValueError("max_running_jobs must be >= 1 and max_waiting_jobs >= 0")
         if self.max_audio_seconds <= 0 or self.max_upload_bytes <= 0:

@@ -1,8 +1,6 @@
 """Model resolution, the split-model join and sha256 checks, on real files."""
 
 import hashlib
-import pathlib
-import sys
 
 import pytest
 

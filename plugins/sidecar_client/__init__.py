@@ -2,10 +2,13 @@
 
 from sidecar_client.client import (
     DEFAULT_ADDRESS,
+    DiarizationResult,
     SidecarClient,
     SidecarError,
     Transcript,
     audio_format_for,
+    streaming_config,
 )
 
-__all__ = ["DEFAULT_ADDRESS", "SidecarClient", "SidecarError", "Transcript", "audio_format_for"]
+__all__ = ["DEFAULT_ADDRESS", "DiarizationResult", "SidecarClient", "SidecarError", "Transcript",
+           "audio_format_for", "streaming_config"]

@@ -11,6 +11,12 @@ from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sidecar.v1 import audio_pb2, models_pb2, models_pb2_grpc, transcription_pb2, transcription_pb2_grpc
+from sidecar.v1 import streaming_recognition_pb2, streaming_recognition_pb2_grpc
+from sidecar.v1 import enhancement_pb2, enhancement_pb2_grpc
+from sidecar.v1 import synthesis_pb2, synthesis_pb2_grpc
+from sidecar.v1 import separation_pb2, separation_pb2_grpc
+from sidecar.v1 import diarization_pb2, diarization_pb2_grpc
+from sidecar.v1 import cues_pb2, cues_pb2_grpc, events_pb2, events_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 CHUNK_BYTES = 1 << 20  # well under the server's 4 MiB message limit
@@ -30,6 +36,12 @@ class Transcript:
     info: transcription_pb2.TranscriptionInfo
     segments: list[transcription_pb2.Segment]
     summary: transcription_pb2.TranscriptionSummary
+
+
+@dataclasses.dataclass
+class DiarizationResult:
+    turns: list[diarization_pb2.SpeakerTurn]  # in order of start time
+    summary: diarization_pb2.DiarizationSummary
 
 
 def seconds(d: duration_pb2.Duration) -> float:
@@ -74,6 +86,13 @@ class SidecarClient:
         self.transcription = transcription_pb2_grpc.TranscriptionServiceStub(self.channel)
         self.models = models_pb2_grpc.ModelServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.streaming = streaming_recognition_pb2_grpc.StreamingRecognitionServiceStub(self.channel)
+        self.enhancement = enhancement_pb2_grpc.EnhancementServiceStub(self.channel)
+        self.synthesis = synthesis_pb2_grpc.SynthesisServiceStub(self.channel)
+        self.separation = separation_pb2_grpc.SeparationServiceStub(self.channel)
+        self.diarization = diarization_pb2_grpc.DiarizationServiceStub(self.channel)
+        self.cues = cues_pb2_grpc.CueGenerationServiceStub(self.channel)
+        self.events = events_pb2_grpc.EventDetectionServiceStub(self.channel)
 
     def __enter__(self) -> "SidecarClient":
         return self
@@ -145,6 +164,209 @@ class SidecarClient:
                 summary = response.summary
         return Transcript(info, segments, summary)
 
+    def streaming_recognize(self, audio_chunks: Iterable[bytes], *,
+                            config: streaming_recognition_pb2.StreamingRecognitionConfig,
+                            timeout: float | None = None) -> "Call":
+        """Starts StreamingRecognize and returns the call: iterate it for responses.
+
+        The config goes first, then each chunk as `audio_chunks` yields it (a live source
+        blocks in its iterator to pace the stream); when it is exhausted the stream
+        half-closes and the server finalizes every pending word. cancel() stops at once.
+        """
+        requests = chunk_requests(config, streaming_recognition_pb2.StreamingRecognizeRequest,
+                                  audio_chunks)
+        return Call(self.streaming.StreamingRecognize(requests, metadata=self._metadata,
+                                                      timeout=timeout))
+
+    def enhance_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
+                       options: enhancement_pb2.EnhancementOptions | None = None,
+                       audio_format: audio_pb2.AudioFormat | None = None,
+                       output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
+                       timeout: float | None = None) -> "Call":
+        """Starts EnhanceFile and returns the call: iterate it for responses, cancel() to stop."""
+        if audio_format is None:
+            audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
+        config = enhancement_pb2.EnhanceFileConfig(audio_format=audio_format, options=options,
+                                                   output_encoding=output_encoding)
+        requests = chunk_requests(config, enhancement_pb2.EnhanceFileRequest, iter_chunks(audio))
+        return Call(self.enhancement.EnhanceFile(requests, metadata=self._metadata, timeout=timeout))
+
+    def enhance(self, audio, *, options=None, audio_format=None,
+                output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
+                on_progress: Callable[[audio_pb2.Progress], None] | None = None,
+                on_info: Callable[[enhancement_pb2.EnhancementInfo], None] | None = None,
+                on_summary: Callable[[enhancement_pb2.EnhancementSummary], None] | None = None,
+                ) -> Iterator[audio_pb2.AudioChunk]:
+        """Denoises a file or PCM recording, yielding the enhanced audio chunks in order.
+
+        Each chunk is PCM (`chunk.format`) at the input's rate and channel count; joined, they
+        are as long as the input and aligned with it. Stopping the iteration cancels the job.
+        """
+        call = self.enhance_stream(audio, options=options, audio_format=audio_format,
+                                   output_encoding=output_encoding)
+        handlers = {"progress": on_progress, "info": on_info, "summary": on_summary}
+        try:
+            for response in call:
+                kind = response.WhichOneof("event")
+                if kind == "audio_chunk":
+                    yield response.audio_chunk
+                elif handlers.get(kind):
+                    handlers[kind](getattr(response, kind))
+        finally:
+            call.cancel()
+
+    def stream_enhance(self, audio_chunks: Iterable[bytes], *, pcm_format: audio_pb2.PcmFormat,
+                       options: enhancement_pb2.EnhancementOptions | None = None,
+                       output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
+                       timeout: float | None = None) -> "Call":
+        """Starts StreamEnhance (live denoising) and returns the call: iterate it for responses,
+        `info` first, then each `audio_chunk` as soon as it is enhanced.
+
+        `audio_chunks` yields raw PCM in `pcm_format` (a live source blocks in its iterator to
+        pace the stream); when it is exhausted the stream half-closes and the server sends the
+        delayed tail. cancel() stops at once.
+        """
+        config = enhancement_pb2.StreamEnhanceConfig(pcm_format=pcm_format, options=options,
+                                                     output_encoding=output_encoding)
+        requests = chunk_requests(config, enhancement_pb2.StreamEnhanceRequest, audio_chunks)
+        return Call(self.enhancement.StreamEnhance(requests, metadata=self._metadata, timeout=timeout))
+
+    def synthesize_stream(self, text: str, language_code: str, *, voice_id: str = "",
+                          reference: str | os.PathLike | bytes | None = None,
+                          reference_format: audio_pb2.AudioFormat | None = None,
+                          transcript: str = "",
+                          options: synthesis_pb2.SynthesisOptions | None = None,
+                          timeout: float | None = None) -> "Call":
+        """Starts Synthesize with a saved voice or inline reference audio (the whole request
+        must fit one message: use create_voice for large references); iterate the call."""
+        request = synthesis_pb2.SynthesizeRequest(text=text, language_code=language_code,
+                                                  options=options)
+        if reference is not None:
+            data = reference if isinstance(reference, bytes) else b"".join(iter_chunks(reference))
+            name = os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else ""
+            request.reference.CopyFrom(synthesis_pb2.VoiceReference(
+                audio_format=reference_format or audio_format_for(name), audio_content=data,
+                transcript=transcript))
+        elif voice_id:
+            request.voice_id = voice_id
+        return Call(self.synthesis.Synthesize(request, metadata=self._metadata, timeout=timeout))
+
+    def create_voice(self, reference: str | os.PathLike | bytes | BinaryIO, *, voice_id: str = "",
+                     display_name: str = "", transcript: str = "", model: str = "",
+                     audio_format: audio_pb2.AudioFormat | None = None) -> synthesis_pb2.Voice:
+        """Saves a voice from reference audio of any size (streamed in chunks)."""
+        if audio_format is None:
+            audio_format = audio_format_for(os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else "")
+        config = synthesis_pb2.CreateVoiceConfig(audio_format=audio_format, voice_id=voice_id,
+                                                 display_name=display_name, transcript=transcript,
+                                                 model=model)
+        requests = chunk_requests(config, synthesis_pb2.CreateVoiceRequest, iter_chunks(reference))
+        return self._unary(self.synthesis.CreateVoice, requests).voice
+
+    def list_voices(self, model: str = "") -> list[synthesis_pb2.Voice]:
+        reply = self._unary(self.synthesis.ListVoices, synthesis_pb2.ListVoicesRequest(model=model))
+        return list(reply.voices)
+
+    def delete_voice(self, voice_id: str) -> synthesis_pb2.Voice:
+        request = synthesis_pb2.DeleteVoiceRequest(voice_id=voice_id)
+        return self._unary(self.synthesis.DeleteVoice, request).voice
+
+    def _unary(self, rpc, request):
+        """Calls a unary (or client-streaming) RPC with this client's metadata."""
+        try:
+            return rpc(request, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+
+    def separate_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
+                        options: separation_pb2.SeparationOptions | None = None,
+                        audio_format: audio_pb2.AudioFormat | None = None,
+                        timeout: float | None = None) -> "Call":
+        """Starts SeparateFile and returns the call: iterate it for responses, cancel() to stop."""
+        if audio_format is None:
+            audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
+        config = separation_pb2.SeparationConfig(audio_format=audio_format, options=options)
+        requests = chunk_requests(config, separation_pb2.SeparateFileRequest, iter_chunks(audio))
+        return Call(self.separation.SeparateFile(requests, metadata=self._metadata, timeout=timeout))
+
+    def separate(self, audio, *, options: separation_pb2.SeparationOptions | None = None,
+                 audio_format: audio_pb2.AudioFormat | None = None,
+                 on_progress: Callable[[audio_pb2.Progress], None] | None = None,
+                 on_info: Callable[[separation_pb2.SeparationInfo], None] | None = None,
+                 on_summary: Callable[[separation_pb2.SeparationSummary], None] | None = None,
+                 ) -> Iterator[tuple[str, audio_pb2.AudioChunk]]:
+        """Splits music into stems, yielding (stem name, AudioChunk) in time order.
+
+        Each stem's chunks follow each other without gaps; `on_info` learns the stems and
+        the output format before the first chunk. Stopping the iteration cancels the job.
+        """
+        call = self.separate_stream(audio, options=options, audio_format=audio_format)
+        handlers = {"progress": on_progress, "info": on_info, "summary": on_summary}
+        try:
+            for response in call:
+                kind = response.WhichOneof("event")
+                if kind == "stem_chunk":
+                    yield response.stem_chunk.stem, response.stem_chunk.audio
+                elif handlers.get(kind):
+                    handlers[kind](getattr(response, kind))
+        finally:
+            call.cancel()
+
+    def diarize_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
+                       options: diarization_pb2.DiarizationOptions | None = None,
+                       audio_format: audio_pb2.AudioFormat | None = None,
+                       timeout: float | None = None) -> "Call":
+        """Starts DiarizeFile and returns the call: iterate it for responses, cancel() to stop."""
+        if audio_format is None:
+            audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
+        config = diarization_pb2.DiarizationConfig(audio_format=audio_format, options=options)
+        requests = chunk_requests(config, diarization_pb2.DiarizeFileRequest, iter_chunks(audio))
+        return Call(self.diarization.DiarizeFile(requests, metadata=self._metadata, timeout=timeout))
+
+    def diarize(self, audio, *, options: diarization_pb2.DiarizationOptions | None = None,
+                audio_format: audio_pb2.AudioFormat | None = None,
+                on_progress: Callable[[audio_pb2.Progress], None] | None = None) -> DiarizationResult:
+        """Finds who spoke when, to the end: the speaker turns and the summary."""
+        turns, summary = [], None
+        for response in self.diarize_stream(audio, options=options, audio_format=audio_format):
+            kind = response.WhichOneof("event")
+            if kind == "progress" and on_progress:
+                on_progress(response.progress)
+            elif kind == "turn":
+                turns.append(response.turn)
+            elif kind == "summary":
+                summary = response.summary
+        return DiarizationResult(turns, summary)
+
+    def generate_cue(self, settings: cues_pb2.CueSettings, *,
+                     reference: str | os.PathLike | bytes | BinaryIO | None = None,
+                     reference_format: audio_pb2.AudioFormat | None = None,
+                     output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
+                     timeout: float | None = None) -> "Call":
+        """Starts GenerateCue and returns the call: iterate it for `info`, `audio` chunks,
+        `progress` and the `summary`, whose settings regenerate the cue. A melody or
+        continuation reference (settings.reference_mode) streams after the config."""
+        config = cues_pb2.GenerateCueConfig(settings=settings, output_encoding=output_encoding)
+        audio: Iterable[bytes] = ()
+        if reference is not None:
+            name = os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else ""
+            config.audio_format.CopyFrom(reference_format or audio_format_for(name))
+            audio = iter_chunks(reference)
+        requests = chunk_requests(config, cues_pb2.GenerateCueRequest, audio)
+        return Call(self.cues.GenerateCue(requests, metadata=self._metadata, timeout=timeout))
+
+    def detect_events(self, audio: str | os.PathLike | bytes | BinaryIO, *,
+                      options: events_pb2.EventDetectionOptions | None = None,
+                      audio_format: audio_pb2.AudioFormat | None = None,
+                      timeout: float | None = None) -> "Call":
+        """Starts DetectEvents and returns the call: iterate it for `info`, each `region` as it
+        completes, `progress` and the `summary`; cancel() to stop."""
+        if audio_format is None:
+            audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
+        config = events_pb2.EventDetectionConfig(audio_format=audio_format, options=options)
+        requests = chunk_requests(config, events_pb2.DetectEventsRequest, iter_chunks(audio))
+        return Call(self.events.DetectEvents(requests, metadata=self._metadata, timeout=timeout))
+
 
 class Call:
     """A server-streaming call whose errors surface as SidecarError."""
@@ -173,3 +395,13 @@ def chunk_requests(config_message, wrap: Callable, audio: Iterable[bytes]) -> It
     yield wrap(config=config_message)
     for chunk in audio:
         yield wrap(audio_content=chunk)
+
+
+def streaming_config(sample_rate_hertz: int, *, channel_count: int = 1,
+                     encoding: int = audio_pb2.AUDIO_ENCODING_PCM_S16LE,
+                     **fields) -> streaming_recognition_pb2.StreamingRecognitionConfig:
+    """A StreamingRecognitionConfig for raw PCM; `fields` are its other fields by name
+    (model, language_code, interim_results, hotwords, voice_activity, ...)."""
+    pcm = audio_pb2.PcmFormat(encoding=encoding, sample_rate_hertz=sample_rate_hertz,
+                              channel_count=channel_count)
+    return streaming_recognition_pb2.StreamingRecognitionConfig(pcm_format=pcm, **fields)

@@ -6,7 +6,10 @@ import argparse
 import contextlib
 import logging
 import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from sidecar_client import SidecarClient
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import logging
 import sys
 
 # Subcommand modules, each with add_parser(subparsers) and run(args) -> exit code.
-COMMANDS = ["serve", "models", "subtitle"]
+COMMANDS = ["serve", "models", "subtitle", "denoise", "say", "live", "stems", "diarize", "cue", "events"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,8 +11,10 @@ import sys
 import tempfile
 
 from sidecar.cli.connection import add_server_arguments, connect
+from sidecar.cli.files import UsageError, check_writable, write_atomically
 from sidecar.cli.progress import ProgressBar
 from sidecar.media import subtitles
+from sidecar_client.captions import cues_for
 
 FORMATS = {".srt": subtitles.format_srt, ".vtt": subtitles.format_vtt,
            ".txt": subtitles.format_audacity_labels}
@@ -37,6 +39,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="also write a copy of the video with the subtitles as a stream")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    from sidecar.cli import diarize  # imports this module: import it late
+
+    p.add_argument("--diarize", action="store_true",
+                   help="label who speaks (SRT \"SPEAKER_1: \" prefix, WebVTT <v> voice tags)")
+    diarize.add_speaker_arguments(p)
     add_server_arguments(p)
     return p
 
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         output = plan_output(args)
         mux_output = plan_mux_output(args) if args.mux else None
+        speakers, names = plan_speakers(args, output)
     except UsageError as exc:
         print(f"sidecar subtitle: {exc}", file=sys.stderr)
         return 2
@@ -55,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model or "", language_code=args.language or "", translate=args.translate,
         beam_size=args.beam_size, initial_prompt=args.initial_prompt or "",
         hotwords=args.hotwords or "", vad_filter=not args.no_vad, word_timestamps=True,
+        diarization=speakers,
     )
     bar = ProgressBar(args.input.name, enabled=False if args.quiet else None)
     try:
@@ -68,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     bar.close()
     cues = cues_for(transcript)
-    write_atomically(output, FORMATS[output.suffix.lower()](cues))
+    write_atomically(output, FORMATS[output.suffix.lower()](cues, names))
     if not args.quiet:
         info = transcript.info
         print(f"{output}: {len(cues)} cues, language {info.language_code}, "
@@ -85,10 +94,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class UsageError(Exception):
-    pass
-
-
 def plan_output(args: argparse.Namespace) -> pathlib.Path:
     if not args.input.is_file():
         raise UsageError(f"{args.input}: no such file")
@@ -101,6 +106,23 @@ def plan_output(args: argparse.Namespace) -> pathlib.Path:
     return output
 
 
+def plan_speakers(args: argparse.Namespace, output: pathlib.Path):
+    """(DiarizationOptions or None, speaker display names) for the --diarize flags. WebVTT
+    voices read "Speaker 1" unless named; SRT and labels keep "SPEAKER_1"."""
+    from sidecar.cli import diarize
+
+    if not args.diarize:
+        given = [flag for flag, on in (("--speakers", args.speakers), ("--min-speakers", args.min_speakers),
+                                       ("--max-speakers", args.max_speakers),
+                                       ("--speaker-names", args.speaker_names),
+                                       ("--pipeline", args.pipeline)) if on]
+        if given or args.backend != diarize.BACKENDS[0]:
+            raise UsageError(f"{', '.join(given) or '--backend'} needs --diarize")
+        return None, None
+    prefix = "Speaker " if output.suffix.lower() == ".vtt" else None
+    return diarize.diarization_options(args), diarize.speaker_names(args.speaker_names, prefix)
+
+
 def plan_mux_output(args: argparse.Namespace) -> pathlib.Path:
     suffix = args.input.suffix.lower()
     if suffix not in MUX_CODECS:
@@ -110,40 +132,6 @@ def plan_mux_output(args: argparse.Namespace) -> pathlib.Path:
     output = args.input.with_name(f"{args.input.stem}.subtitled{args.input.suffix}")
     check_writable(output, args)
     return output
-
-
-def check_writable(path: pathlib.Path, args: argparse.Namespace) -> None:
-    if path.resolve() == args.input.resolve():
-        raise UsageError(f"{path}: refusing to overwrite the input")
-    if path.exists() and not args.force:
-        raise UsageError(f"{path} exists: pass --force to overwrite it")
-
-
-def cues_for(transcript) -> list[subtitles.Cue]:
-    """Cues from word timings when the server sent them, else from whole segments."""
-    from sidecar_client.client import seconds
-
-    duration = seconds(transcript.info.audio_duration) if transcript.info else None
-    words = [subtitles.TimedWord(w.text, seconds(w.start_offset), seconds(w.end_offset),
-                                 w.speaker_label or None)
-             for s in transcript.segments for w in s.words]
-    if words:
-        return subtitles.build_cues(words, media_duration=duration)
-    return subtitles.cues_from_segments(
-        ((seconds(s.start_offset), seconds(s.end_offset), s.text, s.speaker_label or None)
-         for s in transcript.segments), media_duration=duration)
-
-
-def write_atomically(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | None) -> None:

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
+from sidecar.runtime.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +85,6 @@ class ResolvedModel:
     path: pathlib.Path
     source: str  # "embedded", "local" or "hub-cache"
     multilingual: bool
-
-
-def cache_dir() -> pathlib.Path:
-    """Where joined embedded models live: $SIDECAR_CACHE_DIR or the XDG cache."""
-    root = os.environ.get("SIDECAR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "audio-sidecar"
-    )
-    return pathlib.Path(root)
 
 
 def sha256_of(path: pathlib.Path) -> str:

@@ -6,6 +6,10 @@ import dataclasses
 import logging
 
 from sidecar.config import ServerConfig
+from sidecar.engines import deepfilter, xtts_models
+from sidecar.engines import demucs_models
+from sidecar.engines import diarization_models
+from sidecar.engines import audio_events, musicgen
 from sidecar.runtime.jobs import JobQueue
 from sidecar.runtime.registry import ModelRegistry
 
@@ -71,4 +75,6 @@ class Runtime:
 
 
 # One function per model family, Runtime -> [ModelDescription], for ListModels.
-MODEL_DESCRIBERS = [Runtime.describe_whisper_models]
+MODEL_DESCRIBERS = [Runtime.describe_whisper_models, deepfilter.describe_models, xtts_models.describe_models,
+                    demucs_models.describe_models, diarization_models.describe_models,
+                    musicgen.describe_models, audio_events.describe_models]

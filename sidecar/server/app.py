@@ -13,13 +13,17 @@ from grpc_reflection.v1alpha import reflection
 
 from sidecar.config import ServerConfig
 from sidecar.runtime.runtime import Runtime
-from sidecar.server import auth, models, transcription
+from sidecar.server import auth, enhancement, models, streaming_recognition, synthesis, transcription
+from sidecar.server import separation
+from sidecar.server import diarization
+from sidecar.server import cues, events
 
 log = logging.getLogger(__name__)
 
 # Each module registers its servicer and returns the service's full name. Later capabilities
 # add their module here.
-SERVICE_MODULES = [transcription, models]
+SERVICE_MODULES = [transcription, models, enhancement, streaming_recognition, synthesis, separation,
+                   diarization, cues, events]
 
 
 class Sidecar:

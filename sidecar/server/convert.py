@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from typing import Iterator
+
+import numpy as np
 from google.protobuf import duration_pb2
 
+from sidecar.errors import InvalidOptionsError
 from sidecar.media import audio as media
 from sidecar.v1 import audio_pb2
 
@@ -40,3 +45,43 @@ def pcm_format(spec: media.PcmSpec) -> audio_pb2.PcmFormat:
         sample_rate_hertz=spec.sample_rate,
         channel_count=spec.channel_count,
     )
+
+
+def progress(stage: str, done: float, processed: float, total: float | None, started: float) -> audio_pb2.Progress:
+    """A Progress message: `done` clamped into 0..1, `total` None while unknown, `started` from
+    time.perf_counter() at the call's start."""
+    return audio_pb2.Progress(
+        stage=stage, fraction_done=min(max(done, 0.0), 1.0),
+        processed_offset=duration(processed), total_duration=duration(total or 0.0),
+        elapsed_duration=duration(time.perf_counter() - started),
+    )
+
+
+OUTPUT_CHUNK_BYTES = 512 << 10  # PCM bytes per AudioChunk message, well under 4 MiB
+
+
+def output_encoding(encoding: int, default: str) -> str:
+    """The sample encoding the output is sent in (media.PCM_*)."""
+    if encoding == audio_pb2.AUDIO_ENCODING_UNSPECIFIED:
+        return default
+    name = pcm_spec(audio_pb2.PcmFormat(encoding=encoding)).encoding
+    if name not in (media.PCM_S16LE, media.PCM_F32LE):
+        raise InvalidOptionsError(f"`output_encoding` {name} is not a PCM encoding the server writes")
+    return name
+
+
+def output_spec(encoding: int, sample_rate: int, channel_count: int) -> media.PcmSpec:
+    """The PCM layout of generated audio; float32 unless the request asks for another encoding."""
+    spec = media.PcmSpec(output_encoding(encoding, media.PCM_F32LE), sample_rate, channel_count)
+    spec.validate()
+    return spec
+
+
+def audio_chunks(samples: np.ndarray, start_frame: int, spec: media.PcmSpec) -> Iterator[audio_pb2.AudioChunk]:
+    """Encodes (channels, frames) samples into AudioChunk messages of at most OUTPUT_CHUNK_BYTES."""
+    frames_per_chunk = max(1, OUTPUT_CHUNK_BYTES // spec.bytes_per_frame)
+    format_ = pcm_format(spec)
+    for i in range(0, samples.shape[1], frames_per_chunk):
+        yield audio_pb2.AudioChunk(
+            format=format_, data=media.encode_pcm(samples[:, i:i + frames_per_chunk], spec.encoding),
+            start_offset=duration((start_frame + i) / spec.sample_rate))

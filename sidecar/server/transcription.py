@@ -8,12 +8,12 @@ import time
 
 import grpc
 
-from sidecar.engines import whisper
+from sidecar.engines import speakers, whisper
 from sidecar.runtime.runtime import Runtime
-from sidecar.server import convert
+from sidecar.server import convert, diarization
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import read_config_first
-from sidecar.v1 import audio_pb2, transcription_pb2 as pb, transcription_pb2_grpc
+from sidecar.v1 import transcription_pb2 as pb, transcription_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,7 @@ def segment_to_proto(s: whisper.Segment) -> pb.Segment:
 
 
 def progress(stage: str, done: float, processed: float, total: float, started: float) -> pb.TranscribeFileResponse:
-    return pb.TranscribeFileResponse(progress=audio_pb2.Progress(
-        stage=stage, fraction_done=min(max(done, 0.0), 1.0),
-        processed_offset=convert.duration(processed), total_duration=convert.duration(total),
-        elapsed_duration=convert.duration(time.perf_counter() - started),
-    ))
+    return pb.TranscribeFileResponse(progress=convert.progress(stage, done, processed, total, started))
 
 
 class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer):
@@ -68,6 +64,7 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
             config, upload = await read_config_first(request_iterator, limits)
             options = options_from_proto(config.options)
             model_name = config.options.model
+            speaker_options = diarization.options_for_transcript(config.options)
 
             def work(token):
                 try:
@@ -80,6 +77,11 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
                 yield progress("loading model", 0.0, 0.0, audio.duration, started)
                 engine = self.runtime.whisper(model_name)
                 info, segments = engine.transcribe(audio.mono(), options)
+                if speaker_options is not None:
+                    diarized = yield from diarization.turns_for(
+                        self.runtime, speaker_options, audio.mono(), token,
+                        lambda step: progress(f"diarizing: {step.stage}", 0.0, 0.0, audio.duration, started))
+                    segments = speakers.label_segments(segments, diarized.turns)
                 yield pb.TranscribeFileResponse(info=pb.TranscriptionInfo(
                     language_code=info.language, language_probability=info.language_probability,
                     audio_duration=convert.duration(info.duration),

@@ -55,23 +55,14 @@ async def read_config_first(
     oneof: str = "request",
 ) -> tuple[Any, Upload]:
     """Returns (config message, upload); the config's `audio_format` says how to read the bytes."""
-    config = None
+    requests = aiter(requests)
+    config = await first_config(requests, config_field=config_field, oneof=oneof)
+    pcm = _pcm_of(config)
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)
     size = 0
-    pcm = None
     try:
         async for request in requests:
-            kind = request.WhichOneof(oneof)
-            if config is None:
-                if kind != config_field:
-                    raise InvalidOptionsError(
-                        f"the first message of the stream must carry `{config_field}`, "
-                        f"not {'nothing' if kind is None else '`' + kind + '`'}"
-                    )
-                config = getattr(request, config_field)
-                pcm = _pcm_of(config)
-                continue
-            if kind != audio_field:
+            if request.WhichOneof(oneof) != audio_field:
                 raise InvalidOptionsError(
                     f"only the first message may carry `{config_field}`; later ones carry "
                     f"`{audio_field}`"
@@ -87,9 +78,7 @@ async def read_config_first(
                     f"the audio is longer than the server's limit of {limits.max_audio_seconds:g} s"
                 )
             spool.write(chunk)
-        if config is None:
-            raise InvalidOptionsError(f"the stream ended before its `{config_field}` message")
-        if pcm is not None and size >= 4 and _looks_encoded(spool):
+        if pcm is not None and size >= 4 and looks_encoded(spool):
             raise InvalidAudioError(
                 "the bytes look like an encoded file (WAV/FLAC/Ogg/MP3/MP4 header), but the "
                 "config declares raw PCM: declare `encoded_file` instead"
@@ -101,6 +90,22 @@ async def read_config_first(
     except BaseException:
         spool.close()
         raise
+
+
+async def first_config(requests: AsyncIterator[Any], *, config_field: str = "config",
+                       oneof: str = "request") -> Any:
+    """Takes the first message of a config-first stream and returns its config."""
+    try:
+        first = await anext(requests)
+    except StopAsyncIteration:
+        raise InvalidOptionsError(f"the stream ended before its `{config_field}` message") from None
+    kind = first.WhichOneof(oneof)
+    if kind != config_field:
+        raise InvalidOptionsError(
+            f"the first message of the stream must carry `{config_field}`, "
+            f"not {'nothing' if kind is None else '`' + kind + '`'}"
+        )
+    return getattr(first, config_field)
 
 
 def _pcm_of(config: Any) -> media.PcmSpec | None:
@@ -119,7 +124,7 @@ def _pcm_of(config: Any) -> media.PcmSpec | None:
 _MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\x1aE\xdf\xa3")
 
 
-def _looks_encoded(spool) -> bool:
+def looks_encoded(spool) -> bool:
     spool.seek(0)
     head = spool.read(12)
     return head.startswith(_MAGIC) or head[4:8] == b"ftyp"

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
 from sidecar.v1 import audio_pb2 as _audio_pb2
+from sidecar.v1 import diarization_pb2 as _diarization_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -11,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TranscriptionOptions(_message.Message):
-    __slots__ = ("model", "language_code", "translate", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "beam_size")
+    __slots__ = ("model", "language_code", "translate", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "beam_size", "diarization")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATE_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +21,7 @@ class TranscriptionOptions(_message.Message):
     INITIAL_PROMPT_FIELD_NUMBER: _ClassVar[int]
     HOTWORDS_FIELD_NUMBER: _ClassVar[int]
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
+    DIARIZATION_FIELD_NUMBER: _ClassVar[int]
     model: str
     language_code: str
     translate: bool
@@ -28,7 +30,8 @@ class TranscriptionOptions(_message.Message):
     initial_prompt: str
     hotwords: str
     beam_size: int
-    def __init__(self, model: _Optional[str] = ..., language_code: _Optional[str] = ..., translate: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[str] = ..., beam_size: _Optional[int] = ...) -> None: ...
+    diarization: _diarization_pb2.DiarizationOptions
+    def __init__(self, model: _Optional[str] = ..., language_code: _Optional[str] = ..., translate: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[str] = ..., beam_size: _Optional[int] = ..., diarization: _Optional[_Union[_diarization_pb2.DiarizationOptions, _Mapping]] = ...) -> None: ...
 
 class TranscriptionConfig(_message.Message):
     __slots__ = ("audio_format", "options")

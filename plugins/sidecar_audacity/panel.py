@@ -1,0 +1,161 @@
+"""A small always-on-top Tk panel: the actions, their main options, progress and Cancel.
+
+Actions run in a worker thread (Audacity's pipe and the gRPC call block); the worker only
+puts (kind, payload) events on a queue, which the Tk thread polls, because Tk may be
+touched from its own thread only. Cancel cancels the gRPC call, which stops the sidecar.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import tkinter as tk
+from tkinter import filedialog, ttk
+
+from sidecar_client import DEFAULT_ADDRESS
+
+from sidecar_audacity import actions, session
+from sidecar_audacity.errors import PluginError
+from sidecar_audacity.pipe import PIPE_DIR
+
+POLL_MS = 100
+TITLE = "Audio sidecar"
+BUTTONS = (("Caption", "caption"), ("Caption with speakers", "caption-speakers"),
+           ("Denoise", "denoise"), ("Split stems", "stems"))
+
+
+class Panel:
+    """The panel's widgets and the one action it may run at a time."""
+
+    def __init__(self, root: tk.Tk, *, address: str = DEFAULT_ADDRESS, token: str | None = None,
+                 pipe_dir: str = PIPE_DIR) -> None:
+        self.root, self.address, self.token, self.pipe_dir = root, address, token, pipe_dir
+        self.events: queue.Queue = queue.Queue()
+        self.job: actions.Job | None = None
+        self.outcome: actions.Outcome | None = None  # the last action's, for callers and tests
+        root.title(TITLE)
+        root.attributes("-topmost", True)
+        root.resizable(False, False)
+        frame = ttk.Frame(root, padding=8)
+        frame.grid()
+        self.language = self._field(frame, 0, "Language (empty: detect)", "")
+        self.model = self._field(frame, 1, "Whisper model (empty: default)", "")
+        self.speakers = self._field(frame, 2, "Speakers (0: detect)", "0")
+        self.attenuation = self._field(frame, 3, "Denoise limit, dB (0: none)", "0")
+        self.buttons = []
+        for row, (text, name) in enumerate(BUTTONS, start=4):
+            button = ttk.Button(frame, text=text, command=lambda name=name: self.start(name))
+            button.grid(row=row, column=0, columnspan=2, sticky="ew", pady=1)
+            self.buttons.append(button)
+        export = ttk.Button(frame, text="Export subtitles...", command=self.ask_export)
+        export.grid(row=8, column=0, columnspan=2, sticky="ew", pady=1)
+        self.buttons.append(export)
+        self.progress = ttk.Progressbar(frame, length=260, maximum=1.0)
+        self.progress.grid(row=9, column=0, columnspan=2, pady=(8, 2))
+        self.status = tk.StringVar(value="Select audio in Audacity (or nothing, for all of it).")
+        ttk.Label(frame, textvariable=self.status, wraplength=260).grid(row=10, column=0, columnspan=2)
+        self.cancel_button = ttk.Button(frame, text="Cancel", command=self.cancel, state="disabled")
+        self.cancel_button.grid(row=11, column=0, columnspan=2, pady=(4, 0))
+        root.after(POLL_MS, self._poll)
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def start(self, name: str) -> None:
+        """Starts an action on the current selection in a worker thread."""
+        if self.busy:
+            return
+        try:
+            options = self.options_for(name)
+        except (ValueError, PluginError) as exc:
+            self.status.set(str(exc))
+            return
+        self._run(lambda job: session.perform(name, options, job, address=self.address, token=self.token,
+                                              pipe_dir=self.pipe_dir))
+
+    def export(self, output: str) -> None:
+        self._run(lambda job: session.export_subtitles(output, pipe_dir=self.pipe_dir))
+
+    def ask_export(self) -> None:
+        output = filedialog.asksaveasfilename(
+            parent=self.root, title="Export caption labels", defaultextension=".srt",
+            filetypes=[("SubRip", "*.srt"), ("WebVTT", "*.vtt")], confirmoverwrite=True)
+        if output:  # the dialog asked before replacing a file
+            self._run(lambda job: session.export_subtitles(output, force=True, pipe_dir=self.pipe_dir))
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.status.set("Cancelling...")
+            self.job.cancel()
+
+    def options_for(self, name: str):
+        if name == "denoise":
+            options = actions.DenoiseOptions(attenuation_limit_db=float(self.attenuation.get() or 0))
+            options.validate()
+            return options
+        if name == "stems":
+            return actions.StemsOptions()
+        return actions.CaptionOptions(model=self.model.get().strip(), language=self.language.get().strip(),
+                                      speaker_count=int(self.speakers.get() or 0))
+
+    # --- the worker and the Tk thread ------------------------------------------------------
+
+    def _run(self, work) -> None:
+        self.job = actions.Job(lambda fraction, stage: self.events.put(("progress", (fraction, stage))))
+        self.outcome = None
+        self._set_running(True)
+        job = self.job
+
+        def worker() -> None:
+            try:
+                self.events.put(("done", work(job)))
+            except PluginError as exc:
+                self.events.put(("failed", str(exc)))
+            except Exception as exc:  # the thread's edge: any failure must reach the status line
+                self.events.put(("failed", f"unexpected error: {exc!r}"))
+
+        threading.Thread(target=worker, name="sidecar-audacity-action", daemon=True).start()
+
+    def _poll(self) -> None:
+        while True:
+            try:
+                kind, payload = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "progress":
+                fraction, stage = payload
+                self.progress["value"] = fraction
+                if not self.job.cancelled:
+                    self.status.set(stage[:1].upper() + stage[1:] + "...")
+            else:
+                self.outcome = payload if kind == "done" else None
+                self.status.set(payload.summary if kind == "done" else payload)
+                self.progress["value"] = 1.0 if kind == "done" else 0.0
+                self.job = None
+                self._set_running(False)
+        self.root.after(POLL_MS, self._poll)
+
+    def _set_running(self, running: bool) -> None:
+        for button in self.buttons:
+            button["state"] = "disabled" if running else "normal"
+        self.cancel_button["state"] = "normal" if running else "disabled"
+
+    @staticmethod
+    def _field(frame: ttk.Frame, row: int, text: str, value: str) -> tk.StringVar:
+        variable = tk.StringVar(value=value)
+        ttk.Label(frame, text=text).grid(row=row, column=0, sticky="w")
+        ttk.Entry(frame, textvariable=variable, width=10).grid(row=row, column=1, sticky="e")
+        return variable
+
+
+def run_panel(address: str = DEFAULT_ADDRESS, *, token: str | None = None, pipe_dir: str = PIPE_DIR) -> int:
+    if os.name == "posix" and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        print("sidecar-audacity panel: no display (DISPLAY is not set)", file=sys.stderr)
+        return 2
+    root = tk.Tk()
+    Panel(root, address=address, token=token, pipe_dir=pipe_dir)
+    root.mainloop()
+    return 0

@@ -1,0 +1,49 @@
+"""One action from start to end: connect to Audacity and the sidecar, run it, let both go.
+
+The CLI and the panel both come through here, so each action holds Audacity's pipe only
+while it runs and another client (the other of the two) can take it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sidecar_client import DEFAULT_ADDRESS, SidecarClient, SidecarError
+
+from sidecar_audacity import actions
+from sidecar_audacity.audacity import Audacity
+from sidecar_audacity.errors import SidecarUnavailableError
+from sidecar_audacity.pipe import PIPE_DIR, PipeConnection
+
+SIDECAR_READY_SECONDS = 5.0
+# Action name (as the CLI spells it) -> the function that runs it.
+ACTIONS = {
+    "caption": actions.caption,
+    "caption-speakers": actions.caption_speakers,
+    "denoise": actions.denoise,
+    "stems": actions.split_stems,
+}
+
+
+def perform(name: str, options, job: actions.Job, *, address: str = DEFAULT_ADDRESS,
+            token: str | None = None, pipe_dir: str = PIPE_DIR) -> actions.Outcome:
+    """Runs the named action on Audacity's selection with these options."""
+    with Audacity(PipeConnection(pipe_dir)) as audacity, connect(address, token) as client:
+        return ACTIONS[name](audacity, client, options, job)
+
+
+def export_subtitles(output: str, *, track_names: tuple[str, ...] = (), force: bool = False,
+                     pipe_dir: str = PIPE_DIR) -> actions.Outcome:
+    with Audacity(PipeConnection(pipe_dir)) as audacity:
+        return actions.export_subtitles(audacity, output, track_names=track_names, force=force)
+
+
+def connect(address: str, token: str | None) -> SidecarClient:
+    """A client whose sidecar answers, or SidecarUnavailableError."""
+    client = SidecarClient(address, token=token or os.environ.get("SIDECAR_TOKEN"))
+    try:
+        client.wait_ready(timeout=SIDECAR_READY_SECONDS)
+    except SidecarError as exc:
+        client.close()
+        raise SidecarUnavailableError(f"{exc.details} (start it with `sidecar serve`)") from None
+    return client

@@ -1,0 +1,40 @@
+"""Captions from a transcript, and safe text output: shared by the CLI and the plugins.
+
+Standard library and sidecar.media.subtitles only (itself standard library only).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+
+from sidecar.media import subtitles
+from sidecar_client.client import Transcript, seconds
+
+
+def cues_for(transcript: Transcript) -> list[subtitles.Cue]:
+    """Cues from word timings when the server sent them, else from whole segments."""
+    duration = seconds(transcript.info.audio_duration) if transcript.info else None
+    words = [subtitles.TimedWord(w.text, seconds(w.start_offset), seconds(w.end_offset),
+                                 w.speaker_label or None)
+             for s in transcript.segments for w in s.words]
+    if words:
+        return subtitles.build_cues(words, media_duration=duration)
+    return subtitles.cues_from_segments(
+        ((seconds(s.start_offset), seconds(s.end_offset), s.text, s.speaker_label or None)
+         for s in transcript.segments), media_duration=duration)
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """Writes through a temporary sibling and a rename: readers never see half a file."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,389 @@
+"""Live captions for plugins: capture with ffmpeg, stream to the sidecar, reconnect, lay out.
+
+Made for hosts such as OBS, whose embedded Python has no numpy or PyAV: it needs grpcio,
+protobuf, the stubs in `sidecar.v1`, this package and `sidecar.media.subtitles` (standard
+library only), plus an `ffmpeg` program. Three pieces, each usable alone:
+
+- `AudioCapture` runs ffmpeg in a thread (a capture device, or a file read in real time) and
+  keeps the last BACKLOG_SECONDS of 16 kHz mono s16le audio, each chunk with its offset from
+  the capture's start ("capture time"), so a stream can start anywhere in that window.
+- `LiveCaptions` streams the capture to StreamingRecognize in a thread. When the sidecar goes
+  away it waits (backoff) and starts a new stream from the end of the last final word, so the
+  words that were pending when it went away are decoded again, not lost. The host's main
+  thread takes what arrived with `poll()`; every time is capture time.
+- `CaptionBoard` lays out the latest words as `lines` lines of at most `chars_per_line`
+  characters; `SrtRecording` keeps an SRT valid at every moment, timed to a recording that
+  started at a given capture time.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Iterator
+
+import grpc
+
+from sidecar.media import subtitles
+from sidecar_client.client import DEFAULT_ADDRESS, SidecarClient, SidecarError, seconds, streaming_config
+
+SAMPLE_RATE = 16_000  # what the stream sends: 16 kHz mono s16le, Whisper's rate
+BYTES_PER_SECOND = SAMPLE_RATE * 2
+CHUNK_SECONDS = 0.1
+CHUNK_BYTES = int(CHUNK_SECONDS * BYTES_PER_SECOND)
+BACKLOG_SECONDS = 60.0  # audio kept for a stream that (re)starts late; older audio is dropped
+WAIT_SECONDS = 0.2  # how often blocked threads look at their stop flag
+DEVICE_FORMATS = ("pulse", "alsa", "avfoundation", "dshow", "oss", "jack", "lavfi")
+# Codes after which a new stream may succeed: the sidecar restarting, busy or cut off.
+RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
+                         grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL})
+
+
+def ffmpeg_command(spec: str, ffmpeg: str = "ffmpeg") -> list[str]:
+    """The ffmpeg command that writes `spec` as raw 16 kHz mono s16le to stdout.
+
+    `spec` is FORMAT:NAME for a capture device (pulse:default, alsa:hw:0, avfoundation::0,
+    dshow:audio=Microphone) or a file or URL, which is read in real time as a device would be.
+    """
+    kind, _, name = spec.partition(":")
+    if kind in DEVICE_FORMATS and name and not os.path.exists(spec):
+        source = ["-f", kind, "-i", name]
+    elif spec.strip():
+        source = ["-re", "-i", spec]
+    else:
+        raise ValueError("no audio input given: a FORMAT:DEVICE such as pulse:default, or a file")
+    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *source,
+            "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    offset: float  # capture time of its first sample, in seconds
+    data: bytes
+
+
+class AudioCapture:
+    """Reads audio from an ffmpeg process in a thread and keeps a window of recent chunks.
+
+    `clock_origin` is the time.monotonic() of capture time 0 (the first sample), known once
+    the first chunk arrived; `error` says why capture stopped early, if it did.
+    """
+
+    def __init__(self, spec: str, *, backlog_seconds: float = BACKLOG_SECONDS,
+                 ffmpeg: str = "ffmpeg") -> None:
+        program = shutil.which(ffmpeg)
+        if program is None:
+            raise FileNotFoundError(f"no {ffmpeg} program on PATH: live captions need FFmpeg")
+        self.spec = spec
+        self._command = ffmpeg_command(spec, program)
+        self._chunks: collections.deque[Chunk] = collections.deque(
+            maxlen=max(1, round(backlog_seconds / CHUNK_SECONDS)))
+        self._changed = threading.Condition()
+        self._process: subprocess.Popen | None = None
+        self._thread = threading.Thread(target=self._read, name="sidecar-capture", daemon=True)
+        self.clock_origin: float | None = None
+        self.captured = 0.0  # seconds of audio read so far
+        self.ended = False
+        self.error: str | None = None
+
+    def start(self) -> "AudioCapture":
+        self._process = subprocess.Popen(self._command, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._thread.join(timeout=2)
+
+    def capture_time(self, monotonic: float) -> float:
+        """The capture time at a time.monotonic() instant (0 before capture began)."""
+        return 0.0 if self.clock_origin is None else max(0.0, monotonic - self.clock_origin)
+
+    def chunks_from(self, offset: float, stop: threading.Event) -> Iterator[Chunk]:
+        """Chunks from the one holding `offset` on, blocking for new audio, contiguous: ends
+        when capture ends, `stop` is set or the window dropped the next chunk (a gap)."""
+        expected = None
+        while not stop.is_set():
+            with self._changed:
+                chunk = self._first_from(offset)
+                if chunk is None:
+                    if self.ended:
+                        return
+                    self._changed.wait(WAIT_SECONDS)
+                    continue
+            if expected is not None and chunk.offset > expected + CHUNK_SECONDS / 2:
+                return  # the window moved past unsent audio: the caller starts afresh
+            yield chunk
+            offset = expected = chunk.offset + len(chunk.data) / BYTES_PER_SECOND
+
+    def oldest(self) -> float:
+        with self._changed:
+            return self._chunks[0].offset if self._chunks else self.captured
+
+    def _first_from(self, offset: float) -> Chunk | None:
+        for chunk in self._chunks:
+            if chunk.offset + len(chunk.data) / BYTES_PER_SECOND > offset + 1e-6:
+                return chunk
+        return None
+
+    def _read(self) -> None:
+        stdout = self._process.stdout
+        while data := stdout.read(CHUNK_BYTES):
+            data = data[: len(data) // 2 * 2]
+            with self._changed:
+                if self.clock_origin is None:
+                    self.clock_origin = time.monotonic() - len(data) / BYTES_PER_SECOND
+                self._chunks.append(Chunk(self.captured, data))
+                self.captured += len(data) / BYTES_PER_SECOND
+                self._changed.notify_all()
+        code = self._process.wait()
+        message = self._process.stderr.read().decode(errors="replace").strip()
+        with self._changed:
+            if code not in (0, -signal.SIGTERM):  # SIGTERM: stopped by stop()
+                self.error = f"ffmpeg failed on {self.spec!r} ({code}): {message or 'no message'}"
+            self.ended = True
+            self._changed.notify_all()
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveOptions:
+    address: str = DEFAULT_ADDRESS  # host:port of the sidecar
+    token: str | None = None  # bearer token, when the sidecar asks for one
+    language_code: str = ""  # BCP-47 ("en"); empty: the model's default or detection
+    model: str = ""  # Whisper model name; empty: the server's default
+    retry_first_seconds: float = 0.5  # first wait before reconnecting; doubles each try
+    retry_max_seconds: float = 5.0  # longest wait between reconnection tries
+
+    def validate(self) -> None:
+        if not self.address.strip():
+            raise ValueError("no sidecar address given (host:port, e.g. 127.0.0.1:50051)")
+        if not 0 < self.retry_first_seconds <= self.retry_max_seconds:
+            raise ValueError("retry times must satisfy 0 < retry_first_seconds <= retry_max_seconds")
+
+
+@dataclasses.dataclass(frozen=True)
+class Final:
+    """Words that became final, in capture time."""
+    text: str
+    words: tuple[subtitles.TimedWord, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """What arrived since the previous poll()."""
+    finals: tuple[Final, ...]
+    interim: str  # the current pending words ("" when none)
+    status: str  # "connecting", "connected", "reconnecting: ...", "ended", "failed: ..."
+    lag: float  # seconds the sidecar is behind the audio it received
+
+
+class LiveCaptions:
+    """Streams an AudioCapture to the sidecar in a thread, reconnecting by itself."""
+
+    def __init__(self, capture: AudioCapture, options: LiveOptions = LiveOptions()) -> None:
+        options.validate()
+        self.capture = capture
+        self.options = options
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._finals: list[Final] = []
+        self._interim = ""
+        self._status = "connecting"
+        self._lag = 0.0
+        self._resume = 0.0  # capture time where the next stream starts: the last final word's end
+        self._call = None
+        self._thread = threading.Thread(target=self._run, name="sidecar-live", daemon=True)
+        self.streams = 0  # streams started, for status and tests
+
+    def start(self) -> "LiveCaptions":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Cancels the stream (pending words are dropped) and waits up to `timeout` seconds."""
+        self._stop.set()
+        with self._lock:
+            call = self._call
+        if call is not None:
+            call.cancel()
+        self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def poll(self) -> Update:
+        with self._lock:
+            finals, self._finals = tuple(self._finals), []
+            return Update(finals, self._interim, self._status, self._lag)
+
+    def _set(self, **fields) -> None:
+        with self._lock:
+            for name, value in fields.items():
+                setattr(self, f"_{name}", value)
+
+    def _run(self) -> None:
+        delay = self.options.retry_first_seconds
+        while not self._stop.is_set():
+            try:
+                with SidecarClient(self.options.address, token=self.options.token) as client:
+                    client.wait_ready(timeout=self.options.retry_max_seconds)
+                    self._set(status="connected")
+                    delay = self.options.retry_first_seconds
+                    self._stream(client)
+            except SidecarError as exc:
+                if self._stop.is_set():
+                    break
+                if exc.code not in RETRY_CODES:
+                    self._set(status=f"failed: {exc}", interim="")
+                    return
+                self._set(status=f"reconnecting: {exc.details}", interim="")
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.options.retry_max_seconds)
+                continue
+            if self.capture.ended:
+                self._set(status=f"failed: {self.capture.error}" if self.capture.error else "ended")
+                return
+        self._set(status="stopped")
+
+    def _stream(self, client: SidecarClient) -> None:
+        """One stream from the resume point; returns when it ends (capture ended or a gap)."""
+        start = max(self._resume, self.capture.oldest())
+        chunks = self.capture.chunks_from(start, self._stop)
+        first = next(chunks, None)
+        if first is None:
+            return
+        origin = first.offset  # stream time 0 in capture time
+
+        def audio() -> Iterator[bytes]:
+            yield first.data
+            for chunk in chunks:
+                yield chunk.data
+
+        config = streaming_config(SAMPLE_RATE, language_code=self.options.language_code,
+                                  model=self.options.model)
+        call = client.streaming_recognize(audio(), config=config)
+        self._set(call=call)
+        self.streams += 1
+        try:
+            for response in call:
+                self._take(response, origin)
+        finally:
+            self._set(call=None)
+
+    def _take(self, response, origin: float) -> None:
+        result = response.final_result
+        words = tuple(subtitles.TimedWord(w.text, origin + seconds(w.start_offset),
+                                          origin + seconds(w.end_offset)) for w in result.words)
+        # A restarted stream decodes again from the last final word's end; a word that
+        # straddled it was already shown.
+        words = tuple(w for w in words if (w.start + w.end) / 2 >= self._resume)
+        with self._lock:
+            if words:
+                text = "".join(w.text for w in words).strip()
+                self._finals.append(Final(text, words))
+                self._resume = words[-1].end
+            if response.HasField("interim_result"):
+                self._interim = response.interim_result.transcript
+            self._lag = seconds(response.lag_duration)
+
+
+@dataclasses.dataclass(frozen=True)
+class BoardOptions:
+    lines: int = 2  # lines shown, 1 to 10
+    chars_per_line: int = 42  # at most this many characters per line (a longer word is cut)
+
+    def validate(self) -> None:
+        if not 1 <= self.lines <= 10:
+            raise ValueError(f"lines must be 1 to 10, got {self.lines}")
+        if not 8 <= self.chars_per_line <= 200:
+            raise ValueError(f"characters per line must be 8 to 200, got {self.chars_per_line}")
+
+
+class CaptionBoard:
+    """The text on screen, rolling up: final words then the interim ones, wrapped into lines,
+    the last `lines` shown. Final words scroll away a whole line at a time, so the lines
+    already on screen keep their breaks."""
+
+    def __init__(self, options: BoardOptions = BoardOptions()) -> None:
+        options.validate()
+        self.options = options
+        self._final: list[str] = []  # words (pieces of over-long ones) from the top line on
+        self._interim: list[str] = []
+
+    def add_final(self, text: str) -> None:
+        self._final.extend(self._pieces(text))
+        lines = self._wrap(self._final)
+        scrolled = lines[: max(0, len(lines) - self.options.lines)]
+        del self._final[: sum(len(line) for line in scrolled)]
+
+    def set_interim(self, text: str) -> None:
+        self._interim = self._pieces(text)
+
+    def clear(self) -> None:
+        self._final, self._interim = [], []
+
+    def text(self) -> str:
+        lines = self._wrap(self._final + self._interim)[-self.options.lines:]
+        return "\n".join(" ".join(line) for line in lines)
+
+    def _pieces(self, text: str) -> list[str]:
+        """The words, a word longer than a line cut into line-long pieces."""
+        width = self.options.chars_per_line
+        return [word[i:i + width] for word in text.split() for i in range(0, len(word), width)]
+
+    def _wrap(self, words: list[str]) -> list[list[str]]:
+        lines: list[list[str]] = []
+        used = self.options.chars_per_line + 1  # forces a first line
+        for word in words:
+            if used + 1 + len(word) > self.options.chars_per_line:
+                lines.append([])
+                used = -1
+            lines[-1].append(word)
+            used += 1 + len(word)
+        return lines
+
+
+class SrtRecording:
+    """An SRT for a recording that began at capture time `origin`, rewritten atomically on
+    each final result so it is complete and valid at every moment."""
+
+    def __init__(self, path: pathlib.Path, origin: float, rules: subtitles.CueRules = subtitles.CueRules()) -> None:
+        self.path = pathlib.Path(path)
+        self.origin = origin
+        self.rules = rules
+        self._words: list[subtitles.TimedWord] = []
+        self._write()
+
+    def add(self, final: Final) -> None:
+        """Adds words in capture time; words spoken before the recording began are left out."""
+        shifted = [dataclasses.replace(w, start=w.start - self.origin, end=w.end - self.origin)
+                   for w in final.words if w.start >= self.origin]
+        if shifted:
+            self._words.extend(shifted)
+            self._write()
+
+    def cues(self) -> list[subtitles.Cue]:
+        return subtitles.build_cues(self._words, rules=self.rules)
+
+    def _write(self) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(subtitles.format_srt(self.cues()))
+        os.replace(tmp, self.path)

@@ -1,0 +1,161 @@
+"""Finds and loads Demucs models: local model repositories first, then the download cache.
+
+A model repository is a directory laid out as Demucs' own `--repo` option reads it:
+`NAME.th` (or `NAME-CHECKSUM.th`) files each holding one model, and `NAME.yaml` files naming
+a bag of those models. Repositories come from the request, or from $SIDECAR_DEMUCS_REPOS
+(directories separated by the path separator). Pretrained names ("htdemucs", ...) not found
+there load through demucs.pretrained.get_model: the Hugging Face cache, then Demucs' legacy
+download cache, downloading only when the server is online.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import pickle
+from typing import Any
+
+from sidecar.errors import ModelNotFoundError, ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+FAMILY = "demucs"
+DEFAULT_MODEL = "htdemucs"
+REPOS_ENV = "SIDECAR_DEMUCS_REPOS"
+# Demucs' published models, with what each separates (the bags' members share their sources).
+PRETRAINED = {
+    "htdemucs": "drums, bass, other, vocals",
+    "htdemucs_ft": "drums, bass, other, vocals (bag of 4 fine-tuned models)",
+    "htdemucs_6s": "drums, bass, other, vocals, guitar, piano",
+    "hdemucs_mmi": "drums, bass, other, vocals",
+    "mdx": "drums, bass, other, vocals",
+    "mdx_extra": "drums, bass, other, vocals",
+    "mdx_q": "drums, bass, other, vocals (quantized: needs diffq)",
+    "mdx_extra_q": "drums, bass, other, vocals (quantized: needs diffq)",
+}
+_INSTALL_HINT = "install the sidecar's `stems` extra"
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    repository: pathlib.Path | None  # None: a pretrained model from the download cache
+    source: str  # "local", "hub-cache" or "download-cache"
+    path: str  # the file that defines the model, for ListModels
+
+
+def registry_key(resolved: ResolvedModel) -> tuple[str, str, str]:
+    """How the runtime's model registry knows a loaded model."""
+    return (FAMILY, str(resolved.repository or resolved.source), resolved.name)
+
+
+def configured_repositories() -> list[pathlib.Path]:
+    value = os.environ.get(REPOS_ENV, "")
+    return [pathlib.Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+
+
+def repository_models(repository: pathlib.Path) -> dict[str, pathlib.Path]:
+    """name -> defining file (.th single model or .yaml bag) in a model repository."""
+    found: dict[str, pathlib.Path] = {}
+    for file in sorted(repository.iterdir()):
+        if file.suffix == ".th":
+            found[file.stem.rsplit("-", 1)[0] if "-" in file.stem else file.stem] = file
+    for file in sorted(repository.iterdir()):
+        if file.suffix == ".yaml":
+            found[file.stem] = file
+    return found
+
+
+def _check_repository(repository: pathlib.Path) -> None:
+    if not repository.is_dir():
+        raise ModelNotFoundError(f"the model repository {repository} is not a directory on the server")
+
+
+def resolve(name: str | None, repository: str | os.PathLike | None = None) -> ResolvedModel:
+    """Finds `name` in `repository` if given, else in the configured repositories, then caches."""
+    name = (name or DEFAULT_MODEL).strip()
+    repositories = [pathlib.Path(repository).expanduser()] if repository else configured_repositories()
+    for repo in repositories:
+        _check_repository(repo)
+        models = repository_models(repo)
+        if name in models:
+            return ResolvedModel(name, repo, "local", str(models[name]))
+    if repository:
+        known = ", ".join(repository_models(repositories[0])) or "none"
+        raise ModelNotFoundError(
+            f"the model repository {repositories[0]} holds no model named {name!r} "
+            f"(it holds: {known})")
+    if name not in PRETRAINED:
+        raise ModelNotFoundError(
+            f"no Demucs model named {name!r}: choose one of {', '.join(PRETRAINED)}, or name a "
+            "model in a model repository directory")
+    cached = _hub_cache_file(name)
+    if cached:
+        return ResolvedModel(name, None, "hub-cache", cached)
+    return ResolvedModel(name, None, "download-cache", "")
+
+
+def load(resolved: ResolvedModel) -> Any:
+    """The model (a demucs HTDemucs/HDemucs/Demucs or BagOfModels) in eval mode, on the CPU."""
+    try:
+        from demucs.pretrained import get_model
+    except ImportError:
+        raise ModelUnavailableError(f"stem separation needs demucs: {_INSTALL_HINT}") from None
+    try:
+        return get_model(resolved.name, repo=resolved.repository)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, KeyError) as exc:
+        # demucs.repo.ModelLoadingError (a RuntimeError): a bag names a model the repository
+        # lacks, or a checksum differs; the others: a damaged or foreign .th file.
+        raise ModelUnavailableError(f"Demucs model {resolved.name!r} failed to load: {exc}") from None
+    except ImportError as exc:  # quantized models need diffq
+        raise ModelUnavailableError(
+            f"Demucs model {resolved.name!r} needs a package that is not installed: {exc}") from None
+    except OSError as exc:  # includes the URL errors of a download attempted offline
+        where = (f"from {resolved.repository}" if resolved.repository else
+                 "from the download cache, and it could not be downloaded")
+        raise ModelUnavailableError(
+            f"Demucs model {resolved.name!r} could not be loaded {where}: {exc}") from None
+
+
+def _hub_cache_file(name: str) -> str | None:
+    """The cached bag definition of a pretrained model in the Hugging Face cache, if any."""
+    try:
+        from demucs.hf import DEFAULT_NAMESPACE, hf_repo_name
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    path = try_to_load_from_cache(f"{DEFAULT_NAMESPACE}/{hf_repo_name(name)}", f"{name}.yaml")
+    return path if isinstance(path, str) else None
+
+
+def list_installed() -> list[ResolvedModel]:
+    """Models in the configured repositories plus pretrained ones in the Hugging Face cache."""
+    found = []
+    for repo in configured_repositories():
+        if not repo.is_dir():
+            log.warning("%s names %s, which is not a directory", REPOS_ENV, repo)
+            continue
+        found += [ResolvedModel(name, repo, "local", str(path))
+                  for name, path in repository_models(repo).items()]
+    for name in PRETRAINED:
+        cached = _hub_cache_file(name)
+        if cached:
+            found.append(ResolvedModel(name, None, "hub-cache", cached))
+    return found
+
+
+def describe_models(runtime) -> list:
+    """ListModels entries (Runtime -> [ModelDescription]) for list_installed()."""
+    from sidecar.runtime.runtime import ModelDescription
+
+    described = []
+    for m in list_installed():
+        entry = runtime.models.find(registry_key(m))
+        described.append(ModelDescription(
+            name=m.name, family=FAMILY, capabilities=("SEPARATION",), source=m.source,
+            path=m.path, loaded=entry is not None, device=entry.device if entry else "",
+            is_default=m.name == DEFAULT_MODEL and m.repository is None,
+        ))
+    return described

@@ -1,0 +1,180 @@
+"""pyannote.audio 4.0.x speaker-diarization pipelines, fed in-memory waveforms.
+
+A pipeline loads from a local directory (its `config.yaml` and model folders) with the
+Hugging Face hub switched off, since with the hub unreachable pyannote's default retries
+cost about 45 s, or from a hub id when the server is online (token from $HF_TOKEN, which
+huggingface_hub reads itself). pyannote's telemetry is switched off before it is imported.
+The pipeline runs on CUDA when one is there and allowed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pathlib
+import queue
+import threading
+from typing import Iterator
+
+import numpy as np
+
+from sidecar.engines.diarization import (
+    SAMPLE_RATE, Diarization, DiarizationOptions, SpeakerTurn, Step, finish,
+)
+from sidecar.errors import CancelledError, InvalidOptionsError, ModelNotFoundError, ModelUnavailableError
+from sidecar.runtime import devices
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PIPELINE = "pyannote/speaker-diarization-community-1"
+PIPELINE_FILE = "config.yaml"
+# Share of the job each pipeline step ends at, for progress; pyannote reports these steps
+# through its hook, the long ones with completed/total counts.
+_STEP_ENDS = {"segmentation": 0.35, "speaker_counting": 0.4, "embeddings": 0.9,
+              "discrete_diarization": 1.0}
+_POLL_SECONDS = 0.1
+
+
+class PyannoteDiarizer:
+    """One loaded pyannote pipeline. Calls run one at a time: pipelines keep state."""
+
+    def __init__(self, pipeline, name: str, device: str) -> None:
+        self._pipeline = pipeline
+        self.name = name
+        self.device = device
+        self._lock = threading.Lock()
+
+    def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> Iterator[Step | Diarization]:
+        """Diarizes 16 kHz mono float32 audio: yields Steps, then one Diarization.
+
+        The pipeline runs in a helper thread that reports through pyannote's hook; closing
+        this generator early stops the pipeline at its next hook call.
+        """
+        options.validate()
+        import torch
+
+        duration = len(audio) / SAMPLE_RATE
+        waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).unsqueeze(0)
+        counts = dict(num_speakers=options.speaker_count, min_speakers=options.min_speakers,
+                      max_speakers=options.max_speakers)
+        events: queue.Queue = queue.Queue()
+        stop = threading.Event()
+
+        def hook(step, artefact, file=None, completed=None, total=None):
+            if stop.is_set():
+                raise CancelledError("the diarization was cancelled")
+            begin = _step_begin(step)
+            share = completed / total if completed is not None and total else 1.0
+            events.put(Step(step.replace("_", " "),
+                            float(begin + (_STEP_ENDS.get(step, begin) - begin) * share)))
+
+        def run() -> None:
+            try:
+                with self._lock:
+                    output = self._pipeline(
+                        {"waveform": waveform, "sample_rate": SAMPLE_RATE}, hook=hook, **counts)
+                events.put(("done", output))
+            except BaseException as exc:  # handed to the generator, which re-raises it
+                events.put(("error", exc))
+
+        worker = threading.Thread(target=run, name="pyannote", daemon=True)
+        worker.start()
+        try:
+            yield Step("segmentation", 0.0)
+            while True:
+                try:
+                    event = events.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if isinstance(event, Step):
+                    yield event
+                elif event[0] == "error":
+                    raise event[1]
+                else:
+                    yield finish(_turns(event[1]), duration)
+                    return
+        finally:
+            stop.set()
+
+
+def _step_begin(step: str) -> float:
+    names = list(_STEP_ENDS)
+    return _STEP_ENDS[names[names.index(step) - 1]] if step in names[1:] else 0.0
+
+
+def _turns(output) -> list[SpeakerTurn]:
+    """pyannote's Annotation (or 4.x DiarizeOutput) as turns; pyannote gives no confidence."""
+    annotation = getattr(output, "speaker_diarization", output)
+    return [SpeakerTurn(float(segment.start), float(segment.end), str(label))
+            for segment, _, label in annotation.itertracks(yield_label=True)]
+
+
+def load(model: str | None, device_preference: str = devices.AUTO):
+    """Loads a pipeline; returns (PyannoteDiarizer, device, source description)."""
+    name = model or DEFAULT_PIPELINE
+    local = pathlib.Path(name).expanduser()
+    is_local = local.exists()
+    if is_local and not (local / PIPELINE_FILE).is_file() and local.name != PIPELINE_FILE:
+        raise ModelNotFoundError(f"{local} holds no pyannote pipeline ({PIPELINE_FILE} is missing)")
+    if not is_local and (name.startswith((".", "/", "~")) or name.count("/") != 1):
+        raise ModelNotFoundError(
+            f"no pyannote pipeline at {name!r}: give a directory holding {PIPELINE_FILE} "
+            "or a Hugging Face hub id such as 'pyannote/speaker-diarization-community-1'")
+    os.environ["PYANNOTE_METRICS_ENABLED"] = "false"  # read when pyannote.audio is imported
+    try:
+        from pyannote.audio import Pipeline
+        import torch
+    except ImportError:
+        raise ModelUnavailableError(
+            "the pyannote backend needs pyannote.audio: install the sidecar's `diarize` extra"
+        ) from None
+    try:
+        device = devices.choose(device_preference, devices.torch_cuda_available())
+    except (ValueError, RuntimeError) as exc:
+        raise ModelUnavailableError(str(exc)) from None
+    try:
+        with hub_offline(is_local):
+            pipeline = Pipeline.from_pretrained(str(local) if is_local else name)
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
+        raise ModelUnavailableError(f"pyannote pipeline {name!r} failed to load: {exc}") from None
+    if pipeline is None:  # pyannote's answer to a gated or missing hub repository
+        raise ModelUnavailableError(
+            f"pyannote pipeline {name!r} could not be downloaded: accept its user conditions "
+            "on huggingface.co and set $HF_TOKEN, or give a local pipeline directory")
+    if not hasattr(pipeline, "apply") or "num_speakers" not in _parameters(pipeline.apply):
+        raise InvalidOptionsError(f"{name!r} is not a speaker-diarization pipeline")
+    pipeline.to(torch.device(device))
+    log.info("pyannote pipeline %s on %s", name, device)
+    source = f"{'local' if is_local else 'hub'} {local if is_local else name}"
+    return PyannoteDiarizer(pipeline, name, device), device, source
+
+
+def _parameters(function) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(function).parameters)
+
+
+@contextlib.contextmanager
+def hub_offline(offline: bool):
+    """Keeps huggingface_hub offline while a local pipeline loads.
+
+    huggingface_hub reads $HF_HUB_OFFLINE once, at import (faster-whisper has usually
+    imported it already), so its module constant is switched too, and both are restored.
+    """
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    saved_env, saved_flag = os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"], constants.HF_HUB_OFFLINE = "1", True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved_flag
+        if saved_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved_env

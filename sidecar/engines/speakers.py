@@ -1,0 +1,93 @@
+"""Speaker labels for a transcript: words take the speaker whose turns overlap them most,
+and segments split where the speaker changes. Pure functions over the engines' dataclasses.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from typing import Iterable, Iterator, Sequence
+
+from sidecar.engines.diarization import SpeakerTurn
+from sidecar.engines.whisper import Segment, Word
+
+
+class SpeakerTimeline:
+    """Turns indexed by start time, answering "who speaks most during [start, end)?"."""
+
+    def __init__(self, turns: Iterable[SpeakerTurn]) -> None:
+        self._turns = sorted(turns, key=lambda t: (t.start, t.end))
+        self._starts = [t.start for t in self._turns]
+        # Turns may overlap, so a turn that starts early can end late: keep the running
+        # maximum of ends to know how far back an overlapping turn can start.
+        self._reach: list[float] = []
+        for turn in self._turns:
+            self._reach.append(max(turn.end, self._reach[-1] if self._reach else turn.end))
+
+    def __bool__(self) -> bool:
+        return bool(self._turns)
+
+    def speaker_at(self, start: float, end: float) -> str | None:
+        """The speaker with the most time in [start, end); for an instant or a span no turn
+        touches, the speaker of the nearest turn. None when there are no turns. Ties go to
+        the speaker whose turn starts first."""
+        if not self._turns:
+            return None
+        overlap: dict[str, float] = {}
+        first = bisect.bisect_left(self._reach, start)  # turns ending before start can't overlap
+        for turn in self._turns[first:bisect.bisect_right(self._starts, end)]:
+            shared = min(end, turn.end) - max(start, turn.start)
+            if shared > 0 or (shared == 0 and start == end and turn.start <= start <= turn.end):
+                overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
+        if overlap:
+            return max(overlap, key=overlap.get)  # first inserted wins ties: dicts keep order
+        return min(self._turns, key=lambda t: _gap(t, start, end)).speaker
+
+
+def _gap(turn: SpeakerTurn, start: float, end: float) -> float:
+    return max(turn.start - end, start - turn.end, 0.0)
+
+
+def label_segments(segments: Iterable[Segment], turns: Sequence[SpeakerTurn]) -> Iterator[Segment]:
+    """Labels each word with its speaker and splits segments at speaker changes, lazily.
+
+    A segment without words takes the speaker of its whole span. Pieces of a split segment
+    keep its probabilities, run from their first word's start to their last word's end (the
+    first piece from the segment's start, the last to its end) and are renumbered so that
+    indexes stay consecutive. With no turns, segments pass through unlabelled.
+    """
+    timeline = SpeakerTimeline(turns)
+    index = 0
+    for segment in segments:
+        if not timeline:
+            yield dataclasses.replace(segment, index=index)
+            index += 1
+            continue
+        for piece in split_by_speaker(segment, timeline):
+            yield dataclasses.replace(piece, index=index)
+            index += 1
+
+
+def split_by_speaker(segment: Segment, timeline: SpeakerTimeline) -> list[Segment]:
+    """One segment per run of words with the same speaker (index left as the segment's)."""
+    if not segment.words:
+        return [dataclasses.replace(segment, speaker=timeline.speaker_at(segment.start, segment.end))]
+    words = [dataclasses.replace(w, speaker=timeline.speaker_at(w.start, w.end))
+             for w in segment.words]
+    runs: list[list[Word]] = []
+    for word in words:
+        if runs and runs[-1][0].speaker == word.speaker:
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    pieces = []
+    for n, run in enumerate(runs):
+        pieces.append(dataclasses.replace(
+            segment,
+            start=segment.start if n == 0 else run[0].start,
+            end=segment.end if n == len(runs) - 1 else run[-1].end,
+            text="".join(w.text for w in run).strip() if len(runs) > 1 else segment.text,
+            words=tuple(run),
+            speaker=run[0].speaker,
+        ))
+    return pieces

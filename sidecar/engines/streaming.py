@@ -1,0 +1,441 @@
+"""Live recognition on faster-whisper: VAD gating, LocalAgreement-2 commits, stream guards.
+
+Whisper decodes whole windows, not streams, so the policy re-decodes a growing buffer of
+the latest audio and commits the words two consecutive hypotheses agree on (LocalAgreement-2,
+the approach of ufal/whisper_streaming); the rest of the latest hypothesis is the interim
+result. Silero VAD keeps silence away from the model and finds endpoints, where every pending
+word is committed and the buffer restarts. The buffer is cut at committed sentence ends so
+decoding stays short, and committed text that left the buffer becomes the prompt.
+
+Guards against Whisper's failures on streams: no decoding without speech, words outside
+detected speech dropped, segments Whisper itself marks as non-speech or that compress like a
+loop dropped, stock phrases ("you", "Thank you.") and other short segments dropped unless
+confidently heard, phrases repeated in a row collapsed, and no conditioning on its own
+uncommitted output.
+
+Pure: 16 kHz mono float32 in, typed updates out; no gRPC. Not thread-safe: one recognizer per
+stream, fed from one thread. The engine it decodes with may be shared by many streams.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import zlib
+from typing import Iterable
+
+import numpy as np
+
+from sidecar.engines import whisper
+from sidecar.errors import InvalidOptionsError, ModelUnavailableError
+
+SAMPLE_RATE = whisper.SAMPLE_RATE
+VAD_FRAME_SAMPLES = 512  # Silero's window at 16 kHz: 32 ms
+VAD_NEGATIVE_MARGIN = 0.15  # speech ends below threshold - margin (Silero's hysteresis)
+MAX_BEAM_SIZE = whisper.MAX_BEAM_SIZE
+# Whisper's own thresholds for "this window was not speech" and "this output is a loop".
+NO_SPEECH_PROBABILITY = 0.6
+LOW_LOG_PROBABILITY = -1.0
+MAX_COMPRESSION_RATIO = 2.4
+# Phrases Whisper is known to produce from silence or noise; kept only when heard confidently.
+STOCK_PHRASES = frozenset({
+    "you", "thank you", "thanks", "thank you very much", "thanks for watching",
+    "thank you for watching", "bye", "so", "okay", "oh", "uh", "um", "hmm",
+})
+STOCK_PHRASE_MIN_PROBABILITY = 0.7
+# A segment this short that the model is unsure of is more often invented than said
+# ("Here we go." in a pause).
+SHORT_SEGMENT_WORDS = 3
+SHORT_SEGMENT_MIN_PROBABILITY = 0.5
+# More words a second than anyone speaks: text invented to fill a short buffer.
+MAX_WORDS_PER_SECOND = 6.0
+MIN_WORDS_FOR_RATE = 4
+# Speech an utterance must have before its first decode: Whisper invents whole sentences
+# from a fraction of a word.
+MIN_DECODE_SPEECH_SECONDS = 0.5
+MAX_REPEATS = 2  # an n-gram said more often in a row than this is a decoding loop
+MAX_REPEAT_NGRAM = 4
+OVERLAP_NGRAM = 5  # longest run of committed words a new hypothesis may repeat at its start
+OVERLAP_SECONDS = 1.0  # a repeat of committed words starts this close after them
+COMMIT_TIME_TOLERANCE = 0.1  # s; Whisper's word times wobble by about this much
+PROMPT_CHARS = 200  # committed text given as the prompt (Whisper's prompt holds ~224 tokens)
+SENTENCE_END = (".", "?", "!", "…")
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamingOptions:
+    # ISO 639-1 language; None: English-only models use English, others detect per decode.
+    language: str | None = None
+    # Report the words not yet committed.
+    interim_results: bool = True
+    # Comma-separated words or phrases to favour.
+    hotwords: str | None = None
+    # Text that conditions decoding until committed text takes its place.
+    initial_prompt: str | None = None
+    # Beam width; 1 (greedy) keeps each re-decode short.
+    beam_size: int = 1
+    # Gate decoding with Silero VAD and commit at endpoints.
+    vad_enabled: bool = True
+    # Speech probability at or above which a VAD frame is speech.
+    speech_threshold: float = 0.5
+    # Silence after speech that ends an utterance, in seconds.
+    endpoint_silence: float = 0.5
+    # New audio between two decodes of the buffer while speech goes on, in seconds. Shorter
+    # gives earlier words at more CPU; a stream that falls behind decodes less often anyway.
+    decode_interval: float = 0.5
+    # Buffer length past which it is cut at the last committed sentence end, in seconds.
+    trim_seconds: float = 8.0
+    # Buffer length past which the current hypothesis is committed and cut regardless.
+    max_buffer_seconds: float = 20.0
+    # Audio kept before detected speech, and around speech when checking word times.
+    speech_pad: float = 0.3
+
+    def validate(self) -> None:
+        if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
+            raise InvalidOptionsError(f"beam size must be 1..{MAX_BEAM_SIZE}, not {self.beam_size}")
+        if not 0.05 <= self.speech_threshold <= 0.95:
+            raise InvalidOptionsError(
+                f"the VAD speech threshold must be 0.05..0.95, not {self.speech_threshold:g}")
+        if not 0.1 <= self.endpoint_silence <= 5.0:
+            raise InvalidOptionsError(
+                f"the endpoint silence must be 0.1..5 s, not {self.endpoint_silence:g} s")
+        if not 0.1 <= self.decode_interval <= 5.0:
+            raise InvalidOptionsError(
+                f"the decode interval must be 0.1..5 s, not {self.decode_interval:g} s")
+        if not 1.0 <= self.trim_seconds < self.max_buffer_seconds <= 28.0:
+            raise InvalidOptionsError(
+                "the buffer lengths must satisfy 1 <= trim_seconds < max_buffer_seconds <= 28 "
+                "(Whisper sees 30 s at most)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """What changed in one step; times are seconds from the start of the stream."""
+
+    # Words committed by this step, in order; they never change again.
+    final: tuple[whisper.Word, ...] = ()
+    # The words after the last committed one; None when unchanged since the last update
+    # (or interim results are off), () when nothing is pending.
+    interim: tuple[whisper.Word, ...] | None = None
+    # "begin" or "end" of speech, or None.
+    event: str | None = None
+    event_offset: float = 0.0
+    # End of the audio the results account for.
+    processed: float = 0.0
+
+
+SPEECH_BEGIN = "begin"
+SPEECH_END = "end"
+
+
+class VoiceActivity:
+    """Incremental Silero VAD: feeds 32 ms frames, yields begin/end events with hysteresis."""
+
+    def __init__(self, threshold: float, endpoint_silence: float) -> None:
+        try:
+            from faster_whisper.vad import get_vad_model
+        except ImportError:
+            raise ModelUnavailableError(
+                "streaming recognition needs faster-whisper: install the sidecar's `asr` extra"
+            ) from None
+        self._model = get_vad_model()  # cached: one ONNX session for every stream
+        self._threshold = threshold
+        self._negative = max(threshold - VAD_NEGATIVE_MARGIN, 0.01)
+        self._endpoint_frames = max(1, round(endpoint_silence * SAMPLE_RATE / VAD_FRAME_SAMPLES))
+        self._pending = np.zeros(0, np.float32)  # samples not yet a whole frame
+        self._previous_frame = np.zeros(VAD_FRAME_SAMPLES, np.float32)  # context for the next
+        self._frames_done = 0
+        self.speaking = False
+        self._silent_since: int | None = None  # frame index where the current silence began
+        self.regions: list[list[float]] = []  # [start, end] seconds; the last open while speaking
+
+    @property
+    def processed(self) -> float:
+        return self._frames_done * VAD_FRAME_SAMPLES / SAMPLE_RATE
+
+    def feed(self, samples: np.ndarray) -> list[tuple[str, float]]:
+        """Adds audio; returns (event, offset) pairs in order."""
+        audio = np.concatenate([self._pending, samples])
+        whole = len(audio) // VAD_FRAME_SAMPLES * VAD_FRAME_SAMPLES
+        self._pending = audio[whole:]
+        if whole == 0:
+            return []
+        # The frame before gives the model its context; its own probability is dropped.
+        probabilities = self._model(np.concatenate([self._previous_frame, audio[:whole]]))[1:]
+        self._previous_frame = audio[whole - VAD_FRAME_SAMPLES:whole].copy()
+        events = []
+        for p in np.ravel(probabilities):
+            index = self._frames_done
+            self._frames_done += 1
+            at = index * VAD_FRAME_SAMPLES / SAMPLE_RATE
+            if p >= self._threshold:
+                self._silent_since = None
+                if not self.speaking:
+                    self.speaking = True
+                    self.regions.append([at, at])
+                    events.append((SPEECH_BEGIN, at))
+                self.regions[-1][1] = at + VAD_FRAME_SAMPLES / SAMPLE_RATE
+            elif self.speaking and p < self._negative:
+                if self._silent_since is None:
+                    self._silent_since = index
+                if index + 1 - self._silent_since >= self._endpoint_frames:
+                    self.speaking = False
+                    self._silent_since = None
+                    events.append((SPEECH_END, self.regions[-1][1]))
+            elif self.speaking:
+                self.regions[-1][1] = at + VAD_FRAME_SAMPLES / SAMPLE_RATE
+        return events
+
+    @property
+    def current_speech(self) -> float:
+        """Seconds of the utterance going on now; 0 between utterances."""
+        return self.regions[-1][1] - self.regions[-1][0] if self.speaking else 0.0
+
+    def heard(self, word: whisper.Word, pad: float) -> bool:
+        """Whether a word overlaps detected speech (widened by pad on each side)."""
+        return any(start - pad < word.end and word.start < end + pad for start, end in self.regions)
+
+    def forget_before(self, t: float) -> None:
+        self.regions = [r for r in self.regions if r[1] >= t or r is self.regions[-1]]
+
+
+class StreamingRecognizer:
+    """One stream's state: feed audio with accept(), call step() for updates, then finish()."""
+
+    def __init__(self, engine: whisper.WhisperEngine, options: StreamingOptions) -> None:
+        options.validate()
+        self._engine = engine
+        self._options = options
+        self._decode_options = whisper.TranscriptionOptions(
+            language=options.language, word_timestamps=True, vad_filter=False,
+            hotwords=options.hotwords, beam_size=options.beam_size,
+        )
+        self._decode_options.validate(multilingual=engine.multilingual, model_name=engine.name)
+        self._vad = (VoiceActivity(options.speech_threshold, options.endpoint_silence)
+                     if options.vad_enabled else None)
+        self._audio = np.zeros(0, np.float32)  # the buffer
+        self._buffer_start = 0  # stream sample where the buffer begins
+        self._received = 0  # stream samples received
+        self._decoded_until = 0  # stream sample the last hypothesis reached
+        self._fresh: list[np.ndarray] = []  # accepted but not yet seen by the VAD
+        self._history = ""  # committed text that left the buffer, for the prompt
+        self._committed: list[whisper.Word] = []  # committed words still inside the buffer
+        self._committed_end = 0.0
+        self._hypothesis: list[whisper.Word] = []  # the previous hypothesis's uncommitted words
+        self._interim_sent: tuple[str, ...] = ()
+        self._processed = 0.0  # the largest processed() reported
+
+    @property
+    def received(self) -> float:
+        return self._received / SAMPLE_RATE
+
+    def accept(self, samples: np.ndarray) -> None:
+        """Adds 16 kHz mono float32 audio; cheap, decoding waits for step()."""
+        samples = np.asarray(samples, dtype=np.float32)
+        self._fresh.append(samples)
+        self._received += len(samples)
+
+    def step(self) -> list[Update]:
+        """Handles all audio accepted so far: VAD events, at most one decode, commits."""
+        fresh = np.concatenate(self._fresh) if self._fresh else np.zeros(0, np.float32)
+        self._fresh.clear()
+        self._audio = np.concatenate([self._audio, fresh])
+        updates: list[Update] = []
+        if self._vad is None:
+            if self._received - self._decoded_until >= self._options.decode_interval * SAMPLE_RATE:
+                updates.append(self._agree(self._decode(self._received)))
+            return updates
+        for event, at in self._vad.feed(fresh):
+            if event == SPEECH_BEGIN:
+                if not self._hypothesis:  # start the buffer just before the speech
+                    self._cut(round((at - self._options.speech_pad) * SAMPLE_RATE))
+                updates.append(Update(event=SPEECH_BEGIN, event_offset=at, processed=self.processed()))
+            else:
+                end = min(self._received, round((at + self._options.speech_pad) * SAMPLE_RATE))
+                updates.append(self._endpoint(end, at))
+        if self._vad.speaking:
+            due = self._options.decode_interval * SAMPLE_RATE
+            if (self._vad.current_speech >= MIN_DECODE_SPEECH_SECONDS
+                    and self._received - max(self._decoded_until, self._buffer_start) >= due):
+                updates.append(self._agree(self._decode(self._received)))
+        elif not self._hypothesis:
+            keep = round(self._options.speech_pad * SAMPLE_RATE)
+            self._cut(max(self._buffer_start, self._received - keep))
+            self._decoded_until = self._received
+        return updates
+
+    def finish(self) -> list[Update]:
+        """Flushes at the end of the stream: every pending word is committed."""
+        updates = self.step()
+        speaking = self._vad is not None and self._vad.speaking
+        if self._hypothesis or speaking or (self._vad is None and self._audio.size):
+            update = self._endpoint(self._received, self.received)
+            updates.append(update if speaking else dataclasses.replace(update, event=None))
+        return updates
+
+    def processed(self) -> float:
+        """End of the audio the results account for (decoded, or seen by VAD as non-speech);
+        never goes back."""
+        if self._vad is not None and not self._vad.speaking and not self._hypothesis:
+            now = self._vad.processed
+        else:
+            now = self._decoded_until / SAMPLE_RATE
+        self._processed = max(self._processed, now)
+        return self._processed
+
+    # --- decoding and committing ------------------------------------------------------------
+
+    def _decode(self, until: int) -> list[whisper.Word]:
+        """Decodes the buffer up to stream sample `until`; returns the new uncommitted words."""
+        audio = self._audio[: until - self._buffer_start]
+        self._decoded_until = until
+        if len(audio) < VAD_FRAME_SAMPLES:
+            return []
+        options = dataclasses.replace(self._decode_options, initial_prompt=self._prompt())
+        _, segments = self._engine.transcribe(audio, options)
+        offset = self._buffer_start / SAMPLE_RATE
+        words: list[whisper.Word] = []
+        for segment in segments:
+            if _spurious(segment):
+                continue
+            words.extend(dataclasses.replace(w, start=w.start + offset, end=w.end + offset)
+                         for w in segment.words if w.text.strip())
+        if self._vad is not None:
+            words = [w for w in words if self._vad.heard(w, self._options.speech_pad)]
+        return _without_loops(self._after_committed(words))
+
+    def _agree(self, words: list[whisper.Word]) -> Update:
+        """LocalAgreement-2: commits the common prefix of this hypothesis and the previous."""
+        agreed = 0
+        for new, old in zip(words, self._hypothesis):
+            if _bare(new.text) != _bare(old.text):
+                break
+            agreed += 1
+        final = words[:agreed]
+        self._hypothesis = words[agreed:]
+        self._commit(final)
+        if self._buffer_seconds() > self._options.max_buffer_seconds:
+            forced, self._hypothesis = self._hypothesis, []
+            self._commit(forced)
+            final += forced
+            self._cut(round(self._committed_end * SAMPLE_RATE) if self._committed else self._received)
+        elif self._buffer_seconds() > self._options.trim_seconds:
+            self._cut_at_sentence_end()
+        return Update(final=tuple(final), interim=self._interim(), processed=self.processed())
+
+    def _endpoint(self, end: int, at: float) -> Update:
+        """Speech ended: decode up to `end` and commit everything; the buffer restarts there."""
+        words = self._decode(end) if end > self._buffer_start else []
+        self._hypothesis = []
+        self._commit(words)
+        self._cut(end)
+        return Update(final=tuple(words), interim=self._interim(), event=SPEECH_END,
+                      event_offset=at, processed=self.processed())
+
+    def _commit(self, words: Iterable[whisper.Word]) -> None:
+        for w in words:
+            self._committed.append(w)
+            self._committed_end = max(self._committed_end, w.end)
+
+    def _after_committed(self, words: list[whisper.Word]) -> list[whisper.Word]:
+        """Drops the words of a hypothesis that were already committed."""
+        limit = self._committed_end - COMMIT_TIME_TOLERANCE
+        words = [w for w in words if (w.start + w.end) / 2 > limit]
+        if not words or words[0].start > self._committed_end + OVERLAP_SECONDS:
+            return words
+        tail = [_bare(w.text) for w in self._committed[-OVERLAP_NGRAM:]] or \
+            _bare(self._history).split()[-OVERLAP_NGRAM:]
+        head = [_bare(w.text) for w in words[:OVERLAP_NGRAM]]
+        for n in range(min(len(tail), len(head)), 0, -1):
+            if tail[-n:] == head[:n]:
+                return words[n:]
+        return words
+
+    def _interim(self) -> tuple[whisper.Word, ...] | None:
+        if not self._options.interim_results:
+            return None
+        texts = tuple(w.text for w in self._hypothesis)
+        if texts == self._interim_sent:
+            return None
+        self._interim_sent = texts
+        return tuple(self._hypothesis)
+
+    def _prompt(self) -> str | None:
+        text = self._history.strip()
+        if not text:
+            return self._options.initial_prompt
+        return text[-PROMPT_CHARS:]
+
+    # --- the buffer --------------------------------------------------------------------------
+
+    def _buffer_seconds(self) -> float:
+        return len(self._audio) / SAMPLE_RATE
+
+    def _cut_at_sentence_end(self) -> None:
+        for w in reversed(self._committed):
+            if w.text.rstrip().endswith(SENTENCE_END):
+                self._cut(round(w.end * SAMPLE_RATE))
+                return
+
+    def _cut(self, sample: int) -> None:
+        """Drops the buffer before stream sample `sample`; committed words there become history."""
+        sample = min(max(sample, self._buffer_start), self._buffer_start + len(self._audio))
+        self._audio = self._audio[sample - self._buffer_start:]
+        self._buffer_start = sample
+        at = sample / SAMPLE_RATE
+        gone = [w for w in self._committed if w.end <= at + COMMIT_TIME_TOLERANCE]
+        if gone:
+            self._history = (self._history + "".join(w.text for w in gone))[-4 * PROMPT_CHARS:]
+            self._committed = self._committed[len(gone):]
+        if self._vad is not None:
+            self._vad.forget_before(at - self._options.speech_pad)
+
+
+def stability(words: Iterable[whisper.Word]) -> float:
+    """An interim result's chance to stay as it is: the mean word probability."""
+    probabilities = [w.probability for w in words]
+    return float(np.mean(probabilities)) if probabilities else 0.0
+
+
+def _bare(text: str) -> str:
+    return re.sub(r"[^\w' ]+", "", text.lower()).strip()
+
+
+def _spurious(segment: whisper.Segment) -> bool:
+    """Whisper's marks of a window that held no speech, invented or looping text, or a
+    stock phrase or a few words heard without confidence."""
+    if (segment.no_speech_probability > NO_SPEECH_PROBABILITY
+            and segment.average_log_probability < LOW_LOG_PROBABILITY):
+        return True
+    words = segment.words
+    span = max(words[-1].end - words[0].start, 0.1) if words else 0.0
+    if len(words) >= MIN_WORDS_FOR_RATE and len(words) / span > MAX_WORDS_PER_SECOND:
+        return True
+    text = segment.text.strip()
+    if text and len(text) > 20:
+        encoded = text.encode("utf-8")
+        if len(encoded) / len(zlib.compress(encoded)) > MAX_COMPRESSION_RATIO:
+            return True
+    heard = [w.probability for w in words]
+    if _bare(text) in STOCK_PHRASES:
+        return not heard or min(heard) < STOCK_PHRASE_MIN_PROBABILITY
+    return 0 < len(heard) <= SHORT_SEGMENT_WORDS and np.mean(heard) < SHORT_SEGMENT_MIN_PROBABILITY
+
+
+def _without_loops(words: list[whisper.Word]) -> list[whisper.Word]:
+    """Collapses an n-gram repeated more than MAX_REPEATS times in a row to MAX_REPEATS."""
+    bare = [_bare(w.text) for w in words]
+    keep = [True] * len(words)
+    for n in range(1, MAX_REPEAT_NGRAM + 1):
+        i = 0
+        while i + n <= len(words):
+            gram = bare[i:i + n]
+            j = i + n
+            repeats = 1
+            while bare[j:j + n] == gram:
+                repeats += 1
+                if repeats > MAX_REPEATS:
+                    keep[j:j + n] = [False] * n
+                j += n
+            i = j if repeats > 1 else i + 1
+    return [w for w, k in zip(words, keep) if k]

@@ -1,0 +1,154 @@
+"""Finds XTTS models (a local directory, or Coqui's XTTS v2 in the Hugging Face cache) and
+guards them behind the user's explicit agreement to the Coqui Public Model License.
+
+XTTS v2's weights, and every fine-tune of them, are under the CPML. coqui-tts asks before it
+downloads them, and skips the question when COQUI_TOS_AGREED=1; a server cannot answer a
+prompt, and must never agree for its user. So the sidecar loads any XTTS model only when the
+person running the server has said yes in its own setting (SIDECAR_COQUI_TOS_AGREED=1, or
+`sidecar say --agree-coqui-license` for the in-process server), and says how otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import pathlib
+
+from sidecar.errors import ModelNotFoundError, ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "xtts_v2"
+# Where coqui-tts 0.28 downloads XTTS v2 from (its .models.json), and what it leaves out.
+HUB_REPO = "tts-hub/XTTS-v2"
+HUB_IGNORE_PATTERNS = ("samples/*", "dvae.pth")
+REQUIRED_FILES = ("config.json", "model.pth", "vocab.json")
+LICENSE_ENV = "SIDECAR_COQUI_TOS_AGREED"
+LICENSE_URL = "https://coqui.ai/cpml"
+LICENSE_REFUSAL = (
+    "XTTS weights are under the Coqui Public Model License (CPML, " + LICENSE_URL + "; "
+    "non-commercial unless you bought a licence from Coqui). The sidecar loads them only "
+    "after you agree: set " + LICENSE_ENV + "=1 in the server's environment, or pass "
+    "--agree-coqui-license to `sidecar say`"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+    name: str  # what requests and saved voices call it
+    path: pathlib.Path
+    source: str  # "local", "hub-cache" or "downloaded"
+
+
+def license_agreed() -> bool:
+    """Whether the person running this server agreed to the CPML (never assumed)."""
+    return os.environ.get(LICENSE_ENV, "").strip() == "1"
+
+
+def require_license(agreed: bool) -> None:
+    if not agreed:
+        raise ModelUnavailableError(LICENSE_REFUSAL)
+
+
+def missing_files(directory: pathlib.Path) -> list[str]:
+    return [f for f in REQUIRED_FILES if not (directory / f).is_file()]
+
+
+def fingerprint(directory: pathlib.Path) -> str:
+    """Identifies a model's weights cheaply (its config and checkpoint size), for saved voices."""
+    digest = hashlib.sha256((directory / "config.json").read_bytes())
+    digest.update(str((directory / "model.pth").stat().st_size).encode())
+    return digest.hexdigest()[:16]
+
+
+def is_local_name(name: str) -> bool:
+    return name != DEFAULT_MODEL and (os.sep in name or name.startswith((".", "~"))
+                                      or pathlib.Path(name).is_absolute())
+
+
+def resolve(name: str | None, *, license_agreed: bool, allow_download: bool = True) -> ResolvedModel:
+    """Finds a model by name; refuses before touching any weights when the licence is not agreed."""
+    require_license(license_agreed)
+    name = (name or DEFAULT_MODEL).strip()
+    if is_local_name(name):
+        path = pathlib.Path(name).expanduser().resolve()
+        if not path.is_dir():
+            raise ModelNotFoundError(f"XTTS model directory {name} does not exist on the server")
+        missing = missing_files(path)
+        if missing:
+            raise ModelNotFoundError(
+                f"{name} is not an XTTS model directory: {', '.join(missing)} missing "
+                f"(it needs {', '.join(REQUIRED_FILES)})")
+        return ResolvedModel(str(path), path, "local")
+    if name != DEFAULT_MODEL:
+        raise ModelNotFoundError(
+            f"no XTTS model named {name!r}: use {DEFAULT_MODEL!r} or a model directory on the server")
+    cached = hub_cache_path()
+    if cached is not None:
+        return ResolvedModel(DEFAULT_MODEL, cached, "hub-cache")
+    if not allow_download or hub_offline():
+        raise ModelNotFoundError(
+            f"XTTS v2 is not downloaded ({HUB_REPO} is not in the Hugging Face cache) and "
+            "downloads are off (HF_HUB_OFFLINE=1): download it once while online, or pass a "
+            f"directory holding {', '.join(REQUIRED_FILES)}")
+    return ResolvedModel(DEFAULT_MODEL, download(), "downloaded")
+
+
+def hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_cache_path() -> pathlib.Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        return None
+    try:
+        path = pathlib.Path(snapshot_download(HUB_REPO, local_files_only=True,
+                                              ignore_patterns=list(HUB_IGNORE_PATTERNS)))
+    except (OSError, ValueError):  # not cached (the hub raises subclasses of both)
+        return None
+    return path if not missing_files(path) else None
+
+
+def download() -> pathlib.Path:
+    """Downloads XTTS v2 (about 1.9 GB) into the Hugging Face cache; only after agreement."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ModelUnavailableError(
+            "downloading XTTS v2 needs huggingface_hub: install the sidecar's `tts` extra") from None
+    log.info("downloading XTTS v2 from %s (the CPML was agreed through %s)", HUB_REPO, LICENSE_ENV)
+    try:
+        path = pathlib.Path(snapshot_download(HUB_REPO, ignore_patterns=list(HUB_IGNORE_PATTERNS)))
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(f"could not download XTTS v2 from {HUB_REPO}: {exc}") from None
+    missing = missing_files(path)
+    if missing:
+        raise ModelUnavailableError(f"the XTTS v2 download in {path} lacks {', '.join(missing)}")
+    return path
+
+
+def describe_models(runtime) -> list:
+    """ListModels entries (Runtime -> [ModelDescription]): XTTS v2 when cached, and every
+    loaded XTTS model directory."""
+    from sidecar.runtime.runtime import ModelDescription
+
+    loaded = {entry.key[1]: entry for entry in runtime.models.loaded() if entry.key[0] == "xtts"}
+    described = []
+    cached = hub_cache_path()
+    if cached is not None:
+        entry = loaded.pop(str(cached), None)
+        described.append(ModelDescription(
+            name=DEFAULT_MODEL, family="xtts", capabilities=("SYNTHESIS",), source="hub-cache",
+            path=str(cached), loaded=entry is not None, device=entry.device if entry else "",
+            is_default=True))
+    for path, entry in sorted(loaded.items()):
+        described.append(ModelDescription(
+            name=path, family="xtts", capabilities=("SYNTHESIS",), source="local", path=path,
+            loaded=True, device=entry.device))
+    return described

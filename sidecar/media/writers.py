@@ -1,0 +1,154 @@
+"""Writes decoded audio to WAV or FLAC files, atomically and never over a file by accident.
+
+The format follows the path's suffix. Samples go to a temporary file beside the target,
+which replaces the target only once complete, so a failed or interrupted job never leaves
+half a file under the user's name. AudioWriter takes the audio block by block (memory stays
+flat for long media); write_audio() writes one array.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import av
+import numpy as np
+
+from sidecar.errors import InvalidOptionsError
+
+# Sample formats: 16-bit and 24-bit integers, 32-bit float (WAV only; FLAC holds integers).
+S16 = "s16"
+S24 = "s24"
+F32 = "f32"
+# suffix -> (container, {sample format -> (codec, PyAV sample format, integer scale)}, default)
+_FORMATS = {
+    ".wav": ("wav", {S16: ("pcm_s16le", "s16", 32767.0), S24: ("pcm_s24le", "s32", 2147483392.0),
+                     F32: ("pcm_f32le", "flt", None)}, F32),
+    # FFmpeg's FLAC encoder stores s32 input as 24-bit samples.
+    ".flac": ("flac", {S16: ("flac", "s16", 32767.0), S24: ("flac", "s32", 2147483392.0)}, S24),
+}
+_FRAME_SAMPLES = 4096  # samples per encoded frame handed to FFmpeg
+_LAYOUTS = {1: "mono", 2: "stereo"}
+
+
+def supported_suffixes() -> list[str]:
+    return sorted(_FORMATS)
+
+
+class AudioWriter:
+    """Writes (channels, frames) float32 blocks to `path`; commit() puts the file in place.
+
+    Used as a context manager it commits when the block ends normally and discards the
+    temporary file when it raises. overwrite=False refuses an existing target with
+    FileExistsError, checked when opening and again when committing.
+    """
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int, channel_count: int, *,
+                 overwrite: bool = False, sample_format: str | None = None) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in _FORMATS:
+            raise InvalidOptionsError(
+                f"cannot write {self.path.name!r}: the file name must end in one of "
+                f"{', '.join(supported_suffixes())}")
+        container_format, codecs, default = _FORMATS[suffix]
+        sample_format = sample_format or default
+        if sample_format not in codecs:
+            raise InvalidOptionsError(
+                f"{suffix} files hold sample formats {', '.join(sorted(codecs))}, "
+                f"not {sample_format!r}")
+        if channel_count not in _LAYOUTS:
+            raise InvalidOptionsError(f"can write 1 or 2 channels, not {channel_count}")
+        if not overwrite and self.path.exists():
+            raise FileExistsError(f"{self.path} already exists")
+        self.overwrite = overwrite
+        self.sample_rate = int(sample_rate)
+        self.channel_count = channel_count
+        self.frame_count = 0
+        codec, self._av_format, self._scale = codecs[sample_format]
+        self._temp = _reserve_temp(self.path)
+        try:
+            self._container = av.open(self._temp, mode="w", format=container_format)
+            self._stream = self._container.add_stream(codec, rate=self.sample_rate,
+                                                      layout=_LAYOUTS[channel_count])
+            self._stream.codec_context.format = self._av_format
+        except BaseException:
+            os.unlink(self._temp)
+            raise
+
+    def write(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, dtype=np.float32)
+        if samples.ndim != 2 or samples.shape[0] != self.channel_count:
+            raise ValueError(f"expected ({self.channel_count}, frames) samples, got {samples.shape}")
+        for start in range(0, samples.shape[1], _FRAME_SAMPLES):
+            self._encode(samples[:, start:start + _FRAME_SAMPLES])
+        self.frame_count += samples.shape[1]
+
+    def _encode(self, block: np.ndarray) -> None:
+        if self._scale is None:
+            packed = block.T.reshape(1, -1)
+        else:
+            dtype = np.int16 if self._av_format == "s16" else np.int32
+            packed = np.round(np.clip(block, -1.0, 1.0).T * self._scale).astype(dtype).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(packed), format=self._av_format,
+                                           layout=_LAYOUTS[self.channel_count])
+        frame.sample_rate = self.sample_rate
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def commit(self) -> Path:
+        """Finishes the file and moves it to `path`; returns the path."""
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            self._container.close()
+            if self.overwrite:
+                os.replace(self._temp, self.path)
+            else:
+                os.link(self._temp, self.path)  # fails if the target appeared meanwhile
+        finally:
+            self._discard()
+        return self.path
+
+    def abort(self) -> None:
+        """Drops what was written; the target is left as it was. Safe to call twice."""
+        if os.path.exists(self._temp):
+            self._container.close()
+            self._discard()
+
+    def _discard(self) -> None:
+        if os.path.exists(self._temp):
+            os.unlink(self._temp)
+
+    def __enter__(self) -> "AudioWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def _reserve_temp(path: Path) -> str:
+    """Creates an empty, uniquely named file beside path, with the umask's usual permissions."""
+    while True:
+        temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}")
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return str(temp)
+        except FileExistsError:
+            continue
+
+
+def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *,
+                overwrite: bool = False, sample_format: str | None = None) -> Path:
+    """Writes (channels, frames) float32 samples to a .wav or .flac file; returns the path."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 1:
+        samples = samples[None, :]
+    with AudioWriter(path, sample_rate, samples.shape[0], overwrite=overwrite,
+                     sample_format=sample_format) as writer:
+        writer.write(samples)
+    return writer.path

@@ -1,0 +1,164 @@
+"""Saved voices: a model's conditioning computed once from reference audio, kept on disk.
+
+Each voice is one `<id>.npz` in the voices directory ($SIDECAR_VOICES_DIR, or `voices/` in
+the sidecar's cache directory) holding the conditioning arrays and a JSON record. Files are
+written to a temporary name and linked into place, so a voice appears whole or not at all
+and two creations of the same id cannot both succeed. Loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import re
+import secrets
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+from sidecar.runtime.cache import cache_dir
+from sidecar.errors import InvalidOptionsError, ModelNotFoundError, ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+VOICES_DIR_ENV = "SIDECAR_VOICES_DIR"
+SUFFIX = ".npz"
+_RECORD_KEY = "record"
+_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+MAX_DISPLAY_NAME_CHARS = 200
+MAX_TRANSCRIPT_CHARS = 5000
+
+
+class VoiceNotFoundError(ModelNotFoundError):
+    """No saved voice has this id (NOT_FOUND, like a missing model)."""
+
+
+class VoiceExistsError(InvalidOptionsError):
+    """A voice with this id is already saved."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VoiceRecord:
+    voice_id: str
+    display_name: str
+    model: str  # the model name the conditioning belongs to
+    model_fingerprint: str  # xtts_models.fingerprint of those weights
+    transcript: str
+    reference_seconds: float
+    created: float  # seconds since the epoch
+
+
+def default_directory() -> pathlib.Path:
+    configured = os.environ.get(VOICES_DIR_ENV)
+    return pathlib.Path(configured).expanduser() if configured else cache_dir() / "voices"
+
+
+def new_voice_id() -> str:
+    return f"voice-{secrets.token_hex(4)}"
+
+
+def check_voice_id(voice_id: str) -> str:
+    if not _ID_PATTERN.fullmatch(voice_id):
+        raise InvalidOptionsError(
+            f"voice id {voice_id!r} is not valid: use 1 to 63 characters of a-z, 0-9 and '-', "
+            "starting with a letter or digit")
+    return voice_id
+
+
+def check_record_text(display_name: str, transcript: str) -> None:
+    if len(display_name) > MAX_DISPLAY_NAME_CHARS:
+        raise InvalidOptionsError(f"the display name is longer than {MAX_DISPLAY_NAME_CHARS} characters")
+    if len(transcript) > MAX_TRANSCRIPT_CHARS:
+        raise InvalidOptionsError(f"the transcript is longer than {MAX_TRANSCRIPT_CHARS} characters")
+
+
+class VoiceStore:
+    def __init__(self, directory: pathlib.Path | None = None) -> None:
+        self.directory = directory or default_directory()
+
+    def _path(self, voice_id: str) -> pathlib.Path:
+        return self.directory / f"{check_voice_id(voice_id)}{SUFFIX}"
+
+    def save(self, record: VoiceRecord, arrays: dict[str, np.ndarray]) -> VoiceRecord:
+        """Writes a new voice; refuses an id that is taken."""
+        target = self._path(record.voice_id)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, staging = tempfile.mkstemp(prefix=f".{record.voice_id}.", suffix=SUFFIX, dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **{_RECORD_KEY: np.array(json.dumps(dataclasses.asdict(record)))},
+                         **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+            try:
+                os.link(staging, target)
+            except FileExistsError:
+                raise VoiceExistsError(_taken(record.voice_id)) from None
+        finally:
+            os.unlink(staging)
+        return record
+
+    def check_free(self, voice_id: str) -> None:
+        if self._path(voice_id).exists():
+            raise VoiceExistsError(_taken(voice_id))
+
+    def get(self, voice_id: str) -> tuple[VoiceRecord, dict[str, np.ndarray]]:
+        try:
+            return _read(self._path(voice_id), arrays=True)
+        except FileNotFoundError:
+            raise VoiceNotFoundError(self._missing(voice_id)) from None
+
+    def list(self, model: str = "") -> list[VoiceRecord]:
+        records = []
+        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+            if path.name.startswith("."):
+                continue
+            try:
+                record, _ = _read(path, arrays=False)
+            except FileNotFoundError:  # deleted while listing
+                continue
+            except ModelUnavailableError as exc:
+                log.warning("%s", exc)
+                continue
+            if not model or record.model == model:
+                records.append(record)
+        return records
+
+    def delete(self, voice_id: str) -> VoiceRecord:
+        record, _ = self.get(voice_id)
+        try:
+            os.unlink(self._path(voice_id))
+        except FileNotFoundError:
+            raise VoiceNotFoundError(self._missing(voice_id)) from None
+        return record
+
+    def _missing(self, voice_id: str) -> str:
+        known = [r.voice_id for r in self.list()]
+        listed = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") if known else "none"
+        return f"no saved voice has id {voice_id!r} (saved: {listed})"
+
+
+def _taken(voice_id: str) -> str:
+    return f"a voice with id {voice_id!r} already exists: delete it first or choose another id"
+
+
+def _read(path: pathlib.Path, *, arrays: bool) -> tuple[VoiceRecord, dict[str, np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            record = VoiceRecord(**json.loads(str(data[_RECORD_KEY])))
+            return record, {k: data[k] for k in data.files if k != _RECORD_KEY} if arrays else {}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ModelUnavailableError(f"the voice file {path} is damaged ({exc}): delete it") from None
+
+
+def make_record(voice_id: str, display_name: str, model: str, model_fingerprint: str,
+                transcript: str, reference_seconds: float) -> VoiceRecord:
+    return VoiceRecord(voice_id=check_voice_id(voice_id) if voice_id else new_voice_id(),
+                       display_name=display_name, model=model, model_fingerprint=model_fingerprint,
+                       transcript=transcript, reference_seconds=reference_seconds,
+                       created=time.time())

@@ -1,0 +1,174 @@
+"""CueGenerationService: music and sound cues from a prompt (MusicGen), streamed as generated."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any, AsyncIterator
+
+import grpc
+
+from sidecar.engines import musicgen
+from sidecar.errors import InvalidOptionsError
+from sidecar.media import audio as media
+from sidecar.runtime.runtime import Runtime
+from sidecar.server import convert
+from sidecar.server.status import mapped_errors
+from sidecar.server.upload import Upload, read_config_first
+from sidecar.v1 import audio_pb2, cues_pb2 as pb, cues_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+MAX_REFERENCE_UPLOAD_SECONDS = 600.0  # reference audio decoded at most; the model uses 10-30 s
+_MODES = {pb.REFERENCE_MODE_MELODY: musicgen.MELODY, pb.REFERENCE_MODE_CONTINUATION: musicgen.CONTINUATION}
+_MODE_ENUMS = {v: k for k, v in _MODES.items()}
+
+
+def options_from_proto(s: pb.CueSettings) -> musicgen.CueOptions:
+    if s.reference_mode not in _MODES and s.reference_mode != pb.REFERENCE_MODE_UNSPECIFIED:
+        raise InvalidOptionsError(f"unknown reference_mode {s.reference_mode}")
+    defaults = musicgen.CueOptions(prompt=s.prompt)
+    return musicgen.CueOptions(
+        prompt=s.prompt,
+        duration=(convert.seconds(s.audio_duration) if s.HasField("audio_duration")
+                  else defaults.duration),
+        seed=s.seed if s.HasField("seed") else None,
+        guidance_scale=s.guidance_scale if s.HasField("guidance_scale") else defaults.guidance_scale,
+        top_k=s.top_k if s.HasField("top_k") else defaults.top_k,
+        top_p=s.top_p if s.HasField("top_p") else defaults.top_p,
+        temperature=s.temperature if s.HasField("temperature") else defaults.temperature,
+        reference_mode=_MODES.get(s.reference_mode),
+    )
+
+
+def settings_to_proto(options: musicgen.CueOptions, model: str, plan: musicgen.CuePlan) -> pb.CueSettings:
+    """The complete settings of a generated cue: every default filled in."""
+    return pb.CueSettings(
+        model=model, prompt=options.prompt, audio_duration=convert.duration(options.duration),
+        seed=options.seed, guidance_scale=options.guidance_scale, top_k=options.top_k,
+        top_p=options.top_p, temperature=options.temperature,
+        reference_mode=_MODE_ENUMS.get(options.reference_mode, pb.REFERENCE_MODE_UNSPECIFIED),
+        reference_sha256=plan.reference_sha256)
+
+
+async def read_cue_config(requests: AsyncIterator[Any], runtime: Runtime) -> tuple[Any, Upload | None]:
+    """The config and, when it names an audio format, the reference upload behind it."""
+    first = None
+    async for first in requests:
+        break
+    if first is not None and first.WhichOneof("request") == "config" and first.config.HasField("audio_format"):
+        async def replay():
+            yield first
+            async for request in requests:
+                yield request
+
+        return await read_config_first(replay(), runtime.config)
+    if first is None or first.WhichOneof("request") != "config":
+        raise InvalidOptionsError("the first message of the stream must carry `config`")
+    async for _ in requests:  # no audio_format: no reference may follow
+        raise InvalidOptionsError(
+            "reference audio was sent but the config sets no `audio_format`: set it (and "
+            "`settings.reference_mode`), or send no audio")
+    return first.config, None
+
+
+def check_reference_settings(options: musicgen.CueOptions, upload: Upload | None) -> None:
+    if options.reference_mode is not None and upload is None:
+        raise InvalidOptionsError(
+            f"reference_mode {options.reference_mode} needs reference audio: set `audio_format` "
+            "and send the audio after the config")
+    if options.reference_mode is None and upload is not None:
+        raise InvalidOptionsError(
+            "reference audio was sent without a `reference_mode`: say whether the cue follows "
+            "its melody or continues it")
+
+
+def progress(stage: str, done: float, produced: float, total: float, started: float) -> pb.GenerateCueResponse:
+    return pb.GenerateCueResponse(progress=convert.progress(stage, done, produced, total, started))
+
+
+class CueGenerationServicer(cues_pb2_grpc.CueGenerationServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def GenerateCue(self, request_iterator, context: grpc.aio.ServicerContext):
+        started = time.perf_counter()
+        async with mapped_errors(context, "GenerateCue"):
+            config, upload = await read_cue_config(request_iterator, self.runtime)
+            try:
+                options = options_from_proto(config.settings).with_seed()
+                options.validate()
+                check_reference_settings(options, upload)
+            except BaseException:
+                if upload is not None:
+                    upload.close()
+                raise
+
+            def work(token):
+                try:
+                    yield progress("loading model", 0.0, 0.0, options.duration, started)
+                    engine = musicgen.engine_for(self.runtime, config.settings.model)
+                    engine.check(options)
+                    reference = None
+                    if upload is not None:
+                        yield progress("decoding reference", 0.0, 0.0, options.duration, started)
+                        decoded = upload.decode(sample_rate=engine.sample_rate, mono=False,
+                                                max_seconds=MAX_REFERENCE_UPLOAD_SECONDS)
+                        reference = engine.reference(decoded.samples, options.reference_mode)
+                finally:
+                    if upload is not None:
+                        upload.close()
+                token.raise_if_cancelled()
+                with contextlib.closing(engine.generate(options, reference)) as items:
+                    for item in items:
+                        token.raise_if_cancelled()
+                        if isinstance(item, musicgen.CuePlan):
+                            spec = convert.output_spec(config.output_encoding, item.sample_rate, item.channel_count)
+                            yield spec
+                            yield settings_to_proto(options, engine.name, item)
+                            yield pb.GenerateCueResponse(info=pb.CueInfo(
+                                model=engine.name, device=engine.device,
+                                audio_format=convert.pcm_format(spec), step_count=item.step_count,
+                                reference_duration=convert.duration(item.reference_seconds)))
+                        elif isinstance(item, musicgen.CueStep):
+                            yield progress("generating", item.step / item.step_count,
+                                           options.duration * item.step / item.step_count,
+                                           options.duration, started)
+                        else:
+                            yield item
+
+            first_audio = None
+            spec = settings = None
+            chunks = 0
+            produced = 0.0
+            async with contextlib.aclosing(self.runtime.jobs.run("generate-cue", work)) as items:
+                async for item in items:
+                    if isinstance(item, media.PcmSpec):
+                        spec = item
+                    elif isinstance(item, pb.CueSettings):
+                        settings = item
+                    elif isinstance(item, musicgen.CueChunk):
+                        if first_audio is None:
+                            first_audio = time.perf_counter() - started
+                        chunks += 1
+                        produced = item.start + item.samples.shape[1] / spec.sample_rate
+                        yield pb.GenerateCueResponse(audio=audio_pb2.AudioChunk(
+                            format=convert.pcm_format(spec),
+                            data=media.encode_pcm(item.samples, spec.encoding),
+                            start_offset=convert.duration(item.start)))
+                    else:
+                        yield item
+            elapsed = time.perf_counter() - started
+            yield pb.GenerateCueResponse(summary=pb.CueSummary(
+                settings=settings, first_audio_duration=convert.duration(first_audio or 0.0),
+                audio_duration=convert.duration(produced),
+                processing_duration=convert.duration(elapsed),
+                real_time_factor=elapsed / produced if produced > 0 else 0.0, chunk_count=chunks))
+            log.info("GenerateCue: %.2f s of audio in %.2f s, first audio after %.2f s (model %s, seed %d)",
+                     produced, elapsed, first_audio or 0.0, settings.model, options.seed)
+
+
+def register(server: grpc.aio.Server, runtime: Runtime) -> str:
+    cues_pb2_grpc.add_CueGenerationServiceServicer_to_server(CueGenerationServicer(runtime), server)
+    return pb.DESCRIPTOR.services_by_name["CueGenerationService"].full_name

@@ -1,0 +1,209 @@
+"""EnhancementService: denoise a file block by block, or a live PCM stream chunk by chunk."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import time
+from typing import AsyncIterator, Iterator
+
+import grpc
+import numpy as np
+
+from sidecar.engines import deepfilter
+from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError
+from sidecar.media import audio as media
+from sidecar.runtime.runtime import Runtime
+from sidecar.server import convert
+from sidecar.server.status import mapped_errors
+from sidecar.server import upload
+from sidecar.server.upload import Upload, read_config_first
+from sidecar.v1 import enhancement_pb2 as pb, enhancement_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+BLOCK_SECONDS = 2.0  # audio decoded and enhanced per step: the pace of progress and cancelling
+
+
+def options_from_proto(o: pb.EnhancementOptions) -> deepfilter.EnhancementOptions:
+    options = deepfilter.EnhancementOptions(attenuation_limit_db=o.attenuation_limit_db,
+                                            post_filter=o.post_filter)
+    options.validate()
+    return options
+
+
+def info_for(model: deepfilter.DeepFilterModel, spec: media.PcmSpec, duration: float | None,
+             latency: float) -> pb.EnhancementInfo:
+    info = pb.EnhancementInfo(output_format=convert.pcm_format(spec), model=model.name,
+                              latency_duration=convert.duration(latency))
+    if duration is not None:
+        info.audio_duration.CopyFrom(convert.duration(duration))
+    return info
+
+
+def progress(stage: str, processed: float, total: float | None, started: float) -> pb.EnhanceFileResponse:
+    return pb.EnhanceFileResponse(progress=convert.progress(stage, processed / total if total else 0.0, processed, total, started))
+
+
+@dataclasses.dataclass(frozen=True)
+class Enhanced:
+    """What a finished EnhanceFile job hands back for its summary."""
+
+    spec: media.PcmSpec  # the output's layout
+    frames: int  # frames sent per channel
+
+
+def input_blocks(upload: Upload, max_seconds: float) -> tuple[int, int, float | None, Iterator[np.ndarray]]:
+    """(sample rate, channel count, duration if known, blocks of BLOCK_SECONDS) of the upload.
+
+    Files decode lazily, block by block; PCM (and an empty upload, for decode()'s message)
+    decodes whole, its size bounded by the upload limit.
+    """
+    if upload.pcm is None and upload.size:
+        stream = upload.stream(sample_rate=None, mono=False, max_seconds=max_seconds)
+        return stream.sample_rate, stream.channel_count, stream.duration, stream.blocks(BLOCK_SECONDS)
+    audio = upload.decode(sample_rate=None, mono=False, max_seconds=max_seconds)
+    step = int(BLOCK_SECONDS * audio.sample_rate)
+    blocks = (audio.samples[:, i:i + step] for i in range(0, audio.frame_count, step))
+    return audio.sample_rate, audio.channel_count, audio.duration, blocks
+
+
+def checked(blocks: Iterator[np.ndarray], token) -> Iterator[np.ndarray]:
+    """The blocks, stopping with CancelledError as soon as the caller has gone."""
+    for block in blocks:
+        token.raise_if_cancelled()
+        yield block
+
+
+class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._streams = 0
+
+    async def EnhanceFile(self, request_iterator, context: grpc.aio.ServicerContext):
+        started = time.perf_counter()
+        limits = self.runtime.config
+        async with mapped_errors(context, "EnhanceFile"):
+            config, upload = await read_config_first(request_iterator, limits)
+            try:
+                options = options_from_proto(config.options)
+                encoding = convert.output_encoding(config.output_encoding, media.PCM_F32LE)
+            except BaseException:
+                upload.close()
+                raise
+
+            def work(token):
+                try:
+                    yield progress("decoding", 0.0, None, started)
+                    rate, channels, total, blocks = input_blocks(upload, limits.max_audio_seconds)
+                    spec = media.PcmSpec(encoding, rate, channels)
+                    yield progress("loading model", 0.0, total, started)
+                    model = deepfilter.shared_model(self.runtime)
+                    token.raise_if_cancelled()
+                    yield pb.EnhanceFileResponse(info=info_for(
+                        model, spec, total, model.delay_samples / deepfilter.SAMPLE_RATE))
+                    frames = 0
+                    for out in deepfilter.enhance_blocks(model, checked(blocks, token), rate,
+                                                         channels, options):
+                        for chunk in convert.audio_chunks(out, frames, spec):
+                            yield pb.EnhanceFileResponse(audio_chunk=chunk)
+                        frames += out.shape[1]
+                        yield progress("enhancing", frames / rate, total, started)
+                    yield Enhanced(spec, frames)
+                finally:
+                    upload.close()
+
+            done = None
+            async with contextlib.aclosing(self.runtime.jobs.run("enhance", work)) as items:
+                async for item in items:
+                    if isinstance(item, Enhanced):
+                        done = item
+                    else:
+                        yield item
+            spec, frames = done.spec, done.frames
+            elapsed = time.perf_counter() - started
+            duration = frames / spec.sample_rate
+            yield pb.EnhanceFileResponse(summary=pb.EnhancementSummary(
+                audio_duration=convert.duration(duration), frame_count=frames,
+                processing_duration=convert.duration(elapsed),
+                real_time_factor=elapsed / duration if duration else 0.0,
+            ))
+            log.info("EnhanceFile: %.1f s of audio (%d Hz, %d channel(s)) in %.2f s, RTF %.3f",
+                     duration, spec.sample_rate, spec.channel_count, elapsed,
+                     elapsed / duration if duration else 0.0)
+
+    async def StreamEnhance(self, request_iterator, context: grpc.aio.ServicerContext):
+        async with mapped_errors(context, "StreamEnhance"):
+            requests = aiter(request_iterator)
+            config = await first_stream_config(requests)
+            spec = convert.pcm_spec(config.pcm_format)
+            spec.validate()
+            options = options_from_proto(config.options)
+            out_spec = media.PcmSpec(convert.output_encoding(config.output_encoding, spec.encoding),
+                                     spec.sample_rate, spec.channel_count)
+            limit = self.runtime.config.max_live_streams
+            if self._streams >= limit:
+                raise BusyError(f"the server is busy: {limit} enhancement streams are "
+                                "running already; try again later")
+            self._streams += 1
+            # The enhancer's processors must stay on the thread that made them.
+            thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="enhance-stream")
+            loop = asyncio.get_running_loop()
+            enhancer = None
+            try:
+                model = await asyncio.to_thread(deepfilter.shared_model, self.runtime)
+                enhancer = await loop.run_in_executor(thread, deepfilter.Enhancer, model, options,
+                                                      spec.sample_rate, spec.channel_count)
+                yield pb.StreamEnhanceResponse(info=info_for(model, out_spec, None,
+                                                             model.latency_seconds))
+                frames = 0
+                async for block in pcm_blocks(requests, spec):
+                    out = await loop.run_in_executor(thread, enhancer.process, block)
+                    for chunk in convert.audio_chunks(out, frames, out_spec):
+                        yield pb.StreamEnhanceResponse(audio_chunk=chunk)
+                    frames += out.shape[1]
+                out = await loop.run_in_executor(thread, enhancer.finish)
+                for chunk in convert.audio_chunks(out, frames, out_spec):
+                    yield pb.StreamEnhanceResponse(audio_chunk=chunk)
+                frames += out.shape[1]
+                log.info("StreamEnhance: %.1f s of audio (%d Hz, %d channel(s))",
+                         frames / spec.sample_rate, spec.sample_rate, spec.channel_count)
+            finally:
+                self._streams -= 1
+                if enhancer is not None:
+                    thread.submit(enhancer.close)
+                thread.shutdown(wait=False)
+
+
+async def first_stream_config(requests: AsyncIterator[pb.StreamEnhanceRequest]) -> pb.StreamEnhanceConfig:
+    config = await upload.first_config(requests)
+    if not config.HasField("pcm_format"):
+        raise InvalidOptionsError("the config must set `pcm_format`")
+    return config
+
+
+async def pcm_blocks(requests: AsyncIterator[pb.StreamEnhanceRequest],
+                     spec: media.PcmSpec) -> AsyncIterator[np.ndarray]:
+    """The (channels, frames) samples of each request's whole frames; a split frame waits."""
+    pending = b""
+    async for request in requests:
+        if request.WhichOneof("request") != "audio_content":
+            raise InvalidOptionsError("only the first message may carry `config`; later ones "
+                                      "carry `audio_content`")
+        pending += request.audio_content
+        whole = len(pending) - len(pending) % spec.bytes_per_frame
+        if whole:
+            yield media.decode_pcm(pending[:whole], spec).samples
+            pending = pending[whole:]
+    if pending:
+        raise InvalidAudioError(
+            f"the stream ended inside a frame: {len(pending)} byte(s) left over, frames are "
+            f"{spec.bytes_per_frame} bytes ({spec.channel_count} channel(s) of {spec.encoding})")
+
+
+def register(server: grpc.aio.Server, runtime: Runtime) -> str:
+    enhancement_pb2_grpc.add_EnhancementServiceServicer_to_server(EnhancementServicer(runtime), server)
+    return pb.DESCRIPTOR.services_by_name["EnhancementService"].full_name

@@ -1,0 +1,255 @@
+"""StreamingRecognitionService: live recognition over a bidirectional, config-first stream.
+
+Each call runs its own decoding thread (Whisper decoding blocks; the event loop only moves
+bytes), fed through a bounded inbox: a client that sends faster than real time is slowed by
+gRPC flow control instead of filling memory. Streams do not take the file JobQueue's slots,
+which a caption stream would hold for hours; instead at most `max_live_streams` run at
+once and the next gets RESOURCE_EXHAUSTED. They share the loaded model (CTranslate2 runs
+concurrent calls), so more streams on one CPU raise every stream's lag, which is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import queue
+import threading
+import time
+
+import av
+import grpc
+import numpy as np
+
+from sidecar.engines import streaming, whisper
+from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError
+from sidecar.media import audio as media
+from sidecar.runtime.runtime import Runtime
+from sidecar.server import convert, upload
+from sidecar.server.status import mapped_errors
+from sidecar.v1 import streaming_recognition_pb2 as pb, streaming_recognition_pb2_grpc
+from sidecar.v1 import transcription_pb2
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_CHUNKS = 256  # audio chunks waiting for the decoding thread before reads pause
+PROGRESS_SECONDS = 1.0  # with nothing else to say, report progress and lag this often
+_POLL_SECONDS = 0.05
+_HEADER_BYTES = 12  # enough to recognise an encoded file's magic number
+_FLUSH = "flush"  # inbox marker: the client half-closed
+
+_EVENTS = {streaming.SPEECH_BEGIN: pb.SPEECH_EVENT_BEGIN, streaming.SPEECH_END: pb.SPEECH_EVENT_END}
+
+
+def options_from_proto(c: pb.StreamingRecognitionConfig) -> streaming.StreamingOptions:
+    defaults = streaming.StreamingOptions()
+    vad = c.voice_activity
+    endpoint = convert.seconds(vad.endpoint_silence_duration)
+    return streaming.StreamingOptions(
+        language=c.language_code or None,
+        interim_results=c.interim_results if c.HasField("interim_results") else defaults.interim_results,
+        hotwords=c.hotwords or None,
+        initial_prompt=c.initial_prompt or None,
+        beam_size=c.beam_size or defaults.beam_size,
+        vad_enabled=vad.enabled if vad.HasField("enabled") else defaults.vad_enabled,
+        speech_threshold=vad.speech_threshold or defaults.speech_threshold,
+        endpoint_silence=endpoint or defaults.endpoint_silence,
+    )
+
+
+def result_to_proto(words: tuple[whisper.Word, ...], is_final: bool) -> pb.StreamingRecognitionResult:
+    result = pb.StreamingRecognitionResult(
+        transcript="".join(w.text for w in words).strip(), is_final=is_final,
+        stability=1.0 if is_final else streaming.stability(words),
+        words=[transcription_pb2.Word(text=w.text, start_offset=convert.duration(w.start),
+                                      end_offset=convert.duration(w.end), probability=w.probability)
+               for w in words],
+    )
+    if words:
+        result.start_offset.CopyFrom(convert.duration(words[0].start))
+        result.end_offset.CopyFrom(convert.duration(words[-1].end))
+    return result
+
+
+class PcmReader:
+    """Turns a stream's PCM chunks into 16 kHz mono float32; frames may straddle chunks."""
+
+    def __init__(self, spec: media.PcmSpec) -> None:
+        spec.validate()
+        self.spec = spec
+        self.frames = 0  # frames received, at the client's rate
+        self._partial = b""
+        self._head = b""  # the first bytes, until checked for an encoded file's header
+        self._resampler = None
+        if spec.sample_rate != streaming.SAMPLE_RATE:
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=streaming.SAMPLE_RATE)
+
+    @property
+    def received(self) -> float:
+        return self.frames / self.spec.sample_rate
+
+    def feed(self, data: bytes) -> np.ndarray:
+        if len(self._head) < _HEADER_BYTES:
+            self._head += data[:_HEADER_BYTES - len(self._head)]
+            if len(self._head) >= _HEADER_BYTES and upload.looks_encoded(io.BytesIO(self._head)):
+                raise InvalidAudioError(
+                    "the bytes look like an encoded file (WAV/FLAC/Ogg/MP3/MP4 header), but "
+                    "streaming recognition takes raw PCM in the config's `pcm_format`")
+        data = self._partial + data
+        whole = len(data) // self.spec.bytes_per_frame * self.spec.bytes_per_frame
+        self._partial = data[whole:]
+        if whole == 0:
+            return np.zeros(0, np.float32)
+        audio = media.decode_pcm(data[:whole], self.spec)
+        self.frames += audio.frame_count
+        return self._resample(audio.mono()[None, :])
+
+    def close(self) -> np.ndarray:
+        """The resampler's last samples; a partial frame left over is an error."""
+        if self._partial:
+            raise InvalidAudioError(
+                f"the stream ended inside a frame: {len(self._partial)} byte(s) left over, frames "
+                f"are {self.spec.bytes_per_frame} bytes ({self.spec.channel_count} channel(s) of "
+                f"{self.spec.encoding})")
+        return self._resample(None)
+
+    def _resample(self, mono: np.ndarray | None) -> np.ndarray:
+        if self._resampler is None:
+            return np.zeros(0, np.float32) if mono is None else np.ascontiguousarray(mono[0])
+        frame = None
+        if mono is not None:
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono), format="flt", layout="mono")
+            frame.sample_rate = self.spec.sample_rate
+        out = [f.to_ndarray()[0] for f in self._resampler.resample(frame)]
+        return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+
+
+class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecognitionServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._active = 0  # streams running now (touched only on the event loop)
+
+    async def StreamingRecognize(self, request_iterator, context: grpc.aio.ServicerContext):
+        started = time.perf_counter()
+        async with mapped_errors(context, "StreamingRecognize"):
+            requests = request_iterator.__aiter__()
+            config = await upload.first_config(requests)
+            options = options_from_proto(config)
+            if not config.HasField("pcm_format"):
+                raise InvalidOptionsError("the config must set `pcm_format` (raw PCM only)")
+            reader = PcmReader(convert.pcm_spec(config.pcm_format))
+            if self._active >= self.runtime.config.max_live_streams:
+                raise BusyError(
+                    f"the server is busy: {self._active} stream(s) running, the most it runs at "
+                    "once; try again later")
+            self._active += 1
+            try:
+                engine = await asyncio.to_thread(self.runtime.whisper, config.model)
+                recognizer = await asyncio.to_thread(streaming.StreamingRecognizer, engine, options)
+                yield pb.StreamingRecognizeResponse(info=pb.StreamingRecognitionInfo(
+                    model=engine.name, device=engine.device, language_code=options.language or ""))
+                words = 0
+                async for response in self._recognize(requests, reader, recognizer):
+                    words += len(response.final_result.words)
+                    yield response
+            finally:
+                self._active -= 1
+            elapsed = time.perf_counter() - started
+            log.info("StreamingRecognize: %.1f s of audio, %d final words in %.2f s (model %s)",
+                     reader.received, words, elapsed, engine.name)
+
+    async def _recognize(self, requests, reader: PcmReader,
+                         recognizer: streaming.StreamingRecognizer):
+        loop = asyncio.get_running_loop()
+        inbox: queue.Queue = queue.Queue(maxsize=MAX_QUEUED_CHUNKS)
+        outbox: asyncio.Queue = asyncio.Queue()
+        stopped = threading.Event()
+
+        def send(kind: str, value: object) -> None:
+            loop.call_soon_threadsafe(outbox.put_nowait, (kind, value))
+
+        def decode() -> None:
+            try:
+                reported = 0.0
+                while not stopped.is_set():
+                    try:
+                        items = [inbox.get(timeout=_POLL_SECONDS)]
+                    except queue.Empty:
+                        continue
+                    while not inbox.empty():  # catch up: everything pending in one step
+                        items.append(inbox.get_nowait())
+                    for item in items:
+                        if isinstance(item, np.ndarray):
+                            recognizer.accept(item)
+                    flush = any(isinstance(item, str) for item in items)  # _FLUSH
+                    updates = recognizer.finish() if flush else recognizer.step()
+                    if not updates and recognizer.received - reported >= PROGRESS_SECONDS:
+                        updates = [streaming.Update(processed=recognizer.processed())]
+                    for update in updates:
+                        reported = recognizer.received
+                        send("update", update)
+                    if flush:
+                        send("done", None)
+                        return
+            except BaseException as exc:  # handed to the call, which maps it to a status
+                send("error", exc)
+
+        async def read() -> None:
+            try:
+                async for request in requests:
+                    if request.WhichOneof("request") != "audio_content":
+                        raise InvalidOptionsError(
+                            "only the first message may carry `config`; later ones carry "
+                            "`audio_content`")
+                    await put(reader.feed(request.audio_content))
+                await put(reader.close())
+                await put(_FLUSH)
+            except Exception as exc:  # handed to the call, which maps it to a status
+                outbox.put_nowait(("error", exc))
+
+        async def put(item) -> None:
+            if isinstance(item, np.ndarray) and not item.size:
+                return
+            while True:
+                try:
+                    inbox.put_nowait(item)
+                    return
+                except queue.Full:
+                    await asyncio.sleep(_POLL_SECONDS)
+
+        worker = threading.Thread(target=decode, name="stream-decode", daemon=True)
+        worker.start()
+        reading = asyncio.create_task(read())
+        try:
+            while True:
+                kind, value = await outbox.get()
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise value
+                yield response_for(value, reader.received)
+        finally:
+            stopped.set()
+            reading.cancel()
+
+
+def response_for(update: streaming.Update, received: float) -> pb.StreamingRecognizeResponse:
+    response = pb.StreamingRecognizeResponse(
+        received_duration=convert.duration(received),
+        processed_duration=convert.duration(update.processed),
+        lag_duration=convert.duration(max(0.0, received - update.processed)),
+    )
+    if update.final:
+        response.final_result.CopyFrom(result_to_proto(update.final, True))
+    if update.interim is not None:
+        response.interim_result.CopyFrom(result_to_proto(update.interim, False))
+    if update.event is not None:
+        response.speech_event = _EVENTS[update.event]
+        response.speech_event_offset.CopyFrom(convert.duration(update.event_offset))
+    return response
+
+
+def register(server: grpc.aio.Server, runtime: Runtime) -> str:
+    streaming_recognition_pb2_grpc.add_StreamingRecognitionServiceServicer_to_server(
+        StreamingRecognitionServicer(runtime), server)
+    return pb.DESCRIPTOR.services_by_name["StreamingRecognitionService"].full_name

@@ -1,0 +1,97 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from sidecar.v1 import audio_pb2 as _audio_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DiarizationBackend(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIARIZATION_BACKEND_UNSPECIFIED: _ClassVar[DiarizationBackend]
+    DIARIZATION_BACKEND_OFFLINE: _ClassVar[DiarizationBackend]
+    DIARIZATION_BACKEND_PYANNOTE: _ClassVar[DiarizationBackend]
+DIARIZATION_BACKEND_UNSPECIFIED: DiarizationBackend
+DIARIZATION_BACKEND_OFFLINE: DiarizationBackend
+DIARIZATION_BACKEND_PYANNOTE: DiarizationBackend
+
+class DiarizationOptions(_message.Message):
+    __slots__ = ("backend", "model", "speaker_count", "min_speaker_count", "max_speaker_count")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MIN_SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    backend: DiarizationBackend
+    model: str
+    speaker_count: int
+    min_speaker_count: int
+    max_speaker_count: int
+    def __init__(self, backend: _Optional[_Union[DiarizationBackend, str]] = ..., model: _Optional[str] = ..., speaker_count: _Optional[int] = ..., min_speaker_count: _Optional[int] = ..., max_speaker_count: _Optional[int] = ...) -> None: ...
+
+class DiarizationConfig(_message.Message):
+    __slots__ = ("audio_format", "options")
+    AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    audio_format: _audio_pb2.AudioFormat
+    options: DiarizationOptions
+    def __init__(self, audio_format: _Optional[_Union[_audio_pb2.AudioFormat, _Mapping]] = ..., options: _Optional[_Union[DiarizationOptions, _Mapping]] = ...) -> None: ...
+
+class DiarizeFileRequest(_message.Message):
+    __slots__ = ("config", "audio_content")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    config: DiarizationConfig
+    audio_content: bytes
+    def __init__(self, config: _Optional[_Union[DiarizationConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
+
+class SpeakerTurn(_message.Message):
+    __slots__ = ("start_offset", "end_offset", "speaker_label", "confidence")
+    START_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_LABEL_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    start_offset: _duration_pb2.Duration
+    end_offset: _duration_pb2.Duration
+    speaker_label: str
+    confidence: float
+    def __init__(self, start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speaker_label: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
+
+class DiarizationSummary(_message.Message):
+    __slots__ = ("speaker_count", "speaker_labels", "turn_count", "audio_duration", "speech_duration", "backend", "model", "device", "processing_duration", "speed_factor")
+    SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_LABELS_FIELD_NUMBER: _ClassVar[int]
+    TURN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_DURATION_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_DURATION_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    speaker_count: int
+    speaker_labels: _containers.RepeatedScalarFieldContainer[str]
+    turn_count: int
+    audio_duration: _duration_pb2.Duration
+    speech_duration: _duration_pb2.Duration
+    backend: DiarizationBackend
+    model: str
+    device: str
+    processing_duration: _duration_pb2.Duration
+    speed_factor: float
+    def __init__(self, speaker_count: _Optional[int] = ..., speaker_labels: _Optional[_Iterable[str]] = ..., turn_count: _Optional[int] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speech_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., backend: _Optional[_Union[DiarizationBackend, str]] = ..., model: _Optional[str] = ..., device: _Optional[str] = ..., processing_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speed_factor: _Optional[float] = ...) -> None: ...
+
+class DiarizeFileResponse(_message.Message):
+    __slots__ = ("progress", "turn", "summary")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    progress: _audio_pb2.Progress
+    turn: SpeakerTurn
+    summary: DiarizationSummary
+    def __init__(self, progress: _Optional[_Union[_audio_pb2.Progress, _Mapping]] = ..., turn: _Optional[_Union[SpeakerTurn, _Mapping]] = ..., summary: _Optional[_Union[DiarizationSummary, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,149 @@
+"""A real Audacity (Debian's 3.2) under Xvfb, with mod-script-pipe enabled in a throw-away home.
+
+Recipe (issue 5): the module needs all three of [Module], [ModulePath] and [ModuleDateTime]
+(the .so's mtime, local time) or Audacity silently resets it; the first start in a fresh
+home runs a plugin-registration child that re-creates the pipes and leaves the main process
+on a deleted pipe, so a warm-up start writes pluginregistry.cfg and is killed, and the
+[ActiveProjects] it leaves is removed so no crash-recovery dialog blocks the real start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+MODULE = pathlib.Path("/usr/lib/audacity/modules/mod-script-pipe.so")
+WARM_UP_SECONDS = 30.0  # the first start registers plugins: slow on a loaded machine
+START_SECONDS = 30.0
+TESTS_LOCK = f"/tmp/sidecar-audacity-tests.lock.{os.getuid()}"
+
+
+def missing() -> str | None:
+    """Why a real Audacity cannot run here, or None."""
+    for program in ("audacity", "Xvfb"):
+        if shutil.which(program) is None:
+            return f"{program} is not installed (apt-get install audacity xvfb; see tests/debian-packages.txt)"
+    if not MODULE.exists():
+        return f"{MODULE} is missing (Debian's audacity package ships it)"
+    return None
+
+
+def write_config(home: pathlib.Path) -> pathlib.Path:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(MODULE.stat().st_mtime))
+    config = home / ".config" / "audacity" / "audacity.cfg"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        "[GUI]\nShowSplashScreen=0\n"
+        f"[Directories]\nTempDir={home / 'audacity-temp'}\n"
+        f"[Module]\nmod-script-pipe=1\n[ModulePath]\nmod-script-pipe={MODULE}\n"
+        f"[ModuleDateTime]\nmod-script-pipe={stamp}\n")
+    return config
+
+
+def forget_projects(config: pathlib.Path, home: pathlib.Path) -> None:
+    """Drops what a killed Audacity leaves for crash recovery."""
+    text = config.read_text()
+    config.write_text(re.sub(r"\[ActiveProjects\]\n(?:[^\[\n].*\n|\n)*", "", text))
+    shutil.rmtree(home / "audacity-temp", ignore_errors=True)
+
+
+class AudacityUnderXvfb:
+    """Xvfb plus Audacity for one test session; stop() kills both and removes their files."""
+
+    def __init__(self) -> None:
+        self.home = pathlib.Path(tempfile.mkdtemp(prefix="sidecar-audacity-home-"))
+        self._lock = open(TESTS_LOCK, "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)  # one real Audacity per user: the pipe names are fixed
+        self.xvfb = self.audacity = None
+        self.display = ""
+
+    def start(self) -> "AudacityUnderXvfb":
+        from sidecar_audacity.pipe import PipeConnection, audacity_running, pipe_paths
+
+        if audacity_running():
+            raise RuntimeError("another Audacity runs for this user and holds the scripting pipe")
+        for path in pipe_paths():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # stale FIFOs from an earlier run
+        self._start_xvfb()
+        config = write_config(self.home)
+        self.audacity = self._launch()
+        self._wait_for(lambda: (self.home / ".config/audacity/pluginregistry.cfg").exists()
+                       and all(os.path.exists(p) for p in pipe_paths()), WARM_UP_SECONDS, "plugin registration")
+        time.sleep(1.0)  # let the registration child finish writing
+        self._kill(self.audacity)
+        forget_projects(config, self.home)
+        self.audacity = self._launch()
+        PipeConnection(connect_timeout=START_SECONDS).__enter__().close()  # answers: ready
+        return self
+
+    def restart(self) -> None:
+        """Kills Audacity and starts a new one in the same home; clients reconnect by themselves."""
+        self._kill(self.audacity)
+        forget_projects(self.home / ".config/audacity/audacity.cfg", self.home)
+        self.audacity = self._launch()
+
+    def stop(self) -> None:
+        from sidecar_audacity.pipe import pipe_paths
+
+        self._kill(self.audacity)
+        self._kill(self.xvfb)
+        for path in pipe_paths():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        shutil.rmtree(self.home, ignore_errors=True)
+        self._lock.close()
+
+    def _start_xvfb(self) -> None:
+        read_fd, write_fd = os.pipe()
+        self.xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as f:
+            number = f.readline().strip()
+        if not number:
+            raise RuntimeError("Xvfb did not start")
+        self.display = f":{number}"
+
+    def _launch(self) -> subprocess.Popen:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DISPLAY", "WAYLAND"))}
+        env.update(HOME=str(self.home), DISPLAY=self.display, LIBGL_ALWAYS_SOFTWARE="1")
+        return subprocess.Popen(["audacity"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def _wait_for(self, ready, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not ready():
+            if self.audacity.poll() is not None:
+                raise RuntimeError(f"Audacity exited ({self.audacity.returncode}) during {what}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Audacity took over {seconds:g} s for {what}")
+            time.sleep(0.1)
+
+    @staticmethod
+    def _kill(process: subprocess.Popen | None) -> None:
+        """Kills the process and its group (Audacity's plugin-registration child is in it)."""
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if process.args[0] == "audacity":
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+        process.wait(timeout=10)
+
+
+def clear_project(audacity) -> None:
+    """Removes every track so the next test starts from an empty project."""
+    if audacity.tracks():
+        audacity.command("SelectAll")
+        audacity.command("RemoveTracks")

@@ -1,0 +1,120 @@
+"""Helpers for the streaming-recognition tests: paced PCM, joined speech, boundary checks."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from sidecar.media import audio as media
+from tests.conftest import DATA, normalize
+
+SAMPLE_RATE = 16_000
+CHUNK_SECONDS = 0.1
+
+
+def speech(*uids: str, pause: float = 0.6, lead: float = 0.5, tail: float = 1.0) -> tuple[np.ndarray, str]:
+    """LibriSpeech clips joined with pauses (16 kHz mono float32) and their joined transcript."""
+    refs = {}
+    for trans in DATA.glob("*.trans.txt"):
+        for line in trans.read_text().splitlines():
+            uid, text = line.split(" ", 1)
+            refs[uid] = text
+    gap = np.zeros(int(pause * SAMPLE_RATE), np.float32)
+    parts = [np.zeros(int(lead * SAMPLE_RATE), np.float32)]
+    for i, uid in enumerate(uids):
+        if i:
+            parts.append(gap)
+        parts.append(media.decode_file(DATA / f"{uid}.flac", sample_rate=SAMPLE_RATE, mono=True).mono())
+    parts.append(np.zeros(int(tail * SAMPLE_RATE), np.float32))
+    return np.concatenate(parts), " ".join(refs[uid] for uid in uids)
+
+
+def demo() -> tuple[np.ndarray, str]:
+    """tests/data/demo-1089.flac (the four clips joined with 0.6 s gaps) and its transcript."""
+    audio = media.decode_file(DATA / "demo-1089.flac", sample_rate=SAMPLE_RATE, mono=True).mono()
+    return audio, speech("1089-134686-0000", "1089-134686-0001", "1089-134691-0000",
+                         "1089-134691-0001", lead=0, tail=0)[1]
+
+
+def pcm_chunks(samples: np.ndarray, *, pace: float = 0.0, sent: list | None = None) -> Iterator[bytes]:
+    """s16le chunks of CHUNK_SECONDS, each sent once its audio has 'been recorded' at `pace`
+    times real time (0: at once); `sent` collects the wall time when the last chunk went."""
+    pcm = media.encode_pcm(samples[None, :], media.PCM_S16LE)
+    step = int(CHUNK_SECONDS * SAMPLE_RATE) * 2
+    started = time.perf_counter()
+    for i in range(0, len(pcm), step):
+        if pace:
+            wait = started + (i + step) / 2 / SAMPLE_RATE / pace - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        yield pcm[i:i + step]
+    if sent is not None:
+        sent.append(time.perf_counter())
+
+
+def alignment(reference: str, hypothesis: str) -> list[tuple[str, str | None, str | None]]:
+    """Levenshtein alignment of normalized words: (op, ref word, hyp word), op in
+    "ok", "sub", "del" (a reference word missing), "ins" (an extra hypothesis word)."""
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    cost = np.zeros((len(ref) + 1, len(hyp) + 1), int)
+    cost[:, 0] = range(len(ref) + 1)
+    cost[0, :] = range(len(hyp) + 1)
+    for i in range(1, len(ref) + 1):
+        for j in range(1, len(hyp) + 1):
+            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1,
+                             cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    ops = []
+    i, j = len(ref), len(hyp)
+    while i or j:
+        if i and j and cost[i, j] == cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            ops.append(("ok" if ref[i - 1] == hyp[j - 1] else "sub", ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and cost[i, j] == cost[i - 1, j] + 1:
+            ops.append(("del", ref[i - 1], None))
+            i -= 1
+        else:
+            ops.append(("ins", None, hyp[j - 1]))
+            j -= 1
+    return ops[::-1]
+
+
+def boundary_errors(reference: str, finals: Sequence[str], *, reach: int = 1) -> list[str]:
+    """Words lost or doubled next to the boundaries between consecutive final results.
+
+    Returns a description of each deletion or insertion within `reach` alignment steps of a
+    boundary; an empty list when every boundary joined its neighbours cleanly.
+    """
+    ops = alignment(reference, " ".join(finals))
+    boundaries = set()
+    count = 0
+    for text in finals[:-1]:
+        count += len(normalize(text))
+        boundaries.add(count)  # hypothesis word index where the next final result begins
+    problems = []
+    hyp_index = 0
+    for k, (op, ref_word, hyp_word) in enumerate(ops):
+        near = any(abs(hyp_index - b) <= reach for b in boundaries)
+        if near and op in ("del", "ins"):
+            context = " ".join(w or "" for _, _, w in ops[max(0, k - 3):k + 3])
+            problems.append(f"{op} {ref_word or hyp_word!r} at hypothesis word {hyp_index} ({context})")
+        if op != "del":
+            hyp_index += 1
+    return problems
+
+
+def write_wav(path: pathlib.Path, samples: np.ndarray) -> pathlib.Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=SAMPLE_RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            (np.clip(samples, -1, 1) * 32767).astype("<i2")[None, :], format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path

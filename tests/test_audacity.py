@@ -1,0 +1,293 @@
+"""The Audacity plugin against a real Audacity 3.2 under Xvfb and a real sidecar.
+
+One Audacity serves the module (starting it costs seconds); each test starts from an empty
+project, imports real speech, selects a range, runs an action through the bridge, and reads
+the result back through the pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from sidecar.media.audio import decode_file
+from tests.audacity_fixtures import START_SECONDS, AudacityUnderXvfb, clear_project, missing
+from tests.conftest import word_error_rate
+
+pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
+
+# demo-1089.flac: the four LibriSpeech clips in uid order with 0.6 s gaps (23.01 s).
+DEMO_SECONDS = 23.01
+SECOND_CLIP_START = 11.035  # the second utterance starts here; the selection starts before it
+DITHER_SLACK = 1e-3  # Audacity dithers each 16-bit export differently (a few LSB)
+TIME_SLACK = 0.02  # label and clip times are written to the microsecond, audio to the sample
+
+
+@pytest.fixture(scope="module")
+def real_audacity():
+    instance = AudacityUnderXvfb()
+    try:
+        yield instance.start()
+    finally:
+        instance.stop()
+
+
+@pytest.fixture()
+def audacity(real_audacity):
+    from sidecar_audacity import Audacity, PipeConnection
+
+    with Audacity(PipeConnection(connect_timeout=START_SECONDS)) as bridge:
+        clear_project(bridge)
+        yield bridge
+
+
+@pytest.fixture()
+def demo(audacity, data_dir):
+    """The project holds demo-1089 as track 0."""
+    audacity.command("Import2", Filename=str(data_dir / "demo-1089.flac"))
+    return audacity.tracks()[0]
+
+
+def test_caption_labels_the_selection_in_project_time(audacity, demo, client, librispeech):
+    from sidecar_audacity import actions
+
+    start, end = 10.8, DEMO_SECONDS
+    audacity.select(start, end, [0])
+    outcome = actions.caption(audacity, client)
+    tracks = audacity.tracks()
+    assert [t.name for t in tracks] == ["demo-1089", "Captions"]
+    assert (tracks[0].start, tracks[0].end) == (demo.start, demo.end)  # the original is untouched
+    labels = audacity.labels()[1]
+    assert len(labels) >= 2 and outcome.sidecar_seconds > 0
+    assert all(start - TIME_SLACK <= label.start < label.end <= end + TIME_SLACK for label in labels)
+    assert labels[0].start >= SECOND_CLIP_START - 0.5  # in project time, not selection time
+    reference = " ".join(librispeech[uid][1] for uid in
+                         ("1089-134686-0001", "1089-134691-0000", "1089-134691-0001"))
+    assert word_error_rate(reference, " ".join(label.text for label in labels)) <= 0.15
+    assert audacity.selection().user_range == pytest.approx((start, end), abs=1e-3)  # put back
+    assert [t.name for t in audacity.tracks()] == ["demo-1089", "Captions"]  # reading it undid nothing
+    assert audacity.labels()[1] == labels
+
+
+def test_caption_takes_the_whole_project_when_nothing_is_selected(audacity, client, librispeech, tmp_path):
+    from sidecar_audacity import actions
+    from sidecar_audacity.errors import PluginError
+
+    from sidecar.media.subtitles import parse_srt
+
+    path, reference = librispeech["1089-134691-0001"]  # 5.4 s
+    audacity.command("Import2", Filename=str(path))
+    audacity.select(1.0, 1.0, [])  # a cursor, no track
+    actions.caption(audacity, client, actions.CaptionOptions(track_name="Subs"))
+    labels = audacity.labels()[1]
+    assert word_error_rate(reference, " ".join(label.text for label in labels)) <= 0.15
+    assert labels[0].start < 1.0 and labels[-1].end > 4.5
+
+    srt, vtt = tmp_path / "demo.srt", tmp_path / "demo.vtt"
+    actions.export_subtitles(audacity, srt)
+    actions.export_subtitles(audacity, vtt, track_names=("Subs",))
+    cues = parse_srt(srt.read_text())
+    assert [c.text for c in cues] == [label.text for label in labels]
+    assert [c.start for c in cues] == pytest.approx([label.start for label in labels], abs=1e-3)
+    assert vtt.read_text().startswith("WEBVTT") and labels[0].text in vtt.read_text()
+    before = srt.read_text()
+    with pytest.raises(PluginError, match="exists"):
+        actions.export_subtitles(audacity, srt)  # nothing of the user's is overwritten
+    assert srt.read_text() == before
+
+
+def test_denoise_adds_an_aligned_track_and_leaves_the_original(audacity, demo, client, tmp_path):
+    from sidecar_audacity import actions
+
+    start, end = 2.0, 6.0
+    original = str(tmp_path / "before.wav")
+    audacity.export(original, start, end, [0], 1)
+    audacity.select(start, end, [0])
+    outcome = actions.denoise(audacity, client, actions.DenoiseOptions(attenuation_limit_db=12))
+    tracks = audacity.tracks()
+    assert [t.name for t in tracks] == ["demo-1089", "demo-1089 (denoised)"]
+    assert tracks[1].start == pytest.approx(start, abs=TIME_SLACK)
+    assert tracks[1].end - tracks[1].start == pytest.approx(end - start, abs=TIME_SLACK)
+    assert (tracks[0].start, tracks[0].end) == (demo.start, demo.end)
+    after = str(tmp_path / "after.wav")
+    audacity.export(after, start, end, [0], 1)
+    before_samples, after_samples = decode_file(original).samples, decode_file(after).samples
+    assert before_samples.shape == after_samples.shape  # the original's audio is untouched
+    assert np.abs(before_samples - after_samples).max() < DITHER_SLACK
+    assert outcome.sidecar_seconds > 0
+    audacity.selection()  # reading the selection (add a label, undo) undoes nothing of the action
+    assert placed(audacity.tracks()[1]) == placed(tracks[1])
+    for _ in range(2):  # undo steps: the import (named after its file), the move into place
+        audacity.command("Undo")
+    assert [t.name for t in audacity.tracks()] == ["demo-1089"]
+    for _ in range(2):
+        audacity.command("Redo")
+    assert placed(audacity.tracks()[1]) == placed(tracks[1])  # redo brings it back, name and place
+
+
+def placed(track) -> tuple:
+    return track.name, track.start, track.end
+
+
+def test_stems_add_one_aligned_track_per_stem(audacity, demo, sidecar_server, client, tmp_path):
+    from sidecar_audacity import actions
+
+    from tests.stems_fixtures import TINY_NAME, TINY_SOURCES, make_tiny_repo
+
+    repository = make_tiny_repo(tmp_path / "demucs")
+    start, end = 3.0, 5.0
+    audacity.select(start, end, [0])
+    actions.split_stems(audacity, client, actions.StemsOptions(model=TINY_NAME,
+                                                               model_repository=str(repository)))
+    tracks = audacity.tracks()
+    assert sorted(t.name for t in tracks[1:]) == sorted(f"demo-1089 - {s}" for s in TINY_SOURCES)
+    for track in tracks[1:]:
+        assert track.start == pytest.approx(start, abs=TIME_SLACK)
+        assert track.end - track.start == pytest.approx(end - start, abs=TIME_SLACK)
+
+
+def test_caption_speakers_gives_a_label_track_per_speaker(audacity, client, data_dir):
+    from sidecar_audacity import actions
+
+    audacity.command("Import2", Filename=str(data_dir / "ami" / "dev00.flac"))
+    start, end = 9.0, 17.0  # MEE009 until 13.3 s, then MEE012 (ami/ami-excerpts.rttm)
+    audacity.select(start, end, [0])
+    outcome = actions.caption_speakers(audacity, client, actions.CaptionOptions(speaker_count=2))
+    label_tracks = [t for t in audacity.tracks() if t.kind == "label"]
+    assert len(label_tracks) == 2, outcome.summary
+    assert {t.name for t in label_tracks} == set(outcome.summary.split(": ")[1].split(", "))
+    labels = audacity.labels()
+    for track in label_tracks:
+        assert labels[track.index] and all(label.text for label in labels[track.index])
+        assert all(start - TIME_SLACK <= label.start < label.end <= end + TIME_SLACK
+                   for label in labels[track.index])
+
+
+def test_cancel_stops_the_sidecar_and_adds_nothing(audacity, demo, client):
+    from sidecar_audacity import actions
+    from sidecar_audacity.errors import CancelledError
+
+    cancelled_at = []
+
+    def cancel_once_running(fraction: float, stage: str) -> None:
+        if stage == "enhancing" and not cancelled_at:
+            cancelled_at.append(time.monotonic())
+            job.cancel()
+
+    job = actions.Job(cancel_once_running)
+    with pytest.raises(CancelledError):
+        actions.denoise(audacity, client, job=job)
+    assert time.monotonic() - cancelled_at[0] < 2  # the call ends at once, the sidecar within a block
+    assert [t.name for t in audacity.tracks()] == ["demo-1089"]
+    audacity.select(1.0, 2.0, [0])
+    actions.denoise(audacity, client)  # the same sidecar and pipe take the next job
+    assert [t.name for t in audacity.tracks()] == ["demo-1089", "demo-1089 (denoised)"]
+
+
+def test_empty_project_and_empty_selection_are_reported(audacity, demo, client):
+    from sidecar_audacity import actions
+    from sidecar_audacity.errors import EmptySelectionError
+
+    audacity.select(40.0, 50.0, [0])  # after the audio ends
+    with pytest.raises(EmptySelectionError, match="holds no audio"):
+        actions.denoise(audacity, client)
+    clear_project(audacity)
+    with pytest.raises(EmptySelectionError, match="no audio tracks"):
+        actions.caption(audacity, client)
+
+
+def test_cli_captions_and_reports_unreachable_audacity(audacity, demo, sidecar_server, tmp_path, capsys):
+    from sidecar_audacity import cli
+
+    audacity.select(0.0, 3.0, [0])
+    audacity.close()  # the CLI is another client: the pipe serves one at a time
+    done = subprocess.run([sys.executable, "-m", "sidecar_audacity.cli", "--server", sidecar_server.address,
+                           "-q", "caption", "--track-name", "From CLI"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "captions in 'From CLI'" in done.stdout
+    assert [t.name for t in audacity.tracks()] == ["demo-1089", "From CLI"]  # reconnects
+
+    assert cli.main(["--pipe-dir", str(tmp_path), "caption"]) == 2
+    assert "scripting pipe" in capsys.readouterr().err
+    audacity.close()
+    assert cli.main(["--server", "127.0.0.1:9", "denoise"]) == 2
+    assert "no sidecar answers at 127.0.0.1:9" in capsys.readouterr().err
+    audacity.close()
+    assert cli.main(["export-subtitles", str(tmp_path / "out.txt")]) == 1
+    assert "must end in .srt or .vtt" in capsys.readouterr().err
+
+
+def test_panel_runs_an_action_and_cancels_one(real_audacity, audacity, demo, sidecar_server):
+    import tkinter as tk
+
+    from sidecar_audacity.panel import Panel
+
+    root = tk.Tk(screenName=real_audacity.display)
+    try:
+        panel = Panel(root, address=sidecar_server.address)
+        audacity.select(4.0, 6.0, [0])
+        audacity.close()
+        panel.attenuation.set("12")
+        panel.start("denoise")
+        pump(root, lambda: not panel.busy)
+        assert panel.outcome is not None, panel.status.get()
+        assert "(denoised)" in panel.status.get() and panel.progress["value"] == 1.0
+
+        audacity.select(0.0, DEMO_SECONDS, [0])
+        audacity.close()
+        panel.start("denoise")
+        pump(root, lambda: panel.status.get().startswith("Enhancing"))
+        panel.cancel()
+        pump(root, lambda: not panel.busy)
+        assert panel.outcome is None and "cancelled" in panel.status.get()
+        assert [t.name for t in audacity.tracks()] == ["demo-1089", "demo-1089 (denoised)"]
+        panel.attenuation.set("-3")
+        panel.start("denoise")
+        assert not panel.busy and "0 to 100 dB" in panel.status.get()
+    finally:
+        root.destroy()
+
+
+def pump(root, done, seconds: float = 60.0) -> None:
+    """Runs the Tk loop until done() or the time is up."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, "the panel did not get there in time"
+        root.update()
+        time.sleep(0.02)
+
+
+def test_unreachable_audacity_fails_fast_with_a_reason(tmp_path):
+    from sidecar_audacity.errors import AudacityUnreachableError
+    from sidecar_audacity.pipe import PipeConnection, pipe_paths
+
+    began = time.monotonic()
+    with pytest.raises(AudacityUnreachableError, match="scripting pipe|not running"):
+        PipeConnection(str(tmp_path), connect_timeout=0.5).connect()
+    for path in pipe_paths(str(tmp_path)):
+        os.mkfifo(path)  # stale FIFOs that no Audacity reads: a blocking open would hang here
+    with pytest.raises(AudacityUnreachableError):
+        PipeConnection(str(tmp_path), connect_timeout=0.5).connect()
+    assert time.monotonic() - began < 5
+
+
+def test_a_modal_dialog_is_reported_not_waited_for(real_audacity, audacity, tmp_path):
+    """Importing a labels text file opens an error dialog in Audacity 3.2, which stalls the pipe."""
+    from sidecar_audacity.errors import AudacityStalledError
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("0.5\t1.5\thello\n")
+    began = time.monotonic()
+    with pytest.raises(AudacityStalledError, match="dialog"):
+        audacity.command("Import2", Filename=str(labels), timeout=3)
+    assert time.monotonic() - began < 10
+    with pytest.raises(AudacityStalledError):
+        audacity.tracks()  # still stalled: said so again, no reply is mistaken for another's
+    real_audacity.restart()  # a new Audacity: the same bridge reconnects on its next command
+    assert audacity.tracks() == []

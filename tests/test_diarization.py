@@ -1,0 +1,294 @@
+"""Diarization engines: options, speaker assignment, RTTM, the offline default on real
+speech (AMI DER, a two-speaker join) and pyannote's real pipeline code on random weights."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+from sidecar.engines import diarization as d
+from sidecar.engines.speakers import SpeakerTimeline, label_segments
+from sidecar.engines.whisper import Segment, Word
+from sidecar.errors import InvalidOptionsError, ModelNotFoundError
+from sidecar.media import rttm
+from tests import diarization_fixtures as fx
+
+# DER of the offline default over the four AMI excerpts, measured 0.522 (bench/diarization.py):
+# 0.31 of it is overlapped speech, which a one-speaker-at-a-time system cannot label.
+AMI_DER_LIMIT = 0.56
+BOUNDARY_TOLERANCE_SECONDS = 0.5
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(backend="kaldi"), "backend must be one of"),
+    (dict(model="/some/pipeline"), "takes no model"),
+    (dict(speaker_count=0), "speaker count must be 1..64"),
+    (dict(max_speakers=65), "max speakers must be 1..64"),
+    (dict(speaker_count=2, max_speakers=3), "not both"),
+    (dict(min_speakers=4, max_speakers=2), "exceeds maximum"),
+])
+def test_options_refuse_nonsense(kwargs, message):
+    with pytest.raises(InvalidOptionsError, match=message):
+        d.DiarizationOptions(**kwargs).validate()
+
+
+def test_options_bounds():
+    assert d.DiarizationOptions().bounds() == (1, d.MAX_SPEAKERS)
+    assert d.DiarizationOptions(speaker_count=3).bounds() == (3, 3)
+    assert d.DiarizationOptions(min_speakers=2).bounds() == (2, d.MAX_SPEAKERS)
+
+
+def test_finish_renumbers_in_order_of_appearance_and_clamps():
+    result = d.finish([d.SpeakerTurn(5.0, 12.0, "b"), d.SpeakerTurn(-1.0, 2.0, "x"),
+                       d.SpeakerTurn(3.0, 3.0, "z"), d.SpeakerTurn(2.5, 4.0, "b")], duration=10.0)
+    assert [(t.start, t.end, t.speaker) for t in result.turns] == [
+        (0.0, 2.0, "SPEAKER_1"), (2.5, 4.0, "SPEAKER_2"), (5.0, 10.0, "SPEAKER_2")]
+    assert result.speakers == ("SPEAKER_1", "SPEAKER_2")
+    assert result.speech_duration == pytest.approx(8.5)
+
+
+# --- speaker assignment ---------------------------------------------------------------------
+
+
+def _segment(words, index=0, text=None):
+    words = tuple(Word(t, s, e, 0.9) for t, s, e in words)
+    return Segment(index, words[0].start if words else 0.0, words[-1].end if words else 1.0,
+                   text if text is not None else "".join(w.text for w in words).strip(),
+                   words, -0.2, 0.01)
+
+
+TURNS = [d.SpeakerTurn(0.0, 2.0, "SPEAKER_1"), d.SpeakerTurn(2.0, 4.0, "SPEAKER_2"),
+         d.SpeakerTurn(3.5, 6.0, "SPEAKER_1")]
+
+
+def test_word_goes_to_speaker_with_most_overlap():
+    timeline = SpeakerTimeline(TURNS)
+    assert timeline.speaker_at(1.5, 2.4) == "SPEAKER_1"  # 0.5 s against 0.4 s
+    assert timeline.speaker_at(1.9, 2.6) == "SPEAKER_2"
+    assert timeline.speaker_at(3.6, 3.9) == "SPEAKER_2"  # a tie goes to the turn that began first
+    assert timeline.speaker_at(3.6, 4.5) == "SPEAKER_1"  # 0.9 s against 0.4 s
+    assert timeline.speaker_at(3.0, 3.0) == "SPEAKER_2"  # an instant inside a turn
+    assert timeline.speaker_at(7.0, 7.5) == "SPEAKER_1"  # no overlap: the nearest turn
+    assert SpeakerTimeline([]).speaker_at(0, 1) is None
+
+
+def test_segments_split_at_speaker_changes_and_renumber():
+    segments = [
+        _segment([(" Hello", 0.2, 0.6), (" there.", 0.7, 1.5), (" Hi,", 2.2, 2.6), (" you.", 2.7, 3.2)]),
+        _segment([(" Fine.", 4.5, 5.0)], index=1),
+    ]
+    labelled = list(label_segments(iter(segments), TURNS))
+    assert [(s.index, s.speaker, s.text) for s in labelled] == [
+        (0, "SPEAKER_1", "Hello there."), (1, "SPEAKER_2", "Hi, you."), (2, "SPEAKER_1", "Fine.")]
+    assert (labelled[0].start, labelled[0].end) == (0.2, 1.5)
+    assert (labelled[1].start, labelled[1].end) == (2.2, 3.2)
+    assert [w.speaker for w in labelled[1].words] == ["SPEAKER_2", "SPEAKER_2"]
+    assert labelled[1].average_log_probability == segments[0].average_log_probability
+
+
+def test_unsplit_segment_keeps_its_text_and_times():
+    segment = dataclasses.replace(_segment([(" One", 0.3, 0.6), (" two", 0.7, 1.0)]),
+                                  start=0.1, end=1.2, text="One two")
+    (labelled,) = label_segments([segment], TURNS)
+    assert (labelled.start, labelled.end, labelled.text, labelled.speaker) == (0.1, 1.2, "One two", "SPEAKER_1")
+
+
+def test_segment_without_words_takes_its_span_speaker():
+    (labelled,) = label_segments([_segment([], text="Something")], [d.SpeakerTurn(0.0, 5.0, "SPEAKER_3")])
+    assert labelled.speaker == "SPEAKER_3" and labelled.words == ()
+
+
+def test_no_turns_pass_segments_through_unlabelled():
+    segment = _segment([(" a", 0.0, 0.5)])
+    (labelled,) = label_segments([segment], [])
+    assert labelled == segment
+
+
+# --- RTTM and label tracks ------------------------------------------------------------------
+
+
+def test_rttm_round_trip_and_names():
+    turns = [rttm.Turn(0.5, 2.25, "SPEAKER_1", 0.875), rttm.Turn(2.0, 3.0, "SPEAKER_2")]
+    text = rttm.format_rttm(turns, "my meeting", {"SPEAKER_2": "Ben Smith"})
+    assert text.splitlines() == [
+        "SPEAKER my_meeting 1 0.500 1.750 <NA> <NA> SPEAKER_1 0.875 <NA>",
+        "SPEAKER my_meeting 1 2.000 1.000 <NA> <NA> Ben_Smith <NA> <NA>",
+    ]
+    assert rttm.parse_rttm(text) == {"my_meeting": [rttm.Turn(0.5, 2.25, "SPEAKER_1", 0.875),
+                                                    rttm.Turn(2.0, 3.0, "Ben_Smith", None)]}
+
+
+def test_rttm_parses_the_ami_references():
+    files = rttm.parse_rttm((fx.AMI / "ami-excerpts.rttm").read_text())
+    assert sorted(files) == list(fx.AMI_FILES)
+    assert {t.speaker for t in files["tst00"]} == {"MEE071", "MEE073", "FEO070", "FEO072"}
+
+
+@pytest.mark.parametrize("line, message", [
+    ("SPEAKER f 1 0.0", "4 fields"),
+    ("SPEAKER f 1 abc 1.0 <NA> <NA> s <NA> <NA>", "non-numeric"),
+    ("SPEAKER f 1 1.0 -2.0 <NA> <NA> s <NA> <NA>", "impossible"),
+])
+def test_rttm_refuses_malformed_lines(line, message):
+    with pytest.raises(ValueError, match=f"line 2 .*{message}|{message}"):
+        rttm.parse_rttm(";; comment\n" + line)
+
+
+def test_audacity_tracks_one_per_speaker():
+    tracks = rttm.audacity_labels_by_speaker(
+        [rttm.Turn(0.0, 1.5, "SPEAKER_1"), rttm.Turn(1.5, 2.0, "SPEAKER_2"), rttm.Turn(2.0, 3.0, "SPEAKER_1")],
+        {"SPEAKER_1": "Ana"})
+    assert tracks == {"Ana": "0.000000\t1.500000\tAna\n2.000000\t3.000000\tAna\n",
+                      "SPEAKER_2": "1.500000\t2.000000\tSPEAKER_2\n"}
+
+
+# --- the offline default on real speech -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def offline():
+    diarizer, device, source = d.load_offline("cpu")
+    assert device == "cpu" and "pretrained.pt" in source
+    return diarizer
+
+
+def _diarize(diarizer, samples, **options) -> d.Diarization:
+    # In a worker thread, as the server's job queue runs engines: on a loaded machine,
+    # torch's OpenMP threads crawl when driven from the main thread (66 s against 8 s).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        items = pool.submit(lambda: list(diarizer.diarize(samples, d.DiarizationOptions(**options)))).result()
+    assert all(isinstance(i, d.Step) for i in items[:-1])
+    assert [i.fraction for i in items[:-1]] == sorted(i.fraction for i in items[:-1])
+    return items[-1]
+
+
+def test_offline_der_on_ami_excerpts(offline):
+    from sidecar.media.audio import decode_file
+
+    results = {}
+    for uri in fx.AMI_FILES:
+        samples = decode_file(fx.AMI / f"{uri}.flac", sample_rate=d.SAMPLE_RATE, mono=True).mono()
+        results[uri] = _diarize(offline, samples)
+        assert 1 <= len(results[uri].speakers) <= 6
+    metric = fx.score_ami(results)
+    assert abs(metric) < AMI_DER_LIMIT, metric.report(display=False)
+
+
+def test_offline_two_speakers_with_boundary(offline):
+    samples, boundary = fx.two_speaker_clip()
+    result = _diarize(offline, samples)
+    assert result.speakers == ("SPEAKER_1", "SPEAKER_2")
+    before = sum(min(t.end, boundary) - t.start for t in result.turns
+                 if t.speaker == "SPEAKER_1" and t.start < boundary)
+    after = sum(t.end - max(t.start, boundary) for t in result.turns
+                if t.speaker == "SPEAKER_2" and t.end > boundary)
+    speech_after = sum(t.end - max(t.start, boundary) for t in result.turns if t.end > boundary)
+    first_change = next(t.start for t in result.turns if t.speaker == "SPEAKER_2")
+    last_of_first = max(t.end for t in result.turns if t.start < first_change)
+    assert abs(first_change - boundary) <= BOUNDARY_TOLERANCE_SECONDS or \
+        abs(last_of_first - boundary) <= BOUNDARY_TOLERANCE_SECONDS
+    assert before > 0.9 * (boundary - result.turns[0].start)  # the first voice is one speaker
+    assert after > 0.85 * speech_after  # and the second voice mostly the other
+    for turn in result.turns:
+        assert 0.0 <= turn.confidence <= 1.0
+
+
+def _voices(counts, seed=0):
+    """Unit embeddings around len(counts) random directions, counts[i] of voice i."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(counts), 256))
+    points = np.concatenate([c + 0.15 * np.linalg.norm(c) / 16 * rng.normal(size=(n, 256))
+                             for c, n in zip(centres, counts)])
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def test_cluster_detects_count_and_obeys_bounds():
+    voices = _voices([12, 9, 6])
+    labels = d.cluster(voices, 1, d.MAX_SPEAKERS)
+    assert labels.max() + 1 == 3
+    assert [len(set(labels[a:b])) for a, b in ((0, 12), (12, 21), (21, 27))] == [1, 1, 1]
+    assert d.cluster(voices, 1, 2).max() + 1 == 2
+    assert d.cluster(voices, 4, 4).max() + 1 == 4
+    assert d.cluster(voices[:1], 1, 3).tolist() == [0]
+
+
+def test_cluster_folds_a_few_stray_windows_into_a_speaker():
+    voices = _voices([12, 10, d.MIN_CLUSTER_WINDOWS - 1])
+    assert d.cluster(voices, 1, d.MAX_SPEAKERS).max() + 1 == 2
+    assert d.cluster(voices, 3, 3).max() + 1 == 3  # unless the caller asks for them
+
+
+def test_offline_exact_count_on_speech(offline):
+    samples, _ = fx.two_speaker_clip("1089-134691-0001", ami_seconds=5.0)
+    result = _diarize(offline, samples, speaker_count=1)
+    assert result.speakers == ("SPEAKER_1",)
+
+
+def test_offline_on_silence_and_tiny_input(offline):
+    assert _diarize(offline, np.zeros(d.SAMPLE_RATE * 3, np.float32)).turns == ()
+    short = fx.two_speaker_clip()[0][:d.SAMPLE_RATE // 2]  # half a second of speech
+    result = _diarize(offline, short)
+    assert len(result.speakers) <= 1 and all(t.end <= 0.5 for t in result.turns)
+
+
+# --- pyannote's real code on random weights --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def random_pipeline(tmp_path_factory):
+    return fx.build_random_pipeline(tmp_path_factory.mktemp("pyannote") / "pipeline")
+
+
+def test_pyannote_pipeline_from_local_directory(random_pipeline):
+    import os
+
+    from sidecar.engines import pyannote_backend
+
+    started = time.perf_counter()
+    diarizer, device, source = pyannote_backend.load(str(random_pipeline), "cpu")
+    assert time.perf_counter() - started < 30  # no hub retries for a local pipeline
+    assert device == "cpu" and source.startswith("local")
+    assert os.environ["PYANNOTE_METRICS_ENABLED"] == "false"
+    samples, _ = fx.two_speaker_clip("1089-134691-0000", ami_seconds=4.0)
+    options = d.DiarizationOptions(backend=d.PYANNOTE, speaker_count=2)
+    items = list(diarizer.diarize(samples, options))
+    steps, result = items[:-1], items[-1]
+    assert {"segmentation", "embeddings"} <= {s.stage for s in steps}
+    assert steps[-1].fraction == pytest.approx(1.0)
+    duration = len(samples) / d.SAMPLE_RATE
+    assert isinstance(result, d.Diarization) and result.duration == duration
+    assert set(result.speakers) <= {"SPEAKER_1", "SPEAKER_2"}
+    assert all(0 <= t.start < t.end <= duration and t.confidence is None for t in result.turns)
+
+
+def test_pyannote_refuses_missing_pipelines(tmp_path):
+    from sidecar.engines import pyannote_backend
+
+    with pytest.raises(ModelNotFoundError, match="config.yaml is missing"):
+        pyannote_backend.load(str(tmp_path), "cpu")
+    with pytest.raises(ModelNotFoundError, match="no pyannote pipeline at"):
+        pyannote_backend.load(str(tmp_path / "absent"), "cpu")
+
+
+@pytest.mark.gpu
+def test_both_backends_on_cuda(random_pipeline):
+    from sidecar.engines import pyannote_backend
+    from sidecar.runtime import devices
+
+    if not devices.torch_cuda_available():
+        pytest.skip("no CUDA GPU")
+    offline, device, _ = d.load_offline("cuda")
+    assert device == "cuda"
+    samples, _ = fx.two_speaker_clip()
+    assert _diarize(offline, samples).speakers == ("SPEAKER_1", "SPEAKER_2")
+    diarizer, device, _ = pyannote_backend.load(str(random_pipeline), "cuda")
+    assert device == "cuda"
+    assert isinstance(list(diarizer.diarize(samples, d.DiarizationOptions(backend=d.PYANNOTE)))[-1],
+                      d.Diarization)

@@ -1,0 +1,154 @@
+"""Diarization through the real server: DiarizeFile, TranscribeFile with speaker labels,
+ListModels, the `sidecar diarize` and `sidecar subtitle --diarize` commands, bad input."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from sidecar.cli.main import main
+from sidecar_client.captions import cues_for
+from sidecar.media import rttm, subtitles
+from sidecar.v1 import diarization_pb2 as dpb, models_pb2, transcription_pb2 as tpb
+from sidecar_client import SidecarError
+from sidecar_client.client import seconds
+from tests import diarization_fixtures as fx
+
+TWO = dpb.DiarizationOptions(speaker_count=2)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """(FLAC path, boundary seconds): 5.4 s of LibriSpeech speaker 1089, then 6 s of AMI MEE009."""
+    samples, boundary = fx.two_speaker_clip("1089-134691-0001", ami_seconds=6.0)
+    return fx.write_flac(samples, tmp_path_factory.mktemp("clip") / "two voices.flac"), boundary
+
+
+def test_diarize_file(client, clip):
+    path, boundary = clip
+    stages = []
+    result = client.diarize(path, options=TWO, on_progress=lambda p: stages.append(p.stage))
+    assert stages[0] == "decoding" and "embedding speakers" in stages
+    summary = result.summary
+    assert summary.speaker_count == 2 and list(summary.speaker_labels) == ["SPEAKER_1", "SPEAKER_2"]
+    assert summary.turn_count == len(result.turns)
+    assert summary.backend == dpb.DIARIZATION_BACKEND_OFFLINE and summary.device == "cpu"
+    assert seconds(summary.audio_duration) == pytest.approx(11.415, abs=0.01)
+    starts = [seconds(t.start_offset) for t in result.turns]
+    assert starts == sorted(starts)
+    first_two = next(seconds(t.start_offset) for t in result.turns if t.speaker_label == "SPEAKER_2")
+    assert abs(first_two - boundary) < 1.0
+    assert all(t.HasField("confidence") and 0 <= t.confidence <= 1 for t in result.turns)
+
+
+def test_list_models_names_the_offline_default(client):
+    models = client.list_models(models_pb2.CAPABILITY_DIARIZATION)
+    offline = [m for m in models if m.name == "offline"]
+    assert offline and offline[0].is_default and offline[0].source == "embedded"
+
+
+def test_transcription_with_speaker_labels(client, clip):
+    path, boundary = clip
+    options = tpb.TranscriptionOptions(diarization=TWO)
+    transcript = client.transcribe(path, options=options)
+    labelled = [(s.speaker_label, seconds(s.start_offset)) for s in transcript.segments]
+    assert labelled[0][0] == "SPEAKER_1"
+    assert {label for label, _ in labelled} == {"SPEAKER_1", "SPEAKER_2"}
+    assert all(w.speaker_label == s.speaker_label for s in transcript.segments for w in s.words)
+    assert [s.index for s in transcript.segments] == list(range(len(transcript.segments)))
+    cues = cues_for(transcript)
+    srt = subtitles.format_srt(cues)
+    assert "SPEAKER_1: " in srt and "SPEAKER_2: " in srt
+    vtt = subtitles.format_vtt(cues, {"SPEAKER_1": "Speaker 1", "SPEAKER_2": "Speaker 2"})
+    assert "<v Speaker 1>" in vtt and "<v Speaker 2>" in vtt
+    unlabelled = client.transcribe(path, options=tpb.TranscriptionOptions())
+    assert all(not s.speaker_label for s in unlabelled.segments)
+
+
+def test_pyannote_backend_through_the_server(client, clip, tmp_path_factory):
+    pipeline = fx.build_random_pipeline(tmp_path_factory.mktemp("pyannote") / "pipeline")
+    options = dpb.DiarizationOptions(backend=dpb.DIARIZATION_BACKEND_PYANNOTE, model=str(pipeline),
+                                     max_speaker_count=3)
+    result = client.diarize(clip[0], options=options)
+    assert result.summary.backend == dpb.DIARIZATION_BACKEND_PYANNOTE
+    assert result.summary.model == str(pipeline)
+    assert all(not t.HasField("confidence") for t in result.turns)
+    listed = {m.name: m for m in client.list_models(models_pb2.CAPABILITY_DIARIZATION)}
+    assert listed[str(pipeline)].loaded and listed[str(pipeline)].source == "local"
+
+
+@pytest.mark.parametrize("options, code, message", [
+    (dpb.DiarizationOptions(speaker_count=-1), grpc.StatusCode.INVALID_ARGUMENT, "speaker_count must not be negative"),
+    (dpb.DiarizationOptions(speaker_count=65), grpc.StatusCode.INVALID_ARGUMENT, "speaker count must be 1..64"),
+    (dpb.DiarizationOptions(min_speaker_count=3, max_speaker_count=2), grpc.StatusCode.INVALID_ARGUMENT,
+     "exceeds maximum"),
+    (dpb.DiarizationOptions(model="/srv/pipeline"), grpc.StatusCode.INVALID_ARGUMENT, "takes no model"),
+    (dpb.DiarizationOptions(backend=7), grpc.StatusCode.INVALID_ARGUMENT, "unknown diarization backend"),
+    (dpb.DiarizationOptions(backend=dpb.DIARIZATION_BACKEND_PYANNOTE, model="/no/such/pipeline"),
+     grpc.StatusCode.NOT_FOUND, "no pyannote pipeline at '/no/such/pipeline'"),
+])
+def test_bad_options_are_refused(client, clip, options, code, message):
+    with pytest.raises(SidecarError, match=message) as error:
+        client.diarize(clip[0], options=options)
+    assert error.value.code == code
+
+
+def test_bad_audio_and_bad_transcription_options_then_a_good_call(client, clip):
+    with pytest.raises(SidecarError, match="not a readable audio") as error:
+        client.diarize(b"this is not audio at all", options=TWO)
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    no_words = tpb.TranscriptionOptions(word_timestamps=False, diarization=TWO)
+    with pytest.raises(SidecarError, match="needs word_timestamps") as error:
+        client.transcribe(clip[0], options=no_words)
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert client.diarize(clip[0], options=dpb.DiarizationOptions(speaker_count=1)).summary.speaker_count == 1
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_cli_subtitle_diarize_with_names(sidecar_server, clip, tmp_path):
+    out = tmp_path / "captions.vtt"
+    code = main(["subtitle", str(clip[0]), "-o", str(out), "--diarize", "--speakers", "2",
+                 "--speaker-names", "Ana,Ben", "--server", sidecar_server.address, "-q"])
+    assert code == 0
+    text = out.read_text()
+    assert text.startswith("WEBVTT") and "<v Ana>" in text and "<v Ben>" in text
+    srt = tmp_path / "captions.srt"
+    assert main(["subtitle", str(clip[0]), "-o", str(srt), "--diarize", "--speakers", "2",
+                 "--server", sidecar_server.address, "-q"]) == 0
+    assert "SPEAKER_1: " in srt.read_text() and "SPEAKER_2: " in srt.read_text()
+
+
+def test_cli_diarize_rttm_and_label_tracks(sidecar_server, clip, tmp_path, capsys):
+    out, labels = tmp_path / "meeting.rttm", tmp_path / "labels"
+    args = ["diarize", str(clip[0]), "-o", str(out), "--labels-dir", str(labels), "--speakers", "2",
+            "--speaker-names", "Ana,Ben", "--server", sidecar_server.address]
+    assert main(args) == 0
+    assert "2 speaker(s)" in capsys.readouterr().err
+    turns = rttm.parse_rttm(out.read_text())["two_voices"]
+    assert {t.speaker for t in turns} == {"Ana", "Ben"} and turns[0].speaker == "Ana"
+    tracks = sorted(p.name for p in labels.iterdir())
+    assert tracks == ["two voices.Ana.txt", "two voices.Ben.txt"]
+    assert all(line.endswith("\tBen") for line in (labels / tracks[1]).read_text().splitlines())
+    before = out.read_text()
+    assert main(args + ["-q"]) == 2  # exists: refused without --force, file untouched
+    assert "pass --force" in capsys.readouterr().err and out.read_text() == before
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--speakers", "2", "--min-speakers", "1"], 2, "not both"),
+    (["--pipeline", "/srv/p"], 2, "--pipeline needs --backend pyannote"),
+    (["--speakers", "99"], 1, "speaker count must be 1..64"),
+    (["--speaker-names", "Ana,,Ben"], 2, "empty name"),
+])
+def test_cli_diarize_bad_flags(sidecar_server, clip, tmp_path, capsys, argv, code, message):
+    out = tmp_path / "x.rttm"
+    assert main(["diarize", str(clip[0]), "-o", str(out), "--server", sidecar_server.address, "-q",
+                 *argv]) == code
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_cli_subtitle_speaker_flags_need_diarize(clip, tmp_path, capsys):
+    assert main(["subtitle", str(clip[0]), "-o", str(tmp_path / "a.srt"), "--speakers", "2"]) == 2
+    assert "--speakers needs --diarize" in capsys.readouterr().err

@@ -1,0 +1,145 @@
+"""`sidecar live` end to end: a real sidecar, real speech, the subtitle file as it grows."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sidecar.media import subtitles
+from tests.conftest import word_error_rate
+from tests.streaming_fixtures import speech, write_wav
+
+SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1",
+       "PYTHONPATH": os.pathsep.join([str(pathlib.Path(__file__).parents[1] / "plugins"),
+                                      os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.fixture(scope="module")
+def two_utterances(tmp_path_factory):
+    audio, reference = speech("1089-134691-0000", "1089-134691-0001", pause=1.5, tail=1.0)
+    return write_wav(tmp_path_factory.mktemp("live") / "two.wav", audio), reference
+
+
+def srt_text(path: pathlib.Path) -> str:
+    return " ".join(cue.text.replace("\n", " ") for cue in subtitles.parse_srt(path.read_text()))
+
+
+def test_live_file_prints_captions_and_keeps_the_srt_valid(two_utterances, sidecar_server, tmp_path):
+    wav, reference = two_utterances
+    output = tmp_path / "live.srt"
+    process = subprocess.Popen([*SIDECAR, "live", "-i", str(wav), "--fast", "-o", str(output),
+                                "--server", sidecar_server.address],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    snapshots = set()
+    while process.poll() is None:
+        if output.exists():
+            snapshots.add(output.read_text())
+        time.sleep(0.02)
+    out, err = process.communicate()
+    assert process.returncode == 0, err
+    snapshots.add(output.read_text())
+    for text in snapshots:  # every state the file was ever seen in parses as SRT
+        assert text == "" or subtitles.parse_srt(text)
+    assert word_error_rate(reference, srt_text(output)) <= 0.2
+    printed = [line.split("] ", 1)[1] for line in out.splitlines()]
+    assert word_error_rate(reference, " ".join(printed)) <= 0.2
+    assert out.splitlines()[0].startswith("[00:00:00.")  # the first words, timed to the input
+    assert "live.srt: " in err
+
+
+def test_live_refuses_to_overwrite_and_names_bad_input(two_utterances, tmp_path):
+    wav, _ = two_utterances
+    taken = tmp_path / "taken.vtt"
+    taken.write_text("mine")
+    cases = [(["-i", str(wav), "-o", str(taken)], "pass --force"),
+             (["-i", str(tmp_path / "missing.wav")], "no such file"),
+             (["-i", str(wav), "-o", str(tmp_path / "x.txt")], "must end in .srt, .vtt")]
+    for argv, message in cases:
+        done = subprocess.run([*SIDECAR, "live", *argv], capture_output=True, text=True, env=ENV)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert taken.read_text() == "mine"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(port: int, ready: pathlib.Path) -> subprocess.Popen:
+    ready.unlink(missing_ok=True)
+    process = subprocess.Popen([*SIDECAR, "serve", "--port", str(port), "--preload", "tiny.en",
+                                "--ready-file", str(ready)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the sidecar did not start"
+        time.sleep(0.1)
+    return process
+
+
+def test_live_carries_on_when_the_sidecar_is_killed_and_restarted(tmp_path):
+    # "Stuff it into you ..." from 0.9 s, "He could wait ..." from 5.9 s, "For a full hour ..."
+    # from 9.3 s: the sidecar dies once the first is final, well before the last is spoken.
+    audio, _ = speech("1089-134686-0001", "1089-134691-0000", "1089-134691-0001", pause=1.5)
+    wav = write_wav(tmp_path / "three.wav", audio)
+    port, ready, output = free_port(), tmp_path / "ready", tmp_path / "live.srt"
+    server = serve(port, ready)
+    live = subprocess.Popen([*SIDECAR, "live", "-i", str(wav), "-o", str(output), "--reconnect",
+                             "--server", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 30
+        while "stuff" not in (output.read_text().lower() if output.exists() else ""):
+            assert live.poll() is None and time.monotonic() < deadline, live.stderr.read()
+            time.sleep(0.05)
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        server = serve(port, ready)
+        out, err = live.communicate(timeout=60)
+    finally:
+        for process in (live, server):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert live.returncode == 0, err
+    assert "reconnecting" in err
+    cues = subtitles.parse_srt(output.read_text())
+    assert "stuff" in cues[0].text.lower()
+    later = [cue for cue in cues if "hour" in cue.text.lower()]
+    assert later and later[0].start == pytest.approx(9.3, abs=0.6)  # timed to the input
+
+
+@pytest.mark.parametrize("through", ["pyav", "ffmpeg"])
+def test_capture_devices_are_read_through_pyav_or_an_ffmpeg_process(two_utterances, through, monkeypatch):
+    import av
+
+    from sidecar.cli import live
+
+    if through == "ffmpeg":  # as for PulseAudio, which this PyAV build lacks
+        monkeypatch.setattr(av, "formats_available", set())
+    wav, _ = two_utterances  # FFmpeg's lavfi input stands in for a microphone
+    source = live.open_source(f"lavfi:amovie={wav}", fast=False)
+    try:
+        data = b"".join(source.chunks())
+    finally:
+        source.close()
+    expected = wav_duration(wav)
+    assert len(data) / live.BYTES_PER_SECOND == pytest.approx(expected, abs=0.05)
+    assert source.ended and source.sent == pytest.approx(expected, abs=0.05)
+
+
+def wav_duration(path: pathlib.Path) -> float:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        return float(stream.duration * stream.time_base)

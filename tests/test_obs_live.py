@@ -1,0 +1,258 @@
+"""The OBS script's client side outside OBS: capture, reconnection, layout, SRT, properties.
+
+The reconnect test runs a real `sidecar serve` process, kills it mid-stream and starts it
+again on the same port; the same LiveCaptions object carries on by itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import signal
+import sys
+import threading
+import time
+import types
+
+import pytest
+
+from sidecar.media import subtitles
+from sidecar_client import live
+from tests.conftest import DATA, word_error_rate
+from tests.obs_fixtures import SCRIPT, free_port, serve
+from tests.streaming_fixtures import boundary_errors, speech, write_wav
+
+
+class Pump:
+    """Polls LiveCaptions as a host's timer would, keeping what arrived."""
+
+    def __init__(self, captions: live.LiveCaptions) -> None:
+        self.captions = captions
+        self.finals: list[live.Final] = []
+        self.statuses: list[str] = []
+
+    def until(self, done, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            update = self.captions.poll()
+            self.finals.extend(update.finals)
+            if not self.statuses or self.statuses[-1] != update.status:
+                self.statuses.append(update.status)
+            if done():
+                return
+            assert time.monotonic() < deadline, f"no {what} in {seconds} s: {self.statuses}"
+            time.sleep(0.1)
+
+
+def test_captions_resume_after_the_sidecar_restarts(tmp_path):
+    port = free_port()
+    ready = tmp_path / "port"
+    server = serve(port, ready)
+    samples, reference = speech("1089-134686-0000", "1089-134691-0000", lead=0.3, tail=0.5)
+    capture = live.AudioCapture(str(write_wav(tmp_path / "talk.wav", samples))).start()
+    captions = live.LiveCaptions(capture, live.LiveOptions(
+        address=f"127.0.0.1:{port}", retry_first_seconds=0.2, retry_max_seconds=1.0)).start()
+    pump = Pump(captions)
+    try:
+        pump.until(lambda: pump.finals, 60, "first final caption")
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        killed_at = capture.captured
+        pump.until(lambda: pump.statuses[-1].startswith("reconnecting"), 15, "reconnecting status")
+        before = len(pump.finals)
+        server = serve(port, ready)
+        pump.until(lambda: not captions.running, 120, "end of the input")
+        pump.until(lambda: True, 1, "last poll")
+    finally:
+        captions.stop()
+        capture.stop()
+        server.terminate()
+        server.wait(timeout=30)
+
+    assert pump.statuses[-1] == "ended", pump.statuses
+    assert captions.streams >= 2 and "connected" in pump.statuses[pump.statuses.index(
+        next(s for s in pump.statuses if s.startswith("reconnecting"))):]
+    after = pump.finals[before:]
+    assert after and after[-1].words[-1].end > killed_at, "no captions after the restart"
+    texts = [f.text for f in pump.finals]
+    # Words pending when the sidecar died are decoded again from the backlog: none lost,
+    # none doubled where the new stream took over.
+    assert word_error_rate(reference, " ".join(texts)) < 0.25, texts
+    restart = [" ".join(texts[:before]), " ".join(texts[before:])]
+    assert not boundary_errors(reference, restart, reach=2), (restart, boundary_errors(reference, restart, reach=2))
+
+
+def test_a_refused_stream_fails_with_the_servers_reason_and_is_not_retried(client, sidecar_server):
+    capture = live.AudioCapture(str(DATA / "1089-134691-0000.flac")).start()
+    captions = live.LiveCaptions(capture, live.LiveOptions(address=sidecar_server.address,
+                                                           model="no-such-model")).start()
+    pump = Pump(captions)
+    try:
+        pump.until(lambda: not captions.running, 30, "the stream to give up")
+        pump.until(lambda: True, 1, "last poll")
+    finally:
+        captions.stop()
+        capture.stop()
+    assert pump.statuses[-1].startswith("failed: NOT_FOUND") and "no-such-model" in pump.statuses[-1]
+    assert captions.streams == 1 and not pump.finals
+    assert client.list_models(), "the same sidecar still answers"
+
+
+def test_capture_reads_a_file_in_real_time():
+    capture = live.AudioCapture(str(DATA / "1089-134691-0000.flac")).start()
+    started = time.monotonic()
+    try:
+        chunks = list(capture.chunks_from(0.0, threading.Event()))
+    finally:
+        capture.stop()
+    took = time.monotonic() - started
+    total = sum(len(c.data) for c in chunks) / live.BYTES_PER_SECOND
+    assert capture.ended and capture.error is None
+    assert total == pytest.approx(capture.captured) and total > 2
+    assert took > 0.8 * total, "a file must be paced like a device"
+    offsets = [c.offset for c in chunks]
+    assert offsets == sorted(offsets) and offsets[0] == 0.0
+    assert capture.capture_time(capture.clock_origin + 2.0) == pytest.approx(2.0)
+
+
+def test_capture_reports_a_device_that_does_not_open():
+    capture = live.AudioCapture(str(DATA / "no-such-file.flac")).start()
+    assert list(capture.chunks_from(0.0, threading.Event())) == []
+    capture.stop()
+    assert capture.ended and "no-such-file.flac" in capture.error
+
+
+def test_ffmpeg_commands():
+    assert live.ffmpeg_command("pulse:default")[5:9] == ["-f", "pulse", "-i", "default"]
+    assert live.ffmpeg_command("dshow:audio=Mic (USB)")[5:9] == ["-f", "dshow", "-i", "audio=Mic (USB)"]
+    assert live.ffmpeg_command("avfoundation::0")[5:9] == ["-f", "avfoundation", "-i", ":0"]
+    file_command = live.ffmpeg_command("/tmp/talk.wav")
+    assert file_command[5:8] == ["-re", "-i", "/tmp/talk.wav"]
+    assert file_command[-8:] == ["-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"]
+    with pytest.raises(ValueError, match="no audio input"):
+        live.ffmpeg_command(" ")
+
+
+def test_the_board_rolls_up_whole_lines():
+    board = live.CaptionBoard(live.BoardOptions(lines=2, chars_per_line=12))
+    board.add_final("He hoped there would be")
+    assert board.text() == "there would\nbe"
+    board.set_interim("stew for dinner,")
+    assert board.text() == "be stew for\ndinner,", "the interim words follow the final ones"
+    board.add_final("stew for")
+    board.set_interim("dinner, turnips")
+    assert board.text() == "dinner,\nturnips"
+    board.add_final("dinner, turnips")
+    board.set_interim("")
+    assert board.text() == "dinner,\nturnips"
+    board.clear()
+    board.add_final("a" * 30 + " b")  # a word longer than a line is cut
+    assert board.text() == "a" * 12 + "\n" + "a" * 6 + " b"
+    with pytest.raises(ValueError, match="lines must be 1 to 10"):
+        live.BoardOptions(lines=0).validate()
+    with pytest.raises(ValueError, match="characters per line"):
+        live.CaptionBoard(live.BoardOptions(chars_per_line=3))
+
+
+def test_srt_is_timed_to_the_recording_and_valid_after_each_final(tmp_path):
+    srt = live.SrtRecording(tmp_path / "rec.srt", origin=10.0)
+    assert (tmp_path / "rec.srt").read_text() == subtitles.format_srt([])
+    words = lambda *spec: tuple(subtitles.TimedWord(f" {t}", s, e) for t, s, e in spec)
+    srt.add(live.Final("before", words(("before", 9.0, 9.5))))  # said before recording began
+    srt.add(live.Final("Hello there.", words(("Hello", 11.0, 11.4), ("there.", 11.5, 12.0))))
+    text = (tmp_path / "rec.srt").read_text()
+    assert text.startswith("1\n00:00:01,000 --> ") and "Hello there." in text and "before" not in text
+    srt.add(live.Final("Again.", words(("Again.", 14.0, 14.6))))
+    cues = srt.cues()
+    assert [c.start for c in cues] == [1.0, 4.0] and cues[-1].end >= 4.6
+    assert not list(tmp_path.glob(".rec.srt.*")), "temporary files left behind"
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="no sidecar address"):
+        live.LiveOptions(address=" ").validate()
+    with pytest.raises(ValueError, match="retry"):
+        live.LiveOptions(retry_first_seconds=3, retry_max_seconds=1).validate()
+
+
+# --- the script's property logic, with a stand-in for obspython ------------------------------
+
+
+class FakeObs(types.ModuleType):
+    """Just enough of obspython for the script's properties and settings (not OBS itself)."""
+
+    OBS_TEXT_DEFAULT, OBS_PATH_DIRECTORY, OBS_PATH_FILE_SAVE = 0, 2, 1
+    OBS_COMBO_TYPE_EDITABLE, OBS_COMBO_FORMAT_STRING = 1, 3
+
+    def __init__(self) -> None:
+        super().__init__("obspython")
+        self.properties: dict[str, tuple] = {}
+        self.sources = [("Captions", "text_ft2_source"), ("Cam", "v4l2_input"), ("Title", "text_gdiplus")]
+
+    def obs_properties_create(self):
+        return self.properties
+
+    def _add(self, kind):
+        def add(props, name, label, *args):
+            props[name] = (kind, label, args, [])
+            return props[name][3]
+        return add
+
+    def __getattr__(self, name):
+        if name.startswith("obs_properties_add_"):
+            return self._add(name.removeprefix("obs_properties_add_"))
+        if name.startswith("obs_data_get_"):
+            return lambda data, key: data[key]
+        raise AttributeError(name)
+
+    def obs_property_list_add_string(self, items, label, value):
+        items.append(value)
+
+    def obs_enum_sources(self):
+        return self.sources
+
+    def source_list_release(self, sources):
+        pass
+
+    def obs_source_get_name(self, source):
+        return source[0]
+
+    def obs_source_get_unversioned_id(self, source):
+        return source[1]
+
+
+@pytest.fixture()
+def script(monkeypatch):
+    fake = FakeObs()
+    monkeypatch.setitem(sys.modules, "obspython", fake)
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    module = importlib.import_module(SCRIPT.stem)
+    yield importlib.reload(module), fake
+    sys.modules.pop(SCRIPT.stem, None)
+
+
+def test_script_properties(script):
+    module, fake = script
+    module.script_properties()
+    props = fake.properties
+    assert {"venv", "address", "text_source", "input", "language", "lines", "chars_per_line",
+            "srt"} <= set(props)
+    assert props["text_source"][3] == ["Captions", "Title"], "only Text sources are offered"
+    assert props["lines"][2][:2] == (1, 10) and props["chars_per_line"][2][:2] == (8, 200)
+    assert "pulse:default" in props["input"][3]
+    settings = {"venv": " /v ", "address": "h:1", "text_source": "Captions", "input": "a.wav",
+                "language": "en", "lines": 3, "chars_per_line": 30, "srt": False, "debug_log": ""}
+    assert module.read_settings(settings) == module.Settings(
+        venv="/v", address="h:1", text_source="Captions", input="a.wav", language="en",
+        lines=3, chars_per_line=30, srt=False)
+
+
+def test_script_checks_the_venvs_python_version(script, tmp_path):
+    module, _ = script
+    with pytest.raises(ValueError, match="not a virtual environment"):
+        module.site_packages(tmp_path)
+    (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.9.18\n")
+    ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+    with pytest.raises(ValueError, match=f"Python 3.9.18 but OBS runs Python {ours}: create the venv with python{ours}"):
+        module.site_packages(tmp_path)
+    assert module.site_packages(pathlib.Path(sys.prefix)).is_dir()

@@ -1,0 +1,99 @@
+"""The streaming policy on its own: guards, agreement, VAD, with the real tiny.en and Silero."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sidecar.config import ServerConfig
+from sidecar.engines import streaming, whisper
+from sidecar.errors import InvalidOptionsError
+from sidecar.runtime.runtime import Runtime
+from tests.conftest import word_error_rate
+from tests.streaming_fixtures import SAMPLE_RATE, boundary_errors, speech
+
+
+def words(text: str, start: float = 0.0, step: float = 0.4, probability: float = 0.9):
+    return [whisper.Word(f" {t}", start + i * step, start + (i + 1) * step - 0.05, probability)
+            for i, t in enumerate(text.split())]
+
+
+def segment(text: str, *, probability: float = 0.9, step: float = 0.4,
+            no_speech: float = 0.01, log_probability: float = -0.2) -> whisper.Segment:
+    ws = tuple(words(text, step=step, probability=probability))
+    return whisper.Segment(0, ws[0].start, ws[-1].end, text, ws, log_probability, no_speech)
+
+
+def test_loops_collapse_but_a_word_said_twice_stays():
+    text = " ".join(w.text.strip() for w in streaming._without_loops(
+        words("it was very very good I said I said I said I said yes yes yes yes")))
+    assert text == "it was very very good I said I said yes yes"
+
+
+def test_guards_drop_what_whisper_invents():
+    assert streaming._spurious(segment("Thank you.", probability=0.4))
+    assert not streaming._spurious(segment("Thank you.", probability=0.95))
+    assert streaming._spurious(segment("you", probability=0.3))
+    assert streaming._spurious(segment("and so it goes", no_speech=0.9, log_probability=-1.5))
+    assert streaming._spurious(segment("For more information visit www.example.com", step=0.05))
+    assert streaming._spurious(segment("la la la la la la la la la la la la la la la la la"))
+    assert streaming._spurious(segment("Here we go.", probability=0.3))
+    assert not streaming._spurious(segment("Here we go.", probability=0.8))
+    assert not streaming._spurious(segment("He could wait no longer.", probability=0.3))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"beam_size": 0}, "beam size"),
+    ({"speech_threshold": 1.0}, "threshold"),
+    ({"endpoint_silence": 0.0}, "endpoint silence"),
+    ({"decode_interval": 10.0}, "decode interval"),
+    ({"trim_seconds": 25.0, "max_buffer_seconds": 20.0}, "buffer lengths"),
+])
+def test_options_out_of_range_are_named(change, message):
+    with pytest.raises(InvalidOptionsError, match=message):
+        dataclasses.replace(streaming.StreamingOptions(), **change).validate()
+
+
+def test_vad_finds_speech_in_chunks_of_any_size():
+    audio, _ = speech("1089-134691-0000", lead=1.0, tail=1.0)  # spoken from 1.6 s to 2.75 s
+    vad = streaming.VoiceActivity(threshold=0.5, endpoint_silence=0.5)
+    events = []
+    rng = np.random.default_rng(1)
+    at = 0
+    while at < len(audio):
+        size = int(rng.integers(1, 3000))
+        events += vad.feed(audio[at:at + size])
+        at += size
+    assert [kind for kind, _ in events] == [streaming.SPEECH_BEGIN, streaming.SPEECH_END]
+    assert events[0][1] == pytest.approx(1.6, abs=0.15)
+    assert events[1][1] == pytest.approx(2.75, abs=0.15)
+    assert streaming.VoiceActivity(0.5, 0.5).feed(np.zeros(3 * SAMPLE_RATE, np.float32)) == []
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Runtime(ServerConfig()).whisper("tiny.en")
+
+
+def test_local_agreement_commits_each_word_once(engine):
+    """Fed in 0.1 s chunks with a decode every second, as a live stream on a slow CPU."""
+    audio, reference = speech("1089-134686-0000", lead=0.3, tail=1.0)  # one 10 s utterance
+    recognizer = streaming.StreamingRecognizer(engine, streaming.StreamingOptions(trim_seconds=4.0))
+    finals, interims, updates = [], [], []
+    for i, at in enumerate(range(0, len(audio), SAMPLE_RATE // 10)):
+        recognizer.accept(audio[at:at + SAMPLE_RATE // 10])
+        if i % 10 == 9:
+            updates += recognizer.step()
+    updates += recognizer.finish()
+    for update in updates:
+        if update.final:
+            finals.append("".join(w.text for w in update.final).strip())
+        if update.interim:
+            interims.append("".join(w.text for w in update.interim).strip())
+    assert len(finals) >= 3, finals  # committed by agreement before the utterance ended
+    assert interims
+    assert word_error_rate(reference, " ".join(finals)) <= 0.12
+    assert boundary_errors(reference, finals) == []
+    assert [u.event for u in updates if u.event] == [streaming.SPEECH_BEGIN, streaming.SPEECH_END]
