@@ -20,7 +20,7 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
 from sidecar.server import upload
-from sidecar.server.upload import Upload, read_config_first
+from sidecar.server.upload import read_config_first
 from sidecar.v1 import enhancement_pb2 as pb, enhancement_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -56,21 +56,6 @@ class Enhanced:
     frames: int  # frames sent per channel
 
 
-def input_blocks(upload: Upload, max_seconds: float) -> tuple[int, int, float | None, Iterator[np.ndarray]]:
-    """(sample rate, channel count, duration if known, blocks of BLOCK_SECONDS) of the upload.
-
-    Files decode lazily, block by block; PCM (and an empty upload, for decode()'s message)
-    decodes whole, its size bounded by the upload limit.
-    """
-    if upload.pcm is None and upload.size:
-        stream = upload.stream(sample_rate=None, mono=False, max_seconds=max_seconds)
-        return stream.sample_rate, stream.channel_count, stream.duration, stream.blocks(BLOCK_SECONDS)
-    audio = upload.decode(sample_rate=None, mono=False, max_seconds=max_seconds)
-    step = int(BLOCK_SECONDS * audio.sample_rate)
-    blocks = (audio.samples[:, i:i + step] for i in range(0, audio.frame_count, step))
-    return audio.sample_rate, audio.channel_count, audio.duration, blocks
-
-
 def checked(blocks: Iterator[np.ndarray], token) -> Iterator[np.ndarray]:
     """The blocks, stopping with CancelledError as soon as the caller has gone."""
     for block in blocks:
@@ -98,7 +83,10 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
             def work(token):
                 try:
                     yield progress("decoding", 0.0, None, started)
-                    rate, channels, total, blocks = input_blocks(upload, limits.max_audio_seconds)
+                    source = upload.blocks(sample_rate=None, block_seconds=BLOCK_SECONDS,
+                                           max_seconds=limits.max_audio_seconds)
+                    rate, channels, total, blocks = (source.sample_rate, source.channel_count,
+                                                     source.duration, source.blocks)
                     spec = media.PcmSpec(encoding, rate, channels)
                     yield progress("loading model", 0.0, total, started)
                     model = deepfilter.shared_model(self.runtime)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import time
 from typing import Iterator
@@ -18,7 +17,7 @@ from sidecar.media.resampling import StreamResampler
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
-from sidecar.server.upload import Upload, read_config_first
+from sidecar.server.upload import Blocks, read_config_first
 from sidecar.v1 import separation_pb2 as pb, separation_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -50,28 +49,6 @@ def separator_for(runtime: Runtime, o: pb.SeparationOptions) -> demucs_engine.De
         return separator, device, f"{resolved.source} {resolved.path or resolved.name}".strip()
 
     return runtime.models.get(demucs_models.registry_key(resolved), load).model
-
-
-@dataclasses.dataclass
-class InputBlocks:
-    """The upload as float32 blocks at the model's rate, with what the output needs to know."""
-
-    blocks: Iterator[np.ndarray]
-    source_rate: int
-    source_channels: int
-    duration: float | None  # as the header states it; None when unknown
-
-
-def input_blocks(upload: Upload, sample_rate: int, max_seconds: float) -> InputBlocks:
-    if upload.pcm is not None or upload.size == 0:  # decode() names the problem with an empty one
-        audio = upload.decode(sample_rate=None, mono=False, max_seconds=max_seconds)
-        resampled = media.resample(audio, sample_rate)
-        step = int(BLOCK_SECONDS * sample_rate)
-        blocks = (resampled.samples[:, i:i + step] for i in range(0, resampled.frame_count, step))
-        return InputBlocks(blocks, audio.sample_rate, audio.channel_count, audio.duration)
-    stream = upload.stream(sample_rate=sample_rate, mono=False, max_seconds=max_seconds)
-    return InputBlocks(stream.blocks(BLOCK_SECONDS), stream.source_rate, stream.channel_count,
-                       stream.duration)
 
 
 class StemOutput:
@@ -109,12 +86,12 @@ class StemOutput:
         return max(self._frames.values(), default=0) / self.spec.sample_rate
 
 
-def output_spec(o: pb.SeparationOptions, source: InputBlocks, model_channels: int) -> media.PcmSpec:
+def output_spec(o: pb.SeparationOptions, source: Blocks, model_channels: int) -> media.PcmSpec:
     rate = o.output_sample_rate_hertz or source.source_rate
     if not MIN_OUTPUT_RATE <= rate <= MAX_OUTPUT_RATE:
         raise InvalidOptionsError(
             f"`output_sample_rate_hertz` must be {MIN_OUTPUT_RATE}..{MAX_OUTPUT_RATE}, not {rate}")
-    channels = 1 if source.source_channels == 1 else model_channels
+    channels = 1 if source.channel_count == 1 else model_channels
     return media.PcmSpec(convert.output_encoding(o.output_encoding, media.PCM_F32LE), rate, channels)
 
 
@@ -145,7 +122,8 @@ class SeparationServicer(separation_pb2_grpc.SeparationServiceServicer):
                     options.validate(separator.sources, separator.max_segment_seconds)
                     token.raise_if_cancelled()
                     yield progress("decoding", 0.0, None, started)
-                    source = input_blocks(upload, separator.sample_rate, limits.max_audio_seconds)
+                    source = upload.blocks(sample_rate=separator.sample_rate, block_seconds=BLOCK_SECONDS,
+                                           max_seconds=limits.max_audio_seconds)
                     output = StemOutput(options.output_stems(separator.sources),
                                         separator.sample_rate,
                                         output_spec(config.options, source, separator.channel_count))

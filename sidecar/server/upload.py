@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
+
+import numpy as np
 
 from sidecar.config import ServerConfig
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError
@@ -12,6 +14,17 @@ from sidecar.media import audio as media
 from sidecar.server import convert
 
 _SPOOL_IN_MEMORY_BYTES = 32 << 20  # larger uploads go to a temporary file
+
+
+@dataclasses.dataclass
+class Blocks:
+    """An upload as float32 (channels, frames) blocks, with what an output needs to know."""
+
+    blocks: Iterator[np.ndarray]
+    sample_rate: int  # of the blocks
+    source_rate: int  # of the upload
+    channel_count: int
+    duration: float | None  # as the header states it; None when unknown
 
 
 @dataclasses.dataclass
@@ -41,6 +54,19 @@ class Upload:
             raise ValueError("stream() is for encoded files; use decode() for PCM")
         return media.DecodedStream(self.data, sample_rate=sample_rate, mono=mono,
                                    max_duration=max_seconds, name=self.filename or "the audio")
+
+    def blocks(self, *, sample_rate: int | None, block_seconds: float, max_seconds: float) -> Blocks:
+        """For long jobs: files decode lazily, block by block; PCM (and an empty upload, for
+        decode()'s message) decodes whole, its size bounded by the upload limit."""
+        if self.pcm is None and self.size:
+            stream = self.stream(sample_rate=sample_rate, mono=False, max_seconds=max_seconds)
+            return Blocks(stream.blocks(block_seconds), stream.sample_rate, stream.source_rate,
+                          stream.channel_count, stream.duration)
+        audio = self.decode(sample_rate=None, mono=False, max_seconds=max_seconds)
+        out = media.resample(audio, sample_rate) if sample_rate else audio
+        step = max(1, int(block_seconds * out.sample_rate))
+        blocks = (out.samples[:, i:i + step] for i in range(0, out.frame_count, step))
+        return Blocks(blocks, out.sample_rate, audio.sample_rate, audio.channel_count, audio.duration)
 
     def close(self) -> None:
         self.data.close()
