@@ -41,25 +41,15 @@ print(json.dumps({"seconds": time.perf_counter() - started, "segments": count,
 
 
 def make_long_clip(minutes: float, target: pathlib.Path) -> float:
-    import av
     import numpy as np
 
     from sidecar.media.audio import decode_file
+    from sidecar.media.writers import S16, write_audio
 
     clip = decode_file(CLIP, sample_rate=16_000, mono=True).samples[0]
     repeats = max(1, int(minutes * 60 / (len(clip) / 16_000)))
     samples = np.tile(clip, repeats)
-    with av.open(str(target), "w") as out:
-        stream = out.add_stream("flac", rate=16_000, layout="mono")
-        pcm = (samples * 32767).astype(np.int16)
-        for start in range(0, len(pcm), 4096):
-            frame = av.AudioFrame.from_ndarray(pcm[None, start:start + 4096], format="s16", layout="mono")
-            frame.sample_rate = 16_000
-            frame.pts = start
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    write_audio(target, samples, 16_000, sample_format=S16)
     return len(samples) / 16_000
 
 

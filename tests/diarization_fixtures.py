@@ -100,19 +100,10 @@ def two_speaker_clip(librispeech_uid: str = "1089-134686-0000",
 
 
 def write_flac(samples: np.ndarray, path: pathlib.Path) -> pathlib.Path:
-    """Encodes 16 kHz mono float samples as FLAC with PyAV."""
-    import av
+    """16 kHz mono samples as a 16-bit file, through the sidecar's own writer."""
+    from sidecar.media.writers import S16, write_audio
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("flac", rate=SAMPLE_RATE, layout="mono")
-        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)[None, :]
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+    return write_audio(path, samples, SAMPLE_RATE, overwrite=True, sample_format=S16)
 
 
 def ami_reference(uri: str):

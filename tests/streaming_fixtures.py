@@ -106,15 +106,7 @@ def boundary_errors(reference: str, finals: Sequence[str], *, reach: int = 1) ->
 
 
 def write_wav(path: pathlib.Path, samples: np.ndarray) -> pathlib.Path:
-    import av
+    """16 kHz mono samples as a 16-bit file, through the sidecar's own writer."""
+    from sidecar.media.writers import S16, write_audio
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("pcm_s16le", rate=SAMPLE_RATE, layout="mono")
-        frame = av.AudioFrame.from_ndarray(
-            (np.clip(samples, -1, 1) * 32767).astype("<i2")[None, :], format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+    return write_audio(path, samples, SAMPLE_RATE, overwrite=True, sample_format=S16)
