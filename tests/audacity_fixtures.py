@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 import time
 
+from tests.xvfb import start_xvfb
+
 MODULE = pathlib.Path("/usr/lib/audacity/modules/mod-script-pipe.so")
 WARM_UP_SECONDS = 30.0  # the first start registers plugins: slow on a loaded machine
 START_SECONDS = 30.0
@@ -103,16 +105,7 @@ class AudacityUnderXvfb:
         self._lock.close()
 
     def _start_xvfb(self) -> None:
-        read_fd, write_fd = os.pipe()
-        self.xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as f:
-            number = f.readline().strip()
-        if not number:
-            raise RuntimeError("Xvfb did not start")
-        self.display = f":{number}"
+        self.xvfb, self.display = start_xvfb("1024x768x24")
 
     def _launch(self) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DISPLAY", "WAYLAND"))}

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from tests.xvfb import start_xvfb
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "plugins" / "obs" / "sidecar_captions.py"
 VENV = pathlib.Path(sys.prefix)  # the venv running the tests: same Python minor version as OBS's
@@ -131,17 +133,7 @@ class Obs:
                                         start_new_session=True)
 
     def _start_xvfb(self) -> subprocess.Popen:
-        read_fd, write_fd = os.pipe()
-        xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as f:
-            number = f.readline().strip()
-        if not number:
-            xvfb.kill()
-            raise RuntimeError("Xvfb did not start")
-        self.display = f":{number}"
+        xvfb, self.display = start_xvfb("1280x800x24")
         return xvfb
 
     def entries(self) -> list[dict]:
