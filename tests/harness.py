@@ -1,6 +1,37 @@
-"""A real sidecar on a loopback port for tests: the same in-process server the CLI uses."""
+"""Real sidecars for tests: in-process on a loopback port (as the CLI runs one), or as a
+`sidecar serve` process on a fixed port that a test can kill and restart."""
+
+import pathlib
+import socket
+import subprocess
+import sys
+import time
 
 from sidecar.server.inprocess import InProcessSidecar
+
+SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
+SERVE_SECONDS = 90  # a cold start loads faster-whisper and tiny.en on a busy CPU
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(port: int, ready_file: pathlib.Path, env: dict | None = None) -> subprocess.Popen:
+    """A real `sidecar serve` process on a fixed port with tiny.en loaded, once it listens."""
+    ready_file.unlink(missing_ok=True)
+    process = subprocess.Popen([*SIDECAR, "serve", "--port", str(port), "--preload", "tiny.en",
+                                "--ready-file", str(ready_file)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + SERVE_SECONDS
+    while not (ready_file.exists() and ready_file.read_text()):
+        if process.poll() is not None:
+            raise AssertionError(f"sidecar serve exited: {process.stderr.read()}")
+        assert time.monotonic() < deadline, "sidecar serve did not start in time"
+        time.sleep(0.1)
+    return process
 
 
 class RunningSidecar(InProcessSidecar):

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 
+from tests.harness import free_port
 from tests.xvfb import start_xvfb
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -33,7 +34,6 @@ TEXT_SOURCE = "Captions"
 PLACEHOLDER = "(captions appear here)"
 STOP_SECONDS = 15
 SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
-SERVE_SECONDS = 90  # a cold start loads faster-whisper and tiny.en on a busy CPU
 
 
 def obs_available() -> str | None:
@@ -42,27 +42,6 @@ def obs_available() -> str | None:
         if shutil.which(program) is None:
             return f"no {program} on PATH (apt-get install obs-studio xvfb)"
     return None
-
-
-def serve(port: int, ready_file: pathlib.Path) -> subprocess.Popen:
-    """A real `sidecar serve` process on a fixed port with tiny.en loaded, once it listens."""
-    ready_file.unlink(missing_ok=True)
-    process = subprocess.Popen([*SIDECAR, "serve", "--port", str(port), "--preload", "tiny.en",
-                                "--ready-file", str(ready_file)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + SERVE_SECONDS
-    while not (ready_file.exists() and ready_file.read_text()):
-        if process.poll() is not None:
-            raise AssertionError(f"sidecar serve exited: {process.stderr.read()}")
-        assert time.monotonic() < deadline, "sidecar serve did not start in time"
-        time.sleep(0.1)
-    return process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_profile(home: pathlib.Path, recordings: pathlib.Path, websocket_port: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from sidecar.media import subtitles
 from tests.conftest import word_error_rate
+from tests.harness import free_port, serve
 from tests.streaming_fixtures import speech, write_wav
 
 SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
@@ -68,31 +68,13 @@ def test_live_refuses_to_overwrite_and_names_bad_input(two_utterances, tmp_path)
     assert taken.read_text() == "mine"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(port: int, ready: pathlib.Path) -> subprocess.Popen:
-    ready.unlink(missing_ok=True)
-    process = subprocess.Popen([*SIDECAR, "serve", "--port", str(port), "--preload", "tiny.en",
-                                "--ready-file", str(ready)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        assert process.poll() is None and time.monotonic() < deadline, "the sidecar did not start"
-        time.sleep(0.1)
-    return process
-
-
 def test_live_carries_on_when_the_sidecar_is_killed_and_restarted(tmp_path):
     # "Stuff it into you ..." from 0.9 s, "He could wait ..." from 5.9 s, "For a full hour ..."
     # from 9.3 s: the sidecar dies once the first is final, well before the last is spoken.
     audio, _ = speech("1089-134686-0001", "1089-134691-0000", "1089-134691-0001", pause=1.5)
     wav = write_wav(tmp_path / "three.wav", audio)
     port, ready, output = free_port(), tmp_path / "ready", tmp_path / "live.srt"
-    server = serve(port, ready)
+    server = serve(port, ready, env=ENV)
     live = subprocess.Popen([*SIDECAR, "live", "-i", str(wav), "-o", str(output), "--reconnect",
                              "--server", f"127.0.0.1:{port}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -103,7 +85,7 @@ def test_live_carries_on_when_the_sidecar_is_killed_and_restarted(tmp_path):
             time.sleep(0.05)
         server.send_signal(signal.SIGKILL)
         server.wait()
-        server = serve(port, ready)
+        server = serve(port, ready, env=ENV)
         out, err = live.communicate(timeout=60)
     finally:
         for process in (live, server):

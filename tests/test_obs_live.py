@@ -19,7 +19,8 @@ import pytest
 from sidecar.media import subtitles
 from sidecar_client import live
 from tests.conftest import DATA, word_error_rate
-from tests.obs_fixtures import SCRIPT, free_port, serve
+from tests.harness import free_port, serve
+from tests.obs_fixtures import SCRIPT
 from tests.streaming_fixtures import boundary_errors, speech, write_wav
 
 
