@@ -19,8 +19,7 @@ from sidecar.media import audio as media
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
-from sidecar.server import upload
-from sidecar.server.upload import read_config_first
+from sidecar.server.upload import first_config, read_config_first
 from sidecar.v1 import enhancement_pb2 as pb, enhancement_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -167,7 +166,7 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
 
 
 async def first_stream_config(requests: AsyncIterator[pb.StreamEnhanceRequest]) -> pb.StreamEnhanceConfig:
-    config = await upload.first_config(requests)
+    config = await first_config(requests)
     if not config.HasField("pcm_format"):
         raise InvalidOptionsError("the config must set `pcm_format`")
     return config
