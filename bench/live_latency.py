@@ -70,15 +70,16 @@ def simulate(audio: np.ndarray, model: str, beam_size: int) -> dict:
     from sidecar.runtime.runtime import Runtime
 
     engine = Runtime(ServerConfig()).whisper(model)
-    options = streaming.StreamingOptions(beam_size=beam_size or 1)
+    options = streaming.StreamingOptions(beam_size=beam_size or streaming.StreamingOptions.beam_size)
     recognizer = streaming.StreamingRecognizer(engine, options)
     chunk = int(CHUNK_SECONDS * SAMPLE_RATE)
     first_seen, finals = [], []
     clock, fed = 0.0, 0
     while True:
-        arrived = min(len(audio), int(clock / CHUNK_SECONDS) * chunk)
+        recorded = int(clock / CHUNK_SECONDS + 1e-9)  # chunks recorded (0.6 / 0.1 is 5.999...)
+        arrived = min(len(audio), recorded * chunk)
         if arrived == fed and fed < len(audio):
-            clock = (int(clock / CHUNK_SECONDS) + 1) * CHUNK_SECONDS  # idle until the next chunk
+            clock = (recorded + 1) * CHUNK_SECONDS  # idle until the next chunk
             continue
         recognizer.accept(audio[fed:arrived])
         fed = arrived
@@ -126,7 +127,7 @@ def percentiles(values: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny.en")
-    parser.add_argument("--beam-size", type=int, default=0, help="0: the streaming default (1)")
+    parser.add_argument("--beam-size", type=int, default=0, help="0: the streaming default (5)")
     parser.add_argument("--repeat", type=int, default=1, help="play the demo this many times")
     parser.add_argument("--server", help="a running sidecar; default: one in-process")
     parser.add_argument("--simulate", action="store_true",

@@ -85,9 +85,12 @@ def boundary_errors(reference: str, finals: Sequence[str], *, reach: int = 1) ->
     """Words lost or doubled next to the boundaries between consecutive final results.
 
     Returns a description of each deletion or insertion within `reach` alignment steps of a
-    boundary; an empty list when every boundary joined its neighbours cleanly.
+    boundary; an empty list when every boundary joined its neighbours cleanly. Two words heard
+    as one ("stuff it" as "stuffered": a deletion beside a substitution that begins with one of
+    the words) are a recognition error, which the WER counts, not a word lost at a boundary.
     """
     ops = alignment(reference, " ".join(finals))
+    ops = [op for k, op in enumerate(ops) if not _merged(op, ops[k - 1:k] + ops[k + 1:k + 2])]
     boundaries = set()
     count = 0
     for text in finals[:-1]:
@@ -110,3 +113,16 @@ def write_wav(path: pathlib.Path, samples: np.ndarray) -> pathlib.Path:
     from sidecar.media.writers import S16, write_audio
 
     return write_audio(path, samples, SAMPLE_RATE, overwrite=True, sample_format=S16)
+
+
+def _merged(op: tuple[str, str | None, str | None], neighbours: list) -> bool:
+    """Whether a deletion (insertion) is one word of two heard as one (one heard as two)."""
+    kind, ref_word, hyp_word = op
+    for other, other_ref, other_hyp in neighbours:
+        if other != "sub":
+            continue
+        if kind == "del" and other_hyp.startswith((ref_word, other_ref)):
+            return True
+        if kind == "ins" and other_ref.startswith((hyp_word, other_hyp)):
+            return True
+    return False

@@ -97,3 +97,39 @@ def test_local_agreement_commits_each_word_once(engine):
     assert word_error_rate(reference, " ".join(finals)) <= 0.12
     assert boundary_errors(reference, finals) == []
     assert [u.event for u in updates if u.event] == [streaming.SPEECH_BEGIN, streaming.SPEECH_END]
+
+
+def test_a_trimmed_window_keeps_the_audio_and_a_margin():
+    features = np.zeros((80, 3000), np.float32)
+    features[:, :420] = -0.5  # 4.2 s of audio, then faster-whisper's zero padding
+    assert whisper.trimmed_frames(features) == whisper.MIN_TRIMMED_FRAMES
+    features[:, :2500] = -0.5
+    assert whisper.trimmed_frames(features) == 2500 + whisper.TRIM_MARGIN_FRAMES
+    features[:, :] = -0.5
+    assert whisper.trimmed_frames(features[None]) == 3000  # a full window is never cut
+    assert whisper.trimmed_frames(np.zeros((80, 3000), np.float32)) == whisper.MIN_TRIMMED_FRAMES
+
+
+def test_trimmed_windows_transcribe_like_whole_ones(engine):
+    """Live re-decodes encode only the audio (far less work); the words and times hold."""
+    audio, reference = speech("1089-134691-0001", lead=0.3, tail=0.3)
+    whole = whisper.TranscriptionOptions(language="en", vad_filter=False, beam_size=1)
+    trimmed = dataclasses.replace(whole, trim_window=True, temperature_fallback=False, max_new_tokens=80)
+    results = {}
+    for name, options in (("whole", whole), ("trimmed", trimmed)):
+        results[name] = [w for s in engine.transcribe(audio, options)[1] for w in s.words]
+    text = " ".join(w.text for w in results["trimmed"])
+    assert word_error_rate(reference, text) <= 0.1, text
+    assert [w.text for w in results["trimmed"]] == [w.text for w in results["whole"]]
+    for a, b in zip(results["trimmed"], results["whole"]):
+        assert abs(a.start - b.start) <= 0.2 and abs(a.end - b.end) <= 0.2
+
+
+def test_a_decode_that_loops_is_cut_at_its_token_bound(engine):
+    audio, _ = speech("1089-134691-0000", lead=0.3, tail=0.3)
+    options = whisper.TranscriptionOptions(language="en", vad_filter=False, beam_size=1,
+                                           temperature_fallback=False, max_new_tokens=3)
+    segments = list(engine.transcribe(audio, options)[1])
+    assert len("".join(s.text for s in segments).split()) <= 3
+    with pytest.raises(InvalidOptionsError, match="max new tokens"):
+        dataclasses.replace(options, max_new_tokens=0).validate(multilingual=False, model_name="tiny.en")

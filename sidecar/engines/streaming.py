@@ -58,6 +58,9 @@ MAX_REPEAT_NGRAM = 4
 OVERLAP_NGRAM = 5  # longest run of committed words a new hypothesis may repeat at its start
 OVERLAP_SECONDS = 1.0  # a repeat of committed words starts this close after them
 COMMIT_TIME_TOLERANCE = 0.1  # s; Whisper's word times wobble by about this much
+# Tokens a decode may produce: fast speech is under 5 a second, so this only stops loops.
+TOKENS_PER_SECOND = 10
+MIN_NEW_TOKENS = 16
 PROMPT_CHARS = 200  # committed text given as the prompt (Whisper's prompt holds ~224 tokens)
 SENTENCE_END = (".", "?", "!", "…")
 
@@ -72,8 +75,9 @@ class StreamingOptions:
     hotwords: str | None = None
     # Text that conditions decoding until committed text takes its place.
     initial_prompt: str | None = None
-    # Beam width; 1 (greedy) keeps each re-decode short.
-    beam_size: int = 1
+    # Beam width. 5, as offline transcription: on trimmed windows it costs about 15 % more CPU
+    # than greedy (1) and brings the stream's word error rate down to the offline one.
+    beam_size: int = 5
     # Gate decoding with Silero VAD and commit at endpoints.
     vad_enabled: bool = True
     # Speech probability at or above which a VAD frame is speech.
@@ -209,6 +213,7 @@ class StreamingRecognizer:
         self._decode_options = whisper.TranscriptionOptions(
             language=options.language, word_timestamps=True, vad_filter=False,
             hotwords=options.hotwords, beam_size=options.beam_size,
+            trim_window=True, temperature_fallback=False,
         )
         self._decode_options.validate(multilingual=engine.multilingual, model_name=engine.name)
         self._vad = (VoiceActivity(options.speech_threshold, options.endpoint_silence)
@@ -291,15 +296,19 @@ class StreamingRecognizer:
         self._decoded_until = until
         if len(audio) < VAD_FRAME_SAMPLES:
             return []
-        options = dataclasses.replace(self._decode_options, initial_prompt=self._prompt())
+        options = dataclasses.replace(
+            self._decode_options, initial_prompt=self._prompt(),
+            max_new_tokens=min(whisper.MAX_NEW_TOKENS,
+                               MIN_NEW_TOKENS + round(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE)))
         _, segments = self._engine.transcribe(audio, options)
         offset = self._buffer_start / SAMPLE_RATE
         words: list[whisper.Word] = []
         for segment in segments:
             if _spurious(segment):
                 continue
+            # A "word" of punctuation alone (". . ." from a beam in a pause) is no caption.
             words.extend(dataclasses.replace(w, start=w.start + offset, end=w.end + offset)
-                         for w in segment.words if w.text.strip())
+                         for w in segment.words if _bare(w.text))
         if self._vad is not None:
             words = [w for w in words if self._vad.heard(w, self._options.speech_pad)]
         return _without_loops(self._after_committed(words))

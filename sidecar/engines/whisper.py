@@ -21,7 +21,14 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # Whisper's input rate
 MAX_BEAM_SIZE = 16
+MAX_NEW_TOKENS = 224  # half of Whisper's 448-token context; the prompt takes the other half
 GPU_BATCH_SIZE = 16  # windows decoded at once by the batched pipeline on a GPU
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default
+# A trimmed window keeps this many frames (10 ms each) after the last one that holds audio,
+# and never fewer than MIN_TRIMMED_FRAMES in all: the decoder places its final timestamp and
+# end-of-text in that margin.
+TRIM_MARGIN_FRAMES = 300
+MIN_TRIMMED_FRAMES = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +47,23 @@ class TranscriptionOptions:
     hotwords: str | None = None
     # Beam width.
     beam_size: int = 5
+    # Encode only the frames that hold audio (plus a margin) instead of Whisper's window
+    # padded to 30 s. The encoder's cost grows faster than its input, so on a few seconds of
+    # audio this is several times less work (what live captions need); Whisper was trained
+    # on whole windows, so offline transcription keeps them.
+    trim_window: bool = False
+    # Decode again at rising temperatures when the output looks like a loop or improbable
+    # text. Live captions turn it off: the next re-decode comes a moment later anyway.
+    temperature_fallback: bool = True
+    # Most tokens decoded per window; None: the model's limit (448). A bound keeps a decode
+    # that loops from costing seconds.
+    max_new_tokens: int | None = None
 
     def validate(self, *, multilingual: bool, model_name: str) -> None:
         if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
             raise InvalidOptionsError(f"beam size must be 1..{MAX_BEAM_SIZE}, not {self.beam_size}")
+        if self.max_new_tokens is not None and not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
+            raise InvalidOptionsError(f"max new tokens must be 1..{MAX_NEW_TOKENS}, not {self.max_new_tokens}")
         if self.language is not None:
             code = self.language.split("-")[0].lower()
             from faster_whisper.tokenizer import _LANGUAGE_CODES
@@ -99,6 +119,7 @@ class WhisperEngine:
         self.resolved = resolved
         self.device = device
         self._batched = None
+        self._trimmed = None  # the same model encoding trimmed windows, made on first use
         if device == devices.CUDA:
             from faster_whisper import BatchedInferencePipeline
 
@@ -120,6 +141,8 @@ class WhisperEngine:
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
         kwargs = dict(
+            temperature=FALLBACK_TEMPERATURES if options.temperature_fallback else 0.0,
+            max_new_tokens=options.max_new_tokens,
             language=options.language.split("-")[0].lower() if options.language else None,
             task="translate" if options.translate else "transcribe",
             beam_size=options.beam_size,
@@ -128,7 +151,9 @@ class WhisperEngine:
             initial_prompt=options.initial_prompt or None,
             hotwords=options.hotwords or None,
         )
-        if self._batched is not None:
+        if options.trim_window:
+            raw_segments, raw_info = self._trimmed_model().transcribe(audio, **kwargs)
+        elif self._batched is not None:
             raw_segments, raw_info = self._batched.transcribe(
                 audio, batch_size=GPU_BATCH_SIZE, **kwargs
             )
@@ -141,6 +166,34 @@ class WhisperEngine:
             speech_duration=min(duration, float(raw_info.duration_after_vad)),
         )
         return info, _typed_segments(raw_segments, duration)
+
+    def _trimmed_model(self):
+        if self._trimmed is None:
+            self._trimmed = _trimmed_window_model(self._model)
+        return self._trimmed
+
+
+def _trimmed_window_model(model):
+    """A WhisperModel sharing `model`'s weights whose encoder sees only the frames that hold
+    audio: faster-whisper pads every window's features with zeros to 30 s before encode()."""
+    from faster_whisper import WhisperModel
+
+    class TrimmedWindowModel(WhisperModel):
+        def __init__(self, base: WhisperModel) -> None:  # shares, loads nothing
+            self.__dict__.update(base.__dict__)
+
+        def encode(self, features: np.ndarray):
+            return super().encode(features[..., :trimmed_frames(features)])
+
+    return TrimmedWindowModel(model)
+
+
+def trimmed_frames(features: np.ndarray) -> int:
+    """How many leading frames of a zero-padded feature window to encode."""
+    frames = features.shape[-1]
+    holds_audio = np.flatnonzero(np.any(features.reshape(-1, frames) != 0, axis=0))
+    last = int(holds_audio[-1]) + 1 if holds_audio.size else 0
+    return min(frames, max(MIN_TRIMMED_FRAMES, last + TRIM_MARGIN_FRAMES))
 
 
 def _clamp(value: float, duration: float) -> float:
