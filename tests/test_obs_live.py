@@ -156,7 +156,7 @@ def test_the_board_rolls_up_whole_lines():
 
 
 def test_srt_is_timed_to_the_recording_and_valid_after_each_final(tmp_path):
-    srt = live.SrtRecording(tmp_path / "rec.srt", origin=10.0)
+    srt = live.CaptionFile(tmp_path / "rec.srt", origin=10.0)
     assert (tmp_path / "rec.srt").read_text() == subtitles.format_srt([])
     words = lambda *spec: tuple(subtitles.TimedWord(f" {t}", s, e) for t, s, e in spec)
     srt.add(live.Final("before", words(("before", 9.0, 9.5))))  # said before recording began
@@ -167,6 +167,26 @@ def test_srt_is_timed_to_the_recording_and_valid_after_each_final(tmp_path):
     cues = srt.cues()
     assert [c.start for c in cues] == [1.0, 4.0] and cues[-1].end >= 4.6
     assert not list(tmp_path.glob(".rec.srt.*")), "temporary files left behind"
+
+
+def test_a_webvtt_caption_file_matches_cues_built_from_all_its_words(tmp_path):
+    # Words before a pause that always ends a cue are frozen; the file still holds exactly
+    # the cues built from every word at once.
+    vtt = live.CaptionFile(tmp_path / "live.vtt")
+    words, at = [], 0.3
+    for utterance in ("He hoped there would be stew for dinner,", "turnips and carrots.",
+                      "Stuff it into you, his belly counselled him.", "After early nightfall"):
+        timed = []
+        for text in utterance.split():
+            timed.append(subtitles.TimedWord(f" {text}", at, at + 0.3))
+            at += 0.35
+        vtt.add(live.Final(utterance, tuple(timed)))
+        words += timed
+        at += 1.2 if len(words) < 12 else 0.4  # long pauses, then a short one
+    text = (tmp_path / "live.vtt").read_text()
+    assert text == subtitles.format_vtt(subtitles.build_cues(words)) and text.startswith("WEBVTT")
+    with pytest.raises(ValueError, match="must end in .srt, .vtt"):
+        live.CaptionFile(tmp_path / "live.txt")
 
 
 def test_options_are_checked():

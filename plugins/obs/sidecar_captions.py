@@ -6,7 +6,7 @@ script an audio source's samples, so the script captures audio itself with an ff
 captions in the chosen Text source (FreeType 2 or GDI+) from a main-thread timer. While
 recording it writes an SRT next to the recording, timed to it; while streaming it sends each
 final caption into the stream (CEA-608 captions, `obs_output_output_caption_text2`). When the
-sidecar restarts it reconnects by itself.
+sidecar restarts it reconnects by itself; a capture device that goes away is reopened.
 
 OBS's Python must import grpcio, protobuf and the sidecar's client package: set "Sidecar
 virtual environment" to the sidecar's venv (created with OBS's Python version) and the script
@@ -60,7 +60,7 @@ class State:
     live = None  # the sidecar_client.live module, once importable
     session = None  # LiveCaptions
     board = None  # CaptionBoard
-    srt = None  # SrtRecording while recording
+    srt = None  # CaptionFile while recording
     shown = None  # the text last put in the Text source
     status = ""
     lagging = False
@@ -213,6 +213,8 @@ def tick() -> None:
     if update.status != State.status:
         State.status = update.status
         report(f"sidecar: {update.status}")
+    for notice in update.notices:  # the capture device lost and reopened
+        report(notice)
     if (update.lag > LAG_WARNING_SECONDS) != State.lagging:
         State.lagging = not State.lagging
         report(f"the sidecar is {update.lag:.1f} s behind the audio: a smaller model or a GPU "
@@ -289,7 +291,7 @@ def start_srt() -> None:
     origin = State.session.capture.capture_time(time.monotonic())
     path = pathlib.Path(recording).with_suffix(".srt")
     try:
-        State.srt = State.live.SrtRecording(path, origin)
+        State.srt = State.live.CaptionFile(path, origin)
     except OSError as exc:
         report(f"cannot write {path}: {exc}")
         return

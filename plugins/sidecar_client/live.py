@@ -1,19 +1,21 @@
-"""Live captions for plugins: capture with ffmpeg, stream to the sidecar, reconnect, lay out.
+"""Live captions for the CLI and plugins: capture with ffmpeg, stream to the sidecar, reconnect, lay out.
 
 Made for hosts such as OBS, whose embedded Python has no numpy or PyAV: it needs grpcio,
 protobuf, the stubs in `sidecar.v1`, this package and `sidecar.media.subtitles` (standard
-library only), plus an `ffmpeg` program. Three pieces, each usable alone:
+library only), plus an `ffmpeg` program. `sidecar live` uses the same pieces, each usable alone:
 
-- `AudioCapture` runs ffmpeg in a thread (a capture device, or a file read in real time) and
-  keeps the last BACKLOG_SECONDS of 16 kHz mono s16le audio, each chunk with its offset from
-  the capture's start ("capture time"), so a stream can start anywhere in that window.
+- `AudioCapture` runs ffmpeg in a thread (a capture device, or a file or URL read in real time
+  or as fast as it is taken) and keeps the last BACKLOG_SECONDS of 16 kHz mono s16le audio,
+  each chunk with its offset from the capture's start ("capture time"), so a stream can start
+  anywhere in that window. A device whose ffmpeg exits (unplugged, sound server restarted) is
+  opened again after a backoff; the time it was away counts as time passing.
 - `LiveCaptions` streams the capture to StreamingRecognize in a thread. When the sidecar goes
   away it waits (backoff) and starts a new stream from the end of the last final word, so the
   words that were pending when it went away are decoded again, not lost. The host's main
   thread takes what arrived with `poll()`; every time is capture time.
 - `CaptionBoard` lays out the latest words as `lines` lines of at most `chars_per_line`
-  characters; `SrtRecording` keeps an SRT valid at every moment, timed to a recording that
-  started at a given capture time.
+  characters; `CaptionFile` keeps an SRT or WebVTT file valid at every moment, timed to a
+  recording that started at a given capture time.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import pathlib
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from typing import Iterator
@@ -33,6 +34,8 @@ from typing import Iterator
 import grpc
 
 from sidecar.media import subtitles
+from sidecar.v1 import streaming_recognition_pb2
+from sidecar_client.captions import write_text_atomically
 from sidecar_client.client import DEFAULT_ADDRESS, SidecarClient, SidecarError, seconds, streaming_config
 
 SAMPLE_RATE = 16_000  # what the stream sends: 16 kHz mono s16le, Whisper's rate
@@ -40,25 +43,34 @@ BYTES_PER_SECOND = SAMPLE_RATE * 2
 CHUNK_SECONDS = 0.1
 CHUNK_BYTES = int(CHUNK_SECONDS * BYTES_PER_SECOND)
 BACKLOG_SECONDS = 60.0  # audio kept for a stream that (re)starts late; older audio is dropped
+LOOKAHEAD_SECONDS = 2.0  # a file read as fast as taken stays this far ahead of the stream
 WAIT_SECONDS = 0.2  # how often blocked threads look at their stop flag
 DEVICE_FORMATS = ("pulse", "alsa", "avfoundation", "dshow", "oss", "jack", "lavfi")
 # Codes after which a new stream may succeed: the sidecar restarting, busy or cut off.
 RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
                          grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED,
                          grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL})
+CAPTION_FORMATS = {".srt": subtitles.format_srt, ".vtt": subtitles.format_vtt}
 
 
-def ffmpeg_command(spec: str, ffmpeg: str = "ffmpeg") -> list[str]:
+def is_device(spec: str) -> bool:
+    """Whether `spec` names a capture device (FORMAT:NAME) rather than a file or URL."""
+    kind, _, name = spec.partition(":")
+    return kind in DEVICE_FORMATS and bool(name) and not os.path.exists(spec)
+
+
+def ffmpeg_command(spec: str, ffmpeg: str = "ffmpeg", *, realtime: bool = True) -> list[str]:
     """The ffmpeg command that writes `spec` as raw 16 kHz mono s16le to stdout.
 
     `spec` is FORMAT:NAME for a capture device (pulse:default, alsa:hw:0, avfoundation::0,
-    dshow:audio=Microphone) or a file or URL, which is read in real time as a device would be.
+    dshow:audio=Microphone) or a file or URL, read in real time as a device would be unless
+    `realtime` is False.
     """
-    kind, _, name = spec.partition(":")
-    if kind in DEVICE_FORMATS and name and not os.path.exists(spec):
+    if is_device(spec):
+        kind, _, name = spec.partition(":")
         source = ["-f", kind, "-i", name]
     elif spec.strip():
-        source = ["-re", "-i", spec]
+        source = ["-re", "-i", spec] if realtime else ["-i", spec]
     else:
         raise ValueError("no audio input given: a FORMAT:DEVICE such as pulse:default, or a file")
     return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *source,
@@ -70,46 +82,90 @@ class Chunk:
     offset: float  # capture time of its first sample, in seconds
     data: bytes
 
+    @property
+    def end(self) -> float:
+        return self.offset + len(self.data) / BYTES_PER_SECOND
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureOptions:
+    realtime: bool = True  # a file or URL at its own pace; False: as fast as the stream takes it
+    backlog_seconds: float = BACKLOG_SECONDS  # audio kept for a stream that (re)starts late
+    restart_first_seconds: float = 0.5  # first wait before reopening a device; doubles each try
+    restart_max_seconds: float = 5.0  # longest wait between tries to reopen a device
+
+    def validate(self) -> None:
+        if self.backlog_seconds < 2 * LOOKAHEAD_SECONDS:
+            raise ValueError(f"backlog_seconds must be at least {2 * LOOKAHEAD_SECONDS:g}")
+        if not 0 < self.restart_first_seconds <= self.restart_max_seconds:
+            raise ValueError("restart times must satisfy 0 < restart_first_seconds <= restart_max_seconds")
+
 
 class AudioCapture:
     """Reads audio from an ffmpeg process in a thread and keeps a window of recent chunks.
 
     `clock_origin` is the time.monotonic() of capture time 0 (the first sample), known once
-    the first chunk arrived; `error` says why capture stopped early, if it did.
+    the first chunk arrived; `error` says why capture stopped early, if it did. A device that
+    delivered audio and then stops is opened again (see CaptureOptions); `notices` says so.
     """
 
-    def __init__(self, spec: str, *, backlog_seconds: float = BACKLOG_SECONDS,
+    def __init__(self, spec: str, options: CaptureOptions = CaptureOptions(), *,
                  ffmpeg: str = "ffmpeg") -> None:
+        options.validate()
         program = shutil.which(ffmpeg)
         if program is None:
             raise FileNotFoundError(f"no {ffmpeg} program on PATH: live captions need FFmpeg")
         self.spec = spec
-        self._command = ffmpeg_command(spec, program)
+        self.options = options
+        self.device = is_device(spec)
+        self._command = ffmpeg_command(spec, program, realtime=options.realtime)
         self._chunks: collections.deque[Chunk] = collections.deque(
-            maxlen=max(1, round(backlog_seconds / CHUNK_SECONDS)))
+            maxlen=max(1, round(options.backlog_seconds / CHUNK_SECONDS)))
         self._changed = threading.Condition()
+        self._stopping = threading.Event()
         self._process: subprocess.Popen | None = None
-        self._thread = threading.Thread(target=self._read, name="sidecar-capture", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="sidecar-capture", daemon=True)
+        self._notices: list[str] = []
+        self._sent = 0.0  # capture time up to which a stream took audio (paces a fast file)
+        self._down = False  # a device is being reopened
         self.clock_origin: float | None = None
-        self.captured = 0.0  # seconds of audio read so far
+        self.captured = 0.0  # capture time after the last chunk read
+        self.restarts = 0  # times a device was reopened
         self.ended = False
         self.error: str | None = None
 
     def start(self) -> "AudioCapture":
-        self._process = subprocess.Popen(self._command, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._process = self._open()
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+        """Ends capture: a stream reading it half-closes and its pending words become final."""
+        self._stopping.set()
+        with self._changed:
+            process = self._process
+            self._changed.notify_all()
+        if process is not None and process.poll() is None:
+            process.terminate()
             try:
-                self._process.wait(timeout=2)
+                process.wait(timeout=2)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._thread.join(timeout=2)
+                process.kill()
+                process.wait()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    @property
+    def pid(self) -> int | None:
+        """The running ffmpeg's process id."""
+        with self._changed:
+            return None if self._process is None else self._process.pid
+
+    def take_notices(self) -> list[str]:
+        """What happened to the capture (a device lost and reopened) since the last call."""
+        with self._changed:
+            notices, self._notices = self._notices, []
+            return notices
 
     def capture_time(self, monotonic: float) -> float:
         """The capture time at a time.monotonic() instant (0 before capture began)."""
@@ -117,20 +173,23 @@ class AudioCapture:
 
     def chunks_from(self, offset: float, stop: threading.Event) -> Iterator[Chunk]:
         """Chunks from the one holding `offset` on, blocking for new audio, contiguous: ends
-        when capture ends, `stop` is set or the window dropped the next chunk (a gap)."""
+        when capture ends, `stop` is set, the device went away after some audio was handed
+        out, or the window dropped the next chunk (a gap)."""
         expected = None
         while not stop.is_set():
             with self._changed:
                 chunk = self._first_from(offset)
                 if chunk is None:
-                    if self.ended:
+                    if self.ended or (self._down and expected is not None):
                         return
                     self._changed.wait(WAIT_SECONDS)
                     continue
+                self._sent = max(self._sent, chunk.end)
+                self._changed.notify_all()
             if expected is not None and chunk.offset > expected + CHUNK_SECONDS / 2:
-                return  # the window moved past unsent audio: the caller starts afresh
+                return  # the window moved past unsent audio, or the device was away
             yield chunk
-            offset = expected = chunk.offset + len(chunk.data) / BYTES_PER_SECOND
+            offset = expected = chunk.end
 
     def oldest(self) -> float:
         with self._changed:
@@ -138,27 +197,70 @@ class AudioCapture:
 
     def _first_from(self, offset: float) -> Chunk | None:
         for chunk in self._chunks:
-            if chunk.offset + len(chunk.data) / BYTES_PER_SECOND > offset + 1e-6:
+            if chunk.end > offset + 1e-6:
                 return chunk
         return None
 
-    def _read(self) -> None:
-        stdout = self._process.stdout
-        while data := stdout.read(CHUNK_BYTES):
-            data = data[: len(data) // 2 * 2]
+    def _open(self) -> subprocess.Popen:
+        return subprocess.Popen(self._command, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def _run(self) -> None:
+        delay = self.options.restart_first_seconds
+        while True:
+            delivered = self._read(self._process)
+            code = self._process.wait()
+            message = self._process.stderr.read().decode(errors="replace").strip() or "no message"
+            if self._stopping.is_set():
+                break
+            if not self.device or self.clock_origin is None:
+                # A file or URL that ended, or a device that never opened.
+                if code not in (0, -signal.SIGTERM):
+                    self.error = f"ffmpeg failed on {self.spec!r} ({code}): {message}"
+                break
+            delay = self.options.restart_first_seconds if delivered else delay
             with self._changed:
-                if self.clock_origin is None:
-                    self.clock_origin = time.monotonic() - len(data) / BYTES_PER_SECOND
-                self._chunks.append(Chunk(self.captured, data))
-                self.captured += len(data) / BYTES_PER_SECOND
+                self._down = True
+                self._notices.append(f"lost {self.spec} (ffmpeg exited with {code}: {message}); "
+                                     f"reopening it in {delay:g} s")
                 self._changed.notify_all()
-        code = self._process.wait()
-        message = self._process.stderr.read().decode(errors="replace").strip()
+            if self._stopping.wait(delay):
+                break
+            delay = min(delay * 2, self.options.restart_max_seconds)
+            with self._changed:
+                if self._stopping.is_set():  # stop() may not see a process opened after it
+                    break
+                self._process = self._open()
+                self.restarts += 1
         with self._changed:
-            if code not in (0, -signal.SIGTERM):  # SIGTERM: stopped by stop()
-                self.error = f"ffmpeg failed on {self.spec!r} ({code}): {message or 'no message'}"
             self.ended = True
             self._changed.notify_all()
+
+    def _read(self, process: subprocess.Popen) -> bool:
+        """Reads one ffmpeg process to its end; whether it delivered any audio."""
+        delivered = False
+        while data := process.stdout.read(CHUNK_BYTES):
+            data = data[: len(data) // 2 * 2]
+            duration = len(data) / BYTES_PER_SECOND
+            with self._changed:
+                now = time.monotonic()
+                if self.clock_origin is None:
+                    self.clock_origin = now - duration
+                elif not delivered and self.device:
+                    # A reopened device: the time it was away passed, in capture time too.
+                    resumed = max(self.captured, now - duration - self.clock_origin)
+                    if self._down:
+                        self._notices.append(f"capturing {self.spec} again after "
+                                             f"{resumed - self.captured:.1f} s")
+                    self.captured, self._down = resumed, False
+                self._chunks.append(Chunk(self.captured, data))
+                self.captured += duration
+                self._changed.notify_all()
+                while (not self.options.realtime and not self._stopping.is_set()
+                       and self.captured - self._sent > LOOKAHEAD_SECONDS):
+                    self._changed.wait(WAIT_SECONDS)  # a fast file waits for the stream
+            delivered = True
+        return delivered
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,14 +269,29 @@ class LiveOptions:
     token: str | None = None  # bearer token, when the sidecar asks for one
     language_code: str = ""  # BCP-47 ("en"); empty: the model's default or detection
     model: str = ""  # Whisper model name; empty: the server's default
+    interim_results: bool = True  # also receive the words not yet final
+    hotwords: str = ""  # comma-separated words to favour
+    initial_prompt: str = ""  # text that conditions decoding (names, spellings)
+    endpoint_silence_seconds: float = 0.0  # silence that ends an utterance; 0: the server's
     retry_first_seconds: float = 0.5  # first wait before reconnecting; doubles each try
     retry_max_seconds: float = 5.0  # longest wait between reconnection tries
+    give_up_seconds: float | None = None  # how long the sidecar may stay away; None: for ever
 
     def validate(self) -> None:
         if not self.address.strip():
             raise ValueError("no sidecar address given (host:port, e.g. 127.0.0.1:50051)")
         if not 0 < self.retry_first_seconds <= self.retry_max_seconds:
             raise ValueError("retry times must satisfy 0 < retry_first_seconds <= retry_max_seconds")
+        if self.give_up_seconds is not None and self.give_up_seconds < 0:
+            raise ValueError(f"give_up_seconds must be >= 0, got {self.give_up_seconds}")
+
+    def config(self) -> streaming_recognition_pb2.StreamingRecognitionConfig:
+        vad = streaming_recognition_pb2.VoiceActivityConfig()
+        if self.endpoint_silence_seconds:
+            vad.endpoint_silence_duration.FromNanoseconds(round(self.endpoint_silence_seconds * 1e9))
+        return streaming_config(SAMPLE_RATE, language_code=self.language_code, model=self.model,
+                                interim_results=self.interim_results, hotwords=self.hotwords,
+                                initial_prompt=self.initial_prompt, voice_activity=vad)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,8 +306,9 @@ class Update:
     """What arrived since the previous poll()."""
     finals: tuple[Final, ...]
     interim: str  # the current pending words ("" when none)
-    status: str  # "connecting", "connected", "reconnecting: ...", "ended", "failed: ..."
+    status: str  # "connecting", "connected", "reconnecting: ...", "ended", "failed: ...", "stopped"
     lag: float  # seconds the sidecar is behind the audio it received
+    notices: tuple[str, ...] = ()  # what happened to the capture (a device lost, reopened)
 
 
 class LiveCaptions:
@@ -206,7 +324,9 @@ class LiveCaptions:
         self._interim = ""
         self._status = "connecting"
         self._lag = 0.0
-        self._resume = 0.0  # capture time where the next stream starts: the last final word's end
+        # Capture time where the next stream starts: the last final word's end, or the end of
+        # the audio a stream that finished normally took (all its words are final then).
+        self._resume = 0.0
         self._call = None
         self._thread = threading.Thread(target=self._run, name="sidecar-live", daemon=True)
         self.streams = 0  # streams started, for status and tests
@@ -229,9 +349,10 @@ class LiveCaptions:
         return self._thread.is_alive()
 
     def poll(self) -> Update:
+        notices = tuple(self.capture.take_notices())
         with self._lock:
             finals, self._finals = tuple(self._finals), []
-            return Update(finals, self._interim, self._status, self._lag)
+            return Update(finals, self._interim, self._status, self._lag, notices)
 
     def _set(self, **fields) -> None:
         with self._lock:
@@ -240,45 +361,51 @@ class LiveCaptions:
 
     def _run(self) -> None:
         delay = self.options.retry_first_seconds
+        away_since = None  # when the sidecar went away, while it is away
         while not self._stop.is_set():
             try:
                 with SidecarClient(self.options.address, token=self.options.token) as client:
                     client.wait_ready(timeout=self.options.retry_max_seconds)
                     self._set(status="connected")
-                    delay = self.options.retry_first_seconds
+                    delay, away_since = self.options.retry_first_seconds, None
                     self._stream(client)
             except SidecarError as exc:
                 if self._stop.is_set():
                     break
-                if exc.code not in RETRY_CODES:
+                away_since = away_since or time.monotonic()
+                give_up = self.options.give_up_seconds
+                if exc.code not in RETRY_CODES or (
+                        give_up is not None and time.monotonic() - away_since >= give_up):
                     self._set(status=f"failed: {exc}", interim="")
                     return
                 self._set(status=f"reconnecting: {exc.details}", interim="")
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.options.retry_max_seconds)
                 continue
-            if self.capture.ended:
+            if self.capture.ended and self._resume >= self.capture.captured - 1e-6:
                 self._set(status=f"failed: {self.capture.error}" if self.capture.error else "ended")
                 return
         self._set(status="stopped")
 
     def _stream(self, client: SidecarClient) -> None:
-        """One stream from the resume point; returns when it ends (capture ended or a gap)."""
+        """One stream from the resume point; returns when it ends (capture ended, the device
+        went away or a gap)."""
         start = max(self._resume, self.capture.oldest())
         chunks = self.capture.chunks_from(start, self._stop)
         first = next(chunks, None)
         if first is None:
+            self._resume = max(self._resume, self.capture.captured)
             return
         origin = first.offset  # stream time 0 in capture time
+        sent = [first.end]
 
         def audio() -> Iterator[bytes]:
             yield first.data
             for chunk in chunks:
                 yield chunk.data
+                sent[0] = chunk.end
 
-        config = streaming_config(SAMPLE_RATE, language_code=self.options.language_code,
-                                  model=self.options.model)
-        call = client.streaming_recognize(audio(), config=config)
+        call = client.streaming_recognize(audio(), config=self.options.config())
         self._set(call=call)
         self.streams += 1
         try:
@@ -286,6 +413,8 @@ class LiveCaptions:
                 self._take(response, origin)
         finally:
             self._set(call=None)
+        if not self._stop.is_set():
+            self._set(resume=max(self._resume, sent[0]), interim="")
 
     def _take(self, response, origin: float) -> None:
         result = response.final_result
@@ -360,30 +489,34 @@ class CaptionBoard:
         return lines
 
 
-class SrtRecording:
-    """An SRT for a recording that began at capture time `origin`, rewritten atomically on
-    each final result so it is complete and valid at every moment."""
+class CaptionFile:
+    """An SRT or WebVTT file (by its suffix) for a recording that began at capture time
+    `origin`, rewritten atomically on each final result so it is complete and valid at every
+    moment. Words before a pause that always ends a cue are frozen as cues, so a rewrite
+    rebuilds only the cues since the last pause."""
 
-    def __init__(self, path: pathlib.Path, origin: float, rules: subtitles.CueRules = subtitles.CueRules()) -> None:
+    def __init__(self, path: str | os.PathLike, origin: float = 0.0,
+                 rules: subtitles.CueRules = subtitles.CueRules()) -> None:
         self.path = pathlib.Path(path)
+        if self.path.suffix.lower() not in CAPTION_FORMATS:
+            raise ValueError(f"{self.path}: a caption file must end in {', '.join(CAPTION_FORMATS)}")
+        self._format = CAPTION_FORMATS[self.path.suffix.lower()]
         self.origin = origin
         self.rules = rules
-        self._words: list[subtitles.TimedWord] = []
-        self._write()
+        self._frozen: list[subtitles.Cue] = []  # cues of words before the last long pause
+        self._words: list[subtitles.TimedWord] = []  # words since then
+        write_text_atomically(self.path, self._format([]))
 
     def add(self, final: Final) -> None:
         """Adds words in capture time; words spoken before the recording began are left out."""
         shifted = [dataclasses.replace(w, start=w.start - self.origin, end=w.end - self.origin)
                    for w in final.words if w.start >= self.origin]
-        if shifted:
-            self._words.extend(shifted)
-            self._write()
+        if not shifted:
+            return
+        if self._words and shifted[0].start - self._words[-1].end >= subtitles.PAUSE_SECONDS:
+            self._frozen, self._words = self.cues(), []
+        self._words.extend(shifted)
+        write_text_atomically(self.path, self._format(self.cues()))
 
     def cues(self) -> list[subtitles.Cue]:
-        return subtitles.build_cues(self._words, rules=self.rules)
-
-    def _write(self) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(subtitles.format_srt(self.cues()))
-        os.replace(tmp, self.path)
+        return self._frozen + subtitles.build_cues(self._words, rules=self.rules)

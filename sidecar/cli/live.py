@@ -1,44 +1,41 @@
-"""`sidecar live`: live captions from a device, file or URL, in the terminal and as SRT/WebVTT.
+"""`sidecar live`: live captions from a device, file or URL, in the terminal, as SRT/WebVTT and in OBS.
 
-Audio goes to the sidecar's StreamingRecognize as 16 kHz mono PCM in 100 ms chunks: a file
-or URL at its own pace (or as fast as the sidecar takes it with --fast), a capture device as
-it records. Final captions print as lines; the pending (interim) words show on the line
-below them on a terminal. The subtitle file is rewritten atomically after every final result,
-so it is complete and valid at every moment. With --reconnect, a sidecar that goes away is
-waited for and the captions carry on, timed to the input.
+The work is `sidecar_client.live`, the same client code the OBS script runs: an ffmpeg
+capture (a device as it records, a file or URL at its own pace or, with --fast, as fast as
+the sidecar takes it; a lost device is reopened), a stream to the sidecar's
+StreamingRecognize that carries on after the sidecar restarts (--reconnect), and a subtitle
+file rewritten atomically after every final result, valid at every moment. This module
+shows the captions: final ones as lines, the pending (interim) words on the line below on a
+terminal, and with --obs in an OBS Text source and OBS's stream through obs-websocket.
+Ctrl-C ends a device's capture; the pending words are finalized before the command exits.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
 import pathlib
-import shutil
-import subprocess
 import sys
 import time
-from typing import Iterator
-
-import numpy as np
 
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import UsageError, write_atomically
+from sidecar.cli.files import UsageError
 from sidecar.media import subtitles
+from sidecar_client import SidecarError, live
+from sidecar_client.obs_websocket import DEFAULT_URL, ObsError, ObsWebSocket
 
-SAMPLE_RATE = 16_000  # what the stream sends: 16 kHz mono s16le, Whisper's rate
-CHUNK_SECONDS = 0.1
-BYTES_PER_SECOND = SAMPLE_RATE * 2
-FORMATS = {".srt": subtitles.format_srt, ".vtt": subtitles.format_vtt}
-DEVICE_FORMATS = ("pulse", "alsa", "lavfi", "avfoundation", "dshow", "oss", "jack")
-RECONNECT_WAIT_SECONDS = 1.0
-RECONNECT_GIVE_UP_SECONDS = 60.0
+TICK_SECONDS = 0.05  # how often the captions that arrived are shown
+RECONNECT_GIVE_UP_SECONDS = 60.0  # with --reconnect, how long the sidecar may stay away
+OBS_RETRY_SECONDS = 2.0  # how often a lost OBS connection is tried again
+OBS_TIMEOUT_SECONDS = 3.0  # longest wait for OBS's answer (the captions wait meanwhile)
+OBS_PASSWORD_VARIABLE = "OBS_WEBSOCKET_PASSWORD"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("live", help="live captions from a device, file or URL")
     p.add_argument("--input", "-i", required=True, metavar="DEVICE|FILE|URL",
                    help="a file, a URL FFmpeg reads, or a capture device as FORMAT:NAME "
-                        f"(FORMAT one of {', '.join(DEVICE_FORMATS)}; e.g. pulse:default, "
+                        f"(FORMAT one of {', '.join(live.DEVICE_FORMATS)}; e.g. pulse:default, "
                         "alsa:hw:0, avfoundation::0, dshow:audio=Microphone)")
     p.add_argument("-o", "--output", type=pathlib.Path,
                    help="subtitle file (.srt or .vtt) written as captions become final")
@@ -54,6 +51,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-interim", action="store_true", help="show final captions only")
     p.add_argument("--reconnect", action="store_true",
                    help="when the sidecar goes away, wait for it and carry on")
+    p.add_argument("--obs", nargs="?", const=DEFAULT_URL, metavar="ws://HOST:PORT",
+                   help=f"push captions into OBS through obs-websocket (OBS 28+; default "
+                        f"{DEFAULT_URL}): the Text source's text and, while OBS streams, "
+                        "the stream's captions")
+    p.add_argument("--obs-password", default=os.environ.get(OBS_PASSWORD_VARIABLE),
+                   help=f"obs-websocket password (default: ${OBS_PASSWORD_VARIABLE})")
+    p.add_argument("--obs-text-source", metavar="NAME",
+                   help="the OBS Text source that shows the captions")
+    p.add_argument("--lines", type=int, default=live.BoardOptions.lines,
+                   help="lines of captions in the Text source (default %(default)s)")
+    p.add_argument("--chars-per-line", type=int, default=live.BoardOptions.chars_per_line,
+                   help="characters per line in the Text source (default %(default)s)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     add_server_arguments(p)
@@ -61,69 +70,95 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sidecar_client import SidecarError
-
     try:
-        source = open_source(args.input, fast=args.fast)
-        writer = CaptionWriter(plan_output(args)) if args.output else None
+        check_input(args.input)
+        output = plan_output(args) if args.output else None
+        board = board_options(args)
     except UsageError as exc:
         print(f"sidecar live: {exc}", file=sys.stderr)
         return 2
     display = Display(sys.stdout, interim=not args.no_interim, quiet=args.quiet)
-    session = Session(source, writer, display)
+    try:
+        capture = live.AudioCapture(args.input, live.CaptureOptions(realtime=not args.fast))
+        obs = ObsCaptions(args, live.CaptionBoard(board), display) if args.obs else None
+    except (ObsError, FileNotFoundError) as exc:
+        print(f"sidecar live: {exc}", file=sys.stderr)
+        return 1
+    writer = live.CaptionFile(output) if output else None
     try:
         with connect(args) as client:
-            session.stream(client, config_for(args))
-            while args.reconnect and session.interrupted is not None:
-                display.notice(f"sidecar unavailable ({session.interrupted}); reconnecting")
-                session.stream(reconnected(client), config_for(args))
+            captions = live.LiveCaptions(capture.start(), live_options(args, client.address))
+            status = follow(captions.start(), display, writer, obs)
     except SidecarError as exc:
-        display.close()
-        print(f"sidecar live: {args.input}: {exc}", file=sys.stderr)
-        return 1
+        status = f"failed: {exc}"
     finally:
-        source.close()
+        capture.stop()
+        if obs is not None:
+            obs.close()
     display.close()
-    if session.interrupted is not None:
-        print(f"sidecar live: the sidecar went away: {session.interrupted}", file=sys.stderr)
+    if status != "ended":
+        print(f"sidecar live: {args.input}: {status.removeprefix('failed: ')}", file=sys.stderr)
         return 1
     if writer is not None and not args.quiet:
         print(f"{writer.path}: {len(writer.cues())} cues", file=sys.stderr)
     return 0
 
 
-def config_for(args: argparse.Namespace):
-    from sidecar.v1 import streaming_recognition_pb2 as pb
-    from sidecar_client.client import streaming_config
-
-    vad = pb.VoiceActivityConfig()
-    if args.endpoint_silence:
-        vad.endpoint_silence_duration.FromNanoseconds(round(args.endpoint_silence * 1e9))
-    return streaming_config(
-        SAMPLE_RATE, model=args.model or "", language_code=args.language or "",
-        interim_results=not args.no_interim, hotwords=args.hotwords or "",
-        initial_prompt=args.initial_prompt or "", voice_activity=vad)
-
-
-def reconnected(client):
-    """Waits until the same sidecar answers again, up to RECONNECT_GIVE_UP_SECONDS."""
-    from sidecar_client import SidecarError
-
-    deadline = time.monotonic() + RECONNECT_GIVE_UP_SECONDS
+def follow(captions: live.LiveCaptions, display: "Display", writer: live.CaptionFile | None,
+           obs: "ObsCaptions | None") -> str:
+    """Shows what arrives until the captions end; the final status. The first Ctrl-C ends the
+    capture (the stream then finalizes its pending words), a second one quits at once."""
+    status, interrupted = "", False
     while True:
         try:
-            client.wait_ready(timeout=RECONNECT_WAIT_SECONDS)
-            return client
-        except SidecarError:
-            if time.monotonic() > deadline:
+            running = captions.running
+            update = captions.poll()
+            for notice in update.notices:
+                display.notice(notice)
+            if update.status != status:
+                status = update.status
+                if status.startswith("reconnecting: "):
+                    display.notice(f"sidecar unavailable ({status.removeprefix('reconnecting: ')}); "
+                                   "reconnecting")
+            for final in update.finals:
+                display.final(final.words[0].start, final.text)
+                if writer is not None:
+                    writer.add(final)
+                if obs is not None:
+                    obs.final(final.text)
+            display.interim(update.interim)
+            if obs is not None:
+                obs.interim(update.interim)
+            if not running:
+                return status
+            time.sleep(TICK_SECONDS)
+        except KeyboardInterrupt:
+            if interrupted:
+                captions.stop()
                 raise
-            time.sleep(RECONNECT_WAIT_SECONDS)
+            interrupted = True
+            display.notice("finishing the captions (Ctrl-C again to quit at once)")
+            captions.capture.stop()
+
+
+def live_options(args: argparse.Namespace, address: str) -> live.LiveOptions:
+    return live.LiveOptions(
+        address=address, token=(args.token or os.environ.get("SIDECAR_TOKEN")) if args.server else None,
+        language_code=args.language or "", model=args.model or "",
+        interim_results=not args.no_interim, hotwords=args.hotwords or "",
+        initial_prompt=args.initial_prompt or "", endpoint_silence_seconds=args.endpoint_silence,
+        give_up_seconds=RECONNECT_GIVE_UP_SECONDS if args.reconnect else 0.0)
+
+
+def check_input(spec: str) -> None:
+    if not live.is_device(spec) and "://" not in spec and not pathlib.Path(spec).is_file():
+        raise UsageError(f"{spec}: no such file, and not a URL or FORMAT:DEVICE")
 
 
 def plan_output(args: argparse.Namespace) -> pathlib.Path:
     output = args.output
-    if output.suffix.lower() not in FORMATS:
-        raise UsageError(f"{output}: the output must end in {', '.join(FORMATS)}")
+    if output.suffix.lower() not in live.CAPTION_FORMATS:
+        raise UsageError(f"{output}: the output must end in {', '.join(live.CAPTION_FORMATS)}")
     if pathlib.Path(args.input).exists() and output.resolve() == pathlib.Path(args.input).resolve():
         raise UsageError(f"{output}: refusing to overwrite the input")
     if output.exists() and not args.force:
@@ -131,120 +166,72 @@ def plan_output(args: argparse.Namespace) -> pathlib.Path:
     return output
 
 
-# --- audio sources ----------------------------------------------------------------------------
+def board_options(args: argparse.Namespace) -> live.BoardOptions:
+    """The OBS Text source's layout from --lines and --chars-per-line."""
+    options = live.BoardOptions(args.lines, args.chars_per_line)
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return options
 
 
-class Source:
-    """16 kHz mono s16le chunks of CHUNK_SECONDS; `sent` counts the seconds handed out."""
+class ObsCaptions:
+    """Captions into a running OBS through obs-websocket: the Text source shows the board, each
+    final caption goes into the stream while OBS streams. A lost connection is tried again
+    every OBS_RETRY_SECONDS, with a notice when it goes and comes back."""
 
-    def __init__(self, blocks: Iterator[np.ndarray], *, pace: bool, stop=None) -> None:
-        self._blocks = blocks
-        self._pace = pace
-        self._stop = stop
-        self._started: float | None = None
-        self.sent = 0.0
-        self.ended = False
+    def __init__(self, args: argparse.Namespace, board: live.CaptionBoard, display: "Display") -> None:
+        self._url, self._password, self._source = args.obs, args.obs_password, args.obs_text_source
+        self._board, self._display = board, display
+        self._shown: str | None = None
+        self._retry_at = 0.0
+        self._ws = self._connect()
 
-    def chunks(self) -> Iterator[bytes]:
-        """The next chunks; a new call after an interruption carries on where this stopped."""
-        if self._started is None:
-            self._started = time.monotonic()
-        for block in self._blocks:
-            data = (np.clip(block, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
-            if self._pace:  # a file in real time: hand out no audio before its time
-                wait = self._started + self.sent - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-            self.sent += len(data) / BYTES_PER_SECOND
-            yield data
-        self.ended = True
+    def final(self, text: str) -> None:
+        self._board.add_final(text)
+        self._call(lambda ws: ws.send_stream_caption(text))
+
+    def interim(self, text: str) -> None:
+        self._board.set_interim(text)
+        shown = self._board.text()
+        if self._source and shown != self._shown and self._call(lambda ws: ws.set_text(self._source, shown)):
+            self._shown = shown
 
     def close(self) -> None:
-        if self._stop is not None:
-            self._stop()
+        if self._ws is not None:
+            self._ws.close()
 
-
-def open_source(spec: str, *, fast: bool) -> Source:
-    """A file or URL (decoded with PyAV), or FORMAT:NAME, a capture device."""
-    kind, _, name = spec.partition(":")
-    if kind in DEVICE_FORMATS and name and not pathlib.Path(spec).exists():
-        return _device(kind, name)
-    if "://" not in spec and not pathlib.Path(spec).is_file():
-        raise UsageError(f"{spec}: no such file, and not a URL or FORMAT:DEVICE")
-    from sidecar.errors import InvalidAudioError
-    from sidecar.media.audio import DecodedStream
-
-    try:
-        stream = DecodedStream(spec, sample_rate=SAMPLE_RATE, mono=True)
-    except InvalidAudioError as exc:
-        raise UsageError(str(exc)) from None
-    blocks = (block[0] for block in stream.blocks(block_seconds=CHUNK_SECONDS))
-    return Source(blocks, pace=not fast)
-
-
-def _device(kind: str, name: str) -> Source:
-    """Captures with PyAV when it has the input format, else with an ffmpeg process."""
-    import av
-
-    if kind in av.formats_available:
+    def _connect(self) -> ObsWebSocket:
+        ws = ObsWebSocket(self._url, self._password, timeout=OBS_TIMEOUT_SECONDS)
         try:
-            container = av.open(name, format=kind)
-        except (av.error.FFmpegError, OSError) as exc:
-            raise UsageError(f"cannot open {kind} device {name!r}: {exc}") from None
-        if not container.streams.audio:
-            container.close()
-            raise UsageError(f"{kind} device {name!r} has no audio")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            if self._source:
+                ws.text_source_settings(self._source)  # names a missing or wrong source now
+        except BaseException:
+            ws.close()
+            raise
+        return ws
 
-        def blocks() -> Iterator[np.ndarray]:
-            for frame in container.decode(container.streams.audio[0]):
-                for out in resampler.resample(frame):
-                    yield out.to_ndarray()[0]
-
-        return Source(blocks(), pace=False, stop=container.close)
-    if shutil.which("ffmpeg") is None:
-        raise UsageError(f"this PyAV lacks the {kind} input and there is no ffmpeg on PATH")
-    process = subprocess.Popen(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", kind, "-i", name,
-         "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"],
-        stdout=subprocess.PIPE)
-    chunk_bytes = int(SAMPLE_RATE * CHUNK_SECONDS) * 4
-
-    def piped() -> Iterator[np.ndarray]:
-        while data := process.stdout.read(chunk_bytes):
-            yield np.frombuffer(data[: len(data) // 4 * 4], "<f4")
-
-    def stop() -> None:
-        process.terminate()
-        process.wait()
-
-    return Source(piped(), pace=False, stop=stop)
-
-
-# --- captions ---------------------------------------------------------------------------------
-
-
-class CaptionWriter:
-    """Keeps the subtitle file complete: cues of ended utterances plus the current one's."""
-
-    def __init__(self, path: pathlib.Path) -> None:
-        self.path = path
-        self._format = FORMATS[path.suffix.lower()]
-        self._closed: list[subtitles.Cue] = []  # cues of utterances that ended
-        self._open: list[subtitles.TimedWord] = []  # final words of the current utterance
-        write_atomically(path, self._format([]))
-
-    def cues(self) -> list[subtitles.Cue]:
-        return self._closed + subtitles.build_cues(self._open)
-
-    def add(self, words: list[subtitles.TimedWord]) -> None:
-        self._open.extend(words)
-        write_atomically(self.path, self._format(self.cues()))
-
-    def end_utterance(self) -> None:
-        """Freezes the current utterance's cues, so later rewrites need not rebuild them."""
-        self._closed = self.cues()
-        self._open = []
+    def _call(self, request) -> bool:
+        """Runs request(ws); False when OBS is not connected (now)."""
+        if self._ws is None:
+            if time.monotonic() < self._retry_at:
+                return False
+            try:
+                self._ws = self._connect()
+            except ObsError:
+                self._retry_at = time.monotonic() + OBS_RETRY_SECONDS
+                return False
+            self._display.notice(f"connected to OBS at {self._url} again")
+            self._shown = None
+        try:
+            request(self._ws)
+        except ObsError as exc:
+            self._display.notice(f"lost OBS ({exc}); trying again every {OBS_RETRY_SECONDS:g} s")
+            self._ws.close()
+            self._ws, self._retry_at = None, time.monotonic() + OBS_RETRY_SECONDS
+            return False
+        return True
 
 
 class Display:
@@ -281,42 +268,3 @@ class Display:
         if self._shown:
             self._out.write("\r\033[K")
             self._shown = ""
-
-
-@dataclasses.dataclass
-class Session:
-    """Runs the stream, once or again after the sidecar went away, timed to the input."""
-
-    source: Source
-    writer: CaptionWriter | None
-    display: Display
-    interrupted: str | None = None  # why the last stream stopped early, if it did
-
-    def stream(self, client, config) -> None:
-        import grpc
-        from sidecar.v1 import streaming_recognition_pb2 as pb
-        from sidecar_client import SidecarError
-        from sidecar_client.client import seconds
-
-        self.interrupted = None
-        offset = self.source.sent  # input time where this stream begins
-        try:
-            for response in client.streaming_recognize(self.source.chunks(), config=config):
-                if response.HasField("final_result") and response.final_result.words:
-                    result = response.final_result
-                    words = [subtitles.TimedWord(w.text, offset + seconds(w.start_offset),
-                                                 offset + seconds(w.end_offset))
-                             for w in result.words]
-                    self.display.final(words[0].start, result.transcript)
-                    if self.writer is not None:
-                        self.writer.add(words)
-                if response.HasField("interim_result"):
-                    self.display.interim(response.interim_result.transcript)
-                if response.speech_event == pb.SPEECH_EVENT_END and self.writer is not None:
-                    self.writer.end_utterance()
-        except SidecarError as exc:
-            if exc.code != grpc.StatusCode.UNAVAILABLE or self.source.ended:
-                raise
-            self.interrupted = exc.details
-        if self.writer is not None:
-            self.writer.end_utterance()
