@@ -9,8 +9,10 @@ on a deleted pipe, so a warm-up start writes pluginregistry.cfg and is killed, a
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
+import functools
 import os
 import pathlib
 import re
@@ -19,6 +21,8 @@ import signal
 import subprocess
 import tempfile
 import time
+
+import pytest
 
 from tests.xvfb import start_xvfb
 
@@ -57,8 +61,21 @@ def forget_projects(config: pathlib.Path, home: pathlib.Path) -> None:
     shutil.rmtree(home / "audacity-temp", ignore_errors=True)
 
 
+@functools.cache
+def session_xvfb() -> tuple[subprocess.Popen, str]:
+    """One Xvfb for every Audacity of the test run, killed when the run ends.
+
+    Tk keeps a process's display connections open until the process exits and finds them by
+    name: a panel test's Tk on a later Xvfb that got the same display number (":0" again)
+    would take the dead connection, and Xlib would end the whole run ("XIO: fatal IO error").
+    """
+    xvfb, display = start_xvfb("1024x768x24")
+    atexit.register(AudacityUnderXvfb._kill, xvfb)
+    return xvfb, display
+
+
 class AudacityUnderXvfb:
-    """Xvfb plus Audacity for one test session; stop() kills both and removes their files."""
+    """Audacity (on the run's Xvfb) for one test module; stop() kills it and removes its files."""
 
     def __init__(self) -> None:
         self.home = pathlib.Path(tempfile.mkdtemp(prefix="sidecar-audacity-home-"))
@@ -97,7 +114,6 @@ class AudacityUnderXvfb:
         from sidecar_audacity.pipe import pipe_paths
 
         self._kill(self.audacity)
-        self._kill(self.xvfb)
         for path in pipe_paths():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
@@ -105,7 +121,7 @@ class AudacityUnderXvfb:
         self._lock.close()
 
     def _start_xvfb(self) -> None:
-        self.xvfb, self.display = start_xvfb("1024x768x24")
+        self.xvfb, self.display = session_xvfb()
 
     def _launch(self) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DISPLAY", "WAYLAND"))}
@@ -140,3 +156,25 @@ def clear_project(audacity) -> None:
     if audacity.tracks():
         audacity.command("SelectAll")
         audacity.command("RemoveTracks")
+
+
+@pytest.fixture(scope="module")
+def real_audacity():
+    """One Audacity for the test module that imports this fixture (starting one costs seconds)."""
+    if missing() is not None:
+        pytest.skip(missing())
+    instance = AudacityUnderXvfb()
+    try:
+        yield instance.start()
+    finally:
+        instance.stop()
+
+
+@pytest.fixture()
+def audacity(real_audacity):
+    """A bridge to that Audacity, its project emptied first."""
+    from sidecar_audacity import Audacity, PipeConnection
+
+    with Audacity(PipeConnection(connect_timeout=START_SECONDS)) as bridge:
+        clear_project(bridge)
+        yield bridge

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from sidecar.media.audio import decode_file
-from tests.audacity_fixtures import START_SECONDS, AudacityUnderXvfb, clear_project, missing
+from tests.audacity_fixtures import audacity, clear_project, missing, real_audacity  # noqa: F401
 from tests.conftest import word_error_rate
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
@@ -26,24 +26,6 @@ DEMO_SECONDS = 23.01
 SECOND_CLIP_START = 11.035  # the second utterance starts here; the selection starts before it
 DITHER_SLACK = 1e-3  # Audacity dithers each 16-bit export differently (a few LSB)
 TIME_SLACK = 0.02  # label and clip times are written to the microsecond, audio to the sample
-
-
-@pytest.fixture(scope="module")
-def real_audacity():
-    instance = AudacityUnderXvfb()
-    try:
-        yield instance.start()
-    finally:
-        instance.stop()
-
-
-@pytest.fixture()
-def audacity(real_audacity):
-    from sidecar_audacity import Audacity, PipeConnection
-
-    with Audacity(PipeConnection(connect_timeout=START_SECONDS)) as bridge:
-        clear_project(bridge)
-        yield bridge
 
 
 @pytest.fixture()

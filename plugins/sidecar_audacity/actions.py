@@ -73,6 +73,8 @@ class Outcome:
     summary: str
     tracks: tuple[Track, ...] = ()
     sidecar_seconds: float = 0.0  # the sidecar's own processing time, from its summary
+    first_audio_seconds: float = 0.0  # generating actions: from the request to the first audio received
+    reference_ranges: tuple[tuple[float, float], ...] = ()  # Fix phrase: where its voice came from (project time)
 
 
 class Job:
@@ -129,8 +131,8 @@ def caption(audacity: Audacity, client: SidecarClient, options: CaptionOptions =
             job: Job | None = None) -> Outcome:
     """A label track of caption cues over the selection."""
     job = job or Job()
-    with _exported(audacity, job, channels=1) as (selection, wav):
-        transcript, seconds = _transcribe(client, wav, options, job, diarize=False)
+    with exported(audacity, job, channels=1) as (selection, wav):
+        transcript, seconds = transcribe(client, wav, options, job, diarize=False)
         cues = _cues(transcript, selection.start)
         if not cues:
             return Outcome("no speech found: nothing was added", (), seconds)
@@ -145,8 +147,8 @@ def caption_speakers(audacity: Audacity, client: SidecarClient,
                      options: CaptionOptions = CaptionOptions(), job: Job | None = None) -> Outcome:
     """One label track of caption cues per speaker, named after the speaker."""
     job = job or Job()
-    with _exported(audacity, job, channels=1) as (selection, wav):
-        transcript, seconds = _transcribe(client, wav, options, job, diarize=True)
+    with exported(audacity, job, channels=1) as (selection, wav):
+        transcript, seconds = transcribe(client, wav, options, job, diarize=True)
         by_speaker: dict[str, list[Label]] = {}
         for cue in _cues(transcript, selection.start):
             by_speaker.setdefault(cue.speaker or "Unknown speaker", []).append(_label(cue))
@@ -167,10 +169,10 @@ def denoise(audacity: Audacity, client: SidecarClient, options: DenoiseOptions =
     proto = enhancement_pb2.EnhancementOptions(attenuation_limit_db=options.attenuation_limit_db,
                                                post_filter=options.post_filter)
     added, seconds = [], 0.0
-    with _workspace(audacity, job) as (selection, tmp):
+    with workspace(audacity, job) as (selection, tmp):
         for n, track in enumerate(selection.tracks):
             wav = _export_track(audacity, selection, track, tmp, job)
-            out = PcmWavWriter(_result_path(tmp, n, f"{track.name} (denoised)"))
+            out = PcmWavWriter(result_path(tmp, n, f"{track.name} (denoised)"))
             call = client.enhance_stream(wav, options=proto,
                                          output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
             try:
@@ -182,7 +184,7 @@ def denoise(audacity: Audacity, client: SidecarClient, options: DenoiseOptions =
             finally:
                 out.close()
             added.append(out)
-        tracks = _import_all(audacity, selection, added, job)
+        tracks = import_all(audacity, selection.start, added, job)
     return Outcome(f"added {', '.join(repr(t.name) for t in tracks)}", tracks, seconds)
 
 
@@ -194,7 +196,7 @@ def split_stems(audacity: Audacity, client: SidecarClient, options: StemsOptions
         model=options.model, model_repository=options.model_repository, stems=list(options.stems),
         output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
     added, seconds = [], 0.0
-    with _workspace(audacity, job) as (selection, tmp):
+    with workspace(audacity, job) as (selection, tmp):
         for n, track in enumerate(selection.tracks):
             wav = _export_track(audacity, selection, track, tmp, job)
             writers: dict[str, PcmWavWriter] = {}
@@ -203,7 +205,7 @@ def split_stems(audacity: Audacity, client: SidecarClient, options: StemsOptions
                     if kind == "stem_chunk":
                         if message.stem not in writers:
                             writers[message.stem] = PcmWavWriter(
-                                _result_path(tmp, f"{n}-{len(writers)}", f"{track.name} - {message.stem}"))
+                                result_path(tmp, f"{n}-{len(writers)}", f"{track.name} - {message.stem}"))
                         writers[message.stem].write(message.audio)
                     elif kind == "summary":
                         seconds += _seconds(message.processing_duration)
@@ -211,7 +213,7 @@ def split_stems(audacity: Audacity, client: SidecarClient, options: StemsOptions
                 for writer in writers.values():
                     writer.close()
             added += writers.values()
-        tracks = _import_all(audacity, selection, added, job)
+        tracks = import_all(audacity, selection.start, added, job)
     return Outcome(f"added {len(tracks)} stem tracks", tracks, seconds)
 
 
@@ -246,26 +248,30 @@ def export_subtitles(audacity: Audacity, output: str | os.PathLike, *, track_nam
 def sidecar_error(exc: SidecarError, service: str) -> PluginError:
     """The user's words for a failed call: a missing service or sidecar reads differently from bad input."""
     if exc.code == grpc.StatusCode.UNIMPLEMENTED:
-        return SidecarUnavailableError(f"the sidecar does not offer {service} (UNIMPLEMENTED): "
-                                       "update it or install the extra that provides it")
-    if exc.code == grpc.StatusCode.UNAVAILABLE:
-        return SidecarUnavailableError(f"the sidecar is not reachable ({exc.details}): is it running?")
-    return PluginError(f"the sidecar failed while {service}: {exc}")
+        error = SidecarUnavailableError(f"the sidecar does not offer {service} (UNIMPLEMENTED): "
+                                        "update it or install the extra that provides it")
+    elif exc.code == grpc.StatusCode.UNAVAILABLE:
+        error = SidecarUnavailableError(f"the sidecar is not reachable ({exc.details}): is it running?")
+    else:
+        error = PluginError(f"the sidecar failed while {service}: {exc}")
+    error.status = exc.code
+    return error
 
 
-# --- the pieces every action shares --------------------------------------------------------
+# --- the pieces every action shares (creative.py's too) --------------------------------------
 
 
-class _workspace:
+class workspace:
     """The selection and a private temporary directory; afterwards, whatever happened, the
-    directory is removed and the user's selection put back (unless Audacity is gone)."""
+    directory is removed and the user's selection put back (unless Audacity is gone).
+    Actions that only add audio at the cursor pass needs_audio=False (see resolve_selection)."""
 
-    def __init__(self, audacity: Audacity, job: Job) -> None:
-        self.audacity, self.job = audacity, job
+    def __init__(self, audacity: Audacity, job: Job, *, needs_audio: bool = True) -> None:
+        self.audacity, self.job, self.needs_audio = audacity, job, needs_audio
 
     def __enter__(self) -> tuple[Selection, str]:
         self.job.report(0.0, "reading the selection")
-        self.selection = self.audacity.selection(restore=False)
+        self.selection = self.audacity.selection(restore=False, needs_audio=self.needs_audio)
         self._tmp = tempfile.TemporaryDirectory(prefix="sidecar-audacity-")
         return self.selection, self._tmp.name
 
@@ -275,7 +281,7 @@ class _workspace:
             self.audacity.restore(self.selection)
 
 
-class _exported(_workspace):
+class exported(workspace):
     """The selection's selected tracks mixed into one WAV file in the workspace."""
 
     def __init__(self, audacity: Audacity, job: Job, channels: int) -> None:
@@ -289,7 +295,7 @@ class _exported(_workspace):
             self.job.report(0.0, "exporting the selection")
             self.audacity.export(wav, selection.start, selection.end,
                                  [t.index for t in selection.tracks], self.channels)
-            _check_export(wav)
+            check_export(wav)
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -302,16 +308,16 @@ def _export_track(audacity: Audacity, selection: Selection, track: Track, tmp: s
     wav = os.path.join(tmp, f"track-{track.index}.wav")
     job.report(0.0, f"exporting '{track.name}'")
     audacity.export(wav, selection.start, selection.end, [track.index], max(1, track.channels))
-    _check_export(wav)
+    check_export(wav)
     return wav
 
 
-def _check_export(wav: str) -> None:
+def check_export(wav: str) -> None:
     if not os.path.exists(wav) or wav_duration(wav) <= 0:
         raise EmptySelectionError("the selection is empty: select some audio (or nothing, for all of it)")
 
 
-def _result_path(tmp: str, key, track_name: str) -> str:
+def result_path(tmp: str, key, track_name: str) -> str:
     """A WAV path whose file name is the new track's name: Audacity names imports after the file."""
     folder = os.path.join(tmp, f"result-{key}")
     os.mkdir(folder)
@@ -319,16 +325,16 @@ def _result_path(tmp: str, key, track_name: str) -> str:
     return os.path.join(folder, name + ".wav")
 
 
-def _import_all(audacity: Audacity, selection: Selection, results: list[PcmWavWriter],
-                job: Job) -> tuple[Track, ...]:
+def import_all(audacity: Audacity, at: float, results: list[PcmWavWriter], job: Job) -> tuple[Track, ...]:
+    """The finished result files as new tracks whose audio starts at `at` (project time)."""
     job.check()
     job.report(EXPORT_SHARE + SIDECAR_SHARE, "adding tracks")
     if not results or any(writer.empty for writer in results):
         raise PluginError("the sidecar sent no audio back")
-    return tuple(audacity.import_audio(writer.path, selection.start) for writer in results)
+    return tuple(audacity.import_audio(writer.path, at) for writer in results)
 
 
-def _transcribe(client: SidecarClient, wav: str, options: CaptionOptions, job: Job, *,
+def transcribe(client: SidecarClient, wav: str, options: CaptionOptions, job: Job, *,
                 diarize: bool) -> tuple[object, float]:
     proto = transcription_pb2.TranscriptionOptions(
         model=options.model, language_code=options.language, translate=options.translate,

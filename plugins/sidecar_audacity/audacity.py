@@ -46,7 +46,7 @@ class Selection:
     start: float
     end: float
     tracks: tuple[Track, ...]
-    whole_project: bool  # nothing was selected, so the action takes the whole project
+    whole_project: bool  # no audio was selected, so the action takes the whole project's (which may be none)
     user_range: tuple[float, float]  # the user's own selection, to put back afterwards
     user_tracks: tuple[int, ...]
 
@@ -93,8 +93,9 @@ class Audacity:
 
     # --- the selection ---------------------------------------------------------------------
 
-    def selection(self, *, restore: bool = True) -> Selection:
-        """The selected time range and wave tracks, or the whole project when nothing is selected.
+    def selection(self, *, restore: bool = True, needs_audio: bool = True) -> Selection:
+        """The selected time range and wave tracks, or the whole project when nothing is selected
+        (see resolve_selection for `needs_audio`).
 
         Audacity's scripting has no command that reports the time selection, so this adds a
         label at the selection in a new label track, reads it back and undoes both steps
@@ -114,7 +115,7 @@ class Audacity:
         chosen = tuple(t.index for t in tracks if t.selected)
         if restore:
             self.select(start, end, chosen)
-        return resolve_selection(tracks, start, end, chosen)
+        return resolve_selection(tracks, start, end, chosen, needs_audio=needs_audio)
 
     def select(self, start: float, end: float, track_indices: Iterable[int]) -> None:
         """Selects a time range on exactly these tracks."""
@@ -204,22 +205,31 @@ def nyquist_labels(labels: Sequence[Label], origin: float) -> str:
 
 
 def resolve_selection(tracks: Sequence[Track], start: float, end: float,
-                      selected: Sequence[int]) -> Selection:
-    """The action's range: the selection, or the whole project when no audio is selected."""
+                      selected: Sequence[int], *, needs_audio: bool = True) -> Selection:
+    """The action's range: the selection, or the whole project when no audio is selected.
+
+    Actions that only add audio at the cursor (needs_audio=False) also work where there is no
+    audio to read (an empty project, only label tracks, a range with no audio in it): they get
+    a whole-project selection, holding no tracks when the project has no audio (its range is
+    then the user's).
+    """
     waves = [t for t in tracks if t.kind == "wave"]
     chosen = [t for t in waves if t.index in selected]
-    if not waves:
-        raise EmptySelectionError("the project has no audio tracks: import or record some audio first")
     user = ((start, end), tuple(selected))
     if end - start > 0 and chosen:
-        if not any(t.start < end and t.end > start for t in chosen):
+        if any(t.start < end and t.end > start for t in chosen):
+            return Selection(start, end, tuple(chosen), False, *user)
+        if needs_audio:
             raise EmptySelectionError(
                 f"the selection ({start:.2f}-{end:.2f} s) holds no audio of the selected tracks")
-        return Selection(start, end, tuple(chosen), False, *user)
-    first, last = min(t.start for t in waves), max(t.end for t in waves)
-    if last - first <= 0:
-        raise EmptySelectionError("the project's audio tracks are empty")
-    return Selection(first, last, tuple(waves), True, *user)
+    first, last = min((t.start for t in waves), default=0.0), max((t.end for t in waves), default=0.0)
+    if last - first > 0:
+        return Selection(first, last, tuple(waves), True, *user)
+    if not needs_audio:
+        return Selection(start, end, (), True, *user)
+    if not waves:
+        raise EmptySelectionError("the project has no audio tracks: import or record some audio first")
+    raise EmptySelectionError("the project's audio tracks are empty")
 
 
 def _runs(indices: Sequence[int]) -> list[tuple[int, int]]:

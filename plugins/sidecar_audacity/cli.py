@@ -4,6 +4,10 @@
     sidecar-audacity caption-speakers [--speakers 2]
     sidecar-audacity denoise [--attenuation-limit 12]
     sidecar-audacity stems [--model htdemucs] [--stem vocals ...]
+    sidecar-audacity say TEXT [--language en] [--voice ID] [--seed N]
+    sidecar-audacity fix-phrase CORRECTION [--language en] [--speakers 2]
+    sidecar-audacity cue PROMPT [--duration 8] [--seed N] [--guidance 3] [--melody | --continue]
+    sidecar-audacity events [--model clap --labels laughter,applause] [--threshold 0.3]
     sidecar-audacity export-subtitles OUTPUT.srt|.vtt [--track NAME ...] [--force]
     sidecar-audacity panel
 
@@ -21,7 +25,7 @@ import sys
 
 from sidecar_client import DEFAULT_ADDRESS
 
-from sidecar_audacity import actions, session
+from sidecar_audacity import actions, creative, session
 from sidecar_audacity.errors import AudacityStalledError, AudacityUnreachableError, PluginError, SidecarUnavailableError
 from sidecar_audacity.pipe import PIPE_DIR
 
@@ -57,6 +61,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="", help="Demucs model (default: the sidecar's)")
     p.add_argument("--model-repository", default="", help="directory of Demucs models on the server")
     p.add_argument("--stem", action="append", default=[], dest="stems", help="a stem to keep (repeatable)")
+
+    for name, help_text in (("say", "speech on a new track at the cursor, in a cloned voice"),
+                            ("fix-phrase", 'the selected phrase, corrected, on "<name> (fixed)"')):
+        p = commands.add_parser(name, help=help_text)
+        p.add_argument("text", help="what to say" if name == "say" else "what the selected phrase should say")
+        p.add_argument("--language", default="en" if name == "say" else "",
+                       help="language of the text (default: en)" if name == "say" else
+                            "language of the text (default: the one detected)")
+        p.add_argument("--model", default="", help="XTTS model (default: the sidecar's)")
+        p.add_argument("--seed", type=int, default=None, help="seed for repeatable speech")
+        p.add_argument("--max-sentence-seconds", type=float, default=0.0, help=argparse.SUPPRESS)  # tiny models
+        if name == "say":
+            p.add_argument("--voice", default="", help="a saved voice id (default: clone the selection)")
+        else:
+            p.add_argument("--whisper-model", default="", help="Whisper model (default: the sidecar's)")
+            p.add_argument("--speakers", type=int, default=0, help="number of speakers (default: detect)")
+
+    p = commands.add_parser("cue", help="a generated cue at the cursor or over the selection, labelled "
+                                        "with its settings")
+    p.add_argument("prompt", help='what to generate, e.g. "calm piano bed"')
+    p.add_argument("-d", "--duration", type=float, default=creative.DEFAULT_CUE_SECONDS,
+                   help="seconds at the cursor or after a continued selection (default 8; a selection "
+                        "sets it otherwise)")
+    p.add_argument("--model", default="", help="MusicGen model (default: the sidecar's)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: random, kept in the label)")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale (default 3)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest codes (default 250)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, 0 off (default 0)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1)")
+    reference = p.add_mutually_exclusive_group()
+    reference.add_argument("--melody", dest="reference", action="store_const", const="melody", default="",
+                           help="follow the selection's melody (needs a melody model)")
+    reference.add_argument("--continue", dest="reference", action="store_const", const="continuation", default="",
+                           help="continue the selection: the cue goes after it")
+
+    p = commands.add_parser("events", help='a label track "Events" of sound events over the selection')
+    p.add_argument("--model", default="", help="ast-audioset (default), clap, or a model directory")
+    p.add_argument("--labels", default="", help="comma-separated labels: AudioSet classes, or anything with clap")
+    p.add_argument("--threshold", type=float, default=None, help="smallest score that marks an event")
+    p.add_argument("--track-name", default=creative.EVENTS_TRACK, help="name of the new label track")
 
     p = commands.add_parser("export-subtitles", help="write label tracks as SRT or WebVTT")
     p.add_argument("output", help="subtitle file to write: .srt or .vtt")
@@ -97,6 +141,18 @@ def run_action(args: argparse.Namespace, job: actions.Job) -> actions.Outcome:
         options = actions.DenoiseOptions(args.attenuation_limit, args.post_filter)
     elif args.command == "stems":
         options = actions.StemsOptions(args.model, args.model_repository, tuple(args.stems))
+    elif args.command == "say":
+        options = creative.SayOptions(args.text, args.language, args.voice, args.model, args.seed,
+                                      args.max_sentence_seconds)
+    elif args.command == "fix-phrase":
+        options = creative.FixPhraseOptions(args.text, args.language, args.model, args.whisper_model,
+                                            args.speakers, args.seed, args.max_sentence_seconds)
+    elif args.command == "cue":
+        options = creative.CueOptions(args.prompt, args.duration, args.model, args.seed, args.guidance,
+                                      args.top_k, args.top_p, args.temperature, args.reference)
+    elif args.command == "events":
+        options = creative.EventOptions(args.model, tuple(filter(None, map(str.strip, args.labels.split(",")))),
+                                        args.threshold, args.track_name)
     else:
         options = actions.CaptionOptions(
             model=args.model, language=args.language, translate=args.translate,

@@ -6,6 +6,8 @@ from __future__ import annotations
 class PluginError(Exception):
     """Base of the plugin's errors; str() is a message fit for the panel or the terminal."""
 
+    status = None  # the gRPC status code when a sidecar call failed, for callers that fall back
+
 
 class AudacityUnreachableError(PluginError):
     """No Audacity answers on the pipe: it is not running, or mod-script-pipe is not enabled."""

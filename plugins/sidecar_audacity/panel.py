@@ -16,14 +16,15 @@ from tkinter import filedialog, ttk
 
 from sidecar_client import DEFAULT_ADDRESS
 
-from sidecar_audacity import actions, session
+from sidecar_audacity import actions, creative, session
 from sidecar_audacity.errors import PluginError
 from sidecar_audacity.pipe import PIPE_DIR
 
 POLL_MS = 100
 TITLE = "Audio sidecar"
 BUTTONS = (("Caption", "caption"), ("Caption with speakers", "caption-speakers"),
-           ("Denoise", "denoise"), ("Split stems", "stems"))
+           ("Denoise", "denoise"), ("Split stems", "stems"), ("Say this", "say"), ("Fix phrase", "fix-phrase"),
+           ("Generate cue", "cue"), ("Mark events", "events"))
 
 
 class Panel:
@@ -44,20 +45,25 @@ class Panel:
         self.model = self._field(frame, 1, "Whisper model (empty: default)", "")
         self.speakers = self._field(frame, 2, "Speakers (0: detect)", "0")
         self.attenuation = self._field(frame, 3, "Denoise limit, dB (0: none)", "0")
+        self.text = self._field(frame, 4, "Text, correction or prompt", "", width=24)
+        self.voice = self._field(frame, 5, "Voice id (empty: selection)", "")
+        self.cue_seconds = self._field(frame, 6, "Cue at the cursor, s", f"{creative.DEFAULT_CUE_SECONDS:g}")
+        # XTTS for Say and Fix phrase, MusicGen for Generate cue, AST/CLAP for Mark events
+        self.creative_model = self._field(frame, 7, "Say, cue or events model (empty: default)", "")
         self.buttons = []
-        for row, (text, name) in enumerate(BUTTONS, start=4):
+        for row, (text, name) in enumerate(BUTTONS, start=8):
             button = ttk.Button(frame, text=text, command=lambda name=name: self.start(name))
             button.grid(row=row, column=0, columnspan=2, sticky="ew", pady=1)
             self.buttons.append(button)
         export = ttk.Button(frame, text="Export subtitles...", command=self.ask_export)
-        export.grid(row=8, column=0, columnspan=2, sticky="ew", pady=1)
+        export.grid(row=row + 1, column=0, columnspan=2, sticky="ew", pady=1)
         self.buttons.append(export)
         self.progress = ttk.Progressbar(frame, length=260, maximum=1.0)
-        self.progress.grid(row=9, column=0, columnspan=2, pady=(8, 2))
+        self.progress.grid(row=row + 2, column=0, columnspan=2, pady=(8, 2))
         self.status = tk.StringVar(value="Select audio in Audacity (or nothing, for all of it).")
-        ttk.Label(frame, textvariable=self.status, wraplength=260).grid(row=10, column=0, columnspan=2)
+        ttk.Label(frame, textvariable=self.status, wraplength=260).grid(row=row + 3, column=0, columnspan=2)
         self.cancel_button = ttk.Button(frame, text="Cancel", command=self.cancel, state="disabled")
-        self.cancel_button.grid(row=11, column=0, columnspan=2, pady=(4, 0))
+        self.cancel_button.grid(row=row + 4, column=0, columnspan=2, pady=(4, 0))
         root.after(POLL_MS, self._poll)
 
     @property
@@ -98,6 +104,16 @@ class Panel:
             return options
         if name == "stems":
             return actions.StemsOptions()
+        text, language, model = self.text.get().strip(), self.language.get().strip(), self.creative_model.get().strip()
+        if name == "say":
+            return creative.SayOptions(text, language or "en", voice_id=self.voice.get().strip(), model=model)
+        if name == "fix-phrase":
+            return creative.FixPhraseOptions(text, language, model=model, transcription_model=self.model.get().strip(),
+                                             speaker_count=int(self.speakers.get() or 0))
+        if name == "cue":
+            return creative.CueOptions(text, float(self.cue_seconds.get() or creative.DEFAULT_CUE_SECONDS), model)
+        if name == "events":
+            return creative.EventOptions(model)
         return actions.CaptionOptions(model=self.model.get().strip(), language=self.language.get().strip(),
                                       speaker_count=int(self.speakers.get() or 0))
 
@@ -144,10 +160,10 @@ class Panel:
         self.cancel_button["state"] = "normal" if running else "disabled"
 
     @staticmethod
-    def _field(frame: ttk.Frame, row: int, text: str, value: str) -> tk.StringVar:
+    def _field(frame: ttk.Frame, row: int, text: str, value: str, width: int = 10) -> tk.StringVar:
         variable = tk.StringVar(value=value)
         ttk.Label(frame, text=text).grid(row=row, column=0, sticky="w")
-        ttk.Entry(frame, textvariable=variable, width=10).grid(row=row, column=1, sticky="e")
+        ttk.Entry(frame, textvariable=variable, width=width).grid(row=row, column=1, sticky="e")
         return variable
 
 

@@ -10,7 +10,7 @@ import os
 
 from sidecar_client import DEFAULT_ADDRESS, SidecarClient, SidecarError
 
-from sidecar_audacity import actions
+from sidecar_audacity import actions, creative
 from sidecar_audacity.audacity import Audacity
 from sidecar_audacity.errors import SidecarUnavailableError
 from sidecar_audacity.pipe import PIPE_DIR, PipeConnection
@@ -22,6 +22,10 @@ ACTIONS = {
     "caption-speakers": actions.caption_speakers,
     "denoise": actions.denoise,
     "stems": actions.split_stems,
+    "say": creative.say,
+    "fix-phrase": creative.fix_phrase,
+    "cue": creative.generate_cue,
+    "events": creative.mark_events,
 }
 
 

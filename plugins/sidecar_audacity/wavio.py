@@ -1,4 +1,4 @@
-"""WAV files with the standard library: the length of an export, and PCM chunks written out."""
+"""WAV files with the standard library: the length of an export, its samples, and PCM chunks written out."""
 
 from __future__ import annotations
 
@@ -55,10 +55,41 @@ def to_s16le(data: bytes, encoding: int) -> bytes:
         return data
     if encoding != audio_pb2.AUDIO_ENCODING_PCM_F32LE:
         raise ValueError(f"unexpected PCM encoding {audio_pb2.AudioEncoding.Name(encoding)}")
-    floats = array.array("f", data)
-    if sys.byteorder == "big":
-        floats.byteswap()
-    ints = array.array("h", (int(max(-1.0, min(1.0, x)) * S16_MAX) for x in floats))
+    ints = array.array("h", (int(max(-1.0, min(1.0, x)) * S16_MAX) for x in f32_samples(data)))
     if sys.byteorder == "big":
         ints.byteswap()
     return ints.tobytes()
+
+
+def f32_samples(data: bytes) -> array.array:
+    """Little-endian float32 PCM as an array of floats."""
+    floats = array.array("f", data)
+    if sys.byteorder == "big":
+        floats.byteswap()
+    return floats
+
+
+def read_pcm16(path: str) -> tuple[int, array.array]:
+    """The rate and samples of a mono 16-bit WAV file, such as the plugin's own exports."""
+    with wave.open(path, "rb") as w:
+        if (w.getsampwidth(), w.getnchannels()) != (2, 1):
+            raise ValueError(f"{path}: expected mono 16-bit PCM, not {w.getnchannels()} channels "
+                             f"of {8 * w.getsampwidth()} bits")
+        rate = w.getframerate()
+        samples = array.array("h", w.readframes(w.getnframes()))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return rate, samples
+
+
+def write_pcm16(path: str, rate: int, samples: array.array) -> None:
+    """Writes mono 16-bit samples as a WAV file."""
+    data = samples
+    if sys.byteorder == "big":
+        data = array.array("h", samples)
+        data.byteswap()
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(data.tobytes())
