@@ -45,12 +45,11 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds,
 
 SIDECAR = r"""
 import json, os, resource, sys, time
-os.environ["SIDECAR_DEMUCS_REPOS"] = sys.argv[2]
 from sidecar.server.inprocess import InProcessSidecar
 from sidecar.v1 import audio_pb2, separation_pb2
 from sidecar_client import SidecarClient
 from tests import stems_fixtures as fx
-with InProcessSidecar() as server, SidecarClient(server.address) as client:
+with InProcessSidecar(demucs_repositories=[sys.argv[2]]) as server, SidecarClient(server.address) as client:
     client.wait_ready()
     options = separation_pb2.SeparationOptions(model=fx.TINY_NAME)
     # One second of silence loads the model, as the direct process does before its clock starts.

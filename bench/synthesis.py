@@ -139,8 +139,7 @@ def conditioning(model, reference) -> tuple:
 
 def main() -> int:
     args = parse_args()
-    from sidecar.engines import xtts, xtts_models
-    from sidecar.runtime import voices
+    from sidecar.engines import xtts
     from tests.xtts_fixtures import REFERENCE
 
     scratch = tempfile.TemporaryDirectory(prefix="bench-synthesis-")
@@ -149,8 +148,6 @@ def main() -> int:
         from tests.xtts_fixtures import build_tiny_xtts
 
         directory = build_tiny_xtts(pathlib.Path(scratch.name) / "tiny-xtts")
-    os.environ[xtts_models.LICENSE_ENV] = "1"  # the bench's user agrees, for this run only
-    os.environ[voices.VOICES_DIR_ENV] = str(pathlib.Path(scratch.name) / "voices")
     from sidecar.server.inprocess import InProcessSidecar
     from sidecar_client import SidecarClient
 
@@ -163,7 +160,10 @@ def main() -> int:
     rows: dict[str, list[tuple[float, float, float]]] = {"library inference()": [], "library stream": [],
                                                          "sidecar": []}
     timings = {"library": [], "sidecar": []}  # voice conditioning
-    with InProcessSidecar(device=args.device) as server, SidecarClient(server.address) as client:
+    # The bench's user agrees to the CPML for this run only; its voices go in the scratch directory.
+    with InProcessSidecar(device=args.device, agree_coqui_license=True,
+                          voices_dir=str(pathlib.Path(scratch.name) / "voices")) as server, \
+            SidecarClient(server.address) as client:
         client.wait_ready()
         for run in range(args.runs):
             started = time.perf_counter()

@@ -12,6 +12,14 @@ from sidecar.runtime import devices
 
 DEFAULT_PORT = 50051
 MIB = 1 << 20
+# Environment variables that fill a setting neither the TOML file nor a flag gives. They are
+# read here and nowhere else; engines and servicers get the values through the config.
+TOKEN_ENV = "SIDECAR_TOKEN"
+LICENSE_ENV = "SIDECAR_COQUI_TOS_AGREED"  # exactly "1" agrees; anything else does not
+VOICES_DIR_ENV = "SIDECAR_VOICES_DIR"
+DEMUCS_REPOS_ENV = "SIDECAR_DEMUCS_REPOS"  # directories separated by os.pathsep
+# Settings a TOML file gives as arrays.
+TUPLE_SETTINGS = ("preload", "demucs_repositories")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +28,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     # TCP port; 0 picks a free one (tests).
     port: int = DEFAULT_PORT
-    # Shared secret clients send as "authorization: Bearer <token>"; also $SIDECAR_TOKEN.
+    # Shared secret clients send as "authorization: Bearer <token>"; else $SIDECAR_TOKEN.
     token: str | None = None
     # PEM certificate chain and private key for TLS; both or neither.
     tls_cert: str | None = None
@@ -47,6 +55,16 @@ class ServerConfig:
     preload: tuple[str, ...] = ()
     # Seconds in-flight calls get to finish on SIGTERM/SIGINT.
     shutdown_grace_seconds: float = 5.0
+    # The person running the server agrees to the Coqui Public Model License that XTTS weights
+    # are under (--agree-coqui-license; else $SIDECAR_COQUI_TOS_AGREED=1). Never assumed:
+    # without it synthesis and voice creation answer FAILED_PRECONDITION.
+    agree_coqui_license: bool = False
+    # Directory of saved voices (--voices-dir; else $SIDECAR_VOICES_DIR; else voices/ in the
+    # sidecar's cache directory).
+    voices_dir: str | None = None
+    # Demucs model repositories searched, in order, before Demucs' download cache
+    # (--demucs-repo, repeatable; else $SIDECAR_DEMUCS_REPOS).
+    demucs_repositories: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -67,6 +85,8 @@ class ServerConfig:
         if self.max_audio_seconds <= 0 or self.max_upload_bytes <= 0:
             raise ValueError("the audio limits must be positive")
         devices.choose(self.device, gpu_present=True)  # checks the spelling only
+        if not isinstance(self.agree_coqui_license, bool):  # a TOML string would be truthy
+            raise ValueError("agree_coqui_license must be true or false")
 
     @property
     def address(self) -> str:
@@ -84,7 +104,8 @@ def is_loopback(host: str) -> bool:
 
 
 def load(path: str | os.PathLike | None = None, **overrides) -> ServerConfig:
-    """Builds a config from a TOML file (keys as the field names), $SIDECAR_TOKEN and overrides."""
+    """Builds a config from, in order of precedence, the overrides (flags; None is unset), a
+    TOML file (keys as the field names) and the environment (see from_environment)."""
     values: dict = {}
     if path is not None:
         with open(pathlib.Path(path), "rb") as f:
@@ -93,11 +114,29 @@ def load(path: str | os.PathLike | None = None, **overrides) -> ServerConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}")
-    if os.environ.get("SIDECAR_TOKEN"):
-        values.setdefault("token", os.environ["SIDECAR_TOKEN"])
+    for name, value in from_environment().items():
+        values.setdefault(name, value)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if "preload" in values:
-        values["preload"] = tuple(values["preload"])
+    for name in TUPLE_SETTINGS:
+        if name in values:
+            if isinstance(values[name], str):  # tuple() would split it into characters
+                raise ValueError(f"{name} must be a list of strings, not {values[name]!r}")
+            values[name] = tuple(values[name])
     config = ServerConfig(**values)
     config.validate()
     return config
+
+
+def from_environment() -> dict:
+    """The settings the environment gives: the fallbacks for users of the variables."""
+    found: dict = {}
+    if os.environ.get(TOKEN_ENV):
+        found["token"] = os.environ[TOKEN_ENV]
+    if os.environ.get(LICENSE_ENV, "").strip() == "1":
+        found["agree_coqui_license"] = True
+    if os.environ.get(VOICES_DIR_ENV):
+        found["voices_dir"] = os.environ[VOICES_DIR_ENV]
+    repositories = [p for p in os.environ.get(DEMUCS_REPOS_ENV, "").split(os.pathsep) if p.strip()]
+    if repositories:
+        found["demucs_repositories"] = tuple(repositories)
+    return found

@@ -5,7 +5,6 @@ The stems the sidecar streams must equal demucs.apply.apply_model on the whole i
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -13,7 +12,6 @@ import grpc
 import numpy as np
 import pytest
 
-from sidecar.engines import demucs_models
 from sidecar.media import audio as media
 from sidecar.server import convert
 from sidecar.v1 import audio_pb2, models_pb2, separation_pb2
@@ -42,15 +40,9 @@ def model(repo):
 def server(repo):
     from tests.harness import RunningSidecar
 
-    previous = os.environ.get(demucs_models.REPOS_ENV)
-    os.environ[demucs_models.REPOS_ENV] = str(repo)
-    sidecar = RunningSidecar(max_running_jobs=1, max_waiting_jobs=2)
+    sidecar = RunningSidecar(max_running_jobs=1, max_waiting_jobs=2, demucs_repositories=(str(repo),))
     yield sidecar
     sidecar.stop()
-    if previous is None:
-        os.environ.pop(demucs_models.REPOS_ENV)
-    else:
-        os.environ[demucs_models.REPOS_ENV] = previous
 
 
 @pytest.fixture()

@@ -250,17 +250,23 @@ def test_cancelling_mid_stream_frees_the_job(xtts_sidecar, voice_client, narrato
     assert events[-1][1] == "summary" and len(audio) > 0
 
 
-def test_licence_must_be_agreed_explicitly(voice_client, tiny_xtts_dir, data_dir, monkeypatch):
-    monkeypatch.delenv(xtts_models.LICENSE_ENV)
+def test_licence_must_be_agreed_explicitly(tiny_xtts_dir, data_dir, monkeypatch):
+    from sidecar import config
+    from sidecar_client import SidecarClient
+    from tests.harness import RunningSidecar
+
+    monkeypatch.setenv(config.LICENSE_ENV, "yes")  # only an explicit "1" agrees
     refused = grpc.StatusCode.FAILED_PRECONDITION
-    words = ["Coqui Public Model License", xtts_models.LICENSE_ENV, "--agree-coqui-license"]
-    # Refused before any weights are touched, even for a model already loaded.
-    expect_error(refused, words, lambda: voice_client.synthesize_stream(
-        "Hi.", "en", reference=data_dir / REFERENCE, options=options(tiny_xtts_dir)))
-    expect_error(refused, words, lambda: voice_client.create_voice(data_dir / REFERENCE, model=str(tiny_xtts_dir)))
-    monkeypatch.setenv(xtts_models.LICENSE_ENV, "yes")  # only an explicit "1" agrees
-    expect_error(refused, words, lambda: voice_client.synthesize_stream(
-        "Hi.", "en", reference=data_dir / REFERENCE, options=options(tiny_xtts_dir)))
+    words = ["Coqui Public Model License", config.LICENSE_ENV, "--agree-coqui-license"]
+    server = RunningSidecar()
+    try:
+        with SidecarClient(server.address) as client:  # refused before any weights are touched
+            expect_error(refused, words, lambda: client.synthesize_stream(
+                "Hi.", "en", reference=data_dir / REFERENCE, options=options(tiny_xtts_dir)))
+            expect_error(refused, words, lambda: client.create_voice(data_dir / REFERENCE,
+                                                                     model=str(tiny_xtts_dir)))
+    finally:
+        server.stop()
 
 
 def test_engine_streams_within_a_sentence(xtts_sidecar, voice_client, narrator, tiny_xtts_dir):
@@ -272,7 +278,7 @@ def test_engine_streams_within_a_sentence(xtts_sidecar, voice_client, narrator, 
     loaded = [m for m in listed if m.path == str(tiny_xtts_dir.resolve())]
     assert loaded and loaded[0].loaded and loaded[0].family == "xtts"
     engine = xtts_sidecar.runtime.models.find(("xtts", str(tiny_xtts_dir.resolve()))).model
-    voice = xtts.Conditioning(**voices.VoiceStore().get(narrator)[1])
+    voice = xtts.Conditioning(**voices.VoiceStore(xtts_sidecar.config.voices_dir).get(narrator)[1])
     opts = xtts.SynthesisOptions(language="en", max_sentence_seconds=0.15, chunk_tokens=2, seed=1)
     assert engine.sentence_tokens("One.", opts) == 4
     # A worker thread, as in the server: torch from the main thread ran several times slower
@@ -339,7 +345,9 @@ def test_cli_say_writes_wav_and_manages_voices(xtts_sidecar, narrator, tiny_xtts
 def test_cli_in_process_server_needs_the_agreement(tiny_xtts_dir, data_dir, tmp_path, capsys, monkeypatch):
     from sidecar.cli.main import main
 
-    monkeypatch.delenv(xtts_models.LICENSE_ENV, raising=False)
+    from sidecar import config
+
+    monkeypatch.delenv(config.LICENSE_ENV, raising=False)
     out = tmp_path / "x.wav"
     assert main(["say", "--reference", str(data_dir / REFERENCE), "--model", str(tiny_xtts_dir),
                  "-o", str(out), "Hi."]) == 1

@@ -58,14 +58,15 @@ def tiny_xtts_dir(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def xtts_sidecar(tiny_xtts_dir, tmp_path_factory):
-    """A sidecar whose user agreed to the CPML, with its own voices directory."""
-    from sidecar.engines import xtts_models
-    from sidecar.runtime import voices
+    """A sidecar whose user agreed to the CPML, with its own voices directory (both through the
+    environment variables, the fallbacks that tests/test_server_settings.py checks beside the
+    flags and the TOML keys)."""
+    from sidecar import config
     from tests.harness import RunningSidecar
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(xtts_models.LICENSE_ENV, "1")
-        patch.setenv(voices.VOICES_DIR_ENV, str(tmp_path_factory.mktemp("voices")))
+        patch.setenv(config.LICENSE_ENV, "1")
+        patch.setenv(config.VOICES_DIR_ENV, str(tmp_path_factory.mktemp("voices")))
         server = RunningSidecar(max_waiting_jobs=4)
         try:
             yield server

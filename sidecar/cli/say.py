@@ -2,9 +2,10 @@
 
 XTTS v2's weights are under the Coqui Public Model License (CPML, https://coqui.ai/cpml;
 non-commercial unless you bought a licence from Coqui). The sidecar never agrees to it for
-you: pass --agree-coqui-license (for the in-process server) or start `sidecar serve` with
-SIDECAR_COQUI_TOS_AGREED=1. Saved voices live where the server runs, in $SIDECAR_VOICES_DIR
-(default: voices/ in the sidecar's cache directory).
+you: pass --agree-coqui-license (for the in-process server), or start `sidecar serve` with
+--agree-coqui-license (or `agree_coqui_license = true` in its config, or
+SIDECAR_COQUI_TOS_AGREED=1). Saved voices live where the server runs, in its --voices-dir
+(default: $SIDECAR_VOICES_DIR, else voices/ in the sidecar's cache directory).
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for repeatable sampling")
     p.add_argument("--max-sentence-seconds", type=float,
                    help="longest speech per sentence (default: from the sentence's length)")
-    p.add_argument("--agree-coqui-license", action="store_true",
-                   help="agree to the Coqui Public Model License for the in-process server "
-                        f"(a running server needs {xtts_models.LICENSE_ENV}=1 in its environment)")
+    p.add_argument(xtts_models.LICENSE_FLAG, dest="agree_coqui_license", action="store_true",
+                   help="agree to the Coqui Public Model License (CPML, " + xtts_models.LICENSE_URL +
+                        ") for the in-process server (a running server decides by its own settings: "
+                        "`sidecar serve " + xtts_models.LICENSE_FLAG + "`)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     add_server_arguments(p)
@@ -73,16 +75,15 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"sidecar say: {exc}", file=sys.stderr)
         return 2
-    if args.agree_coqui_license:
-        if args.server:
-            print(f"sidecar say: --agree-coqui-license applies to the in-process server only; "
-                  f"{args.server} decides through its own {xtts_models.LICENSE_ENV}", file=sys.stderr)
-        else:
-            os.environ[xtts_models.LICENSE_ENV] = "1"  # the user said so on this command line
+    if args.agree_coqui_license and args.server:
+        print(f"sidecar say: {xtts_models.LICENSE_FLAG} applies to the in-process server only; "
+              f"{args.server} decides by its own settings", file=sys.stderr)
     from sidecar_client import SidecarError
 
+    # None leaves the in-process server's agreement to its environment; True: the user said so here.
+    agreed = True if args.agree_coqui_license else None
     try:
-        with connect(args) as client:
+        with connect(args, agree_coqui_license=agreed) as client:
             return act(client, args, text)
     except SidecarError as exc:
         print(f"sidecar say: {exc}", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 A model repository is a directory laid out as Demucs' own `--repo` option reads it:
 `NAME.th` (or `NAME-CHECKSUM.th`) files each holding one model, and `NAME.yaml` files naming
-a bag of those models. Repositories come from the request, or from $SIDECAR_DEMUCS_REPOS
-(directories separated by the path separator). Pretrained names ("htdemucs", ...) not found
+a bag of those models. Repositories come from the request, or from the server's settings
+(ServerConfig.demucs_repositories: --demucs-repo or $SIDECAR_DEMUCS_REPOS), which the caller
+passes in. Pretrained names ("htdemucs", ...) not found
 there load through demucs.pretrained.get_model: the Hugging Face cache, then Demucs' legacy
 download cache, downloading only when the server is online.
 """
@@ -15,7 +16,7 @@ import logging
 import os
 import pathlib
 import pickle
-from typing import Any
+from typing import Any, Iterable
 
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 FAMILY = "demucs"
 DEFAULT_MODEL = "htdemucs"
-REPOS_ENV = "SIDECAR_DEMUCS_REPOS"
 # Demucs' published models, with what each separates (the bags' members share their sources).
 PRETRAINED = {
     "htdemucs": "drums, bass, other, vocals",
@@ -51,9 +51,8 @@ def registry_key(resolved: ResolvedModel) -> tuple[str, str, str]:
     return (FAMILY, str(resolved.repository or resolved.source), resolved.name)
 
 
-def configured_repositories() -> list[pathlib.Path]:
-    value = os.environ.get(REPOS_ENV, "")
-    return [pathlib.Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+def paths(repositories: Iterable[str | os.PathLike]) -> list[pathlib.Path]:
+    return [pathlib.Path(p).expanduser() for p in repositories]
 
 
 def repository_models(repository: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -73,10 +72,12 @@ def _check_repository(repository: pathlib.Path) -> None:
         raise ModelNotFoundError(f"the model repository {repository} is not a directory on the server")
 
 
-def resolve(name: str | None, repository: str | os.PathLike | None = None) -> ResolvedModel:
-    """Finds `name` in `repository` if given, else in the configured repositories, then caches."""
+def resolve(name: str | None, repository: str | os.PathLike | None = None,
+            configured: Iterable[str | os.PathLike] = ()) -> ResolvedModel:
+    """Finds `name` in `repository` if given, else in the `configured` repositories (the
+    server's settings), then in the caches."""
     name = (name or DEFAULT_MODEL).strip()
-    repositories = [pathlib.Path(repository).expanduser()] if repository else configured_repositories()
+    repositories = paths([repository] if repository else configured)
     for repo in repositories:
         _check_repository(repo)
         models = repository_models(repo)
@@ -130,12 +131,12 @@ def _hub_cache_file(name: str) -> str | None:
     return path if isinstance(path, str) else None
 
 
-def list_installed() -> list[ResolvedModel]:
+def list_installed(configured: Iterable[str | os.PathLike] = ()) -> list[ResolvedModel]:
     """Models in the configured repositories plus pretrained ones in the Hugging Face cache."""
     found = []
-    for repo in configured_repositories():
+    for repo in paths(configured):
         if not repo.is_dir():
-            log.warning("%s names %s, which is not a directory", REPOS_ENV, repo)
+            log.warning("the Demucs model repository %s is not a directory", repo)
             continue
         found += [ResolvedModel(name, repo, "local", str(path))
                   for name, path in repository_models(repo).items()]
@@ -151,7 +152,7 @@ def describe_models(runtime) -> list:
     from sidecar.runtime.runtime import ModelDescription
 
     described = []
-    for m in list_installed():
+    for m in list_installed(runtime.config.demucs_repositories):
         entry = runtime.models.find(registry_key(m))
         described.append(ModelDescription(
             name=m.name, family=FAMILY, capabilities=("SEPARATION",), source=m.source,

@@ -4,8 +4,9 @@ guards them behind the user's explicit agreement to the Coqui Public Model Licen
 XTTS v2's weights, and every fine-tune of them, are under the CPML. coqui-tts asks before it
 downloads them, and skips the question when COQUI_TOS_AGREED=1; a server cannot answer a
 prompt, and must never agree for its user. So the sidecar loads any XTTS model only when the
-person running the server has said yes in its own setting (SIDECAR_COQUI_TOS_AGREED=1, or
-`sidecar say --agree-coqui-license` for the in-process server), and says how otherwise.
+person running the server has said yes in its own settings (ServerConfig.agree_coqui_license:
+`--agree-coqui-license`, the TOML config, or SIDECAR_COQUI_TOS_AGREED=1), which the caller
+passes in, and says how otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 import pathlib
 
+from sidecar.config import LICENSE_ENV
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -25,13 +27,15 @@ DEFAULT_MODEL = "xtts_v2"
 HUB_REPO = "tts-hub/XTTS-v2"
 HUB_IGNORE_PATTERNS = ("samples/*", "dvae.pth")
 REQUIRED_FILES = ("config.json", "model.pth", "vocab.json")
-LICENSE_ENV = "SIDECAR_COQUI_TOS_AGREED"
 LICENSE_URL = "https://coqui.ai/cpml"
+LICENSE_FLAG = "--agree-coqui-license"  # of `sidecar serve` and `sidecar say`
+LICENSE_SETTING = "agree_coqui_license"  # the ServerConfig field and TOML key
 LICENSE_REFUSAL = (
     "XTTS weights are under the Coqui Public Model License (CPML, " + LICENSE_URL + "; "
     "non-commercial unless you bought a licence from Coqui). The sidecar loads them only "
-    "after you agree: set " + LICENSE_ENV + "=1 in the server's environment, or pass "
-    "--agree-coqui-license to `sidecar say`"
+    "after the person running it agrees: start it with " + LICENSE_FLAG + " (`sidecar serve` "
+    "or `sidecar say`), put `" + LICENSE_SETTING + " = true` in its TOML config, or set "
+    + LICENSE_ENV + "=1 in its environment"
 )
 
 
@@ -42,12 +46,8 @@ class ResolvedModel:
     source: str  # "local", "hub-cache" or "downloaded"
 
 
-def license_agreed() -> bool:
-    """Whether the person running this server agreed to the CPML (never assumed)."""
-    return os.environ.get(LICENSE_ENV, "").strip() == "1"
-
-
 def require_license(agreed: bool) -> None:
+    """Refuses unless the person running the server agreed to the CPML (the caller's setting)."""
     if not agreed:
         raise ModelUnavailableError(LICENSE_REFUSAL)
 
@@ -122,7 +122,7 @@ def download() -> pathlib.Path:
     except ImportError:
         raise ModelUnavailableError(
             "downloading XTTS v2 needs huggingface_hub: install the sidecar's `tts` extra") from None
-    log.info("downloading XTTS v2 from %s (the CPML was agreed through %s)", HUB_REPO, LICENSE_ENV)
+    log.info("downloading XTTS v2 from %s (the server's settings agree to the CPML)", HUB_REPO)
     try:
         path = pathlib.Path(snapshot_download(HUB_REPO, ignore_patterns=list(HUB_IGNORE_PATTERNS)))
     except (OSError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """Saved voices: a model's conditioning computed once from reference audio, kept on disk.
 
-Each voice is one `<id>.npz` in the voices directory ($SIDECAR_VOICES_DIR, or `voices/` in
-the sidecar's cache directory) holding the conditioning arrays and a JSON record. Files are
+Each voice is one `<id>.npz` in the voices directory (ServerConfig.voices_dir, or `voices/`
+in the sidecar's cache directory) holding the conditioning arrays and a JSON record. Files are
 written to a temporary name and linked into place, so a voice appears whole or not at all
 and two creations of the same id cannot both succeed. Loading never unpickles.
 """
@@ -26,7 +26,6 @@ from sidecar.errors import InvalidOptionsError, ModelNotFoundError, ModelUnavail
 
 log = logging.getLogger(__name__)
 
-VOICES_DIR_ENV = "SIDECAR_VOICES_DIR"
 SUFFIX = ".npz"
 _RECORD_KEY = "record"
 _ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -54,8 +53,7 @@ class VoiceRecord:
 
 
 def default_directory() -> pathlib.Path:
-    configured = os.environ.get(VOICES_DIR_ENV)
-    return pathlib.Path(configured).expanduser() if configured else cache_dir() / "voices"
+    return cache_dir() / "voices"
 
 
 def new_voice_id() -> str:
@@ -78,8 +76,9 @@ def check_record_text(display_name: str, transcript: str) -> None:
 
 
 class VoiceStore:
-    def __init__(self, directory: pathlib.Path | None = None) -> None:
-        self.directory = directory or default_directory()
+    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+        """`directory` is the configured one (voices_dir), else default_directory()."""
+        self.directory = pathlib.Path(directory).expanduser() if directory else default_directory()
 
     def _path(self, voice_id: str) -> pathlib.Path:
         return self.directory / f"{check_voice_id(voice_id)}{SUFFIX}"

@@ -41,7 +41,8 @@ def options_from_proto(o: pb.SeparationOptions) -> demucs_engine.SeparationOptio
 
 def separator_for(runtime: Runtime, o: pb.SeparationOptions) -> demucs_engine.DemucsSeparator:
     """The shared, loaded separator for the model the options name."""
-    resolved = demucs_models.resolve(o.model, o.model_repository or None)
+    resolved = demucs_models.resolve(o.model, o.model_repository or None,
+                                     runtime.config.demucs_repositories)
 
     def load():
         model = demucs_models.load(resolved)

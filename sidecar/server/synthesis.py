@@ -42,7 +42,7 @@ def options_from_proto(language_code: str, o: pb.SynthesisOptions) -> xtts.Synth
 
 def engine_for(runtime: Runtime, model_name: str) -> xtts.XttsEngine:
     """The loaded engine for a model name, after the licence check (every call makes it)."""
-    resolved = xtts_models.resolve(model_name, license_agreed=xtts_models.license_agreed())
+    resolved = xtts_models.resolve(model_name, license_agreed=runtime.config.agree_coqui_license)
     entry = runtime.models.get(("xtts", str(resolved.path)),
                                lambda: xtts.load(resolved, runtime.config.device))
     return entry.model
@@ -141,14 +141,14 @@ class Tally:
 class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.store = voices.VoiceStore()
+        self.store = voices.VoiceStore(runtime.config.voices_dir)
 
     async def Synthesize(self, request: pb.SynthesizeRequest, context: grpc.aio.ServicerContext):
         tally = Tally(time.perf_counter())
         async with mapped_errors(context, "Synthesize"):
             text = xtts.check_text(request.text)
             options = options_from_proto(request.language_code, request.options)
-            xtts_models.require_license(xtts_models.license_agreed())
+            xtts_models.require_license(self.runtime.config.agree_coqui_license)
             kind = request.WhichOneof("voice")
             if kind is None:
                 raise InvalidOptionsError("set `voice_id` (a saved voice) or `reference` (reference audio)")
@@ -200,7 +200,7 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
     async def CreateVoice(self, request_iterator, context: grpc.aio.ServicerContext) -> pb.CreateVoiceResponse:
         started = time.perf_counter()
         async with mapped_errors(context, "CreateVoice"):
-            xtts_models.require_license(xtts_models.license_agreed())
+            xtts_models.require_license(self.runtime.config.agree_coqui_license)
             config, upload = await read_config_first(request_iterator, self.runtime.config)
             try:
                 voices.check_record_text(config.display_name, config.transcript)

@@ -29,9 +29,10 @@ class SynthesisServiceStub:
     """Speaks text in a cloned voice (zero-shot voice cloning with XTTS v2).
 
     XTTS v2's weights are under the Coqui Public Model License (CPML). The server loads them
-    only after the person running it has agreed to that licence (SIDECAR_COQUI_TOS_AGREED=1 in
-    the server's environment); until then every call that needs the model answers
-    FAILED_PRECONDITION, and the server never agrees on anyone's behalf.
+    only after the person running it has agreed to that licence (`sidecar serve
+    --agree-coqui-license`, `agree_coqui_license = true` in its config, or
+    SIDECAR_COQUI_TOS_AGREED=1 in its environment); until then every call that needs the model
+    answers FAILED_PRECONDITION, and the server never agrees on anyone's behalf.
     """
 
     def __init__(self, channel):
@@ -66,9 +67,10 @@ class SynthesisServiceServicer:
     """Speaks text in a cloned voice (zero-shot voice cloning with XTTS v2).
 
     XTTS v2's weights are under the Coqui Public Model License (CPML). The server loads them
-    only after the person running it has agreed to that licence (SIDECAR_COQUI_TOS_AGREED=1 in
-    the server's environment); until then every call that needs the model answers
-    FAILED_PRECONDITION, and the server never agrees on anyone's behalf.
+    only after the person running it has agreed to that licence (`sidecar serve
+    --agree-coqui-license`, `agree_coqui_license = true` in its config, or
+    SIDECAR_COQUI_TOS_AGREED=1 in its environment); until then every call that needs the model
+    answers FAILED_PRECONDITION, and the server never agrees on anyone's behalf.
     """
 
     def Synthesize(self, request, context):
@@ -142,9 +144,10 @@ class SynthesisService:
     """Speaks text in a cloned voice (zero-shot voice cloning with XTTS v2).
 
     XTTS v2's weights are under the Coqui Public Model License (CPML). The server loads them
-    only after the person running it has agreed to that licence (SIDECAR_COQUI_TOS_AGREED=1 in
-    the server's environment); until then every call that needs the model answers
-    FAILED_PRECONDITION, and the server never agrees on anyone's behalf.
+    only after the person running it has agreed to that licence (`sidecar serve
+    --agree-coqui-license`, `agree_coqui_license = true` in its config, or
+    SIDECAR_COQUI_TOS_AGREED=1 in its environment); until then every call that needs the model
+    answers FAILED_PRECONDITION, and the server never agrees on anyone's behalf.
     """
 
     @staticmethod
