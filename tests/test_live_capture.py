@@ -122,3 +122,30 @@ def test_live_carries_on_when_the_device_goes_away_and_comes_back(sidecar_server
     words = normalize(" ".join(c.text for c in cues))
     assert words.count("paced") == 2 and words.count("waiting") == 2, words
     assert "finishing the captions" in err and "live.srt: " in err
+
+
+def test_a_device_that_hangs_without_exiting_is_killed_and_reopened():
+    capture = live.AudioCapture(SINE, live.CaptureOptions(stall_seconds=1.0)).start()
+    give_up = threading.Event()  # without a watchdog the reads below would wait for ever
+    timer = threading.Timer(10.0, give_up.set)
+    timer.start()
+    try:
+        chunks = capture.chunks_from(0.0, give_up)
+        before = [next(chunks) for _ in range(5)]
+        hung = capture.pid
+        os.kill(hung, signal.SIGSTOP)  # alive but silent, as a hung driver or sound server
+        stopped = time.monotonic()
+        rest = list(chunks)  # ends where the device went quiet
+        resumed = next(capture.chunks_from((rest or before)[-1].end, give_up), None)
+        back = time.monotonic()
+        notices = capture.take_notices()
+    finally:
+        timer.cancel()
+        capture.stop()
+    assert resumed is not None and not give_up.is_set(), "the hung device was never reopened"
+    assert capture.restarts == 1 and capture.pid != hung
+    assert any("no audio from lavfi:sine" in n and "for 1 s" in n for n in notices), notices
+    assert 1.0 <= back - stopped < 5.0  # noticed after stall_seconds, reopened after the backoff
+    assert resumed.offset - (rest or before)[-1].end >= 0.9  # the silent time counts as time
+    with pytest.raises(ValueError, match="stall_seconds"):
+        live.CaptureOptions(stall_seconds=0).validate()

@@ -8,7 +8,8 @@ library only), plus an `ffmpeg` program. `sidecar live` uses the same pieces, ea
   or as fast as it is taken) and keeps the last BACKLOG_SECONDS of 16 kHz mono s16le audio,
   each chunk with its offset from the capture's start ("capture time"), so a stream can start
   anywhere in that window. A device whose ffmpeg exits (unplugged, sound server restarted) is
-  opened again after a backoff; the time it was away counts as time passing.
+  opened again after a backoff; the time it was away counts as time passing. One that stops
+  delivering without exiting (a hung driver or sound server) is killed and opened again too.
 - `LiveCaptions` streams the capture to StreamingRecognize in a thread. When the sidecar goes
   away it waits (backoff) and starts a new stream from the end of the last final word, so the
   words that were pending when it went away are decoded again, not lost. The host's main
@@ -93,12 +94,17 @@ class CaptureOptions:
     backlog_seconds: float = BACKLOG_SECONDS  # audio kept for a stream that (re)starts late
     restart_first_seconds: float = 0.5  # first wait before reopening a device; doubles each try
     restart_max_seconds: float = 5.0  # longest wait between tries to reopen a device
+    # A device that delivered audio and then none for this long is hung: its ffmpeg is killed
+    # and the device reopened. Capture devices deliver silence too, so this is never a pause.
+    stall_seconds: float = 3.0
 
     def validate(self) -> None:
         if self.backlog_seconds < 2 * LOOKAHEAD_SECONDS:
             raise ValueError(f"backlog_seconds must be at least {2 * LOOKAHEAD_SECONDS:g}")
         if not 0 < self.restart_first_seconds <= self.restart_max_seconds:
             raise ValueError("restart times must satisfy 0 < restart_first_seconds <= restart_max_seconds")
+        if self.stall_seconds <= 0:
+            raise ValueError(f"stall_seconds must be > 0, got {self.stall_seconds}")
 
 
 class AudioCapture:
@@ -125,6 +131,9 @@ class AudioCapture:
         self._stopping = threading.Event()
         self._process: subprocess.Popen | None = None
         self._thread = threading.Thread(target=self._run, name="sidecar-capture", daemon=True)
+        self._watchdog = threading.Thread(target=self._watch, name="sidecar-capture-watchdog",
+                                          daemon=True)
+        self._last_audio: float | None = None  # time.monotonic() of the running ffmpeg's last chunk
         self._notices: list[str] = []
         self._sent = 0.0  # capture time up to which a stream took audio (paces a fast file)
         self._down = False  # a device is being reopened
@@ -137,6 +146,8 @@ class AudioCapture:
     def start(self) -> "AudioCapture":
         self._process = self._open()
         self._thread.start()
+        if self.device:
+            self._watchdog.start()
         return self
 
     def stop(self) -> None:
@@ -231,10 +242,25 @@ class AudioCapture:
                 if self._stopping.is_set():  # stop() may not see a process opened after it
                     break
                 self._process = self._open()
+                self._last_audio = None
                 self.restarts += 1
         with self._changed:
             self.ended = True
             self._changed.notify_all()
+
+    def _watch(self) -> None:
+        """Kills a device's ffmpeg that delivered audio and then went quiet (see stall_seconds);
+        the capture thread then reopens the device as if it had exited."""
+        while not self._stopping.wait(WAIT_SECONDS):
+            with self._changed:
+                process, last = self._process, self._last_audio
+                if (last is None or process is None or process.poll() is not None
+                        or time.monotonic() - last < self.options.stall_seconds):
+                    continue
+                self._last_audio = None
+                self._notices.append(f"no audio from {self.spec} for {self.options.stall_seconds:g} s: "
+                                     "restarting its ffmpeg")
+            process.kill()
 
     def _read(self, process: subprocess.Popen) -> bool:
         """Reads one ffmpeg process to its end; whether it delivered any audio."""
@@ -255,6 +281,7 @@ class AudioCapture:
                     self.captured, self._down = resumed, False
                 self._chunks.append(Chunk(self.captured, data))
                 self.captured += duration
+                self._last_audio = now
                 self._changed.notify_all()
                 while (not self.options.realtime and not self._stopping.is_set()
                        and self.captured - self._sent > LOOKAHEAD_SECONDS):
