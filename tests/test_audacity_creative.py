@@ -503,10 +503,11 @@ def test_fix_phrase_falls_back_to_all_speech_when_the_sidecar_cannot_detect_spea
 
 def test_the_plugins_limits_are_the_sidecars():
     from sidecar.engines import musicgen, xtts
-    from sidecar_audacity import creative
+    from sidecar_audacity import creative, voicematch
 
     assert creative.MAX_TEXT_CHARS == xtts.MAX_TEXT_CHARS
     assert creative.MAX_CUE_SECONDS == musicgen.MAX_CUE_SECONDS
+    assert voicematch.MIN_REFERENCE_SECONDS == xtts.MIN_REFERENCE_SECONDS
 
 
 def test_float32_text_is_the_shortest_exact_form():

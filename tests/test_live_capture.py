@@ -149,3 +149,16 @@ def test_a_device_that_hangs_without_exiting_is_killed_and_reopened():
     assert resumed.offset - (rest or before)[-1].end >= 0.9  # the silent time counts as time
     with pytest.raises(ValueError, match="stall_seconds"):
         live.CaptureOptions(stall_seconds=0).validate()
+
+
+def test_a_url_or_file_that_stalls_ends_with_a_clear_error():
+    capture = live.AudioCapture(str(DATA / "demo-1089.flac"), live.CaptureOptions(stall_seconds=1.0)).start()
+    try:
+        chunks = capture.chunks_from(0.0, threading.Event())
+        next(chunks)
+        os.kill(capture.pid, signal.SIGSTOP)  # a server that stops sending without closing
+        list(chunks)
+    finally:
+        capture.stop()
+    assert capture.ended and capture.restarts == 0
+    assert capture.error == f"no audio from {str(DATA / 'demo-1089.flac')!r} for 1 s"

@@ -55,6 +55,35 @@ def test_live_file_prints_captions_and_keeps_the_srt_valid(two_utterances, sidec
     assert "live.srt: " in err
 
 
+def test_live_keeps_captioning_when_its_subtitle_file_cannot_be_written(two_utterances, sidecar_server,
+                                                                        tmp_path):
+    wav, reference = two_utterances
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    process = subprocess.Popen([*SIDECAR, "live", "-i", str(wav), "-o", str(folder / "live.srt"),
+                                "--server", sidecar_server.address],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    while process.poll() is None and not (folder / "live.srt").exists():
+        time.sleep(0.02)
+    (folder / "live.srt").unlink()
+    folder.rmdir()
+    folder.write_text("")  # a file where the folder was: the next caption cannot be written
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert f"cannot write {folder / 'live.srt'}" in err and "captions go on here only" in err
+    printed = [line.split("] ", 1)[1] for line in out.splitlines()]
+    assert word_error_rate(reference, " ".join(printed)) <= 0.2  # every caption still printed
+    assert "cues" not in err
+
+
+def test_lag_is_reported_once_each_way():
+    from sidecar_client.live import LagWatch
+
+    watch = LagWatch(limit=5.0)
+    said = [watch.check(lag) for lag in (0.5, 6.0, 7.0, 4.0, 3.0, 9.0)]
+    assert [s and s.split(" ", 3)[3][:6] for s in said] == [None, "6.0 s ", None, "up wit", None, "9.0 s "]
+
+
 def test_live_refuses_to_overwrite_and_names_bad_input(two_utterances, tmp_path):
     wav, _ = two_utterances
     taken = tmp_path / "taken.vtt"

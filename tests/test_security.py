@@ -77,3 +77,13 @@ def test_tls(tmp_path):
             assert err.value.code == grpc.StatusCode.UNAVAILABLE
     finally:
         server.stop()
+
+
+def test_cli_commands_with_their_own_server_use_the_token_it_takes(monkeypatch):
+    """$SIDECAR_TOKEN guards the in-process sidecar a CLI command starts, and the command's
+    own client sends it."""
+    monkeypatch.setenv("SIDECAR_TOKEN", TOKEN)
+    done = subprocess.run([sys.executable, "-m", "sidecar.cli.main", "models"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "tiny.en" in done.stdout

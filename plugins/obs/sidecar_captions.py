@@ -27,7 +27,6 @@ import time
 import obspython as obs
 
 TICK_MS = 100  # how often the Text source is refreshed from the captions that arrived
-LAG_WARNING_SECONDS = 5.0  # the sidecar this far behind the audio gets a line in the script log
 # OBS sends a stream caption only once the previous one's time is up, so captions that stay
 # up longer than the time between finals would fall further and further behind the speech.
 CAPTION_CHARS_PER_SECOND = 20.0  # reading speed that sets a stream caption's time
@@ -63,7 +62,7 @@ class State:
     srt = None  # CaptionFile while recording
     shown = None  # the text last put in the Text source
     status = ""
-    lagging = False
+    lag = None  # LagWatch of the running session
 
 
 def script_description() -> str:
@@ -194,6 +193,7 @@ def restart_session() -> None:
         report(f"cannot start live captions: {exc}")
         return
     State.session = live.LiveCaptions(capture, options).start()
+    State.lag = live.LagWatch()
     report(f"captioning {settings.input} through the sidecar at {settings.address}")
 
 
@@ -215,10 +215,9 @@ def tick() -> None:
         report(f"sidecar: {update.status}")
     for notice in update.notices:  # the capture device lost and reopened
         report(notice)
-    if (update.lag > LAG_WARNING_SECONDS) != State.lagging:
-        State.lagging = not State.lagging
-        report(f"the sidecar is {update.lag:.1f} s behind the audio: a smaller model or a GPU "
-               "would keep up" if State.lagging else "the sidecar caught up with the audio")
+    lag_notice = State.lag.check(update.lag)
+    if lag_notice:
+        report(lag_notice)
     for final in update.finals:
         board.add_final(final.text)
         add_to_srt(final)

@@ -13,6 +13,7 @@ import os
 import pathlib
 import tempfile
 import threading
+import wave
 from typing import Callable, Iterator
 
 import grpc
@@ -36,8 +37,9 @@ from sidecar_audacity.wavio import PcmWavWriter, wav_duration
 # Share of the progress bar each phase takes: export, the sidecar's job, adding tracks.
 EXPORT_SHARE, SIDECAR_SHARE = 0.05, 0.85
 CAPTION_TRACK = "Captions"
+WAV_EXPORT_HINT = ("export any WAV file once with the encoding 'Signed 16-bit PCM' in Audacity's export "
+                   "dialog (it remembers that choice), then try again")
 MAX_NAME_CHARS = 200  # of a new track's name, which is also its file's name
-SUBTITLE_WRITERS = {".srt": subtitles.format_srt, ".vtt": subtitles.format_vtt}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,9 +226,9 @@ def export_subtitles(audacity: Audacity, output: str | os.PathLike, *, track_nam
     `track_names` picks label tracks by name; empty: every label track of the project.
     """
     output = pathlib.Path(output)
-    writer = SUBTITLE_WRITERS.get(output.suffix.lower())
+    writer = subtitles.WRITERS.get(output.suffix.lower())
     if writer is None:
-        raise PluginError(f"{output}: subtitles must end in {' or '.join(SUBTITLE_WRITERS)}")
+        raise PluginError(f"{output}: subtitles must end in {' or '.join(subtitles.WRITERS)}")
     if output.exists() and not force:
         raise PluginError(f"{output} exists: choose another name (or --force to replace it)")
     tracks = [t for t in audacity.tracks() if t.kind == "label" and (not track_names or t.name in track_names)]
@@ -313,7 +315,11 @@ def _export_track(audacity: Audacity, selection: Selection, track: Track, tmp: s
 
 
 def check_export(wav: str) -> None:
-    if not os.path.exists(wav) or wav_duration(wav) <= 0:
+    try:
+        duration = wav_duration(wav) if os.path.exists(wav) else 0.0
+    except wave.Error as exc:  # Export2 writes WAV in the format last chosen in the export dialog
+        raise PluginError(f"Audacity exported a WAV file the plugin cannot read ({exc}): {WAV_EXPORT_HINT}") from None
+    if duration <= 0:
         raise EmptySelectionError("the selection is empty: select some audio (or nothing, for all of it)")
 
 

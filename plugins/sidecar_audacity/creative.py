@@ -22,8 +22,8 @@ from sidecar_client.client import seconds as _seconds
 from sidecar.media.subtitles import TimedWord
 from sidecar.v1 import audio_pb2, cues_pb2, events_pb2, synthesis_pb2
 from sidecar_audacity import voicematch
-from sidecar_audacity.actions import (EXPORT_SHARE, SIDECAR_SHARE, CaptionOptions, Job, Outcome, check_export,
-                                      exported, import_all, result_path, transcribe, workspace)
+from sidecar_audacity.actions import (EXPORT_SHARE, SIDECAR_SHARE, WAV_EXPORT_HINT, CaptionOptions, Job, Outcome,
+                                      check_export, exported, import_all, result_path, transcribe, workspace)
 from sidecar_audacity.audacity import Audacity, Label, Selection, Track
 from sidecar_audacity.errors import PluginError
 from sidecar_audacity.wavio import PcmWavWriter, f32_samples, read_pcm16, write_pcm16
@@ -111,7 +111,8 @@ def say(audacity: Audacity, client: SidecarClient, options: SayOptions = SayOpti
                 raise PluginError(f"{had} selected: select {voicematch.MIN_REFERENCE_SECONDS:g} s or more "
                                   "of one speaker to clone, or give a saved voice id")
             reference = os.path.join(tmp, "reference.wav")
-            end = min(selection.end, selection.start + voicematch.MAX_REFERENCE_SECONDS)
+            # More than the target adds little to the voice and makes the upload larger.
+            end = min(selection.end, selection.start + voicematch.TARGET_REFERENCE_SECONDS)
             audacity.export(reference, selection.start, end, [t.index for t in selection.tracks], 1)
             check_export(reference)
         writer = PcmWavWriter(result_path(tmp, 0, f"Speech - {_short(options.text)}"))
@@ -333,7 +334,7 @@ def _voice(context: str, reference: voicematch.Reference, start: float, end: flo
     try:
         rate, pcm = read_pcm16(context)
     except ValueError as exc:
-        raise PluginError(f"could not read Audacity's export: {exc}") from None
+        raise PluginError(f"could not read Audacity's export: {exc}; {WAV_EXPORT_HINT}") from None
     voice = array.array("h")
     for region in reference.regions:
         voice += pcm[round(region.start * rate):round(region.end * rate)]
@@ -358,7 +359,9 @@ def _write_matched(writer: PcmWavWriter, chunks: list[audio_pb2.AudioChunk], tar
 
 
 def _synthesis_options(options: SayOptions | FixPhraseOptions) -> synthesis_pb2.SynthesisOptions:
-    proto = synthesis_pb2.SynthesisOptions(model=options.model)
+    # Float samples: Fix phrase scales them to match the loudness around the selection.
+    proto = synthesis_pb2.SynthesisOptions(model=options.model,
+                                           output_encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
     if options.seed is not None:
         proto.seed = options.seed
     if options.max_sentence_seconds:

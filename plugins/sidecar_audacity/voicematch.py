@@ -15,7 +15,6 @@ from sidecar_audacity.errors import PluginError
 
 MIN_REFERENCE_SECONDS = 6.0  # XTTS clones a voice from 6 s or more of one speaker
 TARGET_REFERENCE_SECONDS = 15.0  # more adds little; nearer speech sounds more like the phrase
-MAX_REFERENCE_SECONDS = 30.0  # XTTS conditions on the first 30 s only (the Say action's cap)
 REGION_GAP_SECONDS = 1.0  # a pause longer than this between one speaker's words starts a new region
 WORD_PAD_SECONDS = 0.05  # word timings are tight: keep the onsets and tails
 BLOCK_SECONDS = 0.1  # loudness is measured on blocks this long

@@ -75,6 +75,7 @@ class SidecarClient:
     def __init__(self, address: str = DEFAULT_ADDRESS, *, token: str | None = None,
                  root_certificates: bytes | None = None, max_message_bytes: int = 4 << 20) -> None:
         self.address = address
+        self.token = token
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes)]
         if root_certificates is not None:

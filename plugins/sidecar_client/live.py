@@ -28,6 +28,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from typing import Iterator
@@ -45,13 +46,14 @@ CHUNK_SECONDS = 0.1
 CHUNK_BYTES = int(CHUNK_SECONDS * BYTES_PER_SECOND)
 BACKLOG_SECONDS = 60.0  # audio kept for a stream that (re)starts late; older audio is dropped
 LOOKAHEAD_SECONDS = 2.0  # a file read as fast as taken stays this far ahead of the stream
+LAG_WARNING_SECONDS = 5.0  # the sidecar this far behind the audio is worth a notice
+MESSAGE_LINES = 3  # of ffmpeg's messages, kept in a notice or error
 WAIT_SECONDS = 0.2  # how often blocked threads look at their stop flag
 DEVICE_FORMATS = ("pulse", "alsa", "avfoundation", "dshow", "oss", "jack", "lavfi")
 # Codes after which a new stream may succeed: the sidecar restarting, busy or cut off.
 RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
                          grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED,
                          grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL})
-CAPTION_FORMATS = {".srt": subtitles.format_srt, ".vtt": subtitles.format_vtt}
 
 
 def is_device(spec: str) -> bool:
@@ -94,8 +96,9 @@ class CaptureOptions:
     backlog_seconds: float = BACKLOG_SECONDS  # audio kept for a stream that (re)starts late
     restart_first_seconds: float = 0.5  # first wait before reopening a device; doubles each try
     restart_max_seconds: float = 5.0  # longest wait between tries to reopen a device
-    # A device that delivered audio and then none for this long is hung: its ffmpeg is killed
-    # and the device reopened. Capture devices deliver silence too, so this is never a pause.
+    # Input read in real time that delivered audio and then none for this long is hung: its
+    # ffmpeg is killed, a device reopened, a file or URL ended with an error. Capture devices
+    # deliver silence too, so this is never a pause in the talk.
     stall_seconds: float = 3.0
 
     def validate(self) -> None:
@@ -134,6 +137,8 @@ class AudioCapture:
         self._watchdog = threading.Thread(target=self._watch, name="sidecar-capture-watchdog",
                                           daemon=True)
         self._last_audio: float | None = None  # time.monotonic() of the running ffmpeg's last chunk
+        self._stalled = False  # the watchdog killed the running ffmpeg
+        self._messages = None  # the running ffmpeg's stderr, a temporary file
         self._notices: list[str] = []
         self._sent = 0.0  # capture time up to which a stream took audio (paces a fast file)
         self._down = False  # a device is being reopened
@@ -146,7 +151,7 @@ class AudioCapture:
     def start(self) -> "AudioCapture":
         self._process = self._open()
         self._thread.start()
-        if self.device:
+        if self.options.realtime:  # a fast file waits for the stream: its pauses are no stall
             self._watchdog.start()
         return self
 
@@ -213,20 +218,32 @@ class AudioCapture:
         return None
 
     def _open(self) -> subprocess.Popen:
+        # ffmpeg's messages go to a file: a pipe read only at exit would fill on a long run of
+        # errors and block ffmpeg.
+        self._messages = tempfile.TemporaryFile()
         return subprocess.Popen(self._command, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=self._messages)
+
+    def _last_message(self) -> str:
+        """The end of what the exited ffmpeg said."""
+        with self._messages:
+            self._messages.seek(0)
+            lines = self._messages.read().decode(errors="replace").strip().splitlines()
+        return " / ".join(lines[-MESSAGE_LINES:]) or "no message"
 
     def _run(self) -> None:
         delay = self.options.restart_first_seconds
         while True:
             delivered = self._read(self._process)
             code = self._process.wait()
-            message = self._process.stderr.read().decode(errors="replace").strip() or "no message"
+            message = self._last_message()
             if self._stopping.is_set():
                 break
             if not self.device or self.clock_origin is None:
-                # A file or URL that ended, or a device that never opened.
-                if code not in (0, -signal.SIGTERM):
+                # A file or URL that ended or stalled, or a device that never opened.
+                if self._stalled:
+                    self.error = f"no audio from {self.spec!r} for {self.options.stall_seconds:g} s"
+                elif code not in (0, -signal.SIGTERM):
                     self.error = f"ffmpeg failed on {self.spec!r} ({code}): {message}"
                 break
             delay = self.options.restart_first_seconds if delivered else delay
@@ -242,22 +259,22 @@ class AudioCapture:
                 if self._stopping.is_set():  # stop() may not see a process opened after it
                     break
                 self._process = self._open()
-                self._last_audio = None
+                self._last_audio, self._stalled = None, False
                 self.restarts += 1
         with self._changed:
             self.ended = True
             self._changed.notify_all()
 
     def _watch(self) -> None:
-        """Kills a device's ffmpeg that delivered audio and then went quiet (see stall_seconds);
-        the capture thread then reopens the device as if it had exited."""
+        """Kills an ffmpeg that delivered audio and then went quiet (see stall_seconds): the
+        capture thread then reopens a device as if it had exited, and ends a file or URL."""
         while not self._stopping.wait(WAIT_SECONDS):
             with self._changed:
                 process, last = self._process, self._last_audio
                 if (last is None or process is None or process.poll() is not None
                         or time.monotonic() - last < self.options.stall_seconds):
                     continue
-                self._last_audio = None
+                self._last_audio, self._stalled = None, True
                 self._notices.append(f"no audio from {self.spec} for {self.options.stall_seconds:g} s: "
                                      "restarting its ffmpeg")
             process.kill()
@@ -460,6 +477,24 @@ class LiveCaptions:
             self._lag = seconds(response.lag_duration)
 
 
+class LagWatch:
+    """Says when the sidecar falls more than `limit` seconds behind the audio, and when it
+    catches up: once each way, not on every update."""
+
+    def __init__(self, limit: float = LAG_WARNING_SECONDS) -> None:
+        self.limit = limit
+        self.lagging = False
+
+    def check(self, lag: float) -> str | None:
+        if (lag > self.limit) == self.lagging:
+            return None
+        self.lagging = not self.lagging
+        if self.lagging:
+            return (f"the sidecar is {lag:.1f} s behind the audio: a smaller model or a GPU "
+                    "would keep up")
+        return "the sidecar caught up with the audio"
+
+
 @dataclasses.dataclass(frozen=True)
 class BoardOptions:
     lines: int = 2  # lines shown, 1 to 10
@@ -525,9 +560,9 @@ class CaptionFile:
     def __init__(self, path: str | os.PathLike, origin: float = 0.0,
                  rules: subtitles.CueRules = subtitles.CueRules()) -> None:
         self.path = pathlib.Path(path)
-        if self.path.suffix.lower() not in CAPTION_FORMATS:
-            raise ValueError(f"{self.path}: a caption file must end in {', '.join(CAPTION_FORMATS)}")
-        self._format = CAPTION_FORMATS[self.path.suffix.lower()]
+        if self.path.suffix.lower() not in subtitles.WRITERS:
+            raise ValueError(f"{self.path}: a caption file must end in {', '.join(subtitles.WRITERS)}")
+        self._format = subtitles.WRITERS[self.path.suffix.lower()]
         self.origin = origin
         self.rules = rules
         self._frozen: list[subtitles.Cue] = []  # cues of words before the last long pause

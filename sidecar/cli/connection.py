@@ -8,6 +8,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Iterator
 
+from sidecar import config
+
 if TYPE_CHECKING:
     from sidecar_client import SidecarClient
 
@@ -27,13 +29,15 @@ def connect(args: argparse.Namespace, **server_overrides) -> Iterator["SidecarCl
     from sidecar_client import SidecarClient
 
     if args.server:
-        token = args.token or os.environ.get("SIDECAR_TOKEN")
+        token = args.token or os.environ.get(config.TOKEN_ENV)
         with SidecarClient(args.server, token=token) as client:
             client.wait_ready(timeout=10)
             yield client
         return
     from sidecar.server.inprocess import InProcessSidecar
 
-    with InProcessSidecar(**server_overrides) as server, SidecarClient(server.address) as client:
+    # The in-process server takes $SIDECAR_TOKEN like any other, so its client sends it too.
+    with InProcessSidecar(**server_overrides) as server, \
+            SidecarClient(server.address, token=server.config.token) as client:
         client.wait_ready(timeout=30)
         yield client

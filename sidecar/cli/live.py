@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     writer = live.CaptionFile(output) if output else None
     try:
         with connect(args) as client:
-            captions = live.LiveCaptions(capture.start(), live_options(args, client.address))
-            status = follow(captions.start(), display, writer, obs)
+            captions = live.LiveCaptions(capture.start(), live_options(args, client))
+            status, writer = follow(captions.start(), display, writer, obs)
     except SidecarError as exc:
         status = f"failed: {exc}"
     finally:
@@ -105,16 +105,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def follow(captions: live.LiveCaptions, display: "Display", writer: live.CaptionFile | None,
-           obs: "ObsCaptions | None") -> str:
-    """Shows what arrives until the captions end; the final status. The first Ctrl-C ends the
-    capture (the stream then finalizes its pending words), a second one quits at once."""
-    status, interrupted = "", False
+           obs: "ObsCaptions | None") -> tuple[str, live.CaptionFile | None]:
+    """Shows what arrives until the captions end; the final status, and the caption file
+    unless writing it failed. The first Ctrl-C ends the capture (the stream then finalizes its
+    pending words), a second one quits at once."""
+    status, interrupted, lag = "", False, live.LagWatch()
     while True:
         try:
             running = captions.running
             update = captions.poll()
-            for notice in update.notices:
-                display.notice(notice)
+            for notice in [*update.notices, lag.check(update.lag)]:
+                if notice:
+                    display.notice(notice)
             if update.status != status:
                 status = update.status
                 if status.startswith("reconnecting: "):
@@ -123,14 +125,18 @@ def follow(captions: live.LiveCaptions, display: "Display", writer: live.Caption
             for final in update.finals:
                 display.final(final.words[0].start, final.text)
                 if writer is not None:
-                    writer.add(final)
+                    try:
+                        writer.add(final)
+                    except OSError as exc:  # a full disk or a removed folder: keep captioning
+                        display.notice(f"cannot write {writer.path}: {exc}; captions go on here only")
+                        writer = None
                 if obs is not None:
                     obs.final(final.text)
             display.interim(update.interim)
             if obs is not None:
                 obs.interim(update.interim)
             if not running:
-                return status
+                return status, writer
             time.sleep(TICK_SECONDS)
         except KeyboardInterrupt:
             if interrupted:
@@ -141,9 +147,10 @@ def follow(captions: live.LiveCaptions, display: "Display", writer: live.Caption
             captions.capture.stop()
 
 
-def live_options(args: argparse.Namespace, address: str) -> live.LiveOptions:
+def live_options(args: argparse.Namespace, client) -> live.LiveOptions:
+    """The stream's settings; it opens its own channels to the sidecar `client` reaches."""
     return live.LiveOptions(
-        address=address, token=(args.token or os.environ.get("SIDECAR_TOKEN")) if args.server else None,
+        address=client.address, token=client.token,
         language_code=args.language or "", model=args.model or "",
         interim_results=not args.no_interim, hotwords=args.hotwords or "",
         initial_prompt=args.initial_prompt or "", endpoint_silence_seconds=args.endpoint_silence,
@@ -157,8 +164,8 @@ def check_input(spec: str) -> None:
 
 def plan_output(args: argparse.Namespace) -> pathlib.Path:
     output = args.output
-    if output.suffix.lower() not in live.CAPTION_FORMATS:
-        raise UsageError(f"{output}: the output must end in {', '.join(live.CAPTION_FORMATS)}")
+    if output.suffix.lower() not in subtitles.WRITERS:
+        raise UsageError(f"{output}: the output must end in {', '.join(subtitles.WRITERS)}")
     if pathlib.Path(args.input).exists() and output.resolve() == pathlib.Path(args.input).resolve():
         raise UsageError(f"{output}: refusing to overwrite the input")
     if output.exists() and not args.force:

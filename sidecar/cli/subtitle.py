@@ -16,8 +16,7 @@ from sidecar.cli.progress import ProgressBar
 from sidecar.media import subtitles
 from sidecar_client.captions import cues_for
 
-FORMATS = {".srt": subtitles.format_srt, ".vtt": subtitles.format_vtt,
-           ".txt": subtitles.format_audacity_labels}
+FORMATS = {**subtitles.WRITERS, ".txt": subtitles.format_audacity_labels}
 # Subtitle codec each container takes when muxing.
 MUX_CODECS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "srt",
               ".webm": "webvtt"}

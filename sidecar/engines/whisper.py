@@ -119,7 +119,7 @@ class WhisperEngine:
         self.resolved = resolved
         self.device = device
         self._batched = None
-        self._trimmed = None  # the same model encoding trimmed windows, made on first use
+        self._trimmed = _trimmed_window_model(model)  # the same weights, encoding trimmed windows
         if device == devices.CUDA:
             from faster_whisper import BatchedInferencePipeline
 
@@ -152,7 +152,7 @@ class WhisperEngine:
             hotwords=options.hotwords or None,
         )
         if options.trim_window:
-            raw_segments, raw_info = self._trimmed_model().transcribe(audio, **kwargs)
+            raw_segments, raw_info = self._trimmed.transcribe(audio, **kwargs)
         elif self._batched is not None:
             raw_segments, raw_info = self._batched.transcribe(
                 audio, batch_size=GPU_BATCH_SIZE, **kwargs
@@ -166,11 +166,6 @@ class WhisperEngine:
             speech_duration=min(duration, float(raw_info.duration_after_vad)),
         )
         return info, _typed_segments(raw_segments, duration)
-
-    def _trimmed_model(self):
-        if self._trimmed is None:
-            self._trimmed = _trimmed_window_model(self._model)
-        return self._trimmed
 
 
 def _trimmed_window_model(model):

@@ -474,3 +474,7 @@ def _ms(seconds: float, rounding: str = ROUND_HALF_UP) -> int:
     if not math.isfinite(seconds):
         raise ValueError(f"a time must be finite, got {seconds!r}")
     return int(Decimal(repr(float(seconds))).scaleb(3).to_integral_value(rounding))
+
+
+# Subtitle formats by file suffix, for every writer of subtitle files.
+WRITERS = {".srt": format_srt, ".vtt": format_vtt}
