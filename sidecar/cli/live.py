@@ -16,6 +16,7 @@ import argparse
 import os
 import pathlib
 import sys
+import threading
 import time
 
 from sidecar.cli.connection import add_server_arguments, connect
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     display = Display(sys.stdout, interim=not args.no_interim, quiet=args.quiet)
     try:
         capture = live.AudioCapture(args.input, live.CaptureOptions(realtime=not args.fast))
-        obs = ObsCaptions(args, live.CaptionBoard(board), display) if args.obs else None
+        obs = ObsCaptions(args, live.CaptionBoard(board)) if args.obs else None
     except (ObsError, FileNotFoundError) as exc:
         print(f"sidecar live: {exc}", file=sys.stderr)
         return 1
@@ -114,7 +115,8 @@ def follow(captions: live.LiveCaptions, display: "Display", writer: live.Caption
         try:
             running = captions.running
             update = captions.poll()
-            for notice in [*update.notices, lag.check(update.lag)]:
+            obs_notices = obs.take_notices() if obs is not None else []
+            for notice in [*update.notices, *obs_notices, lag.check(update.lag)]:
                 if notice:
                     display.notice(notice)
             if update.status != status:
@@ -185,29 +187,47 @@ def board_options(args: argparse.Namespace) -> live.BoardOptions:
 
 class ObsCaptions:
     """Captions into a running OBS through obs-websocket: the Text source shows the board, each
-    final caption goes into the stream while OBS streams. A lost connection is tried again
-    every OBS_RETRY_SECONDS, with a notice when it goes and comes back."""
+    final caption goes into the stream while OBS streams. Requests run in a thread of their
+    own, so a slow or hung OBS never holds up the terminal or the caption file. A lost
+    connection is tried again every OBS_RETRY_SECONDS (stream captions meanwhile are dropped:
+    late captions are worse than none), with a notice when it goes and comes back."""
 
-    def __init__(self, args: argparse.Namespace, board: live.CaptionBoard, display: "Display") -> None:
+    def __init__(self, args: argparse.Namespace, board: live.CaptionBoard) -> None:
         self._url, self._password, self._source = args.obs, args.obs_password, args.obs_text_source
-        self._board, self._display = board, display
-        self._shown: str | None = None
-        self._retry_at = 0.0
-        self._ws = self._connect()
+        self._board = board
+        self._ws: ObsWebSocket | None = self._connect()  # at once: a wrong setting fails the start
+        self._changed = threading.Condition()
+        self._captions: list[str] = []  # final captions not yet sent into the stream
+        self._text = board.text()  # what the Text source should show
+        self._notices: list[str] = []
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="sidecar-live-obs", daemon=True)
+        self._thread.start()
 
     def final(self, text: str) -> None:
         self._board.add_final(text)
-        self._call(lambda ws: ws.send_stream_caption(text))
+        with self._changed:
+            self._captions.append(text)
+            self._text = self._board.text()
+            self._changed.notify()
 
     def interim(self, text: str) -> None:
         self._board.set_interim(text)
-        shown = self._board.text()
-        if self._source and shown != self._shown and self._call(lambda ws: ws.set_text(self._source, shown)):
-            self._shown = shown
+        with self._changed:
+            self._text = self._board.text()
+            self._changed.notify()
+
+    def take_notices(self) -> list[str]:
+        with self._changed:
+            notices, self._notices = self._notices, []
+            return notices
 
     def close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
+        """Sends what is pending (if OBS is there), then closes the connection."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        self._thread.join(timeout=2 * OBS_TIMEOUT_SECONDS)
 
     def _connect(self) -> ObsWebSocket:
         ws = ObsWebSocket(self._url, self._password, timeout=OBS_TIMEOUT_SECONDS)
@@ -219,26 +239,51 @@ class ObsCaptions:
             raise
         return ws
 
-    def _call(self, request) -> bool:
-        """Runs request(ws); False when OBS is not connected (now)."""
-        if self._ws is None:
-            if time.monotonic() < self._retry_at:
-                return False
-            try:
-                self._ws = self._connect()
-            except ObsError:
-                self._retry_at = time.monotonic() + OBS_RETRY_SECONDS
-                return False
-            self._display.notice(f"connected to OBS at {self._url} again")
-            self._shown = None
+    def _run(self) -> None:
+        shown: str | None = None
         try:
-            request(self._ws)
-        except ObsError as exc:
-            self._display.notice(f"lost OBS ({exc}); trying again every {OBS_RETRY_SECONDS:g} s")
-            self._ws.close()
-            self._ws, self._retry_at = None, time.monotonic() + OBS_RETRY_SECONDS
+            while True:
+                with self._changed:
+                    while not (self._closing or self._captions or self._text != shown):
+                        self._changed.wait()
+                    captions, self._captions, text = self._captions, [], self._text
+                    closing = self._closing
+                if self._ws is None and not self._reconnect(closing):
+                    if closing:
+                        return
+                    continue
+                try:
+                    for caption in captions:
+                        self._ws.send_stream_caption(caption)
+                    if self._source and text != shown:
+                        self._ws.set_text(self._source, text)
+                    shown = text
+                except ObsError as exc:
+                    self._note(f"lost OBS ({exc}); trying again every {OBS_RETRY_SECONDS:g} s")
+                    self._ws.close()
+                    self._ws, shown = None, None
+                if closing:
+                    return
+        finally:
+            if self._ws is not None:
+                self._ws.close()
+
+    def _reconnect(self, closing: bool) -> bool:
+        """Connects again; False (after waiting OBS_RETRY_SECONDS, unless closing) when OBS is
+        still away."""
+        try:
+            self._ws = self._connect()
+        except ObsError:
+            with self._changed:
+                if not (closing or self._closing):
+                    self._changed.wait_for(lambda: self._closing, OBS_RETRY_SECONDS)
             return False
+        self._note(f"connected to OBS at {self._url} again")
         return True
+
+    def _note(self, notice: str) -> None:
+        with self._changed:
+            self._notices.append(notice)
 
 
 class Display:
