@@ -104,11 +104,8 @@ class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):
         limits = self.runtime.config
         async with mapped_errors(context, "DiarizeFile"):
             config, upload = await read_config_first(request_iterator, limits)
-            try:
+            with upload.closed_on_error():
                 options = options_from_proto(config.options)
-            except BaseException:
-                upload.close()
-                raise
 
             def work(token):
                 try:

@@ -72,12 +72,9 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
         limits = self.runtime.config
         async with mapped_errors(context, "EnhanceFile"):
             config, upload = await read_config_first(request_iterator, limits)
-            try:
+            with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 encoding = convert.output_encoding(config.output_encoding, media.PCM_F32LE)
-            except BaseException:
-                upload.close()
-                raise
 
             def work(token):
                 try:

@@ -52,12 +52,9 @@ class EventDetectionServicer(events_pb2_grpc.EventDetectionServiceServicer):
         limits = self.runtime.config
         async with mapped_errors(context, "DetectEvents"):
             config, upload = await read_config_first(request_iterator, limits)
-            try:
+            with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 options.validate()
-            except BaseException:
-                upload.close()
-                raise
 
             def work(token):
                 try:

@@ -110,11 +110,8 @@ class SeparationServicer(separation_pb2_grpc.SeparationServiceServicer):
         limits = self.runtime.config
         async with mapped_errors(context, "SeparateFile"):
             config, upload = await read_config_first(request_iterator, limits)
-            try:
+            with upload.closed_on_error():
                 options = options_from_proto(config.options)
-            except BaseException:
-                upload.close()
-                raise
 
             def work(token):
                 try:

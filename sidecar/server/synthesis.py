@@ -202,13 +202,10 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
         async with mapped_errors(context, "CreateVoice"):
             xtts_models.require_license(self.runtime.config.agree_coqui_license)
             config, upload = await read_config_first(request_iterator, self.runtime.config)
-            try:
+            with upload.closed_on_error():
                 voices.check_record_text(config.display_name, config.transcript)
                 if config.voice_id:
                     self.store.check_free(config.voice_id)
-            except BaseException:
-                upload.close()
-                raise
 
             def work(token):
                 try:

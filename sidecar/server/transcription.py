@@ -62,9 +62,10 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
         limits = self.runtime.config
         async with mapped_errors(context, "TranscribeFile"):
             config, upload = await read_config_first(request_iterator, limits)
-            options = options_from_proto(config.options)
+            with upload.closed_on_error():
+                options = options_from_proto(config.options)
+                speaker_options = diarization.options_for_transcript(config.options)
             model_name = config.options.model
-            speaker_options = diarization.options_for_transcript(config.options)
 
             def work(token):
                 try:

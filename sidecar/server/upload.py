@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 from typing import Any, AsyncIterator, Iterator
@@ -70,6 +71,15 @@ class Upload:
 
     def close(self) -> None:
         self.data.close()
+
+    @contextlib.contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """For checks of the config once the upload is read: a failing one closes it."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
 
 
 async def read_config_first(
