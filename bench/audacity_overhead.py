@@ -73,12 +73,11 @@ def remove_tracks_after(audacity, count: int) -> None:
 
 
 def main(runs: int) -> None:
+    from sidecar.v1 import audio_pb2, enhancement_pb2, transcription_pb2
     from sidecar_audacity import actions
     from sidecar_audacity.audacity import Audacity
     from sidecar_audacity.pipe import PipeConnection
     from sidecar_client import SidecarClient
-
-    from sidecar.v1 import audio_pb2, enhancement_pb2, transcription_pb2
     from tests.audacity_fixtures import START_SECONDS, AudacityUnderXvfb
     from tests.harness import RunningSidecar
 

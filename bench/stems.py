@@ -5,8 +5,8 @@ processes do the same work with the same random tiny HTDemucs (tests/stems_fixtu
 one decodes the file and runs demucs.apply.apply_model on it whole (shifts=0), the other
 starts an in-process sidecar and streams the file through SidecarClient.separate, dropping
 the chunks (after a warm-up call that loads the model). Prints each one's real-time factor
-(wall time / audio time), the ratio sidecar/direct of wall and of CPU time (goal <= 1.05; the CPU ratio is the steadier one on
-a shared machine) and each process's peak memory (goal: flat for the sidecar).
+(wall time / audio time), the ratio sidecar/direct of wall and of CPU time (goal <= 1.05; the
+CPU ratio is the steadier one on a shared machine) and each process's peak memory (goal: flat for the sidecar).
 
     .venv/bin/python bench/stems.py [--minutes 1 5 20]
 """

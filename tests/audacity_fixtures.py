@@ -84,7 +84,7 @@ class AudacityUnderXvfb:
         self.xvfb = self.audacity = None
         self.display = ""
 
-    def start(self) -> "AudacityUnderXvfb":
+    def start(self) -> AudacityUnderXvfb:
         from sidecar_audacity.pipe import PipeConnection, audacity_running, pipe_paths
 
         if audacity_running():

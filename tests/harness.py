@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from sidecar.server.inprocess import InProcessSidecar
 

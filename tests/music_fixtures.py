@@ -54,11 +54,18 @@ def build_tiny_musicgen(directory: pathlib.Path, *, melody: bool = False) -> pat
     """Writes a random tiny MusicGen model directory (about 1 MB, a second or two); returns it.
     melody=True makes a MusicGen Melody, conditioned on a reference's chromagram."""
     import torch
-    from transformers import (EncodecConfig, EncodecFeatureExtractor, MusicgenConfig,
-                              MusicgenDecoderConfig, MusicgenForConditionalGeneration,
-                              MusicgenMelodyConfig, MusicgenMelodyDecoderConfig,
-                              MusicgenMelodyFeatureExtractor, MusicgenMelodyForConditionalGeneration,
-                              T5Config)
+    from transformers import (
+        EncodecConfig,
+        EncodecFeatureExtractor,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        MusicgenMelodyConfig,
+        MusicgenMelodyDecoderConfig,
+        MusicgenMelodyFeatureExtractor,
+        MusicgenMelodyForConditionalGeneration,
+        T5Config,
+    )
 
     directory.mkdir(parents=True, exist_ok=True)
     vocab_size = build_tokenizer(directory)
@@ -118,8 +125,14 @@ def build_tiny_clap(directory: pathlib.Path) -> pathlib.Path:
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from tokenizers.processors import TemplateProcessing
-    from transformers import (ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel,
-                              ClapTextConfig, PreTrainedTokenizerFast)
+    from transformers import (
+        ClapAudioConfig,
+        ClapConfig,
+        ClapFeatureExtractor,
+        ClapModel,
+        ClapTextConfig,
+        PreTrainedTokenizerFast,
+    )
 
     special = ["<s>", "<pad>", "</s>", "<unk>"]
     vocab = {t: i for i, t in enumerate(special + sorted(set(WORDS) | {"laughter", "applause",

@@ -57,10 +57,9 @@ def test_caption_labels_the_selection_in_project_time(audacity, demo, client, li
 
 
 def test_caption_takes_the_whole_project_when_nothing_is_selected(audacity, client, librispeech, tmp_path):
+    from sidecar.media.subtitles import parse_srt
     from sidecar_audacity import actions
     from sidecar_audacity.errors import PluginError
-
-    from sidecar.media.subtitles import parse_srt
 
     path, reference = librispeech["1089-134691-0001"]  # 5.4 s
     audacity.command("Import2", Filename=str(path))
@@ -118,7 +117,6 @@ def placed(track) -> tuple:
 
 def test_stems_add_one_aligned_track_per_stem(audacity, demo, sidecar_server, client, tmp_path):
     from sidecar_audacity import actions
-
     from tests.stems_fixtures import TINY_NAME, TINY_SOURCES, make_tiny_repo
 
     repository = make_tiny_repo(tmp_path / "demucs")

@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+
 from sidecar_audacity.audacity import Label, Track, nyquist_labels, resolve_selection
 from sidecar_audacity.errors import AudacityStalledError, AudacityUnreachableError, EmptySelectionError
 from sidecar_audacity.pipe import PipeConnection, pipe_paths

@@ -4,7 +4,8 @@ import grpc
 import numpy as np
 import pytest
 
-from sidecar.v1 import audio_pb2, transcription_pb2 as pb
+from sidecar.v1 import audio_pb2
+from sidecar.v1 import transcription_pb2 as pb
 from sidecar_client import SidecarClient, SidecarError
 from tests import media_files
 from tests.harness import RunningSidecar

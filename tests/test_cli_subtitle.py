@@ -34,7 +34,8 @@ def served(tmp_path_factory):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (port_file.exists() and port_file.read_text()):
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.poll() is not None else "timeout"
+        assert process.poll() is None and time.monotonic() < deadline, (
+            process.stderr.read() if process.poll() is not None else "timeout")
         time.sleep(0.1)
     yield process, f"127.0.0.1:{port_file.read_text()}"
     if process.poll() is None:

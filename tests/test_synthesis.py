@@ -199,28 +199,29 @@ def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(voice_client
     ref = data_dir / REFERENCE
     model = options(tiny_xtts_dir)
     bad = grpc.StatusCode.INVALID_ARGUMENT
-    expect_error(bad, ["text is empty"], lambda: voice_client.synthesize_stream(" ", "en", reference=ref, options=model))
+    say, tiny = voice_client.synthesize_stream, str(tiny_xtts_dir)
+    expect_error(bad, ["text is empty"], lambda: say(" ", "en", reference=ref, options=model))
     expect_error(bad, ["5001 characters", "at most 5000"],
                  lambda: voice_client.synthesize_stream("a" * 5001, "en", reference=ref, options=model))
     expect_error(bad, ["`voice_id`", "`reference`"], lambda: voice_client.synthesize_stream("Hi.", "en", options=model))
     expect_error(bad, ["2.1 s long", "at least 6 s"],
-                 lambda: voice_client.synthesize_stream("Hi.", "en", reference=data_dir / SHORT_REFERENCE, options=model))
-    from sidecar_client import client as client_module
+                 lambda: say("Hi.", "en", reference=data_dir / SHORT_REFERENCE, options=model))
     from sidecar.v1 import audio_pb2
+    from sidecar_client import client as client_module
 
     silence = np.zeros(8 * 16_000, dtype="<i2").tobytes()
     pcm = audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
                                                          sample_rate_hertz=16_000, channel_count=1))
     expect_error(bad, ["silent"], lambda: voice_client.synthesize_stream(
         "Hi.", "en", reference=silence, reference_format=pcm, options=model))
-    expect_error(bad, ["silent"], lambda: voice_client.create_voice(silence, audio_format=pcm, model=str(tiny_xtts_dir)))
+    expect_error(bad, ["silent"], lambda: voice_client.create_voice(silence, audio_format=pcm, model=tiny))
     expect_error(bad, ["not a readable audio"], lambda: voice_client.synthesize_stream(
         "Hi.", "en", reference=b"not audio at all", reference_format=client_module.audio_format_for("x.wav"),
         options=model))
-    expect_error(bad, ["'xx'", "de, en"], lambda: voice_client.synthesize_stream("Hi.", "xx", reference=ref, options=model))
+    expect_error(bad, ["'xx'", "de, en"], lambda: say("Hi.", "xx", reference=ref, options=model))
     expect_error(bad, ["speed"], lambda: voice_client.synthesize_stream(
         "Hi.", "en", reference=ref, options=options(tiny_xtts_dir, speed=5.0)))
-    expect_error(bad, ["Bad_Id", "a-z"], lambda: voice_client.create_voice(ref, voice_id="Bad_Id", model=str(tiny_xtts_dir)))
+    expect_error(bad, ["Bad_Id", "a-z"], lambda: voice_client.create_voice(ref, voice_id="Bad_Id", model=tiny))
     expect_error(grpc.StatusCode.NOT_FOUND, ["no-such-voice", "saved:"],
                  lambda: voice_client.synthesize_stream("Hi.", "en", voice_id="no-such-voice"))
     expect_error(grpc.StatusCode.NOT_FOUND, ["config.json", "model.pth"],
@@ -343,9 +344,8 @@ def test_cli_say_writes_wav_and_manages_voices(xtts_sidecar, narrator, tiny_xtts
 
 
 def test_cli_in_process_server_needs_the_agreement(tiny_xtts_dir, data_dir, tmp_path, capsys, monkeypatch):
-    from sidecar.cli.main import main
-
     from sidecar import config
+    from sidecar.cli.main import main
 
     monkeypatch.delenv(config.LICENSE_ENV, raising=False)
     out = tmp_path / "x.wav"

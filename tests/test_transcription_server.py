@@ -9,7 +9,8 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from sidecar.media import audio as media
-from sidecar.v1 import audio_pb2, models_pb2, transcription_pb2 as pb
+from sidecar.v1 import audio_pb2, models_pb2
+from sidecar.v1 import transcription_pb2 as pb
 from sidecar_client import SidecarError
 from sidecar_client.client import seconds
 from tests.conftest import word_error_rate

@@ -36,7 +36,8 @@ def test_split_model_is_joined_once_and_verified(split_model):
     model, root = split_model
     target = wm.materialize_embedded(model)
     assert target == root / "cache" / "models" / "whisper-fake"
-    assert (target / "model.bin").read_bytes().startswith(b"first half") and (target / "model.bin").stat().st_size == 38_000
+    joined = target / "model.bin"
+    assert joined.read_bytes().startswith(b"first half") and joined.stat().st_size == 38_000
     stamp = (target / "model.bin").stat().st_mtime_ns
     assert wm.materialize_embedded(model) == target
     assert (target / "model.bin").stat().st_mtime_ns == stamp  # reused, not joined again

@@ -50,14 +50,13 @@ import functools
 import json
 import pathlib
 import struct
-from typing import Dict, List, Tuple
 
 import numpy as np
 
 __all__ = ["build_tiny_whisper", "speech_like_audio", "WHISPER_LANGUAGES", "TEXT"]
 
 # Whisper's language tokens in token-id order (the 99 of the v1/v2 models).
-WHISPER_LANGUAGES: Tuple[str, ...] = (
+WHISPER_LANGUAGES: tuple[str, ...] = (
     "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl",
     "ar", "sv", "it", "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro",
     "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy",
@@ -95,7 +94,7 @@ _DTYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4}
 # Vocabulary and tokenizer.json
 
 
-def _bytes_to_unicode() -> Dict[int, str]:
+def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte -> printable character table (insertion order = GPT-2 ids)."""
     bs = (
         list(range(ord("!"), ord("~") + 1))
@@ -112,13 +111,13 @@ def _bytes_to_unicode() -> Dict[int, str]:
     return {b: chr(c) for b, c in zip(bs, cs)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _vocabulary(multilingual: bool):
     """Returns (tokens by id, BPE merges, special tokens); treat as read-only."""
     byte_chars = _bytes_to_unicode()
-    tokens: List[str] = list(byte_chars.values())
+    tokens: list[str] = list(byte_chars.values())
     space = byte_chars[ord(" ")]  # "Ġ", id 220 as in GPT-2
-    merges: List[Tuple[str, str]] = []
+    merges: list[tuple[str, str]] = []
     for b in range(ord("!"), ord("~") + 1):  # " -", " '", " (" ... as single tokens
         merges.append((space, byte_chars[b]))
         tokens.append(space + byte_chars[b])
@@ -148,7 +147,7 @@ def _vocabulary(multilingual: bool):
     return tokens, merges, specials
 
 
-def _tokenizer_json(tokens: List[str], merges, specials: List[str]) -> Dict:
+def _tokenizer_json(tokens: list[str], merges, specials: list[str]) -> dict:
     """A Hugging Face ``tokenizers`` byte-level BPE tokenizer (tokenizer.json)."""
     first_special = len(tokens) - len(specials)
     return {
@@ -196,8 +195,8 @@ def _tokenizer_json(tokens: List[str], merges, specials: List[str]) -> Dict:
     }
 
 
-@functools.lru_cache(maxsize=None)
-def _vocabulary_files(multilingual: bool) -> Tuple[str, str]:
+@functools.cache
+def _vocabulary_files(multilingual: bool) -> tuple[str, str]:
     """The text of vocabulary.json (CTranslate2) and tokenizer.json (faster-whisper)."""
     tokens, merges, specials = _vocabulary(multilingual)
     return (
@@ -217,10 +216,10 @@ def _sinusoids(length: int, channels: int) -> np.ndarray:
     return np.concatenate([np.sin(t), np.cos(t)], axis=1).astype(np.float32)
 
 
-def _weights(ids: Dict[str, int], vocab_size: int, language: str, rng) -> Dict:
+def _weights(ids: dict[str, int], vocab_size: int, language: str, rng) -> dict:
     """Variables of a 1+1 layer Whisper, named as WhisperSpec names them."""
     d, f = D_MODEL, FFN_DIM
-    v: Dict[str, np.ndarray] = {}
+    v: dict[str, np.ndarray] = {}
 
     def normal(*shape, scale):
         return (rng.standard_normal(shape, dtype=np.float32) * scale).astype(np.float32)
@@ -324,7 +323,7 @@ def _weights(ids: Dict[str, int], vocab_size: int, language: str, rng) -> Dict:
     return v
 
 
-def _write_model_bin(path: pathlib.Path, variables: Dict[str, np.ndarray]) -> None:
+def _write_model_bin(path: pathlib.Path, variables: dict[str, np.ndarray]) -> None:
     """Serializes variables like ctranslate2.specs.ModelSpec._serialize."""
 
     def string(s: str) -> bytes:

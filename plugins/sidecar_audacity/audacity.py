@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from sidecar_audacity.errors import AudacityCommandError, EmptySelectionError
 from sidecar_audacity.pipe import PipeConnection
@@ -61,7 +61,7 @@ class Audacity:
     def __init__(self, pipe: PipeConnection | None = None) -> None:
         self.pipe = pipe or PipeConnection()
 
-    def __enter__(self) -> "Audacity":
+    def __enter__(self) -> Audacity:
         self.pipe.connect()
         return self
 

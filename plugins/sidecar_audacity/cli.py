@@ -23,11 +23,10 @@ import os
 import signal
 import sys
 
-from sidecar_client import DEFAULT_ADDRESS
-
 from sidecar_audacity import actions, creative, session
 from sidecar_audacity.errors import AudacityStalledError, AudacityUnreachableError, PluginError, SidecarUnavailableError
 from sidecar_audacity.pipe import PIPE_DIR
+from sidecar_client import DEFAULT_ADDRESS
 
 UNREACHABLE = (AudacityUnreachableError, AudacityStalledError, SidecarUnavailableError)
 

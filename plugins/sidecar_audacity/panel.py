@@ -14,11 +14,10 @@ import threading
 import tkinter as tk
 from tkinter import filedialog, ttk
 
-from sidecar_client import DEFAULT_ADDRESS
-
 from sidecar_audacity import actions, creative, session
 from sidecar_audacity.errors import PluginError
 from sidecar_audacity.pipe import PIPE_DIR
+from sidecar_client import DEFAULT_ADDRESS
 
 POLL_MS = 100
 TITLE = "Audio sidecar"

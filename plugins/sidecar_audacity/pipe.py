@@ -75,7 +75,7 @@ class PipeConnection:
     def connected(self) -> bool:
         return self._write_fd is not None
 
-    def __enter__(self) -> "PipeConnection":
+    def __enter__(self) -> PipeConnection:
         self.connect()
         return self
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 
-from sidecar_client import DEFAULT_ADDRESS, SidecarClient, SidecarError
-
 from sidecar_audacity import actions, creative
 from sidecar_audacity.audacity import Audacity
 from sidecar_audacity.errors import SidecarUnavailableError
 from sidecar_audacity.pipe import PIPE_DIR, PipeConnection
+from sidecar_client import DEFAULT_ADDRESS, SidecarClient, SidecarError
 
 SIDECAR_READY_SECONDS = 5.0
 # Action name (as the CLI spells it) -> the function that runs it.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from sidecar.media.subtitles import TimedWord
 from sidecar_audacity.errors import PluginError

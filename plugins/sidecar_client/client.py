@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import BinaryIO, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 import grpc
 from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sidecar.v1 import audio_pb2, models_pb2, models_pb2_grpc, transcription_pb2, transcription_pb2_grpc
-from sidecar.v1 import streaming_recognition_pb2, streaming_recognition_pb2_grpc
-from sidecar.v1 import enhancement_pb2, enhancement_pb2_grpc
-from sidecar.v1 import synthesis_pb2, synthesis_pb2_grpc
-from sidecar.v1 import separation_pb2, separation_pb2_grpc
-from sidecar.v1 import diarization_pb2, diarization_pb2_grpc
-from sidecar.v1 import cues_pb2, cues_pb2_grpc, events_pb2, events_pb2_grpc
+from sidecar.v1 import (
+    audio_pb2,
+    cues_pb2,
+    cues_pb2_grpc,
+    diarization_pb2,
+    diarization_pb2_grpc,
+    enhancement_pb2,
+    enhancement_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
+    separation_pb2,
+    separation_pb2_grpc,
+    streaming_recognition_pb2,
+    streaming_recognition_pb2_grpc,
+    synthesis_pb2,
+    synthesis_pb2_grpc,
+    transcription_pb2,
+    transcription_pb2_grpc,
+)
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 CHUNK_BYTES = 1 << 20  # well under the server's 4 MiB message limit
@@ -95,7 +110,7 @@ class SidecarClient:
         self.cues = cues_pb2_grpc.CueGenerationServiceStub(self.channel)
         self.events = events_pb2_grpc.EventDetectionServiceStub(self.channel)
 
-    def __enter__(self) -> "SidecarClient":
+    def __enter__(self) -> SidecarClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -132,7 +147,7 @@ class SidecarClient:
     def transcribe_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
                           options: transcription_pb2.TranscriptionOptions | None = None,
                           audio_format: audio_pb2.AudioFormat | None = None,
-                          timeout: float | None = None) -> "Call":
+                          timeout: float | None = None) -> Call:
         """Starts TranscribeFile and returns the call: iterate it for responses, cancel() to stop."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
@@ -167,7 +182,7 @@ class SidecarClient:
 
     def streaming_recognize(self, audio_chunks: Iterable[bytes], *,
                             config: streaming_recognition_pb2.StreamingRecognitionConfig,
-                            timeout: float | None = None) -> "Call":
+                            timeout: float | None = None) -> Call:
         """Starts StreamingRecognize and returns the call: iterate it for responses.
 
         The config goes first, then each chunk as `audio_chunks` yields it (a live source
@@ -183,7 +198,7 @@ class SidecarClient:
                        options: enhancement_pb2.EnhancementOptions | None = None,
                        audio_format: audio_pb2.AudioFormat | None = None,
                        output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
-                       timeout: float | None = None) -> "Call":
+                       timeout: float | None = None) -> Call:
         """Starts EnhanceFile and returns the call: iterate it for responses, cancel() to stop."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
@@ -219,7 +234,7 @@ class SidecarClient:
     def stream_enhance(self, audio_chunks: Iterable[bytes], *, pcm_format: audio_pb2.PcmFormat,
                        options: enhancement_pb2.EnhancementOptions | None = None,
                        output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
-                       timeout: float | None = None) -> "Call":
+                       timeout: float | None = None) -> Call:
         """Starts StreamEnhance (live denoising) and returns the call: iterate it for responses,
         `info` first, then each `audio_chunk` as soon as it is enhanced.
 
@@ -237,7 +252,7 @@ class SidecarClient:
                           reference_format: audio_pb2.AudioFormat | None = None,
                           transcript: str = "",
                           options: synthesis_pb2.SynthesisOptions | None = None,
-                          timeout: float | None = None) -> "Call":
+                          timeout: float | None = None) -> Call:
         """Starts Synthesize with a saved voice or inline reference audio (the whole request
         must fit one message: use create_voice for large references); iterate the call."""
         request = synthesis_pb2.SynthesizeRequest(text=text, language_code=language_code,
@@ -282,7 +297,7 @@ class SidecarClient:
     def separate_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
                         options: separation_pb2.SeparationOptions | None = None,
                         audio_format: audio_pb2.AudioFormat | None = None,
-                        timeout: float | None = None) -> "Call":
+                        timeout: float | None = None) -> Call:
         """Starts SeparateFile and returns the call: iterate it for responses, cancel() to stop."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
@@ -316,7 +331,7 @@ class SidecarClient:
     def diarize_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
                        options: diarization_pb2.DiarizationOptions | None = None,
                        audio_format: audio_pb2.AudioFormat | None = None,
-                       timeout: float | None = None) -> "Call":
+                       timeout: float | None = None) -> Call:
         """Starts DiarizeFile and returns the call: iterate it for responses, cancel() to stop."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
@@ -343,7 +358,7 @@ class SidecarClient:
                      reference: str | os.PathLike | bytes | BinaryIO | None = None,
                      reference_format: audio_pb2.AudioFormat | None = None,
                      output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
-                     timeout: float | None = None) -> "Call":
+                     timeout: float | None = None) -> Call:
         """Starts GenerateCue and returns the call: iterate it for `info`, `audio` chunks,
         `progress` and the `summary`, whose settings regenerate the cue. A melody or
         continuation reference (settings.reference_mode) streams after the config."""
@@ -359,7 +374,7 @@ class SidecarClient:
     def detect_events(self, audio: str | os.PathLike | bytes | BinaryIO, *,
                       options: events_pb2.EventDetectionOptions | None = None,
                       audio_format: audio_pb2.AudioFormat | None = None,
-                      timeout: float | None = None) -> "Call":
+                      timeout: float | None = None) -> Call:
         """Starts DetectEvents and returns the call: iterate it for `info`, each `region` as it
         completes, `progress` and the `summary`; cancel() to stop."""
         if audio_format is None:

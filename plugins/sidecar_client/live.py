@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 
@@ -148,7 +148,7 @@ class AudioCapture:
         self.ended = False
         self.error: str | None = None
 
-    def start(self) -> "AudioCapture":
+    def start(self) -> AudioCapture:
         self._process = self._open()
         self._thread.start()
         if self.options.realtime:  # a fast file waits for the stream: its pauses are no stall
@@ -375,7 +375,7 @@ class LiveCaptions:
         self._thread = threading.Thread(target=self._run, name="sidecar-live", daemon=True)
         self.streams = 0  # streams started, for status and tests
 
-    def start(self) -> "LiveCaptions":
+    def start(self) -> LiveCaptions:
         self._thread.start()
         return self
 
@@ -558,13 +558,13 @@ class CaptionFile:
     rebuilds only the cues since the last pause."""
 
     def __init__(self, path: str | os.PathLike, origin: float = 0.0,
-                 rules: subtitles.CueRules = subtitles.CueRules()) -> None:
+                 rules: subtitles.CueRules | None = None) -> None:
         self.path = pathlib.Path(path)
         if self.path.suffix.lower() not in subtitles.WRITERS:
             raise ValueError(f"{self.path}: a caption file must end in {', '.join(subtitles.WRITERS)}")
         self._format = subtitles.WRITERS[self.path.suffix.lower()]
         self.origin = origin
-        self.rules = rules
+        self.rules = rules or subtitles.CueRules()
         self._frozen: list[subtitles.Cue] = []  # cues of words before the last long pause
         self._words: list[subtitles.TimedWord] = []  # words since then
         write_text_atomically(self.path, self._format([]))

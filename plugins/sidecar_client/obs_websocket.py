@@ -1,8 +1,8 @@
 """A small obs-websocket 5 client: OBS Studio's remote control, built into OBS 28 and later.
 
-Standard library only. JSON messages over an RFC 6455 WebSocket: OBS says Hello (with an
-authentication challenge when a password is set), the client Identifies, then each Request
-gets a RequestResponse with the same id. Enough to set a Text source's text and send a
+JSON messages over a WebSocket (the `websockets` library's synchronous client): OBS says Hello
+(with an authentication challenge when a password is set), the client Identifies, then each
+Request gets a RequestResponse with the same id. Enough to set a Text source's text and send a
 caption into the stream; see
 https://github.com/obsproject/obs-websocket/blob/master/docs/generated/protocol.md
 """
@@ -10,12 +10,13 @@ https://github.com/obsproject/obs-websocket/blob/master/docs/generated/protocol.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
-import os
-import socket
-import struct
 import urllib.parse
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import ClientConnection, connect
 
 DEFAULT_URL = "ws://127.0.0.1:4455"  # OBS's default WebSocket server address
 RPC_VERSION = 1
@@ -26,7 +27,7 @@ CLOSE_AUTHENTICATION_FAILED = 4009
 OUTPUT_NOT_RUNNING = 501
 RESOURCE_NOT_FOUND = 600
 TEXT_INPUT_KINDS = ("text_ft2_source", "text_gdiplus")  # unversioned kinds of OBS's Text sources
-_OPCODE_TEXT, _OPCODE_CLOSE, _OPCODE_PING, _OPCODE_PONG = 0x1, 0x8, 0x9, 0xA
+SUBPROTOCOL = "obswebsocket.json"
 
 
 class ObsError(Exception):
@@ -50,28 +51,33 @@ class ObsWebSocket:
         if parsed.scheme != "ws" or not parsed.hostname:
             raise ObsError(f"{url}: not an obs-websocket address (ws://HOST:PORT)")
         self.url = f"ws://{parsed.hostname}:{parsed.port or 4455}"
+        self.timeout = timeout
+        # The connection lives as long as this object; websockets wants it entered as a context.
+        self._connection = contextlib.ExitStack()
         try:
-            self._sock = socket.create_connection((parsed.hostname, parsed.port or 4455), timeout)
-        except OSError as exc:
-            raise ObsError(f"cannot connect to OBS at {self.url} ({exc.strerror or exc}): is OBS "
-                           "running with its WebSocket server on (Tools > WebSocket Server "
+            self._ws: ClientConnection = self._connection.enter_context(connect(
+                self.url, subprotocols=[SUBPROTOCOL], open_timeout=timeout, close_timeout=timeout, proxy=None))
+        except (OSError, TimeoutError) as exc:
+            raise ObsError(f"cannot connect to OBS at {self.url} ({getattr(exc, 'strerror', None) or exc}): "
+                           "is OBS running with its WebSocket server on (Tools > WebSocket Server "
                            "Settings)?") from None
+        except (InvalidHandshake, InvalidURI) as exc:
+            raise ObsError(f"{self.url} is not an obs-websocket server: {exc}") from None
         self._ids = 0
         try:
-            self._handshake(parsed.hostname, parsed.port or 4455)
             self._identify(password)
         except BaseException:
-            self._sock.close()
+            self.close()
             raise
 
-    def __enter__(self) -> "ObsWebSocket":
+    def __enter__(self) -> ObsWebSocket:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def close(self) -> None:
-        self._sock.close()
+        self._connection.close()
 
     def request(self, request_type: str, data: dict | None = None) -> dict:
         """Sends a request and returns its responseData; ObsRequestError on a failed status."""
@@ -115,19 +121,6 @@ class ObsWebSocket:
             raise
         return True
 
-    def _handshake(self, host: str, port: int) -> None:
-        key = base64.b64encode(os.urandom(16)).decode()
-        self._send_raw((f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: obswebsocket.json\r\n"
-                        "\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self._exactly(1)  # byte by byte: OBS's first frame may follow at once
-        status = head.split(b"\r\n")[0]
-        if b" 101 " not in status:
-            raise ObsError(f"{self.url} is not an obs-websocket server: {status.decode(errors='replace')}")
-
     def _identify(self, password: str | None) -> None:
         hello = self._receive()
         if hello["op"] != HELLO:
@@ -149,54 +142,26 @@ class ObsWebSocket:
         if identified["op"] != IDENTIFIED:
             raise ObsError(f"{self.url}: expected Identified from obs-websocket, got op {identified['op']}")
 
-    def _send(self, message: dict, opcode: int = _OPCODE_TEXT) -> None:
-        payload = json.dumps(message).encode() if opcode == _OPCODE_TEXT else message
-        mask = os.urandom(4)  # a client masks every frame
-        if len(payload) < 126:  # lengths must use the shortest of the three encodings
-            header = struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload))
-        elif len(payload) < 1 << 16:
-            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, len(payload))
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, len(payload))
-        self._send_raw(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-    def _send_raw(self, data: bytes) -> None:
+    def _send(self, message: dict) -> None:
         try:
-            self._sock.sendall(data)
-        except OSError as exc:
-            raise ObsClosed(None, f"lost the connection to OBS at {self.url} ({exc})") from None
+            self._ws.send(json.dumps(message))
+        except ConnectionClosed as exc:
+            raise self._closed(exc) from None
 
     def _receive(self) -> dict:
         """The next JSON message (OBS sends each one whole, in one text frame)."""
-        while True:
-            first, second = self._exactly(2)
-            length = second & 0x7F
-            if length == 126:
-                length = struct.unpack("!H", self._exactly(2))[0]
-            elif length == 127:
-                length = struct.unpack("!Q", self._exactly(8))[0]
-            payload = self._exactly(length)
-            opcode = first & 0x0F
-            if opcode == _OPCODE_TEXT:
-                return json.loads(payload)
-            if opcode == _OPCODE_PING:
-                self._send(payload, _OPCODE_PONG)
-            elif opcode == _OPCODE_CLOSE:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                reason = payload[2:].decode(errors="replace")
-                raise ObsClosed(code, f"OBS at {self.url} closed the connection ({code}: {reason})")
+        try:
+            return json.loads(self._ws.recv(timeout=self.timeout))
+        except ConnectionClosed as exc:
+            raise self._closed(exc) from None
+        except TimeoutError:
+            raise ObsClosed(None, f"OBS at {self.url} did not answer in {self.timeout:g} s") from None
 
-    def _exactly(self, count: int) -> bytes:
-        data = b""
-        while len(data) < count:
-            try:
-                chunk = self._sock.recv(count - len(data))
-            except OSError as exc:
-                raise ObsClosed(None, f"lost the connection to OBS at {self.url} ({exc})") from None
-            if not chunk:
-                raise ObsClosed(None, f"OBS at {self.url} closed the connection")
-            data += chunk
-        return data
+    def _closed(self, exc: ConnectionClosed) -> ObsClosed:
+        if exc.rcvd is None:
+            return ObsClosed(None, f"lost the connection to OBS at {self.url}")
+        code, reason = exc.rcvd.code, exc.rcvd.reason
+        return ObsClosed(code, f"OBS at {self.url} closed the connection ({code}: {reason})")
 
 
 class ObsClosed(ObsError):

@@ -6,7 +6,8 @@ import argparse
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sidecar import config
 
@@ -24,7 +25,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def connect(args: argparse.Namespace, **server_overrides) -> Iterator["SidecarClient"]:
+def connect(args: argparse.Namespace, **server_overrides) -> Iterator[SidecarClient]:
     """Yields a ready SidecarClient; an in-process server lives as long as the block."""
     from sidecar_client import SidecarClient
 

@@ -14,8 +14,8 @@ import sys
 import numpy as np
 
 from sidecar.cli.connection import add_server_arguments, connect
+from sidecar.cli.files import UsageError, check_output, require_input, write_atomically
 from sidecar.cli.progress import ProgressBar
-from sidecar.cli.files import write_atomically
 
 EXAMPLES = """examples:
   sidecar cue "calm piano bed with soft strings" --duration 10 -o bed.wav
@@ -24,10 +24,6 @@ EXAMPLES = """examples:
   sidecar cue "orchestral" --model musicgen-melody --melody hum.wav -o theme.wav
   sidecar cue --settings bed.json -o bed-again.wav
 """
-
-
-class UsageError(Exception):
-    pass
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -61,12 +57,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_for(args)
-        settings_path = plan(args, settings)
-    except UsageError as exc:
-        print(f"sidecar cue: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_for(args)
+    settings_path = plan(args, settings)
     from sidecar_client import SidecarError
 
     try:
@@ -125,17 +117,11 @@ def plan(args: argparse.Namespace, settings) -> pathlib.Path:
     if settings.reference_mode != cues_pb2.REFERENCE_MODE_UNSPECIFIED and reference is None:
         raise UsageError("these settings follow or continue reference audio: give it with "
                          "--melody FILE or --continue FILE")
-    if reference is not None and not reference.is_file():
-        raise UsageError(f"{reference}: no such file")
-    if args.output.suffix.lower() != ".wav":
-        raise UsageError(f"{args.output}: the output must be a .wav file")
+    if reference is not None:
+        require_input(reference)
+    check_output(args.output, inputs=[reference, args.settings], force=args.force, suffixes=[".wav"])
     settings_path = args.output.with_suffix(".json")
-    for path in (args.output, settings_path):
-        for given in (reference, args.settings):
-            if given is not None and path.resolve() == given.resolve():
-                raise UsageError(f"{path}: refusing to overwrite an input")
-        if path.exists() and not args.force:
-            raise UsageError(f"{path} exists: pass --force to overwrite it")
+    check_output(settings_path, inputs=[reference, args.settings], force=args.force)
     return settings_path
 
 

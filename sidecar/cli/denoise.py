@@ -8,6 +8,7 @@ import sys
 
 from sidecar import errors
 from sidecar.cli.connection import add_server_arguments, connect
+from sidecar.cli.files import check_output, require_input
 from sidecar.cli.progress import ProgressBar
 from sidecar.media import writers
 
@@ -31,11 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        check_paths(args)
-    except UsageError as exc:
-        print(f"sidecar denoise: {exc}", file=sys.stderr)
-        return 2
+    require_input(args.input)
+    check_output(args.output, inputs=[args.input], force=args.force,
+                 suffixes=writers.supported_suffixes(), needs_directory=True)
     from sidecar.v1 import enhancement_pb2
     from sidecar_client import SidecarError
 
@@ -60,24 +59,6 @@ def run(args: argparse.Namespace) -> int:
               f"{written.sample_rate} Hz, {written.channel_count} channel(s), "
               f"real-time factor {s.real_time_factor:.3f}", file=sys.stderr)
     return 0
-
-
-class UsageError(Exception):
-    pass
-
-
-def check_paths(args: argparse.Namespace) -> None:
-    if not args.input.is_file():
-        raise UsageError(f"{args.input}: no such file")
-    if args.output.suffix.lower() not in writers.supported_suffixes():
-        raise UsageError(f"{args.output}: the output must end in "
-                         f"{', '.join(writers.supported_suffixes())}")
-    if args.output.resolve() == args.input.resolve():
-        raise UsageError(f"{args.output}: refusing to overwrite the input")
-    if args.output.exists() and not args.force:
-        raise UsageError(f"{args.output} exists: pass --force to overwrite it")
-    if not args.output.parent.is_dir():
-        raise UsageError(f"{args.output.parent}: no such directory")
 
 
 def write_chunks(chunks, path: pathlib.Path, *, overwrite: bool) -> writers.AudioWriter | None:

@@ -10,8 +10,8 @@ import pathlib
 import sys
 
 from sidecar.cli.connection import add_server_arguments, connect
+from sidecar.cli.files import UsageError, check_output, require_input, write_atomically
 from sidecar.cli.progress import ProgressBar
-from sidecar.cli.files import UsageError, check_writable, write_atomically
 from sidecar.media import rttm
 
 BACKENDS = ("offline", "pyannote")
@@ -75,18 +75,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from sidecar_client import SidecarError
 
-    try:
-        if not args.input.is_file():
-            raise UsageError(f"{args.input}: no such file")
-        output = args.output or args.input.with_suffix(".rttm")
-        if output.suffix.lower() != ".rttm":
-            raise UsageError(f"{output}: the output must end in .rttm")
-        check_writable(output, args)
-        options = diarization_options(args)
-        names = speaker_names(args.speaker_names)
-    except UsageError as exc:
-        print(f"sidecar diarize: {exc}", file=sys.stderr)
-        return 2
+    require_input(args.input)
+    output = args.output or args.input.with_suffix(".rttm")
+    check_output(output, inputs=[args.input], force=args.force, suffixes=[".rttm"])
+    options = diarization_options(args)
+    names = speaker_names(args.speaker_names)
     bar = ProgressBar(args.input.name, enabled=False if args.quiet else None)
     try:
         with connect(args) as client:
@@ -102,12 +95,8 @@ def run(args: argparse.Namespace) -> int:
     if args.labels_dir is not None:
         tracks = {args.labels_dir / f"{args.input.stem}.{label_file_name(name)}.txt": text
                   for name, text in rttm.audacity_labels_by_speaker(turns, names).items()}
-        try:
-            for path in tracks:
-                check_writable(path, args)
-        except UsageError as exc:
-            print(f"sidecar diarize: {exc}", file=sys.stderr)
-            return 2
+        for path in tracks:
+            check_output(path, inputs=[args.input], force=args.force)
     write_atomically(output, rttm.format_rttm(turns, args.input.stem, names))
     for path, text in tracks.items():
         write_atomically(path, text)

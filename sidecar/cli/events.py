@@ -13,8 +13,8 @@ import pathlib
 import sys
 
 from sidecar.cli.connection import add_server_arguments, connect
+from sidecar.cli.files import check_output, require_input, write_atomically
 from sidecar.cli.progress import ProgressBar
-from sidecar.cli.files import UsageError, check_writable, write_atomically
 
 FORMATS = (".txt", ".json")
 EXAMPLES = """examples:
@@ -46,11 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        plan(args)
-    except UsageError as exc:
-        print(f"sidecar events: {exc}", file=sys.stderr)
-        return 2
+    plan(args)
     from sidecar_client import SidecarError
 
     try:
@@ -73,12 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def plan(args: argparse.Namespace) -> None:
-    if not args.input.is_file():
-        raise UsageError(f"{args.input}: no such file")
+    require_input(args.input)
     if args.output is not None:
-        if args.output.suffix.lower() not in FORMATS:
-            raise UsageError(f"{args.output}: the output must end in {' or '.join(FORMATS)}")
-        check_writable(args.output, args)
+        check_output(args.output, inputs=[args.input], force=args.force, suffixes=FORMATS)
 
 
 def options_for(args: argparse.Namespace):

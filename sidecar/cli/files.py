@@ -1,22 +1,47 @@
-"""Output-file rules every command follows: never the input, never an existing file unasked."""
+"""Command-line errors and the file rules every command follows: inputs must exist, and an output
+is never an input and never an existing file unless --force was given.
+
+`UsageError` is the one error a command raises for a bad command line; `main` prints it after the
+command's name and exits with 2.
+"""
 
 from __future__ import annotations
 
-import argparse
+import os
 import pathlib
+from collections.abc import Iterable
 
 from sidecar_client.captions import write_text_atomically as write_atomically
 
-__all__ = ["UsageError", "check_writable", "write_atomically"]
+__all__ = ["UsageError", "check_output", "require_input", "write_atomically"]
 
 
 class UsageError(Exception):
     """A problem with the command line or the files it names; printed, exit code 2."""
 
 
-def check_writable(path: pathlib.Path, args: argparse.Namespace) -> None:
-    """Refuses the input itself, and an existing file unless --force was given."""
-    if path.resolve() == args.input.resolve():
-        raise UsageError(f"{path}: refusing to overwrite the input")
-    if path.exists() and not args.force:
+def require_input(path: pathlib.Path) -> pathlib.Path:
+    """The path of an input file that exists and can be read."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{path}: not readable")
+    return path
+
+
+def check_output(path: pathlib.Path, *, inputs: Iterable[pathlib.Path | None] = (), force: bool = False,
+                 suffixes: Iterable[str] | None = None, needs_directory: bool = False) -> None:
+    """Refuses an output with a suffix not in `suffixes`, one that is any of `inputs`, an existing
+    one unless `force`, and, with `needs_directory`, one whose directory does not exist (writers
+    that stream into the file do not create directories)."""
+    if suffixes is not None:
+        suffixes = list(suffixes)
+        if path.suffix.lower() not in suffixes:
+            raise UsageError(f"{path}: the output must end in {', '.join(suffixes)}")
+    for given in inputs:
+        if given is not None and path.resolve() == given.resolve():
+            raise UsageError(f"{path}: refusing to overwrite the input {given}")
+    if path.exists() and not force:
         raise UsageError(f"{path} exists: pass --force to overwrite it")
+    if needs_directory and not path.parent.is_dir():
+        raise UsageError(f"{path.parent}: no such directory")

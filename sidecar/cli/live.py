@@ -20,7 +20,7 @@ import threading
 import time
 
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import UsageError
+from sidecar.cli.files import UsageError, check_output
 from sidecar.media import subtitles
 from sidecar_client import SidecarError, live
 from sidecar_client.obs_websocket import DEFAULT_URL, ObsError, ObsWebSocket
@@ -71,13 +71,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        check_input(args.input)
-        output = plan_output(args) if args.output else None
-        board = board_options(args)
-    except UsageError as exc:
-        print(f"sidecar live: {exc}", file=sys.stderr)
-        return 2
+    check_input(args.input)
+    output = plan_output(args) if args.output else None
+    board = board_options(args)
     display = Display(sys.stdout, interim=not args.no_interim, quiet=args.quiet)
     try:
         capture = live.AudioCapture(args.input, live.CaptureOptions(realtime=not args.fast))
@@ -105,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def follow(captions: live.LiveCaptions, display: "Display", writer: live.CaptionFile | None,
-           obs: "ObsCaptions | None") -> tuple[str, live.CaptionFile | None]:
+def follow(captions: live.LiveCaptions, display: Display, writer: live.CaptionFile | None,
+           obs: ObsCaptions | None) -> tuple[str, live.CaptionFile | None]:
     """Shows what arrives until the captions end; the final status, and the caption file
     unless writing it failed. The first Ctrl-C ends the capture (the stream then finalizes its
     pending words), a second one quits at once."""
@@ -165,14 +161,10 @@ def check_input(spec: str) -> None:
 
 
 def plan_output(args: argparse.Namespace) -> pathlib.Path:
-    output = args.output
-    if output.suffix.lower() not in subtitles.WRITERS:
-        raise UsageError(f"{output}: the output must end in {', '.join(subtitles.WRITERS)}")
-    if pathlib.Path(args.input).exists() and output.resolve() == pathlib.Path(args.input).resolve():
-        raise UsageError(f"{output}: refusing to overwrite the input")
-    if output.exists() and not args.force:
-        raise UsageError(f"{output} exists: pass --force to overwrite it")
-    return output
+    # A device or URL input is no file the output could be.
+    source = pathlib.Path(args.input) if pathlib.Path(args.input).exists() else None
+    check_output(args.output, inputs=[source], force=args.force, suffixes=subtitles.WRITERS)
+    return args.output
 
 
 def board_options(args: argparse.Namespace) -> live.BoardOptions:

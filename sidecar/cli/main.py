@@ -7,6 +7,8 @@ import importlib
 import logging
 import sys
 
+from sidecar.cli.files import UsageError
+
 # Subcommand modules, each with add_parser(subparsers) and run(args) -> exit code.
 COMMANDS = ["serve", "models", "subtitle", "denoise", "say", "live", "stems", "diarize", "cue", "events"]
 
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args) or 0
+    except UsageError as exc:
+        print(f"sidecar {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -18,6 +18,7 @@ import tempfile
 import wave
 
 from sidecar.cli.connection import add_server_arguments, connect
+from sidecar.cli.files import UsageError, check_output, require_input
 from sidecar.cli.progress import ProgressBar
 from sidecar.engines import xtts_models
 
@@ -28,10 +29,6 @@ EXAMPLES = """examples:
   sidecar say --agree-coqui-license --voice me -f script.txt -o script.wav
   sidecar say --list-voices
 """
-
-
-class UsageError(Exception):
-    pass
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -69,12 +66,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        text = read_text(args)
-        plan(args, text)
-    except UsageError as exc:
-        print(f"sidecar say: {exc}", file=sys.stderr)
-        return 2
+    text = read_text(args)
+    plan(args, text)
     if args.agree_coqui_license and args.server:
         print(f"sidecar say: {xtts_models.LICENSE_FLAG} applies to the in-process server only; "
               f"{args.server} decides by its own settings", file=sys.stderr)
@@ -109,8 +102,8 @@ def plan(args: argparse.Namespace, text: str | None) -> None:
         return
     if args.save_voice and args.reference is None:
         raise UsageError("--save-voice needs --reference")
-    if args.reference is not None and not args.reference.is_file():
-        raise UsageError(f"{args.reference}: no such file")
+    if args.reference is not None:
+        require_input(args.reference)
     if text is None:
         if args.save_voice:
             return
@@ -121,12 +114,7 @@ def plan(args: argparse.Namespace, text: str | None) -> None:
         raise UsageError("choose a voice: --voice ID (saved) or --reference AUDIO")
     if args.output is None:
         raise UsageError("give the WAV file to write with -o/--output")
-    if args.output.suffix.lower() != ".wav":
-        raise UsageError(f"{args.output}: the output must be a .wav file")
-    if args.reference is not None and args.output.resolve() == args.reference.resolve():
-        raise UsageError(f"{args.output}: refusing to overwrite the reference")
-    if args.output.exists() and not args.force:
-        raise UsageError(f"{args.output} exists: pass --force to overwrite it")
+    check_output(args.output, inputs=[args.reference, args.text_file], force=args.force, suffixes=[".wav"])
 
 
 def act(client, args: argparse.Namespace, text: str | None) -> int:

@@ -9,6 +9,7 @@ import sys
 
 from sidecar import errors
 from sidecar.cli.connection import add_server_arguments, connect
+from sidecar.cli.files import UsageError, check_output, require_input
 from sidecar.cli.progress import ProgressBar
 from sidecar.media import writers
 
@@ -46,27 +47,18 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
-class UsageError(Exception):
-    pass
-
-
 def stem_path(args: argparse.Namespace, stem: str) -> pathlib.Path:
     return args.output_dir / f"{args.input.stem}.{stem}.{args.format}"
 
 
 def check_paths(args: argparse.Namespace) -> None:
     """Refuses up front what can be known before the server names the stems."""
-    if not args.input.is_file():
-        raise UsageError(f"{args.input}: no such file")
+    require_input(args.input)
     if args.output_dir.exists() and not args.output_dir.is_dir():
         raise UsageError(f"{args.output_dir}: not a directory")
     known = list(args.stems) or ([args.two_stems, f"no_{args.two_stems}"] if args.two_stems else [])
     for stem in known:
-        path = stem_path(args, stem)
-        if path.resolve() == args.input.resolve():
-            raise UsageError(f"{path}: refusing to overwrite the input")
-        if path.exists() and not args.force:
-            raise UsageError(f"{path} exists: pass --force to overwrite it")
+        check_output(stem_path(args, stem), inputs=[args.input], force=args.force)
 
 
 def options_from_args(args: argparse.Namespace):
@@ -95,8 +87,7 @@ class StemFiles:
         fmt = info.output_format
         for stem in info.stems:
             path = stem_path(self.args, stem)
-            if path.resolve() == self.args.input.resolve():
-                raise FileExistsError(f"{path}: refusing to overwrite the input")
+            check_output(path, inputs=[self.args.input], force=self.args.force)
             self.writers[stem] = writers.AudioWriter(path, fmt.sample_rate_hertz, fmt.channel_count,
                                                      overwrite=self.args.force)
 
@@ -118,11 +109,7 @@ class StemFiles:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        check_paths(args)
-    except UsageError as exc:
-        print(f"sidecar stems: {exc}", file=sys.stderr)
-        return 2
+    check_paths(args)
     from sidecar_client import SidecarError
 
     bar = ProgressBar(args.input.name, enabled=False if args.quiet else None)
@@ -142,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except BaseException:
         files.abort()
+        bar.close()
         raise
     bar.close()
     if not args.quiet and summaries:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import shutil
 import subprocess
@@ -11,7 +10,7 @@ import sys
 import tempfile
 
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import UsageError, check_writable, write_atomically
+from sidecar.cli.files import UsageError, check_output, require_input, write_atomically
 from sidecar.cli.progress import ProgressBar
 from sidecar.media import subtitles
 from sidecar_client.captions import cues_for
@@ -48,13 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        output = plan_output(args)
-        mux_output = plan_mux_output(args) if args.mux else None
-        speakers, names = plan_speakers(args, output)
-    except UsageError as exc:
-        print(f"sidecar subtitle: {exc}", file=sys.stderr)
-        return 2
+    output = plan_output(args)
+    mux_output = plan_mux_output(args) if args.mux else None
+    speakers, names = plan_speakers(args, output)
     from sidecar.v1 import transcription_pb2
     from sidecar_client import SidecarError
 
@@ -85,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         srt = output if output.suffix.lower() == ".srt" else None
         try:
             mux(args.input, cues, mux_output, srt)
-        except UsageError as exc:
+        except MuxError as exc:
             print(f"sidecar subtitle: {exc}", file=sys.stderr)
             return 1
         if not args.quiet:
@@ -94,14 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def plan_output(args: argparse.Namespace) -> pathlib.Path:
-    if not args.input.is_file():
-        raise UsageError(f"{args.input}: no such file")
-    if not os.access(args.input, os.R_OK):
-        raise UsageError(f"{args.input}: not readable")
+    require_input(args.input)
     output = args.output or args.input.with_suffix(".srt")
-    if output.suffix.lower() not in FORMATS:
-        raise UsageError(f"{output}: the output must end in {', '.join(FORMATS)}")
-    check_writable(output, args)
+    check_output(output, inputs=[args.input], force=args.force, suffixes=FORMATS)
     return output
 
 
@@ -129,8 +119,12 @@ def plan_mux_output(args: argparse.Namespace) -> pathlib.Path:
     if shutil.which("ffmpeg") is None:
         raise UsageError("--mux needs the ffmpeg program on PATH")
     output = args.input.with_name(f"{args.input.stem}.subtitled{args.input.suffix}")
-    check_writable(output, args)
+    check_output(output, inputs=[args.input], force=args.force)
     return output
+
+
+class MuxError(Exception):
+    """ffmpeg refused to mux: the subtitles are written, the video copy is not."""
 
 
 def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | None) -> None:
@@ -145,5 +139,5 @@ def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | Non
                    "-map", "0", "-map", "1", "-c", "copy", "-c:s", codec, str(staging)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
-            raise UsageError(f"ffmpeg could not mux {video}: {done.stderr.strip()[-500:]}")
+            raise MuxError(f"ffmpeg could not mux {video}: {done.stderr.strip()[-500:]}")
         shutil.move(staging, output)

@@ -15,7 +15,7 @@ import dataclasses
 import difflib
 import logging
 import math
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 

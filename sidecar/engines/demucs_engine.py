@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ class DemucsSeparator:
                 mixer.add(index, finished)
                 position = yield from self._emit(mixer, passes, wanted, options, position)
 
-    def _passes(self, options: SeparationOptions) -> list[tuple["_WindowPass", Any]]:
+    def _passes(self, options: SeparationOptions) -> list[tuple[_WindowPass, Any]]:
         """One pass per (member model, shift), with each pass's weight per source."""
         import torch
 
@@ -175,7 +176,7 @@ class DemucsSeparator:
                 passes.append((window_pass, scale[:, None, None]))
         return passes
 
-    def _emit(self, mixer: "_PassMixer", passes, wanted: list[str], options: SeparationOptions,
+    def _emit(self, mixer: _PassMixer, passes, wanted: list[str], options: SeparationOptions,
               position: int) -> Iterator[StemBlock]:
         ready = mixer.take()
         if ready is None:
@@ -220,10 +221,10 @@ class _WindowPass:
         self.stride = int((1 - overlap) * self.length)
         self.weight = _transition_weight(self.length, device)
         self.sources = len(model.sources)
-        self.mix: "torch.Tensor | None" = None  # (1, channels, frames) from mix_start
+        self.mix: torch.Tensor | None = None  # (1, channels, frames) from mix_start
         self.mix_start = 0
         self.offset = 0  # next window's start
-        self.out: "torch.Tensor | None" = None  # (sources, channels, frames) from out_start
+        self.out: torch.Tensor | None = None  # (sources, channels, frames) from out_start
         self.sum_weight = torch.zeros(0)
         self.out_start = 0
         self.skip = delay  # leading output frames to drop (the shift's padding)

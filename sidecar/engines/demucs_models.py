@@ -16,7 +16,8 @@ import logging
 import os
 import pathlib
 import pickle
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -174,8 +174,8 @@ class OfflineDiarizer:
 
     def _embed_windows(self, audio: np.ndarray, regions: list[tuple[float, float]]):
         """(window start frames, unit-norm GE2E embeddings) for windows over the speech."""
-        from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
         import torch
+        from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
 
         wav = normalize_volume(audio, TARGET_DBFS, increase_only=True)
         mel = wav_to_mel_spectrogram(wav)

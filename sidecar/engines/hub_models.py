@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 import pathlib
-from typing import Mapping
+from collections.abc import Mapping
 
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 

@@ -7,10 +7,10 @@ after every step; once a chunk's worth of frames is complete it decodes the code
 EnCodec and sends the new audio, holding back a short margin whose samples still depend on
 frames to come. EnCodec's decoder carries an LSTM through the whole sequence, so each decode
 starts from the first frame; chunks grow with the audio sent (CHUNK_GROWTH) to keep the
-decoding work linear in the cue's length rather than quadratic. The last chunk is the tail of `generate`'s own decoded output, so
-the cue is the library's cue. Sampling uses torch's global generator, seeded before every
-call: the same options, reference, model and device give the same audio as long as no other
-generation samples at the same time (the job queue runs one job at a time by default).
+decoding work linear in the cue's length rather than quadratic. The last chunk is the tail of
+`generate`'s own decoded output, so the cue is the library's cue. Sampling uses torch's global
+generator, seeded before every call: the same options, reference, model and device give the
+same audio as long as no other generation samples at the same time (the job queue runs one job at a time by default).
 
 Reference audio steers a cue two ways: a melody model (musicgen-melody) follows the
 chromagram of a melody; the other models continue given audio, whose codes prompt the
@@ -25,7 +25,7 @@ import logging
 import queue
 import secrets
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -119,7 +119,7 @@ class CueOptions:
         if not 0.1 <= self.chunk_seconds <= MAX_CUE_SECONDS:
             raise InvalidOptionsError(f"chunk_seconds must be 0.1..{MAX_CUE_SECONDS:g}, not {self.chunk_seconds:g}")
 
-    def with_seed(self) -> "CueOptions":
+    def with_seed(self) -> CueOptions:
         """These options with a seed: the one given, or a fresh random one to report back."""
         return self if self.seed is not None else dataclasses.replace(self, seed=secrets.randbelow(1 << 31))
 
@@ -408,8 +408,12 @@ def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AU
     """Loads a MusicGen model directory; returns (engine, device, source) for the registry."""
     try:
         import torch
-        from transformers import (AutoFeatureExtractor, AutoTokenizer, MusicgenForConditionalGeneration,
-                                  MusicgenMelodyForConditionalGeneration)
+        from transformers import (
+            AutoFeatureExtractor,
+            AutoTokenizer,
+            MusicgenForConditionalGeneration,
+            MusicgenMelodyForConditionalGeneration,
+        )
     except ImportError as exc:
         raise ModelUnavailableError(
             f"MusicGen needs transformers and torch ({exc.name} is missing): install the "

@@ -15,12 +15,17 @@ import os
 import pathlib
 import queue
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 from sidecar.engines.diarization import (
-    SAMPLE_RATE, Diarization, DiarizationOptions, SpeakerTurn, Step, finish,
+    SAMPLE_RATE,
+    Diarization,
+    DiarizationOptions,
+    SpeakerTurn,
+    Step,
+    finish,
 )
 from sidecar.errors import CancelledError, InvalidOptionsError, ModelNotFoundError, ModelUnavailableError
 from sidecar.runtime import devices
@@ -123,8 +128,8 @@ def load(model: str | None, device_preference: str = devices.AUTO):
             "or a Hugging Face hub id such as 'pyannote/speaker-diarization-community-1'")
     os.environ["PYANNOTE_METRICS_ENABLED"] = "false"  # read when pyannote.audio is imported
     try:
-        from pyannote.audio import Pipeline
         import torch
+        from pyannote.audio import Pipeline
     except ImportError:
         raise ModelUnavailableError(
             "the pyannote backend needs pyannote.audio: install the sidecar's `diarize` extra"

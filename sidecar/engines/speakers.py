@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from sidecar.engines.diarization import SpeakerTurn
 from sidecar.engines.whisper import Segment, Word

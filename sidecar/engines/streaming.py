@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import zlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -18,13 +18,12 @@ import math
 import re
 import textwrap
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 from sidecar.engines import xtts_models
-from sidecar.errors import (InvalidAudioError, InvalidOptionsError, LimitExceededError,
-                            ModelUnavailableError)
+from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError, ModelUnavailableError
 from sidecar.runtime import devices
 
 log = logging.getLogger(__name__)

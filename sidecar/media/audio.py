@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import av
 import numpy as np

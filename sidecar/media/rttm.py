@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 NA = "<NA>"
 _FIELDS = 10

@@ -121,7 +121,7 @@ class AudioWriter:
         if os.path.exists(self._temp):
             os.unlink(self._temp)
 
-    def __enter__(self) -> "AudioWriter":
+    def __enter__(self) -> AudioWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -14,7 +14,8 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from typing import AsyncIterator, Callable, Iterator, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypeVar
 
 from sidecar.errors import BusyError, CancelledError
 

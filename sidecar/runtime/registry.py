@@ -10,7 +10,8 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 log = logging.getLogger(__name__)
 

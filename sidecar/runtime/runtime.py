@@ -6,10 +6,7 @@ import dataclasses
 import logging
 
 from sidecar.config import ServerConfig
-from sidecar.engines import deepfilter, xtts_models
-from sidecar.engines import demucs_models
-from sidecar.engines import diarization_models
-from sidecar.engines import audio_events, musicgen
+from sidecar.engines import audio_events, deepfilter, demucs_models, diarization_models, musicgen, xtts_models
 from sidecar.runtime.jobs import JobQueue
 from sidecar.runtime.registry import ModelRegistry
 

@@ -21,8 +21,8 @@ import zipfile
 
 import numpy as np
 
-from sidecar.runtime.cache import cache_dir
 from sidecar.errors import InvalidOptionsError, ModelNotFoundError, ModelUnavailableError
+from sidecar.runtime.cache import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -13,10 +13,18 @@ from grpc_reflection.v1alpha import reflection
 
 from sidecar.config import ServerConfig
 from sidecar.runtime.runtime import Runtime
-from sidecar.server import auth, enhancement, models, streaming_recognition, synthesis, transcription
-from sidecar.server import separation
-from sidecar.server import diarization
-from sidecar.server import cues, events
+from sidecar.server import (
+    auth,
+    cues,
+    diarization,
+    enhancement,
+    events,
+    models,
+    separation,
+    streaming_recognition,
+    synthesis,
+    transcription,
+)
 
 log = logging.getLogger(__name__)
 

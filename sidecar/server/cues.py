@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -16,7 +17,8 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import Upload, read_config_first
-from sidecar.v1 import audio_pb2, cues_pb2 as pb, cues_pb2_grpc
+from sidecar.v1 import audio_pb2, cues_pb2_grpc
+from sidecar.v1 import cues_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def settings_to_proto(options: musicgen.CueOptions, model: str, plan: musicgen.C
 async def read_cue_config(requests: AsyncIterator[Any], runtime: Runtime) -> tuple[Any, Upload | None]:
     """The config and, when it names an audio format, the reference upload behind it."""
     first = None
-    async for first in requests:
+    async for first in requests:  # noqa: B007 - only the first message is wanted here
         break
     if first is not None and first.WhichOneof("request") == "config" and first.config.HasField("audio_format"):
         async def replay():

@@ -6,18 +6,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 
-from sidecar.engines import diarization as engine, diarization_models
+from sidecar.engines import diarization as engine
+from sidecar.engines import diarization_models
 from sidecar.errors import InvalidOptionsError
 from sidecar.runtime.jobs import CancelToken
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import read_config_first
-from sidecar.v1 import diarization_pb2 as pb, diarization_pb2_grpc
+from sidecar.v1 import diarization_pb2 as pb
+from sidecar.v1 import diarization_pb2_grpc
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from typing import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import numpy as np
@@ -20,7 +20,8 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import first_config, read_config_first
-from sidecar.v1 import enhancement_pb2 as pb, enhancement_pb2_grpc
+from sidecar.v1 import enhancement_pb2 as pb
+from sidecar.v1 import enhancement_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ def info_for(model: deepfilter.DeepFilterModel, spec: media.PcmSpec, duration: f
 
 
 def progress(stage: str, processed: float, total: float | None, started: float) -> pb.EnhanceFileResponse:
-    return pb.EnhanceFileResponse(progress=convert.progress(stage, processed / total if total else 0.0, processed, total, started))
+    fraction = processed / total if total else 0.0
+    return pb.EnhanceFileResponse(progress=convert.progress(stage, fraction, processed, total, started))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,8 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import read_config_first
-from sidecar.v1 import audio_pb2, events_pb2 as pb, events_pb2_grpc
+from sidecar.v1 import audio_pb2, events_pb2_grpc
+from sidecar.v1 import events_pb2 as pb
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ class InProcessSidecar:
     def run(self, coroutine, timeout: float | None = 120):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    def start(self) -> "InProcessSidecar":
+    def start(self) -> InProcessSidecar:
         self._thread.start()
         self.sidecar = self.run(app.start(self.config))
         return self
@@ -43,7 +43,7 @@ class InProcessSidecar:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> "InProcessSidecar":
+    def __enter__(self) -> InProcessSidecar:
         return self.start()
 
     def __exit__(self, *exc) -> None:

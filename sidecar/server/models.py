@@ -8,7 +8,8 @@ import grpc
 
 from sidecar.runtime.runtime import ModelDescription, Runtime
 from sidecar.server.status import mapped_errors
-from sidecar.v1 import models_pb2 as pb, models_pb2_grpc
+from sidecar.v1 import models_pb2 as pb
+from sidecar.v1 import models_pb2_grpc
 
 
 def to_proto(m: ModelDescription) -> pb.ModelInfo:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 import numpy as np
@@ -18,7 +18,8 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import Blocks, read_config_first
-from sidecar.v1 import separation_pb2 as pb, separation_pb2_grpc
+from sidecar.v1 import separation_pb2 as pb
+from sidecar.v1 import separation_pb2_grpc
 
 log = logging.getLogger(__name__)
 

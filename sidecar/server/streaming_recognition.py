@@ -27,8 +27,8 @@ from sidecar.media import audio as media
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert, upload
 from sidecar.server.status import mapped_errors
-from sidecar.v1 import streaming_recognition_pb2 as pb, streaming_recognition_pb2_grpc
-from sidecar.v1 import transcription_pb2
+from sidecar.v1 import streaming_recognition_pb2 as pb
+from sidecar.v1 import streaming_recognition_pb2_grpc, transcription_pb2
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import read_config_first
-from sidecar.v1 import audio_pb2, synthesis_pb2 as pb, synthesis_pb2_grpc
+from sidecar.v1 import audio_pb2, synthesis_pb2_grpc
+from sidecar.v1 import synthesis_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
 
             record = None
             async with contextlib.aclosing(self.runtime.jobs.run("create-voice", work)) as items:
-                async for record in items:
+                async for record in items:  # noqa: B007 - the last item is the saved voice
                     pass
             log.info("CreateVoice: %s from %.1f s of reference in %.2f s (model %s)", record.voice_id,
                      record.reference_seconds, time.perf_counter() - started, record.model)

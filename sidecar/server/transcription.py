@@ -13,7 +13,8 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert, diarization
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import read_config_first
-from sidecar.v1 import transcription_pb2 as pb, transcription_pb2_grpc
+from sidecar.v1 import transcription_pb2 as pb
+from sidecar.v1 import transcription_pb2_grpc
 
 log = logging.getLogger(__name__)
 

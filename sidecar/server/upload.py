@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import tempfile
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import numpy as np
 
