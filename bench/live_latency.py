@@ -26,7 +26,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from sidecar.server.inprocess import InProcessSidecar  # noqa: E402
-from sidecar_client.client import SidecarClient, seconds, streaming_config  # noqa: E402
+from sidecar_client.client import SidecarClient, streaming_config  # noqa: E402
+from sidecar_common.durations import seconds  # noqa: E402
 from tests.conftest import word_error_rate  # noqa: E402
 from tests.streaming_fixtures import demo, pcm_chunks  # noqa: E402
 

@@ -110,7 +110,7 @@ def ami_reference(uri: str):
     """pyannote Annotation of the reference turns of one AMI excerpt, and its UEM Timeline."""
     from pyannote.core import Annotation, Segment, Timeline
 
-    from sidecar.media import rttm
+    from sidecar_common import rttm
 
     reference = Annotation(uri=uri)
     for turn in rttm.parse_rttm((AMI / "ami-excerpts.rttm").read_text())[uri]:

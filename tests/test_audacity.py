@@ -57,9 +57,9 @@ def test_caption_labels_the_selection_in_project_time(audacity, demo, client, li
 
 
 def test_caption_takes_the_whole_project_when_nothing_is_selected(audacity, client, librispeech, tmp_path):
-    from sidecar.media.subtitles import parse_srt
     from sidecar_audacity import actions
     from sidecar_audacity.errors import PluginError
+    from sidecar_common.subtitles import parse_srt
 
     path, reference = librispeech["1089-134691-0001"]  # 5.4 s
     audacity.command("Import2", Filename=str(path))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from sidecar.media.audio import decode_file
-from sidecar.media.subtitles import TimedWord
+from sidecar_common.subtitles import TimedWord
 from tests.audacity_fixtures import audacity, clear_project, real_audacity  # noqa: F401
 from tests.music_fixtures import tiny_ast_dir, tiny_clap_dir, tiny_melody_dir, tiny_musicgen_dir  # noqa: F401
 from tests.xtts_fixtures import REFERENCE, tiny_xtts_dir, xtts_sidecar  # noqa: F401
@@ -337,7 +337,7 @@ def test_mark_events_labels_regions_in_project_time(audacity, client, data_dir, 
     from sidecar.v1 import events_pb2
     from sidecar_audacity import creative
     from sidecar_audacity.errors import PluginError
-    from sidecar_client.client import seconds
+    from sidecar_common.durations import seconds
 
     audacity.command("Import2", Filename=str(data_dir / "demo-1089.flac"))
     start, end = 5.0, 9.0

@@ -10,7 +10,7 @@ import time
 import av
 import pytest
 
-from sidecar.media import subtitles
+from sidecar_common import subtitles
 from tests import media_files
 from tests.conftest import word_error_rate
 

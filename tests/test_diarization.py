@@ -14,7 +14,7 @@ from sidecar.engines import diarization as d
 from sidecar.engines.speakers import SpeakerTimeline, label_segments
 from sidecar.engines.whisper import Segment, Word
 from sidecar.errors import InvalidOptionsError, ModelNotFoundError
-from sidecar.media import rttm
+from sidecar_common import rttm
 from tests import diarization_fixtures as fx
 
 # DER of the offline default over the four AMI excerpts, measured 0.522 (bench/diarization.py):

@@ -7,13 +7,13 @@ import grpc
 import pytest
 
 from sidecar.cli.main import main
-from sidecar.media import rttm, subtitles
 from sidecar.v1 import diarization_pb2 as dpb
 from sidecar.v1 import models_pb2
 from sidecar.v1 import transcription_pb2 as tpb
 from sidecar_client import SidecarError
 from sidecar_client.captions import cues_for
-from sidecar_client.client import seconds
+from sidecar_common import rttm, subtitles
+from sidecar_common.durations import seconds
 from tests import diarization_fixtures as fx
 
 TWO = dpb.DiarizationOptions(speaker_count=2)

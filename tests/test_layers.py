@@ -149,3 +149,56 @@ def test_progress_bar_shows_label_fraction_stage_and_eta():
     quiet.update(0.5, "transcribing")
     quiet.close()
     assert silent.getvalue() == ""
+
+
+def all_imports(path: pathlib.Path) -> set[str]:
+    """Every module a file imports, inside functions too (the names a late import hides)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.update([node.module] + [f"{node.module}.{a.name}" for a in node.names])
+    return names
+
+
+def test_plugins_use_only_the_stubs_and_the_shared_package():
+    """Plugins import no server internals: of `sidecar.*` only the generated stubs in sidecar.v1;
+    the formats and conversions they share with the server live in sidecar_common."""
+    offending = []
+    for path in sorted((ROOT / "plugins").rglob("*.py")):
+        bad = {m for m in all_imports(path)
+               if (m == "sidecar" or m.startswith("sidecar.")) and not m.startswith("sidecar.v1")}
+        offending += [f"{path.relative_to(ROOT)} imports {name}" for name in sorted(bad)]
+    assert not offending, "; ".join(offending)
+
+
+def test_shared_package_is_standard_library_only():
+    import sys as _sys
+
+    allowed = set(_sys.stdlib_module_names) | {"sidecar_common", "google"}  # google: Duration, built lazily
+    for path in sorted((ROOT / "plugins" / "sidecar_common").glob("*.py")):
+        bad = {m for m in all_imports(path) if m.split(".")[0] not in allowed}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_engines_do_not_import_the_runtime():
+    """The runtime imports the engines; an engine that imported it back (even inside a function)
+    would make a cycle."""
+    offending = [f"{path.relative_to(ROOT)} imports {name}"
+                 for path in sorted((ROOT / "sidecar" / "engines").glob("*.py"))
+                 for name in sorted(all_imports(path)) if name.startswith("sidecar.runtime.runtime")]
+    assert not offending, "; ".join(offending)
+
+
+def test_the_cli_starts_servers_but_calls_no_servicer():
+    """The CLI talks to servicers through the client library; of the server it may only start one
+    (app, inprocess) and use the protobuf conversions."""
+    allowed = {"app", "inprocess", "convert"}
+    offending = []
+    for path in sorted((ROOT / "sidecar" / "cli").glob("*.py")):
+        for name in sorted(all_imports(path)):
+            parts = name.split(".")
+            if parts[:2] == ["sidecar", "server"] and len(parts) > 2 and parts[2] not in allowed:
+                offending.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offending, "; ".join(offending)

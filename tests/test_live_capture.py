@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from sidecar.media import subtitles
 from sidecar_client import live
+from sidecar_common import subtitles
 from tests.conftest import DATA, normalize
 from tests.streaming_fixtures import speech, write_wav
 from tests.test_live_cli import ENV, SIDECAR

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from sidecar.media import subtitles
+from sidecar_common import subtitles
 from tests.conftest import word_error_rate
 from tests.harness import free_port, serve
 from tests.streaming_fixtures import speech, write_wav

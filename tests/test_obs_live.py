@@ -16,8 +16,8 @@ import types
 
 import pytest
 
-from sidecar.media import subtitles
 from sidecar_client import live
+from sidecar_common import subtitles
 from tests.conftest import DATA, word_error_rate
 from tests.harness import free_port, serve
 from tests.obs_fixtures import SCRIPT

@@ -13,7 +13,8 @@ from sidecar.media import audio as media
 from sidecar.v1 import audio_pb2, transcription_pb2
 from sidecar.v1 import streaming_recognition_pb2 as pb
 from sidecar_client import SidecarClient, SidecarError
-from sidecar_client.client import seconds, streaming_config
+from sidecar_client.client import streaming_config
+from sidecar_common.durations import seconds
 from tests.conftest import normalize, word_error_rate
 from tests.streaming_fixtures import SAMPLE_RATE, boundary_errors, demo, pcm_chunks, speech
 

@@ -1,4 +1,4 @@
-"""Cue building and the SRT, WebVTT and Audacity label formats (sidecar.media.subtitles)."""
+"""Cue building and the SRT, WebVTT and Audacity label formats (sidecar_common.subtitles)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from sidecar.media.subtitles import (
+from sidecar_common.subtitles import (
     Cue,
     CueRules,
     TimedWord,

@@ -12,7 +12,7 @@ from sidecar.media import audio as media
 from sidecar.v1 import audio_pb2, models_pb2
 from sidecar.v1 import transcription_pb2 as pb
 from sidecar_client import SidecarError
-from sidecar_client.client import seconds
+from sidecar_common.durations import seconds
 from tests.conftest import word_error_rate
 
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from sidecar.media import subtitles
 from sidecar.v1 import audio_pb2, diarization_pb2, enhancement_pb2, separation_pb2, transcription_pb2
 from sidecar_audacity.audacity import Audacity, Label, Selection, Track
 from sidecar_audacity.errors import (
@@ -32,7 +31,8 @@ from sidecar_audacity.errors import (
 from sidecar_audacity.wavio import PcmWavWriter, wav_duration
 from sidecar_client import SidecarClient, SidecarError
 from sidecar_client.client import Transcript
-from sidecar_client.client import seconds as _seconds
+from sidecar_common import subtitles
+from sidecar_common.durations import seconds as _seconds
 
 # Share of the progress bar each phase takes: export, the sidecar's job, adding tracks.
 EXPORT_SHARE, SIDECAR_SHARE = 0.05, 0.85

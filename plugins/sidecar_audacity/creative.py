@@ -17,7 +17,6 @@ import time
 
 import grpc
 
-from sidecar.media.subtitles import TimedWord
 from sidecar.v1 import audio_pb2, cues_pb2, events_pb2, synthesis_pb2
 from sidecar_audacity import voicematch
 from sidecar_audacity.actions import (
@@ -38,7 +37,8 @@ from sidecar_audacity.audacity import Audacity, Label, Selection, Track
 from sidecar_audacity.errors import PluginError
 from sidecar_audacity.wavio import PcmWavWriter, f32_samples, read_pcm16, write_pcm16
 from sidecar_client import SidecarClient
-from sidecar_client.client import seconds as _seconds
+from sidecar_common.durations import seconds as _seconds
+from sidecar_common.subtitles import TimedWord
 
 MAX_TEXT_CHARS = 5000  # the Synthesis service's limit
 MAX_CUE_SECONDS = 30.0  # the Cue service's limit

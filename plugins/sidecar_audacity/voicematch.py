@@ -10,8 +10,8 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from sidecar.media.subtitles import TimedWord
 from sidecar_audacity.errors import PluginError
+from sidecar_common.subtitles import TimedWord
 
 MIN_REFERENCE_SECONDS = 6.0  # XTTS clones a voice from 6 s or more of one speaker
 TARGET_REFERENCE_SECONDS = 15.0  # more adds little; nearer speech sounds more like the phrase

@@ -1,6 +1,6 @@
 """Captions from a transcript, and safe text output: shared by the CLI and the plugins.
 
-Standard library and sidecar.media.subtitles only (itself standard library only).
+Standard library and sidecar_common.subtitles only (itself standard library only).
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import os
 import pathlib
 import tempfile
 
-from sidecar.media import subtitles
-from sidecar_client.client import Transcript, seconds
+from sidecar_client.client import Transcript
+from sidecar_common import subtitles
+from sidecar_common.durations import seconds
 
 
 def cues_for(transcript: Transcript) -> list[subtitles.Cue]:

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 import grpc
-from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sidecar.v1 import (
@@ -57,10 +56,6 @@ class Transcript:
 class DiarizationResult:
     turns: list[diarization_pb2.SpeakerTurn]  # in order of start time
     summary: diarization_pb2.DiarizationSummary
-
-
-def seconds(d: duration_pb2.Duration) -> float:
-    return d.seconds + d.nanos / 1e9
 
 
 def audio_format_for(filename: str = "", pcm: audio_pb2.PcmFormat | None = None) -> audio_pb2.AudioFormat:

@@ -1,7 +1,7 @@
 """Live captions for the CLI and plugins: capture with ffmpeg, stream to the sidecar, reconnect, lay out.
 
 Made for hosts such as OBS, whose embedded Python has no numpy or PyAV: it needs grpcio,
-protobuf, the stubs in `sidecar.v1`, this package and `sidecar.media.subtitles` (standard
+protobuf, the stubs in `sidecar.v1`, this package and `sidecar_common.subtitles` (standard
 library only), plus an `ffmpeg` program. `sidecar live` uses the same pieces, each usable alone:
 
 - `AudioCapture` runs ffmpeg in a thread (a capture device, or a file or URL read in real time
@@ -35,10 +35,11 @@ from collections.abc import Iterator
 
 import grpc
 
-from sidecar.media import subtitles
 from sidecar.v1 import streaming_recognition_pb2
 from sidecar_client.captions import write_text_atomically
-from sidecar_client.client import DEFAULT_ADDRESS, SidecarClient, SidecarError, seconds, streaming_config
+from sidecar_client.client import DEFAULT_ADDRESS, SidecarClient, SidecarError, streaming_config
+from sidecar_common import subtitles
+from sidecar_common.durations import seconds
 
 SAMPLE_RATE = 16_000  # what the stream sends: 16 kHz mono s16le, Whisper's rate
 BYTES_PER_SECOND = SAMPLE_RATE * 2

@@ -12,7 +12,7 @@ import sys
 from sidecar.cli.connection import add_server_arguments, connect
 from sidecar.cli.files import UsageError, check_output, require_input, write_atomically
 from sidecar.cli.progress import ProgressBar
-from sidecar.media import rttm
+from sidecar_common import rttm
 
 BACKENDS = ("offline", "pyannote")
 LABEL_PREFIX = "SPEAKER_"  # the server numbers speakers SPEAKER_1, SPEAKER_2, ...
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def turn_of(t) -> rttm.Turn:
-    from sidecar_client.client import seconds
+    from sidecar_common.durations import seconds
 
     return rttm.Turn(seconds(t.start_offset), seconds(t.end_offset), t.speaker_label,
                      t.confidence if t.HasField("confidence") else None)

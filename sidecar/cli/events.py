@@ -89,7 +89,7 @@ def options_for(args: argparse.Namespace):
 
 
 def detect(client, args: argparse.Namespace):
-    from sidecar_client.client import seconds
+    from sidecar_common.durations import seconds
 
     call = client.detect_events(args.input, options=options_for(args))
     bar = ProgressBar(args.input.name, enabled=False if args.quiet else None)
@@ -116,7 +116,7 @@ def detect(client, args: argparse.Namespace):
 
 
 def audacity_labels(regions: list[dict]) -> str:
-    from sidecar.media import subtitles
+    from sidecar_common import subtitles
 
     return subtitles.format_audacity_labels(
         subtitles.Cue(r["start"], r["end"], (f"{r['label']} ({r['score']:.2f})",)) for r in regions)

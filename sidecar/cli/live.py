@@ -21,9 +21,9 @@ import time
 
 from sidecar.cli.connection import add_server_arguments, connect
 from sidecar.cli.files import UsageError, check_output
-from sidecar.media import subtitles
 from sidecar_client import SidecarError, live
 from sidecar_client.obs_websocket import DEFAULT_URL, ObsError, ObsWebSocket
+from sidecar_common import subtitles
 
 TICK_SECONDS = 0.05  # how often the captions that arrived are shown
 RECONNECT_GIVE_UP_SECONDS = 60.0  # with --reconnect, how long the sidecar may stay away

@@ -12,8 +12,8 @@ import tempfile
 from sidecar.cli.connection import add_server_arguments, connect
 from sidecar.cli.files import UsageError, check_output, require_input, write_atomically
 from sidecar.cli.progress import ProgressBar
-from sidecar.media import subtitles
 from sidecar_client.captions import cues_for
+from sidecar_common import subtitles
 
 FORMATS = {**subtitles.WRITERS, ".txt": subtitles.format_audacity_labels}
 # Subtitle codec each container takes when muxing.

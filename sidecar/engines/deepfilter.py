@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sidecar.engines.catalogue import ModelDescription
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.media.resampling import StreamResampler
 
@@ -230,7 +231,6 @@ def _load_on_cpu() -> tuple[DeepFilterModel, str, str]:
 
 def describe_models(runtime) -> list:
     """ListModels entries (Runtime -> [ModelDescription]); none without the `denoise` extra."""
-    from sidecar.runtime.runtime import ModelDescription
 
     try:
         path = default_model_path()

@@ -19,6 +19,7 @@ import pickle
 from collections.abc import Iterable
 from typing import Any
 
+from sidecar.engines.catalogue import ModelDescription
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,6 @@ def list_installed(configured: Iterable[str | os.PathLike] = ()) -> list[Resolve
 
 def describe_models(runtime) -> list:
     """ListModels entries (Runtime -> [ModelDescription]) for list_installed()."""
-    from sidecar.runtime.runtime import ModelDescription
 
     described = []
     for m in list_installed(runtime.config.demucs_repositories):

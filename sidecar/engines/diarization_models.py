@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 
+from sidecar.engines.catalogue import ModelDescription
+
 FAMILY = "diarization"
 OFFLINE_KEY = (FAMILY, "offline")  # registry key of the offline default
 OFFLINE_NAME = "offline"
@@ -19,7 +21,6 @@ def describe_models(runtime) -> list:
     """ListModels entries (Runtime -> [ModelDescription]): the offline default when its
     packages are installed, and each pyannote pipeline this server has loaded or finds in
     the Hugging Face cache."""
-    from sidecar.runtime.runtime import ModelDescription
 
     loaded = {e.key: e for e in runtime.models.loaded() if e.key[0] == FAMILY}
     described = []

@@ -14,6 +14,7 @@ import os
 import pathlib
 from collections.abc import Mapping
 
+from sidecar.engines.catalogue import ModelDescription
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,6 @@ def describe(runtime, *, family: str, kind: str, aliases: Mapping[str, str], def
              capabilities: tuple[str, ...]) -> list:
     """ListModels entries: the aliases found in the cache, then every other loaded directory.
     Loaded models are keyed (kind, path) in the runtime's registry."""
-    from sidecar.runtime.runtime import ModelDescription
 
     loaded = {entry.key[1]: entry for entry in runtime.models.loaded() if entry.key[0] == kind}
     described = []

@@ -18,6 +18,7 @@ import os
 import pathlib
 
 from sidecar.config import LICENSE_ENV
+from sidecar.engines.catalogue import ModelDescription
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,6 @@ def download() -> pathlib.Path:
 def describe_models(runtime) -> list:
     """ListModels entries (Runtime -> [ModelDescription]): XTTS v2 when cached, and every
     loaded XTTS model directory."""
-    from sidecar.runtime.runtime import ModelDescription
 
     loaded = {entry.key[1]: entry for entry in runtime.models.loaded() if entry.key[0] == "xtts"}
     described = []

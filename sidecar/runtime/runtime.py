@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from sidecar.config import ServerConfig
 from sidecar.engines import audio_events, deepfilter, demucs_models, diarization_models, musicgen, xtts_models
+from sidecar.engines.catalogue import ModelDescription
 from sidecar.runtime.jobs import JobQueue
 from sidecar.runtime.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelDescription:
-    """A model as ListModels reports it."""
-
-    name: str
-    family: str
-    capabilities: tuple[str, ...]  # names of sidecar.v1.Capability without the prefix
-    source: str
-    path: str
-    loaded: bool = False
-    device: str = ""
-    is_default: bool = False
 
 
 class Runtime:

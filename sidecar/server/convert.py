@@ -6,27 +6,17 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from google.protobuf import duration_pb2
 
 from sidecar.errors import InvalidOptionsError
 from sidecar.media import audio as media
 from sidecar.v1 import audio_pb2
+from sidecar_common.durations import duration, seconds  # noqa: F401 - the servicers' conversions
 
 _PCM_ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_PCM_S16LE: media.PCM_S16LE,
     audio_pb2.AUDIO_ENCODING_PCM_F32LE: media.PCM_F32LE,
 }
 _PCM_ENUMS = {v: k for k, v in _PCM_ENCODINGS.items()}
-
-
-def duration(seconds: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(round(max(0.0, seconds) * 1e9))
-    return d
-
-
-def seconds(d: duration_pb2.Duration) -> float:
-    return d.seconds + d.nanos / 1e9
 
 
 def pcm_spec(pcm: audio_pb2.PcmFormat) -> media.PcmSpec:

@@ -6,7 +6,8 @@ import asyncio
 
 import grpc
 
-from sidecar.runtime.runtime import ModelDescription, Runtime
+from sidecar.engines.catalogue import ModelDescription
+from sidecar.runtime.runtime import Runtime
 from sidecar.server.status import mapped_errors
 from sidecar.v1 import models_pb2 as pb
 from sidecar.v1 import models_pb2_grpc
