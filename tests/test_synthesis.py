@@ -156,7 +156,7 @@ def test_synthesize_streams_sentences_from_inline_reference(voice_client, tiny_x
     assert summary.sentence_count == 3 and summary.chunk_count >= 3
     assert 0 < seconds(summary.first_audio_duration) < seconds(summary.processing_duration)
     assert seconds(summary.audio_duration) == pytest.approx(len(audio) / 24_000, abs=1e-3)
-    assert summary.real_time_factor > 0
+    assert summary.speed_factor > 0
 
 
 def test_voices_create_list_reuse_delete(voice_client, narrator, tiny_xtts_dir, data_dir):

@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         seconds = summary.audio_duration.seconds + summary.audio_duration.nanos / 1e9
         first = summary.first_audio_duration.seconds + summary.first_audio_duration.nanos / 1e9
         print(f"{args.output}: {seconds:.1f} s cue (model {summary.settings.model}, seed "
-              f"{summary.settings.seed}); first audio after {first:.2f} s, real-time factor "
-              f"{summary.real_time_factor:.2f}; settings in {settings_path}", file=sys.stderr)
+              f"{summary.settings.seed}); first audio after {first:.2f} s, "
+              f"{summary.speed_factor:.2f}x real time; settings in {settings_path}", file=sys.stderr)
     return 0
 
 

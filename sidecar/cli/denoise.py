@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         s = summaries[0]
         print(f"{args.output}: {written.frame_count / written.sample_rate:.1f} s, "
               f"{written.sample_rate} Hz, {written.channel_count} channel(s), "
-              f"real-time factor {s.real_time_factor:.3f}", file=sys.stderr)
+              f"{s.speed_factor:.1f}x real time", file=sys.stderr)
     return 0
 
 

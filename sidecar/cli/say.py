@@ -190,5 +190,5 @@ def speak(client, args: argparse.Namespace, text: str, voice_id: str) -> None:
         seconds = summary.audio_duration.seconds + summary.audio_duration.nanos / 1e9
         first = summary.first_audio_duration.seconds + summary.first_audio_duration.nanos / 1e9
         print(f"{args.output}: {seconds:.1f} s of speech in {summary.sentence_count} sentence(s); "
-              f"first audio after {first:.2f} s, real-time factor {summary.real_time_factor:.2f}",
+              f"first audio after {first:.2f} s, {summary.speed_factor:.2f}x real time",
               file=sys.stderr)

@@ -166,7 +166,7 @@ class CueGenerationServicer(cues_pb2_grpc.CueGenerationServiceServicer):
                 settings=settings, first_audio_duration=convert.duration(first_audio or 0.0),
                 audio_duration=convert.duration(produced),
                 processing_duration=convert.duration(elapsed),
-                real_time_factor=elapsed / produced if produced > 0 else 0.0, chunk_count=chunks))
+                speed_factor=produced / elapsed if elapsed > 0 else 0.0, chunk_count=chunks))
             log.info("GenerateCue: %.2f s of audio in %.2f s, first audio after %.2f s (model %s, seed %d)",
                      produced, elapsed, first_audio or 0.0, settings.model, options.seed)
 

@@ -115,11 +115,10 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
             yield pb.EnhanceFileResponse(summary=pb.EnhancementSummary(
                 audio_duration=convert.duration(duration), frame_count=frames,
                 processing_duration=convert.duration(elapsed),
-                real_time_factor=elapsed / duration if duration else 0.0,
+                speed_factor=duration / elapsed if elapsed > 0 else 0.0,
             ))
-            log.info("EnhanceFile: %.1f s of audio (%d Hz, %d channel(s)) in %.2f s, RTF %.3f",
-                     duration, spec.sample_rate, spec.channel_count, elapsed,
-                     elapsed / duration if duration else 0.0)
+            log.info("EnhanceFile: %.1f s of audio (%d Hz, %d channel(s)) in %.2f s",
+                     duration, spec.sample_rate, spec.channel_count, elapsed)
 
     async def StreamEnhance(self, request_iterator, context: grpc.aio.ServicerContext):
         async with mapped_errors(context, "StreamEnhance"):

@@ -135,7 +135,7 @@ class Tally:
             first_audio_duration=convert.duration(self.first_audio or 0.0),
             audio_duration=convert.duration(self.produced),
             processing_duration=convert.duration(elapsed),
-            real_time_factor=elapsed / self.produced if self.produced > 0 else 0.0,
+            speed_factor=self.produced / elapsed if elapsed > 0 else 0.0,
             chunk_count=self.chunks, sentence_count=self.sentences))
 
 

@@ -76,20 +76,20 @@ class CueInfo(_message.Message):
     def __init__(self, model: _Optional[str] = ..., device: _Optional[str] = ..., audio_format: _Optional[_Union[_audio_pb2.PcmFormat, _Mapping]] = ..., step_count: _Optional[int] = ..., reference_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class CueSummary(_message.Message):
-    __slots__ = ("settings", "first_audio_duration", "audio_duration", "processing_duration", "real_time_factor", "chunk_count")
+    __slots__ = ("settings", "first_audio_duration", "audio_duration", "processing_duration", "speed_factor", "chunk_count")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     FIRST_AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
     AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_DURATION_FIELD_NUMBER: _ClassVar[int]
-    REAL_TIME_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FACTOR_FIELD_NUMBER: _ClassVar[int]
     CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
     settings: CueSettings
     first_audio_duration: _duration_pb2.Duration
     audio_duration: _duration_pb2.Duration
     processing_duration: _duration_pb2.Duration
-    real_time_factor: float
+    speed_factor: float
     chunk_count: int
-    def __init__(self, settings: _Optional[_Union[CueSettings, _Mapping]] = ..., first_audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., processing_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., real_time_factor: _Optional[float] = ..., chunk_count: _Optional[int] = ...) -> None: ...
+    def __init__(self, settings: _Optional[_Union[CueSettings, _Mapping]] = ..., first_audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., processing_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speed_factor: _Optional[float] = ..., chunk_count: _Optional[int] = ...) -> None: ...
 
 class GenerateCueResponse(_message.Message):
     __slots__ = ("info", "audio", "progress", "summary")

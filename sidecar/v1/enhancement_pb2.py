@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from sidecar.v1 import audio_pb2 as sidecar_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csidecar/v1/enhancement.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\"G\n\x12\x45nhancementOptions\x12\x1c\n\x14\x61ttenuation_limit_db\x18\x01 \x01(\x02\x12\x13\n\x0bpost_filter\x18\x02 \x01(\x08\"\xa7\x01\n\x11\x45nhanceFileConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.EnhancementOptions\x12\x32\n\x0foutput_encoding\x18\x03 \x01(\x0e\x32\x19.sidecar.v1.AudioEncoding\"i\n\x12\x45nhanceFileRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1d.sidecar.v1.EnhanceFileConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\xb6\x01\n\x0f\x45nhancementInfo\x12,\n\routput_format\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.PcmFormat\x12\x31\n\x0e\x61udio_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x03 \x01(\t\x12\x33\n\x10latency_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xae\x01\n\x12\x45nhancementSummary\x12\x31\n\x0e\x61udio_duration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x66rame_count\x18\x02 \x01(\x03\x12\x36\n\x13processing_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10real_time_factor\x18\x04 \x01(\x02\"\xd7\x01\n\x13\x45nhanceFileResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12+\n\x04info\x18\x02 \x01(\x0b\x32\x1b.sidecar.v1.EnhancementInfoH\x00\x12-\n\x0b\x61udio_chunk\x18\x03 \x01(\x0b\x32\x16.sidecar.v1.AudioChunkH\x00\x12\x31\n\x07summary\x18\x04 \x01(\x0b\x32\x1e.sidecar.v1.EnhancementSummaryH\x00\x42\x07\n\x05\x65vent\"\xa5\x01\n\x13StreamEnhanceConfig\x12)\n\npcm_format\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.PcmFormat\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.EnhancementOptions\x12\x32\n\x0foutput_encoding\x18\x03 \x01(\x0e\x32\x19.sidecar.v1.AudioEncoding\"m\n\x14StreamEnhanceRequest\x12\x31\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.sidecar.v1.StreamEnhanceConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"|\n\x15StreamEnhanceResponse\x12+\n\x04info\x18\x01 \x01(\x0b\x32\x1b.sidecar.v1.EnhancementInfoH\x00\x12-\n\x0b\x61udio_chunk\x18\x02 \x01(\x0b\x32\x16.sidecar.v1.AudioChunkH\x00\x42\x07\n\x05\x65vent2\xc2\x01\n\x12\x45nhancementService\x12R\n\x0b\x45nhanceFile\x12\x1e.sidecar.v1.EnhanceFileRequest\x1a\x1f.sidecar.v1.EnhanceFileResponse(\x01\x30\x01\x12X\n\rStreamEnhance\x12 .sidecar.v1.StreamEnhanceRequest\x1a!.sidecar.v1.StreamEnhanceResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csidecar/v1/enhancement.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\"G\n\x12\x45nhancementOptions\x12\x1c\n\x14\x61ttenuation_limit_db\x18\x01 \x01(\x02\x12\x13\n\x0bpost_filter\x18\x02 \x01(\x08\"\xa7\x01\n\x11\x45nhanceFileConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.EnhancementOptions\x12\x32\n\x0foutput_encoding\x18\x03 \x01(\x0e\x32\x19.sidecar.v1.AudioEncoding\"i\n\x12\x45nhanceFileRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1d.sidecar.v1.EnhanceFileConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\xb6\x01\n\x0f\x45nhancementInfo\x12,\n\routput_format\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.PcmFormat\x12\x31\n\x0e\x61udio_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x03 \x01(\t\x12\x33\n\x10latency_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xaa\x01\n\x12\x45nhancementSummary\x12\x31\n\x0e\x61udio_duration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x66rame_count\x18\x02 \x01(\x03\x12\x36\n\x13processing_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cspeed_factor\x18\x04 \x01(\x02\"\xd7\x01\n\x13\x45nhanceFileResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12+\n\x04info\x18\x02 \x01(\x0b\x32\x1b.sidecar.v1.EnhancementInfoH\x00\x12-\n\x0b\x61udio_chunk\x18\x03 \x01(\x0b\x32\x16.sidecar.v1.AudioChunkH\x00\x12\x31\n\x07summary\x18\x04 \x01(\x0b\x32\x1e.sidecar.v1.EnhancementSummaryH\x00\x42\x07\n\x05\x65vent\"\xa5\x01\n\x13StreamEnhanceConfig\x12)\n\npcm_format\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.PcmFormat\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.EnhancementOptions\x12\x32\n\x0foutput_encoding\x18\x03 \x01(\x0e\x32\x19.sidecar.v1.AudioEncoding\"m\n\x14StreamEnhanceRequest\x12\x31\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.sidecar.v1.StreamEnhanceConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"|\n\x15StreamEnhanceResponse\x12+\n\x04info\x18\x01 \x01(\x0b\x32\x1b.sidecar.v1.EnhancementInfoH\x00\x12-\n\x0b\x61udio_chunk\x18\x02 \x01(\x0b\x32\x16.sidecar.v1.AudioChunkH\x00\x42\x07\n\x05\x65vent2\xc2\x01\n\x12\x45nhancementService\x12R\n\x0b\x45nhanceFile\x12\x1e.sidecar.v1.EnhanceFileRequest\x1a\x1f.sidecar.v1.EnhanceFileResponse(\x01\x30\x01\x12X\n\rStreamEnhance\x12 .sidecar.v1.StreamEnhanceRequest\x1a!.sidecar.v1.StreamEnhanceResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,15 +42,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENHANCEMENTINFO']._serialized_start=451
   _globals['_ENHANCEMENTINFO']._serialized_end=633
   _globals['_ENHANCEMENTSUMMARY']._serialized_start=636
-  _globals['_ENHANCEMENTSUMMARY']._serialized_end=810
-  _globals['_ENHANCEFILERESPONSE']._serialized_start=813
-  _globals['_ENHANCEFILERESPONSE']._serialized_end=1028
-  _globals['_STREAMENHANCECONFIG']._serialized_start=1031
-  _globals['_STREAMENHANCECONFIG']._serialized_end=1196
-  _globals['_STREAMENHANCEREQUEST']._serialized_start=1198
-  _globals['_STREAMENHANCEREQUEST']._serialized_end=1307
-  _globals['_STREAMENHANCERESPONSE']._serialized_start=1309
-  _globals['_STREAMENHANCERESPONSE']._serialized_end=1433
-  _globals['_ENHANCEMENTSERVICE']._serialized_start=1436
-  _globals['_ENHANCEMENTSERVICE']._serialized_end=1630
+  _globals['_ENHANCEMENTSUMMARY']._serialized_end=806
+  _globals['_ENHANCEFILERESPONSE']._serialized_start=809
+  _globals['_ENHANCEFILERESPONSE']._serialized_end=1024
+  _globals['_STREAMENHANCECONFIG']._serialized_start=1027
+  _globals['_STREAMENHANCECONFIG']._serialized_end=1192
+  _globals['_STREAMENHANCEREQUEST']._serialized_start=1194
+  _globals['_STREAMENHANCEREQUEST']._serialized_end=1303
+  _globals['_STREAMENHANCERESPONSE']._serialized_start=1305
+  _globals['_STREAMENHANCERESPONSE']._serialized_end=1429
+  _globals['_ENHANCEMENTSERVICE']._serialized_start=1432
+  _globals['_ENHANCEMENTSERVICE']._serialized_end=1626
 # @@protoc_insertion_point(module_scope)

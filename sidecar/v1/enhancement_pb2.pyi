@@ -48,16 +48,16 @@ class EnhancementInfo(_message.Message):
     def __init__(self, output_format: _Optional[_Union[_audio_pb2.PcmFormat, _Mapping]] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., model: _Optional[str] = ..., latency_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class EnhancementSummary(_message.Message):
-    __slots__ = ("audio_duration", "frame_count", "processing_duration", "real_time_factor")
+    __slots__ = ("audio_duration", "frame_count", "processing_duration", "speed_factor")
     AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
     FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_DURATION_FIELD_NUMBER: _ClassVar[int]
-    REAL_TIME_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FACTOR_FIELD_NUMBER: _ClassVar[int]
     audio_duration: _duration_pb2.Duration
     frame_count: int
     processing_duration: _duration_pb2.Duration
-    real_time_factor: float
-    def __init__(self, audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., frame_count: _Optional[int] = ..., processing_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., real_time_factor: _Optional[float] = ...) -> None: ...
+    speed_factor: float
+    def __init__(self, audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., frame_count: _Optional[int] = ..., processing_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speed_factor: _Optional[float] = ...) -> None: ...
 
 class EnhanceFileResponse(_message.Message):
     __slots__ = ("progress", "info", "audio_chunk", "summary")

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from sidecar.v1 import audio_pb2 as sidecar_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asidecar/v1/synthesis.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16sidecar/v1/audio.proto\"j\n\x0eVoiceReference\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12\x15\n\raudio_content\x18\x02 \x01(\x0c\x12\x12\n\ntranscript\x18\x03 \x01(\t\"\x89\x02\n\x10SynthesisOptions\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05speed\x18\x02 \x01(\x02\x12\x13\n\x0btemperature\x18\x03 \x01(\x02\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\r\n\x05top_p\x18\x05 \x01(\x02\x12\x1a\n\x12repetition_penalty\x18\x06 \x01(\x02\x12\x11\n\x04seed\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x32\n\x0foutput_encoding\x18\x08 \x01(\x0e\x32\x19.sidecar.v1.AudioEncoding\x12\x38\n\x15max_sentence_duration\x18\t \x01(\x0b\x32\x19.google.protobuf.DurationB\x07\n\x05_seed\"\xb5\x01\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.sidecar.v1.SynthesisOptions\x12\x12\n\x08voice_id\x18\x04 \x01(\tH\x00\x12/\n\treference\x18\x05 \x01(\x0b\x32\x1a.sidecar.v1.VoiceReferenceH\x00\x42\x07\n\x05voice\"\x97\x01\n\rSynthesisInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12+\n\x0c\x61udio_format\x18\x03 \x01(\x0b\x32\x15.sidecar.v1.PcmFormat\x12\x11\n\tsentences\x18\x04 \x03(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x10\n\x08voice_id\x18\x06 \x01(\t\"]\n\x13SynthesizedSentence\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04text\x18\x02 \x01(\t\x12)\n\ntime_range\x18\x03 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\"\xfd\x01\n\x10SynthesisSummary\x12\x37\n\x14\x66irst_audio_duration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0e\x61udio_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x13processing_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10real_time_factor\x18\x04 \x01(\x02\x12\x13\n\x0b\x63hunk_count\x18\x05 \x01(\x05\x12\x16\n\x0esentence_count\x18\x06 \x01(\x05\"\x81\x02\n\x12SynthesizeResponse\x12)\n\x04info\x18\x01 \x01(\x0b\x32\x19.sidecar.v1.SynthesisInfoH\x00\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x16.sidecar.v1.AudioChunkH\x00\x12\x33\n\x08sentence\x18\x03 \x01(\x0b\x32\x1f.sidecar.v1.SynthesizedSentenceH\x00\x12(\n\x08progress\x18\x04 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12/\n\x07summary\x18\x05 \x01(\x0b\x32\x1c.sidecar.v1.SynthesisSummaryH\x00\x42\x07\n\x05\x65vent\"\xba\x01\n\x05Voice\x12\x10\n\x08voice_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x12\n\ntranscript\x18\x04 \x01(\t\x12\x35\n\x12reference_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x11\x43reateVoiceConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12\x10\n\x08voice_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x12\n\ntranscript\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\"i\n\x12\x43reateVoiceRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1d.sidecar.v1.CreateVoiceConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"7\n\x13\x43reateVoiceResponse\x12 \n\x05voice\x18\x01 \x01(\x0b\x32\x11.sidecar.v1.Voice\"\"\n\x11ListVoicesRequest\x12\r\n\x05model\x18\x01 \x01(\t\"7\n\x12ListVoicesResponse\x12!\n\x06voices\x18\x01 \x03(\x0b\x32\x11.sidecar.v1.Voice\"&\n\x12\x44\x65leteVoiceRequest\x12\x10\n\x08voice_id\x18\x01 \x01(\t\"7\n\x13\x44\x65leteVoiceResponse\x12 \n\x05voice\x18\x01 \x01(\x0b\x32\x11.sidecar.v1.Voice2\xd0\x02\n\x10SynthesisService\x12M\n\nSynthesize\x12\x1d.sidecar.v1.SynthesizeRequest\x1a\x1e.sidecar.v1.SynthesizeResponse0\x01\x12P\n\x0b\x43reateVoice\x12\x1e.sidecar.v1.CreateVoiceRequest\x1a\x1f.sidecar.v1.CreateVoiceResponse(\x01\x12K\n\nListVoices\x12\x1d.sidecar.v1.ListVoicesRequest\x1a\x1e.sidecar.v1.ListVoicesResponse\x12N\n\x0b\x44\x65leteVoice\x12\x1e.sidecar.v1.DeleteVoiceRequest\x1a\x1f.sidecar.v1.DeleteVoiceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asidecar/v1/synthesis.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16sidecar/v1/audio.proto\"j\n\x0eVoiceReference\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12\x15\n\raudio_content\x18\x02 \x01(\x0c\x12\x12\n\ntranscript\x18\x03 \x01(\t\"\x89\x02\n\x10SynthesisOptions\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05speed\x18\x02 \x01(\x02\x12\x13\n\x0btemperature\x18\x03 \x01(\x02\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\r\n\x05top_p\x18\x05 \x01(\x02\x12\x1a\n\x12repetition_penalty\x18\x06 \x01(\x02\x12\x11\n\x04seed\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x32\n\x0foutput_encoding\x18\x08 \x01(\x0e\x32\x19.sidecar.v1.AudioEncoding\x12\x38\n\x15max_sentence_duration\x18\t \x01(\x0b\x32\x19.google.protobuf.DurationB\x07\n\x05_seed\"\xb5\x01\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.sidecar.v1.SynthesisOptions\x12\x12\n\x08voice_id\x18\x04 \x01(\tH\x00\x12/\n\treference\x18\x05 \x01(\x0b\x32\x1a.sidecar.v1.VoiceReferenceH\x00\x42\x07\n\x05voice\"\x97\x01\n\rSynthesisInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12+\n\x0c\x61udio_format\x18\x03 \x01(\x0b\x32\x15.sidecar.v1.PcmFormat\x12\x11\n\tsentences\x18\x04 \x03(\t\x12\x15\n\rlanguage_code\x18\x05 \x01(\t\x12\x10\n\x08voice_id\x18\x06 \x01(\t\"]\n\x13SynthesizedSentence\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04text\x18\x02 \x01(\t\x12)\n\ntime_range\x18\x03 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\"\xf9\x01\n\x10SynthesisSummary\x12\x37\n\x14\x66irst_audio_duration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0e\x61udio_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x13processing_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cspeed_factor\x18\x04 \x01(\x02\x12\x13\n\x0b\x63hunk_count\x18\x05 \x01(\x05\x12\x16\n\x0esentence_count\x18\x06 \x01(\x05\"\x81\x02\n\x12SynthesizeResponse\x12)\n\x04info\x18\x01 \x01(\x0b\x32\x19.sidecar.v1.SynthesisInfoH\x00\x12\'\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x16.sidecar.v1.AudioChunkH\x00\x12\x33\n\x08sentence\x18\x03 \x01(\x0b\x32\x1f.sidecar.v1.SynthesizedSentenceH\x00\x12(\n\x08progress\x18\x04 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12/\n\x07summary\x18\x05 \x01(\x0b\x32\x1c.sidecar.v1.SynthesisSummaryH\x00\x42\x07\n\x05\x65vent\"\xba\x01\n\x05Voice\x12\x10\n\x08voice_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x12\n\ntranscript\x18\x04 \x01(\t\x12\x35\n\x12reference_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x11\x43reateVoiceConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12\x10\n\x08voice_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x12\n\ntranscript\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\"i\n\x12\x43reateVoiceRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1d.sidecar.v1.CreateVoiceConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"7\n\x13\x43reateVoiceResponse\x12 \n\x05voice\x18\x01 \x01(\x0b\x32\x11.sidecar.v1.Voice\"\"\n\x11ListVoicesRequest\x12\r\n\x05model\x18\x01 \x01(\t\"7\n\x12ListVoicesResponse\x12!\n\x06voices\x18\x01 \x03(\x0b\x32\x11.sidecar.v1.Voice\"&\n\x12\x44\x65leteVoiceRequest\x12\x10\n\x08voice_id\x18\x01 \x01(\t\"7\n\x13\x44\x65leteVoiceResponse\x12 \n\x05voice\x18\x01 \x01(\x0b\x32\x11.sidecar.v1.Voice2\xd0\x02\n\x10SynthesisService\x12M\n\nSynthesize\x12\x1d.sidecar.v1.SynthesizeRequest\x1a\x1e.sidecar.v1.SynthesizeResponse0\x01\x12P\n\x0b\x43reateVoice\x12\x1e.sidecar.v1.CreateVoiceRequest\x1a\x1f.sidecar.v1.CreateVoiceResponse(\x01\x12K\n\nListVoices\x12\x1d.sidecar.v1.ListVoicesRequest\x1a\x1e.sidecar.v1.ListVoicesResponse\x12N\n\x0b\x44\x65leteVoice\x12\x1e.sidecar.v1.DeleteVoiceRequest\x1a\x1f.sidecar.v1.DeleteVoiceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,25 +45,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYNTHESIZEDSENTENCE']._serialized_start=845
   _globals['_SYNTHESIZEDSENTENCE']._serialized_end=938
   _globals['_SYNTHESISSUMMARY']._serialized_start=941
-  _globals['_SYNTHESISSUMMARY']._serialized_end=1194
-  _globals['_SYNTHESIZERESPONSE']._serialized_start=1197
-  _globals['_SYNTHESIZERESPONSE']._serialized_end=1454
-  _globals['_VOICE']._serialized_start=1457
-  _globals['_VOICE']._serialized_end=1643
-  _globals['_CREATEVOICECONFIG']._serialized_start=1646
-  _globals['_CREATEVOICECONFIG']._serialized_end=1787
-  _globals['_CREATEVOICEREQUEST']._serialized_start=1789
-  _globals['_CREATEVOICEREQUEST']._serialized_end=1894
-  _globals['_CREATEVOICERESPONSE']._serialized_start=1896
-  _globals['_CREATEVOICERESPONSE']._serialized_end=1951
-  _globals['_LISTVOICESREQUEST']._serialized_start=1953
-  _globals['_LISTVOICESREQUEST']._serialized_end=1987
-  _globals['_LISTVOICESRESPONSE']._serialized_start=1989
-  _globals['_LISTVOICESRESPONSE']._serialized_end=2044
-  _globals['_DELETEVOICEREQUEST']._serialized_start=2046
-  _globals['_DELETEVOICEREQUEST']._serialized_end=2084
-  _globals['_DELETEVOICERESPONSE']._serialized_start=2086
-  _globals['_DELETEVOICERESPONSE']._serialized_end=2141
-  _globals['_SYNTHESISSERVICE']._serialized_start=2144
-  _globals['_SYNTHESISSERVICE']._serialized_end=2480
+  _globals['_SYNTHESISSUMMARY']._serialized_end=1190
+  _globals['_SYNTHESIZERESPONSE']._serialized_start=1193
+  _globals['_SYNTHESIZERESPONSE']._serialized_end=1450
+  _globals['_VOICE']._serialized_start=1453
+  _globals['_VOICE']._serialized_end=1639
+  _globals['_CREATEVOICECONFIG']._serialized_start=1642
+  _globals['_CREATEVOICECONFIG']._serialized_end=1783
+  _globals['_CREATEVOICEREQUEST']._serialized_start=1785
+  _globals['_CREATEVOICEREQUEST']._serialized_end=1890
+  _globals['_CREATEVOICERESPONSE']._serialized_start=1892
+  _globals['_CREATEVOICERESPONSE']._serialized_end=1947
+  _globals['_LISTVOICESREQUEST']._serialized_start=1949
+  _globals['_LISTVOICESREQUEST']._serialized_end=1983
+  _globals['_LISTVOICESRESPONSE']._serialized_start=1985
+  _globals['_LISTVOICESRESPONSE']._serialized_end=2040
+  _globals['_DELETEVOICEREQUEST']._serialized_start=2042
+  _globals['_DELETEVOICEREQUEST']._serialized_end=2080
+  _globals['_DELETEVOICERESPONSE']._serialized_start=2082
+  _globals['_DELETEVOICERESPONSE']._serialized_end=2137
+  _globals['_SYNTHESISSERVICE']._serialized_start=2140
+  _globals['_SYNTHESISSERVICE']._serialized_end=2476
 # @@protoc_insertion_point(module_scope)

@@ -84,20 +84,20 @@ class SynthesizedSentence(_message.Message):
     def __init__(self, index: _Optional[int] = ..., text: _Optional[str] = ..., time_range: _Optional[_Union[_audio_pb2.TimeRange, _Mapping]] = ...) -> None: ...
 
 class SynthesisSummary(_message.Message):
-    __slots__ = ("first_audio_duration", "audio_duration", "processing_duration", "real_time_factor", "chunk_count", "sentence_count")
+    __slots__ = ("first_audio_duration", "audio_duration", "processing_duration", "speed_factor", "chunk_count", "sentence_count")
     FIRST_AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
     AUDIO_DURATION_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_DURATION_FIELD_NUMBER: _ClassVar[int]
-    REAL_TIME_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FACTOR_FIELD_NUMBER: _ClassVar[int]
     CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
     SENTENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
     first_audio_duration: _duration_pb2.Duration
     audio_duration: _duration_pb2.Duration
     processing_duration: _duration_pb2.Duration
-    real_time_factor: float
+    speed_factor: float
     chunk_count: int
     sentence_count: int
-    def __init__(self, first_audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., processing_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., real_time_factor: _Optional[float] = ..., chunk_count: _Optional[int] = ..., sentence_count: _Optional[int] = ...) -> None: ...
+    def __init__(self, first_audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., audio_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., processing_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speed_factor: _Optional[float] = ..., chunk_count: _Optional[int] = ..., sentence_count: _Optional[int] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
     __slots__ = ("info", "audio", "sentence", "progress", "summary")
