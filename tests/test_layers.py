@@ -10,7 +10,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-GRPC_FREE = ["sidecar/engines", "sidecar/media", "sidecar/runtime"]
+GRPC_FREE = ["sidecar/engines", "sidecar/media", "sidecar/runtime", "sidecar/pipelines"]
 
 
 def imported_modules(path: pathlib.Path) -> set[str]:
@@ -202,3 +202,19 @@ def test_the_cli_starts_servers_but_calls_no_servicer():
             if parts[:2] == ["sidecar", "server"] and len(parts) > 2 and parts[2] not in allowed:
                 offending.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not offending, "; ".join(offending)
+
+
+def test_one_bridge_and_one_servicer_shape():
+    """Worker threads start only in runtime/threads.py (and the in-process server's loop), and
+    only server/jobs.py runs jobs: every file servicer goes through respond() or result_of()."""
+    threads, job_runs = [], []
+    for path in sorted((ROOT / "sidecar").rglob("*.py")):
+        source = path.read_text()
+        name = str(path.relative_to(ROOT))
+        if "threading.Thread(" in source and name not in ("sidecar/runtime/threads.py",
+                                                          "sidecar/server/inprocess.py", "sidecar/cli/live.py"):
+            threads.append(name)
+        if ".jobs.run(" in source and name != "sidecar/server/jobs.py":
+            job_runs.append(name)
+    assert not threads, f"worker threads started outside sidecar/runtime/threads.py: {threads}"
+    assert not job_runs, f"jobs run outside sidecar/server/jobs.py: {job_runs}"

@@ -19,12 +19,11 @@ decoder (only the new audio is sent back).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
-import queue
 import secrets
-import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -32,6 +31,7 @@ import numpy as np
 from sidecar.engines import hub_models
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
+from sidecar.runtime.threads import from_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -271,14 +271,19 @@ class MusicgenEngine:
         yield plan
         inputs = self.inputs(options, reference)
         prompt = self._prompt_codes(inputs) if options.reference_mode == CONTINUATION else None
-        run = _GenerationThread(self.model, inputs, self.sampling(options, plan), options.seed)
         prompt_samples = 0 if prompt is None else prompt.shape[1] * self.hop
         chunk_samples = max(self.hop, round(options.chunk_seconds * self.sample_rate))
         emitted = prompt_samples  # samples of the decoded sequence already sent (or the prompt)
         step = 0
-        try:
-            run.start()
-            for tokens in run.steps():
+        steps = from_callbacks("musicgen-generate", self._generation(inputs, self.sampling(options, plan),
+                                                                     options.seed), max_pending=0)
+        with contextlib.closing(steps):
+            while True:
+                try:
+                    tokens = next(steps)
+                except StopIteration as done:
+                    output = done.value
+                    break
                 step += 1
                 yield CueStep(step, plan.step_count)
                 ready = (self._complete_frames(tokens) - DECODE_MARGIN_FRAMES) * self.hop
@@ -286,12 +291,28 @@ class MusicgenEngine:
                     audio = self._decode(tokens, prompt)[:, emitted:ready]
                     yield CueChunk(audio, (emitted - prompt_samples) / self.sample_rate)
                     emitted = ready
-            final = run.result()[0].detach().float().cpu().numpy()
-            if final.shape[1] > emitted:
-                yield CueChunk(np.ascontiguousarray(final[:, emitted:]),
-                               (emitted - prompt_samples) / self.sample_rate)
-        finally:
-            run.stop()
+        final = output[0].detach().float().cpu().numpy()
+        if final.shape[1] > emitted:
+            yield CueChunk(np.ascontiguousarray(final[:, emitted:]), (emitted - prompt_samples) / self.sample_rate)
+
+    def _generation(self, inputs: dict, sampling: dict, seed: int):
+        """`generate` as a call that reports the (K, length) delayed token matrix after each
+        step, through a stopping criterion: transformers 5's MusicGen passes no streamer to its
+        sampling loop, but calls the criterion after every step, which also stops it on request."""
+
+        def call(report):
+            import torch
+            from transformers import StoppingCriteriaList
+
+            def after_step(input_ids, scores, **kwargs):
+                stop = report(input_ids.detach().cpu())
+                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+            torch.manual_seed(seed)
+            with torch.inference_mode():
+                return self.model.generate(**inputs, **sampling, stopping_criteria=StoppingCriteriaList([after_step]))
+
+        return call
 
     def _complete_frames(self, tokens) -> int:
         """Frames whose codes are known in every codebook, for a delayed (K, length) token
@@ -336,71 +357,6 @@ class MusicgenEngine:
                 audio = torch.cat([self.model.audio_encoder.decode(codes[:, :, c::2], audio_scales=[None])
                                    .audio_values for c in range(2)], dim=1)
         return audio[0].float().cpu().numpy()
-
-
-class _GenerationThread:
-    """Runs `model.generate` in a thread, handing the tokens after each step over a queue.
-
-    The tokens come from a stopping criterion, which `generate` calls after every step with
-    the whole sequence so far (transformers 5's MusicGen passes no streamer to its sampling
-    loop), and which also stops the generation when asked to.
-    """
-
-    _POLL_SECONDS = 0.5
-
-    def __init__(self, model, inputs: dict, sampling: dict, seed: int) -> None:
-        self.model = model
-        self.inputs = inputs
-        self.sampling = sampling
-        self.seed = seed
-        self._queue: queue.Queue = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="musicgen-generate", daemon=True)
-        self._output = None
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        import torch
-        from transformers import StoppingCriteriaList
-
-        def after_step(input_ids, scores, **kwargs):
-            self._queue.put(("tokens", input_ids.detach().cpu()))
-            return torch.full((input_ids.shape[0],), self._stop.is_set(), dtype=torch.bool,
-                              device=input_ids.device)
-
-        try:
-            torch.manual_seed(self.seed)
-            with torch.inference_mode():
-                output = self.model.generate(**self.inputs, **self.sampling,
-                                             stopping_criteria=StoppingCriteriaList([after_step]))
-            self._queue.put(("done", output))
-        except BaseException as exc:  # handed to the consuming thread, which re-raises it
-            self._queue.put(("error", exc))
-
-    def steps(self) -> Iterator:
-        """Yields the (K, length) delayed token matrix after each step, until generate returns."""
-        while True:
-            try:
-                kind, value = self._queue.get(timeout=self._POLL_SECONDS)
-            except queue.Empty:
-                if not self._thread.is_alive():
-                    raise RuntimeError("the MusicGen generation thread ended without a result") from None
-                continue
-            if kind == "error":
-                raise value
-            if kind == "done":
-                self._output = value
-                return
-            yield value
-
-    def result(self):
-        return self._output
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AUTO,

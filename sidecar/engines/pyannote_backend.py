@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import pathlib
-import queue
 import threading
 from collections.abc import Iterator
 
@@ -29,6 +28,7 @@ from sidecar.engines.diarization import (
 )
 from sidecar.errors import CancelledError, InvalidOptionsError, ModelNotFoundError, ModelUnavailableError
 from sidecar.runtime import devices
+from sidecar.runtime.threads import from_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ PIPELINE_FILE = "config.yaml"
 # through its hook, the long ones with completed/total counts.
 _STEP_ENDS = {"segmentation": 0.35, "speaker_counting": 0.4, "embeddings": 0.9,
               "discrete_diarization": 1.0}
-_POLL_SECONDS = 0.1
 
 
 class PyannoteDiarizer:
@@ -53,8 +52,9 @@ class PyannoteDiarizer:
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> Iterator[Step | Diarization]:
         """Diarizes 16 kHz mono float32 audio: yields Steps, then one Diarization.
 
-        The pipeline runs in a helper thread that reports through pyannote's hook; closing
-        this generator early stops the pipeline at its next hook call.
+        The pipeline runs in a helper thread that reports through pyannote's hook
+        (runtime.threads.from_callbacks); closing this generator early stops the pipeline at its
+        next hook call.
         """
         options.validate()
         import torch
@@ -63,44 +63,20 @@ class PyannoteDiarizer:
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).unsqueeze(0)
         counts = dict(num_speakers=options.speaker_count, min_speakers=options.min_speakers,
                       max_speakers=options.max_speakers)
-        events: queue.Queue = queue.Queue()
-        stop = threading.Event()
 
-        def hook(step, artefact, file=None, completed=None, total=None):
-            if stop.is_set():
-                raise CancelledError("the diarization was cancelled")
-            begin = _step_begin(step)
-            share = completed / total if completed is not None and total else 1.0
-            events.put(Step(step.replace("_", " "),
-                            float(begin + (_STEP_ENDS.get(step, begin) - begin) * share)))
+        def call(report):
+            def hook(step, artefact, file=None, completed=None, total=None):
+                begin = _step_begin(step)
+                share = completed / total if completed is not None and total else 1.0
+                if report(Step(step.replace("_", " "), float(begin + (_STEP_ENDS.get(step, begin) - begin) * share))):
+                    raise CancelledError("the diarization was cancelled")
 
-        def run() -> None:
-            try:
-                with self._lock:
-                    output = self._pipeline(
-                        {"waveform": waveform, "sample_rate": SAMPLE_RATE}, hook=hook, **counts)
-                events.put(("done", output))
-            except BaseException as exc:  # handed to the generator, which re-raises it
-                events.put(("error", exc))
+            with self._lock:
+                return self._pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, hook=hook, **counts)
 
-        worker = threading.Thread(target=run, name="pyannote", daemon=True)
-        worker.start()
-        try:
-            yield Step("segmentation", 0.0)
-            while True:
-                try:
-                    event = events.get(timeout=_POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                if isinstance(event, Step):
-                    yield event
-                elif event[0] == "error":
-                    raise event[1]
-                else:
-                    yield finish(_turns(event[1]), duration)
-                    return
-        finally:
-            stop.set()
+        yield Step("segmentation", 0.0)
+        output = yield from from_callbacks("pyannote", call)
+        yield finish(_turns(output), duration)
 
 
 def _step_begin(step: str) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -13,8 +12,11 @@ import grpc
 from sidecar.engines import musicgen
 from sidecar.errors import InvalidOptionsError
 from sidecar.media import audio as media
+from sidecar.pipelines.generate_cue import CueStarted, generate_cue
+from sidecar.runtime.events import Finished
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
+from sidecar.server.jobs import JobResponses, respond
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import Upload, read_config_first
 from sidecar.v1 import audio_pb2, cues_pb2_grpc
@@ -22,7 +24,6 @@ from sidecar.v1 import cues_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-MAX_REFERENCE_UPLOAD_SECONDS = 600.0  # reference audio decoded at most; the model uses 10-30 s
 _MODES = {pb.REFERENCE_MODE_MELODY: musicgen.MELODY, pb.REFERENCE_MODE_CONTINUATION: musicgen.CONTINUATION}
 _MODE_ENUMS = {v: k for k, v in _MODES.items()}
 
@@ -86,8 +87,35 @@ def check_reference_settings(options: musicgen.CueOptions, upload: Upload | None
             "its melody or continues it")
 
 
-def progress(stage: str, done: float, produced: float, total: float, started: float) -> pb.GenerateCueResponse:
-    return pb.GenerateCueResponse(progress=convert.progress(stage, done, produced, total, started))
+class CueResponses(JobResponses):
+    response = pb.GenerateCueResponse
+
+    def __init__(self, options: musicgen.CueOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.first_audio: float | None = None
+
+    def info(self, started: CueStarted) -> pb.GenerateCueResponse:
+        self.started_with = started
+        return pb.GenerateCueResponse(info=pb.CueInfo(
+            model=started.model, device=started.device, audio_format=convert.pcm_format(started.spec),
+            step_count=started.plan.step_count, reference_duration=convert.duration(started.plan.reference_seconds)))
+
+    def items(self, chunk: musicgen.CueChunk):
+        if self.first_audio is None:
+            self.first_audio = time.perf_counter() - self.started
+        spec = self.started_with.spec
+        yield pb.GenerateCueResponse(audio=audio_pb2.AudioChunk(
+            format=convert.pcm_format(spec), data=media.encode_pcm(chunk.samples, spec.encoding),
+            start_offset=convert.duration(chunk.start)))
+
+    def summary(self, finished: Finished, elapsed: float) -> pb.GenerateCueResponse:
+        started = self.started_with
+        return pb.GenerateCueResponse(summary=pb.CueSummary(
+            settings=settings_to_proto(self.options, started.model, started.plan),
+            first_audio_duration=convert.duration(self.first_audio or 0.0),
+            audio_duration=convert.duration(finished.audio_seconds), processing_duration=convert.duration(elapsed),
+            speed_factor=self.speed(finished, elapsed), chunk_count=self.item_count))
 
 
 class CueGenerationServicer(cues_pb2_grpc.CueGenerationServiceServicer):
@@ -95,80 +123,20 @@ class CueGenerationServicer(cues_pb2_grpc.CueGenerationServiceServicer):
         self.runtime = runtime
 
     async def GenerateCue(self, request_iterator, context: grpc.aio.ServicerContext):
-        started = time.perf_counter()
         async with mapped_errors(context, "GenerateCue"):
             config, upload = await read_cue_config(request_iterator, self.runtime)
             try:
                 options = options_from_proto(config.settings).with_seed()
                 options.validate()
                 check_reference_settings(options, upload)
+                encoding = convert.output_encoding(config.output_encoding, media.PCM_F32LE)
             except BaseException:
                 if upload is not None:
                     upload.close()
                 raise
-
-            def work(token):
-                try:
-                    yield progress("loading model", 0.0, 0.0, options.duration, started)
-                    engine = musicgen.engine_for(self.runtime, config.settings.model)
-                    engine.check(options)
-                    reference = None
-                    if upload is not None:
-                        yield progress("decoding reference", 0.0, 0.0, options.duration, started)
-                        decoded = upload.decode(sample_rate=engine.sample_rate, mono=False,
-                                                max_seconds=MAX_REFERENCE_UPLOAD_SECONDS)
-                        reference = engine.reference(decoded.samples, options.reference_mode)
-                finally:
-                    if upload is not None:
-                        upload.close()
-                token.raise_if_cancelled()
-                with contextlib.closing(engine.generate(options, reference)) as items:
-                    for item in items:
-                        token.raise_if_cancelled()
-                        if isinstance(item, musicgen.CuePlan):
-                            spec = convert.output_spec(config.output_encoding, item.sample_rate, item.channel_count)
-                            yield spec
-                            yield settings_to_proto(options, engine.name, item)
-                            yield pb.GenerateCueResponse(info=pb.CueInfo(
-                                model=engine.name, device=engine.device,
-                                audio_format=convert.pcm_format(spec), step_count=item.step_count,
-                                reference_duration=convert.duration(item.reference_seconds)))
-                        elif isinstance(item, musicgen.CueStep):
-                            yield progress("generating", item.step / item.step_count,
-                                           options.duration * item.step / item.step_count,
-                                           options.duration, started)
-                        else:
-                            yield item
-
-            first_audio = None
-            spec = settings = None
-            chunks = 0
-            produced = 0.0
-            async with contextlib.aclosing(self.runtime.jobs.run("generate-cue", work)) as items:
-                async for item in items:
-                    if isinstance(item, media.PcmSpec):
-                        spec = item
-                    elif isinstance(item, pb.CueSettings):
-                        settings = item
-                    elif isinstance(item, musicgen.CueChunk):
-                        if first_audio is None:
-                            first_audio = time.perf_counter() - started
-                        chunks += 1
-                        produced = item.start + item.samples.shape[1] / spec.sample_rate
-                        yield pb.GenerateCueResponse(audio=audio_pb2.AudioChunk(
-                            format=convert.pcm_format(spec),
-                            data=media.encode_pcm(item.samples, spec.encoding),
-                            start_offset=convert.duration(item.start)))
-                    else:
-                        yield item
-            elapsed = time.perf_counter() - started
-            yield pb.GenerateCueResponse(summary=pb.CueSummary(
-                settings=settings, first_audio_duration=convert.duration(first_audio or 0.0),
-                audio_duration=convert.duration(produced),
-                processing_duration=convert.duration(elapsed),
-                speed_factor=produced / elapsed if elapsed > 0 else 0.0, chunk_count=chunks))
-            log.info("GenerateCue: %.2f s of audio in %.2f s, first audio after %.2f s (model %s, seed %d)",
-                     produced, elapsed, first_audio or 0.0, settings.model, options.seed)
+            pipeline = generate_cue(self.runtime, upload, options, config.settings.model, encoding)
+            async for response in respond(self.runtime, "GenerateCue", pipeline, CueResponses(options)):
+                yield response
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> str:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import dataclasses
 import logging
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import grpc
 import numpy as np
@@ -16,17 +13,17 @@ import numpy as np
 from sidecar.engines import deepfilter
 from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError
 from sidecar.media import audio as media
+from sidecar.pipelines.enhance import AudioBlock, EnhancementStarted, enhance_file
+from sidecar.runtime.events import Finished
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
+from sidecar.server.jobs import JobResponses, respond
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import first_config, read_config_first
 from sidecar.v1 import enhancement_pb2 as pb
 from sidecar.v1 import enhancement_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-BLOCK_SECONDS = 2.0  # audio decoded and enhanced per step: the pace of progress and cancelling
-
 
 def options_from_proto(o: pb.EnhancementOptions) -> deepfilter.EnhancementOptions:
     options = deepfilter.EnhancementOptions(attenuation_limit_db=o.attenuation_limit_db,
@@ -35,33 +32,30 @@ def options_from_proto(o: pb.EnhancementOptions) -> deepfilter.EnhancementOption
     return options
 
 
-def info_for(model: deepfilter.DeepFilterModel, spec: media.PcmSpec, duration: float | None,
-             latency: float) -> pb.EnhancementInfo:
-    info = pb.EnhancementInfo(output_format=convert.pcm_format(spec), model=model.name,
+def info_for(model_name: str, spec: media.PcmSpec, duration: float | None, latency: float) -> pb.EnhancementInfo:
+    info = pb.EnhancementInfo(output_format=convert.pcm_format(spec), model=model_name,
                               latency_duration=convert.duration(latency))
     if duration is not None:
         info.audio_duration.CopyFrom(convert.duration(duration))
     return info
 
 
-def progress(stage: str, processed: float, total: float | None, started: float) -> pb.EnhanceFileResponse:
-    fraction = processed / total if total else 0.0
-    return pb.EnhanceFileResponse(progress=convert.progress(stage, fraction, processed, total, started))
+class EnhancementResponses(JobResponses):
+    response = pb.EnhanceFileResponse
 
+    def info(self, started: EnhancementStarted) -> pb.EnhanceFileResponse:
+        self.spec = started.spec
+        return pb.EnhanceFileResponse(info=info_for(started.model, started.spec, started.audio_seconds,
+                                                    started.latency_seconds))
 
-@dataclasses.dataclass(frozen=True)
-class Enhanced:
-    """What a finished EnhanceFile job hands back for its summary."""
+    def items(self, block: AudioBlock):
+        for chunk in convert.audio_chunks(block.samples, block.start_frame, self.spec):
+            yield pb.EnhanceFileResponse(audio_chunk=chunk)
 
-    spec: media.PcmSpec  # the output's layout
-    frames: int  # frames sent per channel
-
-
-def checked(blocks: Iterator[np.ndarray], token) -> Iterator[np.ndarray]:
-    """The blocks, stopping with CancelledError as soon as the caller has gone."""
-    for block in blocks:
-        token.raise_if_cancelled()
-        yield block
+    def summary(self, finished: Finished, elapsed: float) -> pb.EnhanceFileResponse:
+        return pb.EnhanceFileResponse(summary=pb.EnhancementSummary(
+            audio_duration=convert.duration(finished.audio_seconds), frame_count=finished.result,
+            processing_duration=convert.duration(elapsed), speed_factor=self.speed(finished, elapsed)))
 
 
 class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
@@ -70,55 +64,16 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
         self._streams = 0
 
     async def EnhanceFile(self, request_iterator, context: grpc.aio.ServicerContext):
-        started = time.perf_counter()
+        responses = EnhancementResponses()
         limits = self.runtime.config
         async with mapped_errors(context, "EnhanceFile"):
             config, upload = await read_config_first(request_iterator, limits)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 encoding = convert.output_encoding(config.output_encoding, media.PCM_F32LE)
-
-            def work(token):
-                try:
-                    yield progress("decoding", 0.0, None, started)
-                    source = upload.blocks(sample_rate=None, block_seconds=BLOCK_SECONDS,
-                                           max_seconds=limits.max_audio_seconds)
-                    rate, channels, total, blocks = (source.sample_rate, source.channel_count,
-                                                     source.duration, source.blocks)
-                    spec = media.PcmSpec(encoding, rate, channels)
-                    yield progress("loading model", 0.0, total, started)
-                    model = deepfilter.shared_model(self.runtime)
-                    token.raise_if_cancelled()
-                    yield pb.EnhanceFileResponse(info=info_for(
-                        model, spec, total, model.delay_samples / deepfilter.SAMPLE_RATE))
-                    frames = 0
-                    for out in deepfilter.enhance_blocks(model, checked(blocks, token), rate,
-                                                         channels, options):
-                        for chunk in convert.audio_chunks(out, frames, spec):
-                            yield pb.EnhanceFileResponse(audio_chunk=chunk)
-                        frames += out.shape[1]
-                        yield progress("enhancing", frames / rate, total, started)
-                    yield Enhanced(spec, frames)
-                finally:
-                    upload.close()
-
-            done = None
-            async with contextlib.aclosing(self.runtime.jobs.run("enhance", work)) as items:
-                async for item in items:
-                    if isinstance(item, Enhanced):
-                        done = item
-                    else:
-                        yield item
-            spec, frames = done.spec, done.frames
-            elapsed = time.perf_counter() - started
-            duration = frames / spec.sample_rate
-            yield pb.EnhanceFileResponse(summary=pb.EnhancementSummary(
-                audio_duration=convert.duration(duration), frame_count=frames,
-                processing_duration=convert.duration(elapsed),
-                speed_factor=duration / elapsed if elapsed > 0 else 0.0,
-            ))
-            log.info("EnhanceFile: %.1f s of audio (%d Hz, %d channel(s)) in %.2f s",
-                     duration, spec.sample_rate, spec.channel_count, elapsed)
+            pipeline = enhance_file(self.runtime, upload, options, encoding, limits.max_audio_seconds)
+            async for response in respond(self.runtime, "EnhanceFile", pipeline, responses):
+                yield response
 
     async def StreamEnhance(self, request_iterator, context: grpc.aio.ServicerContext):
         async with mapped_errors(context, "StreamEnhance"):
@@ -142,7 +97,7 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
                 model = await asyncio.to_thread(deepfilter.shared_model, self.runtime)
                 enhancer = await loop.run_in_executor(thread, deepfilter.Enhancer, model, options,
                                                       spec.sample_rate, spec.channel_count)
-                yield pb.StreamEnhanceResponse(info=info_for(model, out_spec, None,
+                yield pb.StreamEnhanceResponse(info=info_for(model.name, out_spec, None,
                                                              model.latency_seconds))
                 frames = 0
                 async for block in pcm_blocks(requests, spec):

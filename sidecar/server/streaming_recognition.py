@@ -11,10 +11,10 @@ concurrent calls), so more streams on one CPU raise every stream's lag, which is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import queue
-import threading
 import time
 
 import av
@@ -25,6 +25,7 @@ from sidecar.engines import streaming, whisper
 from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError
 from sidecar.media import audio as media
 from sidecar.runtime.runtime import Runtime
+from sidecar.runtime.threads import CancelToken, in_thread
 from sidecar.server import convert, upload
 from sidecar.server.status import mapped_errors
 from sidecar.v1 import streaming_recognition_pb2 as pb
@@ -160,39 +161,33 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
 
     async def _recognize(self, requests, reader: PcmReader,
                          recognizer: streaming.StreamingRecognizer):
-        loop = asyncio.get_running_loop()
         inbox: queue.Queue = queue.Queue(maxsize=MAX_QUEUED_CHUNKS)
-        outbox: asyncio.Queue = asyncio.Queue()
-        stopped = threading.Event()
 
-        def send(kind: str, value: object) -> None:
-            loop.call_soon_threadsafe(outbox.put_nowait, (kind, value))
-
-        def decode() -> None:
-            try:
-                reported = 0.0
-                while not stopped.is_set():
-                    try:
-                        items = [inbox.get(timeout=_POLL_SECONDS)]
-                    except queue.Empty:
-                        continue
-                    while not inbox.empty():  # catch up: everything pending in one step
-                        items.append(inbox.get_nowait())
-                    for item in items:
-                        if isinstance(item, np.ndarray):
-                            recognizer.accept(item)
-                    flush = any(isinstance(item, str) for item in items)  # _FLUSH
-                    updates = recognizer.finish() if flush else recognizer.step()
-                    if not updates and recognizer.received - reported >= PROGRESS_SECONDS:
-                        updates = [streaming.Update(processed=recognizer.processed())]
-                    for update in updates:
-                        reported = recognizer.received
-                        send("update", update)
-                    if flush:
-                        send("done", None)
-                        return
-            except BaseException as exc:  # handed to the call, which maps it to a status
-                send("error", exc)
+        def decode(token: CancelToken):
+            """The recognizer's updates; each step takes everything that arrived meanwhile."""
+            reported = 0.0
+            while True:
+                try:
+                    items = [inbox.get(timeout=_POLL_SECONDS)]
+                except queue.Empty:
+                    token.raise_if_cancelled()
+                    continue
+                while not inbox.empty():  # catch up: everything pending in one step
+                    items.append(inbox.get_nowait())
+                for item in items:
+                    if isinstance(item, BaseException):  # from the reader: mapped to a status
+                        raise item
+                    if isinstance(item, np.ndarray):
+                        recognizer.accept(item)
+                flush = any(isinstance(item, str) for item in items)  # _FLUSH
+                updates = recognizer.finish() if flush else recognizer.step()
+                if not updates and recognizer.received - reported >= PROGRESS_SECONDS:
+                    updates = [streaming.Update(processed=recognizer.processed())]
+                for update in updates:
+                    reported = recognizer.received
+                    yield update
+                if flush:
+                    return
 
         async def read() -> None:
             try:
@@ -204,8 +199,8 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                     await put(reader.feed(request.audio_content))
                 await put(reader.close())
                 await put(_FLUSH)
-            except Exception as exc:  # handed to the call, which maps it to a status
-                outbox.put_nowait(("error", exc))
+            except Exception as exc:  # the decoder raises it on its side
+                await put(exc)
 
         async def put(item) -> None:
             if isinstance(item, np.ndarray) and not item.size:
@@ -217,19 +212,12 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                 except queue.Full:
                     await asyncio.sleep(_POLL_SECONDS)
 
-        worker = threading.Thread(target=decode, name="stream-decode", daemon=True)
-        worker.start()
         reading = asyncio.create_task(read())
         try:
-            while True:
-                kind, value = await outbox.get()
-                if kind == "done":
-                    return
-                if kind == "error":
-                    raise value
-                yield response_for(value, reader.received)
+            async with contextlib.aclosing(in_thread("stream-decode", decode)) as updates:
+                async for update in updates:
+                    yield response_for(update, reader.received)
         finally:
-            stopped.set()
             reading.cancel()
 
 

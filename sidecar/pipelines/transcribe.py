@@ -1,0 +1,49 @@
+"""Captions for a file: Whisper, then, when asked, speaker labels from the diarization pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from sidecar.engines import diarization, speakers, whisper
+from sidecar.pipelines.diarize import turns_for
+from sidecar.runtime.events import Finished, Info, Item, JobEvent, Progress
+from sidecar.runtime.threads import CancelToken
+
+
+@dataclasses.dataclass(frozen=True)
+class TranscriptionStarted:
+    """What a TranscriptionInfo reports: the detected language and the model that runs."""
+
+    info: whisper.TranscriptionInfo
+    model: str
+    device: str
+
+
+def transcribe_file(runtime, upload, options: whisper.TranscriptionOptions, model_name: str,
+                    speaker_options: diarization.DiarizationOptions | None, max_seconds: float):
+    """The TranscribeFile job: Info(TranscriptionStarted), an Item per Segment, Finished."""
+
+    def pipeline(token: CancelToken) -> Iterator[JobEvent]:
+        try:
+            yield Progress("decoding")
+            audio = upload.decode(sample_rate=whisper.SAMPLE_RATE, mono=True, max_seconds=max_seconds)
+        finally:
+            upload.close()
+        token.raise_if_cancelled()
+        yield Progress("loading model", 0.0, audio.duration)
+        engine = runtime.whisper(model_name)
+        info, segments = engine.transcribe(audio.mono(), options)
+        if speaker_options is not None:
+            diarized = yield from turns_for(runtime, speaker_options, audio.mono(), token,
+                                            stage_prefix="diarizing: ", total_seconds=audio.duration, share=0.0)
+            segments = speakers.label_segments(segments, diarized.turns)
+        yield Info(TranscriptionStarted(info, engine.name, engine.device))
+        for segment in segments:
+            token.raise_if_cancelled()
+            yield Item(segment)
+            yield Progress("transcribing", segment.end, info.duration,
+                           fraction=segment.end / info.duration if info.duration else 1.0)
+        yield Finished(info.duration)
+
+    return pipeline

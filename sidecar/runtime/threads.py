@@ -1,0 +1,140 @@
+"""Blocking work in a worker thread, seen from the other side as an iterator: the one bridge.
+
+Model libraries block (CTranslate2, torch) or report only through callbacks (pyannote's hook,
+a transformers stopping criterion). `in_thread` runs a blocking generator for an asyncio caller;
+`from_callbacks` runs a call that reports through a callback for a blocking caller. Both hand
+items over a bounded queue (a slow consumer slows the work instead of filling memory), re-raise
+the worker's exception on the consumer's side, and tell the worker to stop when the consumer
+goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import TypeVar
+
+from sidecar.errors import CancelledError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+HANDOFF_ITEMS = 4  # items in flight between a worker thread and its consumer
+_POLL_SECONDS = 0.1
+
+
+class CancelToken:
+    """Tells blocking work that its consumer has gone; long loops check it between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise CancelledError("the job was cancelled")
+
+
+async def in_thread(name: str, work: Callable[[CancelToken], Iterator[T]],
+                    on_exit: Callable[[], None] | None = None) -> AsyncIterator[T]:
+    """Runs work(token) in a thread named `name`, yielding what it yields. Closing the iterator
+    cancels the token; `on_exit` runs on the event loop once the thread has ended."""
+    loop = asyncio.get_running_loop()
+    handoff: asyncio.Queue = asyncio.Queue(maxsize=HANDOFF_ITEMS)
+    token = CancelToken()
+
+    def put(kind: str, value: object) -> bool:
+        future = asyncio.run_coroutine_threadsafe(handoff.put((kind, value)), loop)
+        while True:
+            try:
+                future.result(timeout=_POLL_SECONDS)
+                return True
+            except concurrent.futures.TimeoutError:
+                if token.cancelled:
+                    future.cancel()
+                    return False
+
+    def worker() -> None:
+        try:
+            for item in work(token):
+                if token.cancelled or not put("item", item):
+                    break
+        except CancelledError:
+            pass
+        except BaseException as exc:  # handed to the consumer, which maps it to a status
+            put("error", exc)
+        finally:
+            if on_exit is not None:
+                loop.call_soon_threadsafe(on_exit)
+            if not token.cancelled:
+                put("done", None)
+
+    threading.Thread(target=worker, name=name, daemon=True).start()
+    try:
+        while True:
+            kind, value = await handoff.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        token.cancel()
+
+
+def from_callbacks(name: str, call: Callable[[Callable[[T], bool]], R],
+                   max_pending: int = HANDOFF_ITEMS) -> Generator[T, None, R]:
+    """Runs call(report) in a thread named `name`; yields each item it reports and returns
+    what it returns (use with `yield from`). report(item) returns True once this generator has
+    been closed, so the call can stop at its next report (max_pending=0: never wait)."""
+    items: queue.Queue = queue.Queue(maxsize=max_pending)
+    stopped = threading.Event()
+
+    def report(item: T) -> bool:
+        while not stopped.is_set():
+            try:
+                items.put(("item", item), timeout=_POLL_SECONDS)
+                break
+            except queue.Full:
+                continue
+        return stopped.is_set()
+
+    def run() -> None:
+        try:
+            outcome = ("done", call(report))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            outcome = ("error", exc)
+        while not stopped.is_set():
+            try:
+                items.put(outcome, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                kind, value = items.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if not worker.is_alive() and items.empty():
+                    raise RuntimeError(f"{name}: the worker thread ended without a result") from None
+                continue
+            if kind == "error":
+                raise value
+            if kind == "done":
+                return value
+            yield value
+    finally:
+        stopped.set()
+        worker.join()
