@@ -218,3 +218,20 @@ def test_one_bridge_and_one_servicer_shape():
             job_runs.append(name)
     assert not threads, f"worker threads started outside sidecar/runtime/threads.py: {threads}"
     assert not job_runs, f"jobs run outside sidecar/server/jobs.py: {job_runs}"
+
+
+def test_each_shared_limit_is_defined_once():
+    """The numbers in sidecar_common.limits are assigned nowhere else (engines, plugins, CLI)."""
+    from sidecar_common import limits
+
+    names = {n for n in vars(limits) if n.isupper()}
+    redefined = []
+    for path in sorted([*(ROOT / "sidecar").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]):
+        if path.name == "limits.py" or "v1" in path.parts:
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                redefined += [f"{path.relative_to(ROOT)}: {t.id}" for t in targets
+                              if isinstance(t, ast.Name) and t.id in names]
+    assert not redefined, "; ".join(redefined)

@@ -38,11 +38,9 @@ from sidecar_audacity.errors import PluginError
 from sidecar_audacity.wavio import PcmWavWriter, f32_samples, read_pcm16, write_pcm16
 from sidecar_client import SidecarClient
 from sidecar_common.durations import seconds as _seconds
+from sidecar_common.limits import DEFAULT_CUE_SECONDS, MAX_CUE_SECONDS, MAX_TEXT_CHARS
 from sidecar_common.subtitles import TimedWord
 
-MAX_TEXT_CHARS = 5000  # the Synthesis service's limit
-MAX_CUE_SECONDS = 30.0  # the Cue service's limit
-DEFAULT_CUE_SECONDS = 8.0
 CONTEXT_SECONDS = 60.0  # Fix phrase transcribes this much of the track on each side of the selection
 CUE_LABEL_TRACK = "Cue settings"
 EVENTS_TRACK = "Events"

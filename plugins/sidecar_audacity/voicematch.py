@@ -11,9 +11,9 @@ import math
 from collections.abc import Sequence
 
 from sidecar_audacity.errors import PluginError
+from sidecar_common.limits import MIN_REFERENCE_SECONDS
 from sidecar_common.subtitles import TimedWord
 
-MIN_REFERENCE_SECONDS = 6.0  # XTTS clones a voice from 6 s or more of one speaker
 TARGET_REFERENCE_SECONDS = 15.0  # more adds little; nearer speech sounds more like the phrase
 REGION_GAP_SECONDS = 1.0  # a pause longer than this between one speaker's words starts a new region
 WORD_PAD_SECONDS = 0.05  # word timings are tight: keep the onsets and tails

@@ -14,6 +14,7 @@ from sidecar.cli.files import UsageError, check_output, require_input, write_ato
 from sidecar.cli.progress import ProgressBar
 from sidecar_client.captions import cues_for
 from sidecar_common import subtitles
+from sidecar_common.limits import BEAM_SIZE
 
 FORMATS = {**subtitles.WRITERS, ".txt": subtitles.format_audacity_labels}
 # Subtitle codec each container takes when muxing.
@@ -29,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--language", help="spoken language (e.g. en, de); default: detect")
     p.add_argument("--translate", action="store_true", help="translate the speech into English")
     p.add_argument("--model", help="Whisper model name or directory (default: the server's)")
-    p.add_argument("--beam-size", type=int, default=0, help="beam width (default 5)")
+    p.add_argument("--beam-size", type=int, default=0, help=f"beam width (default {BEAM_SIZE})")
     p.add_argument("--initial-prompt", help="text that conditions the first window (names, spellings)")
     p.add_argument("--hotwords", help="comma-separated words to favour")
     p.add_argument("--no-vad", action="store_true", help="decode silence too (no VAD filter)")

@@ -32,6 +32,7 @@ from sidecar.engines import hub_models
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
 from sidecar.runtime.threads import from_callbacks
+from sidecar_common.limits import DEFAULT_CUE_SECONDS, MAX_CUE_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,10 @@ MODELS = {  # alias -> Hugging Face repository (the weights AudioCraft publishes
     "musicgen-large": "facebook/musicgen-large",
     "musicgen-melody": "facebook/musicgen-melody",
 }
-MAX_CUE_SECONDS = 30.0  # MusicGen was trained on 30 s clips
-DEFAULT_CUE_SECONDS = 8.0
 MAX_PROMPT_CHARS = 2000
 CONTINUATION_SECONDS = 10.0  # the end of a continued reference that prompts the decoder
 MELODY_SECONDS = 30.0  # the start of a melody reference whose chromagram conditions the cue
-MIN_REFERENCE_SECONDS = 0.1
+MIN_CUE_REFERENCE_SECONDS = 0.1
 # AudioCraft's defaults for MusicGen.
 DEFAULT_GUIDANCE_SCALE = 3.0
 DEFAULT_TOP_K = 250
@@ -193,10 +192,10 @@ class MusicgenEngine:
 
     def reference(self, samples: np.ndarray, mode: str) -> Reference:
         """Trims decoded reference audio (channels, frames) at the model's rate to the part used."""
-        if samples.shape[1] < MIN_REFERENCE_SECONDS * self.sample_rate:
+        if samples.shape[1] < MIN_CUE_REFERENCE_SECONDS * self.sample_rate:
             raise InvalidAudioError(
                 f"the reference audio is {samples.shape[1] / self.sample_rate:.2f} s long; it must "
-                f"be at least {MIN_REFERENCE_SECONDS:g} s")
+                f"be at least {MIN_CUE_REFERENCE_SECONDS:g} s")
         if not np.any(samples):
             raise InvalidAudioError("the reference audio is silent: it can carry no melody or music")
         if mode == MELODY:

@@ -28,6 +28,7 @@ import numpy as np
 
 from sidecar.engines import whisper
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
+from sidecar_common.limits import BEAM_SIZE
 
 SAMPLE_RATE = whisper.SAMPLE_RATE
 VAD_FRAME_SAMPLES = 512  # Silero's window at 16 kHz: 32 ms
@@ -77,7 +78,7 @@ class StreamingOptions:
     initial_prompt: str | None = None
     # Beam width. 5, as offline transcription: on trimmed windows it costs about 15 % more CPU
     # than greedy (1) and brings the stream's word error rate down to the offline one.
-    beam_size: int = 5
+    beam_size: int = BEAM_SIZE
     # Gate decoding with Silero VAD and commit at endpoints.
     vad_enabled: bool = True
     # Speech probability at or above which a VAD frame is speech.

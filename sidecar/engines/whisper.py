@@ -16,6 +16,7 @@ import numpy as np
 from sidecar.engines import whisper_models
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
+from sidecar_common.limits import BEAM_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class TranscriptionOptions:
     # Comma-separated words or phrases to favour.
     hotwords: str | None = None
     # Beam width.
-    beam_size: int = 5
+    beam_size: int = BEAM_SIZE
     # Encode only the frames that hold audio (plus a margin) instead of Whisper's window
     # padded to 30 s. The encoder's cost grows faster than its input, so on a few seconds of
     # audio this is several times less work (what live captions need); Whisper was trained

@@ -25,15 +25,14 @@ import numpy as np
 from sidecar.engines import xtts_models
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError, ModelUnavailableError
 from sidecar.runtime import devices
+from sidecar_common.limits import MAX_TEXT_CHARS, MIN_REFERENCE_SECONDS
 
 log = logging.getLogger(__name__)
 
 REFERENCE_SAMPLE_RATE = 22_050  # XTTS computes its conditioning at this rate
-MIN_REFERENCE_SECONDS = 6.0
 MIN_REFERENCE_SPEECH_SECONDS = 3.0  # of 20 ms frames louder than SILENCE_DBFS
 SILENCE_DBFS = -50.0
 _LEVEL_FRAME_SECONDS = 0.02
-MAX_TEXT_CHARS = 5000
 DEFAULT_CHAR_LIMIT = 250  # per sentence, for languages coqui-tts lists no limit for
 AUDIO_TOKENS_PER_SECOND = 22_050 / 1024  # one GPT audio token per 1024 samples at 22050 Hz
 # Bound on one sentence's speech when the request gives none: generous (5 characters per

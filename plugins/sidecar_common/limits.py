@@ -1,0 +1,13 @@
+"""The services' limits and defaults that clients check or show before they call: one place for
+each number, read by the engines that enforce them and by the plugins and the CLI."""
+
+# Transcription (Whisper), files and live: faster-whisper's and openai/whisper's own default.
+BEAM_SIZE = 5
+
+# Synthesis (XTTS v2).
+MAX_TEXT_CHARS = 5000  # per Synthesize request; the text is spoken sentence by sentence
+MIN_REFERENCE_SECONDS = 6.0  # of reference audio: XTTS clones a voice from 6 s or more of one speaker
+
+# Cues (MusicGen).
+MAX_CUE_SECONDS = 30.0  # MusicGen was trained on 30 s clips
+DEFAULT_CUE_SECONDS = 8.0
