@@ -45,6 +45,10 @@ class ServerConfig:
     # Live streams (StreamingRecognize, StreamEnhance) each service runs at once. They hold no
     # job slot, since a caption stream lasts hours; past this, RESOURCE_EXHAUSTED.
     max_live_streams: int = 4
+    # Bytes the loaded models may take together (RAM and GPU memory, as measured when each
+    # loads); past it the least recently used idle models unload. 0: no limit. The TOML file
+    # and --max-model-memory also take sizes such as "6G" or "512M".
+    max_model_memory: int = 0
     # "auto" (CUDA when present), "cpu" or "cuda".
     device: str = devices.AUTO
     # CPU threads per model; 0 lets the library decide.
@@ -82,6 +86,8 @@ class ServerConfig:
             raise ValueError("max_live_streams must be >= 1")
         if self.max_running_jobs < 1 or self.max_waiting_jobs < 0:
             raise ValueError("max_running_jobs must be >= 1 and max_waiting_jobs >= 0")
+        if not isinstance(self.max_model_memory, int) or self.max_model_memory < 0:
+            raise ValueError(f"max_model_memory must be bytes (or a size like 6G), not {self.max_model_memory!r}")
         if self.max_audio_seconds <= 0 or self.max_upload_bytes <= 0:
             raise ValueError("the audio limits must be positive")
         devices.choose(self.device, gpu_present=True)  # checks the spelling only
@@ -117,6 +123,8 @@ def load(path: str | os.PathLike | None = None, **overrides) -> ServerConfig:
     for name, value in from_environment().items():
         values.setdefault(name, value)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(values.get("max_model_memory"), str):
+        values["max_model_memory"] = parse_size(values["max_model_memory"])
     for name in TUPLE_SETTINGS:
         if name in values:
             if isinstance(values[name], str):  # tuple() would split it into characters
@@ -125,6 +133,22 @@ def load(path: str | os.PathLike | None = None, **overrides) -> ServerConfig:
     config = ServerConfig(**values)
     config.validate()
     return config
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in "6G", "512M", "1.5G" or "123456" (binary units; a trailing B or iB is allowed)."""
+    spelled = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = spelled[-1:] if spelled[-1:] in _SIZE_UNITS else ""
+    try:
+        number = float(spelled[:len(spelled) - len(unit)])
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size: give bytes, or a number with K, M, G or T") from None
+    if number < 0:
+        raise ValueError(f"{text!r}: a size cannot be negative")
+    return int(number * _SIZE_UNITS[unit])
 
 
 def from_environment() -> dict:

@@ -1,6 +1,7 @@
 """Real sidecars for tests: in-process on a loopback port (as the CLI runs one), or as a
 `sidecar serve` process on a fixed port that a test can kill and restart."""
 
+import contextlib
 import pathlib
 import socket
 import subprocess
@@ -35,6 +36,21 @@ def serve(port: int, ready_file: pathlib.Path, env: dict | None = None,
         assert time.monotonic() < deadline, "sidecar serve did not start in time"
         time.sleep(0.1)
     return process
+
+
+@contextlib.contextmanager
+def serving(directory: pathlib.Path, *flags: str, env: dict | None = None):
+    """A SidecarClient to a real `sidecar serve` process started with `flags`, stopped after."""
+    from sidecar_client import SidecarClient
+
+    port = free_port()
+    process = serve(port, directory / f"ready-{port}", env=env, flags=flags)
+    try:
+        with SidecarClient(f"127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 class RunningSidecar(InProcessSidecar):

@@ -17,7 +17,15 @@ import time
 
 import pytest
 
-from sidecar_client import live
+from sidecar_client.capture import (
+    BYTES_PER_SECOND,
+    CHUNK_BYTES,
+    CHUNK_SECONDS,
+    LOOKAHEAD_SECONDS,
+    SAMPLE_RATE,
+    AudioCapture,
+    CaptureOptions,
+)
 from sidecar_common import subtitles
 from tests.conftest import DATA, normalize
 from tests.streaming_fixtures import speech, write_wav
@@ -28,7 +36,7 @@ AWAY_SECONDS = 3.0  # how long the named-pipe "microphone" stays silent between 
 
 
 def test_a_device_whose_ffmpeg_dies_is_reopened_and_the_gap_counts_as_time():
-    capture = live.AudioCapture(SINE, live.CaptureOptions(restart_first_seconds=0.5)).start()
+    capture = AudioCapture(SINE, CaptureOptions(restart_first_seconds=0.5)).start()
     try:
         chunks = capture.chunks_from(0.0, threading.Event())
         before = [next(chunks) for _ in range(10)]  # one second of "microphone"
@@ -53,7 +61,7 @@ def test_a_device_whose_ffmpeg_dies_is_reopened_and_the_gap_counts_as_time():
 
 
 def test_a_device_that_never_opens_fails_with_ffmpegs_message():
-    capture = live.AudioCapture("lavfi:no_such_filter_here", live.CaptureOptions()).start()
+    capture = AudioCapture("lavfi:no_such_filter_here", CaptureOptions()).start()
     assert list(capture.chunks_from(0.0, threading.Event())) == []
     capture.stop()
     assert capture.ended and capture.restarts == 0
@@ -61,12 +69,12 @@ def test_a_device_that_never_opens_fails_with_ffmpegs_message():
 
 
 def test_a_fast_file_stays_just_ahead_of_the_stream():
-    capture = live.AudioCapture(str(DATA / "demo-1089.flac"),
-                                live.CaptureOptions(realtime=False)).start()
+    capture = AudioCapture(str(DATA / "demo-1089.flac"),
+                                CaptureOptions(realtime=False)).start()
     started, ahead, total = time.monotonic(), [], 0.0
     try:
         for chunk in capture.chunks_from(0.0, threading.Event()):
-            total += len(chunk.data) / live.BYTES_PER_SECOND
+            total += len(chunk.data) / BYTES_PER_SECOND
             if len(ahead) < 20:
                 time.sleep(0.02)  # a slow stream: the reader must wait for it
             ahead.append(capture.captured - chunk.end)
@@ -74,20 +82,20 @@ def test_a_fast_file_stays_just_ahead_of_the_stream():
         capture.stop()
     assert capture.ended and capture.error is None and total == pytest.approx(capture.captured)
     assert total > 20 and time.monotonic() - started < total / 4, "a fast file is not paced"
-    assert max(ahead) <= live.LOOKAHEAD_SECONDS + 2 * live.CHUNK_SECONDS, max(ahead)
+    assert max(ahead) <= LOOKAHEAD_SECONDS + 2 * CHUNK_SECONDS, max(ahead)
 
 
 def play(pipe: pathlib.Path, data: bytes) -> float:
     """Writes a WAV file's bytes into the named pipe in real time (once ffmpeg opened it);
     the time.monotonic() when the audio began."""
     header, pcm = data[:44], data[44:]
-    step = live.CHUNK_BYTES
+    step = CHUNK_BYTES
     with open(pipe, "wb", buffering=0) as f:  # blocks until the reader opens the pipe
         began = time.monotonic()
         f.write(header)
         for i in range(0, len(pcm), step):
             f.write(pcm[i:i + step])
-            time.sleep(max(0.0, began + (i + step) / live.BYTES_PER_SECOND - time.monotonic()))
+            time.sleep(max(0.0, began + (i + step) / BYTES_PER_SECOND - time.monotonic()))
     return began
 
 
@@ -118,14 +126,14 @@ def test_live_carries_on_when_the_device_goes_away_and_comes_back(sidecar_server
     # The second take is as far after the first as the wall clock says: the time the device
     # was away is in the captions' times, not collapsed.
     assert takes[1].start - takes[0].start == pytest.approx(second - first, abs=0.5)
-    assert second - first > len(audio) / live.SAMPLE_RATE + AWAY_SECONDS - 0.5
+    assert second - first > len(audio) / SAMPLE_RATE + AWAY_SECONDS - 0.5
     words = normalize(" ".join(c.text for c in cues))
     assert words.count("paced") == 2 and words.count("waiting") == 2, words
     assert "finishing the captions" in err and "live.srt: " in err
 
 
 def test_a_device_that_hangs_without_exiting_is_killed_and_reopened():
-    capture = live.AudioCapture(SINE, live.CaptureOptions(stall_seconds=1.0)).start()
+    capture = AudioCapture(SINE, CaptureOptions(stall_seconds=1.0)).start()
     give_up = threading.Event()  # without a watchdog the reads below would wait for ever
     timer = threading.Timer(10.0, give_up.set)
     timer.start()
@@ -148,11 +156,11 @@ def test_a_device_that_hangs_without_exiting_is_killed_and_reopened():
     assert 1.0 <= back - stopped < 5.0  # noticed after stall_seconds, reopened after the backoff
     assert resumed.offset - (rest or before)[-1].end >= 0.9  # the silent time counts as time
     with pytest.raises(ValueError, match="stall_seconds"):
-        live.CaptureOptions(stall_seconds=0).validate()
+        CaptureOptions(stall_seconds=0).validate()
 
 
 def test_a_url_or_file_that_stalls_ends_with_a_clear_error():
-    capture = live.AudioCapture(str(DATA / "demo-1089.flac"), live.CaptureOptions(stall_seconds=1.0)).start()
+    capture = AudioCapture(str(DATA / "demo-1089.flac"), CaptureOptions(stall_seconds=1.0)).start()
     try:
         chunks = capture.chunks_from(0.0, threading.Event())
         next(chunks)

@@ -17,6 +17,7 @@ import types
 import pytest
 
 from sidecar_client import live
+from sidecar_client.capture import BYTES_PER_SECOND, AudioCapture, ffmpeg_command
 from sidecar_common import subtitles
 from tests.conftest import DATA, word_error_rate
 from tests.harness import free_port, serve
@@ -50,7 +51,7 @@ def test_captions_resume_after_the_sidecar_restarts(tmp_path):
     ready = tmp_path / "port"
     server = serve(port, ready)
     samples, reference = speech("1089-134686-0000", "1089-134691-0000", lead=0.3, tail=0.5)
-    capture = live.AudioCapture(str(write_wav(tmp_path / "talk.wav", samples))).start()
+    capture = AudioCapture(str(write_wav(tmp_path / "talk.wav", samples))).start()
     captions = live.LiveCaptions(capture, live.LiveOptions(
         address=f"127.0.0.1:{port}", retry_first_seconds=0.2, retry_max_seconds=1.0)).start()
     pump = Pump(captions)
@@ -84,7 +85,7 @@ def test_captions_resume_after_the_sidecar_restarts(tmp_path):
 
 
 def test_a_refused_stream_fails_with_the_servers_reason_and_is_not_retried(client, sidecar_server):
-    capture = live.AudioCapture(str(DATA / "1089-134691-0000.flac")).start()
+    capture = AudioCapture(str(DATA / "1089-134691-0000.flac")).start()
     captions = live.LiveCaptions(capture, live.LiveOptions(address=sidecar_server.address,
                                                            model="no-such-model")).start()
     pump = Pump(captions)
@@ -100,14 +101,14 @@ def test_a_refused_stream_fails_with_the_servers_reason_and_is_not_retried(clien
 
 
 def test_capture_reads_a_file_in_real_time():
-    capture = live.AudioCapture(str(DATA / "1089-134691-0000.flac")).start()
+    capture = AudioCapture(str(DATA / "1089-134691-0000.flac")).start()
     started = time.monotonic()
     try:
         chunks = list(capture.chunks_from(0.0, threading.Event()))
     finally:
         capture.stop()
     took = time.monotonic() - started
-    total = sum(len(c.data) for c in chunks) / live.BYTES_PER_SECOND
+    total = sum(len(c.data) for c in chunks) / BYTES_PER_SECOND
     assert capture.ended and capture.error is None
     assert total == pytest.approx(capture.captured) and total > 2
     assert took > 0.8 * total, "a file must be paced like a device"
@@ -117,21 +118,21 @@ def test_capture_reads_a_file_in_real_time():
 
 
 def test_capture_reports_a_device_that_does_not_open():
-    capture = live.AudioCapture(str(DATA / "no-such-file.flac")).start()
+    capture = AudioCapture(str(DATA / "no-such-file.flac")).start()
     assert list(capture.chunks_from(0.0, threading.Event())) == []
     capture.stop()
     assert capture.ended and "no-such-file.flac" in capture.error
 
 
 def test_ffmpeg_commands():
-    assert live.ffmpeg_command("pulse:default")[5:9] == ["-f", "pulse", "-i", "default"]
-    assert live.ffmpeg_command("dshow:audio=Mic (USB)")[5:9] == ["-f", "dshow", "-i", "audio=Mic (USB)"]
-    assert live.ffmpeg_command("avfoundation::0")[5:9] == ["-f", "avfoundation", "-i", ":0"]
-    file_command = live.ffmpeg_command("/tmp/talk.wav")
+    assert ffmpeg_command("pulse:default")[5:9] == ["-f", "pulse", "-i", "default"]
+    assert ffmpeg_command("dshow:audio=Mic (USB)")[5:9] == ["-f", "dshow", "-i", "audio=Mic (USB)"]
+    assert ffmpeg_command("avfoundation::0")[5:9] == ["-f", "avfoundation", "-i", ":0"]
+    file_command = ffmpeg_command("/tmp/talk.wav")
     assert file_command[5:8] == ["-re", "-i", "/tmp/talk.wav"]
     assert file_command[-8:] == ["-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"]
     with pytest.raises(ValueError, match="no audio input"):
-        live.ffmpeg_command(" ")
+        ffmpeg_command(" ")
 
 
 def test_the_board_rolls_up_whole_lines():

@@ -4,7 +4,6 @@ as fallbacks. Real `sidecar serve` processes serve a tiny random XTTS from a loc
 
 from __future__ import annotations
 
-import contextlib
 import os
 import wave
 
@@ -13,7 +12,7 @@ import pytest
 
 from sidecar import config
 from sidecar.engines import xtts_models
-from tests.harness import free_port, serve
+from tests import harness
 from tests.xtts_fixtures import REFERENCE, tiny_xtts_dir  # noqa: F401
 
 pytest.importorskip("TTS")
@@ -30,19 +29,10 @@ def environment(**settings: str) -> dict:
     return {**env, "HF_HUB_OFFLINE": "1", **settings}
 
 
-@contextlib.contextmanager
 def serving(directory, *flags: str, env: dict | None = None):
-    """A SidecarClient to a real `sidecar serve` process started with `flags`."""
-    from sidecar_client import SidecarClient
-
-    port = free_port()
-    process = serve(port, directory / f"ready-{port}", env=env or environment(), flags=flags)
-    try:
-        with SidecarClient(f"127.0.0.1:{port}") as client:
-            yield client
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """A SidecarClient to a real `sidecar serve` process started with `flags`, in an environment
+    without the sidecar's setting variables unless `env` is given."""
+    return harness.serving(directory, *flags, env=env or environment())
 
 
 def synthesize(client, model_dir, **voice) -> int:

@@ -188,7 +188,9 @@ def restart_session() -> None:
     try:
         options = live.LiveOptions(address=settings.address, language_code=settings.language)
         options.validate()
-        capture = live.AudioCapture(settings.input).start()
+        from sidecar_client.capture import AudioCapture  # importable once the venv is on the path
+
+        capture = AudioCapture(settings.input).start()
     except (ValueError, OSError) as exc:
         report(f"cannot start live captions: {exc}")
         return

@@ -22,6 +22,7 @@ import time
 from sidecar.cli.connection import add_server_arguments, connect
 from sidecar.cli.files import UsageError, check_output
 from sidecar_client import SidecarError, live
+from sidecar_client.capture import DEVICE_FORMATS, AudioCapture, CaptureOptions, is_device
 from sidecar_client.obs_websocket import DEFAULT_URL, ObsError, ObsWebSocket
 from sidecar_common import subtitles
 
@@ -36,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("live", help="live captions from a device, file or URL")
     p.add_argument("--input", "-i", required=True, metavar="DEVICE|FILE|URL",
                    help="a file, a URL FFmpeg reads, or a capture device as FORMAT:NAME "
-                        f"(FORMAT one of {', '.join(live.DEVICE_FORMATS)}; e.g. pulse:default, "
+                        f"(FORMAT one of {', '.join(DEVICE_FORMATS)}; e.g. pulse:default, "
                         "alsa:hw:0, avfoundation::0, dshow:audio=Microphone)")
     p.add_argument("-o", "--output", type=pathlib.Path,
                    help="subtitle file (.srt or .vtt) written as captions become final")
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     board = board_options(args)
     display = Display(sys.stdout, interim=not args.no_interim, quiet=args.quiet)
     try:
-        capture = live.AudioCapture(args.input, live.CaptureOptions(realtime=not args.fast))
+        capture = AudioCapture(args.input, CaptureOptions(realtime=not args.fast))
         obs = ObsCaptions(args, live.CaptionBoard(board)) if args.obs else None
     except (ObsError, FileNotFoundError) as exc:
         print(f"sidecar live: {exc}", file=sys.stderr)
@@ -156,7 +157,7 @@ def live_options(args: argparse.Namespace, client) -> live.LiveOptions:
 
 
 def check_input(spec: str) -> None:
-    if not live.is_device(spec) and "://" not in spec and not pathlib.Path(spec).is_file():
+    if not is_device(spec) and "://" not in spec and not pathlib.Path(spec).is_file():
         raise UsageError(f"{spec}: no such file, and not a URL or FORMAT:DEVICE")
 
 

@@ -21,6 +21,6 @@ def run(args: argparse.Namespace) -> int:
             caps = ",".join(models_pb2.Capability.Name(c).removeprefix("CAPABILITY_").lower()
                             for c in m.capabilities)
             flags = " (default)" if m.is_default else ""
-            state = f"loaded on {m.device}" if m.loaded else "not loaded"
-            print(f"{m.family:10} {m.name:16} {m.source:10} {state:18} {caps}{flags}")
+            state = f"loaded on {m.device}, {m.memory_bytes / (1 << 20):.0f} MiB" if m.loaded else "not loaded"
+            print(f"{m.family:10} {m.name:16} {m.source:10} {state:28} {caps}{flags}")
     return 0

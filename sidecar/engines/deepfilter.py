@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sidecar.engines.catalogue import ModelDescription
+from sidecar.engines.catalogue import ModelDescription, loaded_fields
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.media.resampling import StreamResampler
 
@@ -239,6 +239,6 @@ def describe_models(runtime) -> list:
     entry = runtime.models.find((FAMILY, MODEL_NAME))
     return [ModelDescription(
         name=MODEL_NAME, family=FAMILY, capabilities=("ENHANCEMENT",), source="embedded",
-        path=str(path), loaded=entry is not None, device=entry.device if entry else "",
+        path=str(path), **loaded_fields(entry),
         is_default=True,
     )]

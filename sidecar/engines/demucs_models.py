@@ -19,7 +19,7 @@ import pickle
 from collections.abc import Iterable
 from typing import Any
 
-from sidecar.engines.catalogue import ModelDescription
+from sidecar.engines.catalogue import ModelDescription, loaded_fields
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def describe_models(runtime) -> list:
         entry = runtime.models.find(registry_key(m))
         described.append(ModelDescription(
             name=m.name, family=FAMILY, capabilities=("SEPARATION",), source=m.source,
-            path=m.path, loaded=entry is not None, device=entry.device if entry else "",
+            path=m.path, **loaded_fields(entry),
             is_default=m.name == DEFAULT_MODEL and m.repository is None,
         ))
     return described

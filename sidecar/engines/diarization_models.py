@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from sidecar.engines.catalogue import ModelDescription
+from sidecar.engines.catalogue import ModelDescription, loaded_fields
 
 FAMILY = "diarization"
 OFFLINE_KEY = (FAMILY, "offline")  # registry key of the offline default
@@ -29,8 +29,7 @@ def describe_models(runtime) -> list:
         encoder_dir = importlib.util.find_spec("resemblyzer").submodule_search_locations[0]
         described.append(ModelDescription(
             name=OFFLINE_NAME, family="silero-ge2e", capabilities=("DIARIZATION",),
-            source="embedded", path=str(encoder_dir), loaded=entry is not None,
-            device=entry.device if entry else "", is_default=True))
+            source="embedded", path=str(encoder_dir), **loaded_fields(entry), is_default=True))
     pipelines = {key[2]: entry for key, entry in loaded.items() if len(key) == 3}
     cached = _cached_default_pipeline()
     for name in sorted({*pipelines, *([cached[0]] if cached else [])}):
@@ -40,7 +39,7 @@ def describe_models(runtime) -> list:
             name=name, family="pyannote", capabilities=("DIARIZATION",),
             source="local" if local else "hub-cache",
             path=entry.source.split(" ", 1)[-1] if entry else cached[1],
-            loaded=entry is not None, device=entry.device if entry else ""))
+            **loaded_fields(entry)))
     return described
 
 

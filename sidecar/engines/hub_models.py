@@ -14,7 +14,7 @@ import os
 import pathlib
 from collections.abc import Mapping
 
-from sidecar.engines.catalogue import ModelDescription
+from sidecar.engines.catalogue import ModelDescription, loaded_fields
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,10 @@ def describe(runtime, *, family: str, kind: str, aliases: Mapping[str, str], def
         entry = loaded.pop(str(cached), None)
         described.append(ModelDescription(
             name=alias, family=family, capabilities=capabilities, source="hub-cache",
-            path=str(cached), loaded=entry is not None, device=entry.device if entry else "",
+            path=str(cached), **loaded_fields(entry),
             is_default=alias == default))
     for path, entry in sorted(loaded.items()):
         described.append(ModelDescription(
             name=path, family=family, capabilities=capabilities, source="local", path=path,
-            loaded=True, device=entry.device))
+            **loaded_fields(entry)))
     return described

@@ -18,7 +18,7 @@ import os
 import pathlib
 
 from sidecar.config import LICENSE_ENV
-from sidecar.engines.catalogue import ModelDescription
+from sidecar.engines.catalogue import ModelDescription, loaded_fields
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -145,10 +145,10 @@ def describe_models(runtime) -> list:
         entry = loaded.pop(str(cached), None)
         described.append(ModelDescription(
             name=DEFAULT_MODEL, family="xtts", capabilities=("SYNTHESIS",), source="hub-cache",
-            path=str(cached), loaded=entry is not None, device=entry.device if entry else "",
+            path=str(cached), **loaded_fields(entry),
             is_default=True))
     for path, entry in sorted(loaded.items()):
         described.append(ModelDescription(
             name=path, family="xtts", capabilities=("SYNTHESIS",), source="local", path=path,
-            loaded=True, device=entry.device))
+            **loaded_fields(entry)))
     return described

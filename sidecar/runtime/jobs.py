@@ -27,11 +27,13 @@ T = TypeVar("T")
 
 
 class JobQueue:
-    def __init__(self, max_running: int, max_waiting: int) -> None:
+    def __init__(self, max_running: int, max_waiting: int,
+                 scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> None:
         if max_running < 1 or max_waiting < 0:
             raise ValueError("max_running must be >= 1 and max_waiting >= 0")
         self.max_running = max_running
         self.max_waiting = max_waiting
+        self._scope = scope  # entered on a job's thread for the job's length (models in use)
         self._admitted = 0  # running + waiting
         self._running = 0
         self._slots: asyncio.Semaphore | None = None
@@ -66,7 +68,11 @@ class JobQueue:
             self._admitted -= 1
             self._slots.release()
 
+        def scoped(token: CancelToken) -> Iterator[T]:
+            with self._scope():
+                yield from work(token)
+
         # The slot is released when the worker thread ends, not when the caller leaves.
-        async with contextlib.aclosing(in_thread(f"job-{name}", work, on_exit=release)) as items:
+        async with contextlib.aclosing(in_thread(f"job-{name}", scoped, on_exit=release)) as items:
             async for item in items:
                 yield item

@@ -1,19 +1,35 @@
-"""Loads each model once and shares it across calls.
+"""Loads each model once, shares it across calls, and keeps loaded models within a memory budget.
 
 Loading is blocking and can take seconds; concurrent first requests for the same model wait
 for one load instead of loading it twice.
+
+Each load is measured: what it added to the process's resident memory and to the memory torch
+holds on the GPU (the first model of a library also pays for importing it). A model loaded again
+into memory the process had freed measures less than it takes, so a model counts as the most
+any of its loads measured. With a budget
+(`max_model_memory`), the least recently used idle models are unloaded before a model whose size
+is known from an earlier load would exceed it, and after any load that did. A model is in use
+while a job that asked for it runs (`job_scope`); those are never unloaded, so a budget smaller
+than the models one job needs is exceeded rather than failing the job. Unloading drops the
+registry's reference: a live stream still holding the model keeps it until the stream ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import logging
+import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+_job = threading.local()  # .held: the entries the job on this thread asked for
 
 
 @dataclasses.dataclass
@@ -23,30 +39,110 @@ class LoadedModel:
     device: str
     source: str  # where the weights came from, for logs and ListModels
     load_seconds: float
+    memory_bytes: int = 0  # what loading it added to RAM and GPU memory
+    last_used: float = 0.0  # time.time() of the last call that asked for it
+    users: int = 0  # jobs running that asked for it
+
+
+def memory_in_use() -> int:
+    """Bytes of this process's resident memory plus torch's allocations on the GPU."""
+    try:
+        with open("/proc/self/statm") as statm:
+            resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource  # not Linux: the peak is the best the platform says
+
+        resident = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        resident += sum(torch.cuda.memory_allocated(i) for i in range(torch.cuda.device_count()))
+    return resident
 
 
 class ModelRegistry:
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = 0) -> None:
+        self.max_bytes = max_bytes  # 0: no budget
+        self.load_count = 0
+        self.unload_count = 0
         self._models: dict[Hashable, LoadedModel] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
+        self._sizes: dict[Hashable, int] = {}  # measured at the last load, kept after unloading
         self._guard = threading.Lock()
 
     def get(self, key: Hashable, load: Callable[[], tuple[Any, str, str]]) -> LoadedModel:
-        """Returns the model for key, calling load() -> (model, device, source) the first time."""
+        """Returns the model for key, calling load() -> (model, device, source) when it is not
+        loaded; inside a job_scope the model counts as in use until the job ends."""
         with self._guard:
-            if key in self._models:
-                return self._models[key]
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key in self._models:
-                return self._models[key]
-            started = time.perf_counter()
-            model, device, source = load()
-            entry = LoadedModel(key, model, device, source, time.perf_counter() - started)
-            log.info("loaded model %s from %s on %s in %.2f s", key, source, device, entry.load_seconds)
+            entry = self._models.get(key)
+            if entry is None:
+                lock = self._locks.setdefault(key, threading.Lock())
+        if entry is None:
+            with lock:
+                entry = self.find(key) or self._load(key, load)
+        with self._guard:
+            entry.last_used = time.time()
+            held = getattr(_job, "held", None)
+            if held is not None and key not in held:
+                held[key] = entry
+                entry.users += 1
+        return entry
+
+    def _load(self, key: Hashable, load: Callable[[], tuple[Any, str, str]]) -> LoadedModel:
+        self._make_room(self._sizes.get(key, 0), keep=key)
+        before = memory_in_use()
+        started = time.perf_counter()
+        model, device, source = load()
+        measured = max(0, memory_in_use() - before, self._sizes.get(key, 0))
+        entry = LoadedModel(key, model, device, source, time.perf_counter() - started,
+                            memory_bytes=measured, last_used=time.time())
+        log.info("loaded model %s from %s on %s in %.2f s (%.0f MiB)", key, source, device, entry.load_seconds,
+                 entry.memory_bytes / (1 << 20))
+        with self._guard:
+            self._models[key] = entry
+            self._sizes[key] = entry.memory_bytes
+            self.load_count += 1
+        self._make_room(0, keep=key)
+        return entry
+
+    def _make_room(self, needed: int, keep: Hashable) -> None:
+        """Unloads the least recently used idle models until `needed` more bytes fit the budget."""
+        if not self.max_bytes:
+            return
+        unloaded, idle = [], []
+        with self._guard:
+            while self.total_bytes() + needed > self.max_bytes:
+                idle = [e for e in self._models.values() if e.users == 0 and e.key != keep]
+                if not idle:
+                    break
+                oldest = min(idle, key=lambda e: e.last_used)
+                del self._models[oldest.key]
+                self.unload_count += 1
+                unloaded.append((oldest.key, oldest.memory_bytes))
+            del idle  # the last references to the unloaded models, before collecting them
+        for key, size in unloaded:
+            log.info("unloaded model %s (%.0f MiB, idle): the models in memory would exceed "
+                     "max_model_memory", key, size / (1 << 20))
+        if unloaded:
+            gc.collect()
+            torch = sys.modules.get("torch")
+            if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+                torch.cuda.empty_cache()
+
+    def total_bytes(self) -> int:
+        return sum(e.memory_bytes for e in self._models.values())
+
+    @contextlib.contextmanager
+    def job_scope(self) -> Iterator[None]:
+        """Models asked for on this thread until the scope ends are in use by one job."""
+        held: dict[Hashable, LoadedModel] = {}
+        _job.held = held
+        try:
+            yield
+        finally:
+            _job.held = None
             with self._guard:
-                self._models[key] = entry
-            return entry
+                for entry in held.values():
+                    entry.users -= 1
 
     def find(self, key: Hashable) -> LoadedModel | None:
         with self._guard:

@@ -6,7 +6,7 @@ import logging
 
 from sidecar.config import ServerConfig
 from sidecar.engines import audio_events, deepfilter, demucs_models, diarization_models, musicgen, xtts_models
-from sidecar.engines.catalogue import ModelDescription
+from sidecar.engines.catalogue import ModelDescription, loaded_fields
 from sidecar.runtime.jobs import JobQueue
 from sidecar.runtime.registry import ModelRegistry
 
@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 class Runtime:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.models = ModelRegistry()
-        self.jobs = JobQueue(config.max_running_jobs, config.max_waiting_jobs)
+        self.models = ModelRegistry(config.max_model_memory)
+        self.jobs = JobQueue(config.max_running_jobs, config.max_waiting_jobs, scope=self.models.job_scope)
 
     def whisper(self, name: str | None):
         """The loaded Whisper engine for a model name (the server default when empty)."""
@@ -50,8 +50,7 @@ class Runtime:
                 caps += ("TRANSLATION", "LANGUAGE_DETECTION")
             described.append(ModelDescription(
                 name=m.name, family="whisper", capabilities=caps, source=m.source,
-                path=str(m.path), loaded=entry is not None,
-                device=entry.device if entry else "",
+                path=str(m.path), **loaded_fields(entry),
                 is_default=m.name == self.config.default_whisper_model,
             ))
         return described

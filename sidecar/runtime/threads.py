@@ -64,10 +64,13 @@ async def in_thread(name: str, work: Callable[[CancelToken], Iterator[T]],
                     return False
 
     def worker() -> None:
+        items = work(token)
         try:
-            for item in work(token):
+            for item in items:
                 if token.cancelled or not put("item", item):
                     break
+            if hasattr(items, "close"):  # its `finally` and `with` blocks run on this thread
+                items.close()
         except CancelledError:
             pass
         except BaseException as exc:  # handed to the consumer, which maps it to a status

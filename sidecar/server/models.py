@@ -14,11 +14,15 @@ from sidecar.v1 import models_pb2_grpc
 
 
 def to_proto(m: ModelDescription) -> pb.ModelInfo:
-    return pb.ModelInfo(
+    info = pb.ModelInfo(
         name=m.name, family=m.family,
         capabilities=[pb.Capability.Value(f"CAPABILITY_{c}") for c in m.capabilities],
         source=m.source, path=m.path, loaded=m.loaded, device=m.device, is_default=m.is_default,
+        memory_bytes=m.memory_bytes,
     )
+    if m.last_used is not None:
+        info.last_use_time.FromNanoseconds(int(m.last_used * 1e9))
+    return info
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):

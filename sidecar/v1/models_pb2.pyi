@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -39,7 +42,7 @@ class ListModelsRequest(_message.Message):
     def __init__(self, capability: _Optional[_Union[Capability, str]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "family", "capabilities", "source", "path", "loaded", "device", "is_default")
+    __slots__ = ("name", "family", "capabilities", "source", "path", "loaded", "device", "is_default", "memory_bytes", "last_use_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +51,8 @@ class ModelInfo(_message.Message):
     LOADED_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_USE_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     family: str
     capabilities: _containers.RepeatedScalarFieldContainer[Capability]
@@ -56,7 +61,9 @@ class ModelInfo(_message.Message):
     loaded: bool
     device: str
     is_default: bool
-    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., source: _Optional[str] = ..., path: _Optional[str] = ..., loaded: _Optional[bool] = ..., device: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
+    memory_bytes: int
+    last_use_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., source: _Optional[str] = ..., path: _Optional[str] = ..., loaded: _Optional[bool] = ..., device: _Optional[str] = ..., is_default: _Optional[bool] = ..., memory_bytes: _Optional[int] = ..., last_use_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
