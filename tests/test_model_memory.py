@@ -3,6 +3,8 @@ with room for one of them, the two families take turns in memory and both keep a
 
 from __future__ import annotations
 
+import mmap
+
 import pytest
 
 from sidecar import config
@@ -51,11 +53,19 @@ def test_with_room_for_one_model_two_families_take_turns(tmp_path, data_dir):
         assert unloaded.memory_bytes == 0 and not unloaded.HasField("last_use_time")
 
 
+def fresh_memory(size: int) -> mmap.mmap:
+    """Memory the process did not have: new pages, written, so resident (a heap allocation may
+    reuse what earlier tests freed and add nothing to the process's size)."""
+    memory = mmap.mmap(-1, size)
+    memory.write(b"x" * size)
+    return memory
+
+
 def test_models_in_use_are_never_unloaded():
     registry = ModelRegistry(max_bytes=1)  # no room at all
     with registry.job_scope():
-        first = registry.get("a", lambda: (bytearray(b"a" * (8 << 20)), "cpu", "test"))
-        registry.get("b", lambda: (bytearray(b"b" * (8 << 20)), "cpu", "test"))
+        first = registry.get("a", lambda: (fresh_memory(8 << 20), "cpu", "test"))
+        registry.get("b", lambda: (fresh_memory(8 << 20), "cpu", "test"))
         assert registry.find("a") is first  # the job still uses it: kept, over budget
     registry.get("c", lambda: (bytearray(1), "cpu", "test"))
     assert [e.key for e in registry.loaded()] == ["c"]  # the idle ones go, least recent first
