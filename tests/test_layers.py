@@ -2,7 +2,6 @@
 the surfaces that must agree (proto options, option dataclasses, CLI flags) do."""
 
 import ast
-import dataclasses
 import pathlib
 import subprocess
 import sys
@@ -50,32 +49,6 @@ def test_plugins_import_without_model_libraries(module):
     )
     done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-
-
-def test_transcription_surfaces_agree():
-    from sidecar.cli import subtitle
-    from sidecar.engines import whisper
-    from sidecar.v1 import transcription_pb2
-
-    proto_fields = {f.name for f in transcription_pb2.TranscriptionOptions.DESCRIPTOR.fields}
-    engine_fields = {f.name for f in dataclasses.fields(whisper.TranscriptionOptions)}
-    # proto name -> engine name, where the proto spells a unit or standard out.
-    renamed = {"language_code": "language"}
-    server_only = {"model", "diarization"}  # chosen by the server, not an engine option
-    # Set by the live-caption policy for its short re-decodes, not by callers.
-    streaming_only = {"trim_window", "temperature_fallback", "max_new_tokens"}
-    assert {renamed.get(n, n) for n in proto_fields - server_only} == engine_fields - streaming_only
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    subtitle.add_parser(parser.add_subparsers())
-    sub = parser._subparsers._group_actions[0].choices["subtitle"]
-    flags = {a.dest for a in sub._actions}
-    cli_names = {"language_code": "language", "vad_filter": "no_vad", "word_timestamps": None,
-                 "diarization": "diarize"}
-    for name in proto_fields:
-        dest = cli_names.get(name, name)
-        assert dest is None or dest in flags, f"`sidecar subtitle` has no flag for option {name}"
 
 
 MODEL_LIBRARIES = ["torch", "torchaudio", "torchcodec", "faster_whisper", "ctranslate2", "transformers",
@@ -235,3 +208,53 @@ def test_each_shared_limit_is_defined_once():
                 redefined += [f"{path.relative_to(ROOT)}: {t.id}" for t in targets
                               if isinstance(t, ast.Name) and t.id in names]
     assert not redefined, "; ".join(redefined)
+
+
+def project_modules() -> dict[str, pathlib.Path]:
+    modules = {}
+    for base, packages in ((ROOT, ["sidecar"]), (ROOT / "plugins", ["sidecar_client", "sidecar_common",
+                                                                     "sidecar_audacity"])):
+        for package in packages:
+            for path in (base / package).rglob("*.py"):
+                if "v1" not in path.parts:  # generated stubs
+                    modules[".".join(path.relative_to(base).with_suffix("").parts).removesuffix(".__init__")] = path
+    return modules
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while (member := stack.pop()) != module:
+                component.append(member)
+            if component:
+                cycles.append(sorted([module, *component]))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_import_cycles_counting_imports_inside_functions():
+    modules = project_modules()
+    graph = {}
+    for name, path in modules.items():
+        parents = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        graph[name] = {m for m in all_imports(path) if m in modules and m != name and m not in parents}
+    assert import_cycles(graph) == []
+    assert import_cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]  # the check itself works

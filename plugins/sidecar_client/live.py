@@ -49,6 +49,7 @@ class LiveOptions:
     hotwords: str = ""  # comma-separated words to favour
     initial_prompt: str = ""  # text that conditions decoding (names, spellings)
     endpoint_silence_seconds: float = 0.0  # silence that ends an utterance; 0: the server's
+    beam_size: int = 0  # beam width; 0: the server's
     retry_first_seconds: float = 0.5  # first wait before reconnecting; doubles each try
     retry_max_seconds: float = 5.0  # longest wait between reconnection tries
     give_up_seconds: float | None = None  # how long the sidecar may stay away; None: for ever
@@ -67,7 +68,8 @@ class LiveOptions:
             vad.endpoint_silence_duration.FromNanoseconds(round(self.endpoint_silence_seconds * 1e9))
         return streaming_config(SAMPLE_RATE, language_code=self.language_code, model=self.model,
                                 interim_results=self.interim_results, hotwords=self.hotwords,
-                                initial_prompt=self.initial_prompt, voice_activity=vad)
+                                initial_prompt=self.initial_prompt, beam_size=self.beam_size,
+                                voice_activity=vad)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sidecar_client import SidecarError, live
 from sidecar_client.capture import DEVICE_FORMATS, AudioCapture, CaptureOptions, is_device
 from sidecar_client.obs_websocket import DEFAULT_URL, ObsError, ObsWebSocket
 from sidecar_common import subtitles
+from sidecar_common.limits import BEAM_SIZE
 
 TICK_SECONDS = 0.05  # how often the captions that arrived are shown
 RECONNECT_GIVE_UP_SECONDS = 60.0  # with --reconnect, how long the sidecar may stay away
@@ -47,6 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                       "models use English, others detect")
     p.add_argument("--model", help="Whisper model name or directory (default: the server's)")
     p.add_argument("--hotwords", help="comma-separated words to favour")
+    p.add_argument("--beam-size", type=int, default=0,
+                   help=f"beam width (default {BEAM_SIZE}; 1 is greedy and cheaper)")
     p.add_argument("--initial-prompt", help="text that conditions decoding (names, spellings)")
     p.add_argument("--endpoint-silence", type=float, default=0.0, metavar="SECONDS",
                    help="silence that ends an utterance (default 0.5)")
@@ -153,6 +156,7 @@ def live_options(args: argparse.Namespace, client) -> live.LiveOptions:
         language_code=args.language or "", model=args.model or "",
         interim_results=not args.no_interim, hotwords=args.hotwords or "",
         initial_prompt=args.initial_prompt or "", endpoint_silence_seconds=args.endpoint_silence,
+        beam_size=args.beam_size,
         give_up_seconds=RECONNECT_GIVE_UP_SECONDS if args.reconnect else 0.0)
 
 

@@ -52,6 +52,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", default="", help="'xtts_v2' or an XTTS model directory on the server")
     p.add_argument("--speed", type=float, default=0.0, help="speaking rate 0.5..2 (default 1)")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default: the model's)")
+    p.add_argument("--top-k", type=int, default=0, help="sample from the K likeliest tokens (default: the model's)")
+    p.add_argument("--top-p", type=float, default=0.0, help="nucleus sampling mass 0..1 (default: the model's)")
+    p.add_argument("--repetition-penalty", type=float, default=0.0,
+                   help="penalty for repeated tokens, above 1 repeats less (default: the model's)")
     p.add_argument("--seed", type=int, help="seed for repeatable sampling")
     p.add_argument("--max-sentence-seconds", type=float,
                    help="longest speech per sentence (default: from the sentence's length)")
@@ -145,8 +149,8 @@ def options_for(args: argparse.Namespace):
     from sidecar.v1 import audio_pb2, synthesis_pb2
 
     options = synthesis_pb2.SynthesisOptions(
-        model=args.model, speed=args.speed, temperature=args.temperature,
-        output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
+        model=args.model, speed=args.speed, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty, output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
     if args.seed is not None:
         options.seed = args.seed
     if args.max_sentence_seconds is not None:

@@ -35,6 +35,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float, default=None, help="window overlap, 0..0.9 (default 0.25)")
     p.add_argument("--segment", type=float, default=None, metavar="SECONDS",
                    help="window length (default: the model's)")
+    p.add_argument("--sample-rate", type=int, default=0, metavar="HZ",
+                   help="the stems' sample rate, 8000..192000 (default: the input's)")
     p.add_argument("--format", choices=FORMATS, default="wav",
                    help="wav (32-bit float, default) or flac (24-bit)")
     p.add_argument("--force", action="store_true", help="overwrite existing stem files")
@@ -67,7 +69,8 @@ def options_from_args(args: argparse.Namespace):
 
     options = separation_pb2.SeparationOptions(
         model=args.model, model_repository=str(args.repo.resolve()) if args.repo else "",
-        stems=args.stems, two_stems=args.two_stems or "", shift_count=args.shifts)
+        stems=args.stems, two_stems=args.two_stems or "", shift_count=args.shifts,
+        output_sample_rate_hertz=args.sample_rate)
     if args.overlap is not None:
         options.overlap = args.overlap
     if args.segment is not None:
