@@ -87,6 +87,6 @@ def test_waiting_jobs_run_in_turn(tiny_model, data_dir):
         assert not errors and len(results) == 3
         assert server.runtime.jobs.running == 0 and server.runtime.jobs.waiting == 0
         # Three calls, one model: it loaded once.
-        assert len([e for e in server.runtime.models.loaded() if e.key[0] == "whisper"]) == 1
+        assert len([e for e in server.runtime.models.loaded() if e.key.family == "whisper"]) == 1
     finally:
         server.stop()

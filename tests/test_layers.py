@@ -258,3 +258,25 @@ def test_no_import_cycles_counting_imports_inside_functions():
         graph[name] = {m for m in all_imports(path) if m in modules and m != name and m not in parents}
     assert import_cycles(graph) == []
     assert import_cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]  # the check itself works
+
+
+def test_registry_keys_are_model_keys():
+    """Every family keys the registry with a ModelKey, never an ad-hoc tuple decoded by its length."""
+    offending = []
+    for path in sorted((ROOT / "sidecar").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("get", "find")
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "models"
+                    and node.args and isinstance(node.args[0], ast.Tuple)):
+                offending.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offending, offending
+
+
+def test_a_model_key_names_weights_however_the_path_is_spelled(tmp_path):
+    from sidecar.engines.catalogue import ModelKey
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "m")
+    spellings = [tmp_path / "m", tmp_path / "m" / ".." / "m", tmp_path / "link", f"{tmp_path}/m/"]
+    assert len({ModelKey.for_path("whisper", p) for p in spellings}) == 1

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from sidecar.engines import xtts, xtts_models
+from sidecar.engines.catalogue import ModelKey
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError
 from tests.xtts_fixtures import REFERENCE, SHORT_REFERENCE, tiny_xtts_dir, xtts_sidecar  # noqa: F401
 
@@ -278,7 +279,7 @@ def test_engine_streams_within_a_sentence(xtts_sidecar, voice_client, narrator, 
     listed = voice_client.list_models(models_pb2.CAPABILITY_SYNTHESIS)
     loaded = [m for m in listed if m.path == str(tiny_xtts_dir.resolve())]
     assert loaded and loaded[0].loaded and loaded[0].family == "xtts"
-    engine = xtts_sidecar.runtime.models.find(("xtts", str(tiny_xtts_dir.resolve()))).model
+    engine = xtts_sidecar.runtime.models.find(ModelKey.for_path("xtts", tiny_xtts_dir)).model
     voice = xtts.Conditioning(**voices.VoiceStore(xtts_sidecar.config.voices_dir).get(narrator)[1])
     opts = xtts.SynthesisOptions(language="en", max_sentence_seconds=0.15, chunk_tokens=2, seed=1)
     assert engine.sentence_tokens("One.", opts) == 4

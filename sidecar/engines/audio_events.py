@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from sidecar.engines import hub_models
+from sidecar.engines.catalogue import ModelKey
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
 
@@ -289,7 +290,7 @@ def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AU
         raise ModelUnavailableError(
             f"event markers need transformers and torch ({exc.name} is missing): install the "
             f"sidecar's `{EXTRA}` extra") from None
-    device = hub_models.torch_device(device_preference)
+    device = devices.torch_device(device_preference)
     config = hub_models.read_config(resolved)
     family = _MODEL_TYPES.get(config.model_type)
     if family is None:
@@ -316,7 +317,7 @@ def resolve(name: str | None) -> hub_models.ResolvedModel:
 def classifier_for(runtime, name: str | None) -> EventClassifier:
     """The loaded classifier for a model name (the default when empty), loaded once per server."""
     resolved = resolve(name)
-    return runtime.models.get((KIND, str(resolved.path)),
+    return runtime.models.get(ModelKey.for_path(KIND, resolved.path),
                               lambda: load(resolved, runtime.config.device)).model
 
 

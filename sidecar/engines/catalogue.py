@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelKey:
+    """How the registry knows a loaded model: its family and where it comes from, one key per
+    set of weights however a request spelled it."""
+
+    family: str
+    location: str  # the weights' real path, or a name for what has none (a hub id, a built-in)
+
+    @classmethod
+    def for_path(cls, family: str, path: str | os.PathLike) -> ModelKey:
+        """The key of weights on disk: "/models/x/../x" and a symlink to it are the same key."""
+        return cls(family, os.path.realpath(os.path.expanduser(os.fspath(path))))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sidecar.engines.catalogue import ModelDescription, loaded_fields
+from sidecar.engines.catalogue import ModelDescription, ModelKey, loaded_fields
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.media.resampling import StreamResampler
 
 MODEL_NAME = "DeepFilterNet3"
 FAMILY = "deepfilternet"
+MODEL_KEY = ModelKey(FAMILY, MODEL_NAME)  # one embedded model
 SAMPLE_RATE = 48_000  # the only rate the DeepFilterNet models run at
 # The runtime's attenuation limit that means "none": its own default.
 UNLIMITED_ATTENUATION_DB = 100.0
@@ -221,7 +222,7 @@ def enhance(model: DeepFilterModel, samples: np.ndarray, sample_rate: int,
 
 def shared_model(runtime) -> DeepFilterModel:
     """The bundled model, loaded once per server through the runtime's registry."""
-    return runtime.models.get((FAMILY, MODEL_NAME), _load_on_cpu).model
+    return runtime.models.get(MODEL_KEY, _load_on_cpu).model
 
 
 def _load_on_cpu() -> tuple[DeepFilterModel, str, str]:
@@ -236,7 +237,7 @@ def describe_models(runtime) -> list:
         path = default_model_path()
     except ModelUnavailableError:
         return []
-    entry = runtime.models.find((FAMILY, MODEL_NAME))
+    entry = runtime.models.find(MODEL_KEY)
     return [ModelDescription(
         name=MODEL_NAME, family=FAMILY, capabilities=("ENHANCEMENT",), source="embedded",
         path=str(path), **loaded_fields(entry),

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sidecar.errors import InvalidOptionsError, ModelUnavailableError
+from sidecar.errors import InvalidOptionsError
 from sidecar.runtime import devices
 
 log = logging.getLogger(__name__)
@@ -330,10 +330,7 @@ class _PassMixer:
 
 def load(model: Any, name: str, device_preference: str = devices.AUTO) -> tuple[DemucsSeparator, str]:
     """Wraps a loaded Demucs model for the chosen device; returns (separator, device)."""
-    try:
-        device = devices.choose(device_preference, devices.torch_cuda_available())
-    except (ValueError, RuntimeError) as exc:
-        raise ModelUnavailableError(str(exc)) from None
+    device = devices.torch_device(device_preference)
     torch_device = "cuda:0" if device == devices.CUDA else "cpu"
     model.to(torch_device)
     log.info("Demucs model %s runs on %s", name, torch_device)

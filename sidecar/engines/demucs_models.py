@@ -19,7 +19,7 @@ import pickle
 from collections.abc import Iterable
 from typing import Any
 
-from sidecar.engines.catalogue import ModelDescription, loaded_fields
+from sidecar.engines.catalogue import ModelDescription, ModelKey, loaded_fields
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,11 @@ class ResolvedModel:
     path: str  # the file that defines the model, for ListModels
 
 
-def registry_key(resolved: ResolvedModel) -> tuple[str, str, str]:
-    """How the runtime's model registry knows a loaded model."""
-    return (FAMILY, str(resolved.repository or resolved.source), resolved.name)
+def registry_key(resolved: ResolvedModel) -> ModelKey:
+    """How the runtime's model registry knows a loaded model: the repository's real path (or the
+    download cache) and the model's name in it."""
+    where = os.path.realpath(resolved.repository) if resolved.repository else resolved.source
+    return ModelKey(FAMILY, f"{where}:{resolved.name}")
 
 
 def paths(repositories: Iterable[str | os.PathLike]) -> list[pathlib.Path]:

@@ -313,10 +313,7 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray,
 def load_offline(device_preference: str = devices.AUTO):
     """Loads the GE2E encoder; returns (OfflineDiarizer, device, source description)."""
     encoder_class = _voice_encoder_class()
-    try:
-        device = devices.choose(device_preference, devices.torch_cuda_available())
-    except (ValueError, RuntimeError) as exc:
-        raise ModelUnavailableError(str(exc)) from None
+    device = devices.torch_device(device_preference)
     encoder = encoder_class(device=device, verbose=False)
     encoder.eval()
     log.info("offline diarizer: GE2E encoder on %s%s", device,

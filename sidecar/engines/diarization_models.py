@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
-from sidecar.engines.catalogue import ModelDescription, loaded_fields
+from sidecar.engines.catalogue import ModelDescription, ModelKey, loaded_fields
 
 FAMILY = "diarization"
-OFFLINE_KEY = (FAMILY, "offline")  # registry key of the offline default
+PYANNOTE_FAMILY = "pyannote"
+OFFLINE_KEY = ModelKey(FAMILY, "offline")  # registry key of the offline default
 OFFLINE_NAME = "offline"
 _OFFLINE_PACKAGES = ("resemblyzer", "faster_whisper", "sklearn")
 
 
-def pyannote_key(name: str) -> tuple[str, str, str]:
-    """Registry key of a pyannote pipeline, by the name or directory it was asked for."""
-    return (FAMILY, "pyannote", name)
+def pyannote_key(name: str) -> ModelKey:
+    """Registry key of a pyannote pipeline: its directory's real path, or its hub id."""
+    if os.sep in name or name.startswith((".", "~")):
+        return ModelKey.for_path(PYANNOTE_FAMILY, name)
+    return ModelKey(PYANNOTE_FAMILY, name)
 
 
 def describe_models(runtime) -> list:
@@ -22,7 +26,7 @@ def describe_models(runtime) -> list:
     packages are installed, and each pyannote pipeline this server has loaded or finds in
     the Hugging Face cache."""
 
-    loaded = {e.key: e for e in runtime.models.loaded() if e.key[0] == FAMILY}
+    loaded = {e.key: e for e in runtime.models.loaded() if e.key.family in (FAMILY, PYANNOTE_FAMILY)}
     described = []
     if all(importlib.util.find_spec(p) for p in _OFFLINE_PACKAGES):
         entry = loaded.get(OFFLINE_KEY)
@@ -30,7 +34,7 @@ def describe_models(runtime) -> list:
         described.append(ModelDescription(
             name=OFFLINE_NAME, family="silero-ge2e", capabilities=("DIARIZATION",),
             source="embedded", path=str(encoder_dir), **loaded_fields(entry), is_default=True))
-    pipelines = {key[2]: entry for key, entry in loaded.items() if len(key) == 3}
+    pipelines = {key.location: entry for key, entry in loaded.items() if key.family == PYANNOTE_FAMILY}
     cached = _cached_default_pipeline()
     for name in sorted({*pipelines, *([cached[0]] if cached else [])}):
         entry = pipelines.get(name)

@@ -14,7 +14,7 @@ import os
 import pathlib
 from collections.abc import Mapping
 
-from sidecar.engines.catalogue import ModelDescription, loaded_fields
+from sidecar.engines.catalogue import ModelDescription, ModelKey, loaded_fields
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -54,16 +54,6 @@ def resolve(name: str, aliases: Mapping[str, str], *, family: str, extra: str) -
             f"{name} ({aliases[name]}) is not in the Hugging Face cache and downloads are off "
             "(HF_HUB_OFFLINE=1): download it once while online, or pass a model directory")
     return ResolvedModel(name, download(aliases[name], extra), "downloaded")
-
-
-def torch_device(preference: str) -> str:
-    """CPU or CUDA for torch models; asking for CUDA without a GPU makes the model unavailable."""
-    from sidecar.runtime import devices
-
-    try:
-        return devices.choose(preference, devices.torch_cuda_available())
-    except RuntimeError as exc:
-        raise ModelUnavailableError(str(exc)) from None
 
 
 def read_config(resolved: ResolvedModel):
@@ -112,15 +102,15 @@ def download(repo_id: str, extra: str) -> pathlib.Path:
 def describe(runtime, *, family: str, kind: str, aliases: Mapping[str, str], default: str,
              capabilities: tuple[str, ...]) -> list:
     """ListModels entries: the aliases found in the cache, then every other loaded directory.
-    Loaded models are keyed (kind, path) in the runtime's registry."""
+    Loaded models are keyed ModelKey.for_path(kind, path) in the runtime's registry."""
 
-    loaded = {entry.key[1]: entry for entry in runtime.models.loaded() if entry.key[0] == kind}
+    loaded = {entry.key.location: entry for entry in runtime.models.loaded() if entry.key.family == kind}
     described = []
     for alias, repo_id in sorted(aliases.items()):
         cached = cache_path(repo_id)
         if cached is None:
             continue
-        entry = loaded.pop(str(cached), None)
+        entry = loaded.pop(ModelKey.for_path(kind, cached).location, None)
         described.append(ModelDescription(
             name=alias, family=family, capabilities=capabilities, source="hub-cache",
             path=str(cached), **loaded_fields(entry),

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from sidecar.engines import hub_models
+from sidecar.engines.catalogue import ModelKey
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
 from sidecar.runtime.threads import from_callbacks
@@ -373,7 +374,7 @@ def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AU
         raise ModelUnavailableError(
             f"MusicGen needs transformers and torch ({exc.name} is missing): install the "
             f"sidecar's `{EXTRA}` extra") from None
-    device = hub_models.torch_device(device_preference)
+    device = devices.torch_device(device_preference)
     if device == devices.CPU and cpu_threads > 0:
         torch.set_num_threads(cpu_threads)  # process-wide: torch has no per-model setting
     config = hub_models.read_config(resolved)
@@ -404,7 +405,7 @@ def resolve(name: str | None) -> hub_models.ResolvedModel:
 def engine_for(runtime, name: str | None) -> MusicgenEngine:
     """The loaded engine for a model name (the default when empty), loaded once per server."""
     resolved = resolve(name)
-    entry = runtime.models.get((FAMILY, str(resolved.path)),
+    entry = runtime.models.get(ModelKey.for_path(FAMILY, resolved.path),
                                lambda: load(resolved, runtime.config.device, runtime.config.cpu_threads))
     return entry.model
 

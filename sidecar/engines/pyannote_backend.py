@@ -110,10 +110,7 @@ def load(model: str | None, device_preference: str = devices.AUTO):
         raise ModelUnavailableError(
             "the pyannote backend needs pyannote.audio: install the sidecar's `diarize` extra"
         ) from None
-    try:
-        device = devices.choose(device_preference, devices.torch_cuda_available())
-    except (ValueError, RuntimeError) as exc:
-        raise ModelUnavailableError(str(exc)) from None
+    device = devices.torch_device(device_preference)
     try:
         with hub_offline(is_local):
             pipeline = Pipeline.from_pretrained(str(local) if is_local else name)

@@ -236,21 +236,15 @@ def _typed_segments(raw_segments, duration: float) -> Iterator[Segment]:
         index += 1
 
 
-def load(name: str | None, device_preference: str = devices.AUTO, cpu_threads: int = 0):
-    """Resolves and loads a model; returns (engine, device, source description)."""
-    resolved = whisper_models.resolve(name)
+def load(resolved: whisper_models.ResolvedModel, device_preference: str = devices.AUTO, cpu_threads: int = 0):
+    """Loads a resolved model; returns (engine, device, source description)."""
     try:
         from faster_whisper import WhisperModel
     except ImportError:
         raise ModelUnavailableError(
             "transcription needs faster-whisper: install the sidecar's `asr` extra"
         ) from None
-    if devices.ct2_cuda_device_count() > 0:
-        devices.preload_ct2_cuda_libraries()
-    try:
-        device = devices.choose(device_preference, devices.ct2_cuda_device_count() > 0)
-    except (ValueError, RuntimeError) as exc:
-        raise ModelUnavailableError(str(exc)) from None
+    device = devices.ct2_device(device_preference)
     compute_type = "float16" if device == devices.CUDA else "int8"
     try:
         model = WhisperModel(

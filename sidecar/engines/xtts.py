@@ -307,10 +307,7 @@ def load(resolved: xtts_models.ResolvedModel, device_preference: str = devices.A
     except ImportError as exc:
         raise ModelUnavailableError(
             f"voice cloning needs coqui-tts ({exc}): install the sidecar's `tts` extra") from None
-    try:
-        device = devices.choose(device_preference, devices.torch_cuda_available())
-    except (ValueError, RuntimeError) as exc:
-        raise ModelUnavailableError(str(exc)) from None
+    device = devices.torch_device(device_preference)
     config = XttsConfig()
     try:
         config.load_json(str(resolved.path / "config.json"))

@@ -138,7 +138,7 @@ def describe_models(runtime) -> list:
     """ListModels entries (Runtime -> [ModelDescription]): XTTS v2 when cached, and every
     loaded XTTS model directory."""
 
-    loaded = {entry.key[1]: entry for entry in runtime.models.loaded() if entry.key[0] == "xtts"}
+    loaded = {entry.key.location: entry for entry in runtime.models.loaded() if entry.key.family == "xtts"}
     described = []
     cached = hub_cache_path()
     if cached is not None:

@@ -61,6 +61,28 @@ def torch_cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def torch_device(preference: str) -> str:
+    """CPU or CUDA for a torch model; asking for CUDA without a GPU makes the model unavailable."""
+    from sidecar.errors import ModelUnavailableError
+
+    try:
+        return choose(preference, torch_cuda_available())
+    except (ValueError, RuntimeError) as exc:
+        raise ModelUnavailableError(str(exc)) from None
+
+
+def ct2_device(preference: str) -> str:
+    """CPU or CUDA for a CTranslate2 model (its own CUDA build, found through its own probe)."""
+    from sidecar.errors import ModelUnavailableError
+
+    if ct2_cuda_device_count() > 0:
+        preload_ct2_cuda_libraries()
+    try:
+        return choose(preference, ct2_cuda_device_count() > 0)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelUnavailableError(str(exc)) from None
+
+
 def choose(preference: str, gpu_present: bool) -> str:
     """Returns CPU or CUDA for a user preference; asking for CUDA without a GPU is an error."""
     if preference not in DEVICE_CHOICES:

@@ -6,7 +6,7 @@ import logging
 
 from sidecar.config import ServerConfig
 from sidecar.engines import audio_events, deepfilter, demucs_models, diarization_models, musicgen, xtts_models
-from sidecar.engines.catalogue import ModelDescription, loaded_fields
+from sidecar.engines.catalogue import ModelDescription, ModelKey, loaded_fields
 from sidecar.runtime.jobs import JobQueue
 from sidecar.runtime.registry import ModelRegistry
 
@@ -24,12 +24,8 @@ class Runtime:
         from sidecar.engines import whisper, whisper_models
 
         resolved = whisper_models.resolve(name or self.config.default_whisper_model)
-        key = ("whisper", str(resolved.path))
-        entry = self.models.get(
-            key, lambda: whisper.load(str(resolved.path) if resolved.source == "local"
-                                      else resolved.name,
-                                      self.config.device, self.config.cpu_threads)
-        )
+        entry = self.models.get(ModelKey.for_path("whisper", resolved.path),
+                                lambda: whisper.load(resolved, self.config.device, self.config.cpu_threads))
         return entry.model
 
     def describe_models(self) -> list[ModelDescription]:
@@ -39,8 +35,7 @@ class Runtime:
     def describe_whisper_models(self) -> list[ModelDescription]:
         from sidecar.engines import whisper_models
 
-        loaded = {key[1]: entry for key, entry in
-                  ((e.key, e) for e in self.models.loaded()) if key[0] == "whisper"}
+        loaded = {e.key.location: e for e in self.models.loaded() if e.key.family == "whisper"}
         described = []
         for m in whisper_models.list_installed():
             entry = next((e for path, e in loaded.items()
