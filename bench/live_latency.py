@@ -52,9 +52,9 @@ def stream(client: SidecarClient, audio: np.ndarray, model: str, beam_size: int)
         now = time.perf_counter() - started
         lags.append(seconds(r.lag_duration))
         for w in r.interim_result.words:
-            first_seen.append((bare(w.text), seconds(w.end_offset), now))
+            first_seen.append((bare(w.text), seconds(w.time_range.end_offset), now))
         for w in r.final_result.words:
-            finals.append((w.text, seconds(w.end_offset), now))
+            finals.append((w.text, seconds(w.time_range.end_offset), now))
     return summarize(first_seen, finals, lags, time.perf_counter() - started)
 
 

@@ -36,9 +36,9 @@ def test_diarize_file(client, clip):
     assert summary.turn_count == len(result.turns)
     assert summary.backend == dpb.DIARIZATION_BACKEND_OFFLINE and summary.device == "cpu"
     assert seconds(summary.audio_duration) == pytest.approx(11.415, abs=0.01)
-    starts = [seconds(t.start_offset) for t in result.turns]
+    starts = [seconds(t.time_range.start_offset) for t in result.turns]
     assert starts == sorted(starts)
-    first_two = next(seconds(t.start_offset) for t in result.turns if t.speaker_label == "SPEAKER_2")
+    first_two = next(seconds(t.time_range.start_offset) for t in result.turns if t.speaker_label == "SPEAKER_2")
     assert abs(first_two - boundary) < 1.0
     assert all(t.HasField("confidence") and 0 <= t.confidence <= 1 for t in result.turns)
 
@@ -53,7 +53,7 @@ def test_transcription_with_speaker_labels(client, clip):
     path, boundary = clip
     options = tpb.TranscriptionOptions(diarization=TWO)
     transcript = client.transcribe(path, options=options)
-    labelled = [(s.speaker_label, seconds(s.start_offset)) for s in transcript.segments]
+    labelled = [(s.speaker_label, seconds(s.time_range.start_offset)) for s in transcript.segments]
     assert labelled[0][0] == "SPEAKER_1"
     assert {label for label, _ in labelled} == {"SPEAKER_1", "SPEAKER_2"}
     assert all(w.speaker_label == s.speaker_label for s in transcript.segments for w in s.words)

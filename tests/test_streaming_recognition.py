@@ -69,9 +69,9 @@ def test_faster_than_real_time_matches_offline_accuracy(client):
     # choice on a single word flips with the audio's start and prompt.
     assert stream_wer <= offline_wer * 1.1 + 3 / len(normalize(reference)), (hypothesis, offline)
     assert boundary_errors(reference, got["finals"]) == []
-    starts = [seconds(w.start_offset) for w in got["words"]]
+    starts = [seconds(w.time_range.start_offset) for w in got["words"]]
     assert starts == sorted(starts)  # final words come in order, never again
-    assert got["words"][-1].end_offset.ToNanoseconds() <= len(audio) / SAMPLE_RATE * 1e9
+    assert got["words"][-1].time_range.end_offset.ToNanoseconds() <= len(audio) / SAMPLE_RATE * 1e9
     assert [info.model for info in got["infos"]] == ["tiny.en"]
     begins = [at for kind, at in got["events"] if kind == pb.SPEECH_EVENT_BEGIN]
     ends = [at for kind, at in got["events"] if kind == pb.SPEECH_EVENT_END]

@@ -146,3 +146,32 @@ def request_for(args: argparse.Namespace):
 def test_flags_reach_the_request(argv, expected):
     request = request_for(build_parser().parse_args(argv))
     assert {name: getattr(request, name) for name in expected} == expected
+
+
+def all_messages():
+    import importlib
+    import pkgutil
+
+    import sidecar.v1
+
+    for module in pkgutil.iter_modules(sidecar.v1.__path__):
+        if module.name.endswith("_pb2"):
+            descriptor = importlib.import_module(f"sidecar.v1.{module.name}").DESCRIPTOR
+            pending = list(descriptor.message_types_by_name.values())
+            while pending:
+                message = pending.pop()
+                pending.extend(message.nested_types)
+                yield message
+
+
+def test_one_shape_for_ranges_and_one_name_for_speed():
+    """A span of time is a TimeRange wherever one is meant; every summary's speed is speed_factor."""
+    messages = list(all_messages())
+    assert len(messages) > 40
+    for message in messages:
+        fields = {f.name for f in message.fields}
+        if message.full_name != "sidecar.v1.TimeRange":
+            assert not {"start_offset", "end_offset"} <= fields, f"{message.full_name}: use a TimeRange"
+        assert "real_time_factor" not in fields, f"{message.full_name}: use speed_factor"
+        if message.name.endswith("Summary") and "processing_duration" in fields:
+            assert "speed_factor" in fields, message.full_name

@@ -47,9 +47,9 @@ def test_whole_clip_word_error_rate_and_word_times(client, librispeech, data_dir
     assert duration == pytest.approx(23.01, abs=0.05)
     words = [w for s in transcript.segments for w in s.words]
     assert len(words) >= 50  # the reference has 57
-    starts = [seconds(w.start_offset) for w in words]
+    starts = [seconds(w.time_range.start_offset) for w in words]
     assert starts == sorted(starts)
-    assert all(0 <= seconds(w.start_offset) <= seconds(w.end_offset) <= duration for w in words)
+    assert all(0 <= seconds(w.time_range.start_offset) <= seconds(w.time_range.end_offset) <= duration for w in words)
     assert [s.index for s in transcript.segments] == list(range(len(transcript.segments)))
 
 
@@ -117,8 +117,8 @@ def test_tiny_random_model_from_a_local_directory(client, tiny_random_model, dat
     assert transcript.summary.segment_count == len(transcript.segments)
     # A random model emits timestamps past the clip's end: every time must be clamped.
     for s in transcript.segments:
-        assert 0 <= seconds(s.start_offset) <= seconds(s.end_offset) <= duration
-        assert all(seconds(w.end_offset) <= duration for w in s.words)
+        assert 0 <= seconds(s.time_range.start_offset) <= seconds(s.time_range.end_offset) <= duration
+        assert all(seconds(w.time_range.end_offset) <= duration for w in s.words)
 
 
 def test_list_models_health_and_reflection(client, sidecar_server):

@@ -38,6 +38,7 @@ from sidecar_audacity.errors import PluginError
 from sidecar_audacity.wavio import PcmWavWriter, f32_samples, read_pcm16, write_pcm16
 from sidecar_client import SidecarClient
 from sidecar_common.durations import seconds as _seconds
+from sidecar_common.durations import span as _span
 from sidecar_common.limits import DEFAULT_CUE_SECONDS, MAX_CUE_SECONDS, MAX_TEXT_CHARS
 from sidecar_common.subtitles import TimedWord
 
@@ -393,10 +394,10 @@ def _words(client: SidecarClient, wav: str, options: FixPhraseOptions,
             raise
         transcript, _ = transcribe(client, wav, caption, job, diarize=False)
         note = f"; without speakers ({exc})"
-    words = [TimedWord(w.text, _seconds(w.start_offset), _seconds(w.end_offset), w.speaker_label or None)
+    words = [TimedWord(w.text, *_span(w.time_range), w.speaker_label or None)
              for s in transcript.segments for w in s.words]
     if not words:  # a sidecar without word timings: whole segments
-        words = [TimedWord(s.text, _seconds(s.start_offset), _seconds(s.end_offset), s.speaker_label or None)
+        words = [TimedWord(s.text, *_span(s.time_range), s.speaker_label or None)
                  for s in transcript.segments]
     language = transcript.info.language_code if transcript.info else ""
     return words, language or "en", note

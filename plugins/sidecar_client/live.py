@@ -196,8 +196,8 @@ class LiveCaptions:
 
     def _take(self, response, origin: float) -> None:
         result = response.final_result
-        words = tuple(subtitles.TimedWord(w.text, origin + seconds(w.start_offset),
-                                          origin + seconds(w.end_offset)) for w in result.words)
+        words = tuple(subtitles.TimedWord(w.text, origin + seconds(w.time_range.start_offset),
+                                          origin + seconds(w.time_range.end_offset)) for w in result.words)
         # A restarted stream decodes again from the last final word's end; a word that
         # straddled it was already shown.
         words = tuple(w for w in words if (w.start + w.end) / 2 >= self._resume)

@@ -15,6 +15,11 @@ def seconds(duration: Duration) -> float:
     return duration.seconds + duration.nanos / 1e9
 
 
+def span(time_range) -> tuple[float, float]:
+    """A TimeRange (anything with `start_offset` and `end_offset` Durations) as (start, end) seconds."""
+    return seconds(time_range.start_offset), seconds(time_range.end_offset)
+
+
 def duration(seconds: float):
     """A google.protobuf.Duration of `seconds`, negative values clamped to zero."""
     from google.protobuf import duration_pb2

@@ -109,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def turn_of(t) -> rttm.Turn:
-    from sidecar_common.durations import seconds
+    from sidecar_common.durations import span
 
-    return rttm.Turn(seconds(t.start_offset), seconds(t.end_offset), t.speaker_label,
+    return rttm.Turn(*span(t.time_range), t.speaker_label,
                      t.confidence if t.HasField("confidence") else None)
 
 

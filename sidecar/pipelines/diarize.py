@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from sidecar.engines import diarization as engine
 from sidecar.engines import diarization_models
+from sidecar.pipelines.decoding import decoded_mono
 from sidecar.runtime.events import Finished, Item, JobEvent, Progress
 from sidecar.runtime.threads import CancelToken
 
@@ -57,12 +58,7 @@ def diarize_file(runtime, upload, options: engine.DiarizationOptions, max_second
     """The DiarizeFile job: an Item per SpeakerTurn, then Finished(DiarizedFile)."""
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
-        try:
-            yield Progress("decoding")
-            audio = upload.decode(sample_rate=engine.SAMPLE_RATE, mono=True, max_seconds=max_seconds)
-        finally:
-            upload.close()
-        token.raise_if_cancelled()
+        audio = yield from decoded_mono(upload, engine.SAMPLE_RATE, max_seconds, token)
         yield Progress("loading model", 0.0, audio.duration)
         result = yield from turns_for(runtime, options, audio.mono(), token, total_seconds=audio.duration)
         diarizer = diarizer_for(runtime, options)

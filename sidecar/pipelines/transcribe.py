@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator
 
 from sidecar.engines import diarization, speakers, whisper
+from sidecar.pipelines.decoding import decoded_mono
 from sidecar.pipelines.diarize import turns_for
 from sidecar.runtime.events import Finished, Info, Item, JobEvent, Progress
 from sidecar.runtime.threads import CancelToken
@@ -25,12 +26,7 @@ def transcribe_file(runtime, upload, options: whisper.TranscriptionOptions, mode
     """The TranscribeFile job: Info(TranscriptionStarted), an Item per Segment, Finished."""
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
-        try:
-            yield Progress("decoding")
-            audio = upload.decode(sample_rate=whisper.SAMPLE_RATE, mono=True, max_seconds=max_seconds)
-        finally:
-            upload.close()
-        token.raise_if_cancelled()
+        audio = yield from decoded_mono(upload, whisper.SAMPLE_RATE, max_seconds, token)
         yield Progress("loading model", 0.0, audio.duration)
         engine = runtime.whisper(model_name)
         info, segments = engine.transcribe(audio.mono(), options)

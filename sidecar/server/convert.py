@@ -19,6 +19,10 @@ _PCM_ENCODINGS = {
 _PCM_ENUMS = {v: k for k, v in _PCM_ENCODINGS.items()}
 
 
+def time_range(start: float, end: float) -> audio_pb2.TimeRange:
+    return audio_pb2.TimeRange(start_offset=duration(start), end_offset=duration(end))
+
+
 def pcm_spec(pcm: audio_pb2.PcmFormat) -> media.PcmSpec:
     return media.PcmSpec(
         encoding=_PCM_ENCODINGS.get(pcm.encoding, audio_pb2.AudioEncoding.Name(pcm.encoding)

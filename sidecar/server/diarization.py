@@ -18,8 +18,7 @@ from sidecar.v1 import diarization_pb2_grpc
 
 
 def turn_to_proto(t: engine.SpeakerTurn) -> pb.SpeakerTurn:
-    turn = pb.SpeakerTurn(start_offset=convert.duration(t.start), end_offset=convert.duration(t.end),
-                          speaker_label=t.speaker)
+    turn = pb.SpeakerTurn(time_range=convert.time_range(t.start, t.end), speaker_label=t.speaker)
     if t.confidence is not None:
         turn.confidence = t.confidence
     return turn

@@ -12,8 +12,8 @@ from sidecar.server import convert
 from sidecar.server.jobs import JobResponses, respond
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import read_config_first
-from sidecar.v1 import audio_pb2, events_pb2_grpc
 from sidecar.v1 import events_pb2 as pb
+from sidecar.v1 import events_pb2_grpc
 
 
 def options_from_proto(o: pb.EventDetectionOptions) -> audio_events.EventOptions:
@@ -33,8 +33,7 @@ def options_from_proto(o: pb.EventDetectionOptions) -> audio_events.EventOptions
 
 def region_to_proto(index: int, r: audio_events.Region) -> pb.EventRegion:
     return pb.EventRegion(index=index, label=r.label, score=r.score, mean_score=r.mean_score,
-                          time_range=audio_pb2.TimeRange(start_offset=convert.duration(r.start),
-                                                         end_offset=convert.duration(r.end)))
+                          time_range=convert.time_range(r.start, r.end))
 
 
 class EventResponses(JobResponses):

@@ -62,13 +62,12 @@ def result_to_proto(words: tuple[whisper.Word, ...], is_final: bool) -> pb.Strea
     result = pb.StreamingRecognitionResult(
         transcript="".join(w.text for w in words).strip(), is_final=is_final,
         stability=1.0 if is_final else streaming.stability(words),
-        words=[transcription_pb2.Word(text=w.text, start_offset=convert.duration(w.start),
-                                      end_offset=convert.duration(w.end), probability=w.probability)
+        words=[transcription_pb2.Word(text=w.text, time_range=convert.time_range(w.start, w.end),
+                                      probability=w.probability)
                for w in words],
     )
     if words:
-        result.start_offset.CopyFrom(convert.duration(words[0].start))
-        result.end_offset.CopyFrom(convert.duration(words[-1].end))
+        result.time_range.CopyFrom(convert.time_range(words[0].start, words[-1].end))
     return result
 
 

@@ -98,8 +98,7 @@ class SynthesisResponses(JobResponses):
         else:
             self.sentences += 1
             yield pb.SynthesizeResponse(sentence=pb.SynthesizedSentence(
-                index=spoken.index, text=spoken.text, time_range=audio_pb2.TimeRange(
-                    start_offset=convert.duration(spoken.start), end_offset=convert.duration(spoken.end))))
+                index=spoken.index, text=spoken.text, time_range=convert.time_range(spoken.start, spoken.end)))
 
     def summary(self, finished: Finished, elapsed: float) -> pb.SynthesizeResponse:
         return pb.SynthesizeResponse(summary=pb.SynthesisSummary(

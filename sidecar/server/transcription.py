@@ -33,12 +33,10 @@ def options_from_proto(o: pb.TranscriptionOptions) -> whisper.TranscriptionOptio
 def segment_to_proto(s: whisper.Segment) -> pb.Segment:
     return pb.Segment(
         index=s.index,
-        start_offset=convert.duration(s.start),
-        end_offset=convert.duration(s.end),
+        time_range=convert.time_range(s.start, s.end),
         text=s.text,
         words=[
-            pb.Word(text=w.text, start_offset=convert.duration(w.start),
-                    end_offset=convert.duration(w.end), probability=w.probability,
+            pb.Word(text=w.text, time_range=convert.time_range(w.start, w.end), probability=w.probability,
                     speaker_label=w.speaker or "")
             for w in s.words
         ],

@@ -26,27 +26,27 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from sidecar.v1 import audio_pb2 as sidecar_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csidecar/v1/diarization.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\"\xa1\x01\n\x12\x44iarizationOptions\x12/\n\x07\x62\x61\x63kend\x18\x01 \x01(\x0e\x32\x1e.sidecar.v1.DiarizationBackend\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rspeaker_count\x18\x03 \x01(\x05\x12\x19\n\x11min_speaker_count\x18\x04 \x01(\x05\x12\x19\n\x11max_speaker_count\x18\x05 \x01(\x05\"s\n\x11\x44iarizationConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.DiarizationOptions\"i\n\x12\x44iarizeFileRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1d.sidecar.v1.DiarizationConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\xac\x01\n\x0bSpeakerTurn\x12/\n\x0cstart_offset\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\nend_offset\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rspeaker_label\x18\x03 \x01(\t\x12\x17\n\nconfidence\x18\x04 \x01(\x02H\x00\x88\x01\x01\x42\r\n\x0b_confidence\"\xdc\x02\n\x12\x44iarizationSummary\x12\x15\n\rspeaker_count\x18\x01 \x01(\x05\x12\x16\n\x0espeaker_labels\x18\x02 \x03(\t\x12\x12\n\nturn_count\x18\x03 \x01(\x05\x12\x31\n\x0e\x61udio_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0fspeech_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x07\x62\x61\x63kend\x18\x06 \x01(\x0e\x32\x1e.sidecar.v1.DiarizationBackend\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\x36\n\x13processing_duration\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cspeed_factor\x18\n \x01(\x02\"\xa4\x01\n\x13\x44iarizeFileResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12\'\n\x04turn\x18\x02 \x01(\x0b\x32\x17.sidecar.v1.SpeakerTurnH\x00\x12\x31\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.sidecar.v1.DiarizationSummaryH\x00\x42\x07\n\x05\x65vent*|\n\x12\x44iarizationBackend\x12#\n\x1f\x44IARIZATION_BACKEND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44IARIZATION_BACKEND_OFFLINE\x10\x01\x12 \n\x1c\x44IARIZATION_BACKEND_PYANNOTE\x10\x02\x32h\n\x12\x44iarizationService\x12R\n\x0b\x44iarizeFile\x12\x1e.sidecar.v1.DiarizeFileRequest\x1a\x1f.sidecar.v1.DiarizeFileResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csidecar/v1/diarization.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\"\xa1\x01\n\x12\x44iarizationOptions\x12/\n\x07\x62\x61\x63kend\x18\x01 \x01(\x0e\x32\x1e.sidecar.v1.DiarizationBackend\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rspeaker_count\x18\x03 \x01(\x05\x12\x19\n\x11min_speaker_count\x18\x04 \x01(\x05\x12\x19\n\x11max_speaker_count\x18\x05 \x01(\x05\"s\n\x11\x44iarizationConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.DiarizationOptions\"i\n\x12\x44iarizeFileRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1d.sidecar.v1.DiarizationConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"}\n\x0bSpeakerTurn\x12)\n\ntime_range\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\x12\x15\n\rspeaker_label\x18\x03 \x01(\t\x12\x17\n\nconfidence\x18\x04 \x01(\x02H\x00\x88\x01\x01\x42\r\n\x0b_confidenceJ\x04\x08\x02\x10\x03\"\xdc\x02\n\x12\x44iarizationSummary\x12\x15\n\rspeaker_count\x18\x01 \x01(\x05\x12\x16\n\x0espeaker_labels\x18\x02 \x03(\t\x12\x12\n\nturn_count\x18\x03 \x01(\x05\x12\x31\n\x0e\x61udio_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0fspeech_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x07\x62\x61\x63kend\x18\x06 \x01(\x0e\x32\x1e.sidecar.v1.DiarizationBackend\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\x36\n\x13processing_duration\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cspeed_factor\x18\n \x01(\x02\"\xa4\x01\n\x13\x44iarizeFileResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12\'\n\x04turn\x18\x02 \x01(\x0b\x32\x17.sidecar.v1.SpeakerTurnH\x00\x12\x31\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.sidecar.v1.DiarizationSummaryH\x00\x42\x07\n\x05\x65vent*|\n\x12\x44iarizationBackend\x12#\n\x1f\x44IARIZATION_BACKEND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44IARIZATION_BACKEND_OFFLINE\x10\x01\x12 \n\x1c\x44IARIZATION_BACKEND_PYANNOTE\x10\x02\x32h\n\x12\x44iarizationService\x12R\n\x0b\x44iarizeFile\x12\x1e.sidecar.v1.DiarizeFileRequest\x1a\x1f.sidecar.v1.DiarizeFileResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sidecar.v1.diarization_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIARIZATIONBACKEND']._serialized_start=1181
-  _globals['_DIARIZATIONBACKEND']._serialized_end=1305
+  _globals['_DIARIZATIONBACKEND']._serialized_start=1133
+  _globals['_DIARIZATIONBACKEND']._serialized_end=1257
   _globals['_DIARIZATIONOPTIONS']._serialized_start=101
   _globals['_DIARIZATIONOPTIONS']._serialized_end=262
   _globals['_DIARIZATIONCONFIG']._serialized_start=264
   _globals['_DIARIZATIONCONFIG']._serialized_end=379
   _globals['_DIARIZEFILEREQUEST']._serialized_start=381
   _globals['_DIARIZEFILEREQUEST']._serialized_end=486
-  _globals['_SPEAKERTURN']._serialized_start=489
-  _globals['_SPEAKERTURN']._serialized_end=661
-  _globals['_DIARIZATIONSUMMARY']._serialized_start=664
-  _globals['_DIARIZATIONSUMMARY']._serialized_end=1012
-  _globals['_DIARIZEFILERESPONSE']._serialized_start=1015
-  _globals['_DIARIZEFILERESPONSE']._serialized_end=1179
-  _globals['_DIARIZATIONSERVICE']._serialized_start=1307
-  _globals['_DIARIZATIONSERVICE']._serialized_end=1411
+  _globals['_SPEAKERTURN']._serialized_start=488
+  _globals['_SPEAKERTURN']._serialized_end=613
+  _globals['_DIARIZATIONSUMMARY']._serialized_start=616
+  _globals['_DIARIZATIONSUMMARY']._serialized_end=964
+  _globals['_DIARIZEFILERESPONSE']._serialized_start=967
+  _globals['_DIARIZEFILERESPONSE']._serialized_end=1131
+  _globals['_DIARIZATIONSERVICE']._serialized_start=1259
+  _globals['_DIARIZATIONSERVICE']._serialized_end=1363
 # @@protoc_insertion_point(module_scope)

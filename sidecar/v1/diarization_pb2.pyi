@@ -51,16 +51,14 @@ class DiarizeFileRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[DiarizationConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
 
 class SpeakerTurn(_message.Message):
-    __slots__ = ("start_offset", "end_offset", "speaker_label", "confidence")
-    START_OFFSET_FIELD_NUMBER: _ClassVar[int]
-    END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("time_range", "speaker_label", "confidence")
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_LABEL_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
-    start_offset: _duration_pb2.Duration
-    end_offset: _duration_pb2.Duration
+    time_range: _audio_pb2.TimeRange
     speaker_label: str
     confidence: float
-    def __init__(self, start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speaker_label: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
+    def __init__(self, time_range: _Optional[_Union[_audio_pb2.TimeRange, _Mapping]] = ..., speaker_label: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class DiarizationSummary(_message.Message):
     __slots__ = ("speaker_count", "speaker_labels", "turn_count", "audio_duration", "speech_duration", "backend", "model", "device", "processing_duration", "speed_factor")

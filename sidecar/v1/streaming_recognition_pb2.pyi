@@ -60,20 +60,18 @@ class StreamingRecognizeRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[StreamingRecognitionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
 
 class StreamingRecognitionResult(_message.Message):
-    __slots__ = ("transcript", "words", "is_final", "stability", "start_offset", "end_offset")
+    __slots__ = ("transcript", "words", "is_final", "stability", "time_range")
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
     IS_FINAL_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
-    START_OFFSET_FIELD_NUMBER: _ClassVar[int]
-    END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
     transcript: str
     words: _containers.RepeatedCompositeFieldContainer[_transcription_pb2.Word]
     is_final: bool
     stability: float
-    start_offset: _duration_pb2.Duration
-    end_offset: _duration_pb2.Duration
-    def __init__(self, transcript: _Optional[str] = ..., words: _Optional[_Iterable[_Union[_transcription_pb2.Word, _Mapping]]] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    time_range: _audio_pb2.TimeRange
+    def __init__(self, transcript: _Optional[str] = ..., words: _Optional[_Iterable[_Union[_transcription_pb2.Word, _Mapping]]] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., time_range: _Optional[_Union[_audio_pb2.TimeRange, _Mapping]] = ...) -> None: ...
 
 class StreamingRecognitionInfo(_message.Message):
     __slots__ = ("model", "device", "language_code")

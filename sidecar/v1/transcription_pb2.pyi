@@ -50,38 +50,34 @@ class TranscribeFileRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[TranscriptionConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
 
 class Word(_message.Message):
-    __slots__ = ("text", "start_offset", "end_offset", "probability", "speaker_label")
+    __slots__ = ("text", "time_range", "probability", "speaker_label")
     TEXT_FIELD_NUMBER: _ClassVar[int]
-    START_OFFSET_FIELD_NUMBER: _ClassVar[int]
-    END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_LABEL_FIELD_NUMBER: _ClassVar[int]
     text: str
-    start_offset: _duration_pb2.Duration
-    end_offset: _duration_pb2.Duration
+    time_range: _audio_pb2.TimeRange
     probability: float
     speaker_label: str
-    def __init__(self, text: _Optional[str] = ..., start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., probability: _Optional[float] = ..., speaker_label: _Optional[str] = ...) -> None: ...
+    def __init__(self, text: _Optional[str] = ..., time_range: _Optional[_Union[_audio_pb2.TimeRange, _Mapping]] = ..., probability: _Optional[float] = ..., speaker_label: _Optional[str] = ...) -> None: ...
 
 class Segment(_message.Message):
-    __slots__ = ("index", "start_offset", "end_offset", "text", "words", "average_log_probability", "no_speech_probability", "speaker_label")
+    __slots__ = ("index", "time_range", "text", "words", "average_log_probability", "no_speech_probability", "speaker_label")
     INDEX_FIELD_NUMBER: _ClassVar[int]
-    START_OFFSET_FIELD_NUMBER: _ClassVar[int]
-    END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_LOG_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     NO_SPEECH_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_LABEL_FIELD_NUMBER: _ClassVar[int]
     index: int
-    start_offset: _duration_pb2.Duration
-    end_offset: _duration_pb2.Duration
+    time_range: _audio_pb2.TimeRange
     text: str
     words: _containers.RepeatedCompositeFieldContainer[Word]
     average_log_probability: float
     no_speech_probability: float
     speaker_label: str
-    def __init__(self, index: _Optional[int] = ..., start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., average_log_probability: _Optional[float] = ..., no_speech_probability: _Optional[float] = ..., speaker_label: _Optional[str] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., time_range: _Optional[_Union[_audio_pb2.TimeRange, _Mapping]] = ..., text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., average_log_probability: _Optional[float] = ..., no_speech_probability: _Optional[float] = ..., speaker_label: _Optional[str] = ...) -> None: ...
 
 class TranscriptionInfo(_message.Message):
     __slots__ = ("language_code", "language_probability", "audio_duration", "speech_duration", "model", "device")
