@@ -7,6 +7,7 @@ and summary look.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import time
@@ -21,7 +22,7 @@ from sidecar.server import convert
 log = logging.getLogger(__name__)
 
 
-class JobResponses:
+class JobResponses(abc.ABC):
     """One service's responses to job events; `response` is its response message class."""
 
     response: Any
@@ -35,13 +36,16 @@ class JobResponses:
                                                        event.total_seconds, self.started))
 
     def info(self, info) -> Any:
-        raise NotImplementedError
+        """The response for the job's Info event; a service whose stream has none never gets one."""
+        raise TypeError(f"{type(self).__name__}: this service sends no info message")
 
+    @abc.abstractmethod
     def items(self, item) -> Iterable[Any]:
-        raise NotImplementedError
+        """The responses for one of the job's results."""
 
+    @abc.abstractmethod
     def summary(self, finished: Finished, elapsed: float) -> Any:
-        raise NotImplementedError
+        """The last response, from the Finished event and the job's wall time."""
 
     @staticmethod
     def speed(finished: Finished, elapsed: float) -> float:
