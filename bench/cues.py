@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per duration and side (default 3)")
     args = parser.parse_args()
 
+    from sidecar.config import ServerConfig
     from sidecar.engines import musicgen
     from sidecar.server.inprocess import InProcessSidecar
     from sidecar_client import SidecarClient
@@ -76,7 +77,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(build_tiny_musicgen(pathlib.Path(tmp) / "tiny-musicgen"))
-        engine, device, _ = musicgen.load(musicgen.resolve(model), "auto", cpu_threads=args.threads)
+        settings = ServerConfig.model_settings_for(cpu_threads=args.threads)
+        engine, device, _ = musicgen.MODEL_FAMILY.load_alone(model, settings)
         with InProcessSidecar(cpu_threads=args.threads) as server, SidecarClient(server.address) as client:
             client.wait_ready(timeout=30)
             sidecar_run(client, model, 0.5)  # loads the model in the server

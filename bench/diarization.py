@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from sidecar.config import ServerConfig  # noqa: E402
 from sidecar.engines import diarization as d  # noqa: E402
 from sidecar.media.audio import decode_file  # noqa: E402
 from tests import diarization_fixtures as fx  # noqa: E402
@@ -120,7 +121,8 @@ def main() -> None:
     print(f"{len(excerpts)} AMI excerpts, {audio_seconds:.0f} s; torch threads {torch.get_num_threads()}, "
           f"cpu count {os.cpu_count()}")
 
-    offline, device, _ = d.load_offline(args.device)
+    settings = ServerConfig.model_settings_for(args.device)
+    offline, device, _ = d.MODEL_FAMILY.load_alone(None, settings)
     ours, results = timed(run_engine(offline, d.DiarizationOptions()), excerpts, args.repeats)
     plain, _ = timed(plain_offline(offline._encoder), excerpts, args.repeats)
     report(f"offline on {device}", audio_seconds, ours, plain, fx.score_ami(results))
@@ -132,7 +134,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         real = args.pipeline is not None
         pipeline = args.pipeline or str(fx.build_random_pipeline(pathlib.Path(tmp) / "pipeline"))
-        diarizer, device, _ = pyannote_backend.load(pipeline, args.device)
+        diarizer, device, _ = pyannote_backend.MODEL_FAMILY.load_alone(pipeline, settings)
         ours, results = timed(run_engine(diarizer, d.DiarizationOptions(backend=d.PYANNOTE)), excerpts,
                               args.repeats)
         raw = diarizer._pipeline

@@ -8,6 +8,7 @@ import os
 import pathlib
 import tomllib
 
+from sidecar.engines.catalogue import ModelSettings
 from sidecar.runtime import devices
 
 DEFAULT_PORT = 50051
@@ -69,6 +70,18 @@ class ServerConfig:
     # Demucs model repositories searched, in order, before Demucs' download cache
     # (--demucs-repo, repeatable; else $SIDECAR_DEMUCS_REPOS).
     demucs_repositories: tuple[str, ...] = ()
+
+    @classmethod
+    def model_settings_for(cls, device: str = devices.AUTO, **fields) -> ModelSettings:
+        """Model settings for a device and other ServerConfig fields, the rest at their defaults."""
+        return cls(device=device, **fields).model_settings()
+
+    def model_settings(self) -> ModelSettings:
+        """The settings the model catalogue reads."""
+        return ModelSettings(device=self.device, cpu_threads=self.cpu_threads,
+                             default_whisper_model=self.default_whisper_model,
+                             agree_coqui_license=self.agree_coqui_license,
+                             demucs_repositories=self.demucs_repositories)
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:

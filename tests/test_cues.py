@@ -8,6 +8,7 @@ import grpc
 import numpy as np
 import pytest
 
+from sidecar.config import ServerConfig
 from sidecar.engines import musicgen
 from sidecar.errors import InvalidOptionsError
 from tests.music_fixtures import music_client, music_sidecar, tiny_melody_dir, tiny_musicgen_dir  # noqa: F401
@@ -118,7 +119,8 @@ def test_engine_on_cuda(tiny_musicgen_dir):
 
     if not devices.torch_cuda_available():
         pytest.skip("no CUDA GPU")
-    engine, device, _ = musicgen.load(musicgen.resolve(str(tiny_musicgen_dir)), "cuda")
+    settings = ServerConfig.model_settings_for("cuda")
+    engine, device, _ = musicgen.MODEL_FAMILY.load_alone(str(tiny_musicgen_dir), settings)
     assert device == "cuda" and engine.model.device.type == "cuda"
     assert_streams_like_the_library(engine)
 
@@ -127,9 +129,9 @@ def test_engine_streams_exactly_the_librarys_cue(tiny_musicgen_dir):
     """Chunks sent while generating join into the audio transformers' generate returns."""
     import torch
 
-    resolved = musicgen.resolve(str(tiny_musicgen_dir))
-    engine, device, source = musicgen.load(resolved, "cpu", cpu_threads=1)
-    assert (device, source, engine.codebooks) == ("cpu", "local", 4)
+    engine, device, resolved = musicgen.MODEL_FAMILY.load_alone(
+        str(tiny_musicgen_dir), ServerConfig.model_settings_for("cpu", cpu_threads=1))
+    assert (device, resolved.source, engine.codebooks) == ("cpu", "local", 4)
     assert_streams_like_the_library(engine)
 
     # A continuation: only the new audio, aligned with the library's whole output.

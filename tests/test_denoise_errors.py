@@ -126,13 +126,13 @@ def test_cancelling_a_long_job_frees_the_only_worker():
 
 
 def test_list_models_describes_deepfilternet(sidecar_server):
-    # ListModels itself runs every family's describer (slow ones too); this one is registered.
-    from sidecar.runtime.runtime import MODEL_DESCRIBERS
+    # ListModels itself lists every family (slow ones too); this one is in the catalogue.
+    from sidecar.runtime.runtime import MODEL_FAMILIES
     from sidecar.server.models import to_proto
 
-    assert deepfilter.describe_models in MODEL_DESCRIBERS
-    deepfilter.shared_model(sidecar_server.runtime)
-    described = [to_proto(m) for m in deepfilter.describe_models(sidecar_server.runtime)]
+    assert deepfilter.MODEL_FAMILY in MODEL_FAMILIES
+    sidecar_server.runtime.model(deepfilter.MODEL_FAMILY)
+    described = [to_proto(m) for m in sidecar_server.runtime.describe_models() if m.family == deepfilter.FAMILY]
     assert [m.name for m in described] == [deepfilter.MODEL_NAME]
     assert list(described[0].capabilities) == [models_pb2.CAPABILITY_ENHANCEMENT]
     assert described[0].loaded and described[0].device == "cpu"

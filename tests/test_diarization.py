@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from sidecar.config import ServerConfig
 from sidecar.engines import diarization as d
 from sidecar.engines.speakers import SpeakerTimeline, label_segments
 from sidecar.engines.whisper import Segment, Word
@@ -154,8 +155,8 @@ def test_audacity_tracks_one_per_speaker():
 
 @pytest.fixture(scope="module")
 def offline():
-    diarizer, device, source = d.load_offline("cpu")
-    assert device == "cpu" and "pretrained.pt" in source
+    diarizer, device, resolved = d.MODEL_FAMILY.load_alone(None, ServerConfig.model_settings_for("cpu"))
+    assert device == "cpu" and resolved.source == "embedded" and resolved.path.endswith("resemblyzer")
     return diarizer
 
 
@@ -252,9 +253,10 @@ def test_pyannote_pipeline_from_local_directory(random_pipeline):
     from sidecar.engines import pyannote_backend
 
     started = time.perf_counter()
-    diarizer, device, source = pyannote_backend.load(str(random_pipeline), "cpu")
+    diarizer, device, resolved = pyannote_backend.MODEL_FAMILY.load_alone(
+        str(random_pipeline), ServerConfig.model_settings_for("cpu"))
     assert time.perf_counter() - started < 30  # no hub retries for a local pipeline
-    assert device == "cpu" and source.startswith("local")
+    assert device == "cpu" and resolved.source == "local"
     assert os.environ["PYANNOTE_METRICS_ENABLED"] == "false"
     samples, _ = fx.two_speaker_clip("1089-134691-0000", ami_seconds=4.0)
     options = d.DiarizationOptions(backend=d.PYANNOTE, speaker_count=2)
@@ -272,9 +274,9 @@ def test_pyannote_refuses_missing_pipelines(tmp_path):
     from sidecar.engines import pyannote_backend
 
     with pytest.raises(ModelNotFoundError, match="config.yaml is missing"):
-        pyannote_backend.load(str(tmp_path), "cpu")
+        pyannote_backend.resolve(str(tmp_path), ServerConfig.model_settings_for("cpu"))
     with pytest.raises(ModelNotFoundError, match="no pyannote pipeline at"):
-        pyannote_backend.load(str(tmp_path / "absent"), "cpu")
+        pyannote_backend.resolve(str(tmp_path / "absent"), ServerConfig.model_settings_for("cpu"))
 
 
 @pytest.mark.gpu
@@ -284,11 +286,12 @@ def test_both_backends_on_cuda(random_pipeline):
 
     if not devices.torch_cuda_available():
         pytest.skip("no CUDA GPU")
-    offline, device, _ = d.load_offline("cuda")
+    offline, device, _ = d.MODEL_FAMILY.load_alone(None, ServerConfig.model_settings_for("cuda"))
     assert device == "cuda"
     samples, _ = fx.two_speaker_clip()
     assert _diarize(offline, samples).speakers == ("SPEAKER_1", "SPEAKER_2")
-    diarizer, device, _ = pyannote_backend.load(str(random_pipeline), "cuda")
+    diarizer, device, _ = pyannote_backend.MODEL_FAMILY.load_alone(
+        str(random_pipeline), ServerConfig.model_settings_for("cuda"))
     assert device == "cuda"
     assert isinstance(list(diarizer.diarize(samples, d.DiarizationOptions(backend=d.PYANNOTE)))[-1],
                       d.Diarization)

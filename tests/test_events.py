@@ -8,6 +8,7 @@ import grpc
 import numpy as np
 import pytest
 
+from sidecar.config import ServerConfig
 from sidecar.engines import audio_events
 from sidecar.engines.audio_events import Hit, Region, merge_regions
 from sidecar.errors import InvalidOptionsError
@@ -109,7 +110,7 @@ def test_ast_regions_over_grpc_match_the_classifier(music_client, tiny_ast_dir):
     rng = np.random.default_rng(1)
     audio = np.zeros(7 * SAMPLE_RATE, dtype=np.float32)
     audio[2 * SAMPLE_RATE:5 * SAMPLE_RATE] = rng.standard_normal(3 * SAMPLE_RATE) * 0.3
-    classifier, _, _ = audio_events.load(audio_events.resolve(str(tiny_ast_dir)), "cpu")
+    classifier, _, _ = audio_events.MODEL_FAMILY.load_alone(str(tiny_ast_dir), ServerConfig.model_settings_for("cpu"))
     options = audio_events.EventOptions(window_seconds=1.0, hop_seconds=0.5)
     labels = classifier.labels_for(options)
     assert labels == audio_events.DEFAULT_LABELS  # the tiny model has them all

@@ -2,6 +2,7 @@
 the surfaces that must agree (proto options, option dataclasses, CLI flags) do."""
 
 import ast
+import importlib
 import pathlib
 import subprocess
 import sys
@@ -260,23 +261,33 @@ def test_no_import_cycles_counting_imports_inside_functions():
     assert import_cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]  # the check itself works
 
 
-def test_registry_keys_are_model_keys():
-    """Every family keys the registry with a ModelKey, never an ad-hoc tuple decoded by its length."""
-    offending = []
+def test_models_load_only_through_the_catalogue():
+    """The registry is asked for models in one place (Runtime.model), and every ModelFamily an
+    engine defines is in the runtime's catalogue, so ListModels lists it."""
+    from sidecar.runtime.runtime import MODEL_FAMILIES
+
+    registry_calls, families = [], []
     for path in sorted((ROOT / "sidecar").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in ("get", "find")
-                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "models"
-                    and node.args and isinstance(node.args[0], ast.Tuple)):
-                offending.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert not offending, offending
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "models"):
+                registry_calls.append(str(path.relative_to(ROOT)))
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                    and getattr(node.value.func, "id", None) == "ModelFamily"):
+                families.append((path.relative_to(ROOT).with_suffix("").as_posix().replace("/", "."),
+                                 node.targets[0].id))
+    assert registry_calls == ["sidecar/runtime/runtime.py"]
+    assert len(families) == len(MODEL_FAMILIES) == 8
+    assert {getattr(importlib.import_module(module), name) for module, name in families} == set(MODEL_FAMILIES)
+    assert len({family.name for family in MODEL_FAMILIES}) == len(MODEL_FAMILIES)
 
 
-def test_a_model_key_names_weights_however_the_path_is_spelled(tmp_path):
-    from sidecar.engines.catalogue import ModelKey
+def test_a_resolved_model_is_its_weights_however_the_path_is_spelled(tmp_path):
+    from sidecar.engines import whisper_models
+    from tests.tiny_whisper import build_tiny_whisper
 
-    (tmp_path / "m").mkdir()
+    build_tiny_whisper(tmp_path / "m", multilingual=False)
     (tmp_path / "link").symlink_to(tmp_path / "m")
     spellings = [tmp_path / "m", tmp_path / "m" / ".." / "m", tmp_path / "link", f"{tmp_path}/m/"]
-    assert len({ModelKey.for_path("whisper", p) for p in spellings}) == 1
+    resolved = {whisper_models.resolve(str(p)) for p in spellings}
+    assert len(resolved) == 1  # one registry key for four spellings

@@ -8,6 +8,7 @@ import mmap
 import pytest
 
 from sidecar import config
+from sidecar.engines.catalogue import ResolvedModel
 from sidecar.runtime.registry import ModelRegistry
 from tests.harness import serving
 
@@ -61,14 +62,18 @@ def fresh_memory(size: int) -> mmap.mmap:
     return memory
 
 
+def model(name: str) -> ResolvedModel:
+    return ResolvedModel("test", name, name, "memory")
+
+
 def test_models_in_use_are_never_unloaded():
     registry = ModelRegistry(max_bytes=1)  # no room at all
     with registry.job_scope():
-        first = registry.get("a", lambda: (fresh_memory(8 << 20), "cpu", "test"))
-        registry.get("b", lambda: (fresh_memory(8 << 20), "cpu", "test"))
-        assert registry.find("a") is first  # the job still uses it: kept, over budget
-    registry.get("c", lambda: (bytearray(1), "cpu", "test"))
-    assert [e.key for e in registry.loaded()] == ["c"]  # the idle ones go, least recent first
+        first = registry.get(model("a"), lambda: (fresh_memory(8 << 20), "cpu"))
+        registry.get(model("b"), lambda: (fresh_memory(8 << 20), "cpu"))
+        assert registry.find(model("a")) is first  # the job still uses it: kept, over budget
+    registry.get(model("c"), lambda: (bytearray(1), "cpu"))
+    assert [e.key.name for e in registry.loaded()] == ["c"]  # the idle ones go, least recent first
     assert (registry.load_count, registry.unload_count) == (3, 2)
 
 

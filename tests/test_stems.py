@@ -124,7 +124,7 @@ def test_engine_matches_apply_model_for_bags_segments_and_small_blocks(repo, mod
 
     other = fx.make_tiny_model(seed=7)
     bag = BagOfModels([model, other], weights=[[1.0, 0.0, 2.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
-    separator, _ = demucs_engine.load(bag, "bag", "cpu")
+    separator, _ = demucs_engine.separator(bag, "bag", "cpu")
     mix = short_music[:, :int(1.5 * fx.SAMPLE_RATE)]  # two 1.5 s windows per model
     blocks = [mix[:, i:i + 20_000] for i in range(0, mix.shape[1], 20_000)]
     opts = demucs_engine.SeparationOptions(overlap=0.5, segment_seconds=1.5)
@@ -282,7 +282,7 @@ def test_cuda_matches_the_cpu(model, short_music, short_reference):
 
     from sidecar.engines import demucs_engine
 
-    separator, device = demucs_engine.load(copy.deepcopy(model), fx.TINY_NAME, "cuda")
+    separator, device = demucs_engine.separator(copy.deepcopy(model), fx.TINY_NAME, "cuda")
     assert device.startswith("cuda")
     got = list(separator.separate([short_music], demucs_engine.SeparationOptions()))
     for name in fx.TINY_SOURCES:

@@ -11,8 +11,8 @@ import grpc
 import numpy as np
 import pytest
 
+from sidecar.config import ServerConfig
 from sidecar.engines import xtts, xtts_models
-from sidecar.engines.catalogue import ModelKey
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError
 from tests.xtts_fixtures import REFERENCE, SHORT_REFERENCE, tiny_xtts_dir, xtts_sidecar  # noqa: F401
 
@@ -279,7 +279,8 @@ def test_engine_streams_within_a_sentence(xtts_sidecar, voice_client, narrator, 
     listed = voice_client.list_models(models_pb2.CAPABILITY_SYNTHESIS)
     loaded = [m for m in listed if m.path == str(tiny_xtts_dir.resolve())]
     assert loaded and loaded[0].loaded and loaded[0].family == "xtts"
-    engine = xtts_sidecar.runtime.models.find(ModelKey.for_path("xtts", tiny_xtts_dir)).model
+    settings = xtts_sidecar.runtime.model_settings
+    engine = xtts_sidecar.runtime.models.find(xtts_models.resolve(str(tiny_xtts_dir), settings)).model
     voice = xtts.Conditioning(**voices.VoiceStore(xtts_sidecar.config.voices_dir).get(narrator)[1])
     opts = xtts.SynthesisOptions(language="en", max_sentence_seconds=0.15, chunk_tokens=2, seed=1)
     assert engine.sentence_tokens("One.", opts) == 4
@@ -304,7 +305,8 @@ def test_engine_runs_on_cuda(tiny_xtts_dir, data_dir):
         pytest.skip("no CUDA GPU here")
     from sidecar.media import audio as media
 
-    engine, device, _ = xtts.load(xtts_models.resolve(str(tiny_xtts_dir), license_agreed=True), "auto")
+    engine, device, _ = xtts.MODEL_FAMILY.load_alone(
+        str(tiny_xtts_dir), ServerConfig.model_settings_for("auto", agree_coqui_license=True))
     assert device == "cuda"
     reference = media.decode_file(data_dir / REFERENCE, sample_rate=xtts.REFERENCE_SAMPLE_RATE, mono=True)
     opts = xtts.SynthesisOptions(language="en", max_sentence_seconds=SENTENCE_SECONDS, seed=1)

@@ -1,6 +1,7 @@
 """Model resolution, the split-model join and sha256 checks, on real files."""
 
 import hashlib
+import pathlib
 
 import pytest
 
@@ -60,10 +61,10 @@ def test_missing_package_names_the_extra():
 
 def test_embedded_models_resolve_and_verify():
     tiny = wm.resolve("tiny.en")
-    assert tiny.source == "embedded" and not tiny.multilingual
-    assert wm.sha256_of(tiny.path / "model.bin") == wm.EMBEDDED["tiny.en"].sha256["model.bin"]
+    assert tiny.source == "embedded" and not wm.is_multilingual(tiny)
+    assert wm.sha256_of(pathlib.Path(tiny.path) / "model.bin") == wm.EMBEDDED["tiny.en"].sha256["model.bin"]
     base = wm.resolve("base")
-    assert base.multilingual and (base.path / ".verified").is_file()
+    assert wm.is_multilingual(base) and (pathlib.Path(base.path) / ".verified").is_file()
     assert wm.resolve(None).name == wm.DEFAULT_MODEL
 
 
@@ -72,7 +73,7 @@ def test_local_directories(tmp_path):
 
     model_dir = build_tiny_whisper(tmp_path / "m", multilingual=False)
     resolved = wm.resolve(str(model_dir))
-    assert resolved.source == "local" and not resolved.multilingual
+    assert resolved.source == "local" and not wm.is_multilingual(resolved)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotFoundError, match="is not a CTranslate2 Whisper model directory"):
         wm.resolve(str(tmp_path / "empty"))

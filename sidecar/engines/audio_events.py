@@ -20,13 +20,13 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from sidecar.engines import hub_models
-from sidecar.engines.catalogue import ModelKey
+from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
 
 log = logging.getLogger(__name__)
 
-KIND = "events"  # registry key prefix
+FAMILY = "audio-events"
 EXTRA = "music"
 AST, CLAP = "ast", "clap"
 DEFAULT_MODEL = "ast-audioset"
@@ -281,16 +281,15 @@ def detect(classifier: EventClassifier, audio: np.ndarray, options: EventOptions
     yield from merger.finish()
 
 
-def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AUTO
-         ) -> tuple[EventClassifier, str, str]:
-    """Loads an AST or CLAP model directory; returns (classifier, device, source)."""
+def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[EventClassifier, str]:
+    """Loads an AST or CLAP model directory; returns (classifier, device)."""
     try:
         from transformers import ASTForAudioClassification, AutoFeatureExtractor, AutoTokenizer, ClapModel
     except ImportError as exc:
         raise ModelUnavailableError(
             f"event markers need transformers and torch ({exc.name} is missing): install the "
             f"sidecar's `{EXTRA}` extra") from None
-    device = devices.torch_device(device_preference)
+    device = devices.torch_device(settings.device)
     config = hub_models.read_config(resolved)
     family = _MODEL_TYPES.get(config.model_type)
     if family is None:
@@ -307,21 +306,20 @@ def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AU
     model = model.to(device).eval()
     log.info("event classifier %s (%s) on %s at %d Hz", resolved.name, family, device,
              feature_extractor.sampling_rate)
-    return EventClassifier(resolved.name, family, model, feature_extractor, tokenizer, device), device, resolved.source
+    return EventClassifier(resolved.name, family, model, feature_extractor, tokenizer, device), device
 
 
-def resolve(name: str | None) -> hub_models.ResolvedModel:
-    return hub_models.resolve(name or DEFAULT_MODEL, MODELS, family="event detection", extra=EXTRA)
+CAPABILITIES = ("EVENT_DETECTION",)
 
 
-def classifier_for(runtime, name: str | None) -> EventClassifier:
-    """The loaded classifier for a model name (the default when empty), loaded once per server."""
-    resolved = resolve(name)
-    return runtime.models.get(ModelKey.for_path(KIND, resolved.path),
-                              lambda: load(resolved, runtime.config.device)).model
+def resolve(name: str | None, settings: ModelSettings | None = None) -> ResolvedModel:
+    return hub_models.resolve(name or DEFAULT_MODEL, MODELS, family=FAMILY, what="event detection", extra=EXTRA,
+                              capabilities=CAPABILITIES)
 
 
-def describe_models(runtime) -> list:
-    """ListModels entries (Runtime -> [ModelDescription])."""
-    return hub_models.describe(runtime, family="audio-events", kind=KIND, aliases=MODELS,
-                               default=DEFAULT_MODEL, capabilities=("EVENT_DETECTION",))
+def installed(settings: ModelSettings) -> list[ResolvedModel]:
+    return hub_models.installed(MODELS, family=FAMILY, capabilities=CAPABILITIES)
+
+
+MODEL_FAMILY = ModelFamily(FAMILY, resolve=resolve, load=load, installed=installed,
+                           default=lambda settings: DEFAULT_MODEL)

@@ -1,23 +1,65 @@
-"""What each model family reports to ListModels. Engines build these; the runtime collects them."""
+"""The model catalogue's contract: how a family finds, loads and lists its models.
+
+Every model family (Whisper, DeepFilterNet, XTTS, Demucs, the two diarizers, MusicGen, the
+event classifiers) is a ModelFamily. The runtime resolves a request's model name through it,
+keeps one loaded copy per ResolvedModel in its registry, and lists every family's models for
+ListModels from `installed` plus whatever the registry holds.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelKey:
-    """How the registry knows a loaded model: its family and where it comes from, one key per
-    set of weights however a request spelled it."""
+class ModelSettings:
+    """The server settings that decide which model a name means and where it runs (the
+    ServerConfig fields of the same names)."""
+
+    device: str
+    cpu_threads: int
+    default_whisper_model: str
+    agree_coqui_license: bool
+    demucs_repositories: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+    """A model a name resolved to. It is equal to another, and hashes, by family and location
+    only: one set of weights is one registry entry however a request spelled it."""
 
     family: str
     location: str  # the weights' real path, or a name for what has none (a hub id, a built-in)
+    name: str = dataclasses.field(compare=False)  # what requests and ListModels call it
+    source: str = dataclasses.field(compare=False)  # "embedded", "local", "hub-cache", "downloaded"...
+    path: str = dataclasses.field(compare=False, default="")  # shown by ListModels
+    capabilities: tuple[str, ...] = dataclasses.field(compare=False, default=())  # sidecar.v1.Capability names
 
-    @classmethod
-    def for_path(cls, family: str, path: str | os.PathLike) -> ModelKey:
-        """The key of weights on disk: "/models/x/../x" and a symlink to it are the same key."""
-        return cls(family, os.path.realpath(os.path.expanduser(os.fspath(path))))
+    @staticmethod
+    def real_path(path: str | os.PathLike) -> str:
+        """The location of weights on disk: "/models/x/../x" and a symlink to it are one model."""
+        return os.path.realpath(os.path.expanduser(os.fspath(path)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFamily:
+    """One family's catalogue entry points. `load` returns (model, device) and runs once per
+    ResolvedModel while the registry keeps it."""
+
+    name: str
+    resolve: Callable[[str | None, ModelSettings], ResolvedModel]
+    load: Callable[[ResolvedModel, ModelSettings], tuple[Any, str]]
+    installed: Callable[[ModelSettings], list[ResolvedModel]]  # what ListModels shows unloaded
+    default: Callable[[ModelSettings], str]  # the name a request that names none gets
+
+    def load_alone(self, name: str | None, settings: ModelSettings) -> tuple[Any, str, ResolvedModel]:
+        """(model, device, resolved) outside any registry, for benchmarks and tests of one engine;
+        the server loads through Runtime.model."""
+        resolved = self.resolve(name, settings)
+        return (*self.load(resolved, settings), resolved)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +78,11 @@ class ModelDescription:
     last_used: float | None = None  # time.time() of its last use; None when not loaded
 
 
-def loaded_fields(entry) -> dict:
-    """The ModelDescription fields a registry entry fills (None: the model is not loaded)."""
-    if entry is None:
-        return {"loaded": False}
-    return {"loaded": True, "device": entry.device, "memory_bytes": entry.memory_bytes,
-            "last_used": entry.last_used}
+def describe(family: ModelFamily, resolved: ResolvedModel, settings: ModelSettings, entry) -> ModelDescription:
+    """A ListModels entry for a resolved model and its registry entry (None: not loaded)."""
+    loaded = {} if entry is None else {"loaded": True, "device": entry.device,
+                                       "memory_bytes": entry.memory_bytes, "last_used": entry.last_used}
+    return ModelDescription(
+        name=resolved.name, family=resolved.family, capabilities=resolved.capabilities,
+        source=resolved.source, path=resolved.path, is_default=resolved.name == family.default(settings),
+        **loaded)

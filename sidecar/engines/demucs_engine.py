@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from sidecar.engines import demucs_models
+from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError
 from sidecar.runtime import devices
 
@@ -328,10 +330,19 @@ class _PassMixer:
         return taken
 
 
-def load(model: Any, name: str, device_preference: str = devices.AUTO) -> tuple[DemucsSeparator, str]:
+def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[DemucsSeparator, str]:
+    """Loads a resolved model for the chosen device; returns (separator, device)."""
+    return separator(demucs_models.load(resolved), resolved.name, settings.device)
+
+
+def separator(model: Any, name: str, device_preference: str = devices.AUTO) -> tuple[DemucsSeparator, str]:
     """Wraps a loaded Demucs model for the chosen device; returns (separator, device)."""
     device = devices.torch_device(device_preference)
     torch_device = "cuda:0" if device == devices.CUDA else "cpu"
     model.to(torch_device)
     log.info("Demucs model %s runs on %s", name, torch_device)
     return DemucsSeparator(model, name, torch_device), torch_device
+
+
+MODEL_FAMILY = ModelFamily(demucs_models.FAMILY, resolve=demucs_models.resolve, load=load,
+                           installed=demucs_models.installed, default=lambda settings: demucs_models.DEFAULT_MODEL)

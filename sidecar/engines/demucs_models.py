@@ -11,7 +11,6 @@ download cache, downloading only when the server is online.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import pathlib
@@ -19,7 +18,7 @@ import pickle
 from collections.abc import Iterable
 from typing import Any
 
-from sidecar.engines.catalogue import ModelDescription, ModelKey, loaded_fields
+from sidecar.engines.catalogue import ModelSettings, ResolvedModel
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -40,19 +39,21 @@ PRETRAINED = {
 _INSTALL_HINT = "install the sidecar's `stems` extra"
 
 
-@dataclasses.dataclass(frozen=True)
-class ResolvedModel:
-    name: str
-    repository: pathlib.Path | None  # None: a pretrained model from the download cache
-    source: str  # "local", "hub-cache" or "download-cache"
-    path: str  # the file that defines the model, for ListModels
+CAPABILITIES = ("SEPARATION",)
 
 
-def registry_key(resolved: ResolvedModel) -> ModelKey:
-    """How the runtime's model registry knows a loaded model: the repository's real path (or the
-    download cache) and the model's name in it."""
-    where = os.path.realpath(resolved.repository) if resolved.repository else resolved.source
-    return ModelKey(FAMILY, f"{where}:{resolved.name}")
+def _local(name: str, file: pathlib.Path) -> ResolvedModel:
+    # One repository can hold many models: the key is the file that defines this one.
+    return ResolvedModel(FAMILY, ResolvedModel.real_path(file), name, "local", str(file), CAPABILITIES)
+
+
+def _pretrained(name: str, source: str, path: str) -> ResolvedModel:
+    return ResolvedModel(FAMILY, f"pretrained:{name}", name, source, path, CAPABILITIES)
+
+
+def repository_of(resolved: ResolvedModel) -> pathlib.Path | None:
+    """The repository a local model loads from; None for a pretrained one."""
+    return pathlib.Path(resolved.path).parent if resolved.source == "local" else None
 
 
 def paths(repositories: Iterable[str | os.PathLike]) -> list[pathlib.Path]:
@@ -76,17 +77,24 @@ def _check_repository(repository: pathlib.Path) -> None:
         raise ModelNotFoundError(f"the model repository {repository} is not a directory on the server")
 
 
-def resolve(name: str | None, repository: str | os.PathLike | None = None,
-            configured: Iterable[str | os.PathLike] = ()) -> ResolvedModel:
-    """Finds `name` in `repository` if given, else in the `configured` repositories (the
-    server's settings), then in the caches."""
+def in_repository(repository: str | None, name: str | None) -> str | None:
+    """The model name a request's (repository, name) pair means: REPOSITORY/NAME."""
+    return os.path.join(repository, name or DEFAULT_MODEL) if repository else name
+
+
+def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
+    """Finds a model: REPOSITORY/NAME in that repository, a plain name in the repositories of
+    the server's settings, then in the caches."""
     name = (name or DEFAULT_MODEL).strip()
-    repositories = paths([repository] if repository else configured)
+    repository = None
+    if os.sep in name:
+        repository, name = os.path.split(name)
+    repositories = paths([repository] if repository else settings.demucs_repositories)
     for repo in repositories:
         _check_repository(repo)
         models = repository_models(repo)
         if name in models:
-            return ResolvedModel(name, repo, "local", str(models[name]))
+            return _local(name, models[name])
     if repository:
         known = ", ".join(repository_models(repositories[0])) or "none"
         raise ModelNotFoundError(
@@ -98,8 +106,8 @@ def resolve(name: str | None, repository: str | os.PathLike | None = None,
             "model in a model repository directory")
     cached = _hub_cache_file(name)
     if cached:
-        return ResolvedModel(name, None, "hub-cache", cached)
-    return ResolvedModel(name, None, "download-cache", "")
+        return _pretrained(name, "hub-cache", cached)
+    return _pretrained(name, "download-cache", "")
 
 
 def load(resolved: ResolvedModel) -> Any:
@@ -109,7 +117,7 @@ def load(resolved: ResolvedModel) -> Any:
     except ImportError:
         raise ModelUnavailableError(f"stem separation needs demucs: {_INSTALL_HINT}") from None
     try:
-        return get_model(resolved.name, repo=resolved.repository)
+        return get_model(resolved.name, repo=repository_of(resolved))
     except (RuntimeError, pickle.UnpicklingError, EOFError, KeyError) as exc:
         # demucs.repo.ModelLoadingError (a RuntimeError): a bag names a model the repository
         # lacks, or a checksum differs; the others: a damaged or foreign .th file.
@@ -118,7 +126,7 @@ def load(resolved: ResolvedModel) -> Any:
         raise ModelUnavailableError(
             f"Demucs model {resolved.name!r} needs a package that is not installed: {exc}") from None
     except OSError as exc:  # includes the URL errors of a download attempted offline
-        where = (f"from {resolved.repository}" if resolved.repository else
+        where = (f"from {repository_of(resolved)}" if resolved.source == "local" else
                  "from the download cache, and it could not be downloaded")
         raise ModelUnavailableError(
             f"Demucs model {resolved.name!r} could not be loaded {where}: {exc}") from None
@@ -135,31 +143,16 @@ def _hub_cache_file(name: str) -> str | None:
     return path if isinstance(path, str) else None
 
 
-def list_installed(configured: Iterable[str | os.PathLike] = ()) -> list[ResolvedModel]:
+def installed(settings: ModelSettings) -> list[ResolvedModel]:
     """Models in the configured repositories plus pretrained ones in the Hugging Face cache."""
     found = []
-    for repo in paths(configured):
+    for repo in paths(settings.demucs_repositories):
         if not repo.is_dir():
             log.warning("the Demucs model repository %s is not a directory", repo)
             continue
-        found += [ResolvedModel(name, repo, "local", str(path))
-                  for name, path in repository_models(repo).items()]
+        found += [_local(name, path) for name, path in repository_models(repo).items()]
     for name in PRETRAINED:
         cached = _hub_cache_file(name)
         if cached:
-            found.append(ResolvedModel(name, None, "hub-cache", cached))
+            found.append(_pretrained(name, "hub-cache", cached))
     return found
-
-
-def describe_models(runtime) -> list:
-    """ListModels entries (Runtime -> [ModelDescription]) for list_installed()."""
-
-    described = []
-    for m in list_installed(runtime.config.demucs_repositories):
-        entry = runtime.models.find(registry_key(m))
-        described.append(ModelDescription(
-            name=m.name, family=FAMILY, capabilities=("SEPARATION",), source=m.source,
-            path=m.path, **loaded_fields(entry),
-            is_default=m.name == DEFAULT_MODEL and m.repository is None,
-        ))
-    return described

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from sidecar.engines import diarization_models
+from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
 
@@ -310,18 +312,20 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray,
     return turns
 
 
-def load_offline(device_preference: str = devices.AUTO):
-    """Loads the GE2E encoder; returns (OfflineDiarizer, device, source description)."""
+def load_offline(resolved: ResolvedModel, settings: ModelSettings) -> tuple[OfflineDiarizer, str]:
+    """Loads the GE2E encoder; returns (OfflineDiarizer, device)."""
     encoder_class = _voice_encoder_class()
-    device = devices.torch_device(device_preference)
+    device = devices.torch_device(settings.device)
     encoder = encoder_class(device=device, verbose=False)
     encoder.eval()
     log.info("offline diarizer: GE2E encoder on %s%s", device,
              "" if device == devices.CUDA else " (no CUDA GPU in use)")
-    import resemblyzer
+    return OfflineDiarizer(encoder, device), device
 
-    source = f"embedded {resemblyzer.__path__[0]}/pretrained.pt + faster-whisper silero_vad_v6.onnx"
-    return OfflineDiarizer(encoder, device), device, source
+
+MODEL_FAMILY = ModelFamily(diarization_models.FAMILY, resolve=diarization_models.resolve, load=load_offline,
+                           installed=diarization_models.installed,
+                           default=lambda settings: diarization_models.OFFLINE_NAME)
 
 
 def _voice_encoder_class():

@@ -8,13 +8,12 @@ cache, and downloaded only when the hub is reachable (never with HF_HUB_OFFLINE=
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import pathlib
 from collections.abc import Mapping
 
-from sidecar.engines.catalogue import ModelDescription, ModelKey, loaded_fields
+from sidecar.engines.catalogue import ResolvedModel
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -22,38 +21,37 @@ log = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class ResolvedModel:
-    name: str  # what requests call it: the alias, or the directory's absolute path
-    path: pathlib.Path
-    source: str  # "local", "hub-cache" or "downloaded"
-
-
 def is_local_name(name: str) -> bool:
     return os.sep in name or name.startswith((".", "~")) or pathlib.Path(name).is_absolute()
 
 
-def resolve(name: str, aliases: Mapping[str, str], *, family: str, extra: str) -> ResolvedModel:
-    """The model directory for an alias or a path; ModelNotFoundError names the choices."""
+def resolve(name: str, aliases: Mapping[str, str], *, family: str, what: str, extra: str,
+            capabilities: tuple[str, ...]) -> ResolvedModel:
+    """The model directory for an alias or a path; ModelNotFoundError names the choices.
+    `family` is the catalogue's name, `what` the one messages use."""
     name = name.strip()
+
+    def found(name: str, path: pathlib.Path, source: str) -> ResolvedModel:
+        return _found(family, name, path, source, capabilities)
+
     if is_local_name(name):
         path = pathlib.Path(name).expanduser().resolve()
         if not (path / CONFIG_FILE).is_file():
             raise ModelNotFoundError(
-                f"{name} is not a {family} model directory on the server (no {CONFIG_FILE})")
-        return ResolvedModel(str(path), path, "local")
+                f"{name} is not a {what} model directory on the server (no {CONFIG_FILE})")
+        return found(str(path), path, "local")
     if name not in aliases:
         raise ModelNotFoundError(
-            f"no {family} model named {name!r}: use one of {', '.join(sorted(aliases))} or a "
+            f"no {what} model named {name!r}: use one of {', '.join(sorted(aliases))} or a "
             "model directory on the server")
     cached = cache_path(aliases[name])
     if cached is not None:
-        return ResolvedModel(name, cached, "hub-cache")
+        return found(name, cached, "hub-cache")
     if hub_offline():
         raise ModelNotFoundError(
             f"{name} ({aliases[name]}) is not in the Hugging Face cache and downloads are off "
             "(HF_HUB_OFFLINE=1): download it once while online, or pass a model directory")
-    return ResolvedModel(name, download(aliases[name], extra), "downloaded")
+    return found(name, download(aliases[name], extra), "downloaded")
 
 
 def read_config(resolved: ResolvedModel):
@@ -99,24 +97,15 @@ def download(repo_id: str, extra: str) -> pathlib.Path:
         raise ModelUnavailableError(f"could not download {repo_id}: {exc}") from None
 
 
-def describe(runtime, *, family: str, kind: str, aliases: Mapping[str, str], default: str,
-             capabilities: tuple[str, ...]) -> list:
-    """ListModels entries: the aliases found in the cache, then every other loaded directory.
-    Loaded models are keyed ModelKey.for_path(kind, path) in the runtime's registry."""
-
-    loaded = {entry.key.location: entry for entry in runtime.models.loaded() if entry.key.family == kind}
-    described = []
+def installed(aliases: Mapping[str, str], *, family: str, capabilities: tuple[str, ...]) -> list[ResolvedModel]:
+    """The aliases whose models the Hugging Face cache holds."""
+    found = []
     for alias, repo_id in sorted(aliases.items()):
         cached = cache_path(repo_id)
-        if cached is None:
-            continue
-        entry = loaded.pop(ModelKey.for_path(kind, cached).location, None)
-        described.append(ModelDescription(
-            name=alias, family=family, capabilities=capabilities, source="hub-cache",
-            path=str(cached), **loaded_fields(entry),
-            is_default=alias == default))
-    for path, entry in sorted(loaded.items()):
-        described.append(ModelDescription(
-            name=path, family=family, capabilities=capabilities, source="local", path=path,
-            **loaded_fields(entry)))
-    return described
+        if cached is not None:
+            found.append(_found(family, alias, cached, "hub-cache", capabilities))
+    return found
+
+
+def _found(family: str, name: str, path: pathlib.Path, source: str, capabilities: tuple[str, ...]) -> ResolvedModel:
+    return ResolvedModel(family, ResolvedModel.real_path(path), name, source, str(path), capabilities)

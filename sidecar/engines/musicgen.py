@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from sidecar.engines import hub_models
-from sidecar.engines.catalogue import ModelKey
+from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
 from sidecar.runtime.threads import from_callbacks
@@ -359,9 +359,8 @@ class MusicgenEngine:
         return audio[0].float().cpu().numpy()
 
 
-def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AUTO,
-         cpu_threads: int = 0) -> tuple[MusicgenEngine, str, str]:
-    """Loads a MusicGen model directory; returns (engine, device, source) for the registry."""
+def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[MusicgenEngine, str]:
+    """Loads a MusicGen model directory; returns (engine, device)."""
     try:
         import torch
         from transformers import (
@@ -374,9 +373,9 @@ def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AU
         raise ModelUnavailableError(
             f"MusicGen needs transformers and torch ({exc.name} is missing): install the "
             f"sidecar's `{EXTRA}` extra") from None
-    device = devices.torch_device(device_preference)
-    if device == devices.CPU and cpu_threads > 0:
-        torch.set_num_threads(cpu_threads)  # process-wide: torch has no per-model setting
+    device = devices.torch_device(settings.device)
+    if device == devices.CPU and settings.cpu_threads > 0:
+        torch.set_num_threads(settings.cpu_threads)  # process-wide: torch has no per-model setting
     config = hub_models.read_config(resolved)
     if config.model_type not in _MODEL_TYPES:
         raise ModelUnavailableError(
@@ -395,22 +394,20 @@ def load(resolved: hub_models.ResolvedModel, device_preference: str = devices.AU
     log.info("MusicGen %s on %s: %d codebooks at %d frames/s, %d Hz, %d channel(s)", resolved.name,
              device, model.decoder.num_codebooks, config.audio_encoder.frame_rate,
              config.audio_encoder.sampling_rate, config.decoder.audio_channels)
-    return MusicgenEngine(resolved.name, model, tokenizer, feature_extractor, device), device, resolved.source
+    return MusicgenEngine(resolved.name, model, tokenizer, feature_extractor, device), device
 
 
-def resolve(name: str | None) -> hub_models.ResolvedModel:
-    return hub_models.resolve(name or DEFAULT_MODEL, MODELS, family=FAMILY, extra=EXTRA)
+CAPABILITIES = ("CUE_GENERATION",)
 
 
-def engine_for(runtime, name: str | None) -> MusicgenEngine:
-    """The loaded engine for a model name (the default when empty), loaded once per server."""
-    resolved = resolve(name)
-    entry = runtime.models.get(ModelKey.for_path(FAMILY, resolved.path),
-                               lambda: load(resolved, runtime.config.device, runtime.config.cpu_threads))
-    return entry.model
+def resolve(name: str | None, settings: ModelSettings | None = None) -> ResolvedModel:
+    return hub_models.resolve(name or DEFAULT_MODEL, MODELS, family=FAMILY, what=FAMILY, extra=EXTRA,
+                              capabilities=CAPABILITIES)
 
 
-def describe_models(runtime) -> list:
-    """ListModels entries (Runtime -> [ModelDescription])."""
-    return hub_models.describe(runtime, family=FAMILY, kind=FAMILY, aliases=MODELS,
-                               default=DEFAULT_MODEL, capabilities=("CUE_GENERATION",))
+def installed(settings: ModelSettings) -> list[ResolvedModel]:
+    return hub_models.installed(MODELS, family=FAMILY, capabilities=CAPABILITIES)
+
+
+MODEL_FAMILY = ModelFamily(FAMILY, resolve=resolve, load=load, installed=installed,
+                           default=lambda settings: DEFAULT_MODEL)

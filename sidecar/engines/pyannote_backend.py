@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.engines.diarization import (
     SAMPLE_RATE,
     Diarization,
@@ -32,6 +33,8 @@ from sidecar.runtime.threads import from_callbacks
 
 log = logging.getLogger(__name__)
 
+FAMILY = "pyannote"
+CAPABILITIES = ("DIARIZATION",)
 DEFAULT_PIPELINE = "pyannote/speaker-diarization-community-1"
 PIPELINE_FILE = "config.yaml"
 # Share of the job each pipeline step ends at, for progress; pyannote reports these steps
@@ -91,17 +94,40 @@ def _turns(output) -> list[SpeakerTurn]:
             for segment, _, label in annotation.itertracks(yield_label=True)]
 
 
-def load(model: str | None, device_preference: str = devices.AUTO):
-    """Loads a pipeline; returns (PyannoteDiarizer, device, source description)."""
-    name = model or DEFAULT_PIPELINE
+def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
+    """A pipeline directory (holding config.yaml, or that file itself) or a hub id."""
+    name = (name or DEFAULT_PIPELINE).strip()
     local = pathlib.Path(name).expanduser()
-    is_local = local.exists()
-    if is_local and not (local / PIPELINE_FILE).is_file() and local.name != PIPELINE_FILE:
-        raise ModelNotFoundError(f"{local} holds no pyannote pipeline ({PIPELINE_FILE} is missing)")
-    if not is_local and (name.startswith((".", "/", "~")) or name.count("/") != 1):
+    if local.exists():
+        if not (local / PIPELINE_FILE).is_file() and local.name != PIPELINE_FILE:
+            raise ModelNotFoundError(f"{local} holds no pyannote pipeline ({PIPELINE_FILE} is missing)")
+        return ResolvedModel(FAMILY, ResolvedModel.real_path(local), name, "local", str(local), CAPABILITIES)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
         raise ModelNotFoundError(
             f"no pyannote pipeline at {name!r}: give a directory holding {PIPELINE_FILE} "
             "or a Hugging Face hub id such as 'pyannote/speaker-diarization-community-1'")
+    cached = _hub_cache_dir(name)
+    return ResolvedModel(FAMILY, name, name, "hub-cache" if cached else "hub", cached or "", CAPABILITIES)
+
+
+def installed(settings: ModelSettings) -> list[ResolvedModel]:
+    """The default pipeline when the Hugging Face cache holds it."""
+    cached = _hub_cache_dir(DEFAULT_PIPELINE)
+    return [ResolvedModel(FAMILY, DEFAULT_PIPELINE, DEFAULT_PIPELINE, "hub-cache", cached, CAPABILITIES)
+            ] if cached else []
+
+
+def _hub_cache_dir(hub_id: str) -> str | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(hub_id, PIPELINE_FILE)
+    return os.path.dirname(found) if isinstance(found, str) else None
+
+
+def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[PyannoteDiarizer, str]:
+    """Loads a pipeline; returns (PyannoteDiarizer, device)."""
     os.environ["PYANNOTE_METRICS_ENABLED"] = "false"  # read when pyannote.audio is imported
     try:
         import torch
@@ -110,10 +136,11 @@ def load(model: str | None, device_preference: str = devices.AUTO):
         raise ModelUnavailableError(
             "the pyannote backend needs pyannote.audio: install the sidecar's `diarize` extra"
         ) from None
-    device = devices.torch_device(device_preference)
+    device = devices.torch_device(settings.device)
+    name, is_local = resolved.name, resolved.source == "local"
     try:
         with hub_offline(is_local):
-            pipeline = Pipeline.from_pretrained(str(local) if is_local else name)
+            pipeline = Pipeline.from_pretrained(resolved.path if is_local else name)
     except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
         raise ModelUnavailableError(f"pyannote pipeline {name!r} failed to load: {exc}") from None
     if pipeline is None:  # pyannote's answer to a gated or missing hub repository
@@ -124,8 +151,11 @@ def load(model: str | None, device_preference: str = devices.AUTO):
         raise InvalidOptionsError(f"{name!r} is not a speaker-diarization pipeline")
     pipeline.to(torch.device(device))
     log.info("pyannote pipeline %s on %s", name, device)
-    source = f"{'local' if is_local else 'hub'} {local if is_local else name}"
-    return PyannoteDiarizer(pipeline, name, device), device, source
+    return PyannoteDiarizer(pipeline, name, device), device
+
+
+MODEL_FAMILY = ModelFamily(FAMILY, resolve=resolve, load=load, installed=installed,
+                           default=lambda settings: DEFAULT_PIPELINE)
 
 
 def _parameters(function) -> set[str]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from sidecar.engines import whisper_models
+from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
 from sidecar_common.limits import BEAM_SIZE
@@ -115,7 +116,7 @@ class TranscriptionInfo:
 class WhisperEngine:
     """A loaded Whisper model; thread-safe for concurrent transcriptions (CTranslate2 is)."""
 
-    def __init__(self, model, resolved: whisper_models.ResolvedModel, device: str) -> None:
+    def __init__(self, model, resolved: ResolvedModel, device: str) -> None:
         self._model = model
         self.resolved = resolved
         self.device = device
@@ -236,21 +237,24 @@ def _typed_segments(raw_segments, duration: float) -> Iterator[Segment]:
         index += 1
 
 
-def load(resolved: whisper_models.ResolvedModel, device_preference: str = devices.AUTO, cpu_threads: int = 0):
-    """Loads a resolved model; returns (engine, device, source description)."""
+def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[WhisperEngine, str]:
+    """Loads a resolved model; returns (engine, device)."""
     try:
         from faster_whisper import WhisperModel
     except ImportError:
         raise ModelUnavailableError(
             "transcription needs faster-whisper: install the sidecar's `asr` extra"
         ) from None
-    device = devices.ct2_device(device_preference)
+    device = devices.ct2_device(settings.device)
     compute_type = "float16" if device == devices.CUDA else "int8"
     try:
-        model = WhisperModel(
-            str(resolved.path), device=device, compute_type=compute_type, cpu_threads=cpu_threads
-        )
+        model = WhisperModel(resolved.path, device=device, compute_type=compute_type,
+                             cpu_threads=settings.cpu_threads)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelUnavailableError(f"model {resolved.name!r} failed to load from {resolved.path}: {exc}") from None
-    source = f"{resolved.source} {resolved.path} ({compute_type})"
-    return WhisperEngine(model, resolved, device), device, source
+    log.info("Whisper %s on %s (%s)", resolved.name, device, compute_type)
+    return WhisperEngine(model, resolved, device), device
+
+
+MODEL_FAMILY = ModelFamily(whisper_models.FAMILY, resolve=whisper_models.resolve, load=load,
+                           installed=whisper_models.list_installed, default=whisper_models.default_name)

@@ -16,11 +16,13 @@ import pathlib
 import shutil
 import tempfile
 
+from sidecar.engines.catalogue import ModelSettings, ResolvedModel
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 from sidecar.runtime.cache import cache_dir
 
 log = logging.getLogger(__name__)
 
+FAMILY = "whisper"
 DEFAULT_MODEL = "tiny.en"
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 _HASH_BLOCK = 1 << 20
@@ -77,14 +79,6 @@ HUB_REPOS = {
 }
 HUB_REPOS["large-v3-turbo"] = "mobiuslabsgmbh/faster-whisper-large-v3-turbo"
 HUB_REPOS["turbo"] = HUB_REPOS["large-v3-turbo"]
-
-
-@dataclasses.dataclass(frozen=True)
-class ResolvedModel:
-    name: str
-    path: pathlib.Path
-    source: str  # "embedded", "local" or "hub-cache"
-    multilingual: bool
 
 
 def sha256_of(path: pathlib.Path) -> str:
@@ -205,12 +199,13 @@ def _hub_cache_path(repo: str) -> pathlib.Path | None:
     return path if _is_model_dir(path) else None
 
 
-def resolve(name: str | None) -> ResolvedModel:
-    """Finds a model by name: embedded first, then a local directory, then the HF cache."""
-    name = (name or DEFAULT_MODEL).strip()
+def resolve(name: str | None, settings: ModelSettings | None = None) -> ResolvedModel:
+    """Finds a model by name (else the server's default): embedded first, then a local
+    directory, then the HF cache."""
+    name = (name or default_name(settings)).strip()
     if name in EMBEDDED and embedded_installed(EMBEDDED[name]):
         model = EMBEDDED[name]
-        return ResolvedModel(name, materialize_embedded(model), "embedded", model.multilingual)
+        return _embedded(model, materialize_embedded(model))
     path = pathlib.Path(name).expanduser()
     if path.is_absolute() or name.startswith((".", "~")) or os.sep in name and path.exists():
         if not _is_model_dir(path):
@@ -218,12 +213,12 @@ def resolve(name: str | None) -> ResolvedModel:
                 f"{name} is not a CTranslate2 Whisper model directory "
                 f"(it needs {', '.join(REQUIRED_FILES)})"
             )
-        return ResolvedModel(str(path), path, "local", _multilingual(path))
+        return _found(str(path), path, "local")
     repo = HUB_REPOS.get(name, name if "/" in name else None)
     if repo:
         cached = _hub_cache_path(repo)
         if cached:
-            return ResolvedModel(name, cached, "hub-cache", _multilingual(cached))
+            return _found(name, cached, "hub-cache")
     known = ", ".join(installed_names()) or "none"
     raise ModelNotFoundError(
         f"no Whisper model named {name!r} is installed (installed: {known}); give a model "
@@ -231,21 +226,44 @@ def resolve(name: str | None) -> ResolvedModel:
     )
 
 
+def default_name(settings: ModelSettings | None) -> str:
+    return settings.default_whisper_model if settings else DEFAULT_MODEL
+
+
+def is_multilingual(resolved: ResolvedModel) -> bool:
+    return "TRANSLATION" in resolved.capabilities
+
+
+def _capabilities(multilingual: bool) -> tuple[str, ...]:
+    both = ("TRANSCRIPTION", "STREAMING_RECOGNITION")
+    return both + ("TRANSLATION", "LANGUAGE_DETECTION") if multilingual else both
+
+
+def _embedded(model: EmbeddedModel, path: pathlib.Path) -> ResolvedModel:
+    # Keyed by name: ListModels shows the package folder, the model loads from a joined copy.
+    return ResolvedModel(FAMILY, f"embedded:{model.name}", model.name, "embedded", str(path),
+                         _capabilities(model.multilingual))
+
+
+def _found(name: str, path: pathlib.Path, source: str) -> ResolvedModel:
+    return ResolvedModel(FAMILY, ResolvedModel.real_path(path), name, source, str(path),
+                         _capabilities(_multilingual(path)))
+
+
 def installed_names() -> list[str]:
     return [name for name, model in EMBEDDED.items() if embedded_installed(model)]
 
 
-def list_installed() -> list[ResolvedModel]:
+def list_installed(settings: ModelSettings | None = None) -> list[ResolvedModel]:
     """Embedded models (without joining or hashing them) plus whisper models in the HF cache."""
     found = []
     for name in installed_names():
         model = EMBEDDED[name]
-        path = _package_dir(model.packages[0]) / model.data_dir
-        found.append(ResolvedModel(name, path, "embedded", model.multilingual))
+        found.append(_embedded(model, _package_dir(model.packages[0]) / model.data_dir))
     for name, repo in HUB_REPOS.items():
         if name in EMBEDDED or name == "turbo":
             continue
         cached = _hub_cache_path(repo)
         if cached:
-            found.append(ResolvedModel(name, cached, "hub-cache", _multilingual(cached)))
+            found.append(_found(name, cached, "hub-cache"))
     return found

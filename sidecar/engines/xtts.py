@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import logging
 import math
+import os
 import re
 import textwrap
 import threading
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from sidecar.engines import xtts_models
+from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError, ModelUnavailableError
 from sidecar.runtime import devices
 from sidecar_common.limits import MAX_TEXT_CHARS, MIN_REFERENCE_SECONDS
@@ -184,7 +186,7 @@ class XttsEngine:
     """A loaded XTTS model. Calls may come from several job threads: the model keeps per-call
     state (the GPT's cached prefix), so one sentence or conditioning runs at a time."""
 
-    def __init__(self, model, resolved: xtts_models.ResolvedModel, device: str) -> None:
+    def __init__(self, model, resolved: ResolvedModel, device: str) -> None:
         self._model = model
         self._lock = threading.Lock()
         self.resolved = resolved
@@ -299,23 +301,27 @@ def _quiet_length_notice() -> None:
     logging.getLogger("transformers.generation.utils").addFilter(_MaxNewTokensNotice())
 
 
-def load(resolved: xtts_models.ResolvedModel, device_preference: str = devices.AUTO):
-    """Loads a resolved model through coqui-tts' own loader; returns (engine, device, source)."""
+def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[XttsEngine, str]:
+    """Loads a resolved model through coqui-tts' own loader; returns (engine, device)."""
     try:
         from TTS.tts.configs.xtts_config import XttsConfig
         from TTS.tts.models.xtts import Xtts
     except ImportError as exc:
         raise ModelUnavailableError(
             f"voice cloning needs coqui-tts ({exc}): install the sidecar's `tts` extra") from None
-    device = devices.torch_device(device_preference)
+    device = devices.torch_device(settings.device)
     config = XttsConfig()
     try:
-        config.load_json(str(resolved.path / "config.json"))
+        config.load_json(os.path.join(resolved.path, "config.json"))
         model = Xtts(config)
-        model.load_checkpoint(config, checkpoint_dir=str(resolved.path), eval=True)
+        model.load_checkpoint(config, checkpoint_dir=resolved.path, eval=True)
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         raise ModelUnavailableError(
             f"XTTS model {resolved.name!r} failed to load from {resolved.path}: {exc}") from None
     model.to(device)
     _quiet_length_notice()
-    return XttsEngine(model, resolved, device), device, f"{resolved.source} {resolved.path}"
+    return XttsEngine(model, resolved, device), device
+
+
+MODEL_FAMILY = ModelFamily(xtts_models.FAMILY, resolve=xtts_models.resolve, load=load,
+                           installed=xtts_models.installed, default=lambda settings: xtts_models.DEFAULT_MODEL)

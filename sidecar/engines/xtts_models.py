@@ -11,18 +11,18 @@ passes in, and says how otherwise.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
 import pathlib
 
 from sidecar.config import LICENSE_ENV
-from sidecar.engines.catalogue import ModelDescription, loaded_fields
+from sidecar.engines.catalogue import ModelSettings, ResolvedModel
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
 
+FAMILY = "xtts"
 DEFAULT_MODEL = "xtts_v2"
 # Where coqui-tts 0.28 downloads XTTS v2 from (its .models.json), and what it leaves out.
 HUB_REPO = "tts-hub/XTTS-v2"
@@ -40,13 +40,6 @@ LICENSE_REFUSAL = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class ResolvedModel:
-    name: str  # what requests and saved voices call it
-    path: pathlib.Path
-    source: str  # "local", "hub-cache" or "downloaded"
-
-
 def require_license(agreed: bool) -> None:
     """Refuses unless the person running the server agreed to the CPML (the caller's setting)."""
     if not agreed:
@@ -57,8 +50,9 @@ def missing_files(directory: pathlib.Path) -> list[str]:
     return [f for f in REQUIRED_FILES if not (directory / f).is_file()]
 
 
-def fingerprint(directory: pathlib.Path) -> str:
+def fingerprint(directory: str | os.PathLike) -> str:
     """Identifies a model's weights cheaply (its config and checkpoint size), for saved voices."""
+    directory = pathlib.Path(directory)
     digest = hashlib.sha256((directory / "config.json").read_bytes())
     digest.update(str((directory / "model.pth").stat().st_size).encode())
     return digest.hexdigest()[:16]
@@ -69,9 +63,9 @@ def is_local_name(name: str) -> bool:
                                       or pathlib.Path(name).is_absolute())
 
 
-def resolve(name: str | None, *, license_agreed: bool, allow_download: bool = True) -> ResolvedModel:
+def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
     """Finds a model by name; refuses before touching any weights when the licence is not agreed."""
-    require_license(license_agreed)
+    require_license(settings.agree_coqui_license)
     name = (name or DEFAULT_MODEL).strip()
     if is_local_name(name):
         path = pathlib.Path(name).expanduser().resolve()
@@ -82,19 +76,23 @@ def resolve(name: str | None, *, license_agreed: bool, allow_download: bool = Tr
             raise ModelNotFoundError(
                 f"{name} is not an XTTS model directory: {', '.join(missing)} missing "
                 f"(it needs {', '.join(REQUIRED_FILES)})")
-        return ResolvedModel(str(path), path, "local")
+        return _found(str(path), path, "local")
     if name != DEFAULT_MODEL:
         raise ModelNotFoundError(
             f"no XTTS model named {name!r}: use {DEFAULT_MODEL!r} or a model directory on the server")
     cached = hub_cache_path()
     if cached is not None:
-        return ResolvedModel(DEFAULT_MODEL, cached, "hub-cache")
-    if not allow_download or hub_offline():
+        return _found(DEFAULT_MODEL, cached, "hub-cache")
+    if hub_offline():
         raise ModelNotFoundError(
             f"XTTS v2 is not downloaded ({HUB_REPO} is not in the Hugging Face cache) and "
             "downloads are off (HF_HUB_OFFLINE=1): download it once while online, or pass a "
             f"directory holding {', '.join(REQUIRED_FILES)}")
-    return ResolvedModel(DEFAULT_MODEL, download(), "downloaded")
+    return _found(DEFAULT_MODEL, download(), "downloaded")
+
+
+def _found(name: str, path: pathlib.Path, source: str) -> ResolvedModel:
+    return ResolvedModel(FAMILY, ResolvedModel.real_path(path), name, source, str(path), ("SYNTHESIS",))
 
 
 def hub_offline() -> bool:
@@ -134,21 +132,7 @@ def download() -> pathlib.Path:
     return path
 
 
-def describe_models(runtime) -> list:
-    """ListModels entries (Runtime -> [ModelDescription]): XTTS v2 when cached, and every
-    loaded XTTS model directory."""
-
-    loaded = {entry.key.location: entry for entry in runtime.models.loaded() if entry.key.family == "xtts"}
-    described = []
+def installed(settings: ModelSettings) -> list[ResolvedModel]:
+    """XTTS v2 when the Hugging Face cache has it (listed whether or not the licence is agreed)."""
     cached = hub_cache_path()
-    if cached is not None:
-        entry = loaded.pop(str(cached), None)
-        described.append(ModelDescription(
-            name=DEFAULT_MODEL, family="xtts", capabilities=("SYNTHESIS",), source="hub-cache",
-            path=str(cached), **loaded_fields(entry),
-            is_default=True))
-    for path, entry in sorted(loaded.items()):
-        described.append(ModelDescription(
-            name=path, family="xtts", capabilities=("SYNTHESIS",), source="local", path=path,
-            **loaded_fields(entry)))
-    return described
+    return [_found(DEFAULT_MODEL, cached, "hub-cache")] if cached is not None else []

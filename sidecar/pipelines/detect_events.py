@@ -28,7 +28,7 @@ def detect_events(runtime, upload, options: audio_events.EventOptions, model_nam
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
         try:
             yield Progress("loading model")
-            classifier = audio_events.classifier_for(runtime, model_name)
+            classifier = runtime.model(audio_events.MODEL_FAMILY, model_name)
             labels = classifier.labels_for(options)
             yield Progress("decoding")
             audio = upload.decode(sample_rate=classifier.sample_rate, mono=True, max_seconds=max_seconds)

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Iterator
 
 from sidecar.engines import diarization as engine
-from sidecar.engines import diarization_models
+from sidecar.engines import pyannote_backend
 from sidecar.pipelines.decoding import decoded_mono
 from sidecar.runtime.events import Finished, Item, JobEvent, Progress
 from sidecar.runtime.threads import CancelToken
@@ -25,16 +25,8 @@ class DiarizedFile:
 
 def diarizer_for(runtime, options: engine.DiarizationOptions):
     """The loaded backend for these options, loaded once per server."""
-    if options.backend == engine.PYANNOTE:
-        from sidecar.engines import pyannote_backend
-
-        name = options.model or pyannote_backend.DEFAULT_PIPELINE
-        entry = runtime.models.get(diarization_models.pyannote_key(name),
-                                   lambda: pyannote_backend.load(name, runtime.config.device))
-    else:
-        entry = runtime.models.get(diarization_models.OFFLINE_KEY,
-                                   lambda: engine.load_offline(runtime.config.device))
-    return entry.model
+    family = pyannote_backend.MODEL_FAMILY if options.backend == engine.PYANNOTE else engine.MODEL_FAMILY
+    return runtime.model(family, options.model)
 
 
 def turns_for(runtime, options: engine.DiarizationOptions, samples, token: CancelToken,

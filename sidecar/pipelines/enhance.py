@@ -50,7 +50,7 @@ def enhance_file(runtime, upload, options: deepfilter.EnhancementOptions, encodi
             rate, total = source.sample_rate, source.duration
             spec = media.PcmSpec(encoding, rate, source.channel_count)
             yield Progress("loading model", 0.0, total)
-            model = deepfilter.shared_model(runtime)
+            model = runtime.model(deepfilter.MODEL_FAMILY)
             token.raise_if_cancelled()
             yield Info(EnhancementStarted(model.name, spec, total, model.delay_samples / deepfilter.SAMPLE_RATE))
             frames = 0

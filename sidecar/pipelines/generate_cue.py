@@ -31,7 +31,7 @@ def generate_cue(runtime, upload, options: musicgen.CueOptions, model_name: str,
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
         try:
             yield Progress("loading model", 0.0, options.duration)
-            engine = musicgen.engine_for(runtime, model_name)
+            engine = runtime.model(musicgen.MODEL_FAMILY, model_name)
             engine.check(options)
             reference = None
             if upload is not None:

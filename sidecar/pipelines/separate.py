@@ -42,14 +42,7 @@ class StemAudio:
 
 def separator_for(runtime, model: str, repository: str | None) -> demucs_engine.DemucsSeparator:
     """The shared, loaded separator for the model the options name."""
-    resolved = demucs_models.resolve(model, repository, runtime.config.demucs_repositories)
-
-    def load():
-        loaded = demucs_models.load(resolved)
-        separator, device = demucs_engine.load(loaded, resolved.name, runtime.config.device)
-        return separator, device, f"{resolved.source} {resolved.path or resolved.name}".strip()
-
-    return runtime.models.get(demucs_models.registry_key(resolved), load).model
+    return runtime.model(demucs_engine.MODEL_FAMILY, demucs_models.in_repository(repository, model))
 
 
 class StemOutput:

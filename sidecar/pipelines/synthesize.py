@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 
-from sidecar.engines import xtts, xtts_models
-from sidecar.engines.catalogue import ModelKey
+from sidecar.engines import xtts
 from sidecar.errors import InvalidOptionsError, LimitExceededError
 from sidecar.media import audio as media
 from sidecar.runtime import voices
@@ -28,11 +27,8 @@ class SynthesisStarted:
 
 
 def engine_for(runtime, model_name: str) -> xtts.XttsEngine:
-    """The loaded engine for a model name, after the licence check (every call makes it)."""
-    resolved = xtts_models.resolve(model_name, license_agreed=runtime.config.agree_coqui_license)
-    entry = runtime.models.get(ModelKey.for_path("xtts", resolved.path),
-                               lambda: xtts.load(resolved, runtime.config.device))
-    return entry.model
+    """The loaded engine for a model name, after the licence check (every resolve makes it)."""
+    return runtime.model(xtts.MODEL_FAMILY, model_name)
 
 
 def check_reference_length(audio: media.Audio) -> None:

@@ -24,8 +24,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from sidecar.engines.catalogue import ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,9 @@ _job = threading.local()  # .held: the entries the job on this thread asked for
 
 @dataclasses.dataclass
 class LoadedModel:
-    key: Hashable
+    key: ResolvedModel
     model: Any
     device: str
-    source: str  # where the weights came from, for logs and ListModels
     load_seconds: float
     memory_bytes: int = 0  # what loading it added to RAM and GPU memory
     last_used: float = 0.0  # time.time() of the last call that asked for it
@@ -64,13 +65,13 @@ class ModelRegistry:
         self.max_bytes = max_bytes  # 0: no budget
         self.load_count = 0
         self.unload_count = 0
-        self._models: dict[Hashable, LoadedModel] = {}
-        self._locks: dict[Hashable, threading.Lock] = {}
-        self._sizes: dict[Hashable, int] = {}  # measured at the last load, kept after unloading
+        self._models: dict[ResolvedModel, LoadedModel] = {}
+        self._locks: dict[ResolvedModel, threading.Lock] = {}
+        self._sizes: dict[ResolvedModel, int] = {}  # measured at the last load, kept after unloading
         self._guard = threading.Lock()
 
-    def get(self, key: Hashable, load: Callable[[], tuple[Any, str, str]]) -> LoadedModel:
-        """Returns the model for key, calling load() -> (model, device, source) when it is not
+    def get(self, key: ResolvedModel, load: Callable[[], tuple[Any, str]]) -> LoadedModel:
+        """Returns the model for key, calling load() -> (model, device) when it is not
         loaded; inside a job_scope the model counts as in use until the job ends."""
         with self._guard:
             entry = self._models.get(key)
@@ -87,16 +88,16 @@ class ModelRegistry:
                 entry.users += 1
         return entry
 
-    def _load(self, key: Hashable, load: Callable[[], tuple[Any, str, str]]) -> LoadedModel:
+    def _load(self, key: ResolvedModel, load: Callable[[], tuple[Any, str]]) -> LoadedModel:
         self._make_room(self._sizes.get(key, 0), keep=key)
         before = memory_in_use()
         started = time.perf_counter()
-        model, device, source = load()
+        model, device = load()
         measured = max(0, memory_in_use() - before, self._sizes.get(key, 0))
-        entry = LoadedModel(key, model, device, source, time.perf_counter() - started,
+        entry = LoadedModel(key, model, device, time.perf_counter() - started,
                             memory_bytes=measured, last_used=time.time())
-        log.info("loaded model %s from %s on %s in %.2f s (%.0f MiB)", key, source, device, entry.load_seconds,
-                 entry.memory_bytes / (1 << 20))
+        log.info("loaded %s model %s (%s %s) on %s in %.2f s (%.0f MiB)", key.family, key.name, key.source,
+                 key.path or key.location, device, entry.load_seconds, entry.memory_bytes / (1 << 20))
         with self._guard:
             self._models[key] = entry
             self._sizes[key] = entry.memory_bytes
@@ -104,7 +105,7 @@ class ModelRegistry:
         self._make_room(0, keep=key)
         return entry
 
-    def _make_room(self, needed: int, keep: Hashable) -> None:
+    def _make_room(self, needed: int, keep: ResolvedModel) -> None:
         """Unloads the least recently used idle models until `needed` more bytes fit the budget."""
         if not self.max_bytes:
             return
@@ -117,11 +118,11 @@ class ModelRegistry:
                 oldest = min(idle, key=lambda e: e.last_used)
                 del self._models[oldest.key]
                 self.unload_count += 1
-                unloaded.append((oldest.key, oldest.memory_bytes))
+                unloaded.append((oldest.key.family, oldest.key.name, oldest.memory_bytes))
             del idle  # the last references to the unloaded models, before collecting them
-        for key, size in unloaded:
-            log.info("unloaded model %s (%.0f MiB, idle): the models in memory would exceed "
-                     "max_model_memory", key, size / (1 << 20))
+        for family, name, size in unloaded:
+            log.info("unloaded %s model %s (%.0f MiB, idle): the models in memory would exceed "
+                     "max_model_memory", family, name, size / (1 << 20))
         if unloaded:
             gc.collect()
             torch = sys.modules.get("torch")
@@ -134,7 +135,7 @@ class ModelRegistry:
     @contextlib.contextmanager
     def job_scope(self) -> Iterator[None]:
         """Models asked for on this thread until the scope ends are in use by one job."""
-        held: dict[Hashable, LoadedModel] = {}
+        held: dict[ResolvedModel, LoadedModel] = {}
         _job.held = held
         try:
             yield
@@ -144,7 +145,7 @@ class ModelRegistry:
                 for entry in held.values():
                     entry.users -= 1
 
-    def find(self, key: Hashable) -> LoadedModel | None:
+    def find(self, key: ResolvedModel) -> LoadedModel | None:
         with self._guard:
             return self._models.get(key)
 

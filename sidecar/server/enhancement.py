@@ -94,7 +94,7 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
             loop = asyncio.get_running_loop()
             enhancer = None
             try:
-                model = await asyncio.to_thread(deepfilter.shared_model, self.runtime)
+                model = await asyncio.to_thread(self.runtime.model, deepfilter.MODEL_FAMILY)
                 enhancer = await loop.run_in_executor(thread, deepfilter.Enhancer, model, options,
                                                       spec.sample_rate, spec.channel_count)
                 yield pb.StreamEnhanceResponse(info=info_for(model.name, out_spec, None,
