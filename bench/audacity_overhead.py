@@ -83,19 +83,29 @@ def main(runs: int) -> None:
 
     app, sidecar = AudacityUnderXvfb().start(), RunningSidecar()
     try:
-        with tempfile.TemporaryDirectory() as tmp, SidecarClient(sidecar.address) as client, \
-                Audacity(PipeConnection(connect_timeout=START_SECONDS)) as audacity:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            SidecarClient(sidecar.address) as client,
+            Audacity(PipeConnection(connect_timeout=START_SECONDS)) as audacity,
+        ):
             counter = CountingPipe(audacity.pipe)
             clip = os.path.join(tmp, "one-minute.wav")
             one_minute_wav(clip)
             audacity.command("Import2", Filename=clip)
             base = len(audacity.tracks())
             cases = {
-                "Caption": (lambda: actions.caption(audacity, client),
-                            lambda: client.transcribe(clip, options=transcription_pb2.TranscriptionOptions(
-                                word_timestamps=True)).summary.processing_duration),
-                "Denoise": (lambda: actions.denoise(audacity, client),
-                            lambda: _enhance_directly(client, clip, enhancement_pb2, audio_pb2)),
+                "Caption": (
+                    lambda: actions.caption(audacity, client),
+                    lambda: (
+                        client.transcribe(
+                            clip, options=transcription_pb2.TranscriptionOptions(word_timestamps=True)
+                        ).summary.processing_duration
+                    ),
+                ),
+                "Denoise": (
+                    lambda: actions.denoise(audacity, client),
+                    lambda: _enhance_directly(client, clip, enhancement_pb2, audio_pb2),
+                ),
             }
             for name, (action, direct) in cases.items():
                 audacity.select(0.0, WARM_UP_SECONDS, [0])  # loads the model
@@ -114,8 +124,11 @@ def main(runs: int) -> None:
                     began = time.monotonic()
                     direct()
                     direct_seconds.append(time.monotonic() - began)
-                    print(f"  {name} run: {totals[-1]:.2f} s, sidecar {sidecar_seconds[-1]:.2f} s, "
-                          f"direct {direct_seconds[-1]:.2f} s, {commands[-1][0]} pipe commands", flush=True)
+                    print(
+                        f"  {name} run: {totals[-1]:.2f} s, sidecar {sidecar_seconds[-1]:.2f} s, "
+                        f"direct {direct_seconds[-1]:.2f} s, {commands[-1][0]} pipe commands",
+                        flush=True,
+                    )
                 report(name, totals, sidecar_seconds, direct_seconds, commands)
     finally:
         sidecar.stop()
@@ -123,26 +136,30 @@ def main(runs: int) -> None:
 
 
 def _enhance_directly(client, clip, enhancement_pb2, audio_pb2) -> None:
-    call = client.enhance_stream(clip, options=enhancement_pb2.EnhancementOptions(),
-                                 output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
+    call = client.enhance_stream(
+        clip, options=enhancement_pb2.EnhancementOptions(), output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE
+    )
     for _ in call:
         pass
 
 
 def report(name, totals, sidecar_seconds, direct_seconds, commands) -> None:
     overheads = [total - own for total, own in zip(totals, sidecar_seconds, strict=True)]
-    total, own, direct, overhead = (statistics.median(v) for v in
-                                    (totals, sidecar_seconds, direct_seconds, overheads))
+    total, own, direct, overhead = (statistics.median(v) for v in (totals, sidecar_seconds, direct_seconds, overheads))
     count = statistics.median(c for c, _ in commands)
     pipe = statistics.median(s for _, s in commands)
-    print(f"{name} on a {SELECTION_SECONDS:.0f} s selection (median of {len(totals)}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+    print(
+        f"{name} on a {SELECTION_SECONDS:.0f} s selection (median of {len(totals)}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
+    )
     print(f"  invoke -> result in Audacity  {total:6.2f} s")
     print(f"  sidecar's own processing      {own:6.2f} s")
     print(f"  plugin overhead               {overhead:6.2f} s   (invoke -> result minus the sidecar's time)")
     print(f"  same request without Audacity {direct:6.2f} s   (client call, wall time)")
-    print(f"  scripting-pipe commands       {count:6.0f}     {pipe:5.2f} s in all, "
-          f"{pipe / max(count, 1) * 1000:.0f} ms each")
+    print(
+        f"  scripting-pipe commands       {count:6.0f}     {pipe:5.2f} s in all, "
+        f"{pipe / max(count, 1) * 1000:.0f} ms each"
+    )
 
 
 if __name__ == "__main__":

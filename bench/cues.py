@@ -84,8 +84,10 @@ def main() -> None:
             sidecar_run(client, model, 0.5)  # loads the model in the server
             library_run(engine, musicgen.CueOptions(prompt=PROMPT, duration=0.5, seed=SEED))
             print(f"model {model} on {device}, {args.threads} thread(s)")
-            print(f"{'audio s':>7} {'lib first':>9} {'lib RTF':>8} {'lib CPU':>8} {'sc first':>9} "
-                  f"{'sc RTF':>7} {'sc CPU':>7} {'first x':>8} {'RTF x':>6} {'CPU x':>6}")
+            print(
+                f"{'audio s':>7} {'lib first':>9} {'lib RTF':>8} {'lib CPU':>8} {'sc first':>9} "
+                f"{'sc RTF':>7} {'sc CPU':>7} {'first x':>8} {'RTF x':>6} {'CPU x':>6}"
+            )
             for seconds in args.seconds:
                 options = musicgen.CueOptions(prompt=PROMPT, duration=seconds, seed=SEED)
                 lib, side = [], []
@@ -94,9 +96,11 @@ def main() -> None:
                     side.append(sidecar_run(client, model, seconds))
                 lib_first, lib_total, lib_cpu = (statistics.median(v) for v in zip(*lib))
                 side_first, side_total, side_cpu, audio = (statistics.median(v) for v in zip(*side))
-                print(f"{audio:7.1f} {lib_first:9.2f} {lib_total / audio:8.3f} {lib_cpu / audio:8.3f} "
-                      f"{side_first:9.2f} {side_total / audio:7.3f} {side_cpu / audio:7.3f} "
-                      f"{side_first / lib_first:8.2f} {side_total / lib_total:6.2f} {side_cpu / lib_cpu:6.2f}")
+                print(
+                    f"{audio:7.1f} {lib_first:9.2f} {lib_total / audio:8.3f} {lib_cpu / audio:8.3f} "
+                    f"{side_first:9.2f} {side_total / audio:7.3f} {side_cpu / audio:7.3f} "
+                    f"{side_first / lib_first:8.2f} {side_total / lib_total:6.2f} {side_cpu / lib_cpu:6.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -75,17 +75,22 @@ def make_input(path: pathlib.Path, minutes: float) -> None:
 
     clean = media.decode_file(SPEECH, sample_rate=SAMPLE_RATE, mono=True).samples
     rng = np.random.default_rng(0)
-    level = np.sqrt((clean ** 2).mean()) / 10 ** (SNR_DB / 20)
+    level = np.sqrt((clean**2).mean()) / 10 ** (SNR_DB / 20)
     total = int(minutes * 60 * SAMPLE_RATE)
     with AudioWriter(path, SAMPLE_RATE, 1, sample_format="s16") as writer:
         for start in range(0, total, clean.shape[1]):
-            block = clean[:, :total - start]
+            block = clean[:, : total - start]
             writer.write(block + rng.standard_normal(block.shape).astype(np.float32) * level)
 
 
 def run(script: str, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     if done.returncode != 0:
         raise SystemExit(f"benchmark process failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -94,13 +99,18 @@ def run(script: str, *args: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 5, 20])
-    parser.add_argument("--sidecar-only", action="store_true",
-                        help="skip the direct call (its columns repeat the sidecar's): for the "
-                             "peak memory of long inputs on a slow machine")
+    parser.add_argument(
+        "--sidecar-only",
+        action="store_true",
+        help="skip the direct call (its columns repeat the sidecar's): for the "
+        "peak memory of long inputs on a slow machine",
+    )
     args = parser.parse_args()
-    print(f"{'minutes':>7} {'direct RTF':>10} {'sidecar RTF':>11} {'ratio':>6} "
-          f"{'direct CPU RTF':>14} {'sidecar CPU RTF':>15} {'ratio':>6} "
-          f"{'direct peak MiB':>15} {'sidecar peak MiB':>16}")
+    print(
+        f"{'minutes':>7} {'direct RTF':>10} {'sidecar RTF':>11} {'ratio':>6} "
+        f"{'direct CPU RTF':>14} {'sidecar CPU RTF':>15} {'ratio':>6} "
+        f"{'direct peak MiB':>15} {'sidecar peak MiB':>16}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-denoise-") as tmp:
         for minutes in args.minutes:
             path = pathlib.Path(tmp) / f"noisy-{minutes:g}min.flac"
@@ -110,9 +120,12 @@ def main() -> None:
             assert abs(sidecar["audio_seconds"] - direct["audio_seconds"]) < 0.1, (direct, sidecar)
             wall = [r["seconds"] / r["audio_seconds"] for r in (direct, sidecar)]
             cpu = [r["cpu_seconds"] / r["audio_seconds"] for r in (direct, sidecar)]
-            print(f"{minutes:>7g} {wall[0]:>10.4f} {wall[1]:>11.4f} {wall[1] / wall[0]:>6.3f} "
-                  f"{cpu[0]:>14.4f} {cpu[1]:>15.4f} {cpu[1] / cpu[0]:>6.3f} "
-                  f"{direct['peak_mib']:>15.0f} {sidecar['peak_mib']:>16.0f}", flush=True)
+            print(
+                f"{minutes:>7g} {wall[0]:>10.4f} {wall[1]:>11.4f} {wall[1] / wall[0]:>6.3f} "
+                f"{cpu[0]:>14.4f} {cpu[1]:>15.4f} {cpu[1] / cpu[0]:>6.3f} "
+                f"{direct['peak_mib']:>15.0f} {sidecar['peak_mib']:>16.0f}",
+                flush=True,
+            )
             path.unlink()
 
 

@@ -47,8 +47,9 @@ HOUR = 3600.0
 
 
 def load_excerpts() -> dict[str, np.ndarray]:
-    return {uri: decode_file(fx.AMI / f"{uri}.flac", sample_rate=d.SAMPLE_RATE, mono=True).mono()
-            for uri in fx.AMI_FILES}
+    return {
+        uri: decode_file(fx.AMI / f"{uri}.flac", sample_rate=d.SAMPLE_RATE, mono=True).mono() for uri in fx.AMI_FILES
+    }
 
 
 def timed(function, excerpts, repeats: int) -> tuple[float, dict]:
@@ -83,29 +84,41 @@ def plain_offline(encoder):
     from resemblyzer.audio import normalize_volume
     from sklearn.cluster import AgglomerativeClustering
 
-    vad = VadOptions(threshold=d.VAD_THRESHOLD, min_silence_duration_ms=d.VAD_MIN_SILENCE_MS,
-                     speech_pad_ms=d.VAD_SPEECH_PAD_MS, min_speech_duration_ms=d.VAD_MIN_SPEECH_MS)
+    vad = VadOptions(
+        threshold=d.VAD_THRESHOLD,
+        min_silence_duration_ms=d.VAD_MIN_SILENCE_MS,
+        speech_pad_ms=d.VAD_SPEECH_PAD_MS,
+        min_speech_duration_ms=d.VAD_MIN_SPEECH_MS,
+    )
     rate = 1 / (d.STEP_FRAMES * d.MEL_HOP_SECONDS)
 
     def diarize(samples):
         wav = normalize_volume(samples, d.TARGET_DBFS, increase_only=True)
-        partials = [encoder.embed_utterance(wav[c["start"]:c["end"]], return_partials=True, rate=rate)[1]
-                    for c in get_speech_timestamps(wav, vad)]
+        partials = [
+            encoder.embed_utterance(wav[c["start"] : c["end"]], return_partials=True, rate=rate)[1]
+            for c in get_speech_timestamps(wav, vad)
+        ]
         embeddings = np.concatenate(partials)
         if len(embeddings) > 1:
-            AgglomerativeClustering(metric="cosine", linkage="average", n_clusters=None,
-                                    distance_threshold=d.DISTANCE_THRESHOLD).fit_predict(embeddings)
+            AgglomerativeClustering(
+                metric="cosine", linkage="average", n_clusters=None, distance_threshold=d.DISTANCE_THRESHOLD
+            ).fit_predict(embeddings)
+
     return diarize
 
 
 def report(name: str, audio_seconds: float, ours: float, plain: float, metric=None) -> None:
-    print(f"{name}: {ours / audio_seconds * HOUR:7.1f} s per hour of audio "
-          f"(plain libraries {plain / audio_seconds * HOUR:.1f} s/h, ratio {ours / plain:.2f})")
+    print(
+        f"{name}: {ours / audio_seconds * HOUR:7.1f} s per hour of audio "
+        f"(plain libraries {plain / audio_seconds * HOUR:.1f} s/h, ratio {ours / plain:.2f})"
+    )
     if metric is not None:
         parts = {k: metric.accumulated_[k] for k in ("missed detection", "false alarm", "confusion", "total")}
-        print(f"  DER {abs(metric):.1%} (missed {parts['missed detection'] / parts['total']:.1%}, "
-              f"false alarm {parts['false alarm'] / parts['total']:.1%}, "
-              f"confusion {parts['confusion'] / parts['total']:.1%}) on {len(fx.AMI_FILES)} AMI excerpts")
+        print(
+            f"  DER {abs(metric):.1%} (missed {parts['missed detection'] / parts['total']:.1%}, "
+            f"false alarm {parts['false alarm'] / parts['total']:.1%}, "
+            f"confusion {parts['confusion'] / parts['total']:.1%}) on {len(fx.AMI_FILES)} AMI excerpts"
+        )
 
 
 def main() -> None:
@@ -118,8 +131,10 @@ def main() -> None:
 
     excerpts = load_excerpts()
     audio_seconds = sum(len(s) for s in excerpts.values()) / d.SAMPLE_RATE
-    print(f"{len(excerpts)} AMI excerpts, {audio_seconds:.0f} s; torch threads {torch.get_num_threads()}, "
-          f"cpu count {os.cpu_count()}")
+    print(
+        f"{len(excerpts)} AMI excerpts, {audio_seconds:.0f} s; torch threads {torch.get_num_threads()}, "
+        f"cpu count {os.cpu_count()}"
+    )
 
     settings = ServerConfig.model_settings_for(args.device)
     offline, device, _ = d.MODEL_FAMILY.load_alone(None, settings)
@@ -135,16 +150,18 @@ def main() -> None:
         real = args.pipeline is not None
         pipeline = args.pipeline or str(fx.build_random_pipeline(pathlib.Path(tmp) / "pipeline"))
         diarizer, device, _ = pyannote_backend.MODEL_FAMILY.load_alone(pipeline, settings)
-        ours, results = timed(run_engine(diarizer, d.DiarizationOptions(backend=d.PYANNOTE)), excerpts,
-                              args.repeats)
+        ours, results = timed(run_engine(diarizer, d.DiarizationOptions(backend=d.PYANNOTE)), excerpts, args.repeats)
         raw = diarizer._pipeline
-        plain, _ = timed(lambda s: raw({"waveform": torch.from_numpy(s)[None], "sample_rate": d.SAMPLE_RATE}),
-                         excerpts, args.repeats)
+        plain, _ = timed(
+            lambda s: raw({"waveform": torch.from_numpy(s)[None], "sample_rate": d.SAMPLE_RATE}), excerpts, args.repeats
+        )
         label = f"pyannote {pipeline}" if real else "pyannote with random weights (code path only)"
         report(f"{label} on {device}", audio_seconds, ours, plain, fx.score_ami(results) if real else None)
         if not real:
-            print("  no DER: real pyannote weights are gated on the Hugging Face hub and not "
-                  "available offline; pass --pipeline DIR to score them")
+            print(
+                "  no DER: real pyannote weights are gated on the Hugging Face hub and not "
+                "available offline; pass --pipeline DIR to score them"
+            )
 
 
 if __name__ == "__main__":

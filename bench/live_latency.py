@@ -103,8 +103,13 @@ def summarize(first_seen, finals, lags, wall) -> dict:
         seen = [t for b, e, t in first_seen if b == bare(text) and abs(e - end) <= MATCH_SECONDS]
         to_interim.append(min(seen + [committed]) - end)
         to_final.append(committed - end)
-    return {"text": "".join(t for t, _, _ in finals), "to_interim": to_interim,
-            "to_final": to_final, "max_lag": max(lags, default=0.0), "wall": wall}
+    return {
+        "text": "".join(t for t, _, _ in finals),
+        "to_interim": to_interim,
+        "to_final": to_final,
+        "max_lag": max(lags, default=0.0),
+        "wall": wall,
+    }
 
 
 def offline(audio: np.ndarray, model_path: str) -> tuple[str, float, float]:
@@ -131,9 +136,12 @@ def main() -> int:
     parser.add_argument("--beam-size", type=int, default=0, help="0: the streaming default (5)")
     parser.add_argument("--repeat", type=int, default=1, help="play the demo this many times")
     parser.add_argument("--server", help="a running sidecar; default: one in-process")
-    parser.add_argument("--simulate", action="store_true",
-                        help="run the policy on a virtual clock charged with CPU time (no gRPC): "
-                             "the latency on an unshared CPU of this kind")
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run the policy on a virtual clock charged with CPU time (no gRPC): "
+        "the latency on an unshared CPU of this kind",
+    )
     args = parser.parse_args()
 
     speech, reference = demo()
@@ -170,17 +178,23 @@ def report(audio: np.ndarray, reference: str, result: dict, args: argparse.Names
     duration = len(audio) / SAMPLE_RATE
     stream_wer, plain_wer = word_error_rate(reference, result["text"]), word_error_rate(reference, plain_text)
     how = "on a virtual clock charged with CPU time" if args.simulate else "at real-time pace"
-    print(f"audio {duration:.1f} s, model {args.model}, streamed {how} in {result['wall']:.1f} s "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(
+        f"audio {duration:.1f} s, model {args.model}, streamed {how} in {result['wall']:.1f} s "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
     print(f"word end -> first interim : {percentiles(result['to_interim'])}")
     print(f"word end -> final commit  : {percentiles(result['to_final'])}")
     print(f"largest reported lag      : {result['max_lag']:.2f} s")
     print(f"final transcript: {result['text'].strip()}")
-    print(f"WER streaming {stream_wer:.3f}   offline faster-whisper {plain_wer:.3f}   "
-          f"(ratio {stream_wer / plain_wer if plain_wer else float('nan'):.2f})")
-    print(f"offline faster-whisper on the whole audio: {plain_seconds:.1f} s "
-          f"{'CPU' if args.simulate else 'wall'} "
-          f"({duration / plain_seconds:.1f}x real time)")
+    print(
+        f"WER streaming {stream_wer:.3f}   offline faster-whisper {plain_wer:.3f}   "
+        f"(ratio {stream_wer / plain_wer if plain_wer else float('nan'):.2f})"
+    )
+    print(
+        f"offline faster-whisper on the whole audio: {plain_seconds:.1f} s "
+        f"{'CPU' if args.simulate else 'wall'} "
+        f"({duration / plain_seconds:.1f}x real time)"
+    )
 
 
 if __name__ == "__main__":

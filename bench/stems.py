@@ -81,14 +81,15 @@ def make_input(minutes: float, target: pathlib.Path) -> None:
     with AudioWriter(target, fx.SAMPLE_RATE, music.shape[0]) as writer:
         written = 0
         while written < frames:
-            block = music[:, :frames - written]
+            block = music[:, : frames - written]
             writer.write(block)
             written += block.shape[1]
 
 
 def measure(script: str, clip: pathlib.Path, repo: pathlib.Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", script, str(clip), str(repo)], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(clip), str(repo)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"benchmark process failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -105,30 +106,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 5, 20])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each, the fastest counts")
-    parser.add_argument("--sidecar-only", action="store_true",
-                        help="skip demucs called directly (peak memory of the sidecar only)")
+    parser.add_argument(
+        "--sidecar-only", action="store_true", help="skip demucs called directly (peak memory of the sidecar only)"
+    )
     args = parser.parse_args()
     from tests import stems_fixtures as fx
 
     with tempfile.TemporaryDirectory(prefix="bench-stems-") as tmp:
         repo = fx.make_tiny_repo(pathlib.Path(tmp) / "repo")
-        print(f"{'minutes':>7} {'direct RTF':>10} {'sidecar RTF':>11} {'ratio':>6} "
-              f"{'CPU ratio':>9} {'direct peak MiB':>15} {'sidecar peak MiB':>16}")
+        print(
+            f"{'minutes':>7} {'direct RTF':>10} {'sidecar RTF':>11} {'ratio':>6} "
+            f"{'CPU ratio':>9} {'direct peak MiB':>15} {'sidecar peak MiB':>16}"
+        )
         for minutes in args.minutes:
             clip = pathlib.Path(tmp) / f"music-{minutes:g}min.flac"
             make_input(minutes, clip)
             sidecar = best(measure(SIDECAR, clip, repo) for _ in range(args.repeats))
             sidecar_rtf = sidecar["seconds"] / sidecar["audio_seconds"]
             if args.sidecar_only:
-                print(f"{minutes:>7g} {'-':>10} {sidecar_rtf:>11.3f} {'-':>6} {'-':>9} {'-':>15} "
-                      f"{sidecar['peak_mib']:>16.0f}", flush=True)
+                print(
+                    f"{minutes:>7g} {'-':>10} {sidecar_rtf:>11.3f} {'-':>6} {'-':>9} {'-':>15} "
+                    f"{sidecar['peak_mib']:>16.0f}",
+                    flush=True,
+                )
             else:
                 direct = best(measure(DIRECT, clip, repo) for _ in range(args.repeats))
                 direct_rtf = direct["seconds"] / direct["audio_seconds"]
-                print(f"{minutes:>7g} {direct_rtf:>10.3f} {sidecar_rtf:>11.3f} "
-                      f"{sidecar_rtf / direct_rtf:>6.3f} "
-                      f"{sidecar['cpu_seconds'] / direct['cpu_seconds']:>9.3f} "
-                      f"{direct['peak_mib']:>15.0f} {sidecar['peak_mib']:>16.0f}", flush=True)
+                print(
+                    f"{minutes:>7g} {direct_rtf:>10.3f} {sidecar_rtf:>11.3f} "
+                    f"{sidecar_rtf / direct_rtf:>6.3f} "
+                    f"{sidecar['cpu_seconds'] / direct['cpu_seconds']:>9.3f} "
+                    f"{direct['peak_mib']:>15.0f} {sidecar['peak_mib']:>16.0f}",
+                    flush=True,
+                )
             clip.unlink()
 
 

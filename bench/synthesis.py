@@ -39,8 +39,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-TEXT = ("The tide came in slowly over the flats. Gulls circled above the harbour wall. "
-        "By noon the boats were back at their moorings.")
+TEXT = (
+    "The tide came in slowly over the flats. Gulls circled above the harbour wall. "
+    "By noon the boats were back at their moorings."
+)
 SENTENCES = 3
 SEED = 11
 
@@ -48,8 +50,12 @@ SEED = 11
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3, help="runs of each way (default 3)")
-    p.add_argument("--sentence-seconds", type=float, default=1.0,
-                   help="speech generated per sentence (default 1.0 s = 22 audio tokens)")
+    p.add_argument(
+        "--sentence-seconds",
+        type=float,
+        default=1.0,
+        help="speech generated per sentence (default 1.0 s = 22 audio tokens)",
+    )
     p.add_argument("--chunk-tokens", type=int, default=20, help="audio tokens per streamed chunk")
     p.add_argument("--model", type=pathlib.Path, help="an XTTS model directory (default: build the tiny one)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -74,8 +80,7 @@ def reference_tensor():
     from sidecar.media import audio as media
     from tests.xtts_fixtures import REFERENCE
 
-    audio = media.decode_file(ROOT / "tests" / "data" / REFERENCE, sample_rate=xtts.REFERENCE_SAMPLE_RATE,
-                              mono=True)
+    audio = media.decode_file(ROOT / "tests" / "data" / REFERENCE, sample_rate=xtts.REFERENCE_SAMPLE_RATE, mono=True)
     return torch.from_numpy(audio.mono())[None, :]
 
 
@@ -97,8 +102,9 @@ def time_library_stream(model, sentences, latent, embedding, tokens: int, chunk_
     first = None
     samples = 0
     for sentence in sentences:
-        for wav in model.inference_stream(sentence, "en", latent, embedding, stream_chunk_size=chunk_tokens,
-                                          max_new_tokens=tokens):
+        for wav in model.inference_stream(
+            sentence, "en", latent, embedding, stream_chunk_size=chunk_tokens, max_new_tokens=tokens
+        ):
             first = first if first is not None else time.perf_counter() - started
             samples += wav.numel()
     return first, time.perf_counter() - started, samples / model.args.output_sample_rate
@@ -131,9 +137,12 @@ def in_thread(work, *args):
 def conditioning(model, reference) -> tuple:
     from sidecar.engines import xtts
 
-    latent = model.get_gpt_cond_latents(reference, xtts.REFERENCE_SAMPLE_RATE,
-                                        length=int(model.config.gpt_cond_len),
-                                        chunk_length=int(model.config.gpt_cond_chunk_len))
+    latent = model.get_gpt_cond_latents(
+        reference,
+        xtts.REFERENCE_SAMPLE_RATE,
+        length=int(model.config.gpt_cond_len),
+        chunk_length=int(model.config.gpt_cond_chunk_len),
+    )
     return latent, model.get_speaker_embedding(reference, xtts.REFERENCE_SAMPLE_RATE)
 
 
@@ -154,33 +163,41 @@ def main() -> int:
     model = library_model(directory, args.device)
     sentences = xtts.split_sentences(TEXT)
     assert len(sentences) == SENTENCES, sentences
-    per_sentence = min(int(model.gpt.max_gen_mel_tokens),
-                       math.ceil(args.sentence_seconds * xtts.AUDIO_TOKENS_PER_SECOND))
+    per_sentence = min(
+        int(model.gpt.max_gen_mel_tokens), math.ceil(args.sentence_seconds * xtts.AUDIO_TOKENS_PER_SECOND)
+    )
     reference = reference_tensor()
-    rows: dict[str, list[tuple[float, float, float]]] = {"library inference()": [], "library stream": [],
-                                                         "sidecar": []}
+    rows: dict[str, list[tuple[float, float, float]]] = {"library inference()": [], "library stream": [], "sidecar": []}
     timings = {"library": [], "sidecar": []}  # voice conditioning
     # The bench's user agrees to the CPML for this run only; its voices go in the scratch directory.
-    with InProcessSidecar(device=args.device, agree_coqui_license=True,
-                          voices_dir=str(pathlib.Path(scratch.name) / "voices")) as server, \
-            SidecarClient(server.address) as client:
+    with (
+        InProcessSidecar(
+            device=args.device, agree_coqui_license=True, voices_dir=str(pathlib.Path(scratch.name) / "voices")
+        ) as server,
+        SidecarClient(server.address) as client,
+    ):
         client.wait_ready()
         for run in range(args.runs):
             started = time.perf_counter()
             latent, embedding = in_thread(conditioning, model, reference)
             timings["library"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            voice = client.create_voice(ROOT / "tests" / "data" / REFERENCE,
-                                        voice_id=f"bench-{run}", model=str(directory))
+            voice = client.create_voice(
+                ROOT / "tests" / "data" / REFERENCE, voice_id=f"bench-{run}", model=str(directory)
+            )
             if run > 0:  # the first CreateVoice also loads the model
                 timings["sidecar"].append(time.perf_counter() - started)
-            rows["library inference()"].append(in_thread(
-                time_library_inference, model, latent, embedding, per_sentence * SENTENCES))
-            rows["library stream"].append(in_thread(
-                time_library_stream, model, sentences, latent, embedding, per_sentence, args.chunk_tokens))
+            rows["library inference()"].append(
+                in_thread(time_library_inference, model, latent, embedding, per_sentence * SENTENCES)
+            )
+            rows["library stream"].append(
+                in_thread(time_library_stream, model, sentences, latent, embedding, per_sentence, args.chunk_tokens)
+            )
             rows["sidecar"].append(time_sidecar(client, voice.voice_id, args.sentence_seconds))
-    print(f"model {directory} on {args.device}; {SENTENCES} sentences x {per_sentence} audio tokens; "
-          f"{args.runs} runs each, medians")
+    print(
+        f"model {directory} on {args.device}; {SENTENCES} sentences x {per_sentence} audio tokens; "
+        f"{args.runs} runs each, medians"
+    )
     print(f"{'':22} {'TTFA s':>8} {'total s':>8} {'audio s':>8} {'RTF':>6}")
     medians = {}
     for name, runs in rows.items():

@@ -54,8 +54,9 @@ def make_long_clip(minutes: float, target: pathlib.Path) -> float:
 
 
 def run_direct(path: pathlib.Path, model: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", DIRECT, str(path), model], capture_output=True,
-                          text=True, check=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", DIRECT, str(path), model], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -71,9 +72,24 @@ class Server:
         self.dir = tempfile.TemporaryDirectory()
         port_file = pathlib.Path(self.dir.name) / "port"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sidecar.cli.main", "serve", "--port", "0", "--ready-file",
-             str(port_file), "--default-model", model, "--preload", model],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "sidecar.cli.main",
+                "serve",
+                "--port",
+                "0",
+                "--ready-file",
+                str(port_file),
+                "--default-model",
+                model,
+                "--preload",
+                model,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         while not (port_file.exists() and port_file.read_text()):
             if self.process.poll() is not None:
                 raise RuntimeError("sidecar serve exited")
@@ -104,8 +120,9 @@ def round_trips(server: Server, count: int) -> dict:
     from sidecar_client import SidecarClient
 
     pcm = (np.zeros(8000, np.int16)).tobytes()  # 0.5 s of silence: VAD skips it, so this is overhead
-    fmt = audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
-        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1))
+    fmt = audio_pb2.AudioFormat(
+        pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1)
+    )
     timings = {"ListModels": [], "TranscribeFile (0.5 s silence)": []}
     with SidecarClient(server.address) as client:
         client.transcribe(pcm, audio_format=fmt)  # warm up
@@ -116,8 +133,9 @@ def round_trips(server: Server, count: int) -> dict:
             t = time.perf_counter()
             client.transcribe(pcm, audio_format=fmt)
             timings["TranscribeFile (0.5 s silence)"].append(time.perf_counter() - t)
-    return {name: (statistics.median(v) * 1000, sorted(v)[int(0.99 * (len(v) - 1))] * 1000)
-            for name, v in timings.items()}
+    return {
+        name: (statistics.median(v) * 1000, sorted(v)[int(0.99 * (len(v) - 1))] * 1000) for name, v in timings.items()
+    }
 
 
 def main() -> None:
@@ -149,10 +167,14 @@ def main() -> None:
     s = min(r["seconds"] for r in sidecar)
     print(f"{'':24} {'best s':>8} {'RTF':>7} {'peak MiB':>9} {'segments':>9}")
     for name, runs, best in (("faster-whisper direct", direct, d), ("through the sidecar", sidecar, s)):
-        print(f"{name:24} {best:8.2f} {best / duration:7.4f} {max(r['peak_mib'] for r in runs):9.0f} "
-              f"{runs[0]['segments']:9d}")
-    print(f"time ratio sidecar/direct: {s / d:.3f} (goal <= 1.03); all runs: "
-          f"direct {[round(r['seconds'], 2) for r in direct]}, sidecar {[round(r['seconds'], 2) for r in sidecar]}")
+        print(
+            f"{name:24} {best:8.2f} {best / duration:7.4f} {max(r['peak_mib'] for r in runs):9.0f} "
+            f"{runs[0]['segments']:9d}"
+        )
+    print(
+        f"time ratio sidecar/direct: {s / d:.3f} (goal <= 1.03); all runs: "
+        f"direct {[round(r['seconds'], 2) for r in direct]}, sidecar {[round(r['seconds'], 2) for r in sidecar]}"
+    )
     for name, (p50, p99) in latencies.items():
         print(f"round trip {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 

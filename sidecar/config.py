@@ -78,10 +78,13 @@ class ServerConfig:
 
     def model_settings(self) -> ModelSettings:
         """The settings the model catalogue reads."""
-        return ModelSettings(device=self.device, cpu_threads=self.cpu_threads,
-                             default_whisper_model=self.default_whisper_model,
-                             agree_coqui_license=self.agree_coqui_license,
-                             demucs_repositories=self.demucs_repositories)
+        return ModelSettings(
+            device=self.device,
+            cpu_threads=self.cpu_threads,
+            default_whisper_model=self.default_whisper_model,
+            agree_coqui_license=self.agree_coqui_license,
+            demucs_repositories=self.demucs_repositories,
+        )
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -156,7 +159,7 @@ def parse_size(text: str) -> int:
     spelled = text.strip().upper().removesuffix("IB").removesuffix("B")
     unit = spelled[-1:] if spelled[-1:] in _SIZE_UNITS else ""
     try:
-        number = float(spelled[:len(spelled) - len(unit)])
+        number = float(spelled[: len(spelled) - len(unit)])
     except ValueError:
         raise ValueError(f"{text!r} is not a size: give bytes, or a number with K, M, G or T") from None
     if number < 0:

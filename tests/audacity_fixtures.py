@@ -50,7 +50,8 @@ def write_config(home: pathlib.Path) -> pathlib.Path:
         "[GUI]\nShowSplashScreen=0\n"
         f"[Directories]\nTempDir={home / 'audacity-temp'}\n"
         f"[Module]\nmod-script-pipe=1\n[ModulePath]\nmod-script-pipe={MODULE}\n"
-        f"[ModuleDateTime]\nmod-script-pipe={stamp}\n")
+        f"[ModuleDateTime]\nmod-script-pipe={stamp}\n"
+    )
     return config
 
 
@@ -95,8 +96,14 @@ class AudacityUnderXvfb:
         self._start_xvfb()
         config = write_config(self.home)
         self.audacity = self._launch()
-        self._wait_for(lambda: (self.home / ".config/audacity/pluginregistry.cfg").exists()
-                       and all(os.path.exists(p) for p in pipe_paths()), WARM_UP_SECONDS, "plugin registration")
+        self._wait_for(
+            lambda: (
+                (self.home / ".config/audacity/pluginregistry.cfg").exists()
+                and all(os.path.exists(p) for p in pipe_paths())
+            ),
+            WARM_UP_SECONDS,
+            "plugin registration",
+        )
         time.sleep(1.0)  # let the registration child finish writing
         self._kill(self.audacity)
         forget_projects(config, self.home)
@@ -126,8 +133,9 @@ class AudacityUnderXvfb:
     def _launch(self) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DISPLAY", "WAYLAND"))}
         env.update(HOME=str(self.home), DISPLAY=self.display, LIBGL_ALWAYS_SOFTWARE="1")
-        return subprocess.Popen(["audacity"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        return subprocess.Popen(
+            ["audacity"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
 
     def _wait_for(self, ready, seconds: float, what: str) -> None:
         deadline = time.monotonic() + seconds

@@ -36,8 +36,11 @@ def _save_checkpoint(model, directory: pathlib.Path) -> None:
     import lightning
     import torch
 
-    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                  "pytorch-lightning_version": lightning.__version__}
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": dict(model.hparams),
+        "pytorch-lightning_version": lightning.__version__,
+    }
     model.on_save_checkpoint(checkpoint)
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, directory / "pytorch_model.bin")
@@ -54,23 +57,34 @@ def build_random_pipeline(directory: pathlib.Path, seed: int = 0) -> pathlib.Pat
     torch.manual_seed(seed)
     segmentation = PyanNet(lstm={"hidden_size": 16, "num_layers": 1}, linear={"hidden_size": 16, "num_layers": 1})
     segmentation.specifications = Specifications(
-        problem=Problem.MONO_LABEL_CLASSIFICATION, resolution=Resolution.FRAME,
-        duration=SEGMENTATION_SECONDS, classes=["speaker#1", "speaker#2", "speaker#3"],
-        powerset_max_classes=2, permutation_invariant=True)
+        problem=Problem.MONO_LABEL_CLASSIFICATION,
+        resolution=Resolution.FRAME,
+        duration=SEGMENTATION_SECONDS,
+        classes=["speaker#1", "speaker#2", "speaker#3"],
+        powerset_max_classes=2,
+        permutation_invariant=True,
+    )
     segmentation.build()
     _save_checkpoint(segmentation, directory / "segmentation")
     embedding = XVectorSincNet(dimension=EMBEDDING_DIMENSION)
     embedding.specifications = Specifications(
-        problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=SEGMENTATION_SECONDS)
+        problem=Problem.REPRESENTATION, resolution=Resolution.CHUNK, duration=SEGMENTATION_SECONDS
+    )
     _save_checkpoint(embedding, directory / "embedding")
     rng = np.random.default_rng(seed)
     (directory / "plda").mkdir(parents=True, exist_ok=True)
-    np.savez(directory / "plda" / "xvec_transform.npz",
-             mean1=rng.normal(size=EMBEDDING_DIMENSION), mean2=rng.normal(size=PLDA_DIMENSION),
-             lda=rng.normal(size=(EMBEDDING_DIMENSION, PLDA_DIMENSION)))
-    np.savez(directory / "plda" / "plda.npz", mu=rng.normal(size=PLDA_DIMENSION),
-             tr=np.eye(PLDA_DIMENSION) + 0.1 * rng.normal(size=(PLDA_DIMENSION, PLDA_DIMENSION)),
-             psi=rng.uniform(0.5, 2.0, size=PLDA_DIMENSION))
+    np.savez(
+        directory / "plda" / "xvec_transform.npz",
+        mean1=rng.normal(size=EMBEDDING_DIMENSION),
+        mean2=rng.normal(size=PLDA_DIMENSION),
+        lda=rng.normal(size=(EMBEDDING_DIMENSION, PLDA_DIMENSION)),
+    )
+    np.savez(
+        directory / "plda" / "plda.npz",
+        mu=rng.normal(size=PLDA_DIMENSION),
+        tr=np.eye(PLDA_DIMENSION) + 0.1 * rng.normal(size=(PLDA_DIMENSION, PLDA_DIMENSION)),
+        psi=rng.uniform(0.5, 2.0, size=PLDA_DIMENSION),
+    )
     (directory / "config.yaml").write_text(PIPELINE_YAML)
     return directory
 
@@ -83,8 +97,9 @@ AMI_FILES = ("dev00", "dev01", "tst00", "tst01")
 AMI_SOLO = ("dev00", 1.5, 13.1)
 
 
-def two_speaker_clip(librispeech_uid: str = "1089-134686-0000",
-                     ami_seconds: float | None = None) -> tuple[np.ndarray, float]:
+def two_speaker_clip(
+    librispeech_uid: str = "1089-134686-0000", ami_seconds: float | None = None
+) -> tuple[np.ndarray, float]:
     """(16 kHz mono samples, boundary seconds): a LibriSpeech utterance of speaker 1089,
     then MEE009 alone in an AMI meeting, brought to the same loudness."""
     from sidecar.media.audio import decode_file
@@ -94,8 +109,8 @@ def two_speaker_clip(librispeech_uid: str = "1089-134686-0000",
     if ami_seconds is not None:
         end = start + ami_seconds
     meeting = decode_file(AMI / f"{name}.flac", sample_rate=SAMPLE_RATE, mono=True).mono()
-    second = meeting[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
-    second = second * (np.sqrt(np.mean(first ** 2)) / np.sqrt(np.mean(second ** 2)))
+    second = meeting[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+    second = second * (np.sqrt(np.mean(first**2)) / np.sqrt(np.mean(second**2)))
     return np.concatenate([first, second]).astype(np.float32), len(first) / SAMPLE_RATE
 
 

@@ -21,14 +21,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(port: int, ready_file: pathlib.Path, env: dict | None = None,
-          flags: Sequence[str] = ()) -> subprocess.Popen:
+def serve(port: int, ready_file: pathlib.Path, env: dict | None = None, flags: Sequence[str] = ()) -> subprocess.Popen:
     """A real `sidecar serve` process on a fixed port with tiny.en loaded and any further
     `flags`, once it listens."""
     ready_file.unlink(missing_ok=True)
-    process = subprocess.Popen([*SIDECAR, "serve", "--port", str(port), "--preload", "tiny.en",
-                                "--ready-file", str(ready_file), *flags],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [*SIDECAR, "serve", "--port", str(port), "--preload", "tiny.en", "--ready-file", str(ready_file), *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + SERVE_SECONDS
     while not (ready_file.exists() and ready_file.read_text()):
         if process.poll() is not None:

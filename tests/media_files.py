@@ -27,7 +27,7 @@ def make_video(source_audio: pathlib.Path, target: pathlib.Path, *, seconds: flo
             out.mux(packet)
         step = 1024
         for start in range(0, samples.shape[1], step):
-            block = np.ascontiguousarray(samples[:1, start:start + step])
+            block = np.ascontiguousarray(samples[:1, start : start + step])
             frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
             frame.sample_rate = 48_000
             frame.pts = start
@@ -38,8 +38,9 @@ def make_video(source_audio: pathlib.Path, target: pathlib.Path, *, seconds: flo
     return target
 
 
-def make_encoded(source_audio: pathlib.Path, target: pathlib.Path, codec: str, rate: int = 44_100,
-                 layout: str = "stereo") -> pathlib.Path:
+def make_encoded(
+    source_audio: pathlib.Path, target: pathlib.Path, codec: str, rate: int = 44_100, layout: str = "stereo"
+) -> pathlib.Path:
     """Re-encodes a clip into another container/codec (for example mp3, opus, pcm_s16le)."""
     from sidecar.media.audio import decode_file
 
@@ -51,7 +52,7 @@ def make_encoded(source_audio: pathlib.Path, target: pathlib.Path, codec: str, r
         fmt = stream.codec_context.format.name
         frame_size = stream.codec_context.frame_size or 1024
         for start in range(0, samples.shape[1], frame_size):
-            block = samples[:, start:start + frame_size]
+            block = samples[:, start : start + frame_size]
             if fmt.endswith("p"):
                 data = np.ascontiguousarray(block)
             else:

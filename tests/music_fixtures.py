@@ -23,8 +23,29 @@ CODEBOOKS = 4
 CODEBOOK_BITS = 6
 CODEBOOK_SIZE = 1 << CODEBOOK_BITS
 SAMPLE_RATE = 16_000
-WORDS = ["calm", "piano", "upbeat", "drums", "jazz", "guitar", "ambient", "bed", "cue", "sad",
-         "happy", "strings", "synth", "bass", "slow", "fast", "music", "for", "a", "the", "with"]
+WORDS = [
+    "calm",
+    "piano",
+    "upbeat",
+    "drums",
+    "jazz",
+    "guitar",
+    "ambient",
+    "bed",
+    "cue",
+    "sad",
+    "happy",
+    "strings",
+    "synth",
+    "bass",
+    "slow",
+    "fast",
+    "music",
+    "for",
+    "a",
+    "the",
+    "with",
+]
 AST_LABELS = ["Speech", "Music", "Laughter", "Applause", "Silence"]
 
 
@@ -44,8 +65,7 @@ def build_tokenizer(directory: pathlib.Path) -> None:
     from tokenizers.processors import TemplateProcessing
 
     tok.post_processor = TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
-                                      unk_token="<unk>")
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     wrapped.save_pretrained(directory)
     return len(pieces)
 
@@ -69,23 +89,49 @@ def build_tiny_musicgen(directory: pathlib.Path, *, melody: bool = False) -> pat
 
     directory.mkdir(parents=True, exist_ok=True)
     vocab_size = build_tokenizer(directory)
-    text = T5Config(vocab_size=vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                    decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    text = T5Config(
+        vocab_size=vocab_size,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     frame_rate = 50
-    codec = EncodecConfig(sampling_rate=SAMPLE_RATE, upsampling_ratios=[8, 5, 4, 2],
-                          target_bandwidths=[CODEBOOKS * frame_rate * CODEBOOK_BITS / 1000],
-                          num_filters=4, hidden_size=16, codebook_size=CODEBOOK_SIZE,
-                          num_lstm_layers=1, chunk_length_s=None, overlap=None,
-                          use_causal_conv=False, normalize=False)
+    codec = EncodecConfig(
+        sampling_rate=SAMPLE_RATE,
+        upsampling_ratios=[8, 5, 4, 2],
+        target_bandwidths=[CODEBOOKS * frame_rate * CODEBOOK_BITS / 1000],
+        num_filters=4,
+        hidden_size=16,
+        codebook_size=CODEBOOK_SIZE,
+        num_lstm_layers=1,
+        chunk_length_s=None,
+        overlap=None,
+        use_causal_conv=False,
+        normalize=False,
+    )
     decoder_config, config_class, model_class = (
-        (MusicgenMelodyDecoderConfig, MusicgenMelodyConfig, MusicgenMelodyForConditionalGeneration) if melody
-        else (MusicgenDecoderConfig, MusicgenConfig, MusicgenForConditionalGeneration))
-    decoder = decoder_config(vocab_size=CODEBOOK_SIZE, hidden_size=32, num_hidden_layers=2,
-                                    num_attention_heads=4, ffn_dim=64, num_codebooks=CODEBOOKS,
-                                    max_position_embeddings=1024, pad_token_id=CODEBOOK_SIZE,
-                                    bos_token_id=CODEBOOK_SIZE, decoder_start_token_id=CODEBOOK_SIZE)
-    config = config_class(text_encoder=text.to_dict(), audio_encoder=codec.to_dict(),
-                          decoder=decoder.to_dict())
+        (MusicgenMelodyDecoderConfig, MusicgenMelodyConfig, MusicgenMelodyForConditionalGeneration)
+        if melody
+        else (MusicgenDecoderConfig, MusicgenConfig, MusicgenForConditionalGeneration)
+    )
+    decoder = decoder_config(
+        vocab_size=CODEBOOK_SIZE,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        ffn_dim=64,
+        num_codebooks=CODEBOOKS,
+        max_position_embeddings=1024,
+        pad_token_id=CODEBOOK_SIZE,
+        bos_token_id=CODEBOOK_SIZE,
+        decoder_start_token_id=CODEBOOK_SIZE,
+    )
+    config = config_class(text_encoder=text.to_dict(), audio_encoder=codec.to_dict(), decoder=decoder.to_dict())
     torch.manual_seed(SEED)
     model = model_class(config)
     with torch.no_grad():  # a random EnCodec's codebooks are zeros: the codes would not matter
@@ -96,11 +142,13 @@ def build_tiny_musicgen(directory: pathlib.Path, *, melody: bool = False) -> pat
     gen.decoder_start_token_id = gen.pad_token_id = gen.bos_token_id = CODEBOOK_SIZE
     model.save_pretrained(directory)
     if melody:  # chromagrams of 12 pitch classes, 1024-point FFTs every 512 samples
-        MusicgenMelodyFeatureExtractor(feature_size=12, sampling_rate=SAMPLE_RATE, hop_length=512,
-                                       chunk_length=30, n_fft=1024, num_chroma=12).save_pretrained(directory)
+        MusicgenMelodyFeatureExtractor(
+            feature_size=12, sampling_rate=SAMPLE_RATE, hop_length=512, chunk_length=30, n_fft=1024, num_chroma=12
+        ).save_pretrained(directory)
     else:
-        EncodecFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0,
-                                chunk_length_s=None, overlap=None).save_pretrained(directory)
+        EncodecFeatureExtractor(
+            feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, chunk_length_s=None, overlap=None
+        ).save_pretrained(directory)
     return directory
 
 
@@ -109,10 +157,16 @@ def build_tiny_ast(directory: pathlib.Path) -> pathlib.Path:
     import torch
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
-    config = ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                       num_mel_bins=64, max_length=100,
-                       id2label=dict(enumerate(AST_LABELS)),
-                       label2id={label: i for i, label in enumerate(AST_LABELS)})
+    config = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        num_mel_bins=64,
+        max_length=100,
+        id2label=dict(enumerate(AST_LABELS)),
+        label2id={label: i for i, label in enumerate(AST_LABELS)},
+    )
     torch.manual_seed(SEED)
     ASTForAudioClassification(config).save_pretrained(directory)
     ASTFeatureExtractor(num_mel_bins=64, max_length=100, sampling_rate=SAMPLE_RATE).save_pretrained(directory)
@@ -135,26 +189,51 @@ def build_tiny_clap(directory: pathlib.Path) -> pathlib.Path:
     )
 
     special = ["<s>", "<pad>", "</s>", "<unk>"]
-    vocab = {t: i for i, t in enumerate(special + sorted(set(WORDS) | {"laughter", "applause",
-                                                                       "speech", "silence", "dog"}))}
+    vocab = {
+        t: i for i, t in enumerate(special + sorted(set(WORDS) | {"laughter", "applause", "speech", "silence", "dog"}))
+    }
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                            unk_token="<unk>").save_pretrained(directory)
-    text = ClapTextConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                          intermediate_size=64, max_position_embeddings=40, pad_token_id=1,
-                          projection_dim=16)
-    audio = ClapAudioConfig(spec_size=64, num_mel_bins=16, window_size=4, patch_size=4,
-                            patch_embeds_hidden_size=16, hidden_size=32, depths=[1, 1],
-                            num_attention_heads=[2, 2], projection_dim=16, projection_hidden_size=32)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    ).save_pretrained(directory)
+    text = ClapTextConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=40,
+        pad_token_id=1,
+        projection_dim=16,
+    )
+    audio = ClapAudioConfig(
+        spec_size=64,
+        num_mel_bins=16,
+        window_size=4,
+        patch_size=4,
+        patch_embeds_hidden_size=16,
+        hidden_size=32,
+        depths=[1, 1],
+        num_attention_heads=[2, 2],
+        projection_dim=16,
+        projection_hidden_size=32,
+    )
     config = ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)
     torch.manual_seed(SEED)
     ClapModel(config).save_pretrained(directory)
-    ClapFeatureExtractor(feature_size=16, sampling_rate=SAMPLE_RATE, hop_length=160, max_length_s=2,
-                         frequency_min=50, frequency_max=SAMPLE_RATE // 2,
-                         fft_window_size=400, truncation="rand_trunc",
-                         padding="repeatpad").save_pretrained(directory)
+    ClapFeatureExtractor(
+        feature_size=16,
+        sampling_rate=SAMPLE_RATE,
+        hop_length=160,
+        max_length_s=2,
+        frequency_min=50,
+        frequency_max=SAMPLE_RATE // 2,
+        fft_window_size=400,
+        truncation="rand_trunc",
+        padding="repeatpad",
+    ).save_pretrained(directory)
     return directory
 
 

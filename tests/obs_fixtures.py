@@ -43,8 +43,9 @@ def obs_available() -> str | None:
     return None
 
 
-def write_profile(home: pathlib.Path, recordings: pathlib.Path, websocket_port: int,
-                  websocket_password: str | None = None) -> None:
+def write_profile(
+    home: pathlib.Path, recordings: pathlib.Path, websocket_port: int, websocket_password: str | None = None
+) -> None:
     config = home / ".config" / "obs-studio"
     (config / "basic" / "profiles" / "P").mkdir(parents=True)
     (config / "basic" / "scenes").mkdir(parents=True)
@@ -54,7 +55,8 @@ def write_profile(home: pathlib.Path, recordings: pathlib.Path, websocket_port: 
         "WarnBeforeStoppingRecord=false\nWarnBeforeStoppingStream=false\n\n"
         "[OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nAlertsEnabled=false\n"
         f"AuthRequired={'true' if websocket_password else 'false'}\n"
-        f"ServerPassword={websocket_password or ''}\nServerPort={websocket_port}\n")
+        f"ServerPassword={websocket_password or ''}\nServerPort={websocket_port}\n"
+    )
     # Small video keeps software encoding (x264 on llvmpipe frames) cheap; a key frame each
     # second lets the stream join the encoder the recording started (they share it).
     (config / "basic" / "profiles" / "P" / "basic.ini").write_text(
@@ -62,21 +64,33 @@ def write_profile(home: pathlib.Path, recordings: pathlib.Path, websocket_port: 
         "[Video]\nBaseCX=320\nBaseCY=180\nOutputCX=320\nOutputCY=180\nFPSType=1\nFPSInt=30\n\n"
         "[Output]\nMode=Simple\n\n"
         f"[SimpleOutput]\nFilePath={recordings}\nRecFormat=mkv\nRecEncoder=x264\n"
-        "RecQuality=Stream\nPreset=ultrafast\nVBitrate=300\nUseAdvanced=true\nx264Settings=keyint=30\n")
+        "RecQuality=Stream\nPreset=ultrafast\nVBitrate=300\nUseAdvanced=true\nx264Settings=keyint=30\n"
+    )
 
 
 def write_collection(home: pathlib.Path, script_settings: dict | None) -> None:
     """The scene collection; the captions script only when `script_settings` is given."""
     scene = {
-        "id": "scene", "versioned_id": "scene", "name": "S",
-        "settings": {"id_counter": 1, "items": [{"name": TEXT_SOURCE, "id": 1, "visible": True,
-                                                 "pos": {"x": 0, "y": 0}}]},
+        "id": "scene",
+        "versioned_id": "scene",
+        "name": "S",
+        "settings": {
+            "id_counter": 1,
+            "items": [{"name": TEXT_SOURCE, "id": 1, "visible": True, "pos": {"x": 0, "y": 0}}],
+        },
     }
-    text = {"id": "text_ft2_source", "versioned_id": "text_ft2_source_v2", "name": TEXT_SOURCE,
-            "settings": {"text": PLACEHOLDER, "font": {"face": "Sans", "size": 16}}}
+    text = {
+        "id": "text_ft2_source",
+        "versioned_id": "text_ft2_source_v2",
+        "name": TEXT_SOURCE,
+        "settings": {"text": PLACEHOLDER, "font": {"face": "Sans", "size": 16}},
+    }
     collection = {
-        "name": "C", "current_scene": "S", "current_program_scene": "S",
-        "scene_order": [{"name": "S"}], "sources": [scene, text],
+        "name": "C",
+        "current_scene": "S",
+        "current_program_scene": "S",
+        "scene_order": [{"name": "S"}],
+        "sources": [scene, text],
     }
     if script_settings is not None:
         collection["modules"] = {"scripts-tool": [{"path": str(SCRIPT), "settings": script_settings}]}
@@ -88,8 +102,15 @@ class Obs:
     """Xvfb plus OBS with the script configured by `script_settings` (None: no script);
     stop() ends both. obs-websocket asks for `websocket_password` when one is given."""
 
-    def __init__(self, home: pathlib.Path, script_settings: dict | None, *, record: bool = False,
-                 stream_to: str | None = None, websocket_password: str | None = None) -> None:
+    def __init__(
+        self,
+        home: pathlib.Path,
+        script_settings: dict | None,
+        *,
+        record: bool = False,
+        stream_to: str | None = None,
+        websocket_password: str | None = None,
+    ) -> None:
         self.home = home
         self.recordings = home / "recordings"
         self.recordings.mkdir(parents=True)
@@ -101,23 +122,46 @@ class Obs:
         if stream_to is not None:  # a custom RTMP server: rtmp://host:port/app/key
             server, _, key = stream_to.rpartition("/")
             (home / ".config" / "obs-studio" / "basic" / "profiles" / "P" / "service.json").write_text(
-                json.dumps({"type": "rtmp_custom", "settings": {"server": server, "key": key}}))
-        write_collection(home, None if script_settings is None else {
-            "venv": str(VENV), "text_source": TEXT_SOURCE, "debug_log": str(self.log), **script_settings})
+                json.dumps({"type": "rtmp_custom", "settings": {"server": server, "key": key}})
+            )
+        write_collection(
+            home,
+            None
+            if script_settings is None
+            else {"venv": str(VENV), "text_source": TEXT_SOURCE, "debug_log": str(self.log), **script_settings},
+        )
         self.xvfb = self._start_xvfb()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("XDG_", "DISPLAY", "WAYLAND", "PYTHON", "VIRTUAL_ENV"))}
-        env.update(HOME=str(home), DISPLAY=self.display, LIBGL_ALWAYS_SOFTWARE="1",
-                   QT_QPA_PLATFORM="xcb")
-        self._args = ["obs", "--disable-updater", "--multi", "--collection", "C", "--profile", "P",
-                      "--scene", "S", *(["--startrecording"] if record else [])]
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("XDG_", "DISPLAY", "WAYLAND", "PYTHON", "VIRTUAL_ENV"))
+        }
+        env.update(HOME=str(home), DISPLAY=self.display, LIBGL_ALWAYS_SOFTWARE="1", QT_QPA_PLATFORM="xcb")
+        self._args = [
+            "obs",
+            "--disable-updater",
+            "--multi",
+            "--collection",
+            "C",
+            "--profile",
+            "P",
+            "--scene",
+            "S",
+            *(["--startrecording"] if record else []),
+        ]
         self._env = env
         self.process = self._launch()
 
     def _launch(self) -> subprocess.Popen:
-        return subprocess.Popen(self._args, env=self._env, cwd=self.home, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        return subprocess.Popen(
+            self._args,
+            env=self._env,
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def _start_xvfb(self) -> subprocess.Popen:
         xvfb, self.display = start_xvfb("1280x800x24")
@@ -144,18 +188,20 @@ class Obs:
             if value:
                 return value
             if self.process.poll() is not None:
-                raise AssertionError(f"OBS exited ({self.process.returncode}) waiting for {what}:\n"
-                                     f"{self.obs_log()}")
+                raise AssertionError(f"OBS exited ({self.process.returncode}) waiting for {what}:\n{self.obs_log()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"no {what} within {seconds:g} s; script log: "
-                                     f"{self.entries()[-10:]}\nOBS log:\n{self.obs_log()}")
+                raise AssertionError(
+                    f"no {what} within {seconds:g} s; script log: {self.entries()[-10:]}\nOBS log:\n{self.obs_log()}"
+                )
             time.sleep(0.2)
 
     def websocket(self, seconds: float = 30) -> ObsWebSocket:
         """A connection to OBS's obs-websocket server, once it listens."""
+
         def connect():
             with contextlib.suppress(ObsError):
                 return ObsWebSocket(self.websocket_url, self.websocket_password)
+
         return self.wait_for(connect, seconds, "obs-websocket")
 
     def restart(self) -> None:
@@ -192,10 +238,25 @@ class RtmpReceiver:
         self.path = path
         self.url = f"rtmp://127.0.0.1:{free_port()}/live/test"
         self.process = subprocess.Popen(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-listen", "1", "-i", self.url,
-             "-c", "copy", "-f", "flv", str(path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(path.with_suffix(".log"), "wb"))
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-listen",
+                "1",
+                "-i",
+                self.url,
+                "-c",
+                "copy",
+                "-f",
+                "flv",
+                str(path),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(path.with_suffix(".log"), "wb"),
+        )
 
     def received(self) -> bytes:
         """The FLV written so far."""
@@ -219,9 +280,9 @@ def cea608_text(stream: bytes) -> str:
     at = stream.find(b"GA94\x03")
     while at >= 0:
         count = stream[at + 5] & 0x1F
-        data = stream[at + 7: at + 7 + 3 * count]  # after cc_count and em_data
+        data = stream[at + 7 : at + 7 + 3 * count]  # after cc_count and em_data
         for i in range(0, len(data) - 2, 3):
-            flags, first, second = data[i:i + 3]
+            flags, first, second = data[i : i + 3]
             if not flags & 0x04 or flags & 0x03:
                 continue  # not a valid NTSC field 1 pair
             if first & 0x7F < 0x20:  # a control code (new row, erase, ...) or padding

@@ -10,8 +10,17 @@ SAMPLE_RATE = 44_100
 _SEED = 1234
 
 
-TINY_KWARGS = dict(sources=TINY_SOURCES, samplerate=SAMPLE_RATE, segment=2, channels=4, depth=4,
-                   t_layers=1, t_heads=2, dconv_depth=1, dconv_comp=2)
+TINY_KWARGS = dict(
+    sources=TINY_SOURCES,
+    samplerate=SAMPLE_RATE,
+    segment=2,
+    channels=4,
+    depth=4,
+    t_layers=1,
+    t_heads=2,
+    dconv_depth=1,
+    dconv_comp=2,
+)
 
 
 def make_tiny_model(seed: int = _SEED):
@@ -33,10 +42,15 @@ def make_tiny_repo(directory: pathlib.Path, name: str = TINY_NAME) -> pathlib.Pa
 
     model = make_tiny_model()
     directory.mkdir(parents=True, exist_ok=True)
-    package = {"klass": type(model), "args": [], "kwargs": TINY_KWARGS,
-               "state": {k: v.clone() for k, v in model.state_dict().items()}}
+    package = {
+        "klass": type(model),
+        "args": [],
+        "kwargs": TINY_KWARGS,
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+    }
     torch.save(package, directory / f"{name}.th")
     return directory
+
 
 MUSIC = pathlib.Path(__file__).parent / "data" / "vibe_ace_12s.ogg"
 
@@ -46,7 +60,7 @@ def music(seconds: float | None = None, sample_rate: int = SAMPLE_RATE):
     from sidecar.media import audio as media
 
     samples = media.decode_file(MUSIC, sample_rate=sample_rate).samples
-    return samples if seconds is None else samples[:, :int(seconds * sample_rate)]
+    return samples if seconds is None else samples[:, : int(seconds * sample_rate)]
 
 
 def direct_stems(model, samples, **kwargs):

@@ -35,8 +35,9 @@ def speech(*uids: str, pause: float = 0.6, lead: float = 0.5, tail: float = 1.0)
 def demo() -> tuple[np.ndarray, str]:
     """tests/data/demo-1089.flac (the four clips joined with 0.6 s gaps) and its transcript."""
     audio = media.decode_file(DATA / "demo-1089.flac", sample_rate=SAMPLE_RATE, mono=True).mono()
-    return audio, speech("1089-134686-0000", "1089-134686-0001", "1089-134691-0000",
-                         "1089-134691-0001", lead=0, tail=0)[1]
+    return audio, speech(
+        "1089-134686-0000", "1089-134686-0001", "1089-134691-0000", "1089-134691-0001", lead=0, tail=0
+    )[1]
 
 
 def pcm_chunks(samples: np.ndarray, *, pace: float = 0.0, sent: list | None = None) -> Iterator[bytes]:
@@ -50,7 +51,7 @@ def pcm_chunks(samples: np.ndarray, *, pace: float = 0.0, sent: list | None = No
             wait = started + (i + step) / 2 / SAMPLE_RATE / pace - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
-        yield pcm[i:i + step]
+        yield pcm[i : i + step]
     if sent is not None:
         sent.append(time.perf_counter())
 
@@ -64,8 +65,7 @@ def alignment(reference: str, hypothesis: str) -> list[tuple[str, str | None, st
     cost[0, :] = range(len(hyp) + 1)
     for i in range(1, len(ref) + 1):
         for j in range(1, len(hyp) + 1):
-            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1,
-                             cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1, cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
     ops = []
     i, j = len(ref), len(hyp)
     while i or j:
@@ -90,7 +90,7 @@ def boundary_errors(reference: str, finals: Sequence[str], *, reach: int = 1) ->
     the words) are a recognition error, which the WER counts, not a word lost at a boundary.
     """
     ops = alignment(reference, " ".join(finals))
-    ops = [op for k, op in enumerate(ops) if not _merged(op, ops[k - 1:k] + ops[k + 1:k + 2])]
+    ops = [op for k, op in enumerate(ops) if not _merged(op, ops[k - 1 : k] + ops[k + 1 : k + 2])]
     boundaries = set()
     count = 0
     for text in finals[:-1]:
@@ -101,7 +101,7 @@ def boundary_errors(reference: str, finals: Sequence[str], *, reach: int = 1) ->
     for k, (op, ref_word, hyp_word) in enumerate(ops):
         near = any(abs(hyp_index - b) <= reach for b in boundaries)
         if near and op in ("del", "ins"):
-            context = " ".join(w or "" for _, _, w in ops[max(0, k - 3):k + 3])
+            context = " ".join(w or "" for _, _, w in ops[max(0, k - 3) : k + 3])
             problems.append(f"{op} {ref_word or hyp_word!r} at hypothesis word {hyp_index} ({context})")
         if op != "del":
             hyp_index += 1

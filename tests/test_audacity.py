@@ -48,8 +48,7 @@ def test_caption_labels_the_selection_in_project_time(audacity, demo, client, li
     assert len(labels) >= 2 and outcome.sidecar_seconds > 0
     assert all(start - TIME_SLACK <= label.start < label.end <= end + TIME_SLACK for label in labels)
     assert labels[0].start >= SECOND_CLIP_START - 0.5  # in project time, not selection time
-    reference = " ".join(librispeech[uid][1] for uid in
-                         ("1089-134686-0001", "1089-134691-0000", "1089-134691-0001"))
+    reference = " ".join(librispeech[uid][1] for uid in ("1089-134686-0001", "1089-134691-0000", "1089-134691-0001"))
     assert word_error_rate(reference, " ".join(label.text for label in labels)) <= 0.15
     assert audacity.selection().user_range == pytest.approx((start, end), abs=1e-3)  # put back
     assert [t.name for t in audacity.tracks()] == ["demo-1089", "Captions"]  # reading it undid nothing
@@ -122,8 +121,7 @@ def test_stems_add_one_aligned_track_per_stem(audacity, demo, sidecar_server, cl
     repository = make_tiny_repo(tmp_path / "demucs")
     start, end = 3.0, 5.0
     audacity.select(start, end, [0])
-    actions.split_stems(audacity, client, actions.StemsOptions(model=TINY_NAME,
-                                                               model_repository=str(repository)))
+    actions.split_stems(audacity, client, actions.StemsOptions(model=TINY_NAME, model_repository=str(repository)))
     tracks = audacity.tracks()
     assert sorted(t.name for t in tracks[1:]) == sorted(f"demo-1089 - {s}" for s in TINY_SOURCES)
     for track in tracks[1:]:
@@ -144,8 +142,7 @@ def test_caption_speakers_gives_a_label_track_per_speaker(audacity, client, data
     labels = audacity.labels()
     for track in label_tracks:
         assert labels[track.index] and all(label.text for label in labels[track.index])
-        assert all(start - TIME_SLACK <= label.start < label.end <= end + TIME_SLACK
-                   for label in labels[track.index])
+        assert all(start - TIME_SLACK <= label.start < label.end <= end + TIME_SLACK for label in labels[track.index])
 
 
 def test_cancel_stops_the_sidecar_and_adds_nothing(audacity, demo, client):
@@ -186,9 +183,22 @@ def test_cli_captions_and_reports_unreachable_audacity(audacity, demo, sidecar_s
 
     audacity.select(0.0, 3.0, [0])
     audacity.close()  # the CLI is another client: the pipe serves one at a time
-    done = subprocess.run([sys.executable, "-m", "sidecar_audacity.cli", "--server", sidecar_server.address,
-                           "-q", "caption", "--track-name", "From CLI"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sidecar_audacity.cli",
+            "--server",
+            sidecar_server.address,
+            "-q",
+            "caption",
+            "--track-name",
+            "From CLI",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "captions in 'From CLI'" in done.stdout
     assert [t.name for t in audacity.tracks()] == ["demo-1089", "From CLI"]  # reconnects

@@ -59,6 +59,7 @@ def db(ratio: float) -> float:
 
 # --- pure parts ---------------------------------------------------------------------------
 
+
 def words(*spans):
     """TimedWords from (start, end, speaker) spans, one word per 0.5 s."""
     out = []
@@ -79,8 +80,9 @@ def test_reference_is_the_selected_speakers_nearest_speech_outside_the_selection
     assert reference.speaker == "B"
     spans = [(r.start, r.end) for r in reference.regions]
     assert all(end <= 21.0 or start >= 22.0 for start, end in spans)  # never the selection
-    assert all(any(s - 0.1 <= r.start and r.end <= e + 0.1 for s, e in ((10, 14), (20, 30)))
-               for r in reference.regions)  # only B's turns
+    assert all(
+        any(s - 0.1 <= r.start and r.end <= e + 0.1 for s, e in ((10, 14), (20, 30))) for r in reference.regions
+    )  # only B's turns
     assert reference.seconds == pytest.approx(13.1, abs=0.2)  # all of B's: less than the target
     assert reference.transcript.split()[0] == "w20"  # B's first word, in time order
 
@@ -121,8 +123,11 @@ def test_cursor_actions_take_a_project_without_audio_and_the_others_refuse_it():
     from sidecar_audacity.errors import EmptySelectionError
 
     labels = [Track(0, "Labels", "label", True)]
-    for tracks, (start, end), selected in [([], (0.0, 0.0), ()), (labels, (2.0, 3.0), (0,)),
-                                           ([*labels, Track(1, "new", "wave", True)], (1.0, 1.0), (1,))]:
+    for tracks, (start, end), selected in [
+        ([], (0.0, 0.0), ()),
+        (labels, (2.0, 3.0), (0,)),
+        ([*labels, Track(1, "new", "wave", True)], (1.0, 1.0), (1,)),
+    ]:
         cursor = resolve_selection(tracks, start, end, selected, needs_audio=False)
         assert (cursor.start, cursor.end, cursor.tracks, cursor.whole_project) == (start, end, (), True)
         assert cursor.user_range == (start, end)
@@ -140,9 +145,17 @@ def test_cue_settings_survive_the_label_text():
     from sidecar.v1 import cues_pb2
     from sidecar_audacity import creative
 
-    settings = cues_pb2.CueSettings(model="/models/my musicgen", prompt="calm | piano 'bed'", seed=2**62 + 3,
-                                    guidance_scale=3.3, top_k=250, top_p=0.9, temperature=0.7,
-                                    reference_mode=cues_pb2.REFERENCE_MODE_MELODY, reference_sha256="ab" * 32)
+    settings = cues_pb2.CueSettings(
+        model="/models/my musicgen",
+        prompt="calm | piano 'bed'",
+        seed=2**62 + 3,
+        guidance_scale=3.3,
+        top_k=250,
+        top_p=0.9,
+        temperature=0.7,
+        reference_mode=cues_pb2.REFERENCE_MODE_MELODY,
+        reference_sha256="ab" * 32,
+    )
     settings.audio_duration.FromNanoseconds(1_234_567_891)
     text = creative.settings_text(settings)
     assert text.startswith("calm | piano 'bed' | model='/models/my musicgen' duration=1.234567891 seed=")
@@ -156,16 +169,19 @@ def test_cue_settings_survive_the_label_text():
 
 # --- against Audacity --------------------------------------------------------------------
 
+
 def test_say_adds_speech_at_the_cursor_from_the_selection_or_a_saved_voice(
-        audacity, client, data_dir, tiny_xtts_dir, tmp_path):
+    audacity, client, data_dir, tiny_xtts_dir, tmp_path
+):
     from sidecar_audacity import creative
 
     audacity.command("Import2", Filename=str(data_dir / "demo-1089.flac"))  # 10.4 s of one speaker first
     original = audacity.tracks()[0]
     before = exported(audacity, tmp_path, 0.0, 10.0, 0, "before")
     audacity.select(0.5, 10.0, [0])
-    options = creative.SayOptions("Hello there. This is a test.", "en", model=str(tiny_xtts_dir), seed=3,
-                                  max_sentence_seconds=SENTENCE_SECONDS)
+    options = creative.SayOptions(
+        "Hello there. This is a test.", "en", model=str(tiny_xtts_dir), seed=3, max_sentence_seconds=SENTENCE_SECONDS
+    )
     outcome = creative.say(audacity, client, options)
     print(f"say: {outcome.summary}; sidecar {outcome.sidecar_seconds:.2f} s")  # the figures, with -s
     tracks = audacity.tracks()
@@ -180,8 +196,11 @@ def test_say_adds_speech_at_the_cursor_from_the_selection_or_a_saved_voice(
 
     voice = client.create_voice(data_dir / REFERENCE, voice_id="reader", model=str(tiny_xtts_dir)).voice_id
     audacity.select(15.0, 15.0, [])  # a cursor: the saved voice needs no selection
-    creative.say(audacity, client, creative.SayOptions("Again.", voice_id=voice, model=str(tiny_xtts_dir),
-                                                       max_sentence_seconds=SENTENCE_SECONDS))
+    creative.say(
+        audacity,
+        client,
+        creative.SayOptions("Again.", voice_id=voice, model=str(tiny_xtts_dir), max_sentence_seconds=SENTENCE_SECONDS),
+    )
     assert audacity.tracks()[2].start == pytest.approx(15.0, abs=TIME_SLACK)
 
 
@@ -213,7 +232,8 @@ def test_say_and_fix_phrase_refuse_bad_input_and_add_nothing(audacity, client, d
 
 
 def test_fix_phrase_clones_the_same_speaker_at_the_selection_matching_loudness(
-        request, audacity, client, data_dir, tiny_xtts_dir, tmp_path):
+    request, audacity, client, data_dir, tiny_xtts_dir, tmp_path
+):
     from sidecar_audacity import creative, voicematch
 
     # At XTTS's rate the new track exports as made: a random model's noise reaches up to the
@@ -224,9 +244,18 @@ def test_fix_phrase_clones_the_same_speaker_at_the_selection_matching_loudness(
     start, end = 28.6, 29.6  # MEE009's "marketing expert", right after MEE012's turn
     before = exported(audacity, tmp_path, 0.0, track.end, 0, "before")
     audacity.select(start, end, [0])
-    outcome = creative.fix_phrase(audacity, client, creative.FixPhraseOptions(
-        "You are the marketing expert.", language="en", model=str(tiny_xtts_dir), speaker_count=2, seed=1,
-        max_sentence_seconds=1.0))
+    outcome = creative.fix_phrase(
+        audacity,
+        client,
+        creative.FixPhraseOptions(
+            "You are the marketing expert.",
+            language="en",
+            model=str(tiny_xtts_dir),
+            speaker_count=2,
+            seed=1,
+            max_sentence_seconds=1.0,
+        ),
+    )
     print(f"fix-phrase: {outcome.summary}; first audio after {outcome.first_audio_seconds:.2f} s")
     tracks = audacity.tracks()
     assert [t.name for t in tracks] == ["dev00", "dev00 (fixed)"], outcome.summary
@@ -244,15 +273,19 @@ def test_fix_phrase_clones_the_same_speaker_at_the_selection_matching_loudness(
     # Loudness: the new track's speech against the speech it was matched to.
     rate = decode_file(str(tmp_path / "before.wav")).sample_rate
     fixed = exported(audacity, tmp_path, tracks[1].start, tracks[1].end, 1, "fixed")
-    surroundings = np.concatenate([before[round(s * rate):round(e * rate)] for s, e in ranges]
-                                  + [before[round(start * rate):round(end * rate)]])
-    assert db(voicematch.speech_rms(fixed.tolist(), rate) / voicematch.speech_rms(surroundings.tolist(), rate)) \
-        == pytest.approx(0, abs=1.0), outcome.summary
+    surroundings = np.concatenate(
+        [before[round(s * rate) : round(e * rate)] for s, e in ranges]
+        + [before[round(start * rate) : round(end * rate)]]
+    )
+    assert db(
+        voicematch.speech_rms(fixed.tolist(), rate) / voicematch.speech_rms(surroundings.tolist(), rate)
+    ) == pytest.approx(0, abs=1.0), outcome.summary
     assert np.abs(fixed).max() < 1.0  # no clipping
 
 
 def test_cue_at_the_cursor_is_labelled_with_settings_that_regenerate_it(
-        request, audacity, client, data_dir, tiny_musicgen_dir, tmp_path):
+    request, audacity, client, data_dir, tiny_musicgen_dir, tmp_path
+):
     from sidecar_audacity import creative
 
     audacity.command("Import2", Filename=str(data_dir / "demo-1089.flac"))
@@ -261,9 +294,12 @@ def test_cue_at_the_cursor_is_labelled_with_settings_that_regenerate_it(
     progress = []
     from sidecar_audacity.actions import Job
 
-    outcome = creative.generate_cue(audacity, client, creative.CueOptions(
-        "calm piano", duration=0.5, model=str(tiny_musicgen_dir), guidance=2.5, top_k=50), Job(
-        lambda fraction, stage: progress.append((fraction, stage))))
+    outcome = creative.generate_cue(
+        audacity,
+        client,
+        creative.CueOptions("calm piano", duration=0.5, model=str(tiny_musicgen_dir), guidance=2.5, top_k=50),
+        Job(lambda fraction, stage: progress.append((fraction, stage))),
+    )
     print(f"cue: {outcome.summary}; first audio after {outcome.first_audio_seconds:.2f} s")
     tracks = audacity.tracks()
     assert [t.name for t in tracks] == ["demo-1089", "Cue - calm piano", creative.CUE_LABEL_TRACK]
@@ -273,8 +309,11 @@ def test_cue_at_the_cursor_is_labelled_with_settings_that_regenerate_it(
     assert any(stage == "generating" and 0 < f < 1 for f, stage in progress)
     [label] = audacity.labels()[2]
     assert (label.start, label.end) == pytest.approx((cue.start, cue.end), abs=TIME_SLACK)
-    assert re.fullmatch(r"calm piano \| model=\S+ duration=0\.5 seed=\d+ guidance=2\.5 top_k=50 top_p=0 "
-                        r"temperature=1", label.text), label.text
+    assert re.fullmatch(
+        r"calm piano \| model=\S+ duration=0\.5 seed=\d+ guidance=2\.5 top_k=50 top_p=0 "
+        r"temperature=1",
+        label.text,
+    ), label.text
     settings = creative.settings_from_text(label.text)
     assert str(settings.seed) in outcome.summary
 
@@ -294,7 +333,8 @@ def regenerate(client, settings):
 
 
 def test_cue_over_a_selection_takes_its_length_follows_it_and_continues_after_it(
-        audacity, client, data_dir, tiny_musicgen_dir, tiny_melody_dir):
+    audacity, client, data_dir, tiny_musicgen_dir, tiny_melody_dir
+):
     from sidecar_audacity import creative
     from sidecar_audacity.errors import PluginError
 
@@ -306,8 +346,9 @@ def test_cue_over_a_selection_takes_its_length_follows_it_and_continues_after_it
     assert (cue.start, cue.end) == pytest.approx((1.0, 1.6), abs=0.03)
 
     audacity.select(3.0, 4.0, [0])
-    creative.generate_cue(audacity, client, creative.CueOptions("jazz", duration=0.4, model=model, seed=4,
-                                                                reference="continuation"))
+    creative.generate_cue(
+        audacity, client, creative.CueOptions("jazz", duration=0.4, model=model, seed=4, reference="continuation")
+    )
     tracks = audacity.tracks()
     assert (tracks[3].start, tracks[3].end) == pytest.approx((4.0, 4.4), abs=0.03)  # after the selection
     label = audacity.labels()[4][0]
@@ -315,8 +356,9 @@ def test_cue_over_a_selection_takes_its_length_follows_it_and_continues_after_it
     assert creative.settings_from_text(label.text).reference_sha256
 
     audacity.select(6.0, 6.5, [0])
-    creative.generate_cue(audacity, client, creative.CueOptions("strings", model=str(tiny_melody_dir), seed=4,
-                                                                reference="melody"))
+    creative.generate_cue(
+        audacity, client, creative.CueOptions("strings", model=str(tiny_melody_dir), seed=4, reference="melody")
+    )
     tracks = audacity.tracks()
     assert (tracks[5].start, tracks[5].end) == pytest.approx((6.0, 6.5), abs=0.03)  # over the selection
     assert "reference=melody sha256=" in audacity.labels()[6][0].text
@@ -350,9 +392,15 @@ def test_mark_events_labels_regions_in_project_time(audacity, client, data_dir, 
     assert [t.name for t in tracks] == ["demo-1089", "Events"], outcome.summary
     labels = audacity.labels()[1]
     proto = events_pb2.EventDetectionOptions(model=str(tiny_ast_dir), threshold=0.0)
-    direct = sorted((start + seconds(r.region.time_range.start_offset), start + seconds(r.region.time_range.end_offset),
-                     r.region.label) for r in client.detect_events(selection_wav, options=proto)
-                    if r.WhichOneof("event") == "region")
+    direct = sorted(
+        (
+            start + seconds(r.region.time_range.start_offset),
+            start + seconds(r.region.time_range.end_offset),
+            r.region.label,
+        )
+        for r in client.detect_events(selection_wav, options=proto)
+        if r.WhichOneof("event") == "region"
+    )
     assert len(labels) == len(direct) >= 1
     for label, (s, e, name) in zip(sorted(labels, key=lambda lab: (lab.start, lab.text)), direct):
         assert (label.start, label.end) == pytest.approx((s, e), abs=TIME_SLACK)
@@ -371,8 +419,23 @@ def test_cli_marks_clap_events_and_reports_bad_input(audacity, xtts_sidecar, dat
     audacity.select(1.0, 4.0, [0])
     audacity.close()  # the CLI is another client: the pipe serves one at a time
     server = ["--server", xtts_sidecar.address, "-q"]
-    assert cli.main([*server, "events", "--model", str(tiny_clap_dir), "--labels", "laughter, applause",
-                     "--threshold", "0", "--track-name", "Marks"]) == 0
+    assert (
+        cli.main(
+            [
+                *server,
+                "events",
+                "--model",
+                str(tiny_clap_dir),
+                "--labels",
+                "laughter, applause",
+                "--threshold",
+                "0",
+                "--track-name",
+                "Marks",
+            ]
+        )
+        == 0
+    )
     assert "events in 'Marks'" in capsys.readouterr().out
     labels = audacity.labels()[1]
     assert {label.text.split()[0] for label in labels} <= {"laughter", "applause"} and labels
@@ -409,7 +472,8 @@ def test_panel_maps_its_fields_to_the_creative_actions(real_audacity, audacity, 
         assert panel.options_for("say").model == "/models/tiny"
         assert panel.options_for("cue") == creative.CueOptions("calm piano", 4.0, "/models/tiny")
         assert panel.options_for("fix-phrase") == creative.FixPhraseOptions(
-            "calm piano", model="/models/tiny", transcription_model="tiny.en")
+            "calm piano", model="/models/tiny", transcription_model="tiny.en"
+        )
         assert panel.options_for("events") == creative.EventOptions("/models/tiny")
         assert panel.options_for("caption").model == "tiny.en"  # the Whisper field stays the captions'
         panel.creative_model.set("")
@@ -425,21 +489,25 @@ def test_panel_maps_its_fields_to_the_creative_actions(real_audacity, audacity, 
         root.destroy()
 
 
-def test_say_and_cue_go_at_the_cursor_of_a_project_without_audio(audacity, client, data_dir, tiny_xtts_dir,
-                                                                 tiny_musicgen_dir):
+def test_say_and_cue_go_at_the_cursor_of_a_project_without_audio(
+    audacity, client, data_dir, tiny_xtts_dir, tiny_musicgen_dir
+):
     from sidecar_audacity import actions, creative
     from sidecar_audacity.errors import EmptySelectionError, PluginError
 
     model = str(tiny_xtts_dir)
     audacity.select(0.0, 0.0, [])  # an empty project: the cursor is at 0
-    for options, message in [(creative.SayOptions("Hi.", model=model), "no audio to clone a voice from"),
-                             (creative.SayOptions("Hi.", model=model, voice_id="nobody"), "nobody")]:
+    for options, message in [
+        (creative.SayOptions("Hi.", model=model), "no audio to clone a voice from"),
+        (creative.SayOptions("Hi.", model=model, voice_id="nobody"), "nobody"),
+    ]:
         with pytest.raises(PluginError, match=message):
             creative.say(audacity, client, options)
         assert audacity.tracks() == []
     voice = client.create_voice(data_dir / REFERENCE, voice_id="empty-project", model=model).voice_id
-    creative.say(audacity, client, creative.SayOptions("Hi.", voice_id=voice, model=model,
-                                                       max_sentence_seconds=SENTENCE_SECONDS))
+    creative.say(
+        audacity, client, creative.SayOptions("Hi.", voice_id=voice, model=model, max_sentence_seconds=SENTENCE_SECONDS)
+    )
     [speech] = audacity.tracks()
     assert speech.name == "Speech - Hi." and speech.start == pytest.approx(0.0, abs=TIME_SLACK)
     assert speech.end > 0.1
@@ -447,8 +515,9 @@ def test_say_and_cue_go_at_the_cursor_of_a_project_without_audio(audacity, clien
     clear_project(audacity)
     audacity.command("NewLabelTrack")  # only a label track, the cursor at 2.5 s on it
     audacity.select(2.5, 2.5, [0])
-    creative.generate_cue(audacity, client, creative.CueOptions("drums", duration=0.3, model=str(tiny_musicgen_dir),
-                                                                seed=5))
+    creative.generate_cue(
+        audacity, client, creative.CueOptions("drums", duration=0.3, model=str(tiny_musicgen_dir), seed=5)
+    )
     tracks = audacity.tracks()
     assert [t.kind for t in tracks] == ["label", "wave", "label"] and tracks[2].name == creative.CUE_LABEL_TRACK
     assert (tracks[1].start, tracks[1].end) == pytest.approx((2.5, 2.8), abs=0.03)
@@ -470,7 +539,8 @@ def test_say_and_cue_go_at_the_cursor_of_a_project_without_audio(audacity, clien
 
 
 def test_fix_phrase_falls_back_to_all_speech_when_the_sidecar_cannot_detect_speakers(
-        monkeypatch, audacity, xtts_sidecar, data_dir, tiny_xtts_dir):
+    monkeypatch, audacity, xtts_sidecar, data_dir, tiny_xtts_dir
+):
     """A sidecar installed without the `diarize` extra answers FAILED_PRECONDITION for speaker
     labels: Fix phrase transcribes again without them and clones the speech around the phrase."""
     import sys
@@ -486,8 +556,13 @@ def test_fix_phrase_falls_back_to_all_speech_when_the_sidecar_cannot_detect_spea
         start, end = 10.0, 11.0
         audacity.select(start, end, [0])
         with SidecarClient(server.address) as client:
-            outcome = creative.fix_phrase(audacity, client, creative.FixPhraseOptions(
-                "Fixed.", language="en", model=str(tiny_xtts_dir), seed=1, max_sentence_seconds=0.5))
+            outcome = creative.fix_phrase(
+                audacity,
+                client,
+                creative.FixPhraseOptions(
+                    "Fixed.", language="en", model=str(tiny_xtts_dir), seed=1, max_sentence_seconds=0.5
+                ),
+            )
     finally:
         server.stop()
     assert re.search(r"without speakers \(.*FAILED_PRECONDITION.*`diarize` extra", outcome.summary), outcome.summary

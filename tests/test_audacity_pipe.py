@@ -95,8 +95,11 @@ def test_labels_survive_nyquist_quoting():
 
 
 def test_selection_falls_back_to_the_whole_project():
-    tracks = [Track(0, "a", "wave", False, 1.0, 5.0, 1), Track(1, "b", "wave", True, 0.5, 3.0, 2),
-              Track(2, "Labels", "label", True)]
+    tracks = [
+        Track(0, "a", "wave", False, 1.0, 5.0, 1),
+        Track(1, "b", "wave", True, 0.5, 3.0, 2),
+        Track(2, "Labels", "label", True),
+    ]
     chosen = resolve_selection(tracks, 2.0, 2.0, (1,))  # a cursor
     assert (chosen.start, chosen.end, chosen.whole_project) == (0.5, 5.0, True)
     assert [t.name for t in chosen.tracks] == ["a", "b"]

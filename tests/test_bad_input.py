@@ -28,8 +28,9 @@ def limited(limited_server):
 
 
 def pcm(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, rate=16_000, channels=1):
-    return audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
-        encoding=encoding, sample_rate_hertz=rate, channel_count=channels))
+    return audio_pb2.AudioFormat(
+        pcm=audio_pb2.PcmFormat(encoding=encoding, sample_rate_hertz=rate, channel_count=channels)
+    )
 
 
 def expect(client, audio, code, needle, audio_format=None):
@@ -47,26 +48,50 @@ def answers_good_request(client, data_dir):
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 CASES = {
     "empty file": (lambda d, t: b"", None, INVALID, "empty"),
-    "truncated file": (lambda d, t: media_files.truncated(d / "1089-134686-0000.flac", t / "cut.flac").read_bytes(),
-                       None, INVALID, "truncated"),
+    "truncated file": (
+        lambda d, t: media_files.truncated(d / "1089-134686-0000.flac", t / "cut.flac").read_bytes(),
+        None,
+        INVALID,
+        "truncated",
+    ),
     "random bytes": (lambda d, t: np.random.default_rng(3).bytes(20_000), None, INVALID, "not a readable audio"),
     "text file": (lambda d, t: b"WEBVTT\n\nthis is not audio at all\n" * 40, None, INVALID, "no audio stream"),
-    "unsupported codec": (lambda d, t: media_files.unknown_codec_wav(t / "odd.wav").read_bytes(), None, INVALID,
-                          "codec is not supported"),
-    "NaN PCM": (lambda d, t: np.array([0.0, np.nan] * 800, "<f4").tobytes(),
-                pcm(audio_pb2.AUDIO_ENCODING_PCM_F32LE), INVALID, "NaN or infinity"),
-    "Inf PCM": (lambda d, t: np.array([0.0, np.inf] * 800, "<f4").tobytes(),
-                pcm(audio_pb2.AUDIO_ENCODING_PCM_F32LE), INVALID, "NaN or infinity"),
+    "unsupported codec": (
+        lambda d, t: media_files.unknown_codec_wav(t / "odd.wav").read_bytes(),
+        None,
+        INVALID,
+        "codec is not supported",
+    ),
+    "NaN PCM": (
+        lambda d, t: np.array([0.0, np.nan] * 800, "<f4").tobytes(),
+        pcm(audio_pb2.AUDIO_ENCODING_PCM_F32LE),
+        INVALID,
+        "NaN or infinity",
+    ),
+    "Inf PCM": (
+        lambda d, t: np.array([0.0, np.inf] * 800, "<f4").tobytes(),
+        pcm(audio_pb2.AUDIO_ENCODING_PCM_F32LE),
+        INVALID,
+        "NaN or infinity",
+    ),
     "zero sample rate": (lambda d, t: b"\x00\x00" * 1600, pcm(rate=0), INVALID, "sample rate 0 Hz"),
     "absurd sample rate": (lambda d, t: b"\x00\x00" * 1600, pcm(rate=10_000_000), INVALID, "sample rate"),
     "channel count 0": (lambda d, t: b"\x00\x00" * 1600, pcm(channels=0), INVALID, "channel count 0"),
     "channel count mismatch": (lambda d, t: b"\x00\x00" * 1601, pcm(channels=2), INVALID, "whole number of frames"),
-    "no encoding": (lambda d, t: b"\x00\x00" * 1600, pcm(encoding=audio_pb2.AUDIO_ENCODING_UNSPECIFIED),
-                    INVALID, "PCM encoding"),
+    "no encoding": (
+        lambda d, t: b"\x00\x00" * 1600,
+        pcm(encoding=audio_pb2.AUDIO_ENCODING_UNSPECIFIED),
+        INVALID,
+        "PCM encoding",
+    ),
     "file declared as PCM": (lambda d, t: (d / GOOD_CLIP).read_bytes(), pcm(), INVALID, "declare `encoded_file`"),
     "no audio format": (lambda d, t: b"\x00\x00" * 1600, audio_pb2.AudioFormat(), INVALID, "`audio_format` must be"),
-    "too long (file)": (lambda d, t: (d / "1089-134686-0000.flac").read_bytes(), None, INVALID,
-                        "longer than the server's limit of 6 s"),
+    "too long (file)": (
+        lambda d, t: (d / "1089-134686-0000.flac").read_bytes(),
+        None,
+        INVALID,
+        "longer than the server's limit of 6 s",
+    ),
     "too long (PCM)": (lambda d, t: b"\x00\x00" * 16_000 * 7, pcm(), INVALID, "longer than the server's limit of 6 s"),
     "too large": (lambda d, t: b"\x00" * 500_000, None, INVALID, "exceeds the server's limit of 400000 bytes"),
 }
@@ -91,8 +116,10 @@ def test_config_must_come_first_and_only_once(limited, data_dir):
     audio = (data_dir / GOOD_CLIP).read_bytes()
     for requests, needle in [
         ([pb.TranscribeFileRequest(audio_content=audio)], "first message of the stream must carry `config`"),
-        ([pb.TranscribeFileRequest(config=config), pb.TranscribeFileRequest(config=config)],
-         "only the first message may carry `config`"),
+        (
+            [pb.TranscribeFileRequest(config=config), pb.TranscribeFileRequest(config=config)],
+            "only the first message may carry `config`",
+        ),
         ([], "stream ended before its `config`"),
         ([pb.TranscribeFileRequest()], "not nothing"),
     ]:
@@ -103,7 +130,8 @@ def test_config_must_come_first_and_only_once(limited, data_dir):
 
 def test_oversized_message_is_refused_by_grpc(limited, data_dir):
     config = pb.TranscriptionConfig(audio_format=audio_pb2.AudioFormat(encoded_file=audio_pb2.EncodedFile()))
-    err = raw_call(limited, [pb.TranscribeFileRequest(config=config),
-                             pb.TranscribeFileRequest(audio_content=b"\x00" * (5 << 20))])
+    err = raw_call(
+        limited, [pb.TranscribeFileRequest(config=config), pb.TranscribeFileRequest(audio_content=b"\x00" * (5 << 20))]
+    )
     assert isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     answers_good_request(limited, data_dir)

@@ -29,13 +29,17 @@ def sha256(path):
 def served(tmp_path_factory):
     """A real `sidecar serve` process; yields its address."""
     port_file = tmp_path_factory.mktemp("serve") / "port"
-    process = subprocess.Popen([*SIDECAR, "serve", "--port", "0", "--ready-file", str(port_file),
-                                "--preload", "tiny.en"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*SIDECAR, "serve", "--port", "0", "--ready-file", str(port_file), "--preload", "tiny.en"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not (port_file.exists() and port_file.read_text()):
         assert process.poll() is None and time.monotonic() < deadline, (
-            process.stderr.read() if process.poll() is not None else "timeout")
+            process.stderr.read() if process.poll() is not None else "timeout"
+        )
         time.sleep(0.1)
     yield process, f"127.0.0.1:{port_file.read_text()}"
     if process.poll() is None:
@@ -87,11 +91,14 @@ def test_never_overwrites(tmp_path, data_dir):
     assert done.returncode == 0 and "wait" in existing.read_text().lower()
 
 
-@pytest.mark.parametrize("make,needle,code", [
-    (lambda p: p / "missing.wav", "no such file", 2),
-    (lambda p: (p / "junk.mp3").write_bytes(os.urandom(30_000)) and p / "junk.mp3", "not a readable audio", 1),
-    (lambda p: (p / "empty.wav").write_bytes(b"") == 0 and p / "empty.wav", "empty", 1),
-])
+@pytest.mark.parametrize(
+    "make,needle,code",
+    [
+        (lambda p: p / "missing.wav", "no such file", 2),
+        (lambda p: (p / "junk.mp3").write_bytes(os.urandom(30_000)) and p / "junk.mp3", "not a readable audio", 1),
+        (lambda p: (p / "empty.wav").write_bytes(b"") == 0 and p / "empty.wav", "empty", 1),
+    ],
+)
 def test_unreadable_input_is_a_clear_error(tmp_path, make, needle, code):
     done = sidecar("subtitle", make(tmp_path), "-q")
     assert done.returncode == code and needle in done.stderr, done.stderr
@@ -99,8 +106,7 @@ def test_unreadable_input_is_a_clear_error(tmp_path, make, needle, code):
 
 
 def test_unreachable_server(tmp_path, data_dir):
-    done = sidecar("subtitle", data_dir / "1089-134691-0000.flac", "-o", tmp_path / "x.srt",
-                   "--server", "127.0.0.1:9")
+    done = sidecar("subtitle", data_dir / "1089-134691-0000.flac", "-o", tmp_path / "x.srt", "--server", "127.0.0.1:9")
     assert done.returncode == 1 and "no sidecar answers at 127.0.0.1:9" in done.stderr
 
 

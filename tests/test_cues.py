@@ -63,13 +63,15 @@ def expect_error(code, words, call):
 
 def test_options_are_checked_in_one_place():
     musicgen.CueOptions(prompt="x").validate()
-    for fields, words in [({"prompt": "  "}, "prompt is empty"),
-                          ({"duration": 30.5}, "at most 30 s"),
-                          ({"duration": 0.0}, "above 0"),
-                          ({"guidance_scale": 0.5}, "guidance_scale"),
-                          ({"top_p": 1.5}, "top_p"),
-                          ({"temperature": 0.0}, "temperature"),
-                          ({"seed": -1}, "seed")]:
+    for fields, words in [
+        ({"prompt": "  "}, "prompt is empty"),
+        ({"duration": 30.5}, "at most 30 s"),
+        ({"duration": 0.0}, "above 0"),
+        ({"guidance_scale": 0.5}, "guidance_scale"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"seed": -1}, "seed"),
+    ]:
         with pytest.raises(InvalidOptionsError, match=words):
             musicgen.CueOptions(**{"prompt": "x", **fields}).validate()
     assert musicgen.CueOptions(prompt="x", seed=5).with_seed().seed == 5
@@ -91,8 +93,12 @@ def test_proto_settings_options_and_cli_flags_agree():
     parser = argparse.ArgumentParser()
     cue.add_parser(parser.add_subparsers())
     flags = {a.dest for a in parser._subparsers._group_actions[0].choices["cue"]._actions}
-    to_flag = {"audio_duration": "duration", "guidance_scale": "guidance", "reference_mode": "melody",
-               "reference_sha256": None}
+    to_flag = {
+        "audio_duration": "duration",
+        "guidance_scale": "guidance",
+        "reference_mode": "melody",
+        "reference_sha256": None,
+    }
     assert {to_flag.get(n, n) for n in proto} - {None} <= flags
 
 
@@ -107,8 +113,9 @@ def assert_streams_like_the_library(engine: musicgen.MusicgenEngine) -> None:
     assert len(chunks) >= 3 and items.index(chunks[0]) < items.index(steps[-1])  # before the end
     streamed = np.concatenate([c.samples for c in chunks], axis=1)
     torch.manual_seed(11)
-    reference = engine.model.generate(**engine.inputs(options, None),
-                                      **engine.sampling(options, plan))[0].float().cpu().numpy()
+    reference = (
+        engine.model.generate(**engine.inputs(options, None), **engine.sampling(options, plan))[0].float().cpu().numpy()
+    )
     assert streamed.shape == reference.shape == (1, 16_000)
     np.testing.assert_allclose(streamed, reference, atol=1e-5)
 
@@ -130,15 +137,17 @@ def test_engine_streams_exactly_the_librarys_cue(tiny_musicgen_dir):
     import torch
 
     engine, device, resolved = musicgen.MODEL_FAMILY.load_alone(
-        str(tiny_musicgen_dir), ServerConfig.model_settings_for("cpu", cpu_threads=1))
+        str(tiny_musicgen_dir), ServerConfig.model_settings_for("cpu", cpu_threads=1)
+    )
     assert (device, resolved.source, engine.codebooks) == ("cpu", "local", 4)
     assert_streams_like_the_library(engine)
 
     # A continuation: only the new audio, aligned with the library's whole output.
     rng = np.random.default_rng(0)
     given = (rng.standard_normal((1, 12_345)) * 0.1).astype(np.float32)
-    options = musicgen.CueOptions(prompt=PROMPT, duration=0.5, seed=11, chunk_seconds=0.2,
-                                  reference_mode=musicgen.CONTINUATION)
+    options = musicgen.CueOptions(
+        prompt=PROMPT, duration=0.5, seed=11, chunk_seconds=0.2, reference_mode=musicgen.CONTINUATION
+    )
     ref = engine.reference(given, musicgen.CONTINUATION)
     assert ref.samples.shape[1] % engine.hop == 0
     items = list(engine.generate(options, ref))
@@ -146,7 +155,7 @@ def test_engine_streams_exactly_the_librarys_cue(tiny_musicgen_dir):
     torch.manual_seed(11)
     whole = engine.model.generate(**engine.inputs(options, ref), **engine.sampling(options, items[0]))[0].numpy()
     assert streamed.shape == (1, 8000)
-    np.testing.assert_allclose(streamed, whole[:, ref.samples.shape[1]:], atol=1e-5)
+    np.testing.assert_allclose(streamed, whole[:, ref.samples.shape[1] :], atol=1e-5)
     with pytest.raises(InvalidOptionsError, match="at most 1024 frames in all: 20.40 s after 0.00 s"):
         engine.plan(musicgen.CueOptions(prompt=PROMPT, duration=25.0), None)  # the tiny model's limit
     with pytest.raises(InvalidOptionsError, match="does not follow melodies"):
@@ -184,8 +193,7 @@ def test_settings_echoed_in_full_regenerate_the_same_cue(music_client, tiny_musi
 def test_continuation_of_uploaded_audio(music_client, tiny_musicgen_dir, data_dir):
     from sidecar.v1 import cues_pb2
 
-    s = settings(tiny_musicgen_dir, duration=0.4, seed=3,
-                 reference_mode=cues_pb2.REFERENCE_MODE_CONTINUATION)
+    s = settings(tiny_musicgen_dir, duration=0.4, seed=3, reference_mode=cues_pb2.REFERENCE_MODE_CONTINUATION)
     clip = data_dir / "1089-134691-0000.flac"
     info, audio, _, summary = collect(music_client.generate_cue(s, reference=clip))
     assert audio.shape == (1, round(0.4 * 16_000))
@@ -208,31 +216,56 @@ def test_melody_model_follows_an_uploaded_melody(music_client, tiny_melody_dir, 
     assert info.reference_duration.seconds + info.reference_duration.nanos / 1e9 == pytest.approx(2.0)
     _, again, _, _ = collect(music_client.generate_cue(summary.settings, reference=tune))
     np.testing.assert_array_equal(again, audio)
-    expect_error(grpc.StatusCode.INVALID_ARGUMENT, ["melody model, which cannot continue"], music_client.generate_cue(
-        settings(tiny_melody_dir, reference_mode=cues_pb2.REFERENCE_MODE_CONTINUATION), reference=tune))
+    expect_error(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["melody model, which cannot continue"],
+        music_client.generate_cue(
+            settings(tiny_melody_dir, reference_mode=cues_pb2.REFERENCE_MODE_CONTINUATION), reference=tune
+        ),
+    )
 
 
-def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(music_client, tiny_musicgen_dir,
-                                                                     data_dir, tmp_path):
+def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(
+    music_client, tiny_musicgen_dir, data_dir, tmp_path
+):
     from sidecar.v1 import cues_pb2
 
     bad = grpc.StatusCode.INVALID_ARGUMENT
     expect_error(bad, ["prompt is empty"], music_client.generate_cue(settings(tiny_musicgen_dir, prompt=" ")))
-    expect_error(bad, ["at most 30 s", "31 s"],
-                 music_client.generate_cue(settings(tiny_musicgen_dir, duration=31.0)))
-    expect_error(grpc.StatusCode.NOT_FOUND, ["no musicgen model named 'musicgen-huge'", "musicgen-small"],
-                 music_client.generate_cue(settings("musicgen-huge")))
-    expect_error(grpc.StatusCode.NOT_FOUND, ["not a musicgen model directory"],
-                 music_client.generate_cue(settings(tmp_path)))
-    expect_error(bad, ["needs reference audio"], music_client.generate_cue(
-        settings(tiny_musicgen_dir, reference_mode=cues_pb2.REFERENCE_MODE_CONTINUATION)))
-    expect_error(bad, ["without a `reference_mode`"], music_client.generate_cue(
-        settings(tiny_musicgen_dir), reference=data_dir / "1089-134691-0000.flac"))
-    expect_error(bad, ["does not follow melodies"], music_client.generate_cue(
-        settings(tiny_musicgen_dir, reference_mode=cues_pb2.REFERENCE_MODE_MELODY),
-        reference=data_dir / "1089-134691-0000.flac"))
-    expect_error(bad, ["empty"], music_client.generate_cue(
-        settings(tiny_musicgen_dir, reference_mode=cues_pb2.REFERENCE_MODE_CONTINUATION), reference=b""))
+    expect_error(bad, ["at most 30 s", "31 s"], music_client.generate_cue(settings(tiny_musicgen_dir, duration=31.0)))
+    expect_error(
+        grpc.StatusCode.NOT_FOUND,
+        ["no musicgen model named 'musicgen-huge'", "musicgen-small"],
+        music_client.generate_cue(settings("musicgen-huge")),
+    )
+    expect_error(
+        grpc.StatusCode.NOT_FOUND, ["not a musicgen model directory"], music_client.generate_cue(settings(tmp_path))
+    )
+    expect_error(
+        bad,
+        ["needs reference audio"],
+        music_client.generate_cue(settings(tiny_musicgen_dir, reference_mode=cues_pb2.REFERENCE_MODE_CONTINUATION)),
+    )
+    expect_error(
+        bad,
+        ["without a `reference_mode`"],
+        music_client.generate_cue(settings(tiny_musicgen_dir), reference=data_dir / "1089-134691-0000.flac"),
+    )
+    expect_error(
+        bad,
+        ["does not follow melodies"],
+        music_client.generate_cue(
+            settings(tiny_musicgen_dir, reference_mode=cues_pb2.REFERENCE_MODE_MELODY),
+            reference=data_dir / "1089-134691-0000.flac",
+        ),
+    )
+    expect_error(
+        bad,
+        ["empty"],
+        music_client.generate_cue(
+            settings(tiny_musicgen_dir, reference_mode=cues_pb2.REFERENCE_MODE_CONTINUATION), reference=b""
+        ),
+    )
     info, audio, _, _ = collect(music_client.generate_cue(settings(tiny_musicgen_dir, duration=0.2, seed=1)))
     assert audio.shape == (1, 3200)
 
@@ -261,22 +294,27 @@ def test_cli_cue_saves_settings_that_regenerate_it(music_sidecar, tiny_musicgen_
 
     out = tmp_path / "bed.wav"
     server = ["--server", music_sidecar.address]
-    assert main(["cue", PROMPT, "-d", "0.5", "--seed", "9", "--model", str(tiny_musicgen_dir),
-                 "-o", str(out), *server]) == 0
+    assert (
+        main(["cue", PROMPT, "-d", "0.5", "--seed", "9", "--model", str(tiny_musicgen_dir), "-o", str(out), *server])
+        == 0
+    )
     saved = json.loads((tmp_path / "bed.json").read_text())
     assert saved["seed"] == "9" and saved["model"] == str(tiny_musicgen_dir) and saved["topK"] == 250
     assert "bed.json" in capsys.readouterr().err
     again = tmp_path / "again.wav"
     assert main(["cue", "--settings", str(tmp_path / "bed.json"), "-o", str(again), *server]) == 0
-    first, second = (decode_file(str(p), sample_rate=None, mono=False, max_duration=60, name=p.name)
-                     for p in (out, again))
+    first, second = (
+        decode_file(str(p), sample_rate=None, mono=False, max_duration=60, name=p.name) for p in (out, again)
+    )
     assert first.sample_rate == 16_000 and first.frame_count == 8000
     np.testing.assert_array_equal(first.samples, second.samples)
 
     assert main(["cue", PROMPT, "-o", str(out), *server]) == 2
     assert "exists: pass --force" in capsys.readouterr().err
-    assert main(["cue", PROMPT, "-d", "45", "--model", str(tiny_musicgen_dir), "-o",
-                 str(tmp_path / "long.wav"), *server]) == 1
+    assert (
+        main(["cue", PROMPT, "-d", "45", "--model", str(tiny_musicgen_dir), "-o", str(tmp_path / "long.wav"), *server])
+        == 1
+    )
     assert "at most 30 s" in capsys.readouterr().err and not (tmp_path / "long.wav").exists()
     assert main(["cue", " ", "-o", str(tmp_path / "x.wav"), *server]) == 2
     assert "prompt is empty" in capsys.readouterr().err

@@ -24,26 +24,26 @@ MAX_LAG_SAMPLES = 1500  # more than the model delay (1440 samples at 48 kHz) at 
 
 def speech(librispeech, sample_rate: int) -> np.ndarray:
     path, _ = librispeech[CLIP]
-    return media.decode_file(path, sample_rate=sample_rate, mono=True).samples[0][:int(SECONDS * sample_rate)]
+    return media.decode_file(path, sample_rate=sample_rate, mono=True).samples[0][: int(SECONDS * sample_rate)]
 
 
 def noisy(clean: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
     """clean plus white noise at snr_db, as (channels, frames) for each row of clean."""
     clean = np.atleast_2d(clean)
     noise = np.random.default_rng(seed).standard_normal(clean.shape).astype(np.float32)
-    noise *= np.sqrt((clean ** 2).mean() / (noise ** 2).mean()) / 10 ** (snr_db / 20)
+    noise *= np.sqrt((clean**2).mean() / (noise**2).mean()) / 10 ** (snr_db / 20)
     return (clean + noise).astype(np.float32)
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
-    return float(10 * np.log10((target ** 2).sum() / ((estimate - target) ** 2).sum()))
+    return float(10 * np.log10((target**2).sum() / ((estimate - target) ** 2).sum()))
 
 
 def best_lag(reference: np.ndarray, estimate: np.ndarray) -> int:
     """The lag of estimate against reference with the highest cross-correlation."""
     n = len(reference)
-    corr = np.correlate(estimate[MAX_LAG_SAMPLES:n - MAX_LAG_SAMPLES], reference, mode="valid")
+    corr = np.correlate(estimate[MAX_LAG_SAMPLES : n - MAX_LAG_SAMPLES], reference, mode="valid")
     return int(MAX_LAG_SAMPLES - np.argmax(corr))
 
 
@@ -60,8 +60,11 @@ def joined(chunks) -> tuple[np.ndarray, media.PcmSpec]:
 def enhance_pcm(client, samples: np.ndarray, sample_rate: int, **options) -> tuple[np.ndarray, media.PcmSpec]:
     spec = media.PcmSpec(media.PCM_F32LE, sample_rate, samples.shape[0])
     fmt = audio_pb2.AudioFormat(pcm=convert.pcm_format(spec))
-    return joined(client.enhance(media.encode_pcm(samples), audio_format=fmt,
-                                 options=enhancement_pb2.EnhancementOptions(**options)))
+    return joined(
+        client.enhance(
+            media.encode_pcm(samples), audio_format=fmt, options=enhancement_pb2.EnhancementOptions(**options)
+        )
+    )
 
 
 @pytest.mark.parametrize("snr_db", [0, 5, 10])
@@ -86,12 +89,13 @@ def test_attenuation_limit_keeps_some_background(client, librispeech):
 
 
 def test_stereo_44k_file_round_trips_in_s16(client, librispeech, tmp_path):
-    clean = speech(librispeech, 44100)[:3 * 44100]
+    clean = speech(librispeech, 44100)[: 3 * 44100]
     mixed = noisy(np.stack([clean, 0.5 * clean]), 5, seed=1)
     path = write_audio(tmp_path / "noisy.wav", mixed, 44100)
     infos, summaries = [], []
-    chunks = client.enhance(path, output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
-                            on_info=infos.append, on_summary=summaries.append)
+    chunks = client.enhance(
+        path, output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, on_info=infos.append, on_summary=summaries.append
+    )
     out, spec = joined(chunks)
     assert spec == media.PcmSpec(media.PCM_S16LE, 44100, 2)
     assert out.shape == mixed.shape
@@ -103,7 +107,7 @@ def test_stereo_44k_file_round_trips_in_s16(client, librispeech, tmp_path):
 
 
 def test_live_stream_in_small_chunks_matches_file_mode(client, librispeech):
-    clean = speech(librispeech, 16000)[:16000 * 4]
+    clean = speech(librispeech, 16000)[: 16000 * 4]
     mixed = noisy(clean, 5)
     spec = media.PcmSpec(media.PCM_S16LE, 16000, 1)
     data = media.encode_pcm(mixed, media.PCM_S16LE)
@@ -118,7 +122,7 @@ def test_live_stream_in_small_chunks_matches_file_mode(client, librispeech):
             if i >= len(data) // 2 and not sent_before_output:
                 sent_before_output.append(i)
                 assert first_output.wait(20), "no output while half the stream was sent"
-            yield data[i:i + chunk_bytes]
+            yield data[i : i + chunk_bytes]
 
     responses = []
     for response in client.stream_enhance(live(), pcm_format=convert.pcm_format(spec)):
@@ -132,4 +136,4 @@ def test_live_stream_in_small_chunks_matches_file_mode(client, librispeech):
     assert out_spec == spec
     assert stream_out.shape == mixed.shape
     error = stream_out - file_out
-    assert 10 * np.log10((error ** 2).sum() / (file_out ** 2).sum()) < -40
+    assert 10 * np.log10((error**2).sum() / (file_out**2).sum()) < -40

@@ -17,9 +17,9 @@ RATE = 44100
 
 def noisy_speech(librispeech, seconds: float = 3.0) -> np.ndarray:
     path, _ = librispeech["1089-134691-0000"]
-    clean = media.decode_file(path, sample_rate=RATE, mono=True).samples[0][:int(seconds * RATE)]
+    clean = media.decode_file(path, sample_rate=RATE, mono=True).samples[0][: int(seconds * RATE)]
     noise = np.random.default_rng(2).standard_normal((2, clean.size)).astype(np.float32)
-    noise *= np.sqrt((clean ** 2).mean() / (noise ** 2).mean())
+    noise *= np.sqrt((clean**2).mean() / (noise**2).mean())
     return (np.stack([clean, clean]) + noise).astype(np.float32)
 
 
@@ -56,9 +56,15 @@ def test_cli_reports_undecodable_input(sidecar_server, tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("name, sample_format, tolerance", [
-    ("a.wav", None, 1e-7), ("a.wav", writers.S16, 1e-4), ("a.flac", None, 1e-6), ("a.flac", writers.S16, 1e-4),
-])
+@pytest.mark.parametrize(
+    "name, sample_format, tolerance",
+    [
+        ("a.wav", None, 1e-7),
+        ("a.wav", writers.S16, 1e-4),
+        ("a.flac", None, 1e-6),
+        ("a.flac", writers.S16, 1e-4),
+    ],
+)
 def test_writer_round_trips(tmp_path, name, sample_format, tolerance):
     samples = np.random.default_rng(0).uniform(-0.9, 0.9, (2, 10007)).astype(np.float32)
     path = writers.write_audio(tmp_path / name, samples, 22050, sample_format=sample_format)
@@ -78,8 +84,7 @@ def test_writer_refuses_to_overwrite_and_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(InvalidOptionsError, match="must end in"):
         writers.write_audio(tmp_path / "c.mp3", np.zeros((1, 10), np.float32), 8000)
     with pytest.raises(InvalidOptionsError, match="f32"):
-        writers.write_audio(tmp_path / "d.flac", np.zeros((1, 10), np.float32), 8000,
-                            sample_format=writers.F32)
+        writers.write_audio(tmp_path / "d.flac", np.zeros((1, 10), np.float32), 8000, sample_format=writers.F32)
     assert target.read_bytes() == b"keep"
     assert os.listdir(tmp_path) == ["a.wav"]
     writers.write_audio(target, np.zeros((1, 10), np.float32), 8000, overwrite=True)

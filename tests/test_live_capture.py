@@ -69,8 +69,7 @@ def test_a_device_that_never_opens_fails_with_ffmpegs_message():
 
 
 def test_a_fast_file_stays_just_ahead_of_the_stream():
-    capture = AudioCapture(str(DATA / "demo-1089.flac"),
-                                CaptureOptions(realtime=False)).start()
+    capture = AudioCapture(str(DATA / "demo-1089.flac"), CaptureOptions(realtime=False)).start()
     started, ahead, total = time.monotonic(), [], 0.0
     try:
         for chunk in capture.chunks_from(0.0, threading.Event()):
@@ -94,7 +93,7 @@ def play(pipe: pathlib.Path, data: bytes) -> float:
         began = time.monotonic()
         f.write(header)
         for i in range(0, len(pcm), step):
-            f.write(pcm[i:i + step])
+            f.write(pcm[i : i + step])
             time.sleep(max(0.0, began + (i + step) / BYTES_PER_SECOND - time.monotonic()))
     return began
 
@@ -110,10 +109,14 @@ def test_live_carries_on_when_the_device_goes_away_and_comes_back(sidecar_server
     data = write_wav(tmp_path / "talk.wav", audio).read_bytes()
     pipe, output = tmp_path / "mic", tmp_path / "live.srt"
     os.mkfifo(pipe)
-    process = subprocess.Popen([*SIDECAR, "live", "-i", f"lavfi:amovie={pipe}", "-o", str(output),
-                                "--server", sidecar_server.address],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                               preexec_fn=like_a_terminal_program)
+    process = subprocess.Popen(
+        [*SIDECAR, "live", "-i", f"lavfi:amovie={pipe}", "-o", str(output), "--server", sidecar_server.address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=like_a_terminal_program,
+    )
     try:
         first = play(pipe, data)  # the writer closing the pipe ends ffmpeg: the device is lost
         time.sleep(AWAY_SECONDS)

@@ -17,9 +17,13 @@ from tests.harness import free_port, serve
 from tests.streaming_fixtures import speech, write_wav
 
 SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1",
-       "PYTHONPATH": os.pathsep.join([str(pathlib.Path(__file__).parents[1] / "plugins"),
-                                      os.environ.get("PYTHONPATH", "")])}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "PYTHONPATH": os.pathsep.join(
+        [str(pathlib.Path(__file__).parents[1] / "plugins"), os.environ.get("PYTHONPATH", "")]
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +39,13 @@ def srt_text(path: pathlib.Path) -> str:
 def test_live_file_prints_captions_and_keeps_the_srt_valid(two_utterances, sidecar_server, tmp_path):
     wav, reference = two_utterances
     output = tmp_path / "live.srt"
-    process = subprocess.Popen([*SIDECAR, "live", "-i", str(wav), "--fast", "-o", str(output),
-                                "--server", sidecar_server.address],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(
+        [*SIDECAR, "live", "-i", str(wav), "--fast", "-o", str(output), "--server", sidecar_server.address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     snapshots = set()
     while process.poll() is None:
         if output.exists():
@@ -55,14 +63,17 @@ def test_live_file_prints_captions_and_keeps_the_srt_valid(two_utterances, sidec
     assert "live.srt: " in err
 
 
-def test_live_keeps_captioning_when_its_subtitle_file_cannot_be_written(two_utterances, sidecar_server,
-                                                                        tmp_path):
+def test_live_keeps_captioning_when_its_subtitle_file_cannot_be_written(two_utterances, sidecar_server, tmp_path):
     wav, reference = two_utterances
     folder = tmp_path / "gone"
     folder.mkdir()
-    process = subprocess.Popen([*SIDECAR, "live", "-i", str(wav), "-o", str(folder / "live.srt"),
-                                "--server", sidecar_server.address],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(
+        [*SIDECAR, "live", "-i", str(wav), "-o", str(folder / "live.srt"), "--server", sidecar_server.address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     while process.poll() is None and not (folder / "live.srt").exists():
         time.sleep(0.02)
     (folder / "live.srt").unlink()
@@ -88,9 +99,11 @@ def test_live_refuses_to_overwrite_and_names_bad_input(two_utterances, tmp_path)
     wav, _ = two_utterances
     taken = tmp_path / "taken.vtt"
     taken.write_text("mine")
-    cases = [(["-i", str(wav), "-o", str(taken)], "pass --force"),
-             (["-i", str(tmp_path / "missing.wav")], "no such file"),
-             (["-i", str(wav), "-o", str(tmp_path / "x.txt")], "must end in .srt, .vtt")]
+    cases = [
+        (["-i", str(wav), "-o", str(taken)], "pass --force"),
+        (["-i", str(tmp_path / "missing.wav")], "no such file"),
+        (["-i", str(wav), "-o", str(tmp_path / "x.txt")], "must end in .srt, .vtt"),
+    ]
     for argv, message in cases:
         done = subprocess.run([*SIDECAR, "live", *argv], capture_output=True, text=True, env=ENV)
         assert done.returncode == 2 and message in done.stderr, done.stderr
@@ -104,9 +117,13 @@ def test_live_carries_on_when_the_sidecar_is_killed_and_restarted(tmp_path):
     wav = write_wav(tmp_path / "three.wav", audio)
     port, ready, output = free_port(), tmp_path / "ready", tmp_path / "live.srt"
     server = serve(port, ready, env=ENV)
-    live = subprocess.Popen([*SIDECAR, "live", "-i", str(wav), "-o", str(output), "--reconnect",
-                             "--server", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    live = subprocess.Popen(
+        [*SIDECAR, "live", "-i", str(wav), "-o", str(output), "--reconnect", "--server", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     try:
         deadline = time.monotonic() + 30
         while "stuff" not in (output.read_text().lower() if output.exists() else ""):

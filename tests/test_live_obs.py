@@ -47,12 +47,27 @@ def test_live_sets_the_text_source_and_captions_the_stream(obs, sidecar_server, 
     clip, reference = librispeech[CLIP]
     ws.request("StartStream")
     process = subprocess.Popen(
-        live_obs(obs, "-i", str(clip), "--lines", str(LINES), "--chars-per-line", str(CHARS),
-                 "--language", "en", "--server", sidecar_server.address),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**ENV, "OBS_WEBSOCKET_PASSWORD": PASSWORD})  # the password from the environment
+        live_obs(
+            obs,
+            "-i",
+            str(clip),
+            "--lines",
+            str(LINES),
+            "--chars-per-line",
+            str(CHARS),
+            "--language",
+            "en",
+            "--server",
+            sidecar_server.address,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**ENV, "OBS_WEBSOCKET_PASSWORD": PASSWORD},
+    )  # the password from the environment
     seen = []  # the Text source's text as OBS holds it, each change
     try:
+
         def look() -> bool:
             text = ws.text_source_settings(TEXT_SOURCE)["text"]
             if not seen or seen[-1] != text:
@@ -64,8 +79,7 @@ def test_live_sets_the_text_source_and_captions_the_stream(obs, sidecar_server, 
         out, err = process.communicate()
         # OBS sends a caption once the previous one's display time is up: the last ones reach
         # the stream a little after the Text source.
-        obs.wait_for(lambda: covered(reference, cea608_text(receiver.received())) >= 0.6, 30,
-                     "captions in the stream")
+        obs.wait_for(lambda: covered(reference, cea608_text(receiver.received())) >= 0.6, 30, "captions in the stream")
     finally:
         if process.poll() is None:
             process.kill()
@@ -77,10 +91,9 @@ def test_live_sets_the_text_source_and_captions_the_stream(obs, sidecar_server, 
     assert shown and sum(w in normalize(reference) for w in shown) >= 0.8 * len(shown), seen
     assert covered(reference, " ".join(texts)) >= 0.6, seen
     assert len(set(texts)) >= 3, f"captions should change as the clip plays: {seen}"
-    assert all(len(t.split("\n")) <= LINES and all(len(line) <= CHARS for line in t.split("\n"))
-               for t in texts), texts
+    assert all(len(t.split("\n")) <= LINES and all(len(line) <= CHARS for line in t.split("\n")) for t in texts), texts
     printed, last = " ".join(line.split("] ", 1)[1] for line in out.splitlines()), normalize(texts[-1])
-    assert last and normalize(printed)[-len(last):] == last, f"not the last words printed: {seen}"
+    assert last and normalize(printed)[-len(last) :] == last, f"not the last words printed: {seen}"
     captions = normalize(cea608_text(receiver.received()))
     assert sum(w in normalize(reference) for w in captions) >= 0.8 * len(captions), captions
 
@@ -89,18 +102,27 @@ def test_live_names_what_is_wrong_with_obs(obs, librispeech):
     obs, ws, _ = obs
     clip = str(librispeech[CLIP][0])
     before = ws.text_source_settings(TEXT_SOURCE)["text"]
-    cases = [(["--obs-password", "wrong"], "refused the password"),
-             ([], "asks for a password"),
-             (["--obs-password", PASSWORD, "--obs-text-source", "Nope"], "OBS has no source named 'Nope'"),
-             (["--obs-password", PASSWORD, "--obs", f"ws://127.0.0.1:{free_port()}"],
-              "cannot connect to OBS at ws://127.0.0.1:")]
+    cases = [
+        (["--obs-password", "wrong"], "refused the password"),
+        ([], "asks for a password"),
+        (["--obs-password", PASSWORD, "--obs-text-source", "Nope"], "OBS has no source named 'Nope'"),
+        (
+            ["--obs-password", PASSWORD, "--obs", f"ws://127.0.0.1:{free_port()}"],
+            "cannot connect to OBS at ws://127.0.0.1:",
+        ),
+    ]
     for argv, message in cases:
-        done = subprocess.run([*live_obs(obs, "-i", clip), *argv], capture_output=True, text=True,
-                              env={k: v for k, v in ENV.items() if k != "OBS_WEBSOCKET_PASSWORD"},
-                              timeout=60)
+        done = subprocess.run(
+            [*live_obs(obs, "-i", clip), *argv],
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in ENV.items() if k != "OBS_WEBSOCKET_PASSWORD"},
+            timeout=60,
+        )
         assert done.returncode == 1 and message in done.stderr, (argv, done.stderr)
-    done = subprocess.run([*live_obs(obs, "-i", clip), "--lines", "0"], capture_output=True, text=True,
-                          env=ENV, timeout=60)
+    done = subprocess.run(
+        [*live_obs(obs, "-i", clip), "--lines", "0"], capture_output=True, text=True, env=ENV, timeout=60
+    )
     assert done.returncode == 2 and "lines must be 1 to 10" in done.stderr, done.stderr
     assert ws.text_source_settings(TEXT_SOURCE)["text"] == before, "a failed start changed nothing"
 
@@ -109,13 +131,17 @@ def test_live_carries_on_when_obs_restarts(obs, sidecar_server, data_dir):
     # Last in this module: it restarts the module's OBS.
     obs, ws, _ = obs
     process = subprocess.Popen(
-        live_obs(obs, "-i", str(data_dir / "demo-1089.flac"), "--obs-password", PASSWORD,
-                 "--server", sidecar_server.address),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        live_obs(
+            obs, "-i", str(data_dir / "demo-1089.flac"), "--obs-password", PASSWORD, "--server", sidecar_server.address
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     try:
         before = ws.text_source_settings(TEXT_SOURCE)["text"]
-        obs.wait_for(lambda: ws.text_source_settings(TEXT_SOURCE)["text"] != before, 30,
-                     "captions before the restart")
+        obs.wait_for(lambda: ws.text_source_settings(TEXT_SOURCE)["text"] != before, 30, "captions before the restart")
         obs.restart()
         assert process.poll() is None, process.communicate()
         again = obs.websocket()
@@ -130,4 +156,4 @@ def test_live_carries_on_when_obs_restarts(obs, sidecar_server, data_dir):
     assert process.returncode == 0, err
     assert "lost OBS" in err and f"connected to OBS at {obs.websocket_url} again" in err, err
     printed = normalize(" ".join(line.split("] ", 1)[1] for line in out.splitlines()))
-    assert shown != PLACEHOLDER and printed[-len(normalize(shown)):] == normalize(shown), (shown, out)
+    assert shown != PLACEHOLDER and printed[-len(normalize(shown)) :] == normalize(shown), (shown, out)

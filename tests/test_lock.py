@@ -67,19 +67,24 @@ def locked_requirements(lock) -> list[Requirement]:
 
 
 def normalized(requirements) -> list[tuple]:
-    return sorted((canonicalize_name(r.name), tuple(sorted(r.extras)), str(r.specifier), str(r.marker or ""))
-                  for r in requirements)
+    return sorted(
+        (canonicalize_name(r.name), tuple(sorted(r.extras)), str(r.specifier), str(r.marker or ""))
+        for r in requirements
+    )
 
 
 def test_lock_was_made_from_this_pyproject(pyproject, lock):
     assert normalized(locked_requirements(lock)) == normalized(project_requirements(pyproject)), (
-        "pyproject.toml changed since uv.lock was made: run `make lock`")
+        "pyproject.toml changed since uv.lock was made: run `make lock`"
+    )
     uv_settings = pyproject["tool"]["uv"]
     manifest = lock["manifest"]
     assert sorted(f"{o['name']}; {o['marker']}" for o in manifest["overrides"]) == sorted(
-        uv_settings["override-dependencies"]), "override-dependencies changed: run `make lock`"
+        uv_settings["override-dependencies"]
+    ), "override-dependencies changed: run `make lock`"
     assert sorted(f"{c['name']}{c['specifier']}" for c in manifest["build-constraints"]) == sorted(
-        uv_settings["build-constraint-dependencies"]), "build-constraint-dependencies changed: run `make lock`"
+        uv_settings["build-constraint-dependencies"]
+    ), "build-constraint-dependencies changed: run `make lock`"
 
 
 def test_locked_versions_satisfy_pyproject(pyproject, lock):
@@ -146,5 +151,7 @@ def test_installed_packages_equal_the_lock(lock):
         installed.pop(seed, None)
     differences = sorted(
         f"{name}: installed {installed.get(name, '-')}, locked {wanted.get(name, '-')}"
-        for name in wanted.keys() | installed.keys() if installed.get(name) != wanted.get(name))
+        for name in wanted.keys() | installed.keys()
+        if installed.get(name) != wanted.get(name)
+    )
     assert not differences, "the venv differs from uv.lock (run `make install`): " + "; ".join(differences)

@@ -51,15 +51,22 @@ def test_duration_limit_stops_decoding(data_dir):
         media.decode_file(data_dir / CLIP, max_duration=5)
 
 
-@pytest.mark.parametrize("maker,message", [
-    (lambda p, d: media_files.truncated(d / CLIP, p / "cut.flac"), "truncated"),
-    (lambda p, d: media_files.truncated(d / CLIP, p / "head.flac", 0.001), "not a readable audio"),
-    (lambda p, d: media_files.unknown_codec_wav(p / "odd.wav"), "codec is not supported"),
-    (lambda p, d: (p / "notes.txt").write_text("just some text\n" * 50) and p / "notes.txt",
-     "no audio stream|not a readable"),
-    (lambda p, d: (p / "noise.bin").write_bytes(np.random.default_rng(0).bytes(50_000)) and p / "noise.bin",
-     "not a readable"),
-])
+@pytest.mark.parametrize(
+    "maker,message",
+    [
+        (lambda p, d: media_files.truncated(d / CLIP, p / "cut.flac"), "truncated"),
+        (lambda p, d: media_files.truncated(d / CLIP, p / "head.flac", 0.001), "not a readable audio"),
+        (lambda p, d: media_files.unknown_codec_wav(p / "odd.wav"), "codec is not supported"),
+        (
+            lambda p, d: (p / "notes.txt").write_text("just some text\n" * 50) and p / "notes.txt",
+            "no audio stream|not a readable",
+        ),
+        (
+            lambda p, d: (p / "noise.bin").write_bytes(np.random.default_rng(0).bytes(50_000)) and p / "noise.bin",
+            "not a readable",
+        ),
+    ],
+)
 def test_bad_files_name_the_problem(tmp_path, data_dir, maker, message):
     path = maker(tmp_path, data_dir)
     with pytest.raises(InvalidAudioError, match=message):

@@ -77,8 +77,10 @@ def test_models_in_use_are_never_unloaded():
     assert (registry.load_count, registry.unload_count) == (3, 2)
 
 
-@pytest.mark.parametrize("text, size", [("123456", 123456), ("512M", 512 << 20), ("6G", 6 << 30),
-                                        ("1.5GiB", int(1.5 * (1 << 30))), ("64kb", 64 << 10)])
+@pytest.mark.parametrize(
+    "text, size",
+    [("123456", 123456), ("512M", 512 << 20), ("6G", 6 << 30), ("1.5GiB", int(1.5 * (1 << 30))), ("64kb", 64 << 10)],
+)
 def test_sizes_read_as_people_write_them(text, size):
     assert config.parse_size(text) == size
     assert config.load(max_model_memory=text).max_model_memory == size

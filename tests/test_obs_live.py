@@ -52,8 +52,9 @@ def test_captions_resume_after_the_sidecar_restarts(tmp_path):
     server = serve(port, ready)
     samples, reference = speech("1089-134686-0000", "1089-134691-0000", lead=0.3, tail=0.5)
     capture = AudioCapture(str(write_wav(tmp_path / "talk.wav", samples))).start()
-    captions = live.LiveCaptions(capture, live.LiveOptions(
-        address=f"127.0.0.1:{port}", retry_first_seconds=0.2, retry_max_seconds=1.0)).start()
+    captions = live.LiveCaptions(
+        capture, live.LiveOptions(address=f"127.0.0.1:{port}", retry_first_seconds=0.2, retry_max_seconds=1.0)
+    ).start()
     pump = Pump(captions)
     try:
         pump.until(lambda: pump.finals, 60, "first final caption")
@@ -72,8 +73,11 @@ def test_captions_resume_after_the_sidecar_restarts(tmp_path):
         server.wait(timeout=30)
 
     assert pump.statuses[-1] == "ended", pump.statuses
-    assert captions.streams >= 2 and "connected" in pump.statuses[pump.statuses.index(
-        next(s for s in pump.statuses if s.startswith("reconnecting"))):]
+    assert (
+        captions.streams >= 2
+        and "connected"
+        in pump.statuses[pump.statuses.index(next(s for s in pump.statuses if s.startswith("reconnecting"))) :]
+    )
     after = pump.finals[before:]
     assert after and after[-1].words[-1].end > killed_at, "no captions after the restart"
     texts = [f.text for f in pump.finals]
@@ -86,8 +90,9 @@ def test_captions_resume_after_the_sidecar_restarts(tmp_path):
 
 def test_a_refused_stream_fails_with_the_servers_reason_and_is_not_retried(client, sidecar_server):
     capture = AudioCapture(str(DATA / "1089-134691-0000.flac")).start()
-    captions = live.LiveCaptions(capture, live.LiveOptions(address=sidecar_server.address,
-                                                           model="no-such-model")).start()
+    captions = live.LiveCaptions(
+        capture, live.LiveOptions(address=sidecar_server.address, model="no-such-model")
+    ).start()
     pump = Pump(captions)
     try:
         pump.until(lambda: not captions.running, 30, "the stream to give up")
@@ -178,8 +183,12 @@ def test_a_webvtt_caption_file_matches_cues_built_from_all_its_words(tmp_path):
     # the cues built from every word at once.
     vtt = live.CaptionFile(tmp_path / "live.vtt")
     words, at = [], 0.3
-    for utterance in ("He hoped there would be stew for dinner,", "turnips and carrots.",
-                      "Stuff it into you, his belly counselled him.", "After early nightfall"):
+    for utterance in (
+        "He hoped there would be stew for dinner,",
+        "turnips and carrots.",
+        "Stuff it into you, his belly counselled him.",
+        "After early nightfall",
+    ):
         timed = []
         for text in utterance.split():
             timed.append(subtitles.TimedWord(f" {text}", at, at + 0.3))
@@ -221,6 +230,7 @@ class FakeObs(types.ModuleType):
         def add(props, name, label, *args):
             props[name] = (kind, label, args, [])
             return props[name][3]
+
         return add
 
     def __getattr__(self, name):
@@ -260,16 +270,31 @@ def test_script_properties(script):
     module, fake = script
     module.script_properties()
     props = fake.properties
-    assert {"venv", "address", "text_source", "input", "language", "lines", "chars_per_line",
-            "srt"} <= set(props)
+    assert {"venv", "address", "text_source", "input", "language", "lines", "chars_per_line", "srt"} <= set(props)
     assert props["text_source"][3] == ["Captions", "Title"], "only Text sources are offered"
     assert props["lines"][2][:2] == (1, 10) and props["chars_per_line"][2][:2] == (8, 200)
     assert "pulse:default" in props["input"][3]
-    settings = {"venv": " /v ", "address": "h:1", "text_source": "Captions", "input": "a.wav",
-                "language": "en", "lines": 3, "chars_per_line": 30, "srt": False, "debug_log": ""}
+    settings = {
+        "venv": " /v ",
+        "address": "h:1",
+        "text_source": "Captions",
+        "input": "a.wav",
+        "language": "en",
+        "lines": 3,
+        "chars_per_line": 30,
+        "srt": False,
+        "debug_log": "",
+    }
     assert module.read_settings(settings) == module.Settings(
-        venv="/v", address="h:1", text_source="Captions", input="a.wav", language="en",
-        lines=3, chars_per_line=30, srt=False)
+        venv="/v",
+        address="h:1",
+        text_source="Captions",
+        input="a.wav",
+        language="en",
+        lines=3,
+        chars_per_line=30,
+        srt=False,
+    )
 
 
 def test_script_checks_the_venvs_python_version(script, tmp_path):

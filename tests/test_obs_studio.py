@@ -46,13 +46,22 @@ def srt_cues(text: str) -> list[tuple[float, float, str]]:
     return cues
 
 
-def test_obs_shows_the_spoken_words_records_an_srt_and_streams_captions(
-        sidecar_server, librispeech, tmp_path):
+def test_obs_shows_the_spoken_words_records_an_srt_and_streams_captions(sidecar_server, librispeech, tmp_path):
     clip, reference = librispeech[CLIP]
     receiver = RtmpReceiver(tmp_path / "stream.flv")
-    obs = Obs(tmp_path / "home", {"address": sidecar_server.address, "input": str(clip),
-                                  "language": "en", "lines": LINES, "chars_per_line": CHARS,
-                                  "srt": True}, record=True, stream_to=receiver.url)
+    obs = Obs(
+        tmp_path / "home",
+        {
+            "address": sidecar_server.address,
+            "input": str(clip),
+            "language": "en",
+            "lines": LINES,
+            "chars_per_line": CHARS,
+            "srt": True,
+        },
+        record=True,
+        stream_to=receiver.url,
+    )
     seen = []  # the Text source's text as obs-websocket reports it, each change
     try:
         ws = obs.websocket()
@@ -69,13 +78,15 @@ def test_obs_shows_the_spoken_words_records_an_srt_and_streams_captions(
 
         obs.wait_for(ended, 120, "end of the clip's captions")
         recording = pathlib.Path(ws.request("StopRecord")["outputPath"])
-        obs.wait_for(lambda: any(e.get("status", "").startswith("wrote ") for e in obs.entries()),
-                     20, "the SRT closed when recording stopped")
+        obs.wait_for(
+            lambda: any(e.get("status", "").startswith("wrote ") for e in obs.entries()),
+            20,
+            "the SRT closed when recording stopped",
+        )
         look()  # the timer's last change, made in the tick that logged the end
         # OBS sends a caption once the previous one's display time is up: the last ones
         # reach the stream a little after the Text source.
-        obs.wait_for(lambda: covered(reference, cea608_text(receiver.received())) >= 0.6, 30,
-                     "captions in the stream")
+        obs.wait_for(lambda: covered(reference, cea608_text(receiver.received())) >= 0.6, 30, "captions in the stream")
         ws.request("StopStream")
         ws.close()
     finally:
@@ -89,8 +100,7 @@ def test_obs_shows_the_spoken_words_records_an_srt_and_streams_captions(
     assert shown and sum(w in normalize(reference) for w in shown) >= 0.8 * len(shown), seen
     assert covered(reference, " ".join(texts)) >= 0.6, seen
     assert len({t for t in texts if t}) >= 2, f"captions should change as the clip plays: {seen}"
-    assert all(len(t.split("\n")) <= LINES and all(len(line) <= CHARS for line in t.split("\n"))
-               for t in texts), texts
+    assert all(len(t.split("\n")) <= LINES and all(len(line) <= CHARS for line in t.split("\n")) for t in texts), texts
     assert texts[-1] == obs.texts()[-1] and set(texts) <= set(obs.texts()), (seen, obs.texts())
     tail, last = set(normalize(reference)[-20:]), normalize(texts[-1])
     assert sum(w in tail for w in last) >= 0.7 * len(last), f"not the clip's last words: {texts[-1]!r}"
@@ -112,6 +122,10 @@ def test_obs_shows_the_spoken_words_records_an_srt_and_streams_captions(
 
 
 def recording_seconds(path: pathlib.Path) -> float:
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
-                            "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(probe.stdout)

@@ -18,8 +18,9 @@ def test_stubs_match_protos(tmp_path):
     committed = {p.name for p in (ROOT / "sidecar" / "v1").glob("*_pb2*.py*")}
     assert generated == committed, "stub files differ: run `make protos`"
     for name in sorted(generated):
-        assert filecmp.cmp(tmp_path / "sidecar" / "v1" / name, ROOT / "sidecar" / "v1" / name,
-                           shallow=False), f"sidecar/v1/{name} is stale: run `make protos`"
+        assert filecmp.cmp(tmp_path / "sidecar" / "v1" / name, ROOT / "sidecar" / "v1" / name, shallow=False), (
+            f"sidecar/v1/{name} is stale: run `make protos`"
+        )
 
 
 PROTOS = sorted((ROOT / "protos" / "sidecar" / "v1").glob("*.proto"))

@@ -27,8 +27,12 @@ def test_loopback_needs_no_token(host):
 
 def test_serve_command_refuses_to_start(monkeypatch):
     monkeypatch.delenv("SIDECAR_TOKEN", raising=False)
-    done = subprocess.run([sys.executable, "-m", "sidecar.cli.main", "serve", "--host", "0.0.0.0"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar.cli.main", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "needs a token" in done.stderr
 
 
@@ -39,8 +43,9 @@ def guarded():
     server.stop()
 
 
-@pytest.mark.parametrize("token,message", [(None, "missing token"), ("wrong", "wrong token"),
-                                           (TOKEN + "x", "wrong token")])
+@pytest.mark.parametrize(
+    "token,message", [(None, "missing token"), ("wrong", "wrong token"), (TOKEN + "x", "wrong token")]
+)
 def test_bad_tokens_are_refused(guarded, token, message):
     with SidecarClient(f"127.0.0.1:{guarded.sidecar.port}", token=token) as client:
         with pytest.raises(SidecarError) as err:
@@ -64,9 +69,28 @@ def test_right_token_is_served_and_health_stays_open(guarded, data_dir):
 
 def test_tls(tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = RunningSidecar(tls_cert=str(cert), tls_key=str(key))
     try:
         with SidecarClient(f"localhost:{server.sidecar.port}", root_certificates=cert.read_bytes()) as client:
@@ -83,7 +107,8 @@ def test_cli_commands_with_their_own_server_use_the_token_it_takes(monkeypatch):
     """$SIDECAR_TOKEN guards the in-process sidecar a CLI command starts, and the command's
     own client sends it."""
     monkeypatch.setenv("SIDECAR_TOKEN", TOKEN)
-    done = subprocess.run([sys.executable, "-m", "sidecar.cli.main", "models"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar.cli.main", "models"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "tiny.en" in done.stdout

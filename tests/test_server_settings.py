@@ -19,8 +19,13 @@ pytest.importorskip("TTS")
 
 SENTENCE_SECONDS = 0.3  # a random model never stops by itself
 SETTINGS_ENV = (config.LICENSE_ENV, config.VOICES_DIR_ENV, config.DEMUCS_REPOS_ENV)
-REFUSAL_WORDS = ["Coqui Public Model License", xtts_models.LICENSE_URL, "--agree-coqui-license",
-                 "agree_coqui_license = true", f"{config.LICENSE_ENV}=1"]
+REFUSAL_WORDS = [
+    "Coqui Public Model License",
+    xtts_models.LICENSE_URL,
+    "--agree-coqui-license",
+    "agree_coqui_license = true",
+    f"{config.LICENSE_ENV}=1",
+]
 
 
 def environment(**settings: str) -> dict:
@@ -54,13 +59,15 @@ def voices_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def flagged(tiny_xtts_dir, voices_dir, data_dir, tmp_path_factory):
     """A server agreed and given its voices directory by flags, with voice "cloned" saved."""
-    with serving(tmp_path_factory.mktemp("flagged"), "--agree-coqui-license",
-                 "--voices-dir", str(voices_dir)) as client:
+    with serving(
+        tmp_path_factory.mktemp("flagged"), "--agree-coqui-license", "--voices-dir", str(voices_dir)
+    ) as client:
         client.create_voice(data_dir / REFERENCE, voice_id="cloned", model=str(tiny_xtts_dir))
         yield client
 
 
 # --- config.load ----------------------------------------------------------------------------
+
 
 def test_flags_beat_the_toml_file_which_beats_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(config.LICENSE_ENV, "1")
@@ -70,23 +77,27 @@ def test_flags_beat_the_toml_file_which_beats_the_environment(tmp_path, monkeypa
     assert from_env.agree_coqui_license is True and from_env.voices_dir == "/env/voices"
     assert from_env.demucs_repositories == ("/env/a", "/env/b")
     toml = tmp_path / "settings.toml"
-    toml.write_text('agree_coqui_license = false\nvoices_dir = "/toml/voices"\n'
-                    'demucs_repositories = ["/toml/repo"]\n')
+    toml.write_text('agree_coqui_license = false\nvoices_dir = "/toml/voices"\ndemucs_repositories = ["/toml/repo"]\n')
     from_file = config.load(toml)
     assert (from_file.agree_coqui_license, from_file.voices_dir, from_file.demucs_repositories) == (
-        False, "/toml/voices", ("/toml/repo",))
+        False,
+        "/toml/voices",
+        ("/toml/repo",),
+    )
     flagged = config.load(toml, agree_coqui_license=True, voices_dir="/flag", demucs_repositories=["/f"])
-    assert (flagged.agree_coqui_license, flagged.voices_dir, flagged.demucs_repositories) == (
-        True, "/flag", ("/f",))
+    assert (flagged.agree_coqui_license, flagged.voices_dir, flagged.demucs_repositories) == (True, "/flag", ("/f",))
     monkeypatch.setenv(config.LICENSE_ENV, "yes")  # only an explicit "1" agrees
     assert config.load().agree_coqui_license is False
 
 
-@pytest.mark.parametrize("text, message", [
-    ('agree_coqui_licence = true\n', "unknown setting(s) agree_coqui_licence"),
-    ('agree_coqui_license = "yes"\n', "agree_coqui_license must be true or false"),
-    ('demucs_repositories = "/one/dir"\n', "demucs_repositories must be a list"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("agree_coqui_licence = true\n", "unknown setting(s) agree_coqui_licence"),
+        ('agree_coqui_license = "yes"\n', "agree_coqui_license must be true or false"),
+        ('demucs_repositories = "/one/dir"\n', "demucs_repositories must be a list"),
+    ],
+)
 def test_bad_toml_settings_stop_serve_with_the_key_named(text, message, tmp_path, capsys):
     from sidecar.cli.main import main
 
@@ -98,8 +109,8 @@ def test_bad_toml_settings_stop_serve_with_the_key_named(text, message, tmp_path
 
 # --- real `sidecar serve` processes -----------------------------------------------------------
 
-def test_without_agreement_synthesis_is_refused_naming_every_way_to_agree(
-        tiny_xtts_dir, data_dir, tmp_path):
+
+def test_without_agreement_synthesis_is_refused_naming_every_way_to_agree(tiny_xtts_dir, data_dir, tmp_path):
     """Also: the same server answers what needs no licence, and --demucs-repo reaches ListModels."""
     pytest.importorskip("demucs")
     from sidecar.v1 import models_pb2
@@ -107,18 +118,20 @@ def test_without_agreement_synthesis_is_refused_naming_every_way_to_agree(
     from tests import stems_fixtures
 
     voices, repo = tmp_path / "voices", stems_fixtures.make_tiny_repo(tmp_path / "repo")
-    with serving(tmp_path, "--voices-dir", str(voices), "--demucs-repo", str(tmp_path / "elsewhere"),
-                 "--demucs-repo", str(repo)) as client:
-        for call in (lambda: list(client.synthesize_stream("Hi.", "en", reference=data_dir / REFERENCE)),
-                     lambda: client.create_voice(data_dir / REFERENCE, model=str(tiny_xtts_dir))):
+    with serving(
+        tmp_path, "--voices-dir", str(voices), "--demucs-repo", str(tmp_path / "elsewhere"), "--demucs-repo", str(repo)
+    ) as client:
+        for call in (
+            lambda: list(client.synthesize_stream("Hi.", "en", reference=data_dir / REFERENCE)),
+            lambda: client.create_voice(data_dir / REFERENCE, model=str(tiny_xtts_dir)),
+        ):
             with pytest.raises(SidecarError) as refused:
                 call()
             assert refused.value.code == grpc.StatusCode.FAILED_PRECONDITION
             for word in REFUSAL_WORDS:
                 assert word in refused.value.details, refused.value.details
         assert client.list_voices() == []
-        listed = [m for m in client.list_models(models_pb2.CAPABILITY_SEPARATION)
-                  if m.name == stems_fixtures.TINY_NAME]
+        listed = [m for m in client.list_models(models_pb2.CAPABILITY_SEPARATION) if m.name == stems_fixtures.TINY_NAME]
     assert not voices.exists()
     assert len(listed) == 1 and listed[0].source == "local" and listed[0].path.startswith(str(repo))
 
@@ -153,14 +166,26 @@ def test_environment_variables_still_work(flagged, voices_dir, tiny_xtts_dir, mo
 
 # --- `sidecar say` with its in-process server -----------------------------------------------------
 
+
 def test_say_agree_flag_reaches_the_in_process_server(tiny_xtts_dir, data_dir, tmp_path, monkeypatch):
     from sidecar.cli.main import main
 
     for name in SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
     out = tmp_path / "said.wav"
-    argv = ["say", "--agree-coqui-license", "--reference", str(data_dir / REFERENCE), "--model", str(tiny_xtts_dir),
-            "--max-sentence-seconds", str(SENTENCE_SECONDS), "-o", str(out), "Hi."]
+    argv = [
+        "say",
+        "--agree-coqui-license",
+        "--reference",
+        str(data_dir / REFERENCE),
+        "--model",
+        str(tiny_xtts_dir),
+        "--max-sentence-seconds",
+        str(SENTENCE_SECONDS),
+        "-o",
+        str(out),
+        "Hi.",
+    ]
     assert main(argv) == 0  # refused without the flag: tests/test_synthesis.py
     with wave.open(str(out), "rb") as wav:
         assert wav.getnframes() > 0

@@ -62,8 +62,9 @@ def short_reference(model, short_music):
 
 
 def pcm_f32(samples: np.ndarray, sample_rate: int = fx.SAMPLE_RATE) -> tuple[bytes, audio_pb2.AudioFormat]:
-    fmt = audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE,
-                              sample_rate_hertz=sample_rate, channel_count=samples.shape[0])
+    fmt = audio_pb2.PcmFormat(
+        encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE, sample_rate_hertz=sample_rate, channel_count=samples.shape[0]
+    )
     return media.encode_pcm(samples), audio_pb2.AudioFormat(pcm=fmt)
 
 
@@ -73,8 +74,15 @@ def options(**fields) -> separation_pb2.SeparationOptions:
 
 def separate(client, data, audio_format=None, **fields):
     infos, summaries = [], []
-    pairs = list(client.separate(data, options=options(**fields), audio_format=audio_format,
-                                 on_info=infos.append, on_summary=summaries.append))
+    pairs = list(
+        client.separate(
+            data,
+            options=options(**fields),
+            audio_format=audio_format,
+            on_info=infos.append,
+            on_summary=summaries.append,
+        )
+    )
     return fx.joined_stems(pairs), infos[0], summaries[0]
 
 
@@ -101,8 +109,7 @@ def test_long_file_streams_across_blocks(client, model):
     reference = fx.direct_stems(model, whole)
     progress = []
     infos = []
-    pairs = list(client.separate(fx.MUSIC, options=options(), on_progress=progress.append,
-                                 on_info=infos.append))
+    pairs = list(client.separate(fx.MUSIC, options=options(), on_progress=progress.append, on_info=infos.append))
     stems = fx.joined_stems(pairs)
     # Stems arrive interleaved in time: every stem's first chunk before any stem's second.
     first_seen = [stem for i, (stem, _) in enumerate(pairs) if stem not in dict(pairs[:i])]
@@ -125,8 +132,8 @@ def test_engine_matches_apply_model_for_bags_segments_and_small_blocks(repo, mod
     other = fx.make_tiny_model(seed=7)
     bag = BagOfModels([model, other], weights=[[1.0, 0.0, 2.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
     separator, _ = demucs_engine.separator(bag, "bag", "cpu")
-    mix = short_music[:, :int(1.5 * fx.SAMPLE_RATE)]  # two 1.5 s windows per model
-    blocks = [mix[:, i:i + 20_000] for i in range(0, mix.shape[1], 20_000)]
+    mix = short_music[:, : int(1.5 * fx.SAMPLE_RATE)]  # two 1.5 s windows per model
+    blocks = [mix[:, i : i + 20_000] for i in range(0, mix.shape[1], 20_000)]
     opts = demucs_engine.SeparationOptions(overlap=0.5, segment_seconds=1.5)
     got = list(separator.separate(blocks, opts))
     reference = fx.direct_stems(bag, mix, overlap=0.5, segment=1.5)
@@ -155,8 +162,7 @@ def test_mono_input_at_another_rate_comes_back_at_its_rate(client, short_music):
     rate = 22_050
     mono = media.resample(media.Audio(short_music, fx.SAMPLE_RATE), rate, mono=True).samples
     data, fmt = pcm_f32(mono, rate)
-    stems, info, _ = separate(client, data, fmt, stems=["bass"],
-                              output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
+    stems, info, _ = separate(client, data, fmt, stems=["bass"], output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
     assert info.output_format.sample_rate_hertz == rate
     assert info.output_format.channel_count == 1
     assert info.output_format.encoding == audio_pb2.AUDIO_ENCODING_PCM_S16LE
@@ -177,24 +183,19 @@ BAD_REQUESTS = [
     ("bad two-stem", dict(two_stems="guitar"), grpc.StatusCode.INVALID_ARGUMENT, "guitar"),
     ("shifts", dict(shift_count=99), grpc.StatusCode.INVALID_ARGUMENT, "shifts"),
     ("overlap", dict(overlap=0.99), grpc.StatusCode.INVALID_ARGUMENT, "overlap"),
-    ("segment", dict(segment_duration=convert.duration(3.0)), grpc.StatusCode.INVALID_ARGUMENT,
-     "at most 2"),
-    ("output rate", dict(output_sample_rate_hertz=100), grpc.StatusCode.INVALID_ARGUMENT,
-     "output_sample_rate_hertz"),
+    ("segment", dict(segment_duration=convert.duration(3.0)), grpc.StatusCode.INVALID_ARGUMENT, "at most 2"),
+    ("output rate", dict(output_sample_rate_hertz=100), grpc.StatusCode.INVALID_ARGUMENT, "output_sample_rate_hertz"),
     ("unknown model", dict(model="no_such_model"), grpc.StatusCode.NOT_FOUND, "no_such_model"),
-    ("missing repository", dict(model_repository="/no/such/dir"), grpc.StatusCode.NOT_FOUND,
-     "/no/such/dir"),
+    ("missing repository", dict(model_repository="/no/such/dir"), grpc.StatusCode.NOT_FOUND, "/no/such/dir"),
 ]
 
 
-@pytest.mark.parametrize("fields, code, text", [b[1:] for b in BAD_REQUESTS],
-                         ids=[b[0] for b in BAD_REQUESTS])
+@pytest.mark.parametrize("fields, code, text", [b[1:] for b in BAD_REQUESTS], ids=[b[0] for b in BAD_REQUESTS])
 def test_bad_options_are_refused_and_the_server_goes_on(client, short_music, fields, code, text):
-    data, fmt = pcm_f32(short_music[:, :fx.SAMPLE_RATE])
+    data, fmt = pcm_f32(short_music[:, : fx.SAMPLE_RATE])
     fields = {"model": fx.TINY_NAME, **fields}
     with pytest.raises(SidecarError) as caught:
-        list(client.separate(data, options=separation_pb2.SeparationOptions(**fields),
-                             audio_format=fmt))
+        list(client.separate(data, options=separation_pb2.SeparationOptions(**fields), audio_format=fmt))
     assert caught.value.code == code and text in caught.value.details
     stems, _, _ = separate(client, data, fmt, stems=["vocals"])
     assert stems["vocals"].shape == (2, fx.SAMPLE_RATE)
@@ -235,7 +236,7 @@ def test_cancelling_frees_the_worker(server, client, short_music):
         time.sleep(0.05)
     assert server.runtime.jobs.running == 0, "the cancelled job still holds its slot"
     started = time.monotonic()
-    small, small_fmt = pcm_f32(short_music[:, :fx.SAMPLE_RATE])
+    small, small_fmt = pcm_f32(short_music[:, : fx.SAMPLE_RATE])
     stems, _, _ = separate(client, small, small_fmt, stems=["drums"])
     assert stems["drums"].shape == (2, fx.SAMPLE_RATE)
     assert time.monotonic() - started < 60
@@ -246,11 +247,23 @@ def test_cli_writes_one_file_per_stem_and_never_overwrites(server, repo, tmp_pat
     from sidecar.media.writers import write_audio
 
     rate = 32_000
-    source = write_audio(tmp_path / "song.wav",
-                         media.resample(media.Audio(short_music, fx.SAMPLE_RATE), rate).samples, rate)
+    source = write_audio(
+        tmp_path / "song.wav", media.resample(media.Audio(short_music, fx.SAMPLE_RATE), rate).samples, rate
+    )
     out = tmp_path / "stems"
-    base = ["stems", str(source), "-o", str(out), "--model", fx.TINY_NAME, "--repo", str(repo),
-            "--server", server.address, "-q"]
+    base = [
+        "stems",
+        str(source),
+        "-o",
+        str(out),
+        "--model",
+        fx.TINY_NAME,
+        "--repo",
+        str(repo),
+        "--server",
+        server.address,
+        "-q",
+    ]
     assert main([*base, "--stems", "vocals,drums"]) == 0
     written = sorted(p.name for p in out.iterdir())
     assert written == ["song.drums.wav", "song.vocals.wav"]

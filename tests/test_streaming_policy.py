@@ -16,19 +16,24 @@ from tests.streaming_fixtures import SAMPLE_RATE, boundary_errors, speech
 
 
 def words(text: str, start: float = 0.0, step: float = 0.4, probability: float = 0.9):
-    return [whisper.Word(f" {t}", start + i * step, start + (i + 1) * step - 0.05, probability)
-            for i, t in enumerate(text.split())]
+    return [
+        whisper.Word(f" {t}", start + i * step, start + (i + 1) * step - 0.05, probability)
+        for i, t in enumerate(text.split())
+    ]
 
 
-def segment(text: str, *, probability: float = 0.9, step: float = 0.4,
-            no_speech: float = 0.01, log_probability: float = -0.2) -> whisper.Segment:
+def segment(
+    text: str, *, probability: float = 0.9, step: float = 0.4, no_speech: float = 0.01, log_probability: float = -0.2
+) -> whisper.Segment:
     ws = tuple(words(text, step=step, probability=probability))
     return whisper.Segment(0, ws[0].start, ws[-1].end, text, ws, log_probability, no_speech)
 
 
 def test_loops_collapse_but_a_word_said_twice_stays():
-    text = " ".join(w.text.strip() for w in streaming._without_loops(
-        words("it was very very good I said I said I said I said yes yes yes yes")))
+    text = " ".join(
+        w.text.strip()
+        for w in streaming._without_loops(words("it was very very good I said I said I said I said yes yes yes yes"))
+    )
     assert text == "it was very very good I said I said yes yes"
 
 
@@ -44,13 +49,16 @@ def test_guards_drop_what_whisper_invents():
     assert not streaming._spurious(segment("He could wait no longer.", probability=0.3))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"beam_size": 0}, "beam size"),
-    ({"speech_threshold": 1.0}, "threshold"),
-    ({"endpoint_silence": 0.0}, "endpoint silence"),
-    ({"decode_interval": 10.0}, "decode interval"),
-    ({"trim_seconds": 25.0, "max_buffer_seconds": 20.0}, "buffer lengths"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"beam_size": 0}, "beam size"),
+        ({"speech_threshold": 1.0}, "threshold"),
+        ({"endpoint_silence": 0.0}, "endpoint silence"),
+        ({"decode_interval": 10.0}, "decode interval"),
+        ({"trim_seconds": 25.0, "max_buffer_seconds": 20.0}, "buffer lengths"),
+    ],
+)
 def test_options_out_of_range_are_named(change, message):
     with pytest.raises(InvalidOptionsError, match=message):
         dataclasses.replace(streaming.StreamingOptions(), **change).validate()
@@ -64,7 +72,7 @@ def test_vad_finds_speech_in_chunks_of_any_size():
     at = 0
     while at < len(audio):
         size = int(rng.integers(1, 3000))
-        events += vad.feed(audio[at:at + size])
+        events += vad.feed(audio[at : at + size])
         at += size
     assert [kind for kind, _ in events] == [streaming.SPEECH_BEGIN, streaming.SPEECH_END]
     assert events[0][1] == pytest.approx(1.6, abs=0.15)
@@ -83,7 +91,7 @@ def test_local_agreement_commits_each_word_once(engine):
     recognizer = streaming.StreamingRecognizer(engine, streaming.StreamingOptions(trim_seconds=4.0))
     finals, interims, updates = [], [], []
     for i, at in enumerate(range(0, len(audio), SAMPLE_RATE // 10)):
-        recognizer.accept(audio[at:at + SAMPLE_RATE // 10])
+        recognizer.accept(audio[at : at + SAMPLE_RATE // 10])
         if i % 10 == 9:
             updates += recognizer.step()
     updates += recognizer.finish()
@@ -127,8 +135,9 @@ def test_trimmed_windows_transcribe_like_whole_ones(engine):
 
 def test_a_decode_that_loops_is_cut_at_its_token_bound(engine):
     audio, _ = speech("1089-134691-0000", lead=0.3, tail=0.3)
-    options = whisper.TranscriptionOptions(language="en", vad_filter=False, beam_size=1,
-                                           temperature_fallback=False, max_new_tokens=3)
+    options = whisper.TranscriptionOptions(
+        language="en", vad_filter=False, beam_size=1, temperature_fallback=False, max_new_tokens=3
+    )
     segments = list(engine.transcribe(audio, options)[1])
     assert len("".join(s.text for s in segments).split()) <= 3
     with pytest.raises(InvalidOptionsError, match="max new tokens"):

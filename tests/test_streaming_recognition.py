@@ -21,11 +21,21 @@ from tests.streaming_fixtures import SAMPLE_RATE, boundary_errors, demo, pcm_chu
 
 def collect(client, samples: np.ndarray, *, pace: float = 0.0, **config) -> dict:
     """Streams audio; returns finals, interims, events, lags and when each response came."""
-    out = {"finals": [], "words": [], "interims": [], "events": [], "lags": [], "infos": [],
-           "sent": [], "times": [], "processed": []}
+    out = {
+        "finals": [],
+        "words": [],
+        "interims": [],
+        "events": [],
+        "lags": [],
+        "infos": [],
+        "sent": [],
+        "times": [],
+        "processed": [],
+    }
     started = time.perf_counter()
-    call = client.streaming_recognize(pcm_chunks(samples, pace=pace, sent=out["sent"]),
-                                      config=streaming_config(SAMPLE_RATE, **config))
+    call = client.streaming_recognize(
+        pcm_chunks(samples, pace=pace, sent=out["sent"]), config=streaming_config(SAMPLE_RATE, **config)
+    )
     for r in call:
         out["times"].append(time.perf_counter() - started)
         if r.HasField("info"):
@@ -52,11 +62,15 @@ def collect(client, samples: np.ndarray, *, pace: float = 0.0, **config) -> dict
 def offline_demo(client):
     """The offline transcript of the demo with the same model, and the demo itself."""
     audio, reference = demo()
-    transcript = client.transcribe(media.encode_pcm(audio[None, :], media.PCM_F32LE),
-                                   audio_format=audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
-                                       encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE,
-                                       sample_rate_hertz=SAMPLE_RATE, channel_count=1)),
-                                   options=transcription_pb2.TranscriptionOptions(model="tiny.en"))
+    transcript = client.transcribe(
+        media.encode_pcm(audio[None, :], media.PCM_F32LE),
+        audio_format=audio_pb2.AudioFormat(
+            pcm=audio_pb2.PcmFormat(
+                encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE, sample_rate_hertz=SAMPLE_RATE, channel_count=1
+            )
+        ),
+        options=transcription_pb2.TranscriptionOptions(model="tiny.en"),
+    )
     return audio, reference, " ".join(s.text for s in transcript.segments)
 
 
@@ -115,10 +129,11 @@ def test_resampled_stereo_44k_float_input(client):
     audio, reference = speech("1089-134691-0000", lead=0.3, tail=0.8)
     stereo = media.resample(media.Audio(np.stack([audio, audio]), SAMPLE_RATE), 44_100)
     data = media.encode_pcm(stereo.samples, media.PCM_F32LE)
-    odd = [data[i:i + 1001] for i in range(0, len(data), 1001)]  # frames straddle chunks
+    odd = [data[i : i + 1001] for i in range(0, len(data), 1001)]  # frames straddle chunks
     config = streaming_config(44_100, channel_count=2, encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
-    finals = [r.final_result.transcript for r in client.streaming_recognize(odd, config=config)
-              if r.HasField("final_result")]
+    finals = [
+        r.final_result.transcript for r in client.streaming_recognize(odd, config=config) if r.HasField("final_result")
+    ]
     assert word_error_rate(reference, " ".join(finals)) <= 0.2
 
 
@@ -133,20 +148,30 @@ def test_bad_streams_get_invalid_argument_and_the_server_carries_on(client):
         "must carry `config`": [audio],
         "only the first message may carry `config`": [pb.StreamingRecognizeRequest(config=ok)] * 2,
         "ended before its `config`": [],
-        "NaN or infinity": [pb.StreamingRecognizeRequest(config=streaming_config(
-            SAMPLE_RATE, encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)),
-            pb.StreamingRecognizeRequest(audio_content=np.array([np.nan] * 4, "<f4").tobytes())],
-        "ended inside a frame": [pb.StreamingRecognizeRequest(config=ok),
-                                 pb.StreamingRecognizeRequest(audio_content=b"\0\0\0")],
-        "look like an encoded file": [pb.StreamingRecognizeRequest(config=ok),
-                                      pb.StreamingRecognizeRequest(audio_content=b"RIFF\0\0\0\0WAVEfmt ")],
+        "NaN or infinity": [
+            pb.StreamingRecognizeRequest(
+                config=streaming_config(SAMPLE_RATE, encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
+            ),
+            pb.StreamingRecognizeRequest(audio_content=np.array([np.nan] * 4, "<f4").tobytes()),
+        ],
+        "ended inside a frame": [
+            pb.StreamingRecognizeRequest(config=ok),
+            pb.StreamingRecognizeRequest(audio_content=b"\0\0\0"),
+        ],
+        "look like an encoded file": [
+            pb.StreamingRecognizeRequest(config=ok),
+            pb.StreamingRecognizeRequest(audio_content=b"RIFF\0\0\0\0WAVEfmt "),
+        ],
         "sample rate 8 Hz": [pb.StreamingRecognizeRequest(config=streaming_config(8))],
         "`pcm_format`": [pb.StreamingRecognizeRequest(config=pb.StreamingRecognitionConfig())],
-        "endpoint silence": [pb.StreamingRecognizeRequest(config=streaming_config(
-            SAMPLE_RATE, voice_activity=pb.VoiceActivityConfig(
-                endpoint_silence_duration={"seconds": 9})))],
-        "English-only": [pb.StreamingRecognizeRequest(config=streaming_config(
-            SAMPLE_RATE, language_code="de"))],
+        "endpoint silence": [
+            pb.StreamingRecognizeRequest(
+                config=streaming_config(
+                    SAMPLE_RATE, voice_activity=pb.VoiceActivityConfig(endpoint_silence_duration={"seconds": 9})
+                )
+            )
+        ],
+        "English-only": [pb.StreamingRecognizeRequest(config=streaming_config(SAMPLE_RATE, language_code="de"))],
     }
     for message, requests in cases.items():
         with pytest.raises(grpc.RpcError) as raised:
@@ -191,5 +216,6 @@ def test_streams_beyond_the_bound_get_resource_exhausted(one_stream_client):
     finally:
         release.set()
         list(responses)
-    assert [r.HasField("info") for r in client.streaming_recognize(
-        [b"\0\0" * 1600], config=streaming_config(SAMPLE_RATE))][0]
+    assert [
+        r.HasField("info") for r in client.streaming_recognize([b"\0\0" * 1600], config=streaming_config(SAMPLE_RATE))
+    ][0]

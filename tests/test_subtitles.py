@@ -473,9 +473,7 @@ def test_invariants_hold_on_random_words(seed):
     rng = random.Random(seed)
     words = _random_words(rng)
     media = rng.choice([None, rng.uniform(0.0, 40.0)])
-    rules = rng.choice(
-        [RULES, CueRules(max_line_chars=16, max_lines=3, min_duration=0.5, max_duration=4.0)]
-    )
+    rules = rng.choice([RULES, CueRules(max_line_chars=16, max_lines=3, min_duration=0.5, max_duration=4.0)])
     cues = build_cues(words, media_duration=media, rules=rules)
 
     # The words as build_cues should see them: stripped, clamped, none from past the end.

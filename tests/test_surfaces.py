@@ -35,56 +35,98 @@ class Surfaces:
 
 SERVICES = {
     "transcription": Surfaces(
-        transcription_pb2.TranscriptionOptions, whisper.TranscriptionOptions, "subtitle",
+        transcription_pb2.TranscriptionOptions,
+        whisper.TranscriptionOptions,
+        "subtitle",
         to_engine={"language_code": "language"},
         to_flag={"language_code": "language", "vad_filter": "no_vad", "diarization": "diarize"},
         server_only=frozenset({"model", "diarization"}),
         engine_only=frozenset({"trim_window", "temperature_fallback", "max_new_tokens"}),  # live re-decodes
-        not_flags=frozenset({"word_timestamps"})),  # cues need word times: always on
+        not_flags=frozenset({"word_timestamps"}),
+    ),  # cues need word times: always on
     "diarization": Surfaces(
-        diarization_pb2.DiarizationOptions, diarization.DiarizationOptions, "diarize",
+        diarization_pb2.DiarizationOptions,
+        diarization.DiarizationOptions,
+        "diarize",
         to_engine={"min_speaker_count": "min_speakers", "max_speaker_count": "max_speakers"},
-        to_flag={"speaker_count": "speakers", "min_speaker_count": "min_speakers",
-                 "max_speaker_count": "max_speakers", "model": "pipeline"}),
+        to_flag={
+            "speaker_count": "speakers",
+            "min_speaker_count": "min_speakers",
+            "max_speaker_count": "max_speakers",
+            "model": "pipeline",
+        },
+    ),
     "enhancement": Surfaces(
-        enhancement_pb2.EnhancementOptions, deepfilter.EnhancementOptions, "denoise",
-        to_engine={}, to_flag={"attenuation_limit_db": "attenuation_limit"}),
+        enhancement_pb2.EnhancementOptions,
+        deepfilter.EnhancementOptions,
+        "denoise",
+        to_engine={},
+        to_flag={"attenuation_limit_db": "attenuation_limit"},
+    ),
     "separation": Surfaces(
-        separation_pb2.SeparationOptions, demucs_engine.SeparationOptions, "stems",
+        separation_pb2.SeparationOptions,
+        demucs_engine.SeparationOptions,
+        "stems",
         to_engine={"shift_count": "shifts", "segment_duration": "segment_seconds"},
-        to_flag={"shift_count": "shifts", "segment_duration": "segment", "model_repository": "repo",
-                 "output_sample_rate_hertz": "sample_rate"},
+        to_flag={
+            "shift_count": "shifts",
+            "segment_duration": "segment",
+            "model_repository": "repo",
+            "output_sample_rate_hertz": "sample_rate",
+        },
         server_only=frozenset({"model", "model_repository", "output_encoding", "output_sample_rate_hertz"}),
-        not_flags=frozenset({"output_encoding"})),  # float32 over the wire; --format picks the file
+        not_flags=frozenset({"output_encoding"}),
+    ),  # float32 over the wire; --format picks the file
     "events": Surfaces(
-        events_pb2.EventDetectionOptions, audio_events.EventOptions, "events",
-        to_engine={"window_duration": "window_seconds", "hop_duration": "hop_seconds",
-                   "min_region_duration": "min_region_seconds", "merge_gap_duration": "merge_gap_seconds"},
-        to_flag={"window_duration": "window", "hop_duration": "hop", "min_region_duration": "min_region",
-                 "merge_gap_duration": "merge_gap"},
-        server_only=frozenset({"model"})),
+        events_pb2.EventDetectionOptions,
+        audio_events.EventOptions,
+        "events",
+        to_engine={
+            "window_duration": "window_seconds",
+            "hop_duration": "hop_seconds",
+            "min_region_duration": "min_region_seconds",
+            "merge_gap_duration": "merge_gap_seconds",
+        },
+        to_flag={
+            "window_duration": "window",
+            "hop_duration": "hop",
+            "min_region_duration": "min_region",
+            "merge_gap_duration": "merge_gap",
+        },
+        server_only=frozenset({"model"}),
+    ),
     "cues": Surfaces(
-        cues_pb2.CueSettings, musicgen.CueOptions, "cue",
+        cues_pb2.CueSettings,
+        musicgen.CueOptions,
+        "cue",
         to_engine={"audio_duration": "duration"},
         to_flag={"audio_duration": "duration", "guidance_scale": "guidance", "reference_mode": "melody"},
         server_only=frozenset({"model", "reference_sha256"}),
         engine_only=frozenset({"chunk_seconds"}),
-        not_flags=frozenset({"reference_sha256"})),  # output only
+        not_flags=frozenset({"reference_sha256"}),
+    ),  # output only
     "synthesis": Surfaces(
-        synthesis_pb2.SynthesisOptions, xtts.SynthesisOptions, "say",
+        synthesis_pb2.SynthesisOptions,
+        xtts.SynthesisOptions,
+        "say",
         to_engine={"max_sentence_duration": "max_sentence_seconds"},
         to_flag={"max_sentence_duration": "max_sentence_seconds"},
         server_only=frozenset({"model", "output_encoding"}),
         engine_only=frozenset({"language", "chunk_tokens"}),  # language is the request's, not an option
-        not_flags=frozenset({"output_encoding"})),  # the CLI writes 16-bit WAV
+        not_flags=frozenset({"output_encoding"}),
+    ),  # the CLI writes 16-bit WAV
     "live": Surfaces(
-        streaming_recognition_pb2.StreamingRecognitionConfig, streaming.StreamingOptions, "live",
+        streaming_recognition_pb2.StreamingRecognitionConfig,
+        streaming.StreamingOptions,
+        "live",
         to_engine={"language_code": "language", "voice_activity": "endpoint_silence"},
         to_flag={"language_code": "language", "interim_results": "no_interim", "voice_activity": "endpoint_silence"},
         server_only=frozenset({"model", "pcm_format"}),
-        engine_only=frozenset({"vad_enabled", "speech_threshold", "decode_interval", "trim_seconds",
-                               "max_buffer_seconds", "speech_pad"}),
-        not_flags=frozenset({"pcm_format"})),  # the capture sends 16 kHz mono s16le
+        engine_only=frozenset(
+            {"vad_enabled", "speech_threshold", "decode_interval", "trim_seconds", "max_buffer_seconds", "speech_pad"}
+        ),
+        not_flags=frozenset({"pcm_format"}),
+    ),  # the capture sends 16 kHz mono s16le
 }
 
 
@@ -119,8 +161,9 @@ def test_every_option_has_a_flag_with_the_engines_default(service, commands):
         default = flags[dest].default
         if field is None or default in (None, 0, 0.0, "", (), False) or field.default is dataclasses.MISSING:
             continue  # unset on the command line: the server applies the engine's default
-        assert default == field.default, f"`sidecar {surfaces.command} --{dest}` defaults to {default}, " \
-                                         f"the engine to {field.default}"
+        assert default == field.default, (
+            f"`sidecar {surfaces.command} --{dest}` defaults to {default}, the engine to {field.default}"
+        )
 
 
 def request_for(args: argparse.Namespace):
@@ -130,19 +173,43 @@ def request_for(args: argparse.Namespace):
     class Reach:  # what live_options needs of a client
         address, token = "127.0.0.1:1", None
 
-    builders = {"say": say.options_for, "stems": stems.options_from_args, "events": events.options_for,
-                "live": lambda a: live.live_options(a, Reach()).config()}
+    builders = {
+        "say": say.options_for,
+        "stems": stems.options_from_args,
+        "events": events.options_for,
+        "live": lambda a: live.live_options(a, Reach()).config(),
+    }
     return builders[args.command](args)
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["say", "Hi.", "--voice", "v", "-o", "x.wav", "--top-k", "7", "--top-p", "0.5", "--repetition-penalty", "2"],
-     {"top_k": 7, "top_p": 0.5, "repetition_penalty": 2.0}),
-    (["stems", "song.wav", "-o", "out", "--sample-rate", "48000", "--shifts", "2"],
-     {"output_sample_rate_hertz": 48000, "shift_count": 2}),
-    (["live", "-i", "talk.wav", "--beam-size", "1", "--hotwords", "Ana"], {"beam_size": 1, "hotwords": "Ana"}),
-    (["events", "talk.wav", "--threshold", "0.3"], {"threshold": pytest.approx(0.3)}),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (
+            [
+                "say",
+                "Hi.",
+                "--voice",
+                "v",
+                "-o",
+                "x.wav",
+                "--top-k",
+                "7",
+                "--top-p",
+                "0.5",
+                "--repetition-penalty",
+                "2",
+            ],
+            {"top_k": 7, "top_p": 0.5, "repetition_penalty": 2.0},
+        ),
+        (
+            ["stems", "song.wav", "-o", "out", "--sample-rate", "48000", "--shifts", "2"],
+            {"output_sample_rate_hertz": 48000, "shift_count": 2},
+        ),
+        (["live", "-i", "talk.wav", "--beam-size", "1", "--hotwords", "Ana"], {"beam_size": 1, "hotwords": "Ana"}),
+        (["events", "talk.wav", "--threshold", "0.3"], {"threshold": pytest.approx(0.3)}),
+    ],
+)
 def test_flags_reach_the_request(argv, expected):
     request = request_for(build_parser().parse_args(argv))
     assert {name: getattr(request, name) for name in expected} == expected

@@ -73,10 +73,16 @@ def expect_error(code, words, call):
 
 # --- pure parts ---------------------------------------------------------------------------
 
+
 def test_split_sentences_keeps_abbreviations_and_wraps_long_ones():
     text = "Dr. Smith arrived at 3.5 p.m. today!  Was it late?\n\nYes… it was. 你好。再见！"
     assert xtts.split_sentences(text) == [
-        "Dr. Smith arrived at 3.5 p.m. today!", "Was it late?", "Yes… it was.", "你好。", "再见！"]
+        "Dr. Smith arrived at 3.5 p.m. today!",
+        "Was it late?",
+        "Yes… it was.",
+        "你好。",
+        "再见！",
+    ]
     long = " ".join(["word"] * 100) + "."
     pieces = xtts.split_sentences(long, char_limit=50)
     assert all(len(p) <= 50 for p in pieces) and " ".join(pieces) == long
@@ -121,12 +127,15 @@ def test_voice_store_is_exclusive_and_survives_a_damaged_file(tmp_path):
 
 # --- through gRPC -------------------------------------------------------------------------
 
+
 def test_synthesize_streams_sentences_from_inline_reference(voice_client, tiny_xtts_dir, data_dir):
     text = "First sentence here. A second one follows! And a third?"
     sent = time.perf_counter()
-    events, audio = collect(voice_client.synthesize_stream(
-        text, "en-US", reference=data_dir / REFERENCE, transcript="anything",
-        options=options(tiny_xtts_dir)))
+    events, audio = collect(
+        voice_client.synthesize_stream(
+            text, "en-US", reference=data_dir / REFERENCE, transcript="anything", options=options(tiny_xtts_dir)
+        )
+    )
     kinds = [kind for _, kind, _ in events]
     assert kinds[-1] == "summary" and "info" in kinds
     assert kinds.index("info") < kinds.index("audio")
@@ -164,19 +173,27 @@ def test_voices_create_list_reuse_delete(voice_client, narrator, tiny_xtts_dir, 
     from sidecar_client import client as client_module
 
     reference = (data_dir / REFERENCE).read_bytes()
-    chunks = [reference[i:i + 16_384] for i in range(0, len(reference), 16_384)]
+    chunks = [reference[i : i + 16_384] for i in range(0, len(reference), 16_384)]
     assert len(chunks) > 3  # the reference really arrives in several messages
-    voice = voice_client.create_voice(b"".join(chunks), voice_id="guest", display_name="Guest",
-                                      transcript="he hoped there would be stew", model=str(tiny_xtts_dir),
-                                      audio_format=client_module.audio_format_for("ref.flac"))
+    voice = voice_client.create_voice(
+        b"".join(chunks),
+        voice_id="guest",
+        display_name="Guest",
+        transcript="he hoped there would be stew",
+        model=str(tiny_xtts_dir),
+        audio_format=client_module.audio_format_for("ref.flac"),
+    )
     assert voice.voice_id == "guest" and voice.model == str(tiny_xtts_dir.resolve())
     assert seconds(voice.reference_duration) == pytest.approx(10.4, abs=0.1)
     listed = voice_client.list_voices()
     assert [v.voice_id for v in listed] == ["guest", narrator]
     assert listed[0].display_name == "Guest" and listed[0].transcript.startswith("he hoped")
     assert voice_client.list_voices(model="elsewhere") == []
-    expect_error(grpc.StatusCode.INVALID_ARGUMENT, ["guest", "already exists"],
-                 lambda: voice_client.create_voice(reference, voice_id="guest", model=str(tiny_xtts_dir)))
+    expect_error(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["guest", "already exists"],
+        lambda: voice_client.create_voice(reference, voice_id="guest", model=str(tiny_xtts_dir)),
+    )
 
     # The saved voice needs no model name (it knows its own) and a seed repeats the audio.
     from sidecar.v1 import synthesis_pb2
@@ -190,55 +207,85 @@ def test_voices_create_list_reuse_delete(voice_client, narrator, tiny_xtts_dir, 
 
     deleted = voice_client.delete_voice("guest")
     assert deleted.voice_id == "guest" and [v.voice_id for v in voice_client.list_voices()] == [narrator]
-    expect_error(grpc.StatusCode.NOT_FOUND, ["guest"],
-                 lambda: voice_client.synthesize_stream("Hi.", "en", voice_id="guest"))
+    expect_error(
+        grpc.StatusCode.NOT_FOUND, ["guest"], lambda: voice_client.synthesize_stream("Hi.", "en", voice_id="guest")
+    )
     expect_error(grpc.StatusCode.NOT_FOUND, ["guest"], lambda: voice_client.delete_voice("guest"))
 
 
-def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(voice_client, narrator, tiny_xtts_dir,
-                                                                     data_dir):
+def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(voice_client, narrator, tiny_xtts_dir, data_dir):
     ref = data_dir / REFERENCE
     model = options(tiny_xtts_dir)
     bad = grpc.StatusCode.INVALID_ARGUMENT
     say, tiny = voice_client.synthesize_stream, str(tiny_xtts_dir)
     expect_error(bad, ["text is empty"], lambda: say(" ", "en", reference=ref, options=model))
-    expect_error(bad, ["5001 characters", "at most 5000"],
-                 lambda: voice_client.synthesize_stream("a" * 5001, "en", reference=ref, options=model))
+    expect_error(
+        bad,
+        ["5001 characters", "at most 5000"],
+        lambda: voice_client.synthesize_stream("a" * 5001, "en", reference=ref, options=model),
+    )
     expect_error(bad, ["`voice_id`", "`reference`"], lambda: voice_client.synthesize_stream("Hi.", "en", options=model))
-    expect_error(bad, ["2.1 s long", "at least 6 s"],
-                 lambda: say("Hi.", "en", reference=data_dir / SHORT_REFERENCE, options=model))
+    expect_error(
+        bad,
+        ["2.1 s long", "at least 6 s"],
+        lambda: say("Hi.", "en", reference=data_dir / SHORT_REFERENCE, options=model),
+    )
     from sidecar.v1 import audio_pb2
     from sidecar_client import client as client_module
 
     silence = np.zeros(8 * 16_000, dtype="<i2").tobytes()
-    pcm = audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
-                                                         sample_rate_hertz=16_000, channel_count=1))
-    expect_error(bad, ["silent"], lambda: voice_client.synthesize_stream(
-        "Hi.", "en", reference=silence, reference_format=pcm, options=model))
+    pcm = audio_pb2.AudioFormat(
+        pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1)
+    )
+    expect_error(
+        bad,
+        ["silent"],
+        lambda: voice_client.synthesize_stream("Hi.", "en", reference=silence, reference_format=pcm, options=model),
+    )
     expect_error(bad, ["silent"], lambda: voice_client.create_voice(silence, audio_format=pcm, model=tiny))
-    expect_error(bad, ["not a readable audio"], lambda: voice_client.synthesize_stream(
-        "Hi.", "en", reference=b"not audio at all", reference_format=client_module.audio_format_for("x.wav"),
-        options=model))
+    expect_error(
+        bad,
+        ["not a readable audio"],
+        lambda: voice_client.synthesize_stream(
+            "Hi.",
+            "en",
+            reference=b"not audio at all",
+            reference_format=client_module.audio_format_for("x.wav"),
+            options=model,
+        ),
+    )
     expect_error(bad, ["'xx'", "de, en"], lambda: say("Hi.", "xx", reference=ref, options=model))
-    expect_error(bad, ["speed"], lambda: voice_client.synthesize_stream(
-        "Hi.", "en", reference=ref, options=options(tiny_xtts_dir, speed=5.0)))
+    expect_error(
+        bad,
+        ["speed"],
+        lambda: voice_client.synthesize_stream("Hi.", "en", reference=ref, options=options(tiny_xtts_dir, speed=5.0)),
+    )
     expect_error(bad, ["Bad_Id", "a-z"], lambda: voice_client.create_voice(ref, voice_id="Bad_Id", model=tiny))
-    expect_error(grpc.StatusCode.NOT_FOUND, ["no-such-voice", "saved:"],
-                 lambda: voice_client.synthesize_stream("Hi.", "en", voice_id="no-such-voice"))
-    expect_error(grpc.StatusCode.NOT_FOUND, ["config.json", "model.pth"],
-                 lambda: voice_client.synthesize_stream("Hi.", "en", reference=ref,
-                                                        options=options(tiny_xtts_dir.parent)))
+    expect_error(
+        grpc.StatusCode.NOT_FOUND,
+        ["no-such-voice", "saved:"],
+        lambda: voice_client.synthesize_stream("Hi.", "en", voice_id="no-such-voice"),
+    )
+    expect_error(
+        grpc.StatusCode.NOT_FOUND,
+        ["config.json", "model.pth"],
+        lambda: voice_client.synthesize_stream("Hi.", "en", reference=ref, options=options(tiny_xtts_dir.parent)),
+    )
     # Coqui's XTTS v2 is not in this machine's cache, and downloads are off in tests.
-    expect_error(grpc.StatusCode.NOT_FOUND, [xtts_models.HUB_REPO, "HF_HUB_OFFLINE"],
-                 lambda: voice_client.synthesize_stream("Hi.", "en", reference=ref))
+    expect_error(
+        grpc.StatusCode.NOT_FOUND,
+        [xtts_models.HUB_REPO, "HF_HUB_OFFLINE"],
+        lambda: voice_client.synthesize_stream("Hi.", "en", reference=ref),
+    )
     # The same server still answers a good request.
     events, audio = collect(voice_client.synthesize_stream("Still here.", "de", voice_id=narrator, options=model))
     assert events[-1][1] == "summary" and len(audio) > 0
 
 
 def test_cancelling_mid_stream_frees_the_job(xtts_sidecar, voice_client, narrator, tiny_xtts_dir):
-    call = voice_client.synthesize_stream("One here. Two here. Three here. Four here.", "en",
-                                          voice_id=narrator, options=options(tiny_xtts_dir))
+    call = voice_client.synthesize_stream(
+        "One here. Two here. Three here. Four here.", "en", voice_id=narrator, options=options(tiny_xtts_dir)
+    )
     for response in call:
         if response.WhichOneof("event") == "audio":
             call.cancel()  # gone after the first chunk
@@ -247,8 +294,9 @@ def test_cancelling_mid_stream_frees_the_job(xtts_sidecar, voice_client, narrato
     while xtts_sidecar.runtime.jobs.running and time.monotonic() < deadline:
         time.sleep(0.05)
     assert xtts_sidecar.runtime.jobs.running == 0  # the slot is free again
-    events, audio = collect(voice_client.synthesize_stream("Next one.", "en", voice_id=narrator,
-                                                           options=options(tiny_xtts_dir)))
+    events, audio = collect(
+        voice_client.synthesize_stream("Next one.", "en", voice_id=narrator, options=options(tiny_xtts_dir))
+    )
     assert events[-1][1] == "summary" and len(audio) > 0
 
 
@@ -263,10 +311,14 @@ def test_licence_must_be_agreed_explicitly(tiny_xtts_dir, data_dir, monkeypatch)
     server = RunningSidecar()
     try:
         with SidecarClient(server.address) as client:  # refused before any weights are touched
-            expect_error(refused, words, lambda: client.synthesize_stream(
-                "Hi.", "en", reference=data_dir / REFERENCE, options=options(tiny_xtts_dir)))
-            expect_error(refused, words, lambda: client.create_voice(data_dir / REFERENCE,
-                                                                     model=str(tiny_xtts_dir)))
+            expect_error(
+                refused,
+                words,
+                lambda: client.synthesize_stream(
+                    "Hi.", "en", reference=data_dir / REFERENCE, options=options(tiny_xtts_dir)
+                ),
+            )
+            expect_error(refused, words, lambda: client.create_voice(data_dir / REFERENCE, model=str(tiny_xtts_dir)))
     finally:
         server.stop()
 
@@ -294,7 +346,8 @@ def test_engine_streams_within_a_sentence(xtts_sidecar, voice_client, narrator, 
     total = sum(c.samples.size for c in chunks)
     assert total <= 5 * TOKEN_SAMPLES
     assert [c.start for c in chunks] == pytest.approx(
-        [sum(c.samples.size for c in chunks[:i]) / engine.sample_rate for i in range(3)])
+        [sum(c.samples.size for c in chunks[:i]) / engine.sample_rate for i in range(3)]
+    )
     assert spoken.end == pytest.approx(total / engine.sample_rate)
 
 
@@ -306,7 +359,8 @@ def test_engine_runs_on_cuda(tiny_xtts_dir, data_dir):
     from sidecar.media import audio as media
 
     engine, device, _ = xtts.MODEL_FAMILY.load_alone(
-        str(tiny_xtts_dir), ServerConfig.model_settings_for("auto", agree_coqui_license=True))
+        str(tiny_xtts_dir), ServerConfig.model_settings_for("auto", agree_coqui_license=True)
+    )
     assert device == "cuda"
     reference = media.decode_file(data_dir / REFERENCE, sample_rate=xtts.REFERENCE_SAMPLE_RATE, mono=True)
     opts = xtts.SynthesisOptions(language="en", max_sentence_seconds=SENTENCE_SECONDS, seed=1)
@@ -317,19 +371,33 @@ def test_engine_runs_on_cuda(tiny_xtts_dir, data_dir):
 
 # --- the CLI ------------------------------------------------------------------------------
 
-def test_cli_say_writes_wav_and_manages_voices(xtts_sidecar, narrator, tiny_xtts_dir, data_dir, tmp_path,
-                                               capsys):
+
+def test_cli_say_writes_wav_and_manages_voices(xtts_sidecar, narrator, tiny_xtts_dir, data_dir, tmp_path, capsys):
     from sidecar.cli.main import main
 
     server = ["--server", xtts_sidecar.address]
     out = tmp_path / "line.wav"
     limit = ["--max-sentence-seconds", str(SENTENCE_SECONDS), "--model", str(tiny_xtts_dir)]
-    assert main(["say", *server, "--reference", str(data_dir / REFERENCE), "--save-voice", "cli-voice",
-                 "--model", str(tiny_xtts_dir)]) == 0
+    assert (
+        main(
+            [
+                "say",
+                *server,
+                "--reference",
+                str(data_dir / REFERENCE),
+                "--save-voice",
+                "cli-voice",
+                "--model",
+                str(tiny_xtts_dir),
+            ]
+        )
+        == 0
+    )
     assert main(["say", *server, "--list-voices"]) == 0
     assert "cli-voice" in capsys.readouterr().out
-    assert main(["say", *server, "--voice", narrator, *limit, "-o", str(out),
-                 "Hello from the command line. Twice."]) == 0
+    assert (
+        main(["say", *server, "--voice", narrator, *limit, "-o", str(out), "Hello from the command line. Twice."]) == 0
+    )
     err = capsys.readouterr().err
     assert "2 sentence(s)" in err and "first audio after" in err
     with wave.open(str(out), "rb") as wav:
@@ -352,7 +420,9 @@ def test_cli_in_process_server_needs_the_agreement(tiny_xtts_dir, data_dir, tmp_
 
     monkeypatch.delenv(config.LICENSE_ENV, raising=False)
     out = tmp_path / "x.wav"
-    assert main(["say", "--reference", str(data_dir / REFERENCE), "--model", str(tiny_xtts_dir),
-                 "-o", str(out), "Hi."]) == 1
+    assert (
+        main(["say", "--reference", str(data_dir / REFERENCE), "--model", str(tiny_xtts_dir), "-o", str(out), "Hi."])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "FAILED_PRECONDITION" in err and "--agree-coqui-license" in err and not out.exists()

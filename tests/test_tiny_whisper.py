@@ -44,8 +44,7 @@ def test_build_writes_a_complete_model_directory_quickly(tmp_path):
     path = build_tiny_whisper(tmp_path / "m", seed=3)
     elapsed = time.perf_counter() - start
     assert path == tmp_path / "m"
-    for name in ("model.bin", "config.json", "vocabulary.json", "tokenizer.json",
-                 "preprocessor_config.json"):
+    for name in ("model.bin", "config.json", "vocabulary.json", "tokenizer.json", "preprocessor_config.json"):
         assert (path / name).is_file(), name
     assert elapsed < 10, elapsed  # ~0.3 s on an idle machine
     vocabulary = json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))
@@ -57,24 +56,25 @@ def test_special_tokens_sit_at_whisper_ids(multilingual, english):
     from faster_whisper.tokenizer import Tokenizer
 
     tok = Tokenizer(multilingual.hf_tokenizer, True, task="transcribe", language="en")
-    assert (tok.eot, tok.sot, tok.language, tok.translate, tok.transcribe) == (
-        50257, 50258, 50259, 50358, 50359)
+    assert (tok.eot, tok.sot, tok.language, tok.translate, tok.transcribe) == (50257, 50258, 50259, 50358, 50359)
     assert (tok.sot_lm, tok.sot_prev, tok.no_speech, tok.no_timestamps, tok.timestamp_begin) == (
-        50360, 50361, 50362, 50363, 50364)
+        50360,
+        50361,
+        50362,
+        50363,
+        50364,
+    )
     assert tok.decode(tok.encode("Hello, world! -(x)")) == "Hello, world! -(x)"
     assert tok.non_speech_tokens  # the symbol lookups faster-whisper does at start-up
 
     en = Tokenizer(english.hf_tokenizer, False)
-    assert (en.eot, en.sot, en.transcribe, en.no_timestamps, en.timestamp_begin) == (
-        50256, 50257, 50358, 50362, 50363)
+    assert (en.eot, en.sot, en.transcribe, en.no_timestamps, en.timestamp_begin) == (50256, 50257, 50358, 50362, 50363)
     assert en.sot_sequence == [50257]
 
 
 def test_multilingual_transcription_is_lazy_and_detects_the_language(multilingual):
     assert multilingual.model.is_multilingual
-    segments, info = multilingual.transcribe(
-        np.zeros(5 * SR, np.float32), vad_filter=False, word_timestamps=False
-    )
+    segments, info = multilingual.transcribe(np.zeros(5 * SR, np.float32), vad_filter=False, word_timestamps=False)
     assert inspect.isgenerator(segments)  # nothing decoded yet
     assert info.language == "en" and info.language_probability > 0.99
     assert info.duration == pytest.approx(5.0)
@@ -98,9 +98,7 @@ def test_detected_language_comes_from_the_model(tmp_path):
 
 
 def test_word_timestamps(multilingual):
-    segments, info = multilingual.transcribe(
-        speech_like_audio(8), vad_filter=False, word_timestamps=True
-    )
+    segments, info = multilingual.transcribe(speech_like_audio(8), vad_filter=False, word_timestamps=True)
     segments = list(segments)
     assert segments
     for seg in segments:
@@ -113,8 +111,13 @@ def test_word_timestamps(multilingual):
 
 def test_forced_language_translate_and_options(multilingual):
     segments, info = multilingual.transcribe(
-        np.zeros(3 * SR, np.float32), language="fr", task="translate", vad_filter=False,
-        beam_size=1, without_timestamps=True, initial_prompt="Bonjour, tout le monde.",
+        np.zeros(3 * SR, np.float32),
+        language="fr",
+        task="translate",
+        vad_filter=False,
+        beam_size=1,
+        without_timestamps=True,
+        initial_prompt="Bonjour, tout le monde.",
     )
     assert info.language == "fr" and info.language_probability == 1
     assert [s.text for s in segments] == [TEXT]
@@ -135,8 +138,7 @@ def test_vad_filter(multilingual):
 
 def test_batched_pipeline(multilingual):
     pipeline = faster_whisper.BatchedInferencePipeline(model=multilingual)
-    segments, info = pipeline.transcribe(speech_like_audio(6), batch_size=4, vad_filter=True,
-                                         word_timestamps=True)
+    segments, info = pipeline.transcribe(speech_like_audio(6), batch_size=4, vad_filter=True, word_timestamps=True)
     assert inspect.isgenerator(segments)
     segments = list(segments)
     assert info.language == "en"
@@ -145,9 +147,7 @@ def test_batched_pipeline(multilingual):
 
 def test_english_only_model(english):
     assert not english.model.is_multilingual
-    segments, info = english.transcribe(
-        np.zeros(5 * SR, np.float32), vad_filter=False, word_timestamps=True
-    )
+    segments, info = english.transcribe(np.zeros(5 * SR, np.float32), vad_filter=False, word_timestamps=True)
     assert inspect.isgenerator(segments)
     assert info.language == "en" and info.language_probability == 1
     segments = list(segments)
@@ -158,8 +158,7 @@ def test_english_only_model(english):
 
 
 def test_long_audio_and_float32_terminate_quickly(multilingual_dir):
-    model = faster_whisper.WhisperModel(str(multilingual_dir), device="cpu",
-                                        compute_type="float32")
+    model = faster_whisper.WhisperModel(str(multilingual_dir), device="cpu", compute_type="float32")
     start = time.perf_counter()
     segments, info = model.transcribe(np.zeros(65 * SR, np.float32), vad_filter=False)
     segments = list(segments)
@@ -180,8 +179,9 @@ def test_model_bin_matches_ctranslate2_spec_serialization(tmp_path):
     ids = {t: i for i, t in enumerate(tokens) if t}
     variables = tiny_whisper._weights(ids, len(tokens), "en", np.random.default_rng(0))
 
-    spec = whisper_spec.WhisperSpec(tiny_whisper.N_ENCODER_LAYERS, tiny_whisper.N_HEADS,
-                                    tiny_whisper.N_DECODER_LAYERS, tiny_whisper.N_HEADS)
+    spec = whisper_spec.WhisperSpec(
+        tiny_whisper.N_ENCODER_LAYERS, tiny_whisper.N_HEADS, tiny_whisper.N_DECODER_LAYERS, tiny_whisper.N_HEADS
+    )
     for name, value in variables.items():
         scope, attr = model_spec._parent_scope(name)
         setattr(model_spec.index_spec(spec, scope), attr, value)

@@ -57,8 +57,9 @@ def test_events_arrive_in_order_and_segments_stream(client, data_dir):
     # Three copies of the clip: 69 s, so faster-whisper decodes several 30 s windows.
     clip = media.decode_file(data_dir / "demo-1089.flac", sample_rate=16_000)
     pcm = media.encode_pcm(np.tile(clip.samples, 3), media.PCM_S16LE)
-    fmt = audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
-        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1))
+    fmt = audio_pb2.AudioFormat(
+        pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1)
+    )
     events, arrivals, fractions = [], [], []
     for response in client.transcribe_stream(pcm, audio_format=fmt):
         kind = response.WhichOneof("event")
@@ -78,8 +79,9 @@ def test_raw_pcm_input(client, librispeech):
     path, reference = librispeech["1089-134686-0000"]
     clip = media.decode_file(path, sample_rate=22_050)
     stereo = np.repeat(clip.samples, 2, axis=0)
-    fmt = audio_pb2.AudioFormat(pcm=audio_pb2.PcmFormat(
-        encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=22_050, channel_count=2))
+    fmt = audio_pb2.AudioFormat(
+        pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=22_050, channel_count=2)
+    )
     transcript = client.transcribe(media.encode_pcm(stereo, media.PCM_S16LE), audio_format=fmt)
     assert word_error_rate(reference, joined_text(transcript)) <= 0.10
     assert seconds(transcript.info.audio_duration) == pytest.approx(10.435, abs=0.01)
@@ -95,10 +97,12 @@ def test_multilingual_base_detects_english_and_translates(client, librispeech):
 
 def test_english_only_model_refuses_other_languages(client, librispeech):
     path, _ = librispeech["1089-134691-0000"]
-    for options, needle in [(pb.TranscriptionOptions(language_code="de"), "English-only"),
-                            (pb.TranscriptionOptions(translate=True), "cannot translate"),
-                            (pb.TranscriptionOptions(language_code="xx"), "not one Whisper knows"),
-                            (pb.TranscriptionOptions(beam_size=99), "beam size")]:
+    for options, needle in [
+        (pb.TranscriptionOptions(language_code="de"), "English-only"),
+        (pb.TranscriptionOptions(translate=True), "cannot translate"),
+        (pb.TranscriptionOptions(language_code="xx"), "not one Whisper knows"),
+        (pb.TranscriptionOptions(beam_size=99), "beam size"),
+    ]:
         with pytest.raises(SidecarError) as err:
             client.transcribe(path, options=options)
         assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and needle in err.value.details
@@ -139,8 +143,15 @@ def test_list_models_health_and_reflection(client, sidecar_server):
 def test_hyphenated_words_stay_whole():
     from sidecar.engines.whisper import Word, _joined_words
 
-    words = _joined_words([Word(" flour", 9.0, 9.3, 0.9), Word("-fattened", 9.3, 9.8, 0.8),
-                           Word(" sauce", 9.8, 10.1, 0.95), Word("'s", 10.1, 10.2, 0.7),
-                           Word("你好", 11.0, 11.5, 0.9), Word("世界", 11.5, 12.0, 0.9)])
+    words = _joined_words(
+        [
+            Word(" flour", 9.0, 9.3, 0.9),
+            Word("-fattened", 9.3, 9.8, 0.8),
+            Word(" sauce", 9.8, 10.1, 0.95),
+            Word("'s", 10.1, 10.2, 0.7),
+            Word("你好", 11.0, 11.5, 0.9),
+            Word("世界", 11.5, 12.0, 0.9),
+        ]
+    )
     assert [w.text for w in words] == [" flour-fattened", " sauce's", "你好", "世界"]
     assert (words[0].start, words[0].end, words[0].probability) == (9.0, 9.8, 0.8)

@@ -57,14 +57,105 @@ __all__ = ["build_tiny_whisper", "speech_like_audio", "WHISPER_LANGUAGES", "TEXT
 
 # Whisper's language tokens in token-id order (the 99 of the v1/v2 models).
 WHISPER_LANGUAGES: tuple[str, ...] = (
-    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl",
-    "ar", "sv", "it", "id", "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro",
-    "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la", "mi", "ml", "cy",
-    "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu",
-    "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km",
-    "sn", "yo", "so", "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo",
-    "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg",
-    "as", "tt", "haw", "ln", "ha", "ba", "jw", "su",
+    "en",
+    "zh",
+    "de",
+    "es",
+    "ru",
+    "ko",
+    "fr",
+    "ja",
+    "pt",
+    "tr",
+    "pl",
+    "ca",
+    "nl",
+    "ar",
+    "sv",
+    "it",
+    "id",
+    "hi",
+    "fi",
+    "vi",
+    "he",
+    "uk",
+    "el",
+    "ms",
+    "cs",
+    "ro",
+    "da",
+    "hu",
+    "ta",
+    "no",
+    "th",
+    "ur",
+    "hr",
+    "bg",
+    "lt",
+    "la",
+    "mi",
+    "ml",
+    "cy",
+    "sk",
+    "te",
+    "fa",
+    "lv",
+    "bn",
+    "sr",
+    "az",
+    "sl",
+    "kn",
+    "et",
+    "mk",
+    "br",
+    "eu",
+    "is",
+    "hy",
+    "ne",
+    "mn",
+    "bs",
+    "kk",
+    "sq",
+    "sw",
+    "gl",
+    "mr",
+    "pa",
+    "si",
+    "km",
+    "sn",
+    "yo",
+    "so",
+    "af",
+    "oc",
+    "ka",
+    "be",
+    "tg",
+    "sd",
+    "gu",
+    "am",
+    "yi",
+    "lo",
+    "uz",
+    "fo",
+    "ht",
+    "ps",
+    "tk",
+    "nn",
+    "mt",
+    "sa",
+    "lb",
+    "my",
+    "bo",
+    "tl",
+    "mg",
+    "as",
+    "tt",
+    "haw",
+    "ln",
+    "ha",
+    "ba",
+    "jw",
+    "su",
 )
 assert len(WHISPER_LANGUAGES) == 99
 
@@ -96,11 +187,7 @@ _DTYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4}
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte -> printable character table (insertion order = GPT-2 ids)."""
-    bs = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -378,9 +465,7 @@ def build_tiny_whisper(
     symbols = '"#()*+/:;<=>@[\\]^_`{|}~'
     config = {
         "alignment_heads": [
-            [layer, head]
-            for layer in range(N_DECODER_LAYERS // 2, N_DECODER_LAYERS)
-            for head in range(N_HEADS)
+            [layer, head] for layer in range(N_DECODER_LAYERS // 2, N_DECODER_LAYERS) for head in range(N_HEADS)
         ],
         "lang_ids": [ids[f"<|{code}|>"] for code in WHISPER_LANGUAGES],
         "suppress_ids": sorted({ids[c] for c in symbols} | {ids["Ġ" + c] for c in symbols}),
@@ -434,9 +519,7 @@ def speech_like_audio(seconds: float, *, seed: int = 0, sample_rate: int = 16000
         formants = vowels[(start // step + int(rng.integers(4))) % 4]
         freqs = np.fft.rfftfreq(len(chunk), 1 / sample_rate)
         gain = sum(1 / (1 + ((freqs - f) / 100) ** 2) for f in formants)
-        voiced[start : start + step] = np.fft.irfft(
-            np.fft.rfft(chunk) * gain, n=len(chunk)
-        ) * np.hanning(len(chunk))
+        voiced[start : start + step] = np.fft.irfft(np.fft.rfft(chunk) * gain, n=len(chunk)) * np.hanning(len(chunk))
     envelope = np.clip(np.sin(2 * np.pi * 2 * t), 0, None) ** 0.5
     audio = voiced * envelope + 0.003 * rng.standard_normal(len(t))
     peak = np.abs(audio).max()

@@ -30,17 +30,36 @@ def build_tiny_xtts(directory: pathlib.Path) -> pathlib.Path:
     from TTS.tts.models.xtts import Xtts
 
     directory.mkdir(parents=True, exist_ok=True)
-    vocab = json.loads((pathlib.Path(TTS.__file__).parent / "tts" / "utils" / "assets" / "tortoise"
-                        / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = json.loads(
+        (pathlib.Path(TTS.__file__).parent / "tts" / "utils" / "assets" / "tortoise" / "tokenizer.json").read_text(
+            encoding="utf-8"
+        )
+    )
     next_id = max(max(vocab["model"]["vocab"].values()), *(t["id"] for t in vocab["added_tokens"])) + 1
     for offset, token in enumerate(["[START]", *(f"[{lang}]" for lang in LANGUAGES)]):
-        vocab["added_tokens"].append({"id": next_id + offset, "content": token, "special": True,
-                                      "single_word": False, "lstrip": False, "rstrip": False,
-                                      "normalized": False})
+        vocab["added_tokens"].append(
+            {
+                "id": next_id + offset,
+                "content": token,
+                "special": True,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+            }
+        )
     (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    args = XttsArgs(gpt_layers=2, gpt_n_model_channels=64, gpt_n_heads=4, gpt_num_audio_tokens=1026,
-                    gpt_start_audio_token=1024, gpt_stop_audio_token=1025,
-                    gpt_use_perceiver_resampler=True, decoder_input_dim=64, d_vector_dim=512)
+    args = XttsArgs(
+        gpt_layers=2,
+        gpt_n_model_channels=64,
+        gpt_n_heads=4,
+        gpt_num_audio_tokens=1026,
+        gpt_start_audio_token=1024,
+        gpt_stop_audio_token=1025,
+        gpt_use_perceiver_resampler=True,
+        decoder_input_dim=64,
+        d_vector_dim=512,
+    )
     config = XttsConfig(model_args=args, languages=LANGUAGES)
     torch.manual_seed(SEED)
     model = Xtts(config)

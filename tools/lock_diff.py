@@ -23,8 +23,11 @@ def main(argv: list[str]) -> int:
         print(__doc__.splitlines()[0], file=sys.stderr)
         return 2
     old, new = locked_versions(argv[1]), locked_versions(argv[2])
-    changed = [(name, old.get(name, "-"), new.get(name, "-"))
-               for name in sorted(old.keys() | new.keys()) if old.get(name) != new.get(name)]
+    changed = [
+        (name, old.get(name, "-"), new.get(name, "-"))
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    ]
     if not changed:
         print(f"{argv[2]} locks the same versions as {argv[1]}")
         return 0

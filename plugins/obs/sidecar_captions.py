@@ -39,6 +39,7 @@ DEVICE_EXAMPLES = ("pulse:default", "alsa:default", "dshow:audio=Microphone", "a
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The script's properties, as read from OBS."""
+
     venv: str = ""  # the sidecar's virtual environment; empty: OBS's Python already has the packages
     address: str = "127.0.0.1:50051"
     text_source: str = ""
@@ -55,6 +56,7 @@ DEFAULTS = Settings()
 
 class State:
     """Everything the script holds between OBS's calls (OBS runs one script instance)."""
+
     settings = DEFAULTS
     live = None  # the sidecar_client.live module, once importable
     session = None  # LiveCaptions
@@ -66,9 +68,11 @@ class State:
 
 
 def script_description() -> str:
-    return ("<b>Live captions from the audio sidecar.</b><br>Captures the input with FFmpeg, "
-            "shows captions in a Text source, writes an SRT next to recordings and sends "
-            "captions into the stream. Needs a running sidecar (<code>sidecar serve</code>).")
+    return (
+        "<b>Live captions from the audio sidecar.</b><br>Captures the input with FFmpeg, "
+        "shows captions in a Text source, writes an SRT next to recordings and sends "
+        "captions into the stream. Needs a running sidecar (<code>sidecar serve</code>)."
+    )
 
 
 def script_defaults(settings) -> None:
@@ -83,20 +87,23 @@ def script_properties():
     props = obs.obs_properties_create()
     obs.obs_properties_add_path(props, "venv", "Sidecar virtual environment", obs.OBS_PATH_DIRECTORY, "", None)
     obs.obs_properties_add_text(props, "address", "Sidecar address (host:port)", obs.OBS_TEXT_DEFAULT)
-    sources = obs.obs_properties_add_list(props, "text_source", "Text source",
-                                          obs.OBS_COMBO_TYPE_EDITABLE, obs.OBS_COMBO_FORMAT_STRING)
+    sources = obs.obs_properties_add_list(
+        props, "text_source", "Text source", obs.OBS_COMBO_TYPE_EDITABLE, obs.OBS_COMBO_FORMAT_STRING
+    )
     for name in text_source_names():
         obs.obs_property_list_add_string(sources, name, name)
-    inputs = obs.obs_properties_add_list(props, "input", "Input device (FORMAT:DEVICE) or file",
-                                         obs.OBS_COMBO_TYPE_EDITABLE, obs.OBS_COMBO_FORMAT_STRING)
+    inputs = obs.obs_properties_add_list(
+        props, "input", "Input device (FORMAT:DEVICE) or file", obs.OBS_COMBO_TYPE_EDITABLE, obs.OBS_COMBO_FORMAT_STRING
+    )
     for example in DEVICE_EXAMPLES:
         obs.obs_property_list_add_string(inputs, example, example)
     obs.obs_properties_add_text(props, "language", "Language (e.g. en; empty: the model's)", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_int(props, "lines", "Lines", 1, 10, 1)
     obs.obs_properties_add_int(props, "chars_per_line", "Characters per line", 8, 200, 1)
     obs.obs_properties_add_bool(props, "srt", "Write an SRT next to each recording")
-    obs.obs_properties_add_path(props, "debug_log", "Debug: log shown text to", obs.OBS_PATH_FILE_SAVE,
-                                "JSON lines (*.jsonl)", None)
+    obs.obs_properties_add_path(
+        props, "debug_log", "Debug: log shown text to", obs.OBS_PATH_FILE_SAVE, "JSON lines (*.jsonl)", None
+    )
     return props
 
 
@@ -155,9 +162,11 @@ def import_live(venv: str):
     try:
         from sidecar_client import live
     except ImportError as exc:
-        report(f"cannot import the sidecar client ({exc}): set 'Sidecar virtual environment' to "
-               f"a venv made with Python {sys.version_info.major}.{sys.version_info.minor} "
-               f"that has the sidecar installed")
+        report(
+            f"cannot import the sidecar client ({exc}): set 'Sidecar virtual environment' to "
+            f"a venv made with Python {sys.version_info.major}.{sys.version_info.minor} "
+            f"that has the sidecar installed"
+        )
         return None
     return live
 
@@ -175,8 +184,10 @@ def site_packages(venv: pathlib.Path) -> pathlib.Path:
     version = fields.get("version_info") or fields.get("version", "")
     ours = f"{sys.version_info.major}.{sys.version_info.minor}"
     if ".".join(version.split(".")[:2]) != ours:
-        raise ValueError(f"{venv} is Python {version or 'of unknown version'} but OBS runs Python "
-                         f"{ours}: create the venv with python{ours}")
+        raise ValueError(
+            f"{venv} is Python {version or 'of unknown version'} but OBS runs Python "
+            f"{ours}: create the venv with python{ours}"
+        )
     if sys.platform == "win32":
         return venv / "Lib" / "site-packages"
     return venv / "lib" / f"python{ours}" / "site-packages"
@@ -252,8 +263,7 @@ def show(text: str) -> bool:
         obs.obs_data_release(data)
         if State.settings.debug_log:
             current = obs.obs_source_get_settings(source)
-            debug_log({"source": State.settings.text_source,
-                       "text": obs.obs_data_get_string(current, "text")})
+            debug_log({"source": State.settings.text_source, "text": obs.obs_data_get_string(current, "text")})
             obs.obs_data_release(current)
     finally:
         obs.obs_source_release(source)
@@ -302,8 +312,9 @@ def start_srt() -> None:
 def text_source_names() -> list[str]:
     sources = obs.obs_enum_sources()
     try:
-        return sorted(obs.obs_source_get_name(s) for s in sources
-                      if obs.obs_source_get_unversioned_id(s) in TEXT_SOURCE_IDS)
+        return sorted(
+            obs.obs_source_get_name(s) for s in sources if obs.obs_source_get_unversioned_id(s) in TEXT_SOURCE_IDS
+        )
     finally:
         obs.source_list_release(sources)
 

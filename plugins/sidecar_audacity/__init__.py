@@ -11,6 +11,21 @@ from sidecar_audacity.creative import CueOptions, EventOptions, FixPhraseOptions
 from sidecar_audacity.errors import PluginError
 from sidecar_audacity.pipe import PipeConnection
 
-__all__ = ["Audacity", "CaptionOptions", "CueOptions", "DenoiseOptions", "EventOptions", "FixPhraseOptions", "Job",
-           "Label", "Outcome", "PipeConnection", "PluginError", "SayOptions", "Selection", "StemsOptions", "Track",
-           "errors"]
+__all__ = [
+    "Audacity",
+    "CaptionOptions",
+    "CueOptions",
+    "DenoiseOptions",
+    "EventOptions",
+    "FixPhraseOptions",
+    "Job",
+    "Label",
+    "Outcome",
+    "PipeConnection",
+    "PluginError",
+    "SayOptions",
+    "Selection",
+    "StemsOptions",
+    "Track",
+    "errors",
+]

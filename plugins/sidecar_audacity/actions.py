@@ -37,8 +37,10 @@ from sidecar_common.durations import seconds as _seconds
 # Share of the progress bar each phase takes: export, the sidecar's job, adding tracks.
 EXPORT_SHARE, SIDECAR_SHARE = 0.05, 0.85
 CAPTION_TRACK = "Captions"
-WAV_EXPORT_HINT = ("export any WAV file once with the encoding 'Signed 16-bit PCM' in Audacity's export "
-                   "dialog (it remembers that choice), then try again")
+WAV_EXPORT_HINT = (
+    "export any WAV file once with the encoding 'Signed 16-bit PCM' in Audacity's export "
+    "dialog (it remembers that choice), then try again"
+)
 MAX_NAME_CHARS = 200  # of a new track's name, which is also its file's name
 
 
@@ -129,8 +131,9 @@ class Job:
         self.check()
 
 
-def caption(audacity: Audacity, client: SidecarClient, options: CaptionOptions = CaptionOptions(),
-            job: Job | None = None) -> Outcome:
+def caption(
+    audacity: Audacity, client: SidecarClient, options: CaptionOptions = CaptionOptions(), job: Job | None = None
+) -> Outcome:
     """A label track of caption cues over the selection."""
     job = job or Job()
     with exported(audacity, job, channels=1) as (selection, wav):
@@ -139,14 +142,14 @@ def caption(audacity: Audacity, client: SidecarClient, options: CaptionOptions =
         if not cues:
             return Outcome("no speech found: nothing was added", (), seconds)
         job.report(EXPORT_SHARE + SIDECAR_SHARE, "adding labels")
-        track = audacity.add_label_track(options.track_name, [_label(c) for c in cues], selection,
-                                         os.path.dirname(wav))
+        track = audacity.add_label_track(options.track_name, [_label(c) for c in cues], selection, os.path.dirname(wav))
         audacity.record_undo_step()
     return Outcome(f"{len(cues)} captions in '{track.name}'", (track,), seconds)
 
 
-def caption_speakers(audacity: Audacity, client: SidecarClient,
-                     options: CaptionOptions = CaptionOptions(), job: Job | None = None) -> Outcome:
+def caption_speakers(
+    audacity: Audacity, client: SidecarClient, options: CaptionOptions = CaptionOptions(), job: Job | None = None
+) -> Outcome:
     """One label track of caption cues per speaker, named after the speaker."""
     job = job or Job()
     with exported(audacity, job, channels=1) as (selection, wav):
@@ -157,26 +160,29 @@ def caption_speakers(audacity: Audacity, client: SidecarClient,
         if not by_speaker:
             return Outcome("no speech found: nothing was added", (), seconds)
         job.report(EXPORT_SHARE + SIDECAR_SHARE, "adding labels")
-        tracks = tuple(audacity.add_label_track(name, labels, selection, os.path.dirname(wav))
-                       for name, labels in sorted(by_speaker.items()))
+        tracks = tuple(
+            audacity.add_label_track(name, labels, selection, os.path.dirname(wav))
+            for name, labels in sorted(by_speaker.items())
+        )
         audacity.record_undo_step()
     return Outcome(f"{len(tracks)} speakers: {', '.join(t.name for t in tracks)}", tracks, seconds)
 
 
-def denoise(audacity: Audacity, client: SidecarClient, options: DenoiseOptions = DenoiseOptions(),
-            job: Job | None = None) -> Outcome:
+def denoise(
+    audacity: Audacity, client: SidecarClient, options: DenoiseOptions = DenoiseOptions(), job: Job | None = None
+) -> Outcome:
     """A new track "<name> (denoised)" per selected track, aligned with the selection."""
     options.validate()
     job = job or Job()
-    proto = enhancement_pb2.EnhancementOptions(attenuation_limit_db=options.attenuation_limit_db,
-                                               post_filter=options.post_filter)
+    proto = enhancement_pb2.EnhancementOptions(
+        attenuation_limit_db=options.attenuation_limit_db, post_filter=options.post_filter
+    )
     added, seconds = [], 0.0
     with workspace(audacity, job) as (selection, tmp):
         for n, track in enumerate(selection.tracks):
             wav = _export_track(audacity, selection, track, tmp, job)
             out = PcmWavWriter(result_path(tmp, n, f"{track.name} (denoised)"))
-            call = client.enhance_stream(wav, options=proto,
-                                         output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
+            call = client.enhance_stream(wav, options=proto, output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
             try:
                 for kind, message in job.events(call, "denoising"):
                     if kind == "audio_chunk":
@@ -190,13 +196,17 @@ def denoise(audacity: Audacity, client: SidecarClient, options: DenoiseOptions =
     return Outcome(f"added {', '.join(repr(t.name) for t in tracks)}", tracks, seconds)
 
 
-def split_stems(audacity: Audacity, client: SidecarClient, options: StemsOptions = StemsOptions(),
-                job: Job | None = None) -> Outcome:
+def split_stems(
+    audacity: Audacity, client: SidecarClient, options: StemsOptions = StemsOptions(), job: Job | None = None
+) -> Outcome:
     """One new track "<name> - <stem>" per stem of each selected track, aligned with the selection."""
     job = job or Job()
     proto = separation_pb2.SeparationOptions(
-        model=options.model, model_repository=options.model_repository, stems=list(options.stems),
-        output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
+        model=options.model,
+        model_repository=options.model_repository,
+        stems=list(options.stems),
+        output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
+    )
     added, seconds = [], 0.0
     with workspace(audacity, job) as (selection, tmp):
         for n, track in enumerate(selection.tracks):
@@ -207,7 +217,8 @@ def split_stems(audacity: Audacity, client: SidecarClient, options: StemsOptions
                     if kind == "stem_chunk":
                         if message.stem not in writers:
                             writers[message.stem] = PcmWavWriter(
-                                result_path(tmp, f"{n}-{len(writers)}", f"{track.name} - {message.stem}"))
+                                result_path(tmp, f"{n}-{len(writers)}", f"{track.name} - {message.stem}")
+                            )
                         writers[message.stem].write(message.audio)
                     elif kind == "summary":
                         seconds += _seconds(message.processing_duration)
@@ -219,8 +230,9 @@ def split_stems(audacity: Audacity, client: SidecarClient, options: StemsOptions
     return Outcome(f"added {len(tracks)} stem tracks", tracks, seconds)
 
 
-def export_subtitles(audacity: Audacity, output: str | os.PathLike, *, track_names: tuple[str, ...] = (),
-                     force: bool = False) -> Outcome:
+def export_subtitles(
+    audacity: Audacity, output: str | os.PathLike, *, track_names: tuple[str, ...] = (), force: bool = False
+) -> Outcome:
     """Writes label tracks as SRT or WebVTT; with several tracks each cue names its track's speaker.
 
     `track_names` picks label tracks by name; empty: every label track of the project.
@@ -237,10 +249,20 @@ def export_subtitles(audacity: Audacity, output: str | os.PathLike, *, track_nam
         raise EmptySelectionError(f"the project has no label tracks {wanted} to export")
     labels = audacity.labels()
     speakers = len(tracks) > 1
-    cues = sorted((subtitles.Cue(label.start, max(label.end, label.start + subtitles.MIN_CUE_SECONDS),
-                                 tuple(label.text.splitlines()), track.name if speakers else None)
-                   for track in tracks for label in labels.get(track.index, []) if label.text.strip()),
-                  key=lambda cue: (cue.start, cue.end))
+    cues = sorted(
+        (
+            subtitles.Cue(
+                label.start,
+                max(label.end, label.start + subtitles.MIN_CUE_SECONDS),
+                tuple(label.text.splitlines()),
+                track.name if speakers else None,
+            )
+            for track in tracks
+            for label in labels.get(track.index, [])
+            if label.text.strip()
+        ),
+        key=lambda cue: (cue.start, cue.end),
+    )
     from sidecar_client.captions import write_text_atomically as write_atomically
 
     write_atomically(output, writer(cues))
@@ -250,8 +272,9 @@ def export_subtitles(audacity: Audacity, output: str | os.PathLike, *, track_nam
 def sidecar_error(exc: SidecarError, service: str) -> PluginError:
     """The user's words for a failed call: a missing service or sidecar reads differently from bad input."""
     if exc.code == grpc.StatusCode.UNIMPLEMENTED:
-        error = SidecarUnavailableError(f"the sidecar does not offer {service} (UNIMPLEMENTED): "
-                                        "update it or install the extra that provides it")
+        error = SidecarUnavailableError(
+            f"the sidecar does not offer {service} (UNIMPLEMENTED): update it or install the extra that provides it"
+        )
     elif exc.code == grpc.StatusCode.UNAVAILABLE:
         error = SidecarUnavailableError(f"the sidecar is not reachable ({exc.details}): is it running?")
     else:
@@ -295,8 +318,9 @@ class exported(workspace):
         try:
             wav = os.path.join(tmp, "selection.wav")
             self.job.report(0.0, "exporting the selection")
-            self.audacity.export(wav, selection.start, selection.end,
-                                 [t.index for t in selection.tracks], self.channels)
+            self.audacity.export(
+                wav, selection.start, selection.end, [t.index for t in selection.tracks], self.channels
+            )
             check_export(wav)
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
@@ -340,11 +364,12 @@ def import_all(audacity: Audacity, at: float, results: list[PcmWavWriter], job: 
     return tuple(audacity.import_audio(writer.path, at) for writer in results)
 
 
-def transcribe(client: SidecarClient, wav: str, options: CaptionOptions, job: Job, *,
-                diarize: bool) -> tuple[object, float]:
+def transcribe(
+    client: SidecarClient, wav: str, options: CaptionOptions, job: Job, *, diarize: bool
+) -> tuple[object, float]:
     proto = transcription_pb2.TranscriptionOptions(
-        model=options.model, language_code=options.language, translate=options.translate,
-        word_timestamps=True)
+        model=options.model, language_code=options.language, translate=options.translate, word_timestamps=True
+    )
     service = "transcription"
     if diarize:
         proto.diarization.CopyFrom(diarization_pb2.DiarizationOptions(speaker_count=options.speaker_count))
@@ -364,8 +389,7 @@ def _cues(transcript, offset: float) -> list[subtitles.Cue]:
     """Cues in project time: the transcript's times start at the selection's start."""
     from sidecar_client.captions import cues_for
 
-    return [dataclasses.replace(cue, start=cue.start + offset, end=cue.end + offset)
-            for cue in cues_for(transcript)]
+    return [dataclasses.replace(cue, start=cue.start + offset, end=cue.end + offset) for cue in cues_for(transcript)]
 
 
 def _label(cue: subtitles.Cue) -> Label:

@@ -81,15 +81,25 @@ class Audacity:
         return json.loads(_LONE_BACKSLASH.sub(r"\\\\", text))
 
     def tracks(self) -> list[Track]:
-        return [Track(index=i, name=t["name"], kind=t["kind"], selected=bool(t.get("selected")),
-                      start=float(t.get("start", 0.0)), end=float(t.get("end", 0.0)),
-                      channels=int(t.get("channels", 0)))
-                for i, t in enumerate(self.get_info("Tracks"))]
+        return [
+            Track(
+                index=i,
+                name=t["name"],
+                kind=t["kind"],
+                selected=bool(t.get("selected")),
+                start=float(t.get("start", 0.0)),
+                end=float(t.get("end", 0.0)),
+                channels=int(t.get("channels", 0)),
+            )
+            for i, t in enumerate(self.get_info("Tracks"))
+        ]
 
     def labels(self) -> dict[int, list[Label]]:
         """Labels by the index of their label track."""
-        return {index: [Label(float(start), float(end), text) for start, end, text in rows]
-                for index, rows in self.get_info("Labels")}
+        return {
+            index: [Label(float(start), float(end), text) for start, end, text in rows]
+            for index, rows in self.get_info("Labels")
+        }
 
     # --- the selection ---------------------------------------------------------------------
 
@@ -138,8 +148,9 @@ class Audacity:
     def export(self, path: str, start: float, end: float, tracks: Sequence[int], channels: int) -> None:
         """Writes the range of these tracks, mixed to `channels`, to a new WAV file."""
         self.select(start, end, tracks)
-        self.command("Export2", Filename=path, NumChannels=channels,
-                     timeout=_file_timeout((end - start) * 44100 * 2 * channels))
+        self.command(
+            "Export2", Filename=path, NumChannels=channels, timeout=_file_timeout((end - start) * 44100 * 2 * channels)
+        )
 
     def import_audio(self, path: str, at: float) -> Track:
         """Imports a file as a new track, named after the file, whose audio starts at `at`.
@@ -174,8 +185,12 @@ class Audacity:
         with open(script, "w", encoding="utf-8") as f:
             f.write(nyquist_labels(labels, anchor.start))
         self.select(anchor.start, anchor.end, [anchor.tracks[0].index])  # the effect runs once per track
-        self.command("NyquistPrompt", Command=f'(read (open "{script}"))', Version=4,
-                     timeout=_file_timeout(os.path.getsize(script)))
+        self.command(
+            "NyquistPrompt",
+            Command=f'(read (open "{script}"))',
+            Version=4,
+            timeout=_file_timeout(os.path.getsize(script)),
+        )
         added = self.tracks()[index:]
         if [t.kind for t in added] != ["label"]:
             raise AudacityCommandError(f"Audacity did not add the label track '{name}'")
@@ -200,12 +215,13 @@ def nyquist_labels(labels: Sequence[Label], origin: float) -> str:
     """A Lisp list of (start end "text") with times from `origin`, as Nyquist's `read` takes it."""
     rows = []
     for label in labels:
-        rows.append(f'({label.start - origin:.6f} {label.end - origin:.6f} {_quoted(label.text)})')
+        rows.append(f"({label.start - origin:.6f} {label.end - origin:.6f} {_quoted(label.text)})")
     return "(" + "\n".join(rows) + ")\n"
 
 
-def resolve_selection(tracks: Sequence[Track], start: float, end: float,
-                      selected: Sequence[int], *, needs_audio: bool = True) -> Selection:
+def resolve_selection(
+    tracks: Sequence[Track], start: float, end: float, selected: Sequence[int], *, needs_audio: bool = True
+) -> Selection:
     """The action's range: the selection, or the whole project when no audio is selected.
 
     Actions that only add audio at the cursor (needs_audio=False) also work where there is no
@@ -220,8 +236,7 @@ def resolve_selection(tracks: Sequence[Track], start: float, end: float,
         if any(t.start < end and t.end > start for t in chosen):
             return Selection(start, end, tuple(chosen), False, *user)
         if needs_audio:
-            raise EmptySelectionError(
-                f"the selection ({start:.2f}-{end:.2f} s) holds no audio of the selected tracks")
+            raise EmptySelectionError(f"the selection ({start:.2f}-{end:.2f} s) holds no audio of the selected tracks")
     first, last = min((t.start for t in waves), default=0.0), max((t.end for t in waves), default=0.0)
     if last - first > 0:
         return Selection(first, last, tuple(waves), True, *user)

@@ -33,15 +33,21 @@ UNREACHABLE = (AudacityUnreachableError, AudacityStalledError, SidecarUnavailabl
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar-audacity", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", default=os.environ.get("SIDECAR_ADDRESS", DEFAULT_ADDRESS),
-                        metavar="HOST:PORT", help=f"the sidecar (default $SIDECAR_ADDRESS or {DEFAULT_ADDRESS})")
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("SIDECAR_ADDRESS", DEFAULT_ADDRESS),
+        metavar="HOST:PORT",
+        help=f"the sidecar (default $SIDECAR_ADDRESS or {DEFAULT_ADDRESS})",
+    )
     parser.add_argument("--token", default=None, help="the sidecar's token (default: $SIDECAR_TOKEN)")
     parser.add_argument("--pipe-dir", default=PIPE_DIR, help=argparse.SUPPRESS)  # tests
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    for name, help_text in (("caption", "a label track of captions"),
-                            ("caption-speakers", "one label track of captions per speaker")):
+    for name, help_text in (
+        ("caption", "a label track of captions"),
+        ("caption-speakers", "one label track of captions per speaker"),
+    ):
         p = commands.add_parser(name, help=help_text)
         p.add_argument("--model", default="", help="Whisper model (default: the sidecar's)")
         p.add_argument("--language", default="", help="spoken language, e.g. en (default: detect)")
@@ -52,8 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--speakers", type=int, default=0, help="number of speakers (default: detect)")
 
     p = commands.add_parser("denoise", help='a "<name> (denoised)" track per selected track')
-    p.add_argument("--attenuation-limit", type=float, default=0.0, metavar="DB",
-                   help="lower the noise by at most this many dB, e.g. 12 (default: no limit)")
+    p.add_argument(
+        "--attenuation-limit",
+        type=float,
+        default=0.0,
+        metavar="DB",
+        help="lower the noise by at most this many dB, e.g. 12 (default: no limit)",
+    )
     p.add_argument("--post-filter", action="store_true", help="remove more residual noise")
 
     p = commands.add_parser("stems", help='"<name> - <stem>" tracks per selected track')
@@ -61,13 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-repository", default="", help="directory of Demucs models on the server")
     p.add_argument("--stem", action="append", default=[], dest="stems", help="a stem to keep (repeatable)")
 
-    for name, help_text in (("say", "speech on a new track at the cursor, in a cloned voice"),
-                            ("fix-phrase", 'the selected phrase, corrected, on "<name> (fixed)"')):
+    for name, help_text in (
+        ("say", "speech on a new track at the cursor, in a cloned voice"),
+        ("fix-phrase", 'the selected phrase, corrected, on "<name> (fixed)"'),
+    ):
         p = commands.add_parser(name, help=help_text)
         p.add_argument("text", help="what to say" if name == "say" else "what the selected phrase should say")
-        p.add_argument("--language", default="en" if name == "say" else "",
-                       help="language of the text (default: en)" if name == "say" else
-                            "language of the text (default: the one detected)")
+        p.add_argument(
+            "--language",
+            default="en" if name == "say" else "",
+            help="language of the text (default: en)"
+            if name == "say"
+            else "language of the text (default: the one detected)",
+        )
         p.add_argument("--model", default="", help="XTTS model (default: the sidecar's)")
         p.add_argument("--seed", type=int, default=None, help="seed for repeatable speech")
         p.add_argument("--max-sentence-seconds", type=float, default=0.0, help=argparse.SUPPRESS)  # tiny models
@@ -77,12 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--whisper-model", default="", help="Whisper model (default: the sidecar's)")
             p.add_argument("--speakers", type=int, default=0, help="number of speakers (default: detect)")
 
-    p = commands.add_parser("cue", help="a generated cue at the cursor or over the selection, labelled "
-                                        "with its settings")
+    p = commands.add_parser(
+        "cue", help="a generated cue at the cursor or over the selection, labelled with its settings"
+    )
     p.add_argument("prompt", help='what to generate, e.g. "calm piano bed"')
-    p.add_argument("-d", "--duration", type=float, default=creative.DEFAULT_CUE_SECONDS,
-                   help="seconds at the cursor or after a continued selection (default 8; a selection "
-                        "sets it otherwise)")
+    p.add_argument(
+        "-d",
+        "--duration",
+        type=float,
+        default=creative.DEFAULT_CUE_SECONDS,
+        help="seconds at the cursor or after a continued selection (default 8; a selection sets it otherwise)",
+    )
     p.add_argument("--model", default="", help="MusicGen model (default: the sidecar's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: random, kept in the label)")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale (default 3)")
@@ -90,10 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, 0 off (default 0)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1)")
     reference = p.add_mutually_exclusive_group()
-    reference.add_argument("--melody", dest="reference", action="store_const", const="melody", default="",
-                           help="follow the selection's melody (needs a melody model)")
-    reference.add_argument("--continue", dest="reference", action="store_const", const="continuation", default="",
-                           help="continue the selection: the cue goes after it")
+    reference.add_argument(
+        "--melody",
+        dest="reference",
+        action="store_const",
+        const="melody",
+        default="",
+        help="follow the selection's melody (needs a melody model)",
+    )
+    reference.add_argument(
+        "--continue",
+        dest="reference",
+        action="store_const",
+        const="continuation",
+        default="",
+        help="continue the selection: the cue goes after it",
+    )
 
     p = commands.add_parser("events", help='a label track "Events" of sound events over the selection')
     p.add_argument("--model", default="", help="ast-audioset (default), clap, or a model directory")
@@ -134,31 +168,52 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_action(args: argparse.Namespace, job: actions.Job) -> actions.Outcome:
     if args.command == "export-subtitles":
-        return session.export_subtitles(args.output, track_names=tuple(args.tracks), force=args.force,
-                                        pipe_dir=args.pipe_dir)
+        return session.export_subtitles(
+            args.output, track_names=tuple(args.tracks), force=args.force, pipe_dir=args.pipe_dir
+        )
     if args.command == "denoise":
         options = actions.DenoiseOptions(args.attenuation_limit, args.post_filter)
     elif args.command == "stems":
         options = actions.StemsOptions(args.model, args.model_repository, tuple(args.stems))
     elif args.command == "say":
-        options = creative.SayOptions(args.text, args.language, args.voice, args.model, args.seed,
-                                      args.max_sentence_seconds)
+        options = creative.SayOptions(
+            args.text, args.language, args.voice, args.model, args.seed, args.max_sentence_seconds
+        )
     elif args.command == "fix-phrase":
-        options = creative.FixPhraseOptions(args.text, args.language, args.model, args.whisper_model,
-                                            args.speakers, args.seed, args.max_sentence_seconds)
+        options = creative.FixPhraseOptions(
+            args.text,
+            args.language,
+            args.model,
+            args.whisper_model,
+            args.speakers,
+            args.seed,
+            args.max_sentence_seconds,
+        )
     elif args.command == "cue":
-        options = creative.CueOptions(args.prompt, args.duration, args.model, args.seed, args.guidance,
-                                      args.top_k, args.top_p, args.temperature, args.reference)
+        options = creative.CueOptions(
+            args.prompt,
+            args.duration,
+            args.model,
+            args.seed,
+            args.guidance,
+            args.top_k,
+            args.top_p,
+            args.temperature,
+            args.reference,
+        )
     elif args.command == "events":
-        options = creative.EventOptions(args.model, tuple(filter(None, map(str.strip, args.labels.split(",")))),
-                                        args.threshold, args.track_name)
+        options = creative.EventOptions(
+            args.model, tuple(filter(None, map(str.strip, args.labels.split(",")))), args.threshold, args.track_name
+        )
     else:
         options = actions.CaptionOptions(
-            model=args.model, language=args.language, translate=args.translate,
+            model=args.model,
+            language=args.language,
+            translate=args.translate,
             track_name=getattr(args, "track_name", actions.CAPTION_TRACK),
-            speaker_count=getattr(args, "speakers", 0))
-    return session.perform(args.command, options, job, address=args.server, token=args.token,
-                           pipe_dir=args.pipe_dir)
+            speaker_count=getattr(args, "speakers", 0),
+        )
+    return session.perform(args.command, options, job, address=args.server, token=args.token, pipe_dir=args.pipe_dir)
 
 
 class ProgressLines:

@@ -3,6 +3,9 @@
 Like the other actions they only read the user's tracks and add NEW ones at the cursor (the
 selection's start). A cue's label carries its complete settings as text (see settings_text)
 so the same cue can be generated again exactly.
+
+About 480 lines on purpose: the four actions share their dialogs' settings text, the cursor
+placement and the new-track rules, which must not drift apart.
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ CONTEXT_SECONDS = 60.0  # Fix phrase transcribes this much of the track on each 
 CUE_LABEL_TRACK = "Cue settings"
 EVENTS_TRACK = "Events"
 NAME_TEXT_CHARS = 40  # of the text or prompt in a new track's name
-REFERENCE_MODES = {"": cues_pb2.REFERENCE_MODE_UNSPECIFIED, "melody": cues_pb2.REFERENCE_MODE_MELODY,
-                   "continuation": cues_pb2.REFERENCE_MODE_CONTINUATION}
+REFERENCE_MODES = {
+    "": cues_pb2.REFERENCE_MODE_UNSPECIFIED,
+    "melody": cues_pb2.REFERENCE_MODE_MELODY,
+    "continuation": cues_pb2.REFERENCE_MODE_CONTINUATION,
+}
 NO_DIARIZATION = (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.FAILED_PRECONDITION)
 
 
@@ -107,8 +113,9 @@ class EventOptions:
     track_name: str = EVENTS_TRACK
 
 
-def say(audacity: Audacity, client: SidecarClient, options: SayOptions = SayOptions(),
-        job: Job | None = None) -> Outcome:
+def say(
+    audacity: Audacity, client: SidecarClient, options: SayOptions = SayOptions(), job: Job | None = None
+) -> Outcome:
     """Speech on a new track at the cursor, in a saved voice or the selected speaker's."""
     options.validate()
     job = job or Job()
@@ -119,27 +126,39 @@ def say(audacity: Audacity, client: SidecarClient, options: SayOptions = SayOpti
                 raise PluginError("the project has no audio to clone a voice from: give a saved voice id")
             if selection.whole_project or selection.duration < voicematch.MIN_REFERENCE_SECONDS:
                 had = "nothing is" if selection.whole_project else f"{selection.duration:.1f} s is"
-                raise PluginError(f"{had} selected: select {voicematch.MIN_REFERENCE_SECONDS:g} s or more "
-                                  "of one speaker to clone, or give a saved voice id")
+                raise PluginError(
+                    f"{had} selected: select {voicematch.MIN_REFERENCE_SECONDS:g} s or more "
+                    "of one speaker to clone, or give a saved voice id"
+                )
             reference = os.path.join(tmp, "reference.wav")
             # More than the target adds little to the voice and makes the upload larger.
             end = min(selection.end, selection.start + voicematch.TARGET_REFERENCE_SECONDS)
             audacity.export(reference, selection.start, end, [t.index for t in selection.tracks], 1)
             check_export(reference)
         writer = PcmWavWriter(result_path(tmp, 0, f"Speech - {_short(options.text)}"))
-        call = client.synthesize_stream(options.text, options.language, voice_id=options.voice_id,
-                                        reference=reference, options=_synthesis_options(options))
+        call = client.synthesize_stream(
+            options.text,
+            options.language,
+            voice_id=options.voice_id,
+            reference=reference,
+            options=_synthesis_options(options),
+        )
         try:
             speech = _collect(job, call, "synthesizing speech", writer.write)
         finally:
             writer.close()
         tracks = import_all(audacity, _cursor(selection), [writer], job)
-    return Outcome(f"added '{tracks[0].name}': {writer.frames / speech.rate:.1f} s, first audio after "
-                   f"{speech.first_audio:.2f} s", tracks, speech.sidecar_seconds, speech.first_audio)
+    return Outcome(
+        f"added '{tracks[0].name}': {writer.frames / speech.rate:.1f} s, first audio after {speech.first_audio:.2f} s",
+        tracks,
+        speech.sidecar_seconds,
+        speech.first_audio,
+    )
 
 
-def fix_phrase(audacity: Audacity, client: SidecarClient, options: FixPhraseOptions = FixPhraseOptions(),
-               job: Job | None = None) -> Outcome:
+def fix_phrase(
+    audacity: Audacity, client: SidecarClient, options: FixPhraseOptions = FixPhraseOptions(), job: Job | None = None
+) -> Outcome:
     """The correction in the selected speaker's voice on a new track "<name> (fixed)" at the selection."""
     options.validate()
     job = job or Job()
@@ -154,9 +173,13 @@ def fix_phrase(audacity: Audacity, client: SidecarClient, options: FixPhraseOpti
         start, end = selection.start - origin, selection.end - origin
         reference = voicematch.choose_reference(words, start, end)
         voice_wav, target_rms = _voice(context, reference, start, end)
-        call = client.synthesize_stream(options.correction, options.language or language,
-                                        reference=voice_wav, transcript=reference.transcript,
-                                        options=_synthesis_options(options))
+        call = client.synthesize_stream(
+            options.correction,
+            options.language or language,
+            reference=voice_wav,
+            transcript=reference.transcript,
+            options=_synthesis_options(options),
+        )
         chunks: list[audio_pb2.AudioChunk] = []
         speech = _collect(job, call, "synthesizing the correction", chunks.append)
         writer = PcmWavWriter(result_path(tmp, 0, f"{track.name} (fixed)"))
@@ -167,13 +190,19 @@ def fix_phrase(audacity: Audacity, client: SidecarClient, options: FixPhraseOpti
         tracks = import_all(audacity, selection.start, [writer], job)
     who = f"{reference.speaker}'s" if reference.speaker else "the speaker's"
     limited = f" (limited by {gain.limited_by})" if gain.limited_by else ""
-    return Outcome(f"added '{tracks[0].name}' in {who} voice from {reference.seconds:.1f} s of reference, "
-                   f"gain {gain.db:+.1f} dB{limited}{note}", tracks, speech.sidecar_seconds, speech.first_audio,
-                   tuple((origin + r.start, origin + r.end) for r in reference.regions))
+    return Outcome(
+        f"added '{tracks[0].name}' in {who} voice from {reference.seconds:.1f} s of reference, "
+        f"gain {gain.db:+.1f} dB{limited}{note}",
+        tracks,
+        speech.sidecar_seconds,
+        speech.first_audio,
+        tuple((origin + r.start, origin + r.end) for r in reference.regions),
+    )
 
 
-def generate_cue(audacity: Audacity, client: SidecarClient, options: CueOptions = CueOptions(),
-                 job: Job | None = None) -> Outcome:
+def generate_cue(
+    audacity: Audacity, client: SidecarClient, options: CueOptions = CueOptions(), job: Job | None = None
+) -> Outcome:
     """A generated cue on a new track, labelled with its settings.
 
     With a cursor: `duration` seconds at it. Over a selection: as long as the selection, its
@@ -196,8 +225,9 @@ def generate_cue(audacity: Audacity, client: SidecarClient, options: CueOptions 
             audacity.export(reference, selection.start, selection.end, [t.index for t in selection.tracks], 1)
             check_export(reference)
         writer = PcmWavWriter(result_path(tmp, 0, f"Cue - {_short(options.prompt)}"))
-        call = client.generate_cue(cue_settings(options, duration), reference=reference,
-                                   output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
+        call = client.generate_cue(
+            cue_settings(options, duration), reference=reference, output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE
+        )
         try:
             cue = _collect(job, call, "generating the cue", writer.write)
         finally:
@@ -208,12 +238,17 @@ def generate_cue(audacity: Audacity, client: SidecarClient, options: CueOptions 
         label = Label(placed.start, placed.end, settings_text(cue.summary.settings))
         tracks += (audacity.add_label_track(CUE_LABEL_TRACK, [label], anchor, tmp),)
         audacity.record_undo_step()
-    return Outcome(f"added '{placed.name}' (seed {cue.summary.settings.seed}); settings in '{CUE_LABEL_TRACK}'",
-                   tracks, cue.sidecar_seconds, cue.first_audio)
+    return Outcome(
+        f"added '{placed.name}' (seed {cue.summary.settings.seed}); settings in '{CUE_LABEL_TRACK}'",
+        tracks,
+        cue.sidecar_seconds,
+        cue.first_audio,
+    )
 
 
-def mark_events(audacity: Audacity, client: SidecarClient, options: EventOptions = EventOptions(),
-                job: Job | None = None) -> Outcome:
+def mark_events(
+    audacity: Audacity, client: SidecarClient, options: EventOptions = EventOptions(), job: Job | None = None
+) -> Outcome:
     """A label track of sound events ("Laughter 0.87") over the selection, in project time."""
     job = job or Job()
     proto = events_pb2.EventDetectionOptions(model=options.model, labels=list(options.labels))
@@ -224,9 +259,13 @@ def mark_events(audacity: Audacity, client: SidecarClient, options: EventOptions
         for kind, message in job.events(client.detect_events(wav, options=proto), "detecting events"):
             if kind == "region":
                 span = message.time_range
-                labels.append(Label(selection.start + _seconds(span.start_offset),
-                                    selection.start + _seconds(span.end_offset),
-                                    f"{message.label} {message.score:.2f}"))
+                labels.append(
+                    Label(
+                        selection.start + _seconds(span.start_offset),
+                        selection.start + _seconds(span.end_offset),
+                        f"{message.label} {message.score:.2f}",
+                    )
+                )
             elif kind == "summary":
                 seconds = _seconds(message.processing_duration)
         if not labels:
@@ -242,20 +281,34 @@ def mark_events(audacity: Audacity, client: SidecarClient, options: EventOptions
 
 
 def cue_settings(options: CueOptions, duration: float) -> cues_pb2.CueSettings:
-    settings = cues_pb2.CueSettings(model=options.model, prompt=options.prompt,
-                                    reference_mode=REFERENCE_MODES[options.reference])
+    settings = cues_pb2.CueSettings(
+        model=options.model, prompt=options.prompt, reference_mode=REFERENCE_MODES[options.reference]
+    )
     settings.audio_duration.FromNanoseconds(round(duration * 1e9))
-    for field, value in (("seed", options.seed), ("guidance_scale", options.guidance), ("top_k", options.top_k),
-                         ("top_p", options.top_p), ("temperature", options.temperature)):
+    for field, value in (
+        ("seed", options.seed),
+        ("guidance_scale", options.guidance),
+        ("top_k", options.top_k),
+        ("top_p", options.top_p),
+        ("temperature", options.temperature),
+    ):
         if value is not None:
             setattr(settings, field, value)
     return settings
 
 
 # label key -> CueSettings field, in the order the label lists them (prompt comes first)
-SETTING_KEYS = {"model": "model", "duration": "audio_duration", "seed": "seed", "guidance": "guidance_scale",
-                "top_k": "top_k", "top_p": "top_p", "temperature": "temperature",
-                "reference": "reference_mode", "sha256": "reference_sha256"}
+SETTING_KEYS = {
+    "model": "model",
+    "duration": "audio_duration",
+    "seed": "seed",
+    "guidance": "guidance_scale",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "temperature": "temperature",
+    "reference": "reference_mode",
+    "sha256": "reference_sha256",
+}
 
 
 def settings_text(settings: cues_pb2.CueSettings) -> str:
@@ -348,10 +401,10 @@ def _voice(context: str, reference: voicematch.Reference, start: float, end: flo
         raise PluginError(f"could not read Audacity's export: {exc}; {WAV_EXPORT_HINT}") from None
     voice = array.array("h")
     for region in reference.regions:
-        voice += pcm[round(region.start * rate):round(region.end * rate)]
+        voice += pcm[round(region.start * rate) : round(region.end * rate)]
     path = os.path.join(os.path.dirname(context), "voice.wav")
     write_pcm16(path, rate, voice)
-    return path, voicematch.speech_rms(voice + pcm[round(start * rate):round(end * rate)], rate, 1 << 15)
+    return path, voicematch.speech_rms(voice + pcm[round(start * rate) : round(end * rate)], rate, 1 << 15)
 
 
 def _write_matched(writer: PcmWavWriter, chunks: list[audio_pb2.AudioChunk], target_rms: float) -> voicematch.Gain:
@@ -360,8 +413,9 @@ def _write_matched(writer: PcmWavWriter, chunks: list[audio_pb2.AudioChunk], tar
     for chunk in chunks:
         samples += f32_samples(chunk.data)
     rate = chunks[0].format.sample_rate_hertz
-    gain = voicematch.matching_gain(target_rms, voicematch.speech_rms(samples, rate),
-                                    max(map(abs, samples), default=0.0))
+    gain = voicematch.matching_gain(
+        target_rms, voicematch.speech_rms(samples, rate), max(map(abs, samples), default=0.0)
+    )
     matched = array.array("f", (x * gain.factor for x in samples))
     if sys.byteorder == "big":
         matched.byteswap()
@@ -371,8 +425,7 @@ def _write_matched(writer: PcmWavWriter, chunks: list[audio_pb2.AudioChunk], tar
 
 def _synthesis_options(options: SayOptions | FixPhraseOptions) -> synthesis_pb2.SynthesisOptions:
     # Float samples: Fix phrase scales them to match the loudness around the selection.
-    proto = synthesis_pb2.SynthesisOptions(model=options.model,
-                                           output_encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
+    proto = synthesis_pb2.SynthesisOptions(model=options.model, output_encoding=audio_pb2.AUDIO_ENCODING_PCM_F32LE)
     if options.seed is not None:
         proto.seed = options.seed
     if options.max_sentence_seconds:
@@ -380,12 +433,12 @@ def _synthesis_options(options: SayOptions | FixPhraseOptions) -> synthesis_pb2.
     return proto
 
 
-def _words(client: SidecarClient, wav: str, options: FixPhraseOptions,
-           job: Job) -> tuple[list[TimedWord], str, str]:
+def _words(client: SidecarClient, wav: str, options: FixPhraseOptions, job: Job) -> tuple[list[TimedWord], str, str]:
     """The words around the selection with their speakers (none when the sidecar cannot
     diarize), the detected language, and a note for the outcome."""
-    caption = CaptionOptions(model=options.transcription_model, language=options.language,
-                             speaker_count=options.speaker_count)
+    caption = CaptionOptions(
+        model=options.transcription_model, language=options.language, speaker_count=options.speaker_count
+    )
     note = ""
     try:
         transcript, _ = transcribe(client, wav, caption, job, diarize=True)
@@ -394,11 +447,11 @@ def _words(client: SidecarClient, wav: str, options: FixPhraseOptions,
             raise
         transcript, _ = transcribe(client, wav, caption, job, diarize=False)
         note = f"; without speakers ({exc})"
-    words = [TimedWord(w.text, *_span(w.time_range), w.speaker_label or None)
-             for s in transcript.segments for w in s.words]
+    words = [
+        TimedWord(w.text, *_span(w.time_range), w.speaker_label or None) for s in transcript.segments for w in s.words
+    ]
     if not words:  # a sidecar without word timings: whole segments
-        words = [TimedWord(s.text, *_span(s.time_range), s.speaker_label or None)
-                 for s in transcript.segments]
+        words = [TimedWord(s.text, *_span(s.time_range), s.speaker_label or None) for s in transcript.segments]
     language = transcript.info.language_code if transcript.info else ""
     return words, language or "en", note
 
@@ -425,4 +478,4 @@ def _check_text(text: str, empty: str) -> None:
 
 def _short(text: str) -> str:
     words = " ".join(text.split())
-    return words if len(words) <= NAME_TEXT_CHARS else words[:NAME_TEXT_CHARS - 3].rstrip() + "..."
+    return words if len(words) <= NAME_TEXT_CHARS else words[: NAME_TEXT_CHARS - 3].rstrip() + "..."

@@ -21,16 +21,24 @@ from sidecar_client import DEFAULT_ADDRESS
 
 POLL_MS = 100
 TITLE = "Audio sidecar"
-BUTTONS = (("Caption", "caption"), ("Caption with speakers", "caption-speakers"),
-           ("Denoise", "denoise"), ("Split stems", "stems"), ("Say this", "say"), ("Fix phrase", "fix-phrase"),
-           ("Generate cue", "cue"), ("Mark events", "events"))
+BUTTONS = (
+    ("Caption", "caption"),
+    ("Caption with speakers", "caption-speakers"),
+    ("Denoise", "denoise"),
+    ("Split stems", "stems"),
+    ("Say this", "say"),
+    ("Fix phrase", "fix-phrase"),
+    ("Generate cue", "cue"),
+    ("Mark events", "events"),
+)
 
 
 class Panel:
     """The panel's widgets and the one action it may run at a time."""
 
-    def __init__(self, root: tk.Tk, *, address: str = DEFAULT_ADDRESS, token: str | None = None,
-                 pipe_dir: str = PIPE_DIR) -> None:
+    def __init__(
+        self, root: tk.Tk, *, address: str = DEFAULT_ADDRESS, token: str | None = None, pipe_dir: str = PIPE_DIR
+    ) -> None:
         self.root, self.address, self.token, self.pipe_dir = root, address, token, pipe_dir
         self.events: queue.Queue = queue.Queue()
         self.job: actions.Job | None = None
@@ -78,16 +86,23 @@ class Panel:
         except (ValueError, PluginError) as exc:
             self.status.set(str(exc))
             return
-        self._run(lambda job: session.perform(name, options, job, address=self.address, token=self.token,
-                                              pipe_dir=self.pipe_dir))
+        self._run(
+            lambda job: session.perform(
+                name, options, job, address=self.address, token=self.token, pipe_dir=self.pipe_dir
+            )
+        )
 
     def export(self, output: str) -> None:
         self._run(lambda job: session.export_subtitles(output, pipe_dir=self.pipe_dir))
 
     def ask_export(self) -> None:
         output = filedialog.asksaveasfilename(
-            parent=self.root, title="Export caption labels", defaultextension=".srt",
-            filetypes=[("SubRip", "*.srt"), ("WebVTT", "*.vtt")], confirmoverwrite=True)
+            parent=self.root,
+            title="Export caption labels",
+            defaultextension=".srt",
+            filetypes=[("SubRip", "*.srt"), ("WebVTT", "*.vtt")],
+            confirmoverwrite=True,
+        )
         if output:  # the dialog asked before replacing a file
             self._run(lambda job: session.export_subtitles(output, force=True, pipe_dir=self.pipe_dir))
 
@@ -107,14 +122,22 @@ class Panel:
         if name == "say":
             return creative.SayOptions(text, language or "en", voice_id=self.voice.get().strip(), model=model)
         if name == "fix-phrase":
-            return creative.FixPhraseOptions(text, language, model=model, transcription_model=self.model.get().strip(),
-                                             speaker_count=int(self.speakers.get() or 0))
+            return creative.FixPhraseOptions(
+                text,
+                language,
+                model=model,
+                transcription_model=self.model.get().strip(),
+                speaker_count=int(self.speakers.get() or 0),
+            )
         if name == "cue":
             return creative.CueOptions(text, float(self.cue_seconds.get() or creative.DEFAULT_CUE_SECONDS), model)
         if name == "events":
             return creative.EventOptions(model)
-        return actions.CaptionOptions(model=self.model.get().strip(), language=self.language.get().strip(),
-                                      speaker_count=int(self.speakers.get() or 0))
+        return actions.CaptionOptions(
+            model=self.model.get().strip(),
+            language=self.language.get().strip(),
+            speaker_count=int(self.speakers.get() or 0),
+        )
 
     # --- the worker and the Tk thread ------------------------------------------------------
 

@@ -48,18 +48,26 @@ _RETIRED: dict[str, tuple[int, int]] = {}
 def pipe_paths(directory: str = PIPE_DIR) -> tuple[str, str]:
     """(commands FIFO, replies FIFO) for this user on Linux and macOS."""
     uid = os.getuid()
-    return (os.path.join(directory, f"audacity_script_pipe.to.{uid}"),
-            os.path.join(directory, f"audacity_script_pipe.from.{uid}"))
+    return (
+        os.path.join(directory, f"audacity_script_pipe.to.{uid}"),
+        os.path.join(directory, f"audacity_script_pipe.from.{uid}"),
+    )
 
 
 class PipeConnection:
     """One client connection to Audacity's scripting pipe; reconnects when Audacity drops it."""
 
-    def __init__(self, directory: str = PIPE_DIR, *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-                 command_timeout: float = COMMAND_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        directory: str = PIPE_DIR,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        command_timeout: float = COMMAND_TIMEOUT_SECONDS,
+    ) -> None:
         if os.name == "nt":
-            raise AudacityUnreachableError("Audacity's Windows named pipes are not supported yet "
-                                           "(Linux and macOS only)")
+            raise AudacityUnreachableError(
+                "Audacity's Windows named pipes are not supported yet (Linux and macOS only)"
+            )
         self.to_path, self.from_path = pipe_paths(directory)
         self.lock_path = os.path.join(directory, f"sidecar-audacity.lock.{os.getuid()}")
         self.connect_timeout = connect_timeout
@@ -131,8 +139,9 @@ class PipeConnection:
             status, body = self._read_reply(time.monotonic() + (timeout or self.command_timeout), text)
         except _Closed:
             self.close()
-            raise AudacityUnreachableError(f"Audacity closed its scripting pipe during {_name(text)} "
-                                           "(did it quit?)") from None
+            raise AudacityUnreachableError(
+                f"Audacity closed its scripting pipe during {_name(text)} (did it quit?)"
+            ) from None
         log.debug("%s: %s in %.3f s", _name(text), status, time.monotonic() - began)
         if not status.startswith("OK"):
             raise AudacityCommandError(f"Audacity could not run {_name(text)}: {body.strip() or status}")
@@ -151,7 +160,8 @@ class PipeConnection:
             os.close(fd)
             raise AudacityUnreachableError(
                 "another sidecar-audacity client is using Audacity's scripting pipe; "
-                "wait for it to finish or close its panel") from None
+                "wait for it to finish or close its panel"
+            ) from None
         self._lock_fd = fd
 
     def _open(self, deadline: float) -> None:
@@ -186,7 +196,8 @@ class PipeConnection:
                 if time.monotonic() >= deadline:
                     raise AudacityUnreachableError(
                         f"Audacity holds the scripting pipe but does not answer within "
-                        f"{self.connect_timeout:g} s: close any open dialog in Audacity and retry") from None
+                        f"{self.connect_timeout:g} s: close any open dialog in Audacity and retry"
+                    ) from None
                 if not self._replaced():
                     continue
                 self._close_fds()
@@ -210,13 +221,14 @@ class PipeConnection:
                 pass  # the stalled command failed after all; its error was already reported
             self._late_replies -= 1
 
-    def _read_reply(self, deadline: float, text: str, *, bare_newline_is_reply: bool = False,
-                    late: bool = False) -> tuple[str, str]:
+    def _read_reply(
+        self, deadline: float, text: str, *, bare_newline_is_reply: bool = False, late: bool = False
+    ) -> tuple[str, str]:
         while True:
             match = _FINISHED.search(self._buffer)
             if match:
-                body = self._buffer[:match.start()].decode("utf-8", "replace")
-                self._buffer = self._buffer[match.end():]
+                body = self._buffer[: match.start()].decode("utf-8", "replace")
+                self._buffer = self._buffer[match.end() :]
                 return match[1].decode("utf-8", "replace"), body
             if bare_newline_is_reply and self._buffer == b"\n":
                 self._buffer = b""
@@ -253,15 +265,19 @@ def _name(text: str) -> str:
 
 def stalled_message(text: str, late: bool) -> str:
     what = "is still busy with an earlier command" if late else f"did not answer {_name(text)}"
-    return (f"Audacity {what}: a dialog is probably open in Audacity (an error, a save "
-            "prompt or crash recovery); close it and try again")
+    return (
+        f"Audacity {what}: a dialog is probably open in Audacity (an error, a save "
+        "prompt or crash recovery); close it and try again"
+    )
 
 
 def unreachable_message(to_path: str) -> str:
     if audacity_running() is False:
         return f"Audacity is not running (no scripting pipe answers at {to_path}): start Audacity"
-    return (f"no scripting pipe answers at {to_path}: enable mod-script-pipe in Audacity's "
-            "Edit > Preferences > Modules, then restart Audacity")
+    return (
+        f"no scripting pipe answers at {to_path}: enable mod-script-pipe in Audacity's "
+        "Edit > Preferences > Modules, then restart Audacity"
+    )
 
 
 def audacity_running() -> bool | None:

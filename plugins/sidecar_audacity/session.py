@@ -28,15 +28,23 @@ ACTIONS = {
 }
 
 
-def perform(name: str, options, job: actions.Job, *, address: str = DEFAULT_ADDRESS,
-            token: str | None = None, pipe_dir: str = PIPE_DIR) -> actions.Outcome:
+def perform(
+    name: str,
+    options,
+    job: actions.Job,
+    *,
+    address: str = DEFAULT_ADDRESS,
+    token: str | None = None,
+    pipe_dir: str = PIPE_DIR,
+) -> actions.Outcome:
     """Runs the named action on Audacity's selection with these options."""
     with Audacity(PipeConnection(pipe_dir)) as audacity, connect(address, token) as client:
         return ACTIONS[name](audacity, client, options, job)
 
 
-def export_subtitles(output: str, *, track_names: tuple[str, ...] = (), force: bool = False,
-                     pipe_dir: str = PIPE_DIR) -> actions.Outcome:
+def export_subtitles(
+    output: str, *, track_names: tuple[str, ...] = (), force: bool = False, pipe_dir: str = PIPE_DIR
+) -> actions.Outcome:
     with Audacity(PipeConnection(pipe_dir)) as audacity:
         return actions.export_subtitles(audacity, output, track_names=track_names, force=force)
 

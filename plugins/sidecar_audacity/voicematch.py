@@ -96,14 +96,18 @@ def speech_regions(words: Sequence[TimedWord], speaker: str | None, start: float
     return regions
 
 
-def choose_reference(words: Sequence[TimedWord], start: float, end: float, *,
-                     minimum: float = MIN_REFERENCE_SECONDS,
-                     target: float = TARGET_REFERENCE_SECONDS) -> Reference:
+def choose_reference(
+    words: Sequence[TimedWord],
+    start: float,
+    end: float,
+    *,
+    minimum: float = MIN_REFERENCE_SECONDS,
+    target: float = TARGET_REFERENCE_SECONDS,
+) -> Reference:
     """The selection's speaker's speech outside it, nearest first, until `target` seconds
     (the last region cut at a word, keeping its side nearest the selection)."""
     speaker = selection_speaker(words, start, end)
-    regions = sorted(speech_regions(words, speaker, start, end),
-                     key=lambda r: max(start - r.end, r.start - end))
+    regions = sorted(speech_regions(words, speaker, start, end), key=lambda r: max(start - r.end, r.start - end))
     chosen: list[Region] = []
     total = 0.0
     for region in regions:
@@ -115,8 +119,10 @@ def choose_reference(words: Sequence[TimedWord], start: float, end: float, *,
         total += region.duration
     if total < minimum:
         who = f"speaker {speaker}" if speaker else "the speaker"
-        raise PluginError(f"only {total:.1f} s of {who}'s speech was found outside the selection; "
-                          f"cloning the voice needs {minimum:g} s or more (use a longer track)")
+        raise PluginError(
+            f"only {total:.1f} s of {who}'s speech was found outside the selection; "
+            f"cloning the voice needs {minimum:g} s or more (use a longer track)"
+        )
     return Reference(speaker, tuple(sorted(chosen, key=lambda r: r.start)))
 
 
@@ -147,7 +153,7 @@ def speech_rms(samples: Sequence[float], rate: int, full_scale: float = 1.0) -> 
     size = max(1, round(rate * BLOCK_SECONDS))
     powers = []
     for i in range(0, len(samples) - size + 1, size):
-        block = samples[i:i + size]
+        block = samples[i : i + size]
         powers.append(sum(x * x for x in block) / (size * full_scale * full_scale))
     loud = [p for p in powers if p > 10 ** (ABSOLUTE_GATE_DB / 10)]
     if not loud:

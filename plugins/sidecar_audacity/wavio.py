@@ -34,7 +34,9 @@ class PcmWavWriter:
             self._wav.setsampwidth(2)
             self._wav.setframerate(chunk.format.sample_rate_hertz)
         elif (chunk.format.sample_rate_hertz, chunk.format.channel_count) != (
-                self._format.sample_rate_hertz, self._format.channel_count):
+            self._format.sample_rate_hertz,
+            self._format.channel_count,
+        ):
             raise ValueError("the sidecar changed the audio format in the middle of a stream")
         data = to_s16le(chunk.data, chunk.format.encoding)
         self._wav.writeframes(data)
@@ -73,8 +75,9 @@ def read_pcm16(path: str) -> tuple[int, array.array]:
     """The rate and samples of a mono 16-bit WAV file, such as the plugin's own exports."""
     with wave.open(path, "rb") as w:
         if (w.getsampwidth(), w.getnchannels()) != (2, 1):
-            raise ValueError(f"{path}: expected mono 16-bit PCM, not {w.getnchannels()} channels "
-                             f"of {8 * w.getsampwidth()} bits")
+            raise ValueError(
+                f"{path}: expected mono 16-bit PCM, not {w.getnchannels()} channels of {8 * w.getsampwidth()} bits"
+            )
         rate = w.getframerate()
         samples = array.array("h", w.readframes(w.getnframes()))
     if sys.byteorder == "big":

@@ -10,5 +10,12 @@ from sidecar_client.client import (
     streaming_config,
 )
 
-__all__ = ["DEFAULT_ADDRESS", "DiarizationResult", "SidecarClient", "SidecarError", "Transcript",
-           "audio_format_for", "streaming_config"]
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "DiarizationResult",
+    "SidecarClient",
+    "SidecarError",
+    "Transcript",
+    "audio_format_for",
+    "streaming_config",
+]

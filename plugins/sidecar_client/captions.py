@@ -17,14 +17,16 @@ from sidecar_common.durations import seconds, span
 def cues_for(transcript: Transcript) -> list[subtitles.Cue]:
     """Cues from word timings when the server sent them, else from whole segments."""
     duration = seconds(transcript.info.audio_duration) if transcript.info else None
-    words = [subtitles.TimedWord(w.text, *span(w.time_range),
-                                 w.speaker_label or None)
-             for s in transcript.segments for w in s.words]
+    words = [
+        subtitles.TimedWord(w.text, *span(w.time_range), w.speaker_label or None)
+        for s in transcript.segments
+        for w in s.words
+    ]
     if words:
         return subtitles.build_cues(words, media_duration=duration)
     return subtitles.cues_from_segments(
-        ((*span(s.time_range), s.text, s.speaker_label or None)
-         for s in transcript.segments), media_duration=duration)
+        ((*span(s.time_range), s.text, s.speaker_label or None) for s in transcript.segments), media_duration=duration
+    )
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:

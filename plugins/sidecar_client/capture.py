@@ -53,8 +53,22 @@ def ffmpeg_command(spec: str, ffmpeg: str = "ffmpeg", *, realtime: bool = True) 
         source = ["-re", "-i", spec] if realtime else ["-i", spec]
     else:
         raise ValueError("no audio input given: a FORMAT:DEVICE such as pulse:default, or a file")
-    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *source,
-            "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+    return [
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        *source,
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-f",
+        "s16le",
+        "-",
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +109,7 @@ class AudioCapture:
     delivered audio and then stops is opened again (see CaptureOptions); `notices` says so.
     """
 
-    def __init__(self, spec: str, options: CaptureOptions = CaptureOptions(), *,
-                 ffmpeg: str = "ffmpeg") -> None:
+    def __init__(self, spec: str, options: CaptureOptions = CaptureOptions(), *, ffmpeg: str = "ffmpeg") -> None:
         options.validate()
         program = shutil.which(ffmpeg)
         if program is None:
@@ -106,13 +119,13 @@ class AudioCapture:
         self.device = is_device(spec)
         self._command = ffmpeg_command(spec, program, realtime=options.realtime)
         self._chunks: collections.deque[Chunk] = collections.deque(
-            maxlen=max(1, round(options.backlog_seconds / CHUNK_SECONDS)))
+            maxlen=max(1, round(options.backlog_seconds / CHUNK_SECONDS))
+        )
         self._changed = threading.Condition()
         self._stopping = threading.Event()
         self._process: subprocess.Popen | None = None
         self._thread = threading.Thread(target=self._run, name="sidecar-capture", daemon=True)
-        self._watchdog = threading.Thread(target=self._watch, name="sidecar-capture-watchdog",
-                                          daemon=True)
+        self._watchdog = threading.Thread(target=self._watch, name="sidecar-capture-watchdog", daemon=True)
         self._last_audio: float | None = None  # time.monotonic() of the running ffmpeg's last chunk
         self._stalled = False  # the watchdog killed the running ffmpeg
         self._messages = None  # the running ffmpeg's stderr, a temporary file
@@ -198,8 +211,7 @@ class AudioCapture:
         # ffmpeg's messages go to a file: a pipe read only at exit would fill on a long run of
         # errors and block ffmpeg.
         self._messages = tempfile.TemporaryFile()
-        return subprocess.Popen(self._command, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=self._messages)
+        return subprocess.Popen(self._command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._messages)
 
     def _last_message(self) -> str:
         """The end of what the exited ffmpeg said."""
@@ -226,8 +238,9 @@ class AudioCapture:
             delay = self.options.restart_first_seconds if delivered else delay
             with self._changed:
                 self._down = True
-                self._notices.append(f"lost {self.spec} (ffmpeg exited with {code}: {message}); "
-                                     f"reopening it in {delay:g} s")
+                self._notices.append(
+                    f"lost {self.spec} (ffmpeg exited with {code}: {message}); reopening it in {delay:g} s"
+                )
                 self._changed.notify_all()
             if self._stopping.wait(delay):
                 break
@@ -248,12 +261,17 @@ class AudioCapture:
         while not self._stopping.wait(WAIT_SECONDS):
             with self._changed:
                 process, last = self._process, self._last_audio
-                if (last is None or process is None or process.poll() is not None
-                        or time.monotonic() - last < self.options.stall_seconds):
+                if (
+                    last is None
+                    or process is None
+                    or process.poll() is not None
+                    or time.monotonic() - last < self.options.stall_seconds
+                ):
                     continue
                 self._last_audio, self._stalled = None, True
-                self._notices.append(f"no audio from {self.spec} for {self.options.stall_seconds:g} s: "
-                                     "restarting its ffmpeg")
+                self._notices.append(
+                    f"no audio from {self.spec} for {self.options.stall_seconds:g} s: restarting its ffmpeg"
+                )
             process.kill()
 
     def _read(self, process: subprocess.Popen) -> bool:
@@ -270,15 +288,17 @@ class AudioCapture:
                     # A reopened device: the time it was away passed, in capture time too.
                     resumed = max(self.captured, now - duration - self.clock_origin)
                     if self._down:
-                        self._notices.append(f"capturing {self.spec} again after "
-                                             f"{resumed - self.captured:.1f} s")
+                        self._notices.append(f"capturing {self.spec} again after {resumed - self.captured:.1f} s")
                     self.captured, self._down = resumed, False
                 self._chunks.append(Chunk(self.captured, data))
                 self.captured += duration
                 self._last_audio = now
                 self._changed.notify_all()
-                while (not self.options.realtime and not self._stopping.is_set()
-                       and self.captured - self._sent > LOOKAHEAD_SECONDS):
+                while (
+                    not self.options.realtime
+                    and not self._stopping.is_set()
+                    and self.captured - self._sent > LOOKAHEAD_SECONDS
+                ):
                     self._changed.wait(WAIT_SECONDS)  # a fast file waits for the stream
             delivered = True
         return delivered

@@ -1,4 +1,8 @@
-"""Client calls for the sidecar's services, with chunked uploads and progress callbacks."""
+"""Client calls for the sidecar's services, with chunked uploads and progress callbacks.
+
+About 490 lines on purpose: one SidecarClient with a method per RPC, so every call shares one
+channel, token, upload chunker and error mapping.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +73,7 @@ def iter_chunks(source: str | os.PathLike | bytes | BinaryIO, chunk_bytes: int =
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = memoryview(source)
         for i in range(0, len(data), chunk_bytes):
-            yield bytes(data[i:i + chunk_bytes])
+            yield bytes(data[i : i + chunk_bytes])
         return
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
@@ -82,12 +86,20 @@ def iter_chunks(source: str | os.PathLike | bytes | BinaryIO, chunk_bytes: int =
 class SidecarClient:
     """One channel to a sidecar. Use as a context manager, or call close()."""
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, *, token: str | None = None,
-                 root_certificates: bytes | None = None, max_message_bytes: int = 4 << 20) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        token: str | None = None,
+        root_certificates: bytes | None = None,
+        max_message_bytes: int = 4 << 20,
+    ) -> None:
         self.address = address
         self.token = token
-        options = [("grpc.max_receive_message_length", max_message_bytes),
-                   ("grpc.max_send_message_length", max_message_bytes)]
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
         if root_certificates is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates)
             self.channel = grpc.secure_channel(address, credentials, options=options)
@@ -124,8 +136,9 @@ class SidecarClient:
             grpc.channel_ready_future(self.channel).result(timeout=timeout)
             reply = self.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.FutureTimeoutError:
-            raise SidecarError(grpc.StatusCode.UNAVAILABLE,
-                               f"no sidecar answers at {self.address} (is it running?)") from None
+            raise SidecarError(
+                grpc.StatusCode.UNAVAILABLE, f"no sidecar answers at {self.address} (is it running?)"
+            ) from None
         except grpc.RpcError as exc:
             raise _error(exc) from None
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
@@ -133,16 +146,19 @@ class SidecarClient:
 
     def list_models(self, capability: int = 0) -> list[models_pb2.ModelInfo]:
         try:
-            reply = self.models.ListModels(models_pb2.ListModelsRequest(capability=capability),
-                                           metadata=self._metadata)
+            reply = self.models.ListModels(models_pb2.ListModelsRequest(capability=capability), metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _error(exc) from None
         return list(reply.models)
 
-    def transcribe_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
-                          options: transcription_pb2.TranscriptionOptions | None = None,
-                          audio_format: audio_pb2.AudioFormat | None = None,
-                          timeout: float | None = None) -> Call:
+    def transcribe_stream(
+        self,
+        audio: str | os.PathLike | bytes | BinaryIO,
+        *,
+        options: transcription_pb2.TranscriptionOptions | None = None,
+        audio_format: audio_pb2.AudioFormat | None = None,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts TranscribeFile and returns the call: iterate it for responses, cancel() to stop."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
@@ -155,9 +171,15 @@ class SidecarClient:
 
         return Call(self.transcription.TranscribeFile(requests(), metadata=self._metadata, timeout=timeout))
 
-    def transcribe(self, audio, *, options=None, audio_format=None,
-                   on_progress: Callable[[audio_pb2.Progress], None] | None = None,
-                   on_segment: Callable[[transcription_pb2.Segment], None] | None = None) -> Transcript:
+    def transcribe(
+        self,
+        audio,
+        *,
+        options=None,
+        audio_format=None,
+        on_progress: Callable[[audio_pb2.Progress], None] | None = None,
+        on_segment: Callable[[transcription_pb2.Segment], None] | None = None,
+    ) -> Transcript:
         """Transcribes to the end and returns info, segments and summary."""
         info = summary = None
         segments = []
@@ -175,46 +197,57 @@ class SidecarClient:
                 summary = response.summary
         return Transcript(info, segments, summary)
 
-    def streaming_recognize(self, audio_chunks: Iterable[bytes], *,
-                            config: streaming_recognition_pb2.StreamingRecognitionConfig,
-                            timeout: float | None = None) -> Call:
+    def streaming_recognize(
+        self,
+        audio_chunks: Iterable[bytes],
+        *,
+        config: streaming_recognition_pb2.StreamingRecognitionConfig,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts StreamingRecognize and returns the call: iterate it for responses.
 
         The config goes first, then each chunk as `audio_chunks` yields it (a live source
         blocks in its iterator to pace the stream); when it is exhausted the stream
         half-closes and the server finalizes every pending word. cancel() stops at once.
         """
-        requests = chunk_requests(config, streaming_recognition_pb2.StreamingRecognizeRequest,
-                                  audio_chunks)
-        return Call(self.streaming.StreamingRecognize(requests, metadata=self._metadata,
-                                                      timeout=timeout))
+        requests = chunk_requests(config, streaming_recognition_pb2.StreamingRecognizeRequest, audio_chunks)
+        return Call(self.streaming.StreamingRecognize(requests, metadata=self._metadata, timeout=timeout))
 
-    def enhance_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
-                       options: enhancement_pb2.EnhancementOptions | None = None,
-                       audio_format: audio_pb2.AudioFormat | None = None,
-                       output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
-                       timeout: float | None = None) -> Call:
+    def enhance_stream(
+        self,
+        audio: str | os.PathLike | bytes | BinaryIO,
+        *,
+        options: enhancement_pb2.EnhancementOptions | None = None,
+        audio_format: audio_pb2.AudioFormat | None = None,
+        output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts EnhanceFile and returns the call: iterate it for responses, cancel() to stop."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
-        config = enhancement_pb2.EnhanceFileConfig(audio_format=audio_format, options=options,
-                                                   output_encoding=output_encoding)
+        config = enhancement_pb2.EnhanceFileConfig(
+            audio_format=audio_format, options=options, output_encoding=output_encoding
+        )
         requests = chunk_requests(config, enhancement_pb2.EnhanceFileRequest, iter_chunks(audio))
         return Call(self.enhancement.EnhanceFile(requests, metadata=self._metadata, timeout=timeout))
 
-    def enhance(self, audio, *, options=None, audio_format=None,
-                output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
-                on_progress: Callable[[audio_pb2.Progress], None] | None = None,
-                on_info: Callable[[enhancement_pb2.EnhancementInfo], None] | None = None,
-                on_summary: Callable[[enhancement_pb2.EnhancementSummary], None] | None = None,
-                ) -> Iterator[audio_pb2.AudioChunk]:
+    def enhance(
+        self,
+        audio,
+        *,
+        options=None,
+        audio_format=None,
+        output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
+        on_progress: Callable[[audio_pb2.Progress], None] | None = None,
+        on_info: Callable[[enhancement_pb2.EnhancementInfo], None] | None = None,
+        on_summary: Callable[[enhancement_pb2.EnhancementSummary], None] | None = None,
+    ) -> Iterator[audio_pb2.AudioChunk]:
         """Denoises a file or PCM recording, yielding the enhanced audio chunks in order.
 
         Each chunk is PCM (`chunk.format`) at the input's rate and channel count; joined, they
         are as long as the input and aligned with it. Stopping the iteration cancels the job.
         """
-        call = self.enhance_stream(audio, options=options, audio_format=audio_format,
-                                   output_encoding=output_encoding)
+        call = self.enhance_stream(audio, options=options, audio_format=audio_format, output_encoding=output_encoding)
         handlers = {"progress": on_progress, "info": on_info, "summary": on_summary}
         try:
             for response in call:
@@ -226,10 +259,15 @@ class SidecarClient:
         finally:
             call.cancel()
 
-    def stream_enhance(self, audio_chunks: Iterable[bytes], *, pcm_format: audio_pb2.PcmFormat,
-                       options: enhancement_pb2.EnhancementOptions | None = None,
-                       output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
-                       timeout: float | None = None) -> Call:
+    def stream_enhance(
+        self,
+        audio_chunks: Iterable[bytes],
+        *,
+        pcm_format: audio_pb2.PcmFormat,
+        options: enhancement_pb2.EnhancementOptions | None = None,
+        output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts StreamEnhance (live denoising) and returns the call: iterate it for responses,
         `info` first, then each `audio_chunk` as soon as it is enhanced.
 
@@ -237,40 +275,55 @@ class SidecarClient:
         pace the stream); when it is exhausted the stream half-closes and the server sends the
         delayed tail. cancel() stops at once.
         """
-        config = enhancement_pb2.StreamEnhanceConfig(pcm_format=pcm_format, options=options,
-                                                     output_encoding=output_encoding)
+        config = enhancement_pb2.StreamEnhanceConfig(
+            pcm_format=pcm_format, options=options, output_encoding=output_encoding
+        )
         requests = chunk_requests(config, enhancement_pb2.StreamEnhanceRequest, audio_chunks)
         return Call(self.enhancement.StreamEnhance(requests, metadata=self._metadata, timeout=timeout))
 
-    def synthesize_stream(self, text: str, language_code: str, *, voice_id: str = "",
-                          reference: str | os.PathLike | bytes | None = None,
-                          reference_format: audio_pb2.AudioFormat | None = None,
-                          transcript: str = "",
-                          options: synthesis_pb2.SynthesisOptions | None = None,
-                          timeout: float | None = None) -> Call:
+    def synthesize_stream(
+        self,
+        text: str,
+        language_code: str,
+        *,
+        voice_id: str = "",
+        reference: str | os.PathLike | bytes | None = None,
+        reference_format: audio_pb2.AudioFormat | None = None,
+        transcript: str = "",
+        options: synthesis_pb2.SynthesisOptions | None = None,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts Synthesize with a saved voice or inline reference audio (the whole request
         must fit one message: use create_voice for large references); iterate the call."""
-        request = synthesis_pb2.SynthesizeRequest(text=text, language_code=language_code,
-                                                  options=options)
+        request = synthesis_pb2.SynthesizeRequest(text=text, language_code=language_code, options=options)
         if reference is not None:
             data = reference if isinstance(reference, bytes) else b"".join(iter_chunks(reference))
             name = os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else ""
-            request.reference.CopyFrom(synthesis_pb2.VoiceReference(
-                audio_format=reference_format or audio_format_for(name), audio_content=data,
-                transcript=transcript))
+            request.reference.CopyFrom(
+                synthesis_pb2.VoiceReference(
+                    audio_format=reference_format or audio_format_for(name), audio_content=data, transcript=transcript
+                )
+            )
         elif voice_id:
             request.voice_id = voice_id
         return Call(self.synthesis.Synthesize(request, metadata=self._metadata, timeout=timeout))
 
-    def create_voice(self, reference: str | os.PathLike | bytes | BinaryIO, *, voice_id: str = "",
-                     display_name: str = "", transcript: str = "", model: str = "",
-                     audio_format: audio_pb2.AudioFormat | None = None) -> synthesis_pb2.Voice:
+    def create_voice(
+        self,
+        reference: str | os.PathLike | bytes | BinaryIO,
+        *,
+        voice_id: str = "",
+        display_name: str = "",
+        transcript: str = "",
+        model: str = "",
+        audio_format: audio_pb2.AudioFormat | None = None,
+    ) -> synthesis_pb2.Voice:
         """Saves a voice from reference audio of any size (streamed in chunks)."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else "")
-        config = synthesis_pb2.CreateVoiceConfig(audio_format=audio_format, voice_id=voice_id,
-                                                 display_name=display_name, transcript=transcript,
-                                                 model=model)
+        config = synthesis_pb2.CreateVoiceConfig(
+            audio_format=audio_format, voice_id=voice_id, display_name=display_name, transcript=transcript, model=model
+        )
         requests = chunk_requests(config, synthesis_pb2.CreateVoiceRequest, iter_chunks(reference))
         return self._unary(self.synthesis.CreateVoice, requests).voice
 
@@ -289,10 +342,14 @@ class SidecarClient:
         except grpc.RpcError as exc:
             raise _error(exc) from None
 
-    def separate_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
-                        options: separation_pb2.SeparationOptions | None = None,
-                        audio_format: audio_pb2.AudioFormat | None = None,
-                        timeout: float | None = None) -> Call:
+    def separate_stream(
+        self,
+        audio: str | os.PathLike | bytes | BinaryIO,
+        *,
+        options: separation_pb2.SeparationOptions | None = None,
+        audio_format: audio_pb2.AudioFormat | None = None,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts SeparateFile and returns the call: iterate it for responses, cancel() to stop."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
@@ -300,12 +357,16 @@ class SidecarClient:
         requests = chunk_requests(config, separation_pb2.SeparateFileRequest, iter_chunks(audio))
         return Call(self.separation.SeparateFile(requests, metadata=self._metadata, timeout=timeout))
 
-    def separate(self, audio, *, options: separation_pb2.SeparationOptions | None = None,
-                 audio_format: audio_pb2.AudioFormat | None = None,
-                 on_progress: Callable[[audio_pb2.Progress], None] | None = None,
-                 on_info: Callable[[separation_pb2.SeparationInfo], None] | None = None,
-                 on_summary: Callable[[separation_pb2.SeparationSummary], None] | None = None,
-                 ) -> Iterator[tuple[str, audio_pb2.AudioChunk]]:
+    def separate(
+        self,
+        audio,
+        *,
+        options: separation_pb2.SeparationOptions | None = None,
+        audio_format: audio_pb2.AudioFormat | None = None,
+        on_progress: Callable[[audio_pb2.Progress], None] | None = None,
+        on_info: Callable[[separation_pb2.SeparationInfo], None] | None = None,
+        on_summary: Callable[[separation_pb2.SeparationSummary], None] | None = None,
+    ) -> Iterator[tuple[str, audio_pb2.AudioChunk]]:
         """Splits music into stems, yielding (stem name, AudioChunk) in time order.
 
         Each stem's chunks follow each other without gaps; `on_info` learns the stems and
@@ -323,10 +384,14 @@ class SidecarClient:
         finally:
             call.cancel()
 
-    def diarize_stream(self, audio: str | os.PathLike | bytes | BinaryIO, *,
-                       options: diarization_pb2.DiarizationOptions | None = None,
-                       audio_format: audio_pb2.AudioFormat | None = None,
-                       timeout: float | None = None) -> Call:
+    def diarize_stream(
+        self,
+        audio: str | os.PathLike | bytes | BinaryIO,
+        *,
+        options: diarization_pb2.DiarizationOptions | None = None,
+        audio_format: audio_pb2.AudioFormat | None = None,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts DiarizeFile and returns the call: iterate it for responses, cancel() to stop."""
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
@@ -334,9 +399,14 @@ class SidecarClient:
         requests = chunk_requests(config, diarization_pb2.DiarizeFileRequest, iter_chunks(audio))
         return Call(self.diarization.DiarizeFile(requests, metadata=self._metadata, timeout=timeout))
 
-    def diarize(self, audio, *, options: diarization_pb2.DiarizationOptions | None = None,
-                audio_format: audio_pb2.AudioFormat | None = None,
-                on_progress: Callable[[audio_pb2.Progress], None] | None = None) -> DiarizationResult:
+    def diarize(
+        self,
+        audio,
+        *,
+        options: diarization_pb2.DiarizationOptions | None = None,
+        audio_format: audio_pb2.AudioFormat | None = None,
+        on_progress: Callable[[audio_pb2.Progress], None] | None = None,
+    ) -> DiarizationResult:
         """Finds who spoke when, to the end: the speaker turns and the summary."""
         turns, summary = [], None
         for response in self.diarize_stream(audio, options=options, audio_format=audio_format):
@@ -349,11 +419,15 @@ class SidecarClient:
                 summary = response.summary
         return DiarizationResult(turns, summary)
 
-    def generate_cue(self, settings: cues_pb2.CueSettings, *,
-                     reference: str | os.PathLike | bytes | BinaryIO | None = None,
-                     reference_format: audio_pb2.AudioFormat | None = None,
-                     output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
-                     timeout: float | None = None) -> Call:
+    def generate_cue(
+        self,
+        settings: cues_pb2.CueSettings,
+        *,
+        reference: str | os.PathLike | bytes | BinaryIO | None = None,
+        reference_format: audio_pb2.AudioFormat | None = None,
+        output_encoding: int = audio_pb2.AUDIO_ENCODING_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts GenerateCue and returns the call: iterate it for `info`, `audio` chunks,
         `progress` and the `summary`, whose settings regenerate the cue. A melody or
         continuation reference (settings.reference_mode) streams after the config."""
@@ -366,10 +440,14 @@ class SidecarClient:
         requests = chunk_requests(config, cues_pb2.GenerateCueRequest, audio)
         return Call(self.cues.GenerateCue(requests, metadata=self._metadata, timeout=timeout))
 
-    def detect_events(self, audio: str | os.PathLike | bytes | BinaryIO, *,
-                      options: events_pb2.EventDetectionOptions | None = None,
-                      audio_format: audio_pb2.AudioFormat | None = None,
-                      timeout: float | None = None) -> Call:
+    def detect_events(
+        self,
+        audio: str | os.PathLike | bytes | BinaryIO,
+        *,
+        options: events_pb2.EventDetectionOptions | None = None,
+        audio_format: audio_pb2.AudioFormat | None = None,
+        timeout: float | None = None,
+    ) -> Call:
         """Starts DetectEvents and returns the call: iterate it for `info`, each `region` as it
         completes, `progress` and the `summary`; cancel() to stop."""
         if audio_format is None:
@@ -408,11 +486,10 @@ def chunk_requests(config_message, wrap: Callable, audio: Iterable[bytes]) -> It
         yield wrap(audio_content=chunk)
 
 
-def streaming_config(sample_rate_hertz: int, *, channel_count: int = 1,
-                     encoding: int = audio_pb2.AUDIO_ENCODING_PCM_S16LE,
-                     **fields) -> streaming_recognition_pb2.StreamingRecognitionConfig:
+def streaming_config(
+    sample_rate_hertz: int, *, channel_count: int = 1, encoding: int = audio_pb2.AUDIO_ENCODING_PCM_S16LE, **fields
+) -> streaming_recognition_pb2.StreamingRecognitionConfig:
     """A StreamingRecognitionConfig for raw PCM; `fields` are its other fields by name
     (model, language_code, interim_results, hotwords, voice_activity, ...)."""
-    pcm = audio_pb2.PcmFormat(encoding=encoding, sample_rate_hertz=sample_rate_hertz,
-                              channel_count=channel_count)
+    pcm = audio_pb2.PcmFormat(encoding=encoding, sample_rate_hertz=sample_rate_hertz, channel_count=channel_count)
     return streaming_recognition_pb2.StreamingRecognitionConfig(pcm_format=pcm, **fields)

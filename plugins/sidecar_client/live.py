@@ -34,9 +34,16 @@ from sidecar_common.durations import seconds
 
 LAG_WARNING_SECONDS = 5.0  # the sidecar this far behind the audio is worth a notice
 # Codes after which a new stream may succeed: the sidecar restarting, busy or cut off.
-RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
-                         grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                         grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL})
+RETRY_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,15 +73,22 @@ class LiveOptions:
         vad = streaming_recognition_pb2.VoiceActivityConfig()
         if self.endpoint_silence_seconds:
             vad.endpoint_silence_duration.FromNanoseconds(round(self.endpoint_silence_seconds * 1e9))
-        return streaming_config(SAMPLE_RATE, language_code=self.language_code, model=self.model,
-                                interim_results=self.interim_results, hotwords=self.hotwords,
-                                initial_prompt=self.initial_prompt, beam_size=self.beam_size,
-                                voice_activity=vad)
+        return streaming_config(
+            SAMPLE_RATE,
+            language_code=self.language_code,
+            model=self.model,
+            interim_results=self.interim_results,
+            hotwords=self.hotwords,
+            initial_prompt=self.initial_prompt,
+            beam_size=self.beam_size,
+            voice_activity=vad,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
 class Final:
     """Words that became final, in capture time."""
+
     text: str
     words: tuple[subtitles.TimedWord, ...]
 
@@ -82,6 +96,7 @@ class Final:
 @dataclasses.dataclass(frozen=True)
 class Update:
     """What arrived since the previous poll()."""
+
     finals: tuple[Final, ...]
     interim: str  # the current pending words ("" when none)
     status: str  # "connecting", "connected", "reconnecting: ...", "ended", "failed: ...", "stopped"
@@ -152,8 +167,7 @@ class LiveCaptions:
                     break
                 away_since = away_since or time.monotonic()
                 give_up = self.options.give_up_seconds
-                if exc.code not in RETRY_CODES or (
-                        give_up is not None and time.monotonic() - away_since >= give_up):
+                if exc.code not in RETRY_CODES or (give_up is not None and time.monotonic() - away_since >= give_up):
                     self._set(status=f"failed: {exc}", interim="")
                     return
                 self._set(status=f"reconnecting: {exc.details}", interim="")
@@ -196,8 +210,12 @@ class LiveCaptions:
 
     def _take(self, response, origin: float) -> None:
         result = response.final_result
-        words = tuple(subtitles.TimedWord(w.text, origin + seconds(w.time_range.start_offset),
-                                          origin + seconds(w.time_range.end_offset)) for w in result.words)
+        words = tuple(
+            subtitles.TimedWord(
+                w.text, origin + seconds(w.time_range.start_offset), origin + seconds(w.time_range.end_offset)
+            )
+            for w in result.words
+        )
         # A restarted stream decodes again from the last final word's end; a word that
         # straddled it was already shown.
         words = tuple(w for w in words if (w.start + w.end) / 2 >= self._resume)
@@ -224,8 +242,7 @@ class LagWatch:
             return None
         self.lagging = not self.lagging
         if self.lagging:
-            return (f"the sidecar is {lag:.1f} s behind the audio: a smaller model or a GPU "
-                    "would keep up")
+            return f"the sidecar is {lag:.1f} s behind the audio: a smaller model or a GPU would keep up"
         return "the sidecar caught up with the audio"
 
 
@@ -265,13 +282,13 @@ class CaptionBoard:
         self._final, self._interim = [], []
 
     def text(self) -> str:
-        lines = self._wrap(self._final + self._interim)[-self.options.lines:]
+        lines = self._wrap(self._final + self._interim)[-self.options.lines :]
         return "\n".join(" ".join(line) for line in lines)
 
     def _pieces(self, text: str) -> list[str]:
         """The words, a word longer than a line cut into line-long pieces."""
         width = self.options.chars_per_line
-        return [word[i:i + width] for word in text.split() for i in range(0, len(word), width)]
+        return [word[i : i + width] for word in text.split() for i in range(0, len(word), width)]
 
     def _wrap(self, words: list[str]) -> list[list[str]]:
         lines: list[list[str]] = []
@@ -291,8 +308,7 @@ class CaptionFile:
     moment. Words before a pause that always ends a cue are frozen as cues, so a rewrite
     rebuilds only the cues since the last pause."""
 
-    def __init__(self, path: str | os.PathLike, origin: float = 0.0,
-                 rules: subtitles.CueRules | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, origin: float = 0.0, rules: subtitles.CueRules | None = None) -> None:
         self.path = pathlib.Path(path)
         if self.path.suffix.lower() not in subtitles.WRITERS:
             raise ValueError(f"{self.path}: a caption file must end in {', '.join(subtitles.WRITERS)}")
@@ -305,8 +321,11 @@ class CaptionFile:
 
     def add(self, final: Final) -> None:
         """Adds words in capture time; words spoken before the recording began are left out."""
-        shifted = [dataclasses.replace(w, start=w.start - self.origin, end=w.end - self.origin)
-                   for w in final.words if w.start >= self.origin]
+        shifted = [
+            dataclasses.replace(w, start=w.start - self.origin, end=w.end - self.origin)
+            for w in final.words
+            if w.start >= self.origin
+        ]
         if not shifted:
             return
         if self._words and shifted[0].start - self._words[-1].end >= subtitles.PAUSE_SECONDS:

@@ -45,8 +45,7 @@ class ObsRequestError(ObsError):
 class ObsWebSocket:
     """One identified connection to OBS; use as a context manager, or call close()."""
 
-    def __init__(self, url: str = DEFAULT_URL, password: str | None = None,
-                 timeout: float = 10.0) -> None:
+    def __init__(self, url: str = DEFAULT_URL, password: str | None = None, timeout: float = 10.0) -> None:
         parsed = urllib.parse.urlsplit(url if "://" in url else f"ws://{url}")
         if parsed.scheme != "ws" or not parsed.hostname:
             raise ObsError(f"{url}: not an obs-websocket address (ws://HOST:PORT)")
@@ -55,12 +54,15 @@ class ObsWebSocket:
         # The connection lives as long as this object; websockets wants it entered as a context.
         self._connection = contextlib.ExitStack()
         try:
-            self._ws: ClientConnection = self._connection.enter_context(connect(
-                self.url, subprotocols=[SUBPROTOCOL], open_timeout=timeout, close_timeout=timeout, proxy=None))
+            self._ws: ClientConnection = self._connection.enter_context(
+                connect(self.url, subprotocols=[SUBPROTOCOL], open_timeout=timeout, close_timeout=timeout, proxy=None)
+            )
         except (OSError, TimeoutError) as exc:
-            raise ObsError(f"cannot connect to OBS at {self.url} ({getattr(exc, 'strerror', None) or exc}): "
-                           "is OBS running with its WebSocket server on (Tools > WebSocket Server "
-                           "Settings)?") from None
+            raise ObsError(
+                f"cannot connect to OBS at {self.url} ({getattr(exc, 'strerror', None) or exc}): "
+                "is OBS running with its WebSocket server on (Tools > WebSocket Server "
+                "Settings)?"
+            ) from None
         except (InvalidHandshake, InvalidURI) as exc:
             raise ObsError(f"{self.url} is not an obs-websocket server: {exc}") from None
         self._ids = 0
@@ -83,8 +85,9 @@ class ObsWebSocket:
         """Sends a request and returns its responseData; ObsRequestError on a failed status."""
         self._ids += 1
         request_id = str(self._ids)
-        self._send({"op": REQUEST, "d": {"requestType": request_type, "requestId": request_id,
-                                         "requestData": data or {}}})
+        self._send(
+            {"op": REQUEST, "d": {"requestType": request_type, "requestId": request_id, "requestData": data or {}}}
+        )
         while True:
             message = self._receive()
             if message["op"] == REQUEST_RESPONSE and message["d"]["requestId"] == request_id:
@@ -108,8 +111,7 @@ class ObsWebSocket:
 
     def set_text(self, name: str, text: str) -> None:
         """Sets the text of the Text source `name`, leaving its other settings alone."""
-        self.request("SetInputSettings", {"inputName": name, "inputSettings": {"text": text},
-                                          "overlay": True})
+        self.request("SetInputSettings", {"inputName": name, "inputSettings": {"text": text}, "overlay": True})
 
     def send_stream_caption(self, text: str) -> bool:
         """Sends a caption into the stream (CEA-608); False when OBS is not streaming."""
@@ -130,8 +132,7 @@ class ObsWebSocket:
         if challenge:
             if not password:
                 raise ObsError(f"OBS at {self.url} asks for a password")
-            identify["authentication"] = authentication(password, challenge["salt"],
-                                                        challenge["challenge"])
+            identify["authentication"] = authentication(password, challenge["salt"], challenge["challenge"])
         self._send({"op": IDENTIFY, "d": identify})
         try:
             identified = self._receive()

@@ -32,8 +32,7 @@ def _token(text: str, what: str) -> str:
     return token
 
 
-def format_rttm(turns: Iterable[Turn], file_id: str,
-                speaker_names: Mapping[str, str] | None = None) -> str:
+def format_rttm(turns: Iterable[Turn], file_id: str, speaker_names: Mapping[str, str] | None = None) -> str:
     """RTTM text for one file's turns, in the order given."""
     uri = _token(file_id, "file id")
     lines = []
@@ -42,8 +41,10 @@ def format_rttm(turns: Iterable[Turn], file_id: str,
             raise ValueError(f"a turn must end after it starts, got {turn.start!r}..{turn.end!r}")
         speaker = _token((speaker_names or {}).get(turn.speaker, turn.speaker), "speaker")
         confidence = NA if turn.confidence is None else f"{turn.confidence:.3f}"
-        lines.append(f"SPEAKER {uri} 1 {turn.start:.{_DECIMALS}f} {turn.end - turn.start:.{_DECIMALS}f} "
-                     f"{NA} {NA} {speaker} {confidence} {NA}")
+        lines.append(
+            f"SPEAKER {uri} 1 {turn.start:.{_DECIMALS}f} {turn.end - turn.start:.{_DECIMALS}f} "
+            f"{NA} {NA} {speaker} {confidence} {NA}"
+        )
     return "".join(line + "\n" for line in lines)
 
 
@@ -68,8 +69,7 @@ def parse_rttm(text: str) -> dict[str, list[Turn]]:
     return files
 
 
-def audacity_labels_by_speaker(turns: Iterable[Turn],
-                               speaker_names: Mapping[str, str] | None = None) -> dict[str, str]:
+def audacity_labels_by_speaker(turns: Iterable[Turn], speaker_names: Mapping[str, str] | None = None) -> dict[str, str]:
     """Speaker name -> Audacity label-track text ("start<TAB>end<TAB>name" per turn), one
     track per speaker in order of first appearance."""
     tracks: dict[str, list[str]] = {}

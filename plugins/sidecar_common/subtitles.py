@@ -59,9 +59,7 @@ ORPHAN_PENALTY = 50.0  # a one-word line looks like a mistake
 MIN_CUE_SECONDS = 0.001  # the resolution of SRT and WebVTT times
 _EPS = 1e-9
 
-_SRT_TIMING = re.compile(
-    r"^\s*((?:\d+:)?\d{1,2}:\d{1,2}[,.]\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{1,2}[,.]\d{1,3})"
-)
+_SRT_TIMING = re.compile(r"^\s*((?:\d+:)?\d{1,2}:\d{1,2}[,.]\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{1,2}[,.]\d{1,3})")
 
 
 @dataclass(frozen=True)
@@ -88,27 +86,18 @@ class CueRules:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name in ("min_duration", "max_duration", "max_chars_per_second"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)
-            ):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         if self.min_duration < 0:
             raise ValueError(f"min_duration must not be negative, got {self.min_duration!r}")
         if self.max_duration < MIN_CUE_SECONDS:  # cue times are whole milliseconds
-            raise ValueError(
-                f"max_duration must be at least {MIN_CUE_SECONDS} s, got {self.max_duration!r}"
-            )
+            raise ValueError(f"max_duration must be at least {MIN_CUE_SECONDS} s, got {self.max_duration!r}")
         if self.min_duration > self.max_duration:
             raise ValueError(
-                f"min_duration ({self.min_duration!r}) must not exceed"
-                f" max_duration ({self.max_duration!r})"
+                f"min_duration ({self.min_duration!r}) must not exceed max_duration ({self.max_duration!r})"
             )
         if self.max_chars_per_second <= 0:
-            raise ValueError(
-                f"max_chars_per_second must be positive, got {self.max_chars_per_second!r}"
-            )
+            raise ValueError(f"max_chars_per_second must be positive, got {self.max_chars_per_second!r}")
 
 
 @dataclass(frozen=True)
@@ -227,9 +216,7 @@ def _may_join(first: TimedWord, previous: TimedWord, word: TimedWord, rules: Cue
     )
 
 
-def _cue_cost(
-    words: Sequence[TimedWord], a: int, b: int, chars: int, horizon: float, rules: CueRules
-) -> float:
+def _cue_cost(words: Sequence[TimedWord], a: int, b: int, chars: int, horizon: float, rules: CueRules) -> float:
     """Cost of making words[a:b], `chars` characters long, one cue."""
     following = words[b] if b < len(words) else None
     until = following.start if following is not None else horizon  # it may stay up until then
@@ -384,9 +371,7 @@ def format_srt(cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = No
         name = _speaker_name(cue, speaker_names)
         if name:
             lines[0] = f"{name}: {lines[0]}"
-        timing = (
-            f"{format_timestamp(cue.start, vtt=False)} --> {format_timestamp(cue.end, vtt=False)}"
-        )
+        timing = f"{format_timestamp(cue.start, vtt=False)} --> {format_timestamp(cue.end, vtt=False)}"
         blocks.append("\n".join([str(len(blocks) + 1), timing, *lines]))
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
@@ -400,16 +385,12 @@ def format_vtt(cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = No
         name = _speaker_name(cue, speaker_names)
         if name:
             lines[0] = f"<v {_vtt_escape(name)}>{lines[0]}"
-        timing = (
-            f"{format_timestamp(cue.start, vtt=True)} --> {format_timestamp(cue.end, vtt=True)}"
-        )
+        timing = f"{format_timestamp(cue.start, vtt=True)} --> {format_timestamp(cue.end, vtt=True)}"
         blocks.append("\n".join([timing, *lines]))
     return "WEBVTT\n\n" + ("\n\n".join(blocks) + "\n" if blocks else "")
 
 
-def format_audacity_labels(
-    cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = None
-) -> str:
+def format_audacity_labels(cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = None) -> str:
     """Audacity label track text: "start<TAB>end<TAB>text", one label per line."""
     rows = []
     for cue in cues:
@@ -454,9 +435,7 @@ def _parse_time(stamp: str) -> float:
 
 def _text_lines(cue: Cue) -> list[str]:
     """The cue's non-blank lines, whitespace collapsed, so no line can break the file format."""
-    return [
-        " ".join(part.split()) for line in cue.lines for part in line.splitlines() if part.strip()
-    ]
+    return [" ".join(part.split()) for line in cue.lines for part in line.splitlines() if part.strip()]
 
 
 def _speaker_name(cue: Cue, speaker_names: Mapping[str, str] | None) -> str | None:

@@ -18,10 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", metavar="HOST:PORT",
-                        help="a running sidecar to use; by default one is started in-process")
-    parser.add_argument("--token", default=None,
-                        help="token for --server (default: $SIDECAR_TOKEN)")
+    parser.add_argument(
+        "--server", metavar="HOST:PORT", help="a running sidecar to use; by default one is started in-process"
+    )
+    parser.add_argument("--token", default=None, help="token for --server (default: $SIDECAR_TOKEN)")
 
 
 @contextlib.contextmanager
@@ -38,7 +38,9 @@ def connect(args: argparse.Namespace, **server_overrides) -> Iterator[SidecarCli
     from sidecar.server.inprocess import InProcessSidecar
 
     # The in-process server takes $SIDECAR_TOKEN like any other, so its client sends it too.
-    with InProcessSidecar(**server_overrides) as server, \
-            SidecarClient(server.address, token=server.config.token) as client:
+    with (
+        InProcessSidecar(**server_overrides) as server,
+        SidecarClient(server.address, token=server.config.token) as client,
+    ):
         client.wait_ready(timeout=30)
         yield client

@@ -28,28 +28,43 @@ EXAMPLES = """examples:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "cue", help="generate a music or sound cue from a prompt (MusicGen) into a WAV file",
-        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "cue",
+        help="generate a music or sound cue from a prompt (MusicGen) into a WAV file",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("prompt", nargs="?", help="what to generate (or --settings)")
-    p.add_argument("-o", "--output", type=pathlib.Path, default=pathlib.Path("cue.wav"),
-                   help="the WAV file to write (default cue.wav); the settings go to the same "
-                        "name with .json")
-    p.add_argument("--settings", type=pathlib.Path,
-                   help="settings saved by an earlier run (JSON): regenerate that cue; other "
-                        "options given override them")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=pathlib.Path,
+        default=pathlib.Path("cue.wav"),
+        help="the WAV file to write (default cue.wav); the settings go to the same name with .json",
+    )
+    p.add_argument(
+        "--settings",
+        type=pathlib.Path,
+        help="settings saved by an earlier run (JSON): regenerate that cue; other options given override them",
+    )
     p.add_argument("-d", "--duration", type=float, help="seconds of audio (default 8, at most 30)")
     p.add_argument("--seed", type=int, help="seed for repeatable sampling (default: random, saved)")
-    p.add_argument("--model", help="musicgen-small (default), -medium, -large, -melody, or a model "
-                                   "directory on the server")
+    p.add_argument(
+        "--model", help="musicgen-small (default), -medium, -large, -melody, or a model directory on the server"
+    )
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 3)")
     p.add_argument("--top-k", type=int, help="sample among the k likeliest codes, 0 off (default 250)")
     p.add_argument("--top-p", type=float, help="nucleus sampling mass, 0 off (default 0)")
     p.add_argument("--temperature", type=float, help="sampling temperature (default 1)")
     reference = p.add_mutually_exclusive_group()
-    reference.add_argument("--melody", type=pathlib.Path,
-                           help="follow this audio's melody (needs a melody model)")
-    reference.add_argument("--continue", dest="continuation", type=pathlib.Path, metavar="FILE",
-                           help="continue this audio (its last 10 s prompt the model)")
+    reference.add_argument("--melody", type=pathlib.Path, help="follow this audio's melody (needs a melody model)")
+    reference.add_argument(
+        "--continue",
+        dest="continuation",
+        type=pathlib.Path,
+        metavar="FILE",
+        help="continue this audio (its last 10 s prompt the model)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     add_server_arguments(p)
@@ -71,9 +86,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         seconds = summary.audio_duration.seconds + summary.audio_duration.nanos / 1e9
         first = summary.first_audio_duration.seconds + summary.first_audio_duration.nanos / 1e9
-        print(f"{args.output}: {seconds:.1f} s cue (model {summary.settings.model}, seed "
-              f"{summary.settings.seed}); first audio after {first:.2f} s, "
-              f"{summary.speed_factor:.2f}x real time; settings in {settings_path}", file=sys.stderr)
+        print(
+            f"{args.output}: {seconds:.1f} s cue (model {summary.settings.model}, seed "
+            f"{summary.settings.seed}); first audio after {first:.2f} s, "
+            f"{summary.speed_factor:.2f}x real time; settings in {settings_path}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -98,8 +116,13 @@ def settings_for(args: argparse.Namespace):
         settings.model = args.model
     if args.duration is not None:
         settings.audio_duration.FromNanoseconds(round(args.duration * 1e9))
-    for flag, field in (("seed", "seed"), ("guidance", "guidance_scale"), ("top_k", "top_k"),
-                        ("top_p", "top_p"), ("temperature", "temperature")):
+    for flag, field in (
+        ("seed", "seed"),
+        ("guidance", "guidance_scale"),
+        ("top_k", "top_k"),
+        ("top_p", "top_p"),
+        ("temperature", "temperature"),
+    ):
         if getattr(args, flag) is not None:
             setattr(settings, field, getattr(args, flag))
     if args.melody is not None:
@@ -115,8 +138,9 @@ def plan(args: argparse.Namespace, settings) -> pathlib.Path:
 
     reference = reference_of(args)
     if settings.reference_mode != cues_pb2.REFERENCE_MODE_UNSPECIFIED and reference is None:
-        raise UsageError("these settings follow or continue reference audio: give it with "
-                         "--melody FILE or --continue FILE")
+        raise UsageError(
+            "these settings follow or continue reference audio: give it with --melody FILE or --continue FILE"
+        )
     if reference is not None:
         require_input(reference)
     check_output(args.output, inputs=[reference, args.settings], force=args.force, suffixes=[".wav"])
@@ -150,8 +174,9 @@ def generate(client, args: argparse.Namespace, settings):
             if kind == "info":
                 channels = response.info.audio_format.channel_count
                 args.output.parent.mkdir(parents=True, exist_ok=True)
-                writer = AudioWriter(args.output, response.info.audio_format.sample_rate_hertz, channels,
-                                     overwrite=args.force)
+                writer = AudioWriter(
+                    args.output, response.info.audio_format.sample_rate_hertz, channels, overwrite=args.force
+                )
             elif kind == "audio":
                 samples = np.frombuffer(response.audio.data, dtype="<f4").reshape(-1, channels).T
                 writer.write(samples)

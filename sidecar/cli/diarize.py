@@ -19,14 +19,14 @@ LABEL_PREFIX = "SPEAKER_"  # the server numbers speakers SPEAKER_1, SPEAKER_2, .
 
 
 def add_speaker_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=BACKENDS, default="offline",
-                   help="offline (default; no network) or pyannote")
+    p.add_argument("--backend", choices=BACKENDS, default="offline", help="offline (default; no network) or pyannote")
     p.add_argument("--pipeline", help="pyannote only: pipeline directory on the server, or hub id")
     p.add_argument("--speakers", type=int, default=0, metavar="N", help="exactly N speakers")
     p.add_argument("--min-speakers", type=int, default=0, metavar="N", help="at least N speakers")
     p.add_argument("--max-speakers", type=int, default=0, metavar="N", help="at most N speakers")
-    p.add_argument("--speaker-names", metavar="NAMES",
-                   help='names for speakers 1, 2, ... in order of first appearance: "Ana,Ben"')
+    p.add_argument(
+        "--speaker-names", metavar="NAMES", help='names for speakers 1, 2, ... in order of first appearance: "Ana,Ben"'
+    )
 
 
 def diarization_options(args: argparse.Namespace):
@@ -37,11 +37,17 @@ def diarization_options(args: argparse.Namespace):
         raise UsageError("give --speakers, or --min-speakers/--max-speakers, not both")
     if args.pipeline and args.backend != "pyannote":
         raise UsageError("--pipeline needs --backend pyannote")
-    backend = {"offline": diarization_pb2.DIARIZATION_BACKEND_OFFLINE,
-               "pyannote": diarization_pb2.DIARIZATION_BACKEND_PYANNOTE}[args.backend]
+    backend = {
+        "offline": diarization_pb2.DIARIZATION_BACKEND_OFFLINE,
+        "pyannote": diarization_pb2.DIARIZATION_BACKEND_PYANNOTE,
+    }[args.backend]
     return diarization_pb2.DiarizationOptions(
-        backend=backend, model=args.pipeline or "", speaker_count=args.speakers,
-        min_speaker_count=args.min_speakers, max_speaker_count=args.max_speakers)
+        backend=backend,
+        model=args.pipeline or "",
+        speaker_count=args.speakers,
+        min_speaker_count=args.min_speakers,
+        max_speaker_count=args.max_speakers,
+    )
 
 
 def speaker_names(names: str | None, default_prefix: str | None = None) -> dict[str, str]:
@@ -63,8 +69,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("diarize", help="find who spoke when: RTTM and Audacity labels")
     p.add_argument("input", type=pathlib.Path, help="any audio or video file FFmpeg reads")
     p.add_argument("-o", "--output", type=pathlib.Path, help="RTTM file (default INPUT.rttm)")
-    p.add_argument("--labels-dir", type=pathlib.Path, metavar="DIR",
-                   help="also write one Audacity label file per speaker, INPUT.<speaker>.txt, here")
+    p.add_argument(
+        "--labels-dir",
+        type=pathlib.Path,
+        metavar="DIR",
+        help="also write one Audacity label file per speaker, INPUT.<speaker>.txt, here",
+    )
     add_speaker_arguments(p)
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -83,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar(args.input.name, enabled=False if args.quiet else None)
     try:
         with connect(args) as client:
-            result = client.diarize(args.input, options=options,
-                                    on_progress=lambda p: bar.update(p.fraction_done, p.stage))
+            result = client.diarize(
+                args.input, options=options, on_progress=lambda p: bar.update(p.fraction_done, p.stage)
+            )
     except SidecarError as exc:
         bar.close()
         print(f"sidecar diarize: {args.input}: {exc}", file=sys.stderr)
@@ -93,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
     turns = [turn_of(t) for t in result.turns]
     tracks = {}
     if args.labels_dir is not None:
-        tracks = {args.labels_dir / f"{args.input.stem}.{label_file_name(name)}.txt": text
-                  for name, text in rttm.audacity_labels_by_speaker(turns, names).items()}
+        tracks = {
+            args.labels_dir / f"{args.input.stem}.{label_file_name(name)}.txt": text
+            for name, text in rttm.audacity_labels_by_speaker(turns, names).items()
+        }
         for path in tracks:
             check_output(path, inputs=[args.input], force=args.force)
     write_atomically(output, rttm.format_rttm(turns, args.input.stem, names))
@@ -102,17 +115,18 @@ def run(args: argparse.Namespace) -> int:
         write_atomically(path, text)
     if not args.quiet:
         summary = result.summary
-        print(f"{output}: {summary.speaker_count} speaker(s), {summary.turn_count} turns "
-              f"({summary.model} on {summary.device}, {summary.speed_factor:.1f}x real time)",
-              file=sys.stderr)
+        print(
+            f"{output}: {summary.speaker_count} speaker(s), {summary.turn_count} turns "
+            f"({summary.model} on {summary.device}, {summary.speed_factor:.1f}x real time)",
+            file=sys.stderr,
+        )
     return 0
 
 
 def turn_of(t) -> rttm.Turn:
     from sidecar_common.durations import span
 
-    return rttm.Turn(*span(t.time_range), t.speaker_label,
-                     t.confidence if t.HasField("confidence") else None)
+    return rttm.Turn(*span(t.time_range), t.speaker_label, t.confidence if t.HasField("confidence") else None)
 
 
 def label_file_name(name: str) -> str:

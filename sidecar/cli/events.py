@@ -26,13 +26,22 @@ EXAMPLES = """examples:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "events", help="mark sound events (laughter, applause, music...) as Audacity labels or JSON",
-        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "events",
+        help="mark sound events (laughter, applause, music...) as Audacity labels or JSON",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("input", type=pathlib.Path, help="audio or video file, any format FFmpeg reads")
-    p.add_argument("-o", "--output", type=pathlib.Path,
-                   help="labels file: .txt (Audacity labels) or .json; default: labels on stdout")
-    p.add_argument("--labels", default="",
-                   help="comma-separated labels: AudioSet class names, or anything with --model clap")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=pathlib.Path,
+        help="labels file: .txt (Audacity labels) or .json; default: labels on stdout",
+    )
+    p.add_argument(
+        "--labels", default="", help="comma-separated labels: AudioSet class names, or anything with --model clap"
+    )
     p.add_argument("--model", default="", help="ast-audioset (default), clap, or a model directory on the server")
     p.add_argument("--window", type=float, help="window length in seconds (default 2)")
     p.add_argument("--hop", type=float, help="hop between windows in seconds (default half the window)")
@@ -56,15 +65,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"sidecar events: {exc}", file=sys.stderr)
         return 1
     regions.sort(key=lambda r: (r["start"], r["label"]))
-    text = (json.dumps({"model": info.model, "labels": list(info.labels), "regions": regions}, indent=2) + "\n"
-            if args.output is not None and args.output.suffix.lower() == ".json" else audacity_labels(regions))
+    text = (
+        json.dumps({"model": info.model, "labels": list(info.labels), "regions": regions}, indent=2) + "\n"
+        if args.output is not None and args.output.suffix.lower() == ".json"
+        else audacity_labels(regions)
+    )
     if args.output is None:
         sys.stdout.write(text)
     else:
         write_atomically(args.output, text)
     if not args.quiet:
-        print(f"{args.input}: {len(regions)} region(s) from {summary.window_count} windows "
-              f"({summary.speed_factor:.1f}x real time)", file=sys.stderr)
+        print(
+            f"{args.input}: {len(regions)} region(s) from {summary.window_count} windows "
+            f"({summary.speed_factor:.1f}x real time)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -78,9 +93,14 @@ def options_for(args: argparse.Namespace):
     from sidecar.v1 import events_pb2
 
     options = events_pb2.EventDetectionOptions(
-        model=args.model, labels=[label.strip() for label in args.labels.split(",") if label.strip()])
-    for flag, field in (("window", "window_duration"), ("hop", "hop_duration"),
-                        ("min_region", "min_region_duration"), ("merge_gap", "merge_gap_duration")):
+        model=args.model, labels=[label.strip() for label in args.labels.split(",") if label.strip()]
+    )
+    for flag, field in (
+        ("window", "window_duration"),
+        ("hop", "hop_duration"),
+        ("min_region", "min_region_duration"),
+        ("merge_gap", "merge_gap_duration"),
+    ):
         if getattr(args, flag) is not None:
             getattr(options, field).FromNanoseconds(round(getattr(args, flag) * 1e9))
     if args.threshold is not None:
@@ -102,9 +122,15 @@ def detect(client, args: argparse.Namespace):
                 info = response.info
             elif kind == "region":
                 r = response.region
-                regions.append({"start": seconds(r.time_range.start_offset),
-                                "end": seconds(r.time_range.end_offset), "label": r.label,
-                                "score": round(r.score, 4), "mean_score": round(r.mean_score, 4)})
+                regions.append(
+                    {
+                        "start": seconds(r.time_range.start_offset),
+                        "end": seconds(r.time_range.end_offset),
+                        "label": r.label,
+                        "score": round(r.score, 4),
+                        "mean_score": round(r.mean_score, 4),
+                    }
+                )
             elif kind == "progress":
                 bar.update(response.progress.fraction_done, response.progress.stage)
             elif kind == "summary":
@@ -119,4 +145,5 @@ def audacity_labels(regions: list[dict]) -> str:
     from sidecar_common import subtitles
 
     return subtitles.format_audacity_labels(
-        subtitles.Cue(r["start"], r["end"], (f"{r['label']} ({r['score']:.2f})",)) for r in regions)
+        subtitles.Cue(r["start"], r["end"], (f"{r['label']} ({r['score']:.2f})",)) for r in regions
+    )

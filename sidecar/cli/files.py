@@ -29,8 +29,14 @@ def require_input(path: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def check_output(path: pathlib.Path, *, inputs: Iterable[pathlib.Path | None] = (), force: bool = False,
-                 suffixes: Iterable[str] | None = None, needs_directory: bool = False) -> None:
+def check_output(
+    path: pathlib.Path,
+    *,
+    inputs: Iterable[pathlib.Path | None] = (),
+    force: bool = False,
+    suffixes: Iterable[str] | None = None,
+    needs_directory: bool = False,
+) -> None:
     """Refuses an output with a suffix not in `suffixes`, one that is any of `inputs`, an existing
     one unless `force`, and, with `needs_directory`, one whose directory does not exist (writers
     that stream into the file do not create directories)."""

@@ -36,38 +36,66 @@ OBS_PASSWORD_VARIABLE = "OBS_WEBSOCKET_PASSWORD"
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("live", help="live captions from a device, file or URL")
-    p.add_argument("--input", "-i", required=True, metavar="DEVICE|FILE|URL",
-                   help="a file, a URL FFmpeg reads, or a capture device as FORMAT:NAME "
-                        f"(FORMAT one of {', '.join(DEVICE_FORMATS)}; e.g. pulse:default, "
-                        "alsa:hw:0, avfoundation::0, dshow:audio=Microphone)")
-    p.add_argument("-o", "--output", type=pathlib.Path,
-                   help="subtitle file (.srt or .vtt) written as captions become final")
-    p.add_argument("--fast", action="store_true",
-                   help="send a file or URL as fast as the sidecar takes it, not in real time")
-    p.add_argument("--language", help="spoken language (e.g. en, de); default: English-only "
-                                      "models use English, others detect")
+    p.add_argument(
+        "--input",
+        "-i",
+        required=True,
+        metavar="DEVICE|FILE|URL",
+        help="a file, a URL FFmpeg reads, or a capture device as FORMAT:NAME "
+        f"(FORMAT one of {', '.join(DEVICE_FORMATS)}; e.g. pulse:default, "
+        "alsa:hw:0, avfoundation::0, dshow:audio=Microphone)",
+    )
+    p.add_argument(
+        "-o", "--output", type=pathlib.Path, help="subtitle file (.srt or .vtt) written as captions become final"
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="send a file or URL as fast as the sidecar takes it, not in real time"
+    )
+    p.add_argument(
+        "--language", help="spoken language (e.g. en, de); default: English-only models use English, others detect"
+    )
     p.add_argument("--model", help="Whisper model name or directory (default: the server's)")
     p.add_argument("--hotwords", help="comma-separated words to favour")
-    p.add_argument("--beam-size", type=int, default=0,
-                   help=f"beam width (default {BEAM_SIZE}; 1 is greedy and cheaper)")
+    p.add_argument(
+        "--beam-size", type=int, default=0, help=f"beam width (default {BEAM_SIZE}; 1 is greedy and cheaper)"
+    )
     p.add_argument("--initial-prompt", help="text that conditions decoding (names, spellings)")
-    p.add_argument("--endpoint-silence", type=float, default=0.0, metavar="SECONDS",
-                   help="silence that ends an utterance (default 0.5)")
+    p.add_argument(
+        "--endpoint-silence",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="silence that ends an utterance (default 0.5)",
+    )
     p.add_argument("--no-interim", action="store_true", help="show final captions only")
-    p.add_argument("--reconnect", action="store_true",
-                   help="when the sidecar goes away, wait for it and carry on")
-    p.add_argument("--obs", nargs="?", const=DEFAULT_URL, metavar="ws://HOST:PORT",
-                   help=f"push captions into OBS through obs-websocket (OBS 28+; default "
-                        f"{DEFAULT_URL}): the Text source's text and, while OBS streams, "
-                        "the stream's captions")
-    p.add_argument("--obs-password", default=os.environ.get(OBS_PASSWORD_VARIABLE),
-                   help=f"obs-websocket password (default: ${OBS_PASSWORD_VARIABLE})")
-    p.add_argument("--obs-text-source", metavar="NAME",
-                   help="the OBS Text source that shows the captions")
-    p.add_argument("--lines", type=int, default=live.BoardOptions.lines,
-                   help="lines of captions in the Text source (default %(default)s)")
-    p.add_argument("--chars-per-line", type=int, default=live.BoardOptions.chars_per_line,
-                   help="characters per line in the Text source (default %(default)s)")
+    p.add_argument("--reconnect", action="store_true", help="when the sidecar goes away, wait for it and carry on")
+    p.add_argument(
+        "--obs",
+        nargs="?",
+        const=DEFAULT_URL,
+        metavar="ws://HOST:PORT",
+        help=f"push captions into OBS through obs-websocket (OBS 28+; default "
+        f"{DEFAULT_URL}): the Text source's text and, while OBS streams, "
+        "the stream's captions",
+    )
+    p.add_argument(
+        "--obs-password",
+        default=os.environ.get(OBS_PASSWORD_VARIABLE),
+        help=f"obs-websocket password (default: ${OBS_PASSWORD_VARIABLE})",
+    )
+    p.add_argument("--obs-text-source", metavar="NAME", help="the OBS Text source that shows the captions")
+    p.add_argument(
+        "--lines",
+        type=int,
+        default=live.BoardOptions.lines,
+        help="lines of captions in the Text source (default %(default)s)",
+    )
+    p.add_argument(
+        "--chars-per-line",
+        type=int,
+        default=live.BoardOptions.chars_per_line,
+        help="characters per line in the Text source (default %(default)s)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     add_server_arguments(p)
@@ -105,8 +133,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def follow(captions: live.LiveCaptions, display: Display, writer: live.CaptionFile | None,
-           obs: ObsCaptions | None) -> tuple[str, live.CaptionFile | None]:
+def follow(
+    captions: live.LiveCaptions, display: Display, writer: live.CaptionFile | None, obs: ObsCaptions | None
+) -> tuple[str, live.CaptionFile | None]:
     """Shows what arrives until the captions end; the final status, and the caption file
     unless writing it failed. The first Ctrl-C ends the capture (the stream then finalizes its
     pending words), a second one quits at once."""
@@ -122,8 +151,7 @@ def follow(captions: live.LiveCaptions, display: Display, writer: live.CaptionFi
             if update.status != status:
                 status = update.status
                 if status.startswith("reconnecting: "):
-                    display.notice(f"sidecar unavailable ({status.removeprefix('reconnecting: ')}); "
-                                   "reconnecting")
+                    display.notice(f"sidecar unavailable ({status.removeprefix('reconnecting: ')}); reconnecting")
             for final in update.finals:
                 display.final(final.words[0].start, final.text)
                 if writer is not None:
@@ -152,12 +180,17 @@ def follow(captions: live.LiveCaptions, display: Display, writer: live.CaptionFi
 def live_options(args: argparse.Namespace, client) -> live.LiveOptions:
     """The stream's settings; it opens its own channels to the sidecar `client` reaches."""
     return live.LiveOptions(
-        address=client.address, token=client.token,
-        language_code=args.language or "", model=args.model or "",
-        interim_results=not args.no_interim, hotwords=args.hotwords or "",
-        initial_prompt=args.initial_prompt or "", endpoint_silence_seconds=args.endpoint_silence,
+        address=client.address,
+        token=client.token,
+        language_code=args.language or "",
+        model=args.model or "",
+        interim_results=not args.no_interim,
+        hotwords=args.hotwords or "",
+        initial_prompt=args.initial_prompt or "",
+        endpoint_silence_seconds=args.endpoint_silence,
         beam_size=args.beam_size,
-        give_up_seconds=RECONNECT_GIVE_UP_SECONDS if args.reconnect else 0.0)
+        give_up_seconds=RECONNECT_GIVE_UP_SECONDS if args.reconnect else 0.0,
+    )
 
 
 def check_input(spec: str) -> None:

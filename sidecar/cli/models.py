@@ -18,8 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     with connect(args) as client:
         for m in client.list_models():
-            caps = ",".join(models_pb2.Capability.Name(c).removeprefix("CAPABILITY_").lower()
-                            for c in m.capabilities)
+            caps = ",".join(models_pb2.Capability.Name(c).removeprefix("CAPABILITY_").lower() for c in m.capabilities)
             flags = " (default)" if m.is_default else ""
             state = f"loaded on {m.device}, {m.memory_bytes / (1 << 20):.0f} MiB" if m.loaded else "not loaded"
             print(f"{m.family:10} {m.name:16} {m.source:10} {state:28} {caps}{flags}")

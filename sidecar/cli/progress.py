@@ -15,9 +15,15 @@ class ProgressBar:
     def __init__(self, label: str, *, enabled: bool | None = None, stream=None) -> None:
         stream = stream or sys.stderr  # looked up now: tests swap sys.stderr
         self.enabled = stream.isatty() if enabled is None else enabled
-        self._bar = tqdm(total=_STEPS, desc=label, file=stream, disable=not self.enabled, leave=True,
-                         dynamic_ncols=True,
-                         bar_format="{desc} {bar} {percentage:3.0f}%{postfix} {elapsed} ETA {remaining}")
+        self._bar = tqdm(
+            total=_STEPS,
+            desc=label,
+            file=stream,
+            disable=not self.enabled,
+            leave=True,
+            dynamic_ncols=True,
+            bar_format="{desc} {bar} {percentage:3.0f}%{postfix} {elapsed} ETA {remaining}",
+        )
 
     def update(self, fraction: float, stage: str = "") -> None:
         if not self.enabled:

@@ -33,19 +33,27 @@ EXAMPLES = """examples:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "say", help="speak text in a cloned voice (XTTS v2) into a WAV file",
-        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "say",
+        help="speak text in a cloned voice (XTTS v2) into a WAV file",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("text", nargs="?", help="the text to speak (or --text-file)")
     p.add_argument("-f", "--text-file", type=pathlib.Path, help="read the text from this UTF-8 file")
     p.add_argument("-o", "--output", type=pathlib.Path, help="the WAV file to write (16-bit, 24 kHz)")
     p.add_argument("--language", default="en", help="language of the text, e.g. en, de, pt-BR (default en)")
     voice = p.add_mutually_exclusive_group()
     voice.add_argument("--voice", metavar="ID", help="a saved voice")
-    voice.add_argument("--reference", type=pathlib.Path,
-                       help="reference audio: 6 s or more of one speaker, any format FFmpeg reads")
+    voice.add_argument(
+        "--reference", type=pathlib.Path, help="reference audio: 6 s or more of one speaker, any format FFmpeg reads"
+    )
     p.add_argument("--transcript", default="", help="what the reference says, when known")
-    p.add_argument("--save-voice", metavar="ID",
-                   help="save --reference as a voice with this id (then speak with it, if text is given)")
+    p.add_argument(
+        "--save-voice",
+        metavar="ID",
+        help="save --reference as a voice with this id (then speak with it, if text is given)",
+    )
     p.add_argument("--voice-name", default="", help="a display name for --save-voice")
     p.add_argument("--list-voices", action="store_true", help="list the saved voices and exit")
     p.add_argument("--delete-voice", metavar="ID", help="delete a saved voice and exit")
@@ -54,15 +62,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default: the model's)")
     p.add_argument("--top-k", type=int, default=0, help="sample from the K likeliest tokens (default: the model's)")
     p.add_argument("--top-p", type=float, default=0.0, help="nucleus sampling mass 0..1 (default: the model's)")
-    p.add_argument("--repetition-penalty", type=float, default=0.0,
-                   help="penalty for repeated tokens, above 1 repeats less (default: the model's)")
+    p.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=0.0,
+        help="penalty for repeated tokens, above 1 repeats less (default: the model's)",
+    )
     p.add_argument("--seed", type=int, help="seed for repeatable sampling")
-    p.add_argument("--max-sentence-seconds", type=float,
-                   help="longest speech per sentence (default: from the sentence's length)")
-    p.add_argument(xtts_models.LICENSE_FLAG, dest="agree_coqui_license", action="store_true",
-                   help="agree to the Coqui Public Model License (CPML, " + xtts_models.LICENSE_URL +
-                        ") for the in-process server (a running server decides by its own settings: "
-                        "`sidecar serve " + xtts_models.LICENSE_FLAG + "`)")
+    p.add_argument(
+        "--max-sentence-seconds", type=float, help="longest speech per sentence (default: from the sentence's length)"
+    )
+    p.add_argument(
+        xtts_models.LICENSE_FLAG,
+        dest="agree_coqui_license",
+        action="store_true",
+        help="agree to the Coqui Public Model License (CPML, "
+        + xtts_models.LICENSE_URL
+        + ") for the in-process server (a running server decides by its own settings: "
+        "`sidecar serve " + xtts_models.LICENSE_FLAG + "`)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     add_server_arguments(p)
@@ -73,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
     text = read_text(args)
     plan(args, text)
     if args.agree_coqui_license and args.server:
-        print(f"sidecar say: {xtts_models.LICENSE_FLAG} applies to the in-process server only; "
-              f"{args.server} decides by its own settings", file=sys.stderr)
+        print(
+            f"sidecar say: {xtts_models.LICENSE_FLAG} applies to the in-process server only; "
+            f"{args.server} decides by its own settings",
+            file=sys.stderr,
+        )
     from sidecar_client import SidecarError
 
     # None leaves the in-process server's agreement to its environment; True: the user said so here.
@@ -134,8 +155,13 @@ def act(client, args: argparse.Namespace, text: str | None) -> int:
         return 0
     voice_id = args.voice or ""
     if args.save_voice:
-        voice = client.create_voice(args.reference, voice_id=args.save_voice, display_name=args.voice_name,
-                                    transcript=args.transcript, model=args.model)
+        voice = client.create_voice(
+            args.reference,
+            voice_id=args.save_voice,
+            display_name=args.voice_name,
+            transcript=args.transcript,
+            model=args.model,
+        )
         voice_id = voice.voice_id
         if not args.quiet:
             print(f"saved voice {voice_id}", file=sys.stderr)
@@ -149,8 +175,14 @@ def options_for(args: argparse.Namespace):
     from sidecar.v1 import audio_pb2, synthesis_pb2
 
     options = synthesis_pb2.SynthesisOptions(
-        model=args.model, speed=args.speed, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty, output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE)
+        model=args.model,
+        speed=args.speed,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        output_encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE,
+    )
     if args.seed is not None:
         options.seed = args.seed
     if args.max_sentence_seconds is not None:
@@ -161,9 +193,13 @@ def options_for(args: argparse.Namespace):
 def speak(client, args: argparse.Namespace, text: str, voice_id: str) -> None:
     """Writes the chunks to a temporary WAV beside the output as they arrive, then renames it."""
     call = client.synthesize_stream(
-        text, args.language, voice_id=voice_id,
-        reference=None if voice_id else args.reference, transcript=args.transcript,
-        options=options_for(args))
+        text,
+        args.language,
+        voice_id=voice_id,
+        reference=None if voice_id else args.reference,
+        transcript=args.transcript,
+        options=options_for(args),
+    )
     bar = ProgressBar(args.output.name, enabled=False if args.quiet else None)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     fd, staging = tempfile.mkstemp(prefix=f".{args.output.name}.", suffix=".wav", dir=args.output.parent)
@@ -193,6 +229,8 @@ def speak(client, args: argparse.Namespace, text: str, voice_id: str) -> None:
     if not args.quiet and summary is not None:
         seconds = summary.audio_duration.seconds + summary.audio_duration.nanos / 1e9
         first = summary.first_audio_duration.seconds + summary.first_audio_duration.nanos / 1e9
-        print(f"{args.output}: {seconds:.1f} s of speech in {summary.sentence_count} sentence(s); "
-              f"first audio after {first:.2f} s, {summary.speed_factor:.2f}x real time",
-              file=sys.stderr)
+        print(
+            f"{args.output}: {seconds:.1f} s of speech in {summary.sentence_count} sentence(s); "
+            f"first audio after {first:.2f} s, {summary.speed_factor:.2f}x real time",
+            file=sys.stderr,
+        )

@@ -24,20 +24,36 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-waiting-jobs", type=int, help="jobs that wait before RESOURCE_EXHAUSTED")
     p.add_argument("--max-audio-seconds", type=float, help="longest audio a call may carry")
     p.add_argument("--max-message-bytes", type=int, help="largest single gRPC message")
-    p.add_argument("--max-model-memory", metavar="SIZE",
-                   help="memory the loaded models may take together, e.g. 6G; past it the least "
-                        "recently used idle models unload (default: no limit)")
+    p.add_argument(
+        "--max-model-memory",
+        metavar="SIZE",
+        help="memory the loaded models may take together, e.g. 6G; past it the least "
+        "recently used idle models unload (default: no limit)",
+    )
     p.add_argument("--default-model", dest="default_whisper_model", help="Whisper model for requests naming none")
     p.add_argument("--preload", action="append", metavar="MODEL", help="load this Whisper model at start (repeatable)")
-    p.add_argument(xtts_models.LICENSE_FLAG, dest="agree_coqui_license", action="store_true", default=None,
-                   help="agree to the Coqui Public Model License (CPML, " + xtts_models.LICENSE_URL +
-                        ") that XTTS voice-cloning weights are under; without it synthesis is refused "
-                        f"(or agree_coqui_license = true in --config, or ${config_mod.LICENSE_ENV}=1)")
-    p.add_argument("--voices-dir", metavar="DIR",
-                   help=f"directory of saved voices (default: ${config_mod.VOICES_DIR_ENV}, else voices/ "
-                        "in the cache directory)")
-    p.add_argument("--demucs-repo", dest="demucs_repositories", action="append", metavar="DIR",
-                   help=f"a Demucs model repository to search (repeatable; default: ${config_mod.DEMUCS_REPOS_ENV})")
+    p.add_argument(
+        xtts_models.LICENSE_FLAG,
+        dest="agree_coqui_license",
+        action="store_true",
+        default=None,
+        help="agree to the Coqui Public Model License (CPML, "
+        + xtts_models.LICENSE_URL
+        + ") that XTTS voice-cloning weights are under; without it synthesis is refused "
+        f"(or agree_coqui_license = true in --config, or ${config_mod.LICENSE_ENV}=1)",
+    )
+    p.add_argument(
+        "--voices-dir",
+        metavar="DIR",
+        help=f"directory of saved voices (default: ${config_mod.VOICES_DIR_ENV}, else voices/ in the cache directory)",
+    )
+    p.add_argument(
+        "--demucs-repo",
+        dest="demucs_repositories",
+        action="append",
+        metavar="DIR",
+        help=f"a Demucs model repository to search (repeatable; default: ${config_mod.DEMUCS_REPOS_ENV})",
+    )
     p.add_argument("--ready-file", help="write the bound port to this file once serving (for scripts)")
     return p
 
@@ -47,13 +63,22 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = config_mod.load(
-            args.config, host=args.host, port=args.port, token=args.token,
-            tls_cert=args.tls_cert, tls_key=args.tls_key, device=args.device,
-            max_running_jobs=args.max_running_jobs, max_waiting_jobs=args.max_waiting_jobs,
-            max_audio_seconds=args.max_audio_seconds, max_message_bytes=args.max_message_bytes,
+            args.config,
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            device=args.device,
+            max_running_jobs=args.max_running_jobs,
+            max_waiting_jobs=args.max_waiting_jobs,
+            max_audio_seconds=args.max_audio_seconds,
+            max_message_bytes=args.max_message_bytes,
             max_model_memory=args.max_model_memory,
-            default_whisper_model=args.default_whisper_model, preload=args.preload,
-            agree_coqui_license=args.agree_coqui_license, voices_dir=args.voices_dir,
+            default_whisper_model=args.default_whisper_model,
+            preload=args.preload,
+            agree_coqui_license=args.agree_coqui_license,
+            voices_dir=args.voices_dir,
             demucs_repositories=args.demucs_repositories,
         )
     except (ValueError, OSError) as exc:

@@ -19,26 +19,37 @@ FORMATS = ("wav", "flac")
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("stems", help="split music into stems (Demucs)")
     p.add_argument("input", type=pathlib.Path, help="any audio or video file FFmpeg reads")
-    p.add_argument("-o", "--output-dir", type=pathlib.Path, required=True, metavar="DIR",
-                   help="where to write INPUT-NAME.STEM.wav (or .flac) per stem, at the input's "
-                        "sample rate; created if missing")
-    p.add_argument("--stems", type=_names, default=(), metavar="A,B",
-                   help="only these stems, e.g. vocals,drums (default: all)")
-    p.add_argument("--two-stems", metavar="STEM",
-                   help="write STEM and no_STEM (everything else), e.g. vocals")
-    p.add_argument("--model", default="", help="htdemucs (default), htdemucs_ft, htdemucs_6s, "
-                                               "mdx_extra, or a model in --repo")
-    p.add_argument("--repo", type=pathlib.Path,
-                   help="a Demucs model repository directory (NAME.th / NAME.yaml files)")
-    p.add_argument("--shifts", type=int, default=0,
-                   help="average N randomly shifted passes (N times slower, slightly better)")
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        type=pathlib.Path,
+        required=True,
+        metavar="DIR",
+        help="where to write INPUT-NAME.STEM.wav (or .flac) per stem, at the input's sample rate; created if missing",
+    )
+    p.add_argument(
+        "--stems", type=_names, default=(), metavar="A,B", help="only these stems, e.g. vocals,drums (default: all)"
+    )
+    p.add_argument("--two-stems", metavar="STEM", help="write STEM and no_STEM (everything else), e.g. vocals")
+    p.add_argument(
+        "--model", default="", help="htdemucs (default), htdemucs_ft, htdemucs_6s, mdx_extra, or a model in --repo"
+    )
+    p.add_argument("--repo", type=pathlib.Path, help="a Demucs model repository directory (NAME.th / NAME.yaml files)")
+    p.add_argument(
+        "--shifts", type=int, default=0, help="average N randomly shifted passes (N times slower, slightly better)"
+    )
     p.add_argument("--overlap", type=float, default=None, help="window overlap, 0..0.9 (default 0.25)")
-    p.add_argument("--segment", type=float, default=None, metavar="SECONDS",
-                   help="window length (default: the model's)")
-    p.add_argument("--sample-rate", type=int, default=0, metavar="HZ",
-                   help="the stems' sample rate, 8000..192000 (default: the input's)")
-    p.add_argument("--format", choices=FORMATS, default="wav",
-                   help="wav (32-bit float, default) or flac (24-bit)")
+    p.add_argument(
+        "--segment", type=float, default=None, metavar="SECONDS", help="window length (default: the model's)"
+    )
+    p.add_argument(
+        "--sample-rate",
+        type=int,
+        default=0,
+        metavar="HZ",
+        help="the stems' sample rate, 8000..192000 (default: the input's)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="wav", help="wav (32-bit float, default) or flac (24-bit)")
     p.add_argument("--force", action="store_true", help="overwrite existing stem files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_server_arguments(p)
@@ -68,9 +79,13 @@ def options_from_args(args: argparse.Namespace):
     from sidecar.v1 import separation_pb2
 
     options = separation_pb2.SeparationOptions(
-        model=args.model, model_repository=str(args.repo.resolve()) if args.repo else "",
-        stems=args.stems, two_stems=args.two_stems or "", shift_count=args.shifts,
-        output_sample_rate_hertz=args.sample_rate)
+        model=args.model,
+        model_repository=str(args.repo.resolve()) if args.repo else "",
+        stems=args.stems,
+        two_stems=args.two_stems or "",
+        shift_count=args.shifts,
+        output_sample_rate_hertz=args.sample_rate,
+    )
     if args.overlap is not None:
         options.overlap = args.overlap
     if args.segment is not None:
@@ -91,8 +106,9 @@ class StemFiles:
         for stem in info.stems:
             path = stem_path(self.args, stem)
             check_output(path, inputs=[self.args.input], force=self.args.force)
-            self.writers[stem] = writers.AudioWriter(path, fmt.sample_rate_hertz, fmt.channel_count,
-                                                     overwrite=self.args.force)
+            self.writers[stem] = writers.AudioWriter(
+                path, fmt.sample_rate_hertz, fmt.channel_count, overwrite=self.args.force
+            )
 
     def write(self, stem: str, chunk) -> None:
         from sidecar.media import audio as media
@@ -120,9 +136,13 @@ def run(args: argparse.Namespace) -> int:
     summaries = []
     try:
         with connect(args) as client:
-            for stem, chunk in client.separate(args.input, options=options_from_args(args),
-                                               on_progress=lambda p: bar.update(p.fraction_done, p.stage),
-                                               on_info=files.open, on_summary=summaries.append):
+            for stem, chunk in client.separate(
+                args.input,
+                options=options_from_args(args),
+                on_progress=lambda p: bar.update(p.fraction_done, p.stage),
+                on_info=files.open,
+                on_summary=summaries.append,
+            ):
                 files.write(stem, chunk)
         written = files.commit()
     except (SidecarError, errors.SidecarError, FileExistsError) as exc:
@@ -138,7 +158,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet and summaries:
         speed = summaries[0].speed_factor
         for writer in written:
-            print(f"{writer.path}: {writer.frame_count / writer.sample_rate:.1f} s, "
-                  f"{writer.sample_rate} Hz, {writer.channel_count} channel(s)", file=sys.stderr)
+            print(
+                f"{writer.path}: {writer.frame_count / writer.sample_rate:.1f} s, "
+                f"{writer.sample_rate} Hz, {writer.channel_count} channel(s)",
+                file=sys.stderr,
+            )
         print(f"{len(written)} stems at {speed:.2f}x real time", file=sys.stderr)
     return 0

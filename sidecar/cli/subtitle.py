@@ -18,15 +18,18 @@ from sidecar_common.limits import BEAM_SIZE
 
 FORMATS = {**subtitles.WRITERS, ".txt": subtitles.format_audacity_labels}
 # Subtitle codec each container takes when muxing.
-MUX_CODECS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "srt",
-              ".webm": "webvtt"}
+MUX_CODECS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "srt", ".webm": "webvtt"}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("subtitle", help="caption an audio or video file to SRT/WebVTT")
     p.add_argument("input", type=pathlib.Path, help="any audio or video file FFmpeg reads")
-    p.add_argument("-o", "--output", type=pathlib.Path,
-                   help="subtitle file: .srt, .vtt, or .txt (Audacity labels); default INPUT.srt")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=pathlib.Path,
+        help="subtitle file: .srt, .vtt, or .txt (Audacity labels); default INPUT.srt",
+    )
     p.add_argument("--language", help="spoken language (e.g. en, de); default: detect")
     p.add_argument("--translate", action="store_true", help="translate the speech into English")
     p.add_argument("--model", help="Whisper model name or directory (default: the server's)")
@@ -34,14 +37,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--initial-prompt", help="text that conditions the first window (names, spellings)")
     p.add_argument("--hotwords", help="comma-separated words to favour")
     p.add_argument("--no-vad", action="store_true", help="decode silence too (no VAD filter)")
-    p.add_argument("--mux", action="store_true",
-                   help="also write a copy of the video with the subtitles as a stream")
+    p.add_argument("--mux", action="store_true", help="also write a copy of the video with the subtitles as a stream")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     from sidecar.cli import diarize  # imports this module: import it late
 
-    p.add_argument("--diarize", action="store_true",
-                   help="label who speaks (SRT \"SPEAKER_1: \" prefix, WebVTT <v> voice tags)")
+    p.add_argument(
+        "--diarize", action="store_true", help='label who speaks (SRT "SPEAKER_1: " prefix, WebVTT <v> voice tags)'
+    )
     diarize.add_speaker_arguments(p)
     add_server_arguments(p)
     return p
@@ -55,17 +58,22 @@ def run(args: argparse.Namespace) -> int:
     from sidecar_client import SidecarError
 
     options = transcription_pb2.TranscriptionOptions(
-        model=args.model or "", language_code=args.language or "", translate=args.translate,
-        beam_size=args.beam_size, initial_prompt=args.initial_prompt or "",
-        hotwords=args.hotwords or "", vad_filter=not args.no_vad, word_timestamps=True,
+        model=args.model or "",
+        language_code=args.language or "",
+        translate=args.translate,
+        beam_size=args.beam_size,
+        initial_prompt=args.initial_prompt or "",
+        hotwords=args.hotwords or "",
+        vad_filter=not args.no_vad,
+        word_timestamps=True,
         diarization=speakers,
     )
     bar = ProgressBar(args.input.name, enabled=False if args.quiet else None)
     try:
         with connect(args) as client:
             transcript = client.transcribe(
-                args.input, options=options,
-                on_progress=lambda p: bar.update(p.fraction_done, p.stage))
+                args.input, options=options, on_progress=lambda p: bar.update(p.fraction_done, p.stage)
+            )
     except SidecarError as exc:
         bar.close()
         print(f"sidecar subtitle: {args.input}: {exc}", file=sys.stderr)
@@ -75,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
     write_atomically(output, FORMATS[output.suffix.lower()](cues, names))
     if not args.quiet:
         info = transcript.info
-        print(f"{output}: {len(cues)} cues, language {info.language_code}, "
-              f"{transcript.summary.speed_factor:.1f}x real time", file=sys.stderr)
+        print(
+            f"{output}: {len(cues)} cues, language {info.language_code}, "
+            f"{transcript.summary.speed_factor:.1f}x real time",
+            file=sys.stderr,
+        )
     if mux_output is not None:
         srt = output if output.suffix.lower() == ".srt" else None
         try:
@@ -102,10 +113,17 @@ def plan_speakers(args: argparse.Namespace, output: pathlib.Path):
     from sidecar.cli import diarize
 
     if not args.diarize:
-        given = [flag for flag, on in (("--speakers", args.speakers), ("--min-speakers", args.min_speakers),
-                                       ("--max-speakers", args.max_speakers),
-                                       ("--speaker-names", args.speaker_names),
-                                       ("--pipeline", args.pipeline)) if on]
+        given = [
+            flag
+            for flag, on in (
+                ("--speakers", args.speakers),
+                ("--min-speakers", args.min_speakers),
+                ("--max-speakers", args.max_speakers),
+                ("--speaker-names", args.speaker_names),
+                ("--pipeline", args.pipeline),
+            )
+            if on
+        ]
         if given or args.backend != diarize.BACKENDS[0]:
             raise UsageError(f"{', '.join(given) or '--backend'} needs --diarize")
         return None, None
@@ -136,8 +154,26 @@ def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | Non
             srt = pathlib.Path(tmp) / "subtitles.srt"
             srt.write_text(subtitles.format_srt(cues), encoding="utf-8")
         staging = pathlib.Path(tmp) / f"muxed{video.suffix}"
-        command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(video), "-i", str(srt),
-                   "-map", "0", "-map", "1", "-c", "copy", "-c:s", codec, str(staging)]
+        command = [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(video),
+            "-i",
+            str(srt),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-c",
+            "copy",
+            "-c:s",
+            codec,
+            str(staging),
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise MuxError(f"ffmpeg could not mux {video}: {done.stderr.strip()[-500:]}")

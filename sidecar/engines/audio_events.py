@@ -70,22 +70,22 @@ class EventOptions:
     def validate(self) -> None:
         if not MIN_WINDOW_SECONDS <= self.window_seconds <= MAX_WINDOW_SECONDS:
             raise InvalidOptionsError(
-                f"the window must be {MIN_WINDOW_SECONDS:g}..{MAX_WINDOW_SECONDS:g} s, not {self.window_seconds:g} s")
+                f"the window must be {MIN_WINDOW_SECONDS:g}..{MAX_WINDOW_SECONDS:g} s, not {self.window_seconds:g} s"
+            )
         if not 0.0 < self.hop <= self.window_seconds:
             raise InvalidOptionsError(
-                f"the hop must be above 0 and at most the window ({self.window_seconds:g} s), not {self.hop:g} s")
+                f"the hop must be above 0 and at most the window ({self.window_seconds:g} s), not {self.hop:g} s"
+            )
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise InvalidOptionsError(f"the threshold must be 0..1, not {self.threshold:g}")
-        for name, value in (("minimum region length", self.min_region_seconds),
-                            ("merge gap", self.merge_gap_seconds)):
+        for name, value in (("minimum region length", self.min_region_seconds), ("merge gap", self.merge_gap_seconds)):
             if not 0.0 <= value <= MAX_SPAN_SECONDS:
                 raise InvalidOptionsError(f"the {name} must be 0..{MAX_SPAN_SECONDS:g} s, not {value:g} s")
         if len(self.labels) > MAX_LABELS:
             raise InvalidOptionsError(f"{len(self.labels)} labels given; at most {MAX_LABELS} are allowed")
         for label in self.labels:
             if not label.strip() or len(label) > MAX_LABEL_CHARS:
-                raise InvalidOptionsError(
-                    f"each label must have 1..{MAX_LABEL_CHARS} characters, not {label!r}")
+                raise InvalidOptionsError(f"each label must have 1..{MAX_LABEL_CHARS} characters, not {label!r}")
         if len(set(self.labels)) != len(self.labels):
             raise InvalidOptionsError("the labels repeat: give each label once")
 
@@ -128,8 +128,7 @@ class _Open:
     count: int
 
     def region(self, duration: float) -> Region:
-        return Region(self.label, max(0.0, self.start), min(self.end, duration), self.best,
-                      self.total / self.count)
+        return Region(self.label, max(0.0, self.start), min(self.end, duration), self.best, self.total / self.count)
 
 
 class RegionMerger:
@@ -172,8 +171,7 @@ class RegionMerger:
         return [r for r in regions if r.end > r.start and r.end - r.start >= self.min_length]
 
 
-def merge_regions(hits: Iterable[Hit], *, merge_gap: float, min_length: float,
-                  duration: float) -> list[Region]:
+def merge_regions(hits: Iterable[Hit], *, merge_gap: float, min_length: float, duration: float) -> list[Region]:
     """All regions of time-ordered hits, sorted by start: the pure form of RegionMerger."""
     merger = RegionMerger(merge_gap=merge_gap, min_length=min_length, duration=duration)
     regions = []
@@ -189,8 +187,7 @@ def window_starts(duration: float, window: float, hop: float) -> list[float]:
     return [i * hop for i in range(count)]
 
 
-def span_of(index: int, starts: Sequence[float], window: float, hop: float,
-            duration: float) -> tuple[float, float]:
+def span_of(index: int, starts: Sequence[float], window: float, hop: float, duration: float) -> tuple[float, float]:
     """The stretch window `index` stands for: the hop around its centre, the first from 0 and
     the last to the end of the media."""
     centre = starts[index] + window / 2
@@ -210,8 +207,9 @@ class EventClassifier:
         self.tokenizer = tokenizer
         self.device = device
         self.sample_rate = int(feature_extractor.sampling_rate)
-        self.classes = (tuple(model.config.id2label[i] for i in range(len(model.config.id2label)))
-                        if family == AST else ())
+        self.classes = (
+            tuple(model.config.id2label[i] for i in range(len(model.config.id2label))) if family == AST else ()
+        )
 
     def default_threshold(self) -> float:
         return DEFAULT_THRESHOLDS[self.family]
@@ -222,7 +220,8 @@ class EventClassifier:
             if len(options.labels) < MIN_ZERO_SHOT_LABELS:
                 raise InvalidOptionsError(
                     f"{self.name} is a zero-shot model: give at least {MIN_ZERO_SHOT_LABELS} labels "
-                    "to choose between, e.g. laughter,applause,music,speech,silence")
+                    "to choose between, e.g. laughter,applause,music,speech,silence"
+                )
             return tuple(label.strip() for label in options.labels)
         by_folded = {c.casefold(): c for c in self.classes}
         if not options.labels:
@@ -242,8 +241,9 @@ class EventClassifier:
         """Scores (windows, labels), 0..1, for mono float32 windows at sample_rate."""
         import torch
 
-        features = self.feature_extractor([w.astype(np.float32) for w in windows],
-                                          sampling_rate=self.sample_rate, return_tensors="pt")
+        features = self.feature_extractor(
+            [w.astype(np.float32) for w in windows], sampling_rate=self.sample_rate, return_tensors="pt"
+        )
         with torch.inference_mode():
             if self.family == AST:
                 logits = self.model(**features.to(self.model.device)).logits
@@ -254,8 +254,9 @@ class EventClassifier:
             return output.logits_per_audio.softmax(dim=-1).float().cpu().numpy()
 
 
-def detect(classifier: EventClassifier, audio: np.ndarray, options: EventOptions,
-           labels: Sequence[str]) -> Iterator[Region | WindowsDone]:
+def detect(
+    classifier: EventClassifier, audio: np.ndarray, options: EventOptions, labels: Sequence[str]
+) -> Iterator[Region | WindowsDone]:
     """Yields regions as they complete, and progress after each batch of windows.
 
     `audio` is mono float32 at the classifier's rate; `labels` come from labels_for().
@@ -266,12 +267,11 @@ def detect(classifier: EventClassifier, audio: np.ndarray, options: EventOptions
     threshold = classifier.default_threshold() if options.threshold is None else options.threshold
     window, hop = options.window_seconds, options.hop
     starts = window_starts(duration, window, hop)
-    merger = RegionMerger(merge_gap=options.merge_gap_seconds, min_length=options.min_region_seconds,
-                          duration=duration)
+    merger = RegionMerger(merge_gap=options.merge_gap_seconds, min_length=options.min_region_seconds, duration=duration)
     size = round(window * rate)
     for first in range(0, len(starts), BATCH_WINDOWS):
         batch = range(first, min(first + BATCH_WINDOWS, len(starts)))
-        windows = [audio[round(starts[i] * rate):round(starts[i] * rate) + size] for i in batch]
+        windows = [audio[round(starts[i] * rate) : round(starts[i] * rate) + size] for i in batch]
         scores = classifier.score(windows, labels)
         for i, row in zip(batch, scores):
             start, end = span_of(i, starts, window, hop, duration)
@@ -287,14 +287,15 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[EventClassif
         from transformers import ASTForAudioClassification, AutoFeatureExtractor, AutoTokenizer, ClapModel
     except ImportError as exc:
         raise ModelUnavailableError(
-            f"event markers need transformers and torch ({exc.name} is missing): install the "
-            f"sidecar's `{EXTRA}` extra") from None
+            f"event markers need transformers and torch ({exc.name} is missing): install the sidecar's `{EXTRA}` extra"
+        ) from None
     device = devices.torch_device(settings.device)
     config = hub_models.read_config(resolved)
     family = _MODEL_TYPES.get(config.model_type)
     if family is None:
         raise ModelUnavailableError(
-            f"{resolved.name} holds a {config.model_type!r} model, not an AST audio classifier or CLAP")
+            f"{resolved.name} holds a {config.model_type!r} model, not an AST audio classifier or CLAP"
+        )
     try:
         if family == AST:
             model, tokenizer = ASTForAudioClassification.from_pretrained(resolved.path), None
@@ -304,8 +305,7 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[EventClassif
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(f"cannot load the {family.upper()} model in {resolved.path}: {exc}") from None
     model = model.to(device).eval()
-    log.info("event classifier %s (%s) on %s at %d Hz", resolved.name, family, device,
-             feature_extractor.sampling_rate)
+    log.info("event classifier %s (%s) on %s at %d Hz", resolved.name, family, device, feature_extractor.sampling_rate)
     return EventClassifier(resolved.name, family, model, feature_extractor, tokenizer, device), device
 
 
@@ -313,13 +313,15 @@ CAPABILITIES = ("EVENT_DETECTION",)
 
 
 def resolve(name: str | None, settings: ModelSettings | None = None) -> ResolvedModel:
-    return hub_models.resolve(name or DEFAULT_MODEL, MODELS, family=FAMILY, what="event detection", extra=EXTRA,
-                              capabilities=CAPABILITIES)
+    return hub_models.resolve(
+        name or DEFAULT_MODEL, MODELS, family=FAMILY, what="event detection", extra=EXTRA, capabilities=CAPABILITIES
+    )
 
 
 def installed(settings: ModelSettings) -> list[ResolvedModel]:
     return hub_models.installed(MODELS, family=FAMILY, capabilities=CAPABILITIES)
 
 
-MODEL_FAMILY = ModelFamily(FAMILY, resolve=resolve, load=load, installed=installed,
-                           default=lambda settings: DEFAULT_MODEL)
+MODEL_FAMILY = ModelFamily(
+    FAMILY, resolve=resolve, load=load, installed=installed, default=lambda settings: DEFAULT_MODEL
+)

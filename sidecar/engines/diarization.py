@@ -68,23 +68,19 @@ class DiarizationOptions:
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
-            raise InvalidOptionsError(
-                f"diarization backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+            raise InvalidOptionsError(f"diarization backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.backend == OFFLINE and self.model:
             raise InvalidOptionsError(
-                "the offline diarization backend takes no model; choose the pyannote backend "
-                f"to use {self.model!r}")
+                f"the offline diarization backend takes no model; choose the pyannote backend to use {self.model!r}"
+            )
         for name in ("speaker_count", "min_speakers", "max_speakers"):
             value = getattr(self, name)
             if value is not None and not 1 <= value <= MAX_SPEAKERS:
-                raise InvalidOptionsError(
-                    f"{name.replace('_', ' ')} must be 1..{MAX_SPEAKERS}, not {value}")
+                raise InvalidOptionsError(f"{name.replace('_', ' ')} must be 1..{MAX_SPEAKERS}, not {value}")
         if self.speaker_count is not None and (self.min_speakers or self.max_speakers):
-            raise InvalidOptionsError(
-                "give either an exact speaker count or minimum/maximum speakers, not both")
+            raise InvalidOptionsError("give either an exact speaker count or minimum/maximum speakers, not both")
         if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
-            raise InvalidOptionsError(
-                f"minimum speakers ({self.min_speakers}) exceeds maximum ({self.max_speakers})")
+            raise InvalidOptionsError(f"minimum speakers ({self.min_speakers}) exceeds maximum ({self.max_speakers})")
 
     def bounds(self) -> tuple[int, int]:
         """(fewest, most) speakers the clustering may return."""
@@ -134,16 +130,14 @@ def finish(turns: Iterable[SpeakerTurn], duration: float) -> Diarization:
     """Sorts turns, clamps them into the audio, drops empty ones and renumbers the speakers
     SPEAKER_1, SPEAKER_2, ... in order of first appearance (backends name them arbitrarily)."""
     clamped = sorted(
-        (dataclasses.replace(t, start=max(0.0, t.start), end=min(duration, t.end))
-         for t in turns),
+        (dataclasses.replace(t, start=max(0.0, t.start), end=min(duration, t.end)) for t in turns),
         key=lambda t: (t.start, t.end),
     )
     clamped = [t for t in clamped if t.end > t.start]
     names: dict[str, str] = {}
     for turn in clamped:
         names.setdefault(turn.speaker, f"{LABEL_PREFIX}{len(names) + 1}")
-    return Diarization(tuple(dataclasses.replace(t, speaker=names[t.speaker]) for t in clamped),
-                       duration)
+    return Diarization(tuple(dataclasses.replace(t, speaker=names[t.speaker]) for t in clamped), duration)
 
 
 class OfflineDiarizer:
@@ -185,11 +179,11 @@ class OfflineDiarizer:
             mel = np.pad(mel, ((0, WINDOW_FRAMES - len(mel)), (0, 0)))
         frame_count = len(mel)
         starts = window_starts(regions, frame_count)
-        windows = np.stack([mel[s:s + WINDOW_FRAMES] for s in starts])
+        windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts])
         chunks = []
         with torch.inference_mode():
             for i in range(0, len(windows), EMBED_BATCH):
-                batch = torch.from_numpy(windows[i:i + EMBED_BATCH]).to(self._encoder.device)
+                batch = torch.from_numpy(windows[i : i + EMBED_BATCH]).to(self._encoder.device)
                 chunks.append(self._encoder(batch).cpu().numpy())
         return starts, np.concatenate(chunks)
 
@@ -202,10 +196,16 @@ def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
         raise ModelUnavailableError(
             "diarization needs Silero VAD from faster-whisper: install the sidecar's `asr` extra"
         ) from None
-    vad = VadOptions(threshold=VAD_THRESHOLD, min_silence_duration_ms=VAD_MIN_SILENCE_MS,
-                     speech_pad_ms=VAD_SPEECH_PAD_MS, min_speech_duration_ms=VAD_MIN_SPEECH_MS)
-    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
-            for c in get_speech_timestamps(audio, vad, sampling_rate=SAMPLE_RATE)]
+    vad = VadOptions(
+        threshold=VAD_THRESHOLD,
+        min_silence_duration_ms=VAD_MIN_SILENCE_MS,
+        speech_pad_ms=VAD_SPEECH_PAD_MS,
+        min_speech_duration_ms=VAD_MIN_SPEECH_MS,
+    )
+    return [
+        (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
+        for c in get_speech_timestamps(audio, vad, sampling_rate=SAMPLE_RATE)
+    ]
 
 
 def window_starts(regions: Sequence[tuple[float, float]], frame_count: int) -> np.ndarray:
@@ -231,8 +231,7 @@ def smooth(starts: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
     smoothed = np.empty_like(embeddings)
     for i, start in enumerate(starts):
         lo, hi = max(0, i - SMOOTH_NEIGHBOURS), i + SMOOTH_NEIGHBOURS + 1
-        near = [j for j in range(lo, min(hi, len(starts)))
-                if abs(starts[j] - start) <= SMOOTH_NEIGHBOURS * STEP_FRAMES]
+        near = [j for j in range(lo, min(hi, len(starts))) if abs(starts[j] - start) <= SMOOTH_NEIGHBOURS * STEP_FRAMES]
         smoothed[i] = embeddings[near].mean(axis=0)
     return _unit(smoothed)
 
@@ -277,8 +276,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
-def _turns(regions, centres: np.ndarray, labels: np.ndarray,
-           embeddings: np.ndarray) -> list[SpeakerTurn]:
+def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndarray) -> list[SpeakerTurn]:
     """Splits each speech region between the speakers of the nearest window centres, merges
     same-speaker pieces across short pauses and scores each turn against its speaker."""
     pieces: list[tuple[float, float, int, list[int]]] = []
@@ -318,14 +316,19 @@ def load_offline(resolved: ResolvedModel, settings: ModelSettings) -> tuple[Offl
     device = devices.torch_device(settings.device)
     encoder = encoder_class(device=device, verbose=False)
     encoder.eval()
-    log.info("offline diarizer: GE2E encoder on %s%s", device,
-             "" if device == devices.CUDA else " (no CUDA GPU in use)")
+    log.info(
+        "offline diarizer: GE2E encoder on %s%s", device, "" if device == devices.CUDA else " (no CUDA GPU in use)"
+    )
     return OfflineDiarizer(encoder, device), device
 
 
-MODEL_FAMILY = ModelFamily(diarization_models.FAMILY, resolve=diarization_models.resolve, load=load_offline,
-                           installed=diarization_models.installed,
-                           default=lambda settings: diarization_models.OFFLINE_NAME)
+MODEL_FAMILY = ModelFamily(
+    diarization_models.FAMILY,
+    resolve=diarization_models.resolve,
+    load=load_offline,
+    installed=diarization_models.installed,
+    default=lambda settings: diarization_models.OFFLINE_NAME,
+)
 
 
 def _voice_encoder_class():
@@ -341,7 +344,8 @@ def _voice_encoder_class():
     except ImportError as exc:
         raise ModelUnavailableError(
             f"the offline diarizer needs resemblyzer, whose `webrtcvad` import fails ({exc}): "
-            "run `pip install --force-reinstall --no-deps webrtcvad-wheels`") from None
+            "run `pip install --force-reinstall --no-deps webrtcvad-wheels`"
+        ) from None
     try:
         from resemblyzer import VoiceEncoder
     except ImportError as exc:

@@ -18,7 +18,8 @@ def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
     if not found:
         raise ModelUnavailableError(
             "the offline diarizer needs resemblyzer, faster-whisper and scikit-learn: install "
-            "the sidecar's `diarize` extra")
+            "the sidecar's `diarize` extra"
+        )
     return found[0]
 
 

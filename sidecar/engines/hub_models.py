@@ -25,8 +25,9 @@ def is_local_name(name: str) -> bool:
     return os.sep in name or name.startswith((".", "~")) or pathlib.Path(name).is_absolute()
 
 
-def resolve(name: str, aliases: Mapping[str, str], *, family: str, what: str, extra: str,
-            capabilities: tuple[str, ...]) -> ResolvedModel:
+def resolve(
+    name: str, aliases: Mapping[str, str], *, family: str, what: str, extra: str, capabilities: tuple[str, ...]
+) -> ResolvedModel:
     """The model directory for an alias or a path; ModelNotFoundError names the choices.
     `family` is the catalogue's name, `what` the one messages use."""
     name = name.strip()
@@ -37,20 +38,21 @@ def resolve(name: str, aliases: Mapping[str, str], *, family: str, what: str, ex
     if is_local_name(name):
         path = pathlib.Path(name).expanduser().resolve()
         if not (path / CONFIG_FILE).is_file():
-            raise ModelNotFoundError(
-                f"{name} is not a {what} model directory on the server (no {CONFIG_FILE})")
+            raise ModelNotFoundError(f"{name} is not a {what} model directory on the server (no {CONFIG_FILE})")
         return found(str(path), path, "local")
     if name not in aliases:
         raise ModelNotFoundError(
             f"no {what} model named {name!r}: use one of {', '.join(sorted(aliases))} or a "
-            "model directory on the server")
+            "model directory on the server"
+        )
     cached = cache_path(aliases[name])
     if cached is not None:
         return found(name, cached, "hub-cache")
     if hub_offline():
         raise ModelNotFoundError(
             f"{name} ({aliases[name]}) is not in the Hugging Face cache and downloads are off "
-            "(HF_HUB_OFFLINE=1): download it once while online, or pass a model directory")
+            "(HF_HUB_OFFLINE=1): download it once while online, or pass a model directory"
+        )
     return found(name, download(aliases[name], extra), "downloaded")
 
 
@@ -89,7 +91,8 @@ def download(repo_id: str, extra: str) -> pathlib.Path:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise ModelUnavailableError(
-            f"downloading {repo_id} needs huggingface_hub: install the sidecar's `{extra}` extra") from None
+            f"downloading {repo_id} needs huggingface_hub: install the sidecar's `{extra}` extra"
+        ) from None
     log.info("downloading %s from the Hugging Face hub", repo_id)
     try:
         return pathlib.Path(snapshot_download(repo_id))

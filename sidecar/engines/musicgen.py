@@ -15,6 +15,9 @@ same audio as long as no other generation samples at the same time (the job queu
 Reference audio steers a cue two ways: a melody model (musicgen-melody) follows the
 chromagram of a melody; the other models continue given audio, whose codes prompt the
 decoder (only the new audio is sent back).
+
+About 450 lines on purpose: the delay pattern, the streamed decode and the reference prompts
+all work on the same token matrix, and its layout is stated once, here.
 """
 
 from __future__ import annotations
@@ -97,25 +100,28 @@ class CueOptions:
             raise InvalidOptionsError("the prompt is empty: say what to generate, e.g. 'calm piano bed'")
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise InvalidOptionsError(
-                f"the prompt has {len(self.prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+                f"the prompt has {len(self.prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed"
+            )
         if not 0.0 < self.duration <= MAX_CUE_SECONDS:
             raise InvalidOptionsError(
-                f"the duration must be above 0 and at most {MAX_CUE_SECONDS:g} s, not {self.duration:g} s")
+                f"the duration must be above 0 and at most {MAX_CUE_SECONDS:g} s, not {self.duration:g} s"
+            )
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise InvalidOptionsError(f"the seed must be 0..2^63-1, not {self.seed}")
         if not 1.0 <= self.guidance_scale <= MAX_GUIDANCE_SCALE:
-            raise InvalidOptionsError(
-                f"guidance_scale must be 1..{MAX_GUIDANCE_SCALE:g}, not {self.guidance_scale:g}")
+            raise InvalidOptionsError(f"guidance_scale must be 1..{MAX_GUIDANCE_SCALE:g}, not {self.guidance_scale:g}")
         if self.top_k < 0:
             raise InvalidOptionsError(f"top_k must be 0 (off) or more, not {self.top_k}")
         if not 0.0 <= self.top_p <= 1.0:
             raise InvalidOptionsError(f"top_p must be 0 (off) to 1, not {self.top_p:g}")
         if not MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE:
             raise InvalidOptionsError(
-                f"temperature must be {MIN_TEMPERATURE:g}..{MAX_TEMPERATURE:g}, not {self.temperature:g}")
+                f"temperature must be {MIN_TEMPERATURE:g}..{MAX_TEMPERATURE:g}, not {self.temperature:g}"
+            )
         if self.reference_mode is not None and self.reference_mode not in REFERENCE_MODES:
             raise InvalidOptionsError(
-                f"reference_mode must be one of {', '.join(REFERENCE_MODES)}, not {self.reference_mode!r}")
+                f"reference_mode must be one of {', '.join(REFERENCE_MODES)}, not {self.reference_mode!r}"
+            )
         if not 0.1 <= self.chunk_seconds <= MAX_CUE_SECONDS:
             raise InvalidOptionsError(f"chunk_seconds must be 0.1..{MAX_CUE_SECONDS:g}, not {self.chunk_seconds:g}")
 
@@ -181,51 +187,61 @@ class MusicgenEngine:
         if options.reference_mode == MELODY and not self.melody:
             raise InvalidOptionsError(
                 f"model {self.name} does not follow melodies: use a melody model such as "
-                "'musicgen-melody', or continue the audio instead")
+                "'musicgen-melody', or continue the audio instead"
+            )
         if options.reference_mode == CONTINUATION and self.melody:
             raise InvalidOptionsError(
                 f"model {self.name} is a melody model, which cannot continue audio: use "
-                "'musicgen-small' (or another non-melody model), or follow the melody instead")
+                "'musicgen-small' (or another non-melody model), or follow the melody instead"
+            )
         if options.reference_mode is not None and self.feature_extractor is None:
             raise ModelUnavailableError(
                 f"model {self.name} has no feature extractor (preprocessor_config.json), so it "
-                "cannot take reference audio")
+                "cannot take reference audio"
+            )
 
     def reference(self, samples: np.ndarray, mode: str) -> Reference:
         """Trims decoded reference audio (channels, frames) at the model's rate to the part used."""
         if samples.shape[1] < MIN_CUE_REFERENCE_SECONDS * self.sample_rate:
             raise InvalidAudioError(
                 f"the reference audio is {samples.shape[1] / self.sample_rate:.2f} s long; it must "
-                f"be at least {MIN_CUE_REFERENCE_SECONDS:g} s")
+                f"be at least {MIN_CUE_REFERENCE_SECONDS:g} s"
+            )
         if not np.any(samples):
             raise InvalidAudioError("the reference audio is silent: it can carry no melody or music")
         if mode == MELODY:
-            samples = samples[:, :round(MELODY_SECONDS * self.sample_rate)]
+            samples = samples[:, : round(MELODY_SECONDS * self.sample_rate)]
         else:  # continue from whole frames, so the prompt codes cover the audio exactly
             keep = round(CONTINUATION_SECONDS * self.sample_rate)
             samples = samples[:, -keep:]
-            samples = samples[:, samples.shape[1] % self.hop:]
+            samples = samples[:, samples.shape[1] % self.hop :]
         if self.channel_count == 1:
             samples = samples.mean(axis=0, keepdims=True, dtype=np.float32)
         elif samples.shape[0] == 1:
             samples = np.repeat(samples, self.channel_count, axis=0)
-        return Reference(np.ascontiguousarray(samples[:self.channel_count], dtype=np.float32))
+        return Reference(np.ascontiguousarray(samples[: self.channel_count], dtype=np.float32))
 
     def plan(self, options: CueOptions, reference: Reference | None) -> CuePlan:
         frames = max(1, round(options.duration * self.frame_rate))
-        prompt = (reference.samples.shape[1] // self.hop
-                  if reference is not None and options.reference_mode == CONTINUATION else 0)
+        prompt = (
+            reference.samples.shape[1] // self.hop
+            if reference is not None and options.reference_mode == CONTINUATION
+            else 0
+        )
         limit = int(self.model.config.decoder.max_position_embeddings)
         if 1 + prompt + frames + self._delay_steps > limit:  # the start frame comes first
             longest = (limit - 1 - prompt - self._delay_steps) / self.frame_rate
             raise InvalidOptionsError(
                 f"model {self.name} generates at most {limit} frames in all: {max(longest, 0):.2f} s "
-                f"after {prompt / self.frame_rate:.2f} s of prompt, not {options.duration:g} s")
+                f"after {prompt / self.frame_rate:.2f} s of prompt, not {options.duration:g} s"
+            )
         return CuePlan(
-            sample_rate=self.sample_rate, channel_count=self.channel_count,
+            sample_rate=self.sample_rate,
+            channel_count=self.channel_count,
             step_count=frames + self._delay_steps,
             reference_seconds=reference.samples.shape[1] / self.sample_rate if reference else 0.0,
-            reference_sha256=reference.sha256 if reference else "")
+            reference_sha256=reference.sha256 if reference else "",
+        )
 
     @property
     def _delay_steps(self) -> int:
@@ -238,23 +254,27 @@ class MusicgenEngine:
         inputs = dict(self.tokenizer([options.prompt], return_tensors="pt", padding=True))
         if reference is not None and options.reference_mode == MELODY:
             audio = reference.samples.mean(axis=0)
-            inputs.update(self.feature_extractor(audio=audio, sampling_rate=self.sample_rate,
-                                                 return_tensors="pt"))
+            inputs.update(self.feature_extractor(audio=audio, sampling_rate=self.sample_rate, return_tensors="pt"))
         elif reference is not None:
             audio = reference.samples[0] if self.channel_count == 1 else reference.samples
-            inputs.update(self.feature_extractor(raw_audio=audio, sampling_rate=self.sample_rate,
-                                                 return_tensors="pt"))
+            inputs.update(self.feature_extractor(raw_audio=audio, sampling_rate=self.sample_rate, return_tensors="pt"))
         inputs = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in inputs.items()}
         return inputs
 
     def sampling(self, options: CueOptions, plan: CuePlan) -> dict:
         """The sampling keyword arguments of `generate`; 0 turns top-k and top-p off."""
-        return dict(do_sample=True, guidance_scale=options.guidance_scale, top_k=options.top_k,
-                    top_p=options.top_p or 1.0, temperature=options.temperature,
-                    max_new_tokens=plan.step_count)
+        return dict(
+            do_sample=True,
+            guidance_scale=options.guidance_scale,
+            top_k=options.top_k,
+            top_p=options.top_p or 1.0,
+            temperature=options.temperature,
+            max_new_tokens=plan.step_count,
+        )
 
-    def generate(self, options: CueOptions, reference: Reference | None = None
-                 ) -> Iterator[CuePlan | CueStep | CueChunk]:
+    def generate(
+        self, options: CueOptions, reference: Reference | None = None
+    ) -> Iterator[CuePlan | CueStep | CueChunk]:
         """Yields the plan, then a CueStep per step and CueChunks as the audio is complete.
 
         `options` must carry a seed (see with_seed()). Closing the generator stops the
@@ -264,9 +284,11 @@ class MusicgenEngine:
         if options.seed is None:
             raise ValueError("generate() needs options with a seed: call with_seed() first")
         if (reference is None) != (options.reference_mode is None):
-            raise InvalidOptionsError("reference audio goes with a reference mode (melody or continuation)"
-                                      if reference is not None else
-                                      f"reference mode {options.reference_mode} needs reference audio")
+            raise InvalidOptionsError(
+                "reference audio goes with a reference mode (melody or continuation)"
+                if reference is not None
+                else f"reference mode {options.reference_mode} needs reference audio"
+            )
         plan = self.plan(options, reference)
         yield plan
         inputs = self.inputs(options, reference)
@@ -275,8 +297,9 @@ class MusicgenEngine:
         chunk_samples = max(self.hop, round(options.chunk_seconds * self.sample_rate))
         emitted = prompt_samples  # samples of the decoded sequence already sent (or the prompt)
         step = 0
-        steps = from_callbacks("musicgen-generate", self._generation(inputs, self.sampling(options, plan),
-                                                                     options.seed), max_pending=0)
+        steps = from_callbacks(
+            "musicgen-generate", self._generation(inputs, self.sampling(options, plan), options.seed), max_pending=0
+        )
         with contextlib.closing(steps):
             while True:
                 try:
@@ -331,8 +354,10 @@ class MusicgenEngine:
             if self.channel_count == 1:
                 codes = self.model.audio_encoder.encode(inputs["input_values"]).audio_codes[0, 0]
             else:  # generate interleaves the channels' codebooks
-                left, right = (self.model.audio_encoder.encode(inputs["input_values"][:, c:c + 1])
-                               .audio_codes[0, 0] for c in range(2))
+                left, right = (
+                    self.model.audio_encoder.encode(inputs["input_values"][:, c : c + 1]).audio_codes[0, 0]
+                    for c in range(2)
+                )
                 codes = torch.stack([left, right], dim=1).reshape(self.codebooks, -1)
         return codes.cpu()
 
@@ -344,18 +369,24 @@ class MusicgenEngine:
         frames = self._complete_frames(tokens)
         per_channel = self.codebooks // self.channel_count
         # Codebook k's frame f sits at position 1 + f + k (per channel; stereo interleaves).
-        codes = torch.stack([tokens[k, 1 + k % per_channel: 1 + k % per_channel + frames]
-                             for k in range(self.codebooks)])
+        codes = torch.stack(
+            [tokens[k, 1 + k % per_channel : 1 + k % per_channel + frames] for k in range(self.codebooks)]
+        )
         if prompt is not None:
-            codes[:, :prompt.shape[1]] = prompt[:, :frames]
+            codes[:, : prompt.shape[1]] = prompt[:, :frames]
         codes = codes[None, None]
         with torch.inference_mode():
             codes = codes.to(self.model.device)
             if self.channel_count == 1:
                 audio = self.model.audio_encoder.decode(codes, audio_scales=[None]).audio_values
             else:
-                audio = torch.cat([self.model.audio_encoder.decode(codes[:, :, c::2], audio_scales=[None])
-                                   .audio_values for c in range(2)], dim=1)
+                audio = torch.cat(
+                    [
+                        self.model.audio_encoder.decode(codes[:, :, c::2], audio_scales=[None]).audio_values
+                        for c in range(2)
+                    ],
+                    dim=1,
+                )
         return audio[0].float().cpu().numpy()
 
 
@@ -371,17 +402,19 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[MusicgenEngi
         )
     except ImportError as exc:
         raise ModelUnavailableError(
-            f"MusicGen needs transformers and torch ({exc.name} is missing): install the "
-            f"sidecar's `{EXTRA}` extra") from None
+            f"MusicGen needs transformers and torch ({exc.name} is missing): install the sidecar's `{EXTRA}` extra"
+        ) from None
     device = devices.torch_device(settings.device)
     if device == devices.CPU and settings.cpu_threads > 0:
         torch.set_num_threads(settings.cpu_threads)  # process-wide: torch has no per-model setting
     config = hub_models.read_config(resolved)
     if config.model_type not in _MODEL_TYPES:
-        raise ModelUnavailableError(
-            f"{resolved.name} holds a {config.model_type!r} model, not MusicGen")
-    cls = (MusicgenMelodyForConditionalGeneration if config.model_type == _MELODY_MODEL_TYPE
-           else MusicgenForConditionalGeneration)
+        raise ModelUnavailableError(f"{resolved.name} holds a {config.model_type!r} model, not MusicGen")
+    cls = (
+        MusicgenMelodyForConditionalGeneration
+        if config.model_type == _MELODY_MODEL_TYPE
+        else MusicgenForConditionalGeneration
+    )
     try:
         model = cls.from_pretrained(resolved.path).to(device).eval()
         tokenizer = AutoTokenizer.from_pretrained(resolved.path)
@@ -391,9 +424,15 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[MusicgenEngi
         feature_extractor = AutoFeatureExtractor.from_pretrained(resolved.path)
     except OSError:  # only reference audio needs it; check() says so when asked
         feature_extractor = None
-    log.info("MusicGen %s on %s: %d codebooks at %d frames/s, %d Hz, %d channel(s)", resolved.name,
-             device, model.decoder.num_codebooks, config.audio_encoder.frame_rate,
-             config.audio_encoder.sampling_rate, config.decoder.audio_channels)
+    log.info(
+        "MusicGen %s on %s: %d codebooks at %d frames/s, %d Hz, %d channel(s)",
+        resolved.name,
+        device,
+        model.decoder.num_codebooks,
+        config.audio_encoder.frame_rate,
+        config.audio_encoder.sampling_rate,
+        config.decoder.audio_channels,
+    )
     return MusicgenEngine(resolved.name, model, tokenizer, feature_extractor, device), device
 
 
@@ -401,13 +440,15 @@ CAPABILITIES = ("CUE_GENERATION",)
 
 
 def resolve(name: str | None, settings: ModelSettings | None = None) -> ResolvedModel:
-    return hub_models.resolve(name or DEFAULT_MODEL, MODELS, family=FAMILY, what=FAMILY, extra=EXTRA,
-                              capabilities=CAPABILITIES)
+    return hub_models.resolve(
+        name or DEFAULT_MODEL, MODELS, family=FAMILY, what=FAMILY, extra=EXTRA, capabilities=CAPABILITIES
+    )
 
 
 def installed(settings: ModelSettings) -> list[ResolvedModel]:
     return hub_models.installed(MODELS, family=FAMILY, capabilities=CAPABILITIES)
 
 
-MODEL_FAMILY = ModelFamily(FAMILY, resolve=resolve, load=load, installed=installed,
-                           default=lambda settings: DEFAULT_MODEL)
+MODEL_FAMILY = ModelFamily(
+    FAMILY, resolve=resolve, load=load, installed=installed, default=lambda settings: DEFAULT_MODEL
+)

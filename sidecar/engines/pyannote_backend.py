@@ -39,8 +39,7 @@ DEFAULT_PIPELINE = "pyannote/speaker-diarization-community-1"
 PIPELINE_FILE = "config.yaml"
 # Share of the job each pipeline step ends at, for progress; pyannote reports these steps
 # through its hook, the long ones with completed/total counts.
-_STEP_ENDS = {"segmentation": 0.35, "speaker_counting": 0.4, "embeddings": 0.9,
-              "discrete_diarization": 1.0}
+_STEP_ENDS = {"segmentation": 0.35, "speaker_counting": 0.4, "embeddings": 0.9, "discrete_diarization": 1.0}
 
 
 class PyannoteDiarizer:
@@ -64,8 +63,9 @@ class PyannoteDiarizer:
 
         duration = len(audio) / SAMPLE_RATE
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).unsqueeze(0)
-        counts = dict(num_speakers=options.speaker_count, min_speakers=options.min_speakers,
-                      max_speakers=options.max_speakers)
+        counts = dict(
+            num_speakers=options.speaker_count, min_speakers=options.min_speakers, max_speakers=options.max_speakers
+        )
 
         def call(report):
             def hook(step, artefact, file=None, completed=None, total=None):
@@ -90,8 +90,10 @@ def _step_begin(step: str) -> float:
 def _turns(output) -> list[SpeakerTurn]:
     """pyannote's Annotation (or 4.x DiarizeOutput) as turns; pyannote gives no confidence."""
     annotation = getattr(output, "speaker_diarization", output)
-    return [SpeakerTurn(float(segment.start), float(segment.end), str(label))
-            for segment, _, label in annotation.itertracks(yield_label=True)]
+    return [
+        SpeakerTurn(float(segment.start), float(segment.end), str(label))
+        for segment, _, label in annotation.itertracks(yield_label=True)
+    ]
 
 
 def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
@@ -105,7 +107,8 @@ def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
     if name.startswith((".", "/", "~")) or name.count("/") != 1:
         raise ModelNotFoundError(
             f"no pyannote pipeline at {name!r}: give a directory holding {PIPELINE_FILE} "
-            "or a Hugging Face hub id such as 'pyannote/speaker-diarization-community-1'")
+            "or a Hugging Face hub id such as 'pyannote/speaker-diarization-community-1'"
+        )
     cached = _hub_cache_dir(name)
     return ResolvedModel(FAMILY, name, name, "hub-cache" if cached else "hub", cached or "", CAPABILITIES)
 
@@ -113,8 +116,9 @@ def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
 def installed(settings: ModelSettings) -> list[ResolvedModel]:
     """The default pipeline when the Hugging Face cache holds it."""
     cached = _hub_cache_dir(DEFAULT_PIPELINE)
-    return [ResolvedModel(FAMILY, DEFAULT_PIPELINE, DEFAULT_PIPELINE, "hub-cache", cached, CAPABILITIES)
-            ] if cached else []
+    return (
+        [ResolvedModel(FAMILY, DEFAULT_PIPELINE, DEFAULT_PIPELINE, "hub-cache", cached, CAPABILITIES)] if cached else []
+    )
 
 
 def _hub_cache_dir(hub_id: str) -> str | None:
@@ -146,7 +150,8 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[PyannoteDiar
     if pipeline is None:  # pyannote's answer to a gated or missing hub repository
         raise ModelUnavailableError(
             f"pyannote pipeline {name!r} could not be downloaded: accept its user conditions "
-            "on huggingface.co and set $HF_TOKEN, or give a local pipeline directory")
+            "on huggingface.co and set $HF_TOKEN, or give a local pipeline directory"
+        )
     if not hasattr(pipeline, "apply") or "num_speakers" not in _parameters(pipeline.apply):
         raise InvalidOptionsError(f"{name!r} is not a speaker-diarization pipeline")
     pipeline.to(torch.device(device))
@@ -154,8 +159,9 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[PyannoteDiar
     return PyannoteDiarizer(pipeline, name, device), device
 
 
-MODEL_FAMILY = ModelFamily(FAMILY, resolve=resolve, load=load, installed=installed,
-                           default=lambda settings: DEFAULT_PIPELINE)
+MODEL_FAMILY = ModelFamily(
+    FAMILY, resolve=resolve, load=load, installed=installed, default=lambda settings: DEFAULT_PIPELINE
+)
 
 
 def _parameters(function) -> set[str]:

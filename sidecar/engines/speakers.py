@@ -35,7 +35,7 @@ class SpeakerTimeline:
             return None
         overlap: dict[str, float] = {}
         first = bisect.bisect_left(self._reach, start)  # turns ending before start can't overlap
-        for turn in self._turns[first:bisect.bisect_right(self._starts, end)]:
+        for turn in self._turns[first : bisect.bisect_right(self._starts, end)]:
             shared = min(end, turn.end) - max(start, turn.start)
             if shared > 0 or (shared == 0 and start == end and turn.start <= start <= turn.end):
                 overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
@@ -72,8 +72,7 @@ def split_by_speaker(segment: Segment, timeline: SpeakerTimeline) -> list[Segmen
     """One segment per run of words with the same speaker (index left as the segment's)."""
     if not segment.words:
         return [dataclasses.replace(segment, speaker=timeline.speaker_at(segment.start, segment.end))]
-    words = [dataclasses.replace(w, speaker=timeline.speaker_at(w.start, w.end))
-             for w in segment.words]
+    words = [dataclasses.replace(w, speaker=timeline.speaker_at(w.start, w.end)) for w in segment.words]
     runs: list[list[Word]] = []
     for word in words:
         if runs and runs[-1][0].speaker == word.speaker:
@@ -82,12 +81,14 @@ def split_by_speaker(segment: Segment, timeline: SpeakerTimeline) -> list[Segmen
             runs.append([word])
     pieces = []
     for n, run in enumerate(runs):
-        pieces.append(dataclasses.replace(
-            segment,
-            start=segment.start if n == 0 else run[0].start,
-            end=segment.end if n == len(runs) - 1 else run[-1].end,
-            text="".join(w.text for w in run).strip() if len(runs) > 1 else segment.text,
-            words=tuple(run),
-            speaker=run[0].speaker,
-        ))
+        pieces.append(
+            dataclasses.replace(
+                segment,
+                start=segment.start if n == 0 else run[0].start,
+                end=segment.end if n == len(runs) - 1 else run[-1].end,
+                text="".join(w.text for w in run).strip() if len(runs) > 1 else segment.text,
+                words=tuple(run),
+                speaker=run[0].speaker,
+            )
+        )
     return pieces

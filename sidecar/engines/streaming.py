@@ -15,7 +15,7 @@ uncommitted output.
 
 Pure: 16 kHz mono float32 in, typed updates out; no gRPC. Not thread-safe: one recognizer per
 stream, fed from one thread. The engine it decodes with may be shared by many streams. About
-450 lines on purpose: the commit policy and the guards read each other's state every step.
+480 lines on purpose: the commit policy and the guards read each other's state every step.
 """
 
 from __future__ import annotations
@@ -40,10 +40,23 @@ NO_SPEECH_PROBABILITY = 0.6
 LOW_LOG_PROBABILITY = -1.0
 MAX_COMPRESSION_RATIO = 2.4
 # Phrases Whisper is known to produce from silence or noise; kept only when heard confidently.
-STOCK_PHRASES = frozenset({
-    "you", "thank you", "thanks", "thank you very much", "thanks for watching",
-    "thank you for watching", "bye", "so", "okay", "oh", "uh", "um", "hmm",
-})
+STOCK_PHRASES = frozenset(
+    {
+        "you",
+        "thank you",
+        "thanks",
+        "thank you very much",
+        "thanks for watching",
+        "thank you for watching",
+        "bye",
+        "so",
+        "okay",
+        "oh",
+        "uh",
+        "um",
+        "hmm",
+    }
+)
 STOCK_PHRASE_MIN_PROBABILITY = 0.7
 # A segment this short that the model is unsure of is more often invented than said
 # ("Here we go." in a pause).
@@ -100,18 +113,16 @@ class StreamingOptions:
         if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
             raise InvalidOptionsError(f"beam size must be 1..{MAX_BEAM_SIZE}, not {self.beam_size}")
         if not 0.05 <= self.speech_threshold <= 0.95:
-            raise InvalidOptionsError(
-                f"the VAD speech threshold must be 0.05..0.95, not {self.speech_threshold:g}")
+            raise InvalidOptionsError(f"the VAD speech threshold must be 0.05..0.95, not {self.speech_threshold:g}")
         if not 0.1 <= self.endpoint_silence <= 5.0:
-            raise InvalidOptionsError(
-                f"the endpoint silence must be 0.1..5 s, not {self.endpoint_silence:g} s")
+            raise InvalidOptionsError(f"the endpoint silence must be 0.1..5 s, not {self.endpoint_silence:g} s")
         if not 0.1 <= self.decode_interval <= 5.0:
-            raise InvalidOptionsError(
-                f"the decode interval must be 0.1..5 s, not {self.decode_interval:g} s")
+            raise InvalidOptionsError(f"the decode interval must be 0.1..5 s, not {self.decode_interval:g} s")
         if not 1.0 <= self.trim_seconds < self.max_buffer_seconds <= 28.0:
             raise InvalidOptionsError(
                 "the buffer lengths must satisfy 1 <= trim_seconds < max_buffer_seconds <= 28 "
-                "(Whisper sees 30 s at most)")
+                "(Whisper sees 30 s at most)"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +179,7 @@ class VoiceActivity:
             return []
         # The frame before gives the model its context; its own probability is dropped.
         probabilities = self._model(np.concatenate([self._previous_frame, audio[:whole]]))[1:]
-        self._previous_frame = audio[whole - VAD_FRAME_SAMPLES:whole].copy()
+        self._previous_frame = audio[whole - VAD_FRAME_SAMPLES : whole].copy()
         events = []
         for p in np.ravel(probabilities):
             index = self._frames_done
@@ -213,13 +224,16 @@ class StreamingRecognizer:
         self._engine = engine
         self._options = options
         self._decode_options = whisper.TranscriptionOptions(
-            language=options.language, word_timestamps=True, vad_filter=False,
-            hotwords=options.hotwords, beam_size=options.beam_size,
-            trim_window=True, temperature_fallback=False,
+            language=options.language,
+            word_timestamps=True,
+            vad_filter=False,
+            hotwords=options.hotwords,
+            beam_size=options.beam_size,
+            trim_window=True,
+            temperature_fallback=False,
         )
         self._decode_options.validate(multilingual=engine.multilingual, model_name=engine.name)
-        self._vad = (VoiceActivity(options.speech_threshold, options.endpoint_silence)
-                     if options.vad_enabled else None)
+        self._vad = VoiceActivity(options.speech_threshold, options.endpoint_silence) if options.vad_enabled else None
         self._audio = np.zeros(0, np.float32)  # the buffer
         self._buffer_start = 0  # stream sample where the buffer begins
         self._received = 0  # stream samples received
@@ -262,8 +276,10 @@ class StreamingRecognizer:
                 updates.append(self._endpoint(end, at))
         if self._vad.speaking:
             due = self._options.decode_interval * SAMPLE_RATE
-            if (self._vad.current_speech >= MIN_DECODE_SPEECH_SECONDS
-                    and self._received - max(self._decoded_until, self._buffer_start) >= due):
+            if (
+                self._vad.current_speech >= MIN_DECODE_SPEECH_SECONDS
+                and self._received - max(self._decoded_until, self._buffer_start) >= due
+            ):
                 updates.append(self._agree(self._decode(self._received)))
         elif not self._hypothesis:
             keep = round(self._options.speech_pad * SAMPLE_RATE)
@@ -299,9 +315,12 @@ class StreamingRecognizer:
         if len(audio) < VAD_FRAME_SAMPLES:
             return []
         options = dataclasses.replace(
-            self._decode_options, initial_prompt=self._prompt(),
-            max_new_tokens=min(whisper.MAX_NEW_TOKENS,
-                               MIN_NEW_TOKENS + round(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE)))
+            self._decode_options,
+            initial_prompt=self._prompt(),
+            max_new_tokens=min(
+                whisper.MAX_NEW_TOKENS, MIN_NEW_TOKENS + round(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE)
+            ),
+        )
         _, segments = self._engine.transcribe(audio, options)
         offset = self._buffer_start / SAMPLE_RATE
         words: list[whisper.Word] = []
@@ -309,8 +328,11 @@ class StreamingRecognizer:
             if _spurious(segment):
                 continue
             # A "word" of punctuation alone (". . ." from a beam in a pause) is no caption.
-            words.extend(dataclasses.replace(w, start=w.start + offset, end=w.end + offset)
-                         for w in segment.words if _bare(w.text))
+            words.extend(
+                dataclasses.replace(w, start=w.start + offset, end=w.end + offset)
+                for w in segment.words
+                if _bare(w.text)
+            )
         if self._vad is not None:
             words = [w for w in words if self._vad.heard(w, self._options.speech_pad)]
         return _without_loops(self._after_committed(words))
@@ -340,8 +362,9 @@ class StreamingRecognizer:
         self._hypothesis = []
         self._commit(words)
         self._cut(end)
-        return Update(final=tuple(words), interim=self._interim(), event=SPEECH_END,
-                      event_offset=at, processed=self.processed())
+        return Update(
+            final=tuple(words), interim=self._interim(), event=SPEECH_END, event_offset=at, processed=self.processed()
+        )
 
     def _commit(self, words: Iterable[whisper.Word]) -> None:
         for w in words:
@@ -354,8 +377,9 @@ class StreamingRecognizer:
         words = [w for w in words if (w.start + w.end) / 2 > limit]
         if not words or words[0].start > self._committed_end + OVERLAP_SECONDS:
             return words
-        tail = [_bare(w.text) for w in self._committed[-OVERLAP_NGRAM:]] or \
-            _bare(self._history).split()[-OVERLAP_NGRAM:]
+        tail = [_bare(w.text) for w in self._committed[-OVERLAP_NGRAM:]] or _bare(self._history).split()[
+            -OVERLAP_NGRAM:
+        ]
         head = [_bare(w.text) for w in words[:OVERLAP_NGRAM]]
         for n in range(min(len(tail), len(head)), 0, -1):
             if tail[-n:] == head[:n]:
@@ -391,13 +415,13 @@ class StreamingRecognizer:
     def _cut(self, sample: int) -> None:
         """Drops the buffer before stream sample `sample`; committed words there become history."""
         sample = min(max(sample, self._buffer_start), self._buffer_start + len(self._audio))
-        self._audio = self._audio[sample - self._buffer_start:]
+        self._audio = self._audio[sample - self._buffer_start :]
         self._buffer_start = sample
         at = sample / SAMPLE_RATE
         gone = [w for w in self._committed if w.end <= at + COMMIT_TIME_TOLERANCE]
         if gone:
-            self._history = (self._history + "".join(w.text for w in gone))[-4 * PROMPT_CHARS:]
-            self._committed = self._committed[len(gone):]
+            self._history = (self._history + "".join(w.text for w in gone))[-4 * PROMPT_CHARS :]
+            self._committed = self._committed[len(gone) :]
         if self._vad is not None:
             self._vad.forget_before(at - self._options.speech_pad)
 
@@ -415,8 +439,7 @@ def _bare(text: str) -> str:
 def _spurious(segment: whisper.Segment) -> bool:
     """Whisper's marks of a window that held no speech, invented or looping text, or a
     stock phrase or a few words heard without confidence."""
-    if (segment.no_speech_probability > NO_SPEECH_PROBABILITY
-            and segment.average_log_probability < LOW_LOG_PROBABILITY):
+    if segment.no_speech_probability > NO_SPEECH_PROBABILITY and segment.average_log_probability < LOW_LOG_PROBABILITY:
         return True
     words = segment.words
     span = max(words[-1].end - words[0].start, 0.1) if words else 0.0
@@ -440,13 +463,13 @@ def _without_loops(words: list[whisper.Word]) -> list[whisper.Word]:
     for n in range(1, MAX_REPEAT_NGRAM + 1):
         i = 0
         while i + n <= len(words):
-            gram = bare[i:i + n]
+            gram = bare[i : i + n]
             j = i + n
             repeats = 1
-            while bare[j:j + n] == gram:
+            while bare[j : j + n] == gram:
                 repeats += 1
                 if repeats > MAX_REPEATS:
-                    keep[j:j + n] = [False] * n
+                    keep[j : j + n] = [False] * n
                 j += n
             i = j if repeats > 1 else i + 1
     return [w for w, k in zip(words, keep) if k]

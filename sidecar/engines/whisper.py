@@ -79,8 +79,7 @@ class TranscriptionOptions:
                 )
         if self.translate and not multilingual:
             raise InvalidOptionsError(
-                f"model {model_name!r} is English-only and cannot translate; "
-                "choose a multilingual model such as 'base'"
+                f"model {model_name!r} is English-only and cannot translate; choose a multilingual model such as 'base'"
             )
 
 
@@ -156,9 +155,7 @@ class WhisperEngine:
         if options.trim_window:
             raw_segments, raw_info = self._trimmed.transcribe(audio, **kwargs)
         elif self._batched is not None:
-            raw_segments, raw_info = self._batched.transcribe(
-                audio, batch_size=GPU_BATCH_SIZE, **kwargs
-            )
+            raw_segments, raw_info = self._batched.transcribe(audio, batch_size=GPU_BATCH_SIZE, **kwargs)
         else:
             raw_segments, raw_info = self._model.transcribe(audio, **kwargs)
         info = TranscriptionInfo(
@@ -180,7 +177,7 @@ def _trimmed_window_model(model):
             self.__dict__.update(base.__dict__)
 
         def encode(self, features: np.ndarray):
-            return super().encode(features[..., :trimmed_frames(features)])
+            return super().encode(features[..., : trimmed_frames(features)])
 
     return TrimmedWindowModel(model)
 
@@ -207,8 +204,12 @@ def _joined_words(words) -> tuple[Word, ...]:
     for word in words:
         if joined and word.text.startswith(_JOINERS):
             last = joined[-1]
-            joined[-1] = dataclasses.replace(last, text=last.text + word.text, end=max(last.end, word.end),
-                                             probability=min(last.probability, word.probability))
+            joined[-1] = dataclasses.replace(
+                last,
+                text=last.text + word.text,
+                end=max(last.end, word.end),
+                probability=min(last.probability, word.probability),
+            )
         else:
             joined.append(word)
     return tuple(joined)
@@ -242,19 +243,21 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[WhisperEngin
     try:
         from faster_whisper import WhisperModel
     except ImportError:
-        raise ModelUnavailableError(
-            "transcription needs faster-whisper: install the sidecar's `asr` extra"
-        ) from None
+        raise ModelUnavailableError("transcription needs faster-whisper: install the sidecar's `asr` extra") from None
     device = devices.ct2_device(settings.device)
     compute_type = "float16" if device == devices.CUDA else "int8"
     try:
-        model = WhisperModel(resolved.path, device=device, compute_type=compute_type,
-                             cpu_threads=settings.cpu_threads)
+        model = WhisperModel(resolved.path, device=device, compute_type=compute_type, cpu_threads=settings.cpu_threads)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelUnavailableError(f"model {resolved.name!r} failed to load from {resolved.path}: {exc}") from None
     log.info("Whisper %s on %s (%s)", resolved.name, device, compute_type)
     return WhisperEngine(model, resolved, device), device
 
 
-MODEL_FAMILY = ModelFamily(whisper_models.FAMILY, resolve=whisper_models.resolve, load=load,
-                           installed=whisper_models.list_installed, default=whisper_models.default_name)
+MODEL_FAMILY = ModelFamily(
+    whisper_models.FAMILY,
+    resolve=whisper_models.resolve,
+    load=load,
+    installed=whisper_models.list_installed,
+    default=whisper_models.default_name,
+)

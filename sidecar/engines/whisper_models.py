@@ -74,8 +74,19 @@ EMBEDDED = {
 # Names faster-whisper maps to Systran's hub repositories; found only in the local HF cache.
 HUB_REPOS = {
     name: f"Systran/faster-whisper-{name}"
-    for name in ("tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium",
-                 "medium.en", "large-v1", "large-v2", "large-v3")
+    for name in (
+        "tiny",
+        "tiny.en",
+        "base",
+        "base.en",
+        "small",
+        "small.en",
+        "medium",
+        "medium.en",
+        "large-v1",
+        "large-v2",
+        "large-v3",
+    )
 }
 HUB_REPOS["large-v3-turbo"] = "mobiuslabsgmbh/faster-whisper-large-v3-turbo"
 HUB_REPOS["turbo"] = HUB_REPOS["large-v3-turbo"]
@@ -118,8 +129,7 @@ def _verify(directory: pathlib.Path, expected: dict[str, str], what: str) -> Non
             _verified.add(signature)
         else:
             raise ModelUnavailableError(
-                f"{what}: {path} does not match its recorded sha256 (a damaged install?); "
-                "reinstall the package"
+                f"{what}: {path} does not match its recorded sha256 (a damaged install?); reinstall the package"
             )
 
 
@@ -210,8 +220,7 @@ def resolve(name: str | None, settings: ModelSettings | None = None) -> Resolved
     if path.is_absolute() or name.startswith((".", "~")) or os.sep in name and path.exists():
         if not _is_model_dir(path):
             raise ModelNotFoundError(
-                f"{name} is not a CTranslate2 Whisper model directory "
-                f"(it needs {', '.join(REQUIRED_FILES)})"
+                f"{name} is not a CTranslate2 Whisper model directory (it needs {', '.join(REQUIRED_FILES)})"
             )
         return _found(str(path), path, "local")
     repo = HUB_REPOS.get(name, name if "/" in name else None)
@@ -241,13 +250,15 @@ def _capabilities(multilingual: bool) -> tuple[str, ...]:
 
 def _embedded(model: EmbeddedModel, path: pathlib.Path) -> ResolvedModel:
     # Keyed by name: ListModels shows the package folder, the model loads from a joined copy.
-    return ResolvedModel(FAMILY, f"embedded:{model.name}", model.name, "embedded", str(path),
-                         _capabilities(model.multilingual))
+    return ResolvedModel(
+        FAMILY, f"embedded:{model.name}", model.name, "embedded", str(path), _capabilities(model.multilingual)
+    )
 
 
 def _found(name: str, path: pathlib.Path, source: str) -> ResolvedModel:
-    return ResolvedModel(FAMILY, ResolvedModel.real_path(path), name, source, str(path),
-                         _capabilities(_multilingual(path)))
+    return ResolvedModel(
+        FAMILY, ResolvedModel.real_path(path), name, source, str(path), _capabilities(_multilingual(path))
+    )
 
 
 def installed_names() -> list[str]:

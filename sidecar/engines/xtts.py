@@ -46,8 +46,7 @@ MAX_CHUNK_TOKENS = 200
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MIN_SENTENCE_SECONDS = 0.1
 MAX_SEED = 2**62 - 1  # sentence indexes are added to it; torch takes 64-bit seeds
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e",
-                  "no", "fig", "mt"}
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "fig", "mt"}
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])|\n\s*\n")
 
 
@@ -78,8 +77,7 @@ class SynthesisOptions:
         if not self.language.strip():
             raise InvalidOptionsError(f"the language is required: one of {', '.join(known)}")
         if self.primary_language not in known:
-            raise InvalidOptionsError(
-                f"language {self.language!r} is not one the model speaks ({', '.join(known)})")
+            raise InvalidOptionsError(f"language {self.language!r} is not one the model speaks ({', '.join(known)})")
         if not MIN_SPEED <= self.speed <= MAX_SPEED:
             raise InvalidOptionsError(f"speed must be {MIN_SPEED}..{MAX_SPEED}, not {self.speed:g}")
         if self.temperature is not None and not 0.01 <= self.temperature <= 2.0:
@@ -89,12 +87,11 @@ class SynthesisOptions:
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
             raise InvalidOptionsError(f"top_p must be above 0 and at most 1, not {self.top_p:g}")
         if self.repetition_penalty is not None and not 1.0 <= self.repetition_penalty <= 50.0:
-            raise InvalidOptionsError(
-                f"repetition_penalty must be 1..50, not {self.repetition_penalty:g}")
+            raise InvalidOptionsError(f"repetition_penalty must be 1..50, not {self.repetition_penalty:g}")
         if self.max_sentence_seconds is not None and self.max_sentence_seconds < MIN_SENTENCE_SECONDS:
             raise InvalidOptionsError(
-                f"the longest sentence must be at least {MIN_SENTENCE_SECONDS} s, "
-                f"not {self.max_sentence_seconds:g} s")
+                f"the longest sentence must be at least {MIN_SENTENCE_SECONDS} s, not {self.max_sentence_seconds:g} s"
+            )
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise InvalidOptionsError(f"the seed must be 0..{MAX_SEED}, not {self.seed}")
         if not 1 <= self.chunk_tokens <= MAX_CHUNK_TOKENS:
@@ -134,7 +131,8 @@ def check_text(text: str) -> str:
     if len(text) > MAX_TEXT_CHARS:
         raise LimitExceededError(
             f"the text has {len(text)} characters; at most {MAX_TEXT_CHARS} are spoken per "
-            "request: split it into several requests")
+            "request: split it into several requests"
+        )
     return text
 
 
@@ -152,8 +150,9 @@ def split_sentences(text: str, char_limit: int = DEFAULT_CHAR_LIMIT) -> list[str
             pieces.append(piece)
     sentences = []
     for piece in pieces:
-        sentences.extend(textwrap.wrap(piece, width=char_limit, break_on_hyphens=False)
-                         if len(piece) > char_limit else [piece])
+        sentences.extend(
+            textwrap.wrap(piece, width=char_limit, break_on_hyphens=False) if len(piece) > char_limit else [piece]
+        )
     return sentences
 
 
@@ -174,12 +173,14 @@ def check_reference(samples: np.ndarray, sample_rate: int) -> None:
     if duration < MIN_REFERENCE_SECONDS:
         raise InvalidAudioError(
             f"the reference audio is {duration:.1f} s long; voice cloning needs at least "
-            f"{MIN_REFERENCE_SECONDS:g} s of one speaker")
+            f"{MIN_REFERENCE_SECONDS:g} s of one speaker"
+        )
     if speech < MIN_REFERENCE_SPEECH_SECONDS:
         raise InvalidAudioError(
             f"the reference audio is silent or nearly so: only {speech:.1f} s of its "
             f"{duration:.1f} s is louder than {SILENCE_DBFS:g} dBFS (it needs "
-            f"{MIN_REFERENCE_SPEECH_SECONDS:g} s of speech)")
+            f"{MIN_REFERENCE_SPEECH_SECONDS:g} s of speech)"
+        )
 
 
 class XttsEngine:
@@ -219,16 +220,20 @@ class XttsEngine:
         with self._lock:
             embedding = self._model.get_speaker_embedding(audio, REFERENCE_SAMPLE_RATE)
             latent = self._model.get_gpt_cond_latents(
-                audio, REFERENCE_SAMPLE_RATE, length=int(config.gpt_cond_len),
-                chunk_length=int(config.gpt_cond_chunk_len))
+                audio,
+                REFERENCE_SAMPLE_RATE,
+                length=int(config.gpt_cond_len),
+                chunk_length=int(config.gpt_cond_chunk_len),
+            )
         return Conditioning(latent.float().cpu().numpy(), embedding.float().cpu().numpy())
 
     def plan(self, text: str, options: SynthesisOptions) -> list[str]:
         """Checks the text and options and splits the text into the sentences to speak."""
         options.validate(self.languages)
         language = options.primary_language
-        sentences = split_sentences(check_text(text),
-                                    self._model.tokenizer.char_limits.get(language, DEFAULT_CHAR_LIMIT))
+        sentences = split_sentences(
+            check_text(text), self._model.tokenizer.char_limits.get(language, DEFAULT_CHAR_LIMIT)
+        )
         limit = int(self._model.args.gpt_max_text_tokens)
         for index, sentence in enumerate(sentences):
             try:
@@ -236,11 +241,13 @@ class XttsEngine:
             except ImportError as exc:  # Japanese needs cutlet, Chinese pypinyin
                 raise ModelUnavailableError(
                     f"speaking {language!r} needs the {exc.name} package, which is not installed "
-                    f"(coqui-tts' `{language}` extra)") from None
+                    f"(coqui-tts' `{language}` extra)"
+                ) from None
             if count >= limit:
                 raise LimitExceededError(
                     f"sentence {index + 1} becomes {count} text tokens once numbers and symbols "
-                    f"are spelled out; the model takes fewer than {limit}: shorten it")
+                    f"are spelled out; the model takes fewer than {limit}: shorten it"
+                )
         return sentences
 
     def sentence_tokens(self, sentence: str, options: SynthesisOptions) -> int:
@@ -249,8 +256,9 @@ class XttsEngine:
             seconds = SENTENCE_BASE_SECONDS + SENTENCE_SECONDS_PER_CHAR * len(sentence)
         return max(1, min(self.max_sentence_tokens, math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)))
 
-    def synthesize(self, sentences: list[str], voice: Conditioning,
-                   options: SynthesisOptions) -> Iterator[SpeechChunk | SpokenSentence]:
+    def synthesize(
+        self, sentences: list[str], voice: Conditioning, options: SynthesisOptions
+    ) -> Iterator[SpeechChunk | SpokenSentence]:
         """Yields each sentence's chunks as they are decoded, then the sentence itself."""
         import torch
 
@@ -271,10 +279,17 @@ class XttsEngine:
                 if options.seed is not None:
                     torch.manual_seed(options.seed + index)
                 stream = self._model.inference_stream(
-                    sentence, options.primary_language, latent, embedding,
-                    stream_chunk_size=options.chunk_tokens, speed=options.speed,
-                    enable_text_splitting=False, do_sample=True,
-                    max_new_tokens=self.sentence_tokens(sentence, options), **sampling)
+                    sentence,
+                    options.primary_language,
+                    latent,
+                    embedding,
+                    stream_chunk_size=options.chunk_tokens,
+                    speed=options.speed,
+                    enable_text_splitting=False,
+                    do_sample=True,
+                    max_new_tokens=self.sentence_tokens(sentence, options),
+                    **sampling,
+                )
                 for wav in stream:
                     samples = np.clip(wav.float().cpu().numpy().reshape(-1), -1.0, 1.0)
                     if samples.size == 0:
@@ -308,7 +323,8 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[XttsEngine, 
         from TTS.tts.models.xtts import Xtts
     except ImportError as exc:
         raise ModelUnavailableError(
-            f"voice cloning needs coqui-tts ({exc}): install the sidecar's `tts` extra") from None
+            f"voice cloning needs coqui-tts ({exc}): install the sidecar's `tts` extra"
+        ) from None
     device = devices.torch_device(settings.device)
     config = XttsConfig()
     try:
@@ -317,11 +333,17 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[XttsEngine, 
         model.load_checkpoint(config, checkpoint_dir=resolved.path, eval=True)
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         raise ModelUnavailableError(
-            f"XTTS model {resolved.name!r} failed to load from {resolved.path}: {exc}") from None
+            f"XTTS model {resolved.name!r} failed to load from {resolved.path}: {exc}"
+        ) from None
     model.to(device)
     _quiet_length_notice()
     return XttsEngine(model, resolved, device), device
 
 
-MODEL_FAMILY = ModelFamily(xtts_models.FAMILY, resolve=xtts_models.resolve, load=load,
-                           installed=xtts_models.installed, default=lambda settings: xtts_models.DEFAULT_MODEL)
+MODEL_FAMILY = ModelFamily(
+    xtts_models.FAMILY,
+    resolve=xtts_models.resolve,
+    load=load,
+    installed=xtts_models.installed,
+    default=lambda settings: xtts_models.DEFAULT_MODEL,
+)

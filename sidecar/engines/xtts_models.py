@@ -35,8 +35,11 @@ LICENSE_REFUSAL = (
     "XTTS weights are under the Coqui Public Model License (CPML, " + LICENSE_URL + "; "
     "non-commercial unless you bought a licence from Coqui). The sidecar loads them only "
     "after the person running it agrees: start it with " + LICENSE_FLAG + " (`sidecar serve` "
-    "or `sidecar say`), put `" + LICENSE_SETTING + " = true` in its TOML config, or set "
-    + LICENSE_ENV + "=1 in its environment"
+    "or `sidecar say`), put `"
+    + LICENSE_SETTING
+    + " = true` in its TOML config, or set "
+    + LICENSE_ENV
+    + "=1 in its environment"
 )
 
 
@@ -59,8 +62,7 @@ def fingerprint(directory: str | os.PathLike) -> str:
 
 
 def is_local_name(name: str) -> bool:
-    return name != DEFAULT_MODEL and (os.sep in name or name.startswith((".", "~"))
-                                      or pathlib.Path(name).is_absolute())
+    return name != DEFAULT_MODEL and (os.sep in name or name.startswith((".", "~")) or pathlib.Path(name).is_absolute())
 
 
 def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
@@ -75,11 +77,13 @@ def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
         if missing:
             raise ModelNotFoundError(
                 f"{name} is not an XTTS model directory: {', '.join(missing)} missing "
-                f"(it needs {', '.join(REQUIRED_FILES)})")
+                f"(it needs {', '.join(REQUIRED_FILES)})"
+            )
         return _found(str(path), path, "local")
     if name != DEFAULT_MODEL:
         raise ModelNotFoundError(
-            f"no XTTS model named {name!r}: use {DEFAULT_MODEL!r} or a model directory on the server")
+            f"no XTTS model named {name!r}: use {DEFAULT_MODEL!r} or a model directory on the server"
+        )
     cached = hub_cache_path()
     if cached is not None:
         return _found(DEFAULT_MODEL, cached, "hub-cache")
@@ -87,7 +91,8 @@ def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
         raise ModelNotFoundError(
             f"XTTS v2 is not downloaded ({HUB_REPO} is not in the Hugging Face cache) and "
             "downloads are off (HF_HUB_OFFLINE=1): download it once while online, or pass a "
-            f"directory holding {', '.join(REQUIRED_FILES)}")
+            f"directory holding {', '.join(REQUIRED_FILES)}"
+        )
     return _found(DEFAULT_MODEL, download(), "downloaded")
 
 
@@ -107,8 +112,9 @@ def hub_cache_path() -> pathlib.Path | None:
     except ImportError:
         return None
     try:
-        path = pathlib.Path(snapshot_download(HUB_REPO, local_files_only=True,
-                                              ignore_patterns=list(HUB_IGNORE_PATTERNS)))
+        path = pathlib.Path(
+            snapshot_download(HUB_REPO, local_files_only=True, ignore_patterns=list(HUB_IGNORE_PATTERNS))
+        )
     except (OSError, ValueError):  # not cached (the hub raises subclasses of both)
         return None
     return path if not missing_files(path) else None
@@ -120,7 +126,8 @@ def download() -> pathlib.Path:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise ModelUnavailableError(
-            "downloading XTTS v2 needs huggingface_hub: install the sidecar's `tts` extra") from None
+            "downloading XTTS v2 needs huggingface_hub: install the sidecar's `tts` extra"
+        ) from None
     log.info("downloading XTTS v2 from %s (the server's settings agree to the CPML)", HUB_REPO)
     try:
         path = pathlib.Path(snapshot_download(HUB_REPO, ignore_patterns=list(HUB_IGNORE_PATTERNS)))

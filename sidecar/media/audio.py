@@ -66,18 +66,13 @@ class PcmSpec:
 
     def validate(self) -> None:
         if self.encoding not in _BYTES_PER_SAMPLE:
-            raise InvalidAudioError(
-                f"PCM encoding must be one of {sorted(_BYTES_PER_SAMPLE)}, not {self.encoding!r}"
-            )
+            raise InvalidAudioError(f"PCM encoding must be one of {sorted(_BYTES_PER_SAMPLE)}, not {self.encoding!r}")
         if not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
             raise InvalidAudioError(
-                f"PCM sample rate {self.sample_rate} Hz is outside "
-                f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+                f"PCM sample rate {self.sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
             )
         if not 1 <= self.channel_count <= MAX_CHANNELS:
-            raise InvalidAudioError(
-                f"PCM channel count {self.channel_count} is outside 1..{MAX_CHANNELS}"
-            )
+            raise InvalidAudioError(f"PCM channel count {self.channel_count} is outside 1..{MAX_CHANNELS}")
 
     @property
     def bytes_per_frame(self) -> int:
@@ -133,8 +128,7 @@ def decode_file(
     max_duration: raise LimitExceededError as soon as more than this many seconds decode.
     name: how to call the input in error messages.
     """
-    stream = DecodedStream(source, sample_rate=sample_rate, mono=mono,
-                           max_duration=max_duration, name=name)
+    stream = DecodedStream(source, sample_rate=sample_rate, mono=mono, max_duration=max_duration, name=name)
     blocks = list(stream.blocks())
     return Audio(np.concatenate(blocks, axis=1), stream.sample_rate)
 
@@ -155,8 +149,7 @@ class DecodedStream:
         max_duration: float | None = None,
         name: str = "",
     ) -> None:
-        self.label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike))
-                              else "the input")
+        self.label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the input")
         if isinstance(source, bytes):
             if not source:
                 raise InvalidAudioError(f"{self.label} is empty")
@@ -174,10 +167,12 @@ class DecodedStream:
             self.channel_count = 1 if mono else self.source_channels
             # The audio stream's own duration, when its header states one; the container's
             # may be the video's and is only a hint.
-            self.declared_duration = (float(stream.duration * stream.time_base)
-                                      if stream.duration and stream.time_base else None)
+            self.declared_duration = (
+                float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+            )
             self.duration = self.declared_duration or (
-                container.duration / av.time_base if container.duration else None)
+                container.duration / av.time_base if container.duration else None
+            )
 
     def _open(self):
         if hasattr(self._source, "seek"):
@@ -187,8 +182,7 @@ class DecodedStream:
         except FileNotFoundError:
             raise InvalidAudioError(f"{self.label} does not exist") from None
         except (av.error.FFmpegError, ValueError, OSError) as exc:
-            raise InvalidAudioError(
-                f"{self.label} is not a readable audio or video file: {_reason(exc)}") from None
+            raise InvalidAudioError(f"{self.label} is not a readable audio or video file: {_reason(exc)}") from None
 
     def _audio_stream(self, container):
         if not container.streams.audio:
@@ -201,8 +195,7 @@ class DecodedStream:
 
     def blocks(self, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
         block_frames = max(1, int(block_seconds * self.sample_rate))
-        max_frames = (None if self._max_duration is None
-                      else int(self._max_duration * self.sample_rate) + 1)
+        max_frames = None if self._max_duration is None else int(self._max_duration * self.sample_rate) + 1
         pending: list[np.ndarray] = []
         pending_frames = total = 0
         with self._open() as container:
@@ -215,7 +208,8 @@ class DecodedStream:
                 total += array.shape[1]
                 if max_frames is not None and total > max_frames:
                     raise LimitExceededError(
-                        f"{self.label} is longer than the server's limit of {self._max_duration:g} s")
+                        f"{self.label} is longer than the server's limit of {self._max_duration:g} s"
+                    )
                 pending.append(array)
                 pending_frames += array.shape[1]
                 while pending_frames >= block_frames:
@@ -232,7 +226,8 @@ class DecodedStream:
         if declared and decoded < declared * TRUNCATION_RATIO - TRUNCATION_SLACK_SECONDS:
             raise InvalidAudioError(
                 f"{self.label} is truncated: its header declares {declared:.1f} s of audio but "
-                f"only {decoded:.1f} s could be decoded")
+                f"only {decoded:.1f} s could be decoded"
+            )
 
     def _decoded(self, container, stream, resampler) -> Iterator[np.ndarray]:
         produced = False
@@ -262,12 +257,10 @@ def resample(audio: Audio, sample_rate: int, *, mono: bool = False) -> Audio:
         return Audio(np.ascontiguousarray(samples), sample_rate)
     layout = {1: "mono", 2: "stereo"}.get(samples.shape[0])
     if layout is None:  # FFmpeg layouts past stereo differ by order; resample each channel.
-        channels = [resample(Audio(ch[None, :], audio.sample_rate), sample_rate).samples[0]
-                    for ch in samples]
+        channels = [resample(Audio(ch[None, :], audio.sample_rate), sample_rate).samples[0] for ch in samples]
         n = min(len(c) for c in channels)
         return Audio(np.stack([c[:n] for c in channels]), sample_rate)
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32),
-                                       format="fltp", layout=layout)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout=layout)
     frame.sample_rate = audio.sample_rate
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
     out = [f.to_ndarray() for f in resampler.resample(frame)]

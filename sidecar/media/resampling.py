@@ -28,14 +28,18 @@ class StreamResampler:
         self.target_rate = target_rate
         self.channel_count = channel_count
         self._layout = _LAYOUTS[channel_count]
-        self._resampler = (None if source_rate == target_rate else
-                           av.AudioResampler(format="fltp", layout=self._layout, rate=target_rate))
+        self._resampler = (
+            None
+            if source_rate == target_rate
+            else av.AudioResampler(format="fltp", layout=self._layout, rate=target_rate)
+        )
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         if self._resampler is None or samples.shape[1] == 0:
             return samples
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32),
-                                           format="fltp", layout=self._layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout=self._layout
+        )
         frame.sample_rate = self.source_rate
         return self._collect(self._resampler.resample(frame))
 

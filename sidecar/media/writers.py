@@ -23,8 +23,11 @@ S24 = "s24"
 F32 = "f32"
 # suffix -> (container, {sample format -> (codec, PyAV sample format, integer scale)}, default)
 _FORMATS = {
-    ".wav": ("wav", {S16: ("pcm_s16le", "s16", 32767.0), S24: ("pcm_s24le", "s32", 2147483392.0),
-                     F32: ("pcm_f32le", "flt", None)}, F32),
+    ".wav": (
+        "wav",
+        {S16: ("pcm_s16le", "s16", 32767.0), S24: ("pcm_s24le", "s32", 2147483392.0), F32: ("pcm_f32le", "flt", None)},
+        F32,
+    ),
     # FFmpeg's FLAC encoder stores s32 input as 24-bit samples.
     ".flac": ("flac", {S16: ("flac", "s16", 32767.0), S24: ("flac", "s32", 2147483392.0)}, S24),
 }
@@ -44,20 +47,27 @@ class AudioWriter:
     FileExistsError, checked when opening and again when committing.
     """
 
-    def __init__(self, path: str | os.PathLike, sample_rate: int, channel_count: int, *,
-                 overwrite: bool = False, sample_format: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        sample_rate: int,
+        channel_count: int,
+        *,
+        overwrite: bool = False,
+        sample_format: str | None = None,
+    ) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in _FORMATS:
             raise InvalidOptionsError(
-                f"cannot write {self.path.name!r}: the file name must end in one of "
-                f"{', '.join(supported_suffixes())}")
+                f"cannot write {self.path.name!r}: the file name must end in one of {', '.join(supported_suffixes())}"
+            )
         container_format, codecs, default = _FORMATS[suffix]
         sample_format = sample_format or default
         if sample_format not in codecs:
             raise InvalidOptionsError(
-                f"{suffix} files hold sample formats {', '.join(sorted(codecs))}, "
-                f"not {sample_format!r}")
+                f"{suffix} files hold sample formats {', '.join(sorted(codecs))}, not {sample_format!r}"
+            )
         if channel_count not in _LAYOUTS:
             raise InvalidOptionsError(f"can write 1 or 2 channels, not {channel_count}")
         if not overwrite and self.path.exists():
@@ -70,8 +80,7 @@ class AudioWriter:
         self._temp = _reserve_temp(self.path)
         try:
             self._container = av.open(self._temp, mode="w", format=container_format)
-            self._stream = self._container.add_stream(codec, rate=self.sample_rate,
-                                                      layout=_LAYOUTS[channel_count])
+            self._stream = self._container.add_stream(codec, rate=self.sample_rate, layout=_LAYOUTS[channel_count])
             self._stream.codec_context.format = self._av_format
         except BaseException:
             os.unlink(self._temp)
@@ -82,7 +91,7 @@ class AudioWriter:
         if samples.ndim != 2 or samples.shape[0] != self.channel_count:
             raise ValueError(f"expected ({self.channel_count}, frames) samples, got {samples.shape}")
         for start in range(0, samples.shape[1], _FRAME_SAMPLES):
-            self._encode(samples[:, start:start + _FRAME_SAMPLES])
+            self._encode(samples[:, start : start + _FRAME_SAMPLES])
         self.frame_count += samples.shape[1]
 
     def _encode(self, block: np.ndarray) -> None:
@@ -91,8 +100,9 @@ class AudioWriter:
         else:
             dtype = np.int16 if self._av_format == "s16" else np.int32
             packed = np.round(np.clip(block, -1.0, 1.0).T * self._scale).astype(dtype).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(packed), format=self._av_format,
-                                           layout=_LAYOUTS[self.channel_count])
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(packed), format=self._av_format, layout=_LAYOUTS[self.channel_count]
+        )
         frame.sample_rate = self.sample_rate
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
@@ -142,13 +152,18 @@ def _reserve_temp(path: Path) -> str:
             continue
 
 
-def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *,
-                overwrite: bool = False, sample_format: str | None = None) -> Path:
+def write_audio(
+    path: str | os.PathLike,
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    overwrite: bool = False,
+    sample_format: str | None = None,
+) -> Path:
     """Writes (channels, frames) float32 samples to a .wav or .flac file; returns the path."""
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim == 1:
         samples = samples[None, :]
-    with AudioWriter(path, sample_rate, samples.shape[0], overwrite=overwrite,
-                     sample_format=sample_format) as writer:
+    with AudioWriter(path, sample_rate, samples.shape[0], overwrite=overwrite, sample_format=sample_format) as writer:
         writer.write(samples)
     return writer.path

@@ -9,8 +9,9 @@ from sidecar.runtime.events import Progress
 from sidecar.runtime.threads import CancelToken
 
 
-def decoded_mono(upload, sample_rate: int, max_seconds: float,
-                 token: CancelToken) -> Generator[Progress, None, media.Audio]:
+def decoded_mono(
+    upload, sample_rate: int, max_seconds: float, token: CancelToken
+) -> Generator[Progress, None, media.Audio]:
     """Decodes the upload whole to mono at `sample_rate` and closes it, reporting the stage;
     returns the audio (use with `yield from`)."""
     try:

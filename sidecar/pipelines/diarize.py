@@ -29,9 +29,15 @@ def diarizer_for(runtime, options: engine.DiarizationOptions):
     return runtime.model(family, options.model)
 
 
-def turns_for(runtime, options: engine.DiarizationOptions, samples, token: CancelToken,
-              stage_prefix: str = "", total_seconds: float | None = None,
-              share: float = 1.0) -> Iterator[Progress]:
+def turns_for(
+    runtime,
+    options: engine.DiarizationOptions,
+    samples,
+    token: CancelToken,
+    stage_prefix: str = "",
+    total_seconds: float | None = None,
+    share: float = 1.0,
+) -> Iterator[Progress]:
     """Diarizes 16 kHz mono samples, yielding Progress as it goes; returns the Diarization
     (use with `yield from`). `share` is the part of the whole job's progress diarization makes:
     a transcription reports its own progress once segments come, so it gives 0."""

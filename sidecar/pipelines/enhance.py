@@ -54,8 +54,9 @@ def enhance_file(runtime, upload, options: deepfilter.EnhancementOptions, encodi
             token.raise_if_cancelled()
             yield Info(EnhancementStarted(model.name, spec, total, model.delay_samples / deepfilter.SAMPLE_RATE))
             frames = 0
-            for out in deepfilter.enhance_blocks(model, checked(source.blocks, token), rate, source.channel_count,
-                                                 options):
+            for out in deepfilter.enhance_blocks(
+                model, checked(source.blocks, token), rate, source.channel_count, options
+            ):
                 yield Item(AudioBlock(out, frames))
                 frames += out.shape[1]
                 yield Progress("enhancing", frames / rate, total)

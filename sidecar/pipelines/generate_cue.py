@@ -36,8 +36,9 @@ def generate_cue(runtime, upload, options: musicgen.CueOptions, model_name: str,
             reference = None
             if upload is not None:
                 yield Progress("decoding reference", 0.0, options.duration)
-                decoded = upload.decode(sample_rate=engine.sample_rate, mono=False,
-                                        max_seconds=MAX_REFERENCE_UPLOAD_SECONDS)
+                decoded = upload.decode(
+                    sample_rate=engine.sample_rate, mono=False, max_seconds=MAX_REFERENCE_UPLOAD_SECONDS
+                )
                 reference = engine.reference(decoded.samples, options.reference_mode)
         finally:
             if upload is not None:

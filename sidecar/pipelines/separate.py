@@ -81,13 +81,22 @@ def output_spec(encoding: str, requested_rate: int | None, source, model_channel
     rate = requested_rate or source.source_rate
     if not MIN_OUTPUT_RATE <= rate <= MAX_OUTPUT_RATE:
         raise InvalidOptionsError(
-            f"`output_sample_rate_hertz` must be {MIN_OUTPUT_RATE}..{MAX_OUTPUT_RATE}, not {rate}")
+            f"`output_sample_rate_hertz` must be {MIN_OUTPUT_RATE}..{MAX_OUTPUT_RATE}, not {rate}"
+        )
     channels = 1 if source.channel_count == 1 else model_channels
     return media.PcmSpec(encoding, rate, channels)
 
 
-def separate_file(runtime, upload, options: demucs_engine.SeparationOptions, model: str, repository: str | None,
-                  encoding: str, output_rate: int | None, max_seconds: float):
+def separate_file(
+    runtime,
+    upload,
+    options: demucs_engine.SeparationOptions,
+    model: str,
+    repository: str | None,
+    encoding: str,
+    output_rate: int | None,
+    max_seconds: float,
+):
     """The SeparateFile job: Info(SeparationStarted), Items of StemAudio, Finished(stem names)."""
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
@@ -97,12 +106,24 @@ def separate_file(runtime, upload, options: demucs_engine.SeparationOptions, mod
             options.validate(separator.sources, separator.max_segment_seconds)
             token.raise_if_cancelled()
             yield Progress("decoding")
-            source = upload.blocks(sample_rate=separator.sample_rate, block_seconds=BLOCK_SECONDS,
-                                   max_seconds=max_seconds)
-            output = StemOutput(options.output_stems(separator.sources), separator.sample_rate,
-                                output_spec(encoding, output_rate, source, separator.channel_count))
-            yield Info(SeparationStarted(separator.name, separator.device, tuple(output.stems), output.spec,
-                                         separator.segment_seconds(options), source.duration))
+            source = upload.blocks(
+                sample_rate=separator.sample_rate, block_seconds=BLOCK_SECONDS, max_seconds=max_seconds
+            )
+            output = StemOutput(
+                options.output_stems(separator.sources),
+                separator.sample_rate,
+                output_spec(encoding, output_rate, source, separator.channel_count),
+            )
+            yield Info(
+                SeparationStarted(
+                    separator.name,
+                    separator.device,
+                    tuple(output.stems),
+                    output.spec,
+                    separator.segment_seconds(options),
+                    source.duration,
+                )
+            )
             for block in separator.separate(source.blocks, options, on_window=token.raise_if_cancelled):
                 for audio in output.push(block):
                     yield Item(audio)

@@ -35,22 +35,31 @@ def check_reference_length(audio: media.Audio) -> None:
     if audio.duration > MAX_REFERENCE_UPLOAD_SECONDS:
         raise LimitExceededError(
             f"the reference audio is {audio.duration:.0f} s long; at most "
-            f"{MAX_REFERENCE_UPLOAD_SECONDS:g} s may be sent (the model uses the first 30 s)")
+            f"{MAX_REFERENCE_UPLOAD_SECONDS:g} s may be sent (the model uses the first 30 s)"
+        )
 
 
 def saved_conditioning(record: voices.VoiceRecord, arrays: dict, engine: xtts.XttsEngine) -> xtts.Conditioning:
     if record.model_fingerprint != engine.fingerprint:
         raise InvalidOptionsError(
             f"voice {record.voice_id!r} was made for model {record.model!r}, not "
-            f"{engine.name!r}: leave the model unset, or create the voice again for this model")
+            f"{engine.name!r}: leave the model unset, or create the voice again for this model"
+        )
     names = [f.name for f in dataclasses.fields(xtts.Conditioning)]
     if sorted(arrays) != sorted(names):
         raise InvalidOptionsError(f"voice {record.voice_id!r} holds no XTTS conditioning: create it again")
     return xtts.Conditioning(**arrays)
 
 
-def synthesize(runtime, text: str, options: xtts.SynthesisOptions, model_name: str, encoding: str,
-               saved: tuple[voices.VoiceRecord, dict] | None, reference: Callable[[], media.Audio] | None):
+def synthesize(
+    runtime,
+    text: str,
+    options: xtts.SynthesisOptions,
+    model_name: str,
+    encoding: str,
+    saved: tuple[voices.VoiceRecord, dict] | None,
+    reference: Callable[[], media.Audio] | None,
+):
     """The Synthesize job: Info(SynthesisStarted), Items of SpeechChunk and SpokenSentence,
     Finished. The voice is a saved one, or conditioned on reference() in the job."""
 
@@ -81,14 +90,19 @@ def synthesize(runtime, text: str, options: xtts.SynthesisOptions, model_name: s
     return pipeline
 
 
-def create_voice(runtime, upload, model_name: str,
-                 save: Callable[[xtts.XttsEngine, media.Audio, xtts.Conditioning], voices.VoiceRecord]):
+def create_voice(
+    runtime,
+    upload,
+    model_name: str,
+    save: Callable[[xtts.XttsEngine, media.Audio, xtts.Conditioning], voices.VoiceRecord],
+):
     """The CreateVoice job: conditions the model on the uploaded reference; Finished(record)."""
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
         try:
-            audio = upload.decode(sample_rate=xtts.REFERENCE_SAMPLE_RATE, mono=True,
-                                  max_seconds=MAX_REFERENCE_UPLOAD_SECONDS)
+            audio = upload.decode(
+                sample_rate=xtts.REFERENCE_SAMPLE_RATE, mono=True, max_seconds=MAX_REFERENCE_UPLOAD_SECONDS
+            )
         finally:
             upload.close()
         check_reference_length(audio)

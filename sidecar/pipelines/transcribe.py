@@ -21,8 +21,14 @@ class TranscriptionStarted:
     device: str
 
 
-def transcribe_file(runtime, upload, options: whisper.TranscriptionOptions, model_name: str,
-                    speaker_options: diarization.DiarizationOptions | None, max_seconds: float):
+def transcribe_file(
+    runtime,
+    upload,
+    options: whisper.TranscriptionOptions,
+    model_name: str,
+    speaker_options: diarization.DiarizationOptions | None,
+    max_seconds: float,
+):
     """The TranscribeFile job: Info(TranscriptionStarted), an Item per Segment, Finished."""
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
@@ -31,15 +37,26 @@ def transcribe_file(runtime, upload, options: whisper.TranscriptionOptions, mode
         engine = runtime.whisper(model_name)
         info, segments = engine.transcribe(audio.mono(), options)
         if speaker_options is not None:
-            diarized = yield from turns_for(runtime, speaker_options, audio.mono(), token,
-                                            stage_prefix="diarizing: ", total_seconds=audio.duration, share=0.0)
+            diarized = yield from turns_for(
+                runtime,
+                speaker_options,
+                audio.mono(),
+                token,
+                stage_prefix="diarizing: ",
+                total_seconds=audio.duration,
+                share=0.0,
+            )
             segments = speakers.label_segments(segments, diarized.turns)
         yield Info(TranscriptionStarted(info, engine.name, engine.device))
         for segment in segments:
             token.raise_if_cancelled()
             yield Item(segment)
-            yield Progress("transcribing", segment.end, info.duration,
-                           fraction=segment.end / info.duration if info.duration else 1.0)
+            yield Progress(
+                "transcribing",
+                segment.end,
+                info.duration,
+                fraction=segment.end / info.duration if info.duration else 1.0,
+            )
         yield Finished(info.duration)
 
     return pipeline

@@ -27,8 +27,12 @@ T = TypeVar("T")
 
 
 class JobQueue:
-    def __init__(self, max_running: int, max_waiting: int,
-                 scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> None:
+    def __init__(
+        self,
+        max_running: int,
+        max_waiting: int,
+        scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
         if max_running < 1 or max_waiting < 0:
             raise ValueError("max_running must be >= 1 and max_waiting >= 0")
         self.max_running = max_running

@@ -94,10 +94,19 @@ class ModelRegistry:
         started = time.perf_counter()
         model, device = load()
         measured = max(0, memory_in_use() - before, self._sizes.get(key, 0))
-        entry = LoadedModel(key, model, device, time.perf_counter() - started,
-                            memory_bytes=measured, last_used=time.time())
-        log.info("loaded %s model %s (%s %s) on %s in %.2f s (%.0f MiB)", key.family, key.name, key.source,
-                 key.path or key.location, device, entry.load_seconds, entry.memory_bytes / (1 << 20))
+        entry = LoadedModel(
+            key, model, device, time.perf_counter() - started, memory_bytes=measured, last_used=time.time()
+        )
+        log.info(
+            "loaded %s model %s (%s %s) on %s in %.2f s (%.0f MiB)",
+            key.family,
+            key.name,
+            key.source,
+            key.path or key.location,
+            device,
+            entry.load_seconds,
+            entry.memory_bytes / (1 << 20),
+        )
         with self._guard:
             self._models[key] = entry
             self._sizes[key] = entry.memory_bytes
@@ -121,8 +130,12 @@ class ModelRegistry:
                 unloaded.append((oldest.key.family, oldest.key.name, oldest.memory_bytes))
             del idle  # the last references to the unloaded models, before collecting them
         for family, name, size in unloaded:
-            log.info("unloaded %s model %s (%.0f MiB, idle): the models in memory would exceed "
-                     "max_model_memory", family, name, size / (1 << 20))
+            log.info(
+                "unloaded %s model %s (%.0f MiB, idle): the models in memory would exceed max_model_memory",
+                family,
+                name,
+                size / (1 << 20),
+            )
         if unloaded:
             gc.collect()
             torch = sys.modules.get("torch")

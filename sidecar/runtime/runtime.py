@@ -24,8 +24,14 @@ log = logging.getLogger(__name__)
 
 # Every model family, in the order ListModels lists them.
 MODEL_FAMILIES: tuple[ModelFamily, ...] = (
-    whisper.MODEL_FAMILY, deepfilter.MODEL_FAMILY, xtts.MODEL_FAMILY, demucs_engine.MODEL_FAMILY,
-    diarization.MODEL_FAMILY, pyannote_backend.MODEL_FAMILY, musicgen.MODEL_FAMILY, audio_events.MODEL_FAMILY,
+    whisper.MODEL_FAMILY,
+    deepfilter.MODEL_FAMILY,
+    xtts.MODEL_FAMILY,
+    demucs_engine.MODEL_FAMILY,
+    diarization.MODEL_FAMILY,
+    pyannote_backend.MODEL_FAMILY,
+    musicgen.MODEL_FAMILY,
+    audio_events.MODEL_FAMILY,
 )
 
 
@@ -51,6 +57,8 @@ class Runtime:
         for family in MODEL_FAMILIES:
             installed = family.installed(self.model_settings)
             loaded = [e.key for e in self.models.loaded() if e.key.family == family.name and e.key not in installed]
-            described += [describe(family, resolved, self.model_settings, self.models.find(resolved))
-                          for resolved in [*installed, *sorted(loaded, key=lambda r: r.name)]]
+            described += [
+                describe(family, resolved, self.model_settings, self.models.find(resolved))
+                for resolved in [*installed, *sorted(loaded, key=lambda r: r.name)]
+            ]
         return described

@@ -44,8 +44,9 @@ class CancelToken:
             raise CancelledError("the job was cancelled")
 
 
-async def in_thread(name: str, work: Callable[[CancelToken], Iterator[T]],
-                    on_exit: Callable[[], None] | None = None) -> AsyncIterator[T]:
+async def in_thread(
+    name: str, work: Callable[[CancelToken], Iterator[T]], on_exit: Callable[[], None] | None = None
+) -> AsyncIterator[T]:
     """Runs work(token) in a thread named `name`, yielding what it yields. Closing the iterator
     cancels the token; `on_exit` runs on the event loop once the thread has ended."""
     loop = asyncio.get_running_loop()
@@ -94,8 +95,9 @@ async def in_thread(name: str, work: Callable[[CancelToken], Iterator[T]],
         token.cancel()
 
 
-def from_callbacks(name: str, call: Callable[[Callable[[T], bool]], R],
-                   max_pending: int = HANDOFF_ITEMS) -> Generator[T, None, R]:
+def from_callbacks(
+    name: str, call: Callable[[Callable[[T], bool]], R], max_pending: int = HANDOFF_ITEMS
+) -> Generator[T, None, R]:
     """Runs call(report) in a thread named `name`; yields each item it reports and returns
     what it returns (use with `yield from`). report(item) returns True once this generator has
     been closed, so the call can stop at its next report (max_pending=0: never wait)."""

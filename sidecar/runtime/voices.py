@@ -64,7 +64,8 @@ def check_voice_id(voice_id: str) -> str:
     if not _ID_PATTERN.fullmatch(voice_id):
         raise InvalidOptionsError(
             f"voice id {voice_id!r} is not valid: use 1 to 63 characters of a-z, 0-9 and '-', "
-            "starting with a letter or digit")
+            "starting with a letter or digit"
+        )
     return voice_id
 
 
@@ -90,8 +91,11 @@ class VoiceStore:
         fd, staging = tempfile.mkstemp(prefix=f".{record.voice_id}.", suffix=SUFFIX, dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **{_RECORD_KEY: np.array(json.dumps(dataclasses.asdict(record)))},
-                         **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+                np.savez(
+                    f,
+                    **{_RECORD_KEY: np.array(json.dumps(dataclasses.asdict(record)))},
+                    **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()},
+                )
             try:
                 os.link(staging, target)
             except FileExistsError:
@@ -155,9 +159,15 @@ def _read(path: pathlib.Path, *, arrays: bool) -> tuple[VoiceRecord, dict[str, n
         raise ModelUnavailableError(f"the voice file {path} is damaged ({exc}): delete it") from None
 
 
-def make_record(voice_id: str, display_name: str, model: str, model_fingerprint: str,
-                transcript: str, reference_seconds: float) -> VoiceRecord:
-    return VoiceRecord(voice_id=check_voice_id(voice_id) if voice_id else new_voice_id(),
-                       display_name=display_name, model=model, model_fingerprint=model_fingerprint,
-                       transcript=transcript, reference_seconds=reference_seconds,
-                       created=time.time())
+def make_record(
+    voice_id: str, display_name: str, model: str, model_fingerprint: str, transcript: str, reference_seconds: float
+) -> VoiceRecord:
+    return VoiceRecord(
+        voice_id=check_voice_id(voice_id) if voice_id else new_voice_id(),
+        display_name=display_name,
+        model=model,
+        model_fingerprint=model_fingerprint,
+        transcript=transcript,
+        reference_seconds=reference_seconds,
+        created=time.time(),
+    )

@@ -30,15 +30,25 @@ log = logging.getLogger(__name__)
 
 # Each module registers its servicer and returns the service's full name. Later capabilities
 # add their module here.
-SERVICE_MODULES = [transcription, models, enhancement, streaming_recognition, synthesis, separation,
-                   diarization, cues, events]
+SERVICE_MODULES = [
+    transcription,
+    models,
+    enhancement,
+    streaming_recognition,
+    synthesis,
+    separation,
+    diarization,
+    cues,
+    events,
+]
 
 
 class Sidecar:
     """A started server; `port` is the bound port (useful when config.port is 0)."""
 
-    def __init__(self, server: grpc.aio.Server, runtime: Runtime, port: int,
-                 health_servicer: health.aio.HealthServicer) -> None:
+    def __init__(
+        self, server: grpc.aio.Server, runtime: Runtime, port: int, health_servicer: health.aio.HealthServicer
+    ) -> None:
         self.server = server
         self.runtime = runtime
         self.port = port
@@ -65,8 +75,8 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME], server)
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
     if config.tls_cert:
         with open(config.tls_key, "rb") as k, open(config.tls_cert, "rb") as c:
             credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
@@ -78,9 +88,16 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
     await server.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving %s on %s:%d%s (device preference %s, %d job(s) at once, %d waiting)",
-             ", ".join(names), config.host, port, " with TLS" if config.tls_cert else "",
-             config.device, config.max_running_jobs, config.max_waiting_jobs)
+    log.info(
+        "serving %s on %s:%d%s (device preference %s, %d job(s) at once, %d waiting)",
+        ", ".join(names),
+        config.host,
+        port,
+        " with TLS" if config.tls_cert else "",
+        config.device,
+        config.max_running_jobs,
+        config.max_waiting_jobs,
+    )
     return Sidecar(server, runtime, port, health_servicer)
 
 

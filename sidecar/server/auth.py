@@ -25,8 +25,7 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
 
 def _refusal(handler: grpc.RpcMethodHandler | None, reason: str) -> grpc.RpcMethodHandler:
     async def refuse(request_or_iterator, context: grpc.aio.ServicerContext):
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                            f"{reason}: send 'authorization: Bearer <token>' metadata")
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{reason}: send 'authorization: Bearer <token>' metadata")
 
     async def refuse_stream(request_or_iterator, context):
         await refuse(request_or_iterator, context)
@@ -35,9 +34,9 @@ def _refusal(handler: grpc.RpcMethodHandler | None, reason: str) -> grpc.RpcMeth
     if handler is None:
         return grpc.unary_unary_rpc_method_handler(refuse)
     if handler.response_streaming:
-        factory = (grpc.stream_stream_rpc_method_handler if handler.request_streaming
-                   else grpc.unary_stream_rpc_method_handler)
+        factory = (
+            grpc.stream_stream_rpc_method_handler if handler.request_streaming else grpc.unary_stream_rpc_method_handler
+        )
         return factory(refuse_stream, handler.request_deserializer, handler.response_serializer)
-    factory = (grpc.stream_unary_rpc_method_handler if handler.request_streaming
-               else grpc.unary_unary_rpc_method_handler)
+    factory = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
     return factory(refuse, handler.request_deserializer, handler.response_serializer)

@@ -25,9 +25,12 @@ def time_range(start: float, end: float) -> audio_pb2.TimeRange:
 
 def pcm_spec(pcm: audio_pb2.PcmFormat) -> media.PcmSpec:
     return media.PcmSpec(
-        encoding=_PCM_ENCODINGS.get(pcm.encoding, audio_pb2.AudioEncoding.Name(pcm.encoding)
-                                    if pcm.encoding in audio_pb2.AudioEncoding.values()
-                                    else str(pcm.encoding)),
+        encoding=_PCM_ENCODINGS.get(
+            pcm.encoding,
+            audio_pb2.AudioEncoding.Name(pcm.encoding)
+            if pcm.encoding in audio_pb2.AudioEncoding.values()
+            else str(pcm.encoding),
+        ),
         sample_rate=pcm.sample_rate_hertz,
         channel_count=pcm.channel_count,
     )
@@ -45,8 +48,10 @@ def progress(stage: str, done: float, processed: float, total: float | None, sta
     """A Progress message: `done` clamped into 0..1, `total` None while unknown, `started` from
     time.perf_counter() at the call's start."""
     return audio_pb2.Progress(
-        stage=stage, fraction_done=min(max(done, 0.0), 1.0),
-        processed_offset=duration(processed), total_duration=duration(total or 0.0),
+        stage=stage,
+        fraction_done=min(max(done, 0.0), 1.0),
+        processed_offset=duration(processed),
+        total_duration=duration(total or 0.0),
         elapsed_duration=duration(time.perf_counter() - started),
     )
 
@@ -77,5 +82,7 @@ def audio_chunks(samples: np.ndarray, start_frame: int, spec: media.PcmSpec) -> 
     format_ = pcm_format(spec)
     for i in range(0, samples.shape[1], frames_per_chunk):
         yield audio_pb2.AudioChunk(
-            format=format_, data=media.encode_pcm(samples[:, i:i + frames_per_chunk], spec.encoding),
-            start_offset=duration((start_frame + i) / spec.sample_rate))
+            format=format_,
+            data=media.encode_pcm(samples[:, i : i + frames_per_chunk], spec.encoding),
+            start_offset=duration((start_frame + i) / spec.sample_rate),
+        )

@@ -34,8 +34,7 @@ def options_from_proto(s: pb.CueSettings) -> musicgen.CueOptions:
     defaults = musicgen.CueOptions(prompt=s.prompt)
     return musicgen.CueOptions(
         prompt=s.prompt,
-        duration=(convert.seconds(s.audio_duration) if s.HasField("audio_duration")
-                  else defaults.duration),
+        duration=(convert.seconds(s.audio_duration) if s.HasField("audio_duration") else defaults.duration),
         seed=s.seed if s.HasField("seed") else None,
         guidance_scale=s.guidance_scale if s.HasField("guidance_scale") else defaults.guidance_scale,
         top_k=s.top_k if s.HasField("top_k") else defaults.top_k,
@@ -48,11 +47,17 @@ def options_from_proto(s: pb.CueSettings) -> musicgen.CueOptions:
 def settings_to_proto(options: musicgen.CueOptions, model: str, plan: musicgen.CuePlan) -> pb.CueSettings:
     """The complete settings of a generated cue: every default filled in."""
     return pb.CueSettings(
-        model=model, prompt=options.prompt, audio_duration=convert.duration(options.duration),
-        seed=options.seed, guidance_scale=options.guidance_scale, top_k=options.top_k,
-        top_p=options.top_p, temperature=options.temperature,
+        model=model,
+        prompt=options.prompt,
+        audio_duration=convert.duration(options.duration),
+        seed=options.seed,
+        guidance_scale=options.guidance_scale,
+        top_k=options.top_k,
+        top_p=options.top_p,
+        temperature=options.temperature,
         reference_mode=_MODE_ENUMS.get(options.reference_mode, pb.REFERENCE_MODE_UNSPECIFIED),
-        reference_sha256=plan.reference_sha256)
+        reference_sha256=plan.reference_sha256,
+    )
 
 
 async def read_cue_config(requests: AsyncIterator[Any], runtime: Runtime) -> tuple[Any, Upload | None]:
@@ -61,6 +66,7 @@ async def read_cue_config(requests: AsyncIterator[Any], runtime: Runtime) -> tup
     async for first in requests:  # noqa: B007 - only the first message is wanted here
         break
     if first is not None and first.WhichOneof("request") == "config" and first.config.HasField("audio_format"):
+
         async def replay():
             yield first
             async for request in requests:
@@ -72,7 +78,8 @@ async def read_cue_config(requests: AsyncIterator[Any], runtime: Runtime) -> tup
     async for _ in requests:  # no audio_format: no reference may follow
         raise InvalidOptionsError(
             "reference audio was sent but the config sets no `audio_format`: set it (and "
-            "`settings.reference_mode`), or send no audio")
+            "`settings.reference_mode`), or send no audio"
+        )
     return first.config, None
 
 
@@ -80,11 +87,13 @@ def check_reference_settings(options: musicgen.CueOptions, upload: Upload | None
     if options.reference_mode is not None and upload is None:
         raise InvalidOptionsError(
             f"reference_mode {options.reference_mode} needs reference audio: set `audio_format` "
-            "and send the audio after the config")
+            "and send the audio after the config"
+        )
     if options.reference_mode is None and upload is not None:
         raise InvalidOptionsError(
             "reference audio was sent without a `reference_mode`: say whether the cue follows "
-            "its melody or continues it")
+            "its melody or continues it"
+        )
 
 
 class CueResponses(JobResponses):
@@ -97,25 +106,40 @@ class CueResponses(JobResponses):
 
     def info(self, started: CueStarted) -> pb.GenerateCueResponse:
         self.started_with = started
-        return pb.GenerateCueResponse(info=pb.CueInfo(
-            model=started.model, device=started.device, audio_format=convert.pcm_format(started.spec),
-            step_count=started.plan.step_count, reference_duration=convert.duration(started.plan.reference_seconds)))
+        return pb.GenerateCueResponse(
+            info=pb.CueInfo(
+                model=started.model,
+                device=started.device,
+                audio_format=convert.pcm_format(started.spec),
+                step_count=started.plan.step_count,
+                reference_duration=convert.duration(started.plan.reference_seconds),
+            )
+        )
 
     def items(self, chunk: musicgen.CueChunk):
         if self.first_audio is None:
             self.first_audio = time.perf_counter() - self.started
         spec = self.started_with.spec
-        yield pb.GenerateCueResponse(audio=audio_pb2.AudioChunk(
-            format=convert.pcm_format(spec), data=media.encode_pcm(chunk.samples, spec.encoding),
-            start_offset=convert.duration(chunk.start)))
+        yield pb.GenerateCueResponse(
+            audio=audio_pb2.AudioChunk(
+                format=convert.pcm_format(spec),
+                data=media.encode_pcm(chunk.samples, spec.encoding),
+                start_offset=convert.duration(chunk.start),
+            )
+        )
 
     def summary(self, finished: Finished, elapsed: float) -> pb.GenerateCueResponse:
         started = self.started_with
-        return pb.GenerateCueResponse(summary=pb.CueSummary(
-            settings=settings_to_proto(self.options, started.model, started.plan),
-            first_audio_duration=convert.duration(self.first_audio or 0.0),
-            audio_duration=convert.duration(finished.audio_seconds), processing_duration=convert.duration(elapsed),
-            speed_factor=self.speed(finished, elapsed), chunk_count=self.item_count))
+        return pb.GenerateCueResponse(
+            summary=pb.CueSummary(
+                settings=settings_to_proto(self.options, started.model, started.plan),
+                first_audio_duration=convert.duration(self.first_audio or 0.0),
+                audio_duration=convert.duration(finished.audio_seconds),
+                processing_duration=convert.duration(elapsed),
+                speed_factor=self.speed(finished, elapsed),
+                chunk_count=self.item_count,
+            )
+        )
 
 
 class CueGenerationServicer(cues_pb2_grpc.CueGenerationServiceServicer):

@@ -33,12 +33,20 @@ class DiarizationResponses(JobResponses):
     def summary(self, finished: Finished, elapsed: float) -> pb.DiarizeFileResponse:
         done: DiarizedFile = finished.result
         result = done.diarization
-        return pb.DiarizeFileResponse(summary=pb.DiarizationSummary(
-            speaker_count=len(result.speakers), speaker_labels=result.speakers,
-            turn_count=len(result.turns), audio_duration=convert.duration(result.duration),
-            speech_duration=convert.duration(result.speech_duration),
-            backend=BACKEND_ENUMS[done.backend], model=done.model, device=done.device,
-            processing_duration=convert.duration(elapsed), speed_factor=self.speed(finished, elapsed)))
+        return pb.DiarizeFileResponse(
+            summary=pb.DiarizationSummary(
+                speaker_count=len(result.speakers),
+                speaker_labels=result.speakers,
+                turn_count=len(result.turns),
+                audio_duration=convert.duration(result.duration),
+                speech_duration=convert.duration(result.speech_duration),
+                backend=BACKEND_ENUMS[done.backend],
+                model=done.model,
+                device=done.device,
+                processing_duration=convert.duration(elapsed),
+                speed_factor=self.speed(finished, elapsed),
+            )
+        )
 
 
 class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):

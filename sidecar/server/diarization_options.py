@@ -7,11 +7,12 @@ from sidecar.engines import diarization as engine
 from sidecar.errors import InvalidOptionsError
 from sidecar.v1 import diarization_pb2 as pb
 
-_BACKENDS = {pb.DIARIZATION_BACKEND_UNSPECIFIED: engine.OFFLINE,
-             pb.DIARIZATION_BACKEND_OFFLINE: engine.OFFLINE,
-             pb.DIARIZATION_BACKEND_PYANNOTE: engine.PYANNOTE}
-BACKEND_ENUMS = {engine.OFFLINE: pb.DIARIZATION_BACKEND_OFFLINE,
-                  engine.PYANNOTE: pb.DIARIZATION_BACKEND_PYANNOTE}
+_BACKENDS = {
+    pb.DIARIZATION_BACKEND_UNSPECIFIED: engine.OFFLINE,
+    pb.DIARIZATION_BACKEND_OFFLINE: engine.OFFLINE,
+    pb.DIARIZATION_BACKEND_PYANNOTE: engine.PYANNOTE,
+}
+BACKEND_ENUMS = {engine.OFFLINE: pb.DIARIZATION_BACKEND_OFFLINE, engine.PYANNOTE: pb.DIARIZATION_BACKEND_PYANNOTE}
 
 
 def options_from_proto(o: pb.DiarizationOptions) -> engine.DiarizationOptions:

@@ -25,16 +25,17 @@ from sidecar.v1 import enhancement_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+
 def options_from_proto(o: pb.EnhancementOptions) -> deepfilter.EnhancementOptions:
-    options = deepfilter.EnhancementOptions(attenuation_limit_db=o.attenuation_limit_db,
-                                            post_filter=o.post_filter)
+    options = deepfilter.EnhancementOptions(attenuation_limit_db=o.attenuation_limit_db, post_filter=o.post_filter)
     options.validate()
     return options
 
 
 def info_for(model_name: str, spec: media.PcmSpec, duration: float | None, latency: float) -> pb.EnhancementInfo:
-    info = pb.EnhancementInfo(output_format=convert.pcm_format(spec), model=model_name,
-                              latency_duration=convert.duration(latency))
+    info = pb.EnhancementInfo(
+        output_format=convert.pcm_format(spec), model=model_name, latency_duration=convert.duration(latency)
+    )
     if duration is not None:
         info.audio_duration.CopyFrom(convert.duration(duration))
     return info
@@ -45,17 +46,23 @@ class EnhancementResponses(JobResponses):
 
     def info(self, started: EnhancementStarted) -> pb.EnhanceFileResponse:
         self.spec = started.spec
-        return pb.EnhanceFileResponse(info=info_for(started.model, started.spec, started.audio_seconds,
-                                                    started.latency_seconds))
+        return pb.EnhanceFileResponse(
+            info=info_for(started.model, started.spec, started.audio_seconds, started.latency_seconds)
+        )
 
     def items(self, block: AudioBlock):
         for chunk in convert.audio_chunks(block.samples, block.start_frame, self.spec):
             yield pb.EnhanceFileResponse(audio_chunk=chunk)
 
     def summary(self, finished: Finished, elapsed: float) -> pb.EnhanceFileResponse:
-        return pb.EnhanceFileResponse(summary=pb.EnhancementSummary(
-            audio_duration=convert.duration(finished.audio_seconds), frame_count=finished.result,
-            processing_duration=convert.duration(elapsed), speed_factor=self.speed(finished, elapsed)))
+        return pb.EnhanceFileResponse(
+            summary=pb.EnhancementSummary(
+                audio_duration=convert.duration(finished.audio_seconds),
+                frame_count=finished.result,
+                processing_duration=convert.duration(elapsed),
+                speed_factor=self.speed(finished, elapsed),
+            )
+        )
 
 
 class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
@@ -82,12 +89,12 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
             spec = convert.pcm_spec(config.pcm_format)
             spec.validate()
             options = options_from_proto(config.options)
-            out_spec = media.PcmSpec(convert.output_encoding(config.output_encoding, spec.encoding),
-                                     spec.sample_rate, spec.channel_count)
+            out_spec = media.PcmSpec(
+                convert.output_encoding(config.output_encoding, spec.encoding), spec.sample_rate, spec.channel_count
+            )
             limit = self.runtime.config.max_live_streams
             if self._streams >= limit:
-                raise BusyError(f"the server is busy: {limit} enhancement streams are "
-                                "running already; try again later")
+                raise BusyError(f"the server is busy: {limit} enhancement streams are running already; try again later")
             self._streams += 1
             # The enhancer's processors must stay on the thread that made them.
             thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="enhance-stream")
@@ -95,10 +102,10 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
             enhancer = None
             try:
                 model = await asyncio.to_thread(self.runtime.model, deepfilter.MODEL_FAMILY)
-                enhancer = await loop.run_in_executor(thread, deepfilter.Enhancer, model, options,
-                                                      spec.sample_rate, spec.channel_count)
-                yield pb.StreamEnhanceResponse(info=info_for(model.name, out_spec, None,
-                                                             model.latency_seconds))
+                enhancer = await loop.run_in_executor(
+                    thread, deepfilter.Enhancer, model, options, spec.sample_rate, spec.channel_count
+                )
+                yield pb.StreamEnhanceResponse(info=info_for(model.name, out_spec, None, model.latency_seconds))
                 frames = 0
                 async for block in pcm_blocks(requests, spec):
                     out = await loop.run_in_executor(thread, enhancer.process, block)
@@ -109,8 +116,12 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
                 for chunk in convert.audio_chunks(out, frames, out_spec):
                     yield pb.StreamEnhanceResponse(audio_chunk=chunk)
                 frames += out.shape[1]
-                log.info("StreamEnhance: %.1f s of audio (%d Hz, %d channel(s))",
-                         frames / spec.sample_rate, spec.sample_rate, spec.channel_count)
+                log.info(
+                    "StreamEnhance: %.1f s of audio (%d Hz, %d channel(s))",
+                    frames / spec.sample_rate,
+                    spec.sample_rate,
+                    spec.channel_count,
+                )
             finally:
                 self._streams -= 1
                 if enhancer is not None:
@@ -125,14 +136,14 @@ async def first_stream_config(requests: AsyncIterator[pb.StreamEnhanceRequest]) 
     return config
 
 
-async def pcm_blocks(requests: AsyncIterator[pb.StreamEnhanceRequest],
-                     spec: media.PcmSpec) -> AsyncIterator[np.ndarray]:
+async def pcm_blocks(
+    requests: AsyncIterator[pb.StreamEnhanceRequest], spec: media.PcmSpec
+) -> AsyncIterator[np.ndarray]:
     """The (channels, frames) samples of each request's whole frames; a split frame waits."""
     pending = b""
     async for request in requests:
         if request.WhichOneof("request") != "audio_content":
-            raise InvalidOptionsError("only the first message may carry `config`; later ones "
-                                      "carry `audio_content`")
+            raise InvalidOptionsError("only the first message may carry `config`; later ones carry `audio_content`")
         pending += request.audio_content
         whole = len(pending) - len(pending) % spec.bytes_per_frame
         if whole:
@@ -141,7 +152,8 @@ async def pcm_blocks(requests: AsyncIterator[pb.StreamEnhanceRequest],
     if pending:
         raise InvalidAudioError(
             f"the stream ended inside a frame: {len(pending)} byte(s) left over, frames are "
-            f"{spec.bytes_per_frame} bytes ({spec.channel_count} channel(s) of {spec.encoding})")
+            f"{spec.bytes_per_frame} bytes ({spec.channel_count} channel(s) of {spec.encoding})"
+        )
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> str:

@@ -24,16 +24,23 @@ def options_from_proto(o: pb.EventDetectionOptions) -> audio_events.EventOptions
         window_seconds=window,
         hop_seconds=convert.seconds(o.hop_duration) if o.HasField("hop_duration") else None,
         threshold=o.threshold if o.HasField("threshold") else None,
-        min_region_seconds=(convert.seconds(o.min_region_duration) if o.HasField("min_region_duration")
-                            else defaults.min_region_seconds),
-        merge_gap_seconds=(convert.seconds(o.merge_gap_duration) if o.HasField("merge_gap_duration")
-                           else defaults.merge_gap_seconds),
+        min_region_seconds=(
+            convert.seconds(o.min_region_duration) if o.HasField("min_region_duration") else defaults.min_region_seconds
+        ),
+        merge_gap_seconds=(
+            convert.seconds(o.merge_gap_duration) if o.HasField("merge_gap_duration") else defaults.merge_gap_seconds
+        ),
     )
 
 
 def region_to_proto(index: int, r: audio_events.Region) -> pb.EventRegion:
-    return pb.EventRegion(index=index, label=r.label, score=r.score, mean_score=r.mean_score,
-                          time_range=convert.time_range(r.start, r.end))
+    return pb.EventRegion(
+        index=index,
+        label=r.label,
+        score=r.score,
+        mean_score=r.mean_score,
+        time_range=convert.time_range(r.start, r.end),
+    )
 
 
 class EventResponses(JobResponses):
@@ -41,20 +48,32 @@ class EventResponses(JobResponses):
 
     def info(self, started: DetectionStarted) -> pb.DetectEventsResponse:
         options = started.options
-        return pb.DetectEventsResponse(info=pb.EventDetectionInfo(
-            model=started.model, device=started.device, labels=started.labels,
-            audio_duration=convert.duration(started.audio_seconds),
-            window_duration=convert.duration(options.window_seconds), hop_duration=convert.duration(options.hop),
-            threshold=started.threshold, min_region_duration=convert.duration(options.min_region_seconds),
-            merge_gap_duration=convert.duration(options.merge_gap_seconds)))
+        return pb.DetectEventsResponse(
+            info=pb.EventDetectionInfo(
+                model=started.model,
+                device=started.device,
+                labels=started.labels,
+                audio_duration=convert.duration(started.audio_seconds),
+                window_duration=convert.duration(options.window_seconds),
+                hop_duration=convert.duration(options.hop),
+                threshold=started.threshold,
+                min_region_duration=convert.duration(options.min_region_seconds),
+                merge_gap_duration=convert.duration(options.merge_gap_seconds),
+            )
+        )
 
     def items(self, region: audio_events.Region):
         yield pb.DetectEventsResponse(region=region_to_proto(self.item_count - 1, region))
 
     def summary(self, finished: Finished, elapsed: float) -> pb.DetectEventsResponse:
-        return pb.DetectEventsResponse(summary=pb.EventDetectionSummary(
-            region_count=self.item_count, window_count=finished.result,
-            processing_duration=convert.duration(elapsed), speed_factor=self.speed(finished, elapsed)))
+        return pb.DetectEventsResponse(
+            summary=pb.EventDetectionSummary(
+                region_count=self.item_count,
+                window_count=finished.result,
+                processing_duration=convert.duration(elapsed),
+                speed_factor=self.speed(finished, elapsed),
+            )
+        )
 
 
 class EventDetectionServicer(events_pb2_grpc.EventDetectionServiceServicer):

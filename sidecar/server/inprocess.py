@@ -15,8 +15,7 @@ class InProcessSidecar:
         overrides.setdefault("host", "127.0.0.1")
         self.config = config_mod.load(**overrides)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="in-process-sidecar")
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="in-process-sidecar")
         self.sidecar: app.Sidecar | None = None
 
     @property

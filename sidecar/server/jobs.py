@@ -32,8 +32,11 @@ class JobResponses(abc.ABC):
         self.item_count = 0
 
     def progress(self, event: Progress):
-        return self.response(progress=convert.progress(event.stage, event.fraction_done, event.processed_seconds,
-                                                       event.total_seconds, self.started))
+        return self.response(
+            progress=convert.progress(
+                event.stage, event.fraction_done, event.processed_seconds, event.total_seconds, self.started
+            )
+        )
 
     def info(self, info) -> Any:
         """The response for the job's Info event; a service whose stream has none never gets one."""
@@ -53,8 +56,9 @@ class JobResponses(abc.ABC):
         return finished.audio_seconds / elapsed if elapsed > 0 else 0.0
 
 
-async def respond(runtime: Runtime, name: str, pipeline: Callable[[CancelToken], Iterator[JobEvent]],
-                  responses: JobResponses) -> AsyncIterator[Any]:
+async def respond(
+    runtime: Runtime, name: str, pipeline: Callable[[CancelToken], Iterator[JobEvent]], responses: JobResponses
+) -> AsyncIterator[Any]:
     """Runs pipeline(token) on the job queue and yields the response for each of its events."""
     async with contextlib.aclosing(runtime.jobs.run(name, pipeline)) as events:
         async for event in events:
@@ -70,8 +74,14 @@ async def respond(runtime: Runtime, name: str, pipeline: Callable[[CancelToken],
                 case Finished():
                     elapsed = time.perf_counter() - responses.started
                     yield responses.summary(event, elapsed)
-                    log.info("%s: %.1f s of audio, %d item(s) in %.2f s (%.1fx real time)", name,
-                             event.audio_seconds, responses.item_count, elapsed, responses.speed(event, elapsed))
+                    log.info(
+                        "%s: %.1f s of audio, %d item(s) in %.2f s (%.1fx real time)",
+                        name,
+                        event.audio_seconds,
+                        responses.item_count,
+                        elapsed,
+                        responses.speed(event, elapsed),
+                    )
                 case _:
                     raise TypeError(f"{name}: a job yielded {type(event).__name__}, not a job event")
 

@@ -15,9 +15,14 @@ from sidecar.v1 import models_pb2_grpc
 
 def to_proto(m: ModelDescription) -> pb.ModelInfo:
     info = pb.ModelInfo(
-        name=m.name, family=m.family,
+        name=m.name,
+        family=m.family,
         capabilities=[pb.Capability.Value(f"CAPABILITY_{c}") for c in m.capabilities],
-        source=m.source, path=m.path, loaded=m.loaded, device=m.device, is_default=m.is_default,
+        source=m.source,
+        path=m.path,
+        loaded=m.loaded,
+        device=m.device,
+        is_default=m.is_default,
         memory_bytes=m.memory_bytes,
     )
     if m.last_used is not None:

@@ -35,9 +35,13 @@ class SeparationResponses(JobResponses):
 
     def info(self, started: SeparationStarted) -> pb.SeparateFileResponse:
         self.spec = started.spec
-        info = pb.SeparationInfo(model=started.model, device=started.device, stems=started.stems,
-                                 output_format=convert.pcm_format(started.spec),
-                                 segment_duration=convert.duration(started.segment_seconds))
+        info = pb.SeparationInfo(
+            model=started.model,
+            device=started.device,
+            stems=started.stems,
+            output_format=convert.pcm_format(started.spec),
+            segment_duration=convert.duration(started.segment_seconds),
+        )
         if started.audio_seconds is not None:
             info.audio_duration.CopyFrom(convert.duration(started.audio_seconds))
         return pb.SeparateFileResponse(info=info)
@@ -47,9 +51,14 @@ class SeparationResponses(JobResponses):
             yield pb.SeparateFileResponse(stem_chunk=pb.StemChunk(stem=audio.stem, audio=chunk))
 
     def summary(self, finished: Finished, elapsed: float) -> pb.SeparateFileResponse:
-        return pb.SeparateFileResponse(summary=pb.SeparationSummary(
-            stems=finished.result, audio_duration=convert.duration(finished.audio_seconds),
-            processing_duration=convert.duration(elapsed), speed_factor=self.speed(finished, elapsed)))
+        return pb.SeparateFileResponse(
+            summary=pb.SeparationSummary(
+                stems=finished.result,
+                audio_duration=convert.duration(finished.audio_seconds),
+                processing_duration=convert.duration(elapsed),
+                speed_factor=self.speed(finished, elapsed),
+            )
+        )
 
 
 class SeparationServicer(separation_pb2_grpc.SeparationServiceServicer):
@@ -65,8 +74,16 @@ class SeparationServicer(separation_pb2_grpc.SeparationServiceServicer):
                 options = options_from_proto(config.options)
                 encoding = convert.output_encoding(config.options.output_encoding, media.PCM_F32LE)
             o = config.options
-            pipeline = separate_file(self.runtime, upload, options, o.model, o.model_repository or None, encoding,
-                                     o.output_sample_rate_hertz or None, limits.max_audio_seconds)
+            pipeline = separate_file(
+                self.runtime,
+                upload,
+                options,
+                o.model,
+                o.model_repository or None,
+                encoding,
+                o.output_sample_rate_hertz or None,
+                limits.max_audio_seconds,
+            )
             async for response in respond(self.runtime, "SeparateFile", pipeline, responses):
                 yield response
 

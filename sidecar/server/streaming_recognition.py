@@ -60,11 +60,15 @@ def options_from_proto(c: pb.StreamingRecognitionConfig) -> streaming.StreamingO
 
 def result_to_proto(words: tuple[whisper.Word, ...], is_final: bool) -> pb.StreamingRecognitionResult:
     result = pb.StreamingRecognitionResult(
-        transcript="".join(w.text for w in words).strip(), is_final=is_final,
+        transcript="".join(w.text for w in words).strip(),
+        is_final=is_final,
         stability=1.0 if is_final else streaming.stability(words),
-        words=[transcription_pb2.Word(text=w.text, time_range=convert.time_range(w.start, w.end),
-                                      probability=w.probability)
-               for w in words],
+        words=[
+            transcription_pb2.Word(
+                text=w.text, time_range=convert.time_range(w.start, w.end), probability=w.probability
+            )
+            for w in words
+        ],
     )
     if words:
         result.time_range.CopyFrom(convert.time_range(words[0].start, words[-1].end))
@@ -90,11 +94,12 @@ class PcmReader:
 
     def feed(self, data: bytes) -> np.ndarray:
         if len(self._head) < _HEADER_BYTES:
-            self._head += data[:_HEADER_BYTES - len(self._head)]
+            self._head += data[: _HEADER_BYTES - len(self._head)]
             if len(self._head) >= _HEADER_BYTES and upload.looks_encoded(io.BytesIO(self._head)):
                 raise InvalidAudioError(
                     "the bytes look like an encoded file (WAV/FLAC/Ogg/MP3/MP4 header), but "
-                    "streaming recognition takes raw PCM in the config's `pcm_format`")
+                    "streaming recognition takes raw PCM in the config's `pcm_format`"
+                )
         data = self._partial + data
         whole = len(data) // self.spec.bytes_per_frame * self.spec.bytes_per_frame
         self._partial = data[whole:]
@@ -110,7 +115,8 @@ class PcmReader:
             raise InvalidAudioError(
                 f"the stream ended inside a frame: {len(self._partial)} byte(s) left over, frames "
                 f"are {self.spec.bytes_per_frame} bytes ({self.spec.channel_count} channel(s) of "
-                f"{self.spec.encoding})")
+                f"{self.spec.encoding})"
+            )
         return self._resample(None)
 
     def _resample(self, mono: np.ndarray | None) -> np.ndarray:
@@ -140,14 +146,17 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
             reader = PcmReader(convert.pcm_spec(config.pcm_format))
             if self._active >= self.runtime.config.max_live_streams:
                 raise BusyError(
-                    f"the server is busy: {self._active} stream(s) running, the most it runs at "
-                    "once; try again later")
+                    f"the server is busy: {self._active} stream(s) running, the most it runs at once; try again later"
+                )
             self._active += 1
             try:
                 engine = await asyncio.to_thread(self.runtime.whisper, config.model)
                 recognizer = await asyncio.to_thread(streaming.StreamingRecognizer, engine, options)
-                yield pb.StreamingRecognizeResponse(info=pb.StreamingRecognitionInfo(
-                    model=engine.name, device=engine.device, language_code=options.language or ""))
+                yield pb.StreamingRecognizeResponse(
+                    info=pb.StreamingRecognitionInfo(
+                        model=engine.name, device=engine.device, language_code=options.language or ""
+                    )
+                )
                 words = 0
                 async for response in self._recognize(requests, reader, recognizer):
                     words += len(response.final_result.words)
@@ -155,11 +164,15 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
             finally:
                 self._active -= 1
             elapsed = time.perf_counter() - started
-            log.info("StreamingRecognize: %.1f s of audio, %d final words in %.2f s (model %s)",
-                     reader.received, words, elapsed, engine.name)
+            log.info(
+                "StreamingRecognize: %.1f s of audio, %d final words in %.2f s (model %s)",
+                reader.received,
+                words,
+                elapsed,
+                engine.name,
+            )
 
-    async def _recognize(self, requests, reader: PcmReader,
-                         recognizer: streaming.StreamingRecognizer):
+    async def _recognize(self, requests, reader: PcmReader, recognizer: streaming.StreamingRecognizer):
         inbox: queue.Queue = queue.Queue(maxsize=MAX_QUEUED_CHUNKS)
 
         def decode(token: CancelToken):
@@ -193,8 +206,8 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                 async for request in requests:
                     if request.WhichOneof("request") != "audio_content":
                         raise InvalidOptionsError(
-                            "only the first message may carry `config`; later ones carry "
-                            "`audio_content`")
+                            "only the first message may carry `config`; later ones carry `audio_content`"
+                        )
                     await put(reader.feed(request.audio_content))
                 await put(reader.close())
                 await put(_FLUSH)
@@ -238,5 +251,6 @@ def response_for(update: streaming.Update, received: float) -> pb.StreamingRecog
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> str:
     streaming_recognition_pb2_grpc.add_StreamingRecognitionServiceServicer_to_server(
-        StreamingRecognitionServicer(runtime), server)
+        StreamingRecognitionServicer(runtime), server
+    )
     return pb.DESCRIPTOR.services_by_name["StreamingRecognitionService"].full_name

@@ -31,6 +31,7 @@ from sidecar.v1 import synthesis_pb2 as pb
 
 log = logging.getLogger(__name__)
 
+
 def options_from_proto(language_code: str, o: pb.SynthesisOptions) -> xtts.SynthesisOptions:
     return xtts.SynthesisOptions(
         language=language_code,
@@ -40,8 +41,9 @@ def options_from_proto(language_code: str, o: pb.SynthesisOptions) -> xtts.Synth
         top_p=o.top_p or None,
         repetition_penalty=o.repetition_penalty or None,
         seed=o.seed if o.HasField("seed") else None,
-        max_sentence_seconds=(convert.seconds(o.max_sentence_duration)
-                              if o.HasField("max_sentence_duration") else None),
+        max_sentence_seconds=(
+            convert.seconds(o.max_sentence_duration) if o.HasField("max_sentence_duration") else None
+        ),
     )
 
 
@@ -55,20 +57,27 @@ def decode_reference(reference: pb.VoiceReference) -> media.Audio:
     if kind == "pcm":
         audio = media.decode_pcm(reference.audio_content, convert.pcm_spec(reference.audio_format.pcm))
     else:
-        audio = media.decode_file(reference.audio_content, mono=True,
-                                  sample_rate=xtts.REFERENCE_SAMPLE_RATE,
-                                  max_duration=MAX_REFERENCE_UPLOAD_SECONDS,
-                                  name=reference.audio_format.encoded_file.filename or "the reference audio")
+        audio = media.decode_file(
+            reference.audio_content,
+            mono=True,
+            sample_rate=xtts.REFERENCE_SAMPLE_RATE,
+            max_duration=MAX_REFERENCE_UPLOAD_SECONDS,
+            name=reference.audio_format.encoded_file.filename or "the reference audio",
+        )
     return media.resample(audio, xtts.REFERENCE_SAMPLE_RATE, mono=True)
 
 
 def voice_to_proto(record: voices.VoiceRecord) -> pb.Voice:
     created = timestamp_pb2.Timestamp()
     created.FromNanoseconds(int(record.created * 1e9))
-    return pb.Voice(voice_id=record.voice_id, display_name=record.display_name, model=record.model,
-                    transcript=record.transcript,
-                    reference_duration=convert.duration(record.reference_seconds),
-                    create_time=created)
+    return pb.Voice(
+        voice_id=record.voice_id,
+        display_name=record.display_name,
+        model=record.model,
+        transcript=record.transcript,
+        reference_duration=convert.duration(record.reference_seconds),
+        create_time=created,
+    )
 
 
 class SynthesisResponses(JobResponses):
@@ -82,29 +91,48 @@ class SynthesisResponses(JobResponses):
 
     def info(self, started: SynthesisStarted) -> pb.SynthesizeResponse:
         self.spec = started.spec
-        return pb.SynthesizeResponse(info=pb.SynthesisInfo(
-            model=started.model, device=started.device, audio_format=convert.pcm_format(started.spec),
-            sentences=started.sentences, language_code=started.language, voice_id=self.voice_id))
+        return pb.SynthesizeResponse(
+            info=pb.SynthesisInfo(
+                model=started.model,
+                device=started.device,
+                audio_format=convert.pcm_format(started.spec),
+                sentences=started.sentences,
+                language_code=started.language,
+                voice_id=self.voice_id,
+            )
+        )
 
     def items(self, spoken: xtts.SpeechChunk | xtts.SpokenSentence):
         if isinstance(spoken, xtts.SpeechChunk):
             if self.first_audio is None:
                 self.first_audio = time.perf_counter() - self.started
             self.chunks += 1
-            yield pb.SynthesizeResponse(audio=audio_pb2.AudioChunk(
-                format=convert.pcm_format(self.spec),
-                data=media.encode_pcm(spoken.samples[None, :], self.spec.encoding),
-                start_offset=convert.duration(spoken.start)))
+            yield pb.SynthesizeResponse(
+                audio=audio_pb2.AudioChunk(
+                    format=convert.pcm_format(self.spec),
+                    data=media.encode_pcm(spoken.samples[None, :], self.spec.encoding),
+                    start_offset=convert.duration(spoken.start),
+                )
+            )
         else:
             self.sentences += 1
-            yield pb.SynthesizeResponse(sentence=pb.SynthesizedSentence(
-                index=spoken.index, text=spoken.text, time_range=convert.time_range(spoken.start, spoken.end)))
+            yield pb.SynthesizeResponse(
+                sentence=pb.SynthesizedSentence(
+                    index=spoken.index, text=spoken.text, time_range=convert.time_range(spoken.start, spoken.end)
+                )
+            )
 
     def summary(self, finished: Finished, elapsed: float) -> pb.SynthesizeResponse:
-        return pb.SynthesizeResponse(summary=pb.SynthesisSummary(
-            first_audio_duration=convert.duration(self.first_audio or 0.0),
-            audio_duration=convert.duration(finished.audio_seconds), processing_duration=convert.duration(elapsed),
-            speed_factor=self.speed(finished, elapsed), chunk_count=self.chunks, sentence_count=self.sentences))
+        return pb.SynthesizeResponse(
+            summary=pb.SynthesisSummary(
+                first_audio_duration=convert.duration(self.first_audio or 0.0),
+                audio_duration=convert.duration(finished.audio_seconds),
+                processing_duration=convert.duration(elapsed),
+                speed_factor=self.speed(finished, elapsed),
+                chunk_count=self.chunks,
+                sentence_count=self.sentences,
+            )
+        )
 
 
 class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
@@ -124,8 +152,9 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
             encoding = convert.output_encoding(request.options.output_encoding, media.PCM_F32LE)
             saved = await asyncio.to_thread(self.store.get, request.voice_id) if kind == "voice_id" else None
             model_name = request.options.model or (saved[0].model if saved else "")
-            pipeline = synthesize(self.runtime, text, options, model_name, encoding, saved,
-                                  lambda: decode_reference(request.reference))
+            pipeline = synthesize(
+                self.runtime, text, options, model_name, encoding, saved, lambda: decode_reference(request.reference)
+            )
             async for response in respond(self.runtime, "Synthesize", pipeline, responses):
                 yield response
 
@@ -140,14 +169,26 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
                     self.store.check_free(config.voice_id)
 
             def save(engine: xtts.XttsEngine, audio: media.Audio, conditioning: xtts.Conditioning):
-                record = voices.make_record(config.voice_id, config.display_name, engine.name, engine.fingerprint,
-                                            config.transcript, audio.duration)
+                record = voices.make_record(
+                    config.voice_id,
+                    config.display_name,
+                    engine.name,
+                    engine.fingerprint,
+                    config.transcript,
+                    audio.duration,
+                )
                 return self.store.save(record, dataclasses.asdict(conditioning))
 
-            record = await result_of(self.runtime, "CreateVoice", create_voice(self.runtime, upload, config.model,
-                                                                                save))
-            log.info("CreateVoice: %s from %.1f s of reference in %.2f s (model %s)", record.voice_id,
-                     record.reference_seconds, time.perf_counter() - started, record.model)
+            record = await result_of(
+                self.runtime, "CreateVoice", create_voice(self.runtime, upload, config.model, save)
+            )
+            log.info(
+                "CreateVoice: %s from %.1f s of reference in %.2f s (model %s)",
+                record.voice_id,
+                record.reference_seconds,
+                time.perf_counter() - started,
+                record.model,
+            )
             return pb.CreateVoiceResponse(voice=voice_to_proto(record))
 
     async def ListVoices(self, request: pb.ListVoicesRequest, context) -> pb.ListVoicesResponse:

@@ -36,8 +36,12 @@ def segment_to_proto(s: whisper.Segment) -> pb.Segment:
         time_range=convert.time_range(s.start, s.end),
         text=s.text,
         words=[
-            pb.Word(text=w.text, time_range=convert.time_range(w.start, w.end), probability=w.probability,
-                    speaker_label=w.speaker or "")
+            pb.Word(
+                text=w.text,
+                time_range=convert.time_range(w.start, w.end),
+                probability=w.probability,
+                speaker_label=w.speaker or "",
+            )
             for w in s.words
         ],
         average_log_probability=s.average_log_probability,
@@ -51,18 +55,28 @@ class TranscriptionResponses(JobResponses):
 
     def info(self, started: TranscriptionStarted) -> pb.TranscribeFileResponse:
         info = started.info
-        return pb.TranscribeFileResponse(info=pb.TranscriptionInfo(
-            language_code=info.language, language_probability=info.language_probability,
-            audio_duration=convert.duration(info.duration), speech_duration=convert.duration(info.speech_duration),
-            model=started.model, device=started.device))
+        return pb.TranscribeFileResponse(
+            info=pb.TranscriptionInfo(
+                language_code=info.language,
+                language_probability=info.language_probability,
+                audio_duration=convert.duration(info.duration),
+                speech_duration=convert.duration(info.speech_duration),
+                model=started.model,
+                device=started.device,
+            )
+        )
 
     def items(self, segment: whisper.Segment):
         yield pb.TranscribeFileResponse(segment=segment_to_proto(segment))
 
     def summary(self, finished: Finished, elapsed: float) -> pb.TranscribeFileResponse:
-        return pb.TranscribeFileResponse(summary=pb.TranscriptionSummary(
-            segment_count=self.item_count, processing_duration=convert.duration(elapsed),
-            speed_factor=self.speed(finished, elapsed)))
+        return pb.TranscribeFileResponse(
+            summary=pb.TranscriptionSummary(
+                segment_count=self.item_count,
+                processing_duration=convert.duration(elapsed),
+                speed_factor=self.speed(finished, elapsed),
+            )
+        )
 
 
 class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer):
@@ -77,13 +91,13 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 speaker_options = options_for_transcript(config.options)
-            pipeline = transcribe_file(self.runtime, upload, options, config.options.model, speaker_options,
-                                       limits.max_audio_seconds)
+            pipeline = transcribe_file(
+                self.runtime, upload, options, config.options.model, speaker_options, limits.max_audio_seconds
+            )
             async for response in respond(self.runtime, "TranscribeFile", pipeline, responses):
                 yield response
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> str:
-    transcription_pb2_grpc.add_TranscriptionServiceServicer_to_server(
-        TranscriptionServicer(runtime), server)
+    transcription_pb2_grpc.add_TranscriptionServiceServicer_to_server(TranscriptionServicer(runtime), server)
     return pb.DESCRIPTOR.services_by_name["TranscriptionService"].full_name

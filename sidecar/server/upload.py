@@ -47,27 +47,34 @@ class Upload:
             return audio
         if self.size == 0:
             raise InvalidAudioError(f"{self.filename or 'the audio'} is empty: no bytes were sent")
-        return media.decode_file(self.data, sample_rate=sample_rate, mono=mono,
-                                 max_duration=max_seconds, name=self.filename or "the audio")
+        return media.decode_file(
+            self.data, sample_rate=sample_rate, mono=mono, max_duration=max_seconds, name=self.filename or "the audio"
+        )
 
     def stream(self, *, sample_rate: int | None, mono: bool, max_seconds: float) -> media.DecodedStream:
         """For long jobs: decode block by block (PCM uploads decode whole; their size is known)."""
         if self.pcm is not None or self.size == 0:
             raise ValueError("stream() is for encoded files; use decode() for PCM")
-        return media.DecodedStream(self.data, sample_rate=sample_rate, mono=mono,
-                                   max_duration=max_seconds, name=self.filename or "the audio")
+        return media.DecodedStream(
+            self.data, sample_rate=sample_rate, mono=mono, max_duration=max_seconds, name=self.filename or "the audio"
+        )
 
     def blocks(self, *, sample_rate: int | None, block_seconds: float, max_seconds: float) -> Blocks:
         """For long jobs: files decode lazily, block by block; PCM (and an empty upload, for
         decode()'s message) decodes whole, its size bounded by the upload limit."""
         if self.pcm is None and self.size:
             stream = self.stream(sample_rate=sample_rate, mono=False, max_seconds=max_seconds)
-            return Blocks(stream.blocks(block_seconds), stream.sample_rate, stream.source_rate,
-                          stream.channel_count, stream.duration)
+            return Blocks(
+                stream.blocks(block_seconds),
+                stream.sample_rate,
+                stream.source_rate,
+                stream.channel_count,
+                stream.duration,
+            )
         audio = self.decode(sample_rate=None, mono=False, max_seconds=max_seconds)
         out = media.resample(audio, sample_rate) if sample_rate else audio
         step = max(1, int(block_seconds * out.sample_rate))
-        blocks = (out.samples[:, i:i + step] for i in range(0, out.frame_count, step))
+        blocks = (out.samples[:, i : i + step] for i in range(0, out.frame_count, step))
         return Blocks(blocks, out.sample_rate, audio.sample_rate, audio.channel_count, audio.duration)
 
     def close(self) -> None:
@@ -101,15 +108,12 @@ async def read_config_first(
         async for request in requests:
             if request.WhichOneof(oneof) != audio_field:
                 raise InvalidOptionsError(
-                    f"only the first message may carry `{config_field}`; later ones carry "
-                    f"`{audio_field}`"
+                    f"only the first message may carry `{config_field}`; later ones carry `{audio_field}`"
                 )
             chunk = getattr(request, audio_field)
             size += len(chunk)
             if size > limits.max_upload_bytes:
-                raise LimitExceededError(
-                    f"the upload exceeds the server's limit of {limits.max_upload_bytes} bytes"
-                )
+                raise LimitExceededError(f"the upload exceeds the server's limit of {limits.max_upload_bytes} bytes")
             if pcm is not None and pcm.duration_of(size) > limits.max_audio_seconds:
                 raise LimitExceededError(
                     f"the audio is longer than the server's limit of {limits.max_audio_seconds:g} s"
@@ -129,8 +133,7 @@ async def read_config_first(
         raise
 
 
-async def first_config(requests: AsyncIterator[Any], *, config_field: str = "config",
-                       oneof: str = "request") -> Any:
+async def first_config(requests: AsyncIterator[Any], *, config_field: str = "config", oneof: str = "request") -> Any:
     """Takes the first message of a config-first stream and returns its config."""
     try:
         first = await anext(requests)
