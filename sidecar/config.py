@@ -20,7 +20,7 @@ LICENSE_ENV = "SIDECAR_COQUI_TOS_AGREED"  # exactly "1" agrees; anything else do
 VOICES_DIR_ENV = "SIDECAR_VOICES_DIR"
 DEMUCS_REPOS_ENV = "SIDECAR_DEMUCS_REPOS"  # directories separated by os.pathsep
 # Settings a TOML file gives as arrays.
-TUPLE_SETTINGS = ("preload", "demucs_repositories")
+TUPLE_SETTINGS = ("preload", "demucs_repositories", "models_dirs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +46,9 @@ class ServerConfig:
     # Live streams (StreamingRecognize, StreamEnhance) each service runs at once. They hold no
     # job slot, since a caption stream lasts hours; past this, RESOURCE_EXHAUSTED.
     max_live_streams: int = 4
+    # Longest gap between a client's messages on a stream (a file upload, live audio) before the
+    # call ends with DEADLINE_EXCEEDED, freeing its place; also the wait for a stream's config.
+    stream_idle_seconds: float = 30.0
     # Bytes the loaded models may take together (RAM and GPU memory, as measured when each
     # loads); past it the least recently used idle models unload. 0: no limit. The TOML file
     # and --max-model-memory also take sizes such as "6G" or "512M".
@@ -70,6 +73,13 @@ class ServerConfig:
     # Demucs model repositories searched, in order, before Demucs' download cache
     # (--demucs-repo, repeatable; else $SIDECAR_DEMUCS_REPOS).
     demucs_repositories: tuple[str, ...] = ()
+    # Directories under which requests may name model directories (--models-dir, repeatable).
+    # Requests may always name installed models by their names.
+    models_dirs: tuple[str, ...] = ()
+    # Lets requests name any model path or hub id (--allow-client-model-paths). Model files can
+    # carry code (pickled checkpoints, pipeline configs), so anyone who can call the server can
+    # then run code as the server: only for a loopback server used by one person.
+    allow_client_model_paths: bool = False
 
     @classmethod
     def model_settings_for(cls, device: str = devices.AUTO, **fields) -> ModelSettings:
@@ -84,6 +94,8 @@ class ServerConfig:
             default_whisper_model=self.default_whisper_model,
             agree_coqui_license=self.agree_coqui_license,
             demucs_repositories=self.demucs_repositories,
+            models_dirs=self.models_dirs,
+            allow_client_model_paths=self.allow_client_model_paths,
         )
 
     def validate(self) -> None:
@@ -106,9 +118,12 @@ class ServerConfig:
             raise ValueError(f"max_model_memory must be bytes (or a size like 6G), not {self.max_model_memory!r}")
         if self.max_audio_seconds <= 0 or self.max_upload_bytes <= 0:
             raise ValueError("the audio limits must be positive")
+        if not 1.0 <= self.stream_idle_seconds <= 86400.0:
+            raise ValueError(f"stream_idle_seconds must be 1..86400, not {self.stream_idle_seconds}")
         devices.choose(self.device, gpu_present=True)  # checks the spelling only
-        if not isinstance(self.agree_coqui_license, bool):  # a TOML string would be truthy
-            raise ValueError("agree_coqui_license must be true or false")
+        for name in ("agree_coqui_license", "allow_client_model_paths"):
+            if not isinstance(getattr(self, name), bool):  # a TOML string would be truthy
+                raise ValueError(f"{name} must be true or false")
 
     @property
     def address(self) -> str:

@@ -25,8 +25,20 @@ class ModelUnavailableError(SidecarError):
     """The model exists but cannot be used here (missing extra, corrupt file, no device)."""
 
 
+class PermissionDeniedError(SidecarError):
+    """The server's operator does not allow what the request asks for (a model location)."""
+
+
 class BusyError(SidecarError):
-    """The server's job queue is full; the client may retry later."""
+    """The server's job queue is full; the client may retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IdleStreamError(SidecarError):
+    """A live stream sent nothing for longer than the server waits."""
 
 
 class CancelledError(SidecarError):

@@ -55,7 +55,12 @@ CASES = {
         "truncated",
     ),
     "random bytes": (lambda d, t: np.random.default_rng(3).bytes(20_000), None, INVALID, "not a readable audio"),
-    "text file": (lambda d, t: b"WEBVTT\n\nthis is not audio at all\n" * 40, None, INVALID, "no audio stream"),
+    "text file": (
+        lambda d, t: b"WEBVTT\n\nthis is not audio at all\n" * 40,
+        None,
+        INVALID,
+        "not an audio or video file",
+    ),
     "unsupported codec": (
         lambda d, t: media_files.unknown_codec_wav(t / "odd.wav").read_bytes(),
         None,

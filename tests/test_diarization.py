@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -332,3 +334,27 @@ def test_both_backends_on_cuda(random_pipeline):
     )
     assert device == "cuda"
     assert isinstance(list(diarizer.diarize(samples, d.DiarizationOptions(backend=d.PYANNOTE)))[-1], d.Diarization)
+
+
+def test_clustering_hours_of_windows_stays_in_bounded_memory():
+    """Windows past MAX_CLUSTERED_WINDOWS (4 h of speech is 36 000, a 5 GB distance matrix) are
+    not clustered pairwise: a sample is, and every window joins its nearest speaker. Run in a
+    child process, whose peak memory (VmHWM; ru_maxrss would count the forking parent's) is
+    its own."""
+    code = """
+import sys
+import numpy as np
+from sidecar.engines import diarization as d
+rng = np.random.default_rng(3)
+voices = d._unit(rng.standard_normal((2, 256)))
+truth = np.repeat([0, 1, 0, 1], 4500)  # 18 000 windows: the full matrix would take 2.6 GB
+noise = 0.35 * rng.standard_normal((len(truth), 256)) / 16
+labels = d.cluster(d._unit(voices[truth] + noise).astype(np.float32), 1, d.MAX_SPEAKERS)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(labels.max() + 1, (labels == truth).mean(), peak // 1024)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    speakers, agreement, peak_mib = done.stdout.split()
+    assert speakers == "2" and float(agreement) in (0.0, 1.0)  # every window with its speaker
+    assert int(peak_mib) < 700, f"peak {peak_mib} MiB"

@@ -49,7 +49,7 @@ def test_full_queue_answers_resource_exhausted_and_cancel_frees_the_worker(tiny_
     server = RunningSidecar(max_running_jobs=1, max_waiting_jobs=0)
     options = pb.TranscriptionOptions(model=tiny_model, vad_filter=False, word_timestamps=False)
     try:
-        with SidecarClient(server.address) as client:
+        with SidecarClient(server.address, busy_retries=0) as client:  # the refusal itself, not a retry
             long_call = client.transcribe_stream(long_pcm, options=options, audio_format=PCM)
             responses = iter(long_call)
             assert next(r for r in responses if r.WhichOneof("event") == "segment")

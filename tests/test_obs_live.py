@@ -215,7 +215,7 @@ def test_options_are_checked():
 class FakeObs(types.ModuleType):
     """Just enough of obspython for the script's properties and settings (not OBS itself)."""
 
-    OBS_TEXT_DEFAULT, OBS_PATH_DIRECTORY, OBS_PATH_FILE_SAVE = 0, 2, 1
+    OBS_TEXT_DEFAULT, OBS_PATH_FILE, OBS_PATH_DIRECTORY, OBS_PATH_FILE_SAVE = 0, 0, 2, 1
     OBS_COMBO_TYPE_EDITABLE, OBS_COMBO_FORMAT_STRING = 1, 3
 
     def __init__(self) -> None:
@@ -270,13 +270,16 @@ def test_script_properties(script):
     module, fake = script
     module.script_properties()
     props = fake.properties
-    assert {"venv", "address", "text_source", "input", "language", "lines", "chars_per_line", "srt"} <= set(props)
+    assert {"venv", "address", "token_file", "tls_ca", "text_source", "input", "language", "lines",
+            "chars_per_line", "srt"} <= set(props)  # fmt: skip
     assert props["text_source"][3] == ["Captions", "Title"], "only Text sources are offered"
     assert props["lines"][2][:2] == (1, 10) and props["chars_per_line"][2][:2] == (8, 200)
     assert "pulse:default" in props["input"][3]
     settings = {
         "venv": " /v ",
         "address": "h:1",
+        "token_file": " ~/token ",
+        "tls_ca": "",
         "text_source": "Captions",
         "input": "a.wav",
         "language": "en",
@@ -288,6 +291,7 @@ def test_script_properties(script):
     assert module.read_settings(settings) == module.Settings(
         venv="/v",
         address="h:1",
+        token_file="~/token",
         text_source="Captions",
         input="a.wav",
         language="en",

@@ -2,10 +2,11 @@
 
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sidecar import config as config_mod
 from sidecar_client import SidecarClient, SidecarError
@@ -112,3 +113,95 @@ def test_cli_commands_with_their_own_server_use_the_token_it_takes(monkeypatch):
     )
     assert done.returncode == 0, done.stderr
     assert "tiny.en" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """A sidecar that speaks only TLS (a self-signed localhost certificate) and wants a token."""
+    directory = tmp_path_factory.mktemp("tls")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    token_file = directory / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    server = RunningSidecar(host="0.0.0.0", token=TOKEN, tls_cert=str(cert), tls_key=str(key))
+    yield f"localhost:{server.sidecar.port}", cert, token_file
+    server.stop()
+
+
+def test_tls_and_a_token_file_end_to_end_from_the_cli(tls_server, data_dir, tmp_path, monkeypatch):
+    address, cert, token_file = tls_server
+    monkeypatch.delenv("SIDECAR_TOKEN", raising=False)
+    clip = str(data_dir / "1089-134691-0000.flac")
+
+    def subtitle(name: str, *connection: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "sidecar.cli.main", "subtitle", clip, "-o", str(tmp_path / name),
+                   "--server", address, *connection, "-q"]  # fmt: skip
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    done = subtitle("clip.srt", "--tls-ca", str(cert), "--token-file", str(token_file))
+    assert done.returncode == 0, done.stderr
+    assert "wait" in (tmp_path / "clip.srt").read_text().lower()
+    # The same without the roots, or without the token, is refused.
+    done = subtitle("no-roots.srt", "--token-file", str(token_file))
+    assert done.returncode != 0 and "UNAVAILABLE" in done.stderr, done.stderr
+    done = subtitle("no-token.srt", "--tls-ca", str(cert))
+    assert done.returncode != 0 and "UNAUTHENTICATED" in done.stderr, done.stderr
+
+
+def test_tls_from_the_obs_and_audacity_client_code(tls_server, data_dir, monkeypatch):
+    """The live captions the OBS script runs (LiveOptions, as it builds them from its settings)
+    and the Audacity bridge's connection both reach a TLS sidecar with a token file."""
+    from sidecar_audacity import session
+    from sidecar_client import Connection, live
+    from sidecar_client.capture import AudioCapture, CaptureOptions
+
+    address, cert, token_file = tls_server
+    monkeypatch.delenv("SIDECAR_TOKEN", raising=False)
+    options = live.LiveOptions(address=address, token_file=str(token_file), tls_ca=str(cert), give_up_seconds=0.0)
+    capture = AudioCapture(str(data_dir / "1089-134691-0000.flac"), CaptureOptions(realtime=False)).start()
+    captions = live.LiveCaptions(capture, options).start()
+    finals, statuses = [], []
+    try:
+        deadline = time.monotonic() + 120
+        while captions.running and time.monotonic() < deadline:
+            update = captions.poll()
+            finals += update.finals
+            statuses.append(update.status)
+            time.sleep(0.1)
+        finals += captions.poll().finals
+    finally:
+        captions.stop()
+        capture.stop()
+    assert "wait" in " ".join(f.text for f in finals).lower(), statuses[-3:]
+    with session.connect(Connection(address, token_file=str(token_file), tls_ca=str(cert))) as client:
+        assert {m.name for m in client.list_models()} >= {"tiny.en"}
+
+
+def test_every_service_and_reflection_need_the_token(guarded):
+    """Each of the 13 RPCs and server reflection answer UNAUTHENTICATED without the token; the
+    health check alone stays open."""
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    from tests import fuzzing
+
+    address = f"127.0.0.1:{guarded.sidecar.port}"
+    with grpc.insecure_channel(address) as channel:
+        for rpc in fuzzing.rpcs():
+            request = fuzzing.message_factory.GetMessageClass(rpc.method.input_type)()
+            assert fuzzing.call(channel, rpc, [request]) == grpc.StatusCode.UNAUTHENTICATED, rpc.name
+        reflection = channel.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            list(reflection(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        assert health.status == health_pb2.HealthCheckResponse.SERVING

@@ -60,7 +60,12 @@ def voices_dir(tmp_path_factory):
 def flagged(tiny_xtts_dir, voices_dir, data_dir, tmp_path_factory):
     """A server agreed and given its voices directory by flags, with voice "cloned" saved."""
     with serving(
-        tmp_path_factory.mktemp("flagged"), "--agree-coqui-license", "--voices-dir", str(voices_dir)
+        tmp_path_factory.mktemp("flagged"),
+        "--agree-coqui-license",
+        "--voices-dir",
+        str(voices_dir),
+        "--models-dir",
+        str(tiny_xtts_dir.parent),
     ) as client:
         client.create_voice(data_dir / REFERENCE, voice_id="cloned", model=str(tiny_xtts_dir))
         yield client
@@ -144,7 +149,9 @@ def test_agree_flag_allows_synthesis_and_voices_dir_holds_the_voice(flagged, voi
 
 def test_toml_keys_agree_and_place_the_voices(flagged, voices_dir, tiny_xtts_dir, tmp_path):
     toml = tmp_path / "sidecar.toml"
-    toml.write_text(f"agree_coqui_license = true\nvoices_dir = {str(voices_dir)!r}\n")
+    toml.write_text(
+        f"agree_coqui_license = true\nvoices_dir = {str(voices_dir)!r}\nmodels_dirs = [{str(tiny_xtts_dir.parent)!r}]\n"
+    )
     with serving(tmp_path, "--config", str(toml)) as client:
         assert synthesize(client, tiny_xtts_dir, voice_id="cloned") > 0  # found in voices_dir
 

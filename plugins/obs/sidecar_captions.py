@@ -42,6 +42,8 @@ class Settings:
 
     venv: str = ""  # the sidecar's virtual environment; empty: OBS's Python already has the packages
     address: str = "127.0.0.1:50051"
+    token_file: str = ""  # a file holding the sidecar's token; empty: $SIDECAR_TOKEN, if set
+    tls_ca: str = ""  # PEM roots to verify a TLS sidecar against; empty: no TLS
     text_source: str = ""
     input: str = "pulse:default"  # FORMAT:DEVICE for ffmpeg, or a file read in real time
     language: str = ""
@@ -87,6 +89,10 @@ def script_properties():
     props = obs.obs_properties_create()
     obs.obs_properties_add_path(props, "venv", "Sidecar virtual environment", obs.OBS_PATH_DIRECTORY, "", None)
     obs.obs_properties_add_text(props, "address", "Sidecar address (host:port)", obs.OBS_TEXT_DEFAULT)
+    obs.obs_properties_add_path(props, "token_file", "Sidecar token file", obs.OBS_PATH_FILE, "", None)
+    obs.obs_properties_add_path(
+        props, "tls_ca", "TLS roots (PEM; empty: no TLS)", obs.OBS_PATH_FILE, "PEM files (*.pem *.crt)", None
+    )
     sources = obs.obs_properties_add_list(
         props, "text_source", "Text source", obs.OBS_COMBO_TYPE_EDITABLE, obs.OBS_COMBO_FORMAT_STRING
     )
@@ -125,7 +131,7 @@ def script_update(settings) -> None:
         report(f"bad caption layout: {exc}")
         return
     State.shown = None
-    connection = ("venv", "address", "input", "language")
+    connection = ("venv", "address", "token_file", "tls_ca", "input", "language")
     if State.session is None or any(getattr(new, k) != getattr(old, k) for k in connection):
         restart_session()
 
@@ -140,6 +146,8 @@ def read_settings(settings) -> Settings:
     return Settings(
         venv=obs.obs_data_get_string(settings, "venv").strip(),
         address=obs.obs_data_get_string(settings, "address").strip(),
+        token_file=obs.obs_data_get_string(settings, "token_file").strip(),
+        tls_ca=obs.obs_data_get_string(settings, "tls_ca").strip(),
         text_source=obs.obs_data_get_string(settings, "text_source"),
         input=obs.obs_data_get_string(settings, "input").strip(),
         language=obs.obs_data_get_string(settings, "language").strip(),
@@ -197,7 +205,12 @@ def restart_session() -> None:
     stop_session()
     settings, live = State.settings, State.live
     try:
-        options = live.LiveOptions(address=settings.address, language_code=settings.language)
+        options = live.LiveOptions(
+            address=settings.address,
+            token_file=settings.token_file or None,
+            tls_ca=settings.tls_ca or None,
+            language_code=settings.language,
+        )
         options.validate()
         from sidecar_client.capture import AudioCapture  # importable once the venv is on the path
 
@@ -300,11 +313,20 @@ def start_srt() -> None:
         report("recording started but OBS gave no file name: no SRT")
         return
     origin = State.session.capture.capture_time(time.monotonic())
-    path = pathlib.Path(recording).with_suffix(".srt")
-    try:
-        State.srt = State.live.CaptionFile(path, origin)
-    except OSError as exc:
-        report(f"cannot write {path}: {exc}")
+    recording = pathlib.Path(recording)
+    # Never over a file the user has: "<recording>.srt", else "<recording> (2).srt", ...
+    for number in range(1, 100):
+        path = recording.with_name(recording.stem + (f" ({number})" if number > 1 else "") + ".srt")
+        try:
+            State.srt = State.live.CaptionFile(path, origin)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            report(f"cannot write {path}: {exc}")
+            return
+    else:
+        report(f"no free name for the captions of {recording}: no SRT")
         return
     report(f"writing captions to {path}")
 

@@ -263,9 +263,9 @@ def export_subtitles(
         ),
         key=lambda cue: (cue.start, cue.end),
     )
-    from sidecar_client.captions import write_text_atomically as write_atomically
+    from sidecar_common import outputs
 
-    write_atomically(output, writer(cues))
+    outputs.write_text(output, writer(cues))  # the save dialog asked before replacing a file
     return Outcome(f"{output}: {len(cues)} cues from {', '.join(t.name for t in tracks)}")
 
 

@@ -26,7 +26,7 @@ import sys
 from sidecar_audacity import actions, creative, session
 from sidecar_audacity.errors import AudacityStalledError, AudacityUnreachableError, PluginError, SidecarUnavailableError
 from sidecar_audacity.pipe import PIPE_DIR
-from sidecar_client import DEFAULT_ADDRESS
+from sidecar_client import DEFAULT_ADDRESS, Connection
 
 UNREACHABLE = (AudacityUnreachableError, AudacityStalledError, SidecarUnavailableError)
 
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the sidecar (default $SIDECAR_ADDRESS or {DEFAULT_ADDRESS})",
     )
     parser.add_argument("--token", default=None, help="the sidecar's token (default: $SIDECAR_TOKEN)")
+    parser.add_argument("--token-file", metavar="FILE", help="read the sidecar's token from this file")
+    parser.add_argument("--tls-ca", metavar="PEM", help="reach the sidecar over TLS, verified by these roots")
     parser.add_argument("--pipe-dir", default=PIPE_DIR, help=argparse.SUPPRESS)  # tests
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "panel":
         from sidecar_audacity.panel import run_panel
 
-        return run_panel(args.server, token=args.token or os.environ.get("SIDECAR_TOKEN"), pipe_dir=args.pipe_dir)
+        return run_panel(connection_of(args), pipe_dir=args.pipe_dir)
     job = actions.Job(None if args.quiet else ProgressLines())
     previous = signal.signal(signal.SIGINT, lambda *_: job.cancel())  # Ctrl-C stops the sidecar's job too
     try:
@@ -213,7 +215,11 @@ def run_action(args: argparse.Namespace, job: actions.Job) -> actions.Outcome:
             track_name=getattr(args, "track_name", actions.CAPTION_TRACK),
             speaker_count=getattr(args, "speakers", 0),
         )
-    return session.perform(args.command, options, job, address=args.server, token=args.token, pipe_dir=args.pipe_dir)
+    return session.perform(args.command, options, job, address=connection_of(args), pipe_dir=args.pipe_dir)
+
+
+def connection_of(args: argparse.Namespace) -> Connection:
+    return Connection(args.server, args.token, args.token_file, tls_ca=args.tls_ca)
 
 
 class ProgressLines:

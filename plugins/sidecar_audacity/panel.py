@@ -17,7 +17,7 @@ from tkinter import filedialog, ttk
 from sidecar_audacity import actions, creative, session
 from sidecar_audacity.errors import PluginError
 from sidecar_audacity.pipe import PIPE_DIR
-from sidecar_client import DEFAULT_ADDRESS
+from sidecar_client import DEFAULT_ADDRESS, Connection
 
 POLL_MS = 100
 TITLE = "Audio sidecar"
@@ -37,7 +37,12 @@ class Panel:
     """The panel's widgets and the one action it may run at a time."""
 
     def __init__(
-        self, root: tk.Tk, *, address: str = DEFAULT_ADDRESS, token: str | None = None, pipe_dir: str = PIPE_DIR
+        self,
+        root: tk.Tk,
+        *,
+        address: str | Connection = DEFAULT_ADDRESS,
+        token: str | None = None,
+        pipe_dir: str = PIPE_DIR,
     ) -> None:
         self.root, self.address, self.token, self.pipe_dir = root, address, token, pipe_dir
         self.events: queue.Queue = queue.Queue()
@@ -189,7 +194,9 @@ class Panel:
         return variable
 
 
-def run_panel(address: str = DEFAULT_ADDRESS, *, token: str | None = None, pipe_dir: str = PIPE_DIR) -> int:
+def run_panel(
+    address: str | Connection = DEFAULT_ADDRESS, *, token: str | None = None, pipe_dir: str = PIPE_DIR
+) -> int:
     if os.name == "posix" and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         print("sidecar-audacity panel: no display (DISPLAY is not set)", file=sys.stderr)
         return 2

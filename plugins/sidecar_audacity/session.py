@@ -6,13 +6,11 @@ while it runs and another client (the other of the two) can take it afterwards.
 
 from __future__ import annotations
 
-import os
-
 from sidecar_audacity import actions, creative
 from sidecar_audacity.audacity import Audacity
 from sidecar_audacity.errors import SidecarUnavailableError
 from sidecar_audacity.pipe import PIPE_DIR, PipeConnection
-from sidecar_client import DEFAULT_ADDRESS, SidecarClient, SidecarError
+from sidecar_client import DEFAULT_ADDRESS, Connection, SidecarClient, SidecarError
 
 SIDECAR_READY_SECONDS = 5.0
 # Action name (as the CLI spells it) -> the function that runs it.
@@ -33,7 +31,7 @@ def perform(
     options,
     job: actions.Job,
     *,
-    address: str = DEFAULT_ADDRESS,
+    address: str | Connection = DEFAULT_ADDRESS,
     token: str | None = None,
     pipe_dir: str = PIPE_DIR,
 ) -> actions.Outcome:
@@ -49,9 +47,14 @@ def export_subtitles(
         return actions.export_subtitles(audacity, output, track_names=track_names, force=force)
 
 
-def connect(address: str, token: str | None) -> SidecarClient:
-    """A client whose sidecar answers, or SidecarUnavailableError."""
-    client = SidecarClient(address, token=token or os.environ.get("SIDECAR_TOKEN"))
+def connect(address: str | Connection, token: str | None = None) -> SidecarClient:
+    """A client whose sidecar answers, or SidecarUnavailableError. `address` is host:port (with
+    `token`, else $SIDECAR_TOKEN) or a Connection with its TLS and token settings."""
+    connection = address if isinstance(address, Connection) else Connection(address, token)
+    try:
+        client = connection.open()
+    except SidecarError as exc:
+        raise SidecarUnavailableError(exc.details) from None
     try:
         client.wait_ready(timeout=SIDECAR_READY_SECONDS)
     except SidecarError as exc:

@@ -2,6 +2,7 @@
 
 from sidecar_client.client import (
     DEFAULT_ADDRESS,
+    Connection,
     DiarizationResult,
     SidecarClient,
     SidecarError,
@@ -11,6 +12,7 @@ from sidecar_client.client import (
 )
 
 __all__ = [
+    "Connection",
     "DEFAULT_ADDRESS",
     "DiarizationResult",
     "SidecarClient",

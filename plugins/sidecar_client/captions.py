@@ -1,13 +1,9 @@
-"""Captions from a transcript, and safe text output: shared by the CLI and the plugins.
+"""Captions from a transcript: shared by the CLI and the plugins.
 
 Standard library and sidecar_common.subtitles only (itself standard library only).
 """
 
 from __future__ import annotations
-
-import os
-import pathlib
-import tempfile
 
 from sidecar_client.client import Transcript
 from sidecar_common import subtitles
@@ -27,17 +23,3 @@ def cues_for(transcript: Transcript) -> list[subtitles.Cue]:
     return subtitles.cues_from_segments(
         ((*span(s.time_range), s.text, s.speaker_label or None) for s in transcript.segments), media_duration=duration
     )
-
-
-def write_text_atomically(path: str | os.PathLike, text: str) -> None:
-    """Writes through a temporary sibling and a rename: readers never see half a file."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

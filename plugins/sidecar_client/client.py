@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
@@ -35,18 +36,23 @@ from sidecar.v1 import (
     transcription_pb2,
     transcription_pb2_grpc,
 )
+from sidecar_common.limits import RETRY_DELAY_METADATA
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 CHUNK_BYTES = 1 << 20  # well under the server's 4 MiB message limit
+BUSY_RETRIES = 3  # tries again after RESOURCE_EXHAUSTED, waiting what the server asks
+MAX_RETRY_WAIT_SECONDS = 60.0
+TOKEN_ENV = "SIDECAR_TOKEN"
 
 
 class SidecarError(Exception):
     """A call failed; `code` is the gRPC status code and the message the server's."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, retry_delay: float | None = None) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.details = message
+        self.retry_delay = retry_delay  # seconds the server asked to wait (RESOURCE_EXHAUSTED)
 
 
 @dataclasses.dataclass
@@ -83,6 +89,44 @@ def iter_chunks(source: str | os.PathLike | bytes | BinaryIO, chunk_bytes: int =
         yield chunk
 
 
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """How a client reaches a sidecar: what the CLI's, the OBS script's and the Audacity
+    bridge's connection settings all become."""
+
+    address: str = DEFAULT_ADDRESS
+    token: str | None = None
+    token_file: str | None = None  # a file holding the token (kept out of argv and the environment)
+    tls: bool = False  # verify the server against the system's roots
+    tls_ca: str | None = None  # a PEM file of roots to verify it against instead (implies TLS)
+
+    def bearer_token(self) -> str | None:
+        """The token given, else the token file's first line, else $SIDECAR_TOKEN."""
+        if self.token:
+            return self.token
+        if self.token_file:
+            try:
+                with open(os.path.expanduser(self.token_file), encoding="utf-8") as f:
+                    return f.readline().strip() or None
+            except OSError as exc:
+                raise SidecarError(
+                    grpc.StatusCode.UNAUTHENTICATED, f"cannot read the token file {self.token_file}: {exc.strerror}"
+                ) from None
+        return os.environ.get(TOKEN_ENV) or None
+
+    def open(self, **options) -> SidecarClient:
+        roots = None
+        if self.tls_ca:
+            try:
+                with open(os.path.expanduser(self.tls_ca), "rb") as f:
+                    roots = f.read()
+            except OSError as exc:
+                raise SidecarError(
+                    grpc.StatusCode.UNAVAILABLE, f"cannot read the TLS roots {self.tls_ca}: {exc.strerror}"
+                ) from None
+        return SidecarClient(self.address, token=self.bearer_token(), root_certificates=roots, tls=self.tls, **options)
+
+
 class SidecarClient:
     """One channel to a sidecar. Use as a context manager, or call close()."""
 
@@ -92,15 +136,20 @@ class SidecarClient:
         *,
         token: str | None = None,
         root_certificates: bytes | None = None,
+        tls: bool = False,
         max_message_bytes: int = 4 << 20,
+        busy_retries: int = BUSY_RETRIES,
     ) -> None:
+        """`tls`: verify the server against the system's roots, or `root_certificates` (PEM)
+        when given, which implies TLS."""
         self.address = address
         self.token = token
+        self.busy_retries = busy_retries
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
-        if root_certificates is not None:
+        if tls or root_certificates is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates)
             self.channel = grpc.secure_channel(address, credentials, options=options)
         else:
@@ -169,7 +218,10 @@ class SidecarClient:
             for chunk in iter_chunks(audio):
                 yield transcription_pb2.TranscribeFileRequest(audio_content=chunk)
 
-        return Call(self.transcription.TranscribeFile(requests(), metadata=self._metadata, timeout=timeout))
+        return self._call(
+            lambda: self.transcription.TranscribeFile(requests(), metadata=self._metadata, timeout=timeout),
+            replayable(audio),
+        )
 
     def transcribe(
         self,
@@ -210,8 +262,14 @@ class SidecarClient:
         blocks in its iterator to pace the stream); when it is exhausted the stream
         half-closes and the server finalizes every pending word. cancel() stops at once.
         """
-        requests = chunk_requests(config, streaming_recognition_pb2.StreamingRecognizeRequest, audio_chunks)
-        return Call(self.streaming.StreamingRecognize(requests, metadata=self._metadata, timeout=timeout))
+        return self._call(
+            lambda: self.streaming.StreamingRecognize(
+                chunk_requests(config, streaming_recognition_pb2.StreamingRecognizeRequest, audio_chunks),
+                metadata=self._metadata,
+                timeout=timeout,
+            ),
+            False,
+        )
 
     def enhance_stream(
         self,
@@ -228,8 +286,14 @@ class SidecarClient:
         config = enhancement_pb2.EnhanceFileConfig(
             audio_format=audio_format, options=options, output_encoding=output_encoding
         )
-        requests = chunk_requests(config, enhancement_pb2.EnhanceFileRequest, iter_chunks(audio))
-        return Call(self.enhancement.EnhanceFile(requests, metadata=self._metadata, timeout=timeout))
+        return self._call(
+            lambda: self.enhancement.EnhanceFile(
+                chunk_requests(config, enhancement_pb2.EnhanceFileRequest, iter_chunks(audio)),
+                metadata=self._metadata,
+                timeout=timeout,
+            ),
+            replayable(audio),
+        )
 
     def enhance(
         self,
@@ -278,8 +342,14 @@ class SidecarClient:
         config = enhancement_pb2.StreamEnhanceConfig(
             pcm_format=pcm_format, options=options, output_encoding=output_encoding
         )
-        requests = chunk_requests(config, enhancement_pb2.StreamEnhanceRequest, audio_chunks)
-        return Call(self.enhancement.StreamEnhance(requests, metadata=self._metadata, timeout=timeout))
+        return self._call(
+            lambda: self.enhancement.StreamEnhance(
+                chunk_requests(config, enhancement_pb2.StreamEnhanceRequest, audio_chunks),
+                metadata=self._metadata,
+                timeout=timeout,
+            ),
+            False,
+        )
 
     def synthesize_stream(
         self,
@@ -306,7 +376,7 @@ class SidecarClient:
             )
         elif voice_id:
             request.voice_id = voice_id
-        return Call(self.synthesis.Synthesize(request, metadata=self._metadata, timeout=timeout))
+        return self._call(lambda: self.synthesis.Synthesize(request, metadata=self._metadata, timeout=timeout), True)
 
     def create_voice(
         self,
@@ -335,6 +405,9 @@ class SidecarClient:
         request = synthesis_pb2.DeleteVoiceRequest(voice_id=voice_id)
         return self._unary(self.synthesis.DeleteVoice, request).voice
 
+    def _call(self, start: Callable[[], object], can_retry: bool) -> Call:
+        return Call(start, can_retry, self.busy_retries)
+
     def _unary(self, rpc, request):
         """Calls a unary (or client-streaming) RPC with this client's metadata."""
         try:
@@ -354,8 +427,14 @@ class SidecarClient:
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
         config = separation_pb2.SeparationConfig(audio_format=audio_format, options=options)
-        requests = chunk_requests(config, separation_pb2.SeparateFileRequest, iter_chunks(audio))
-        return Call(self.separation.SeparateFile(requests, metadata=self._metadata, timeout=timeout))
+        return self._call(
+            lambda: self.separation.SeparateFile(
+                chunk_requests(config, separation_pb2.SeparateFileRequest, iter_chunks(audio)),
+                metadata=self._metadata,
+                timeout=timeout,
+            ),
+            replayable(audio),
+        )
 
     def separate(
         self,
@@ -396,8 +475,14 @@ class SidecarClient:
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
         config = diarization_pb2.DiarizationConfig(audio_format=audio_format, options=options)
-        requests = chunk_requests(config, diarization_pb2.DiarizeFileRequest, iter_chunks(audio))
-        return Call(self.diarization.DiarizeFile(requests, metadata=self._metadata, timeout=timeout))
+        return self._call(
+            lambda: self.diarization.DiarizeFile(
+                chunk_requests(config, diarization_pb2.DiarizeFileRequest, iter_chunks(audio)),
+                metadata=self._metadata,
+                timeout=timeout,
+            ),
+            replayable(audio),
+        )
 
     def diarize(
         self,
@@ -432,13 +517,19 @@ class SidecarClient:
         `progress` and the `summary`, whose settings regenerate the cue. A melody or
         continuation reference (settings.reference_mode) streams after the config."""
         config = cues_pb2.GenerateCueConfig(settings=settings, output_encoding=output_encoding)
-        audio: Iterable[bytes] = ()
         if reference is not None:
             name = os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else ""
             config.audio_format.CopyFrom(reference_format or audio_format_for(name))
-            audio = iter_chunks(reference)
-        requests = chunk_requests(config, cues_pb2.GenerateCueRequest, audio)
-        return Call(self.cues.GenerateCue(requests, metadata=self._metadata, timeout=timeout))
+
+        def audio() -> Iterable[bytes]:
+            return () if reference is None else iter_chunks(reference)
+
+        return self._call(
+            lambda: self.cues.GenerateCue(
+                chunk_requests(config, cues_pb2.GenerateCueRequest, audio()), metadata=self._metadata, timeout=timeout
+            ),
+            reference is None or replayable(reference),
+        )
 
     def detect_events(
         self,
@@ -453,30 +544,84 @@ class SidecarClient:
         if audio_format is None:
             audio_format = audio_format_for(os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "")
         config = events_pb2.EventDetectionConfig(audio_format=audio_format, options=options)
-        requests = chunk_requests(config, events_pb2.DetectEventsRequest, iter_chunks(audio))
-        return Call(self.events.DetectEvents(requests, metadata=self._metadata, timeout=timeout))
+        return self._call(
+            lambda: self.events.DetectEvents(
+                chunk_requests(config, events_pb2.DetectEventsRequest, iter_chunks(audio)),
+                metadata=self._metadata,
+                timeout=timeout,
+            ),
+            replayable(audio),
+        )
+
+
+def replayable(audio) -> bool:
+    """Whether the audio can be sent again for a retry: a path or bytes, not a stream."""
+    return isinstance(audio, (str, os.PathLike, bytes, bytearray, memoryview))
 
 
 class Call:
-    """A server-streaming call whose errors surface as SidecarError."""
+    """A server-streaming call whose errors surface as SidecarError.
 
-    def __init__(self, call) -> None:
-        self._call = call
+    When the server answers RESOURCE_EXHAUSTED (its queue is full) before anything else and the
+    request can be sent again, the call waits the delay the server asked for and tries again,
+    at most `retries` times and MAX_RETRY_WAIT_SECONDS in all.
+    """
+
+    def __init__(self, start: Callable[[], object], can_retry: bool = False, retries: int = BUSY_RETRIES) -> None:
+        self._start = start
+        self._retries = retries if can_retry else 0
+        self._call = start()
+        self._cancelled = False
 
     def __iter__(self) -> Iterator:
-        try:
-            yield from self._call
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+        waited = 0.0
+        while True:
+            answered = False
+            try:
+                for response in self._call:
+                    answered = True
+                    yield response
+                return
+            except grpc.RpcError as exc:
+                error = _error(exc)
+                delay = error.retry_delay or 1.0
+                if (
+                    answered
+                    or self._cancelled
+                    or error.code != grpc.StatusCode.RESOURCE_EXHAUSTED
+                    or self._retries <= 0
+                    or waited + delay > MAX_RETRY_WAIT_SECONDS
+                ):
+                    raise error from None
+            self._retries -= 1
+            waited += delay
+            time.sleep(delay)
+            self._call = self._start()
 
     def cancel(self) -> None:
+        self._cancelled = True
         self._call.cancel()
 
 
 def _error(exc: grpc.RpcError) -> SidecarError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    return SidecarError(code, details or code.name)
+    return SidecarError(code, details or code.name, retry_delay=_retry_delay(exc))
+
+
+def _retry_delay(exc: grpc.RpcError) -> float | None:
+    """The wait the server asked for with RESOURCE_EXHAUSTED, in seconds, if it said."""
+    try:
+        metadata = exc.trailing_metadata() or ()
+    except Exception:  # an error raised before any call existed has none
+        return None
+    for key, value in metadata:
+        if key == RETRY_DELAY_METADATA:
+            try:
+                return max(0.0, int(value) / 1000)
+            except ValueError:
+                return None
+    return None
 
 
 def chunk_requests(config_message, wrap: Callable, audio: Iterable[bytes]) -> Iterator:

@@ -26,10 +26,9 @@ from collections.abc import Iterator
 import grpc
 
 from sidecar.v1 import streaming_recognition_pb2
-from sidecar_client.captions import write_text_atomically
 from sidecar_client.capture import SAMPLE_RATE, AudioCapture
-from sidecar_client.client import DEFAULT_ADDRESS, SidecarClient, SidecarError, streaming_config
-from sidecar_common import subtitles
+from sidecar_client.client import DEFAULT_ADDRESS, Connection, SidecarClient, SidecarError, streaming_config
+from sidecar_common import outputs, subtitles
 from sidecar_common.durations import seconds
 
 LAG_WARNING_SECONDS = 5.0  # the sidecar this far behind the audio is worth a notice
@@ -50,6 +49,9 @@ RETRY_CODES = frozenset(
 class LiveOptions:
     address: str = DEFAULT_ADDRESS  # host:port of the sidecar
     token: str | None = None  # bearer token, when the sidecar asks for one
+    token_file: str | None = None  # a file holding the token instead
+    tls: bool = False  # TLS, verified by the system's roots
+    tls_ca: str | None = None  # TLS, verified by this PEM file of roots
     language_code: str = ""  # BCP-47 ("en"); empty: the model's default or detection
     model: str = ""  # Whisper model name; empty: the server's default
     interim_results: bool = True  # also receive the words not yet final
@@ -68,6 +70,9 @@ class LiveOptions:
             raise ValueError("retry times must satisfy 0 < retry_first_seconds <= retry_max_seconds")
         if self.give_up_seconds is not None and self.give_up_seconds < 0:
             raise ValueError(f"give_up_seconds must be >= 0, got {self.give_up_seconds}")
+
+    def connection(self) -> Connection:
+        return Connection(self.address, self.token, self.token_file, self.tls, self.tls_ca)
 
     def config(self) -> streaming_recognition_pb2.StreamingRecognitionConfig:
         vad = streaming_recognition_pb2.VoiceActivityConfig()
@@ -157,7 +162,7 @@ class LiveCaptions:
         away_since = None  # when the sidecar went away, while it is away
         while not self._stop.is_set():
             try:
-                with SidecarClient(self.options.address, token=self.options.token) as client:
+                with self.options.connection().open() as client:
                     client.wait_ready(timeout=self.options.retry_max_seconds)
                     self._set(status="connected")
                     delay, away_since = self.options.retry_first_seconds, None
@@ -171,7 +176,7 @@ class LiveCaptions:
                     self._set(status=f"failed: {exc}", interim="")
                     return
                 self._set(status=f"reconnecting: {exc.details}", interim="")
-                self._stop.wait(delay)
+                self._stop.wait(max(delay, exc.retry_delay or 0.0))  # a busy server says how long
                 delay = min(delay * 2, self.options.retry_max_seconds)
                 continue
             if self.capture.ended and self._resume >= self.capture.captured - 1e-6:
@@ -308,7 +313,16 @@ class CaptionFile:
     moment. Words before a pause that always ends a cue are frozen as cues, so a rewrite
     rebuilds only the cues since the last pause."""
 
-    def __init__(self, path: str | os.PathLike, origin: float = 0.0, rules: subtitles.CueRules | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        origin: float = 0.0,
+        rules: subtitles.CueRules | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> None:
+        """Creates the file at once, empty; an existing file raises outputs.OutputExistsError
+        unless `overwrite`."""
         self.path = pathlib.Path(path)
         if self.path.suffix.lower() not in subtitles.WRITERS:
             raise ValueError(f"{self.path}: a caption file must end in {', '.join(subtitles.WRITERS)}")
@@ -317,7 +331,7 @@ class CaptionFile:
         self.rules = rules or subtitles.CueRules()
         self._frozen: list[subtitles.Cue] = []  # cues of words before the last long pause
         self._words: list[subtitles.TimedWord] = []  # words since then
-        write_text_atomically(self.path, self._format([]))
+        outputs.write_text(self.path, self._format([]), overwrite=overwrite)
 
     def add(self, final: Final) -> None:
         """Adds words in capture time; words spoken before the recording began are left out."""
@@ -331,7 +345,7 @@ class CaptionFile:
         if self._words and shifted[0].start - self._words[-1].end >= subtitles.PAUSE_SECONDS:
             self._frozen, self._words = self.cues(), []
         self._words.extend(shifted)
-        write_text_atomically(self.path, self._format(self.cues()))
+        outputs.write_text(self.path, self._format(self.cues()))  # the file this object created
 
     def cues(self) -> list[subtitles.Cue]:
         return self._frozen + subtitles.build_cues(self._words, rules=self.rules)

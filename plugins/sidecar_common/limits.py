@@ -4,6 +4,11 @@ each number, read by the engines that enforce them and by the plugins and the CL
 # Transcription (Whisper), files and live: faster-whisper's and openai/whisper's own default.
 BEAM_SIZE = 5
 
+# Trailing metadata of a RESOURCE_EXHAUSTED answer: milliseconds to wait before trying again.
+RETRY_DELAY_METADATA = "retry-delay-ms"
+# Whisper reads about 224 tokens of prompt (initial prompt, hotwords); longer text is cut anyway.
+MAX_WHISPER_PROMPT_CHARS = 1000
+
 # Synthesis (XTTS v2).
 MAX_TEXT_CHARS = 5000  # per Synthesize request; the text is spoken sentence by sentence
 MIN_REFERENCE_SECONDS = 6.0  # of reference audio: XTTS clones a voice from 6 s or more of one speaker

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
-
-from sidecar import config
 
 if TYPE_CHECKING:
     from sidecar_client import SidecarClient
@@ -22,16 +19,19 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--server", metavar="HOST:PORT", help="a running sidecar to use; by default one is started in-process"
     )
     parser.add_argument("--token", default=None, help="token for --server (default: $SIDECAR_TOKEN)")
+    parser.add_argument("--token-file", metavar="FILE", help="read the token for --server from this file")
+    parser.add_argument("--tls", action="store_true", help="reach --server over TLS, verified by the system's roots")
+    parser.add_argument("--tls-ca", metavar="PEM", help="reach --server over TLS, verified by these roots")
 
 
 @contextlib.contextmanager
 def connect(args: argparse.Namespace, **server_overrides) -> Iterator[SidecarClient]:
     """Yields a ready SidecarClient; an in-process server lives as long as the block."""
-    from sidecar_client import SidecarClient
+    from sidecar_client import Connection, SidecarClient
 
     if args.server:
-        token = args.token or os.environ.get(config.TOKEN_ENV)
-        with SidecarClient(args.server, token=token) as client:
+        connection = Connection(args.server, args.token, args.token_file, args.tls, args.tls_ca)
+        with connection.open() as client:
             client.wait_ready(timeout=10)
             yield client
         return

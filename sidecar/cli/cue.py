@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import UsageError, check_output, require_input, write_atomically
+from sidecar.cli.files import UsageError, check_output, require_input, write_output
 from sidecar.cli.progress import ProgressBar
 
 EXAMPLES = """examples:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     except SidecarError as exc:
         print(f"sidecar cue: {exc}", file=sys.stderr)
         return 1
-    write_atomically(settings_path, settings_json(summary.settings))
+    write_output(settings_path, settings_json(summary.settings), force=args.force)
     if not args.quiet:
         seconds = summary.audio_duration.seconds + summary.audio_duration.nanos / 1e9
         first = summary.first_audio_duration.seconds + summary.first_audio_duration.nanos / 1e9

@@ -10,7 +10,7 @@ import pathlib
 import sys
 
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import UsageError, check_output, require_input, write_atomically
+from sidecar.cli.files import UsageError, check_output, require_input, write_output
 from sidecar.cli.progress import ProgressBar
 from sidecar_common import rttm
 
@@ -110,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
         }
         for path in tracks:
             check_output(path, inputs=[args.input], force=args.force)
-    write_atomically(output, rttm.format_rttm(turns, args.input.stem, names))
+    write_output(output, rttm.format_rttm(turns, args.input.stem, names), force=args.force)
     for path, text in tracks.items():
-        write_atomically(path, text)
+        write_output(path, text, force=args.force)
     if not args.quiet:
         summary = result.summary
         print(

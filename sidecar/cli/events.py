@@ -13,7 +13,7 @@ import pathlib
 import sys
 
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import check_output, require_input, write_atomically
+from sidecar.cli.files import check_output, require_input, write_output
 from sidecar.cli.progress import ProgressBar
 
 FORMATS = (".txt", ".json")
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        write_atomically(args.output, text)
+        write_output(args.output, text, force=args.force)
     if not args.quiet:
         print(
             f"{args.input}: {len(regions)} region(s) from {summary.window_count} windows "

@@ -7,17 +7,36 @@ command's name and exits with 2.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from sidecar_client.captions import write_text_atomically as write_atomically
+from sidecar_common import outputs
 
-__all__ = ["UsageError", "check_output", "require_input", "write_atomically"]
+__all__ = ["UsageError", "check_output", "committed", "require_input", "write_output"]
 
 
 class UsageError(Exception):
     """A problem with the command line or the files it names; printed, exit code 2."""
+
+
+def write_output(path: pathlib.Path, text: str, *, force: bool) -> None:
+    """Writes a text output whole (sidecar_common.outputs); without `force`, a file that
+    appeared at `path` while the job ran is left alone and the command fails."""
+    with committed(path):
+        outputs.write_text(path, text, overwrite=force)
+
+
+@contextlib.contextmanager
+def committed(path: pathlib.Path) -> Iterator[None]:
+    """Turns an output that appeared during the job into a UsageError."""
+    try:
+        yield
+    except outputs.OutputExistsError:
+        raise UsageError(
+            f"{path} appeared while the job ran and was left as it is: pass --force to replace it"
+        ) from None
 
 
 def require_input(path: pathlib.Path) -> pathlib.Path:

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     except (ObsError, FileNotFoundError) as exc:
         print(f"sidecar live: {exc}", file=sys.stderr)
         return 1
-    writer = live.CaptionFile(output) if output else None
+    writer = live.CaptionFile(output, overwrite=args.force) if output else None
     try:
         with connect(args) as client:
             captions = live.LiveCaptions(capture.start(), live_options(args, client))
@@ -182,6 +182,8 @@ def live_options(args: argparse.Namespace, client) -> live.LiveOptions:
     return live.LiveOptions(
         address=client.address,
         token=client.token,
+        tls=bool(args.server and args.tls),
+        tls_ca=args.tls_ca if args.server else None,
         language_code=args.language or "",
         model=args.model or "",
         interim_results=not args.no_interim,

@@ -11,16 +11,15 @@ SIDECAR_COQUI_TOS_AGREED=1). Saved voices live where the server runs, in its --v
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import sys
-import tempfile
 import wave
 
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import UsageError, check_output, require_input
+from sidecar.cli.files import UsageError, check_output, committed, require_input
 from sidecar.cli.progress import ProgressBar
 from sidecar.engines import xtts_models
+from sidecar_common import outputs
 
 OUTPUT_SAMPLE_RATE = 24_000  # XTTS v2's rate, until the server's `info` says otherwise
 EXAMPLES = """examples:
@@ -202,10 +201,10 @@ def speak(client, args: argparse.Namespace, text: str, voice_id: str) -> None:
     )
     bar = ProgressBar(args.output.name, enabled=False if args.quiet else None)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(prefix=f".{args.output.name}.", suffix=".wav", dir=args.output.parent)
+    staging = outputs.staging_path(args.output)
     summary = None
     try:
-        with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as wav:
+        with open(staging, "wb") as f, wave.open(f, "wb") as wav:
             wav.setnchannels(1)
             wav.setsampwidth(2)
             wav.setframerate(OUTPUT_SAMPLE_RATE)  # `info` says the real rate before any audio
@@ -219,10 +218,11 @@ def speak(client, args: argparse.Namespace, text: str, voice_id: str) -> None:
                     bar.update(response.progress.fraction_done, response.progress.stage)
                 elif kind == "summary":
                     summary = response.summary
-        os.replace(staging, args.output)
+        with committed(args.output):
+            outputs.commit(staging, args.output, overwrite=args.force)
     except BaseException:
         call.cancel()
-        os.unlink(staging)
+        staging.unlink(missing_ok=True)
         raise
     finally:
         bar.close()

@@ -25,6 +25,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-audio-seconds", type=float, help="longest audio a call may carry")
     p.add_argument("--max-message-bytes", type=int, help="largest single gRPC message")
     p.add_argument(
+        "--stream-idle-seconds",
+        type=float,
+        help="end a call whose client sends nothing for this long (default 30), freeing its place",
+    )
+    p.add_argument(
         "--max-model-memory",
         metavar="SIZE",
         help="memory the loaded models may take together, e.g. 6G; past it the least "
@@ -54,6 +59,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"a Demucs model repository to search (repeatable; default: ${config_mod.DEMUCS_REPOS_ENV})",
     )
+    p.add_argument(
+        "--models-dir",
+        dest="models_dirs",
+        action="append",
+        metavar="DIR",
+        help="a directory under which requests may name model directories (repeatable)",
+    )
+    p.add_argument(
+        "--allow-client-model-paths",
+        action="store_true",
+        default=None,
+        help="let requests name any model path or hub id; model files can run code, so only for a "
+        "loopback server that one person uses (see SECURITY.md)",
+    )
     p.add_argument("--ready-file", help="write the bound port to this file once serving (for scripts)")
     return p
 
@@ -74,12 +93,15 @@ def run(args: argparse.Namespace) -> int:
             max_waiting_jobs=args.max_waiting_jobs,
             max_audio_seconds=args.max_audio_seconds,
             max_message_bytes=args.max_message_bytes,
+            stream_idle_seconds=args.stream_idle_seconds,
             max_model_memory=args.max_model_memory,
             default_whisper_model=args.default_whisper_model,
             preload=args.preload,
             agree_coqui_license=args.agree_coqui_license,
             voices_dir=args.voices_dir,
             demucs_repositories=args.demucs_repositories,
+            models_dirs=args.models_dirs,
+            allow_client_model_paths=args.allow_client_model_paths,
         )
     except (ValueError, OSError) as exc:
         print(f"sidecar serve: {exc}", file=sys.stderr)

@@ -117,8 +117,7 @@ class StemFiles:
         self.writers[stem].write(media.decode_pcm(chunk.data, convert.pcm_spec(chunk.format)).samples)
 
     def commit(self) -> list[writers.AudioWriter]:
-        for writer in self.writers.values():
-            writer.commit()
+        writers.commit_together(list(self.writers.values()))
         return list(self.writers.values())
 
     def abort(self) -> None:

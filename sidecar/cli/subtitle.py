@@ -10,10 +10,10 @@ import sys
 import tempfile
 
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import UsageError, check_output, require_input, write_atomically
+from sidecar.cli.files import UsageError, check_output, committed, require_input, write_output
 from sidecar.cli.progress import ProgressBar
 from sidecar_client.captions import cues_for
-from sidecar_common import subtitles
+from sidecar_common import outputs, subtitles
 from sidecar_common.limits import BEAM_SIZE
 
 FORMATS = {**subtitles.WRITERS, ".txt": subtitles.format_audacity_labels}
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     bar.close()
     cues = cues_for(transcript)
-    write_atomically(output, FORMATS[output.suffix.lower()](cues, names))
+    write_output(output, FORMATS[output.suffix.lower()](cues, names), force=args.force)
     if not args.quiet:
         info = transcript.info
         print(
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if mux_output is not None:
         srt = output if output.suffix.lower() == ".srt" else None
         try:
-            mux(args.input, cues, mux_output, srt)
+            mux(args.input, cues, mux_output, srt, force=args.force)
         except MuxError as exc:
             print(f"sidecar subtitle: {exc}", file=sys.stderr)
             return 1
@@ -146,14 +146,14 @@ class MuxError(Exception):
     """ffmpeg refused to mux: the subtitles are written, the video copy is not."""
 
 
-def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | None) -> None:
+def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | None, *, force: bool) -> None:
     """Copies every stream of the video and adds the subtitles; the original is only read."""
     codec = MUX_CODECS[video.suffix.lower()]
     with tempfile.TemporaryDirectory(prefix="sidecar-mux-") as tmp:
         if srt is None:
             srt = pathlib.Path(tmp) / "subtitles.srt"
             srt.write_text(subtitles.format_srt(cues), encoding="utf-8")
-        staging = pathlib.Path(tmp) / f"muxed{video.suffix}"
+        staging = outputs.staging_path(output)  # beside the output: the commit is a rename
         command = [
             "ffmpeg",
             "-nostdin",
@@ -176,5 +176,7 @@ def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | Non
         ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
+            staging.unlink(missing_ok=True)
             raise MuxError(f"ffmpeg could not mux {video}: {done.stderr.strip()[-500:]}")
-        shutil.move(staging, output)
+        with committed(output):
+            outputs.commit(staging, output, overwrite=force)

@@ -16,10 +16,12 @@ import difflib
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from sidecar.engines import hub_models
+from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
@@ -40,6 +42,7 @@ DEFAULT_LABELS = ("Speech", "Music", "Laughter", "Applause", "Silence")
 DEFAULT_THRESHOLDS = {AST: 0.3, CLAP: 0.5}
 DEFAULT_WINDOW_SECONDS = 2.0
 MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS = 0.1, 30.0
+MIN_HOP_SECONDS = 0.05  # at most 20 windows a second: the work per second of audio stays bounded
 DEFAULT_MERGE_GAP_SECONDS = 0.5
 MAX_SPAN_SECONDS = 600.0  # for the minimum region length and the merge gap
 MAX_LABELS = 64
@@ -49,7 +52,7 @@ BATCH_WINDOWS = 8  # windows classified per forward pass
 
 
 @dataclasses.dataclass(frozen=True)
-class EventOptions:
+class EventOptions(Bounded):
     # Labels to mark: AST class names (empty: DEFAULT_LABELS), or CLAP's zero-shot labels.
     labels: tuple[str, ...] = ()
     # Length of each classified window, MIN_WINDOW_SECONDS to MAX_WINDOW_SECONDS.
@@ -67,25 +70,23 @@ class EventOptions:
     def hop(self) -> float:
         return self.window_seconds / 2 if self.hop_seconds is None else self.hop_seconds
 
+    BOUNDS: ClassVar[dict] = {
+        "labels": Length(MAX_LABEL_CHARS, "labels", max_items=MAX_LABELS),
+        "window_seconds": Range(MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS, "the window", " s"),
+        "hop_seconds": Range(MIN_HOP_SECONDS, MAX_WINDOW_SECONDS, "the hop", " s"),
+        "threshold": Range(0.0, 1.0, "the threshold"),
+        "min_region_seconds": Range(0.0, MAX_SPAN_SECONDS, "the minimum region length", " s"),
+        "merge_gap_seconds": Range(0.0, MAX_SPAN_SECONDS, "the merge gap", " s"),
+    }
+
     def validate(self) -> None:
-        if not MIN_WINDOW_SECONDS <= self.window_seconds <= MAX_WINDOW_SECONDS:
+        if self.hop > self.window_seconds:
             raise InvalidOptionsError(
-                f"the window must be {MIN_WINDOW_SECONDS:g}..{MAX_WINDOW_SECONDS:g} s, not {self.window_seconds:g} s"
+                f"the hop must be at most the window ({self.window_seconds:g} s), not {self.hop:g} s"
             )
-        if not 0.0 < self.hop <= self.window_seconds:
-            raise InvalidOptionsError(
-                f"the hop must be above 0 and at most the window ({self.window_seconds:g} s), not {self.hop:g} s"
-            )
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise InvalidOptionsError(f"the threshold must be 0..1, not {self.threshold:g}")
-        for name, value in (("minimum region length", self.min_region_seconds), ("merge gap", self.merge_gap_seconds)):
-            if not 0.0 <= value <= MAX_SPAN_SECONDS:
-                raise InvalidOptionsError(f"the {name} must be 0..{MAX_SPAN_SECONDS:g} s, not {value:g} s")
-        if len(self.labels) > MAX_LABELS:
-            raise InvalidOptionsError(f"{len(self.labels)} labels given; at most {MAX_LABELS} are allowed")
         for label in self.labels:
-            if not label.strip() or len(label) > MAX_LABEL_CHARS:
-                raise InvalidOptionsError(f"each label must have 1..{MAX_LABEL_CHARS} characters, not {label!r}")
+            if not label.strip():
+                raise InvalidOptionsError("a label is empty: give each label some text")
         if len(set(self.labels)) != len(self.labels):
             raise InvalidOptionsError("the labels repeat: give each label once")
 

@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from sidecar.errors import PermissionDeniedError
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelSettings:
@@ -24,6 +26,8 @@ class ModelSettings:
     default_whisper_model: str
     agree_coqui_license: bool
     demucs_repositories: tuple[str, ...]
+    models_dirs: tuple[str, ...]  # where requests may name model directories (--models-dir)
+    allow_client_model_paths: bool  # any path or hub id a request names (unsafe beyond loopback)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +80,35 @@ class ModelDescription:
     is_default: bool = False
     memory_bytes: int = 0  # what loading it took, RAM and GPU; 0 when not loaded
     last_used: float | None = None  # time.time() of its last use; None when not loaded
+
+
+def check_requested_name(name: str, family: ModelFamily, settings: ModelSettings) -> None:
+    """Refuses a model name from a request that points outside what the operator allows.
+
+    Model files are code as much as data (pickled checkpoints, pipeline configs that name
+    classes), so a request may name an alias, the family's default, or a directory under one of
+    the operator's model roots, resolved through symlinks and "..". Any other path or hub id
+    needs allow_client_model_paths. The refusal reads the same whether the path exists or not.
+    """
+    if settings.allow_client_model_paths or name == family.default(settings):
+        return
+    looks_like_location = os.sep in name or name.startswith((".", "~")) or (os.altsep or os.sep) in name
+    if not looks_like_location:
+        return  # an alias: each family resolves only the names it knows
+    real = ResolvedModel.real_path(name)
+    roots = [ResolvedModel.real_path(root) for root in (*settings.models_dirs, *family_roots(family, settings))]
+    if any(os.path.commonpath([real, root]) == root for root in roots):
+        return
+    raise PermissionDeniedError(
+        f"the {family.name} model {name!r} is not under the server's model directories: a request may name "
+        "an installed model, or a directory under a --models-dir of the server (its operator can allow any "
+        "path or hub id with --allow-client-model-paths)"
+    )
+
+
+def family_roots(family: ModelFamily, settings: ModelSettings) -> tuple[str, ...]:
+    """Roots the operator configured for one family alone (Demucs repositories)."""
+    return settings.demucs_repositories if family.name == "demucs" else ()
 
 
 def describe(family: ModelFamily, resolved: ResolvedModel, settings: ModelSettings, entry) -> ModelDescription:

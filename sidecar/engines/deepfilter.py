@@ -15,11 +15,13 @@ import dataclasses
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
+from sidecar.engines.bounds import Bounded, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
-from sidecar.errors import InvalidOptionsError, ModelUnavailableError
+from sidecar.errors import ModelUnavailableError
 from sidecar.media.resampling import StreamResampler
 
 MODEL_NAME = "DeepFilterNet3"
@@ -33,7 +35,7 @@ _DELAY_PROBE_FRAMES = 10  # frames of silence used to measure the runtime's dela
 
 
 @dataclasses.dataclass(frozen=True)
-class EnhancementOptions:
+class EnhancementOptions(Bounded):
     # Most the noise may be attenuated, in dB, so some ambience and music survive: 6 to 12 dB
     # keeps a natural background, 100 removes all the model can. 0: no limit.
     attenuation_limit_db: float = 0.0
@@ -41,12 +43,12 @@ class EnhancementOptions:
     # fullness.
     post_filter: bool = False
 
+    BOUNDS: ClassVar[dict] = {
+        "attenuation_limit_db": Range(0.0, UNLIMITED_ATTENUATION_DB, "the attenuation limit (0: none)", " dB"),
+    }
+
     def validate(self) -> None:
-        if not 0.0 <= self.attenuation_limit_db <= UNLIMITED_ATTENUATION_DB:
-            raise InvalidOptionsError(
-                f"the attenuation limit must be 0 (no limit) to {UNLIMITED_ATTENUATION_DB:g} dB, "
-                f"not {self.attenuation_limit_db:g}"
-            )
+        """Nothing beyond BOUNDS, which the constructor checked."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,11 +18,12 @@ import dataclasses
 import logging
 import random
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from sidecar.engines import demucs_models
+from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError
 from sidecar.runtime import devices
@@ -32,12 +33,15 @@ log = logging.getLogger(__name__)
 MAX_SHIFTS = 20
 MAX_OVERLAP = 0.9
 MIN_SEGMENT_SECONDS = 1.0
+MAX_SEGMENT_SECONDS = 60.0  # above every model's training length; the model's own is checked too
+MAX_STEMS = 16
+MAX_STEM_NAME_CHARS = 64
 MAX_SHIFT_SECONDS = 0.5  # apply_model shifts the input by up to this much
 NO_PREFIX = "no_"  # two-stem mode: "no_vocals" is the sum of every stem but vocals
 
 
 @dataclasses.dataclass(frozen=True)
-class SeparationOptions:
+class SeparationOptions(Bounded):
     # Stems to return; empty: all (of the model, or of the two-stem pair).
     stems: tuple[str, ...] = ()
     # Two-stem mode: this stem and "no_<stem>" (the sum of the others); None: every stem.
@@ -48,6 +52,14 @@ class SeparationOptions:
     overlap: float = 0.25
     # Window length the model sees; None: the model's own.
     segment_seconds: float | None = None
+
+    BOUNDS: ClassVar[dict] = {
+        "stems": Length(MAX_STEM_NAME_CHARS, "stems", max_items=MAX_STEMS),
+        "two_stems": Length(MAX_STEM_NAME_CHARS, "two-stem name"),
+        "shifts": Range(0, MAX_SHIFTS, "shifts"),
+        "overlap": Range(0.0, MAX_OVERLAP, "overlap"),
+        "segment_seconds": Range(MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS, "the segment", " s"),
+    }
 
     def validate(self, sources: list[str], max_segment_seconds: float) -> None:
         if self.two_stems is not None and self.two_stems not in sources:
@@ -62,15 +74,7 @@ class SeparationOptions:
             )
         if len(set(self.stems)) != len(self.stems):
             raise InvalidOptionsError("a stem is asked for twice")
-        if not 0 <= self.shifts <= MAX_SHIFTS:
-            raise InvalidOptionsError(f"shifts must be 0..{MAX_SHIFTS}, not {self.shifts}")
-        if not 0.0 <= self.overlap <= MAX_OVERLAP:
-            raise InvalidOptionsError(f"overlap must be 0..{MAX_OVERLAP}, not {self.overlap:g}")
         if self.segment_seconds is not None:
-            if self.segment_seconds < MIN_SEGMENT_SECONDS:
-                raise InvalidOptionsError(
-                    f"the segment must be at least {MIN_SEGMENT_SECONDS:g} s, not {self.segment_seconds:g} s"
-                )
             if self.segment_seconds > max_segment_seconds:
                 raise InvalidOptionsError(
                     f"the segment can be at most {max_segment_seconds:g} s for this model "

@@ -16,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from sidecar.engines import diarization_models
+from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
@@ -30,6 +32,7 @@ SAMPLE_RATE = 16_000  # what Silero VAD, GE2E and pyannote's models take
 OFFLINE, PYANNOTE = "offline", "pyannote"
 BACKENDS = (OFFLINE, PYANNOTE)
 MAX_SPEAKERS = 64
+MAX_MODEL_NAME_CHARS = 4096  # a path
 LABEL_PREFIX = "SPEAKER_"
 
 # GE2E looks at 160 mel frames of 10 ms (resemblyzer's `partials_n_frames`).
@@ -42,6 +45,7 @@ EMBED_BATCH = 64  # windows per forward pass
 # the same speaker the median distance is about 0.2, between speakers 0.3-0.4.
 DISTANCE_THRESHOLD = 0.30
 SMOOTH_NEIGHBOURS = 1  # windows each side averaged into a window's embedding: 2.4 s of voice
+MAX_CLUSTERED_WINDOWS = 3000  # about 20 min of speech; longer audio clusters a sample
 MIN_CLUSTER_WINDOWS = 4  # a cluster of fewer windows (under 3 s of voice) joins its nearest
 REASSIGN_ROUNDS = 2  # nearest-centroid passes after clustering, to fix early merges
 TARGET_DBFS = -30  # resemblyzer's volume normalisation target
@@ -55,7 +59,7 @@ MERGE_GAP_SECONDS = 0.3  # a same-speaker pause shorter than this does not end a
 
 
 @dataclasses.dataclass(frozen=True)
-class DiarizationOptions:
+class DiarizationOptions(Bounded):
     # OFFLINE (Silero VAD + GE2E, no network) or PYANNOTE (a pyannote.audio pipeline).
     backend: str = OFFLINE
     # PYANNOTE only: a pipeline directory, or a hub id when online; None: the default pipeline.
@@ -66,6 +70,14 @@ class DiarizationOptions:
     min_speakers: int | None = None
     max_speakers: int | None = None
 
+    BOUNDS: ClassVar[dict] = {
+        "backend": Length(16, "backend name"),
+        "model": Length(MAX_MODEL_NAME_CHARS, "model name"),
+        "speaker_count": Range(1, MAX_SPEAKERS, "speaker count"),
+        "min_speakers": Range(1, MAX_SPEAKERS, "min speakers"),
+        "max_speakers": Range(1, MAX_SPEAKERS, "max speakers"),
+    }
+
     def validate(self) -> None:
         if self.backend not in BACKENDS:
             raise InvalidOptionsError(f"diarization backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
@@ -73,10 +85,6 @@ class DiarizationOptions:
             raise InvalidOptionsError(
                 f"the offline diarization backend takes no model; choose the pyannote backend to use {self.model!r}"
             )
-        for name in ("speaker_count", "min_speakers", "max_speakers"):
-            value = getattr(self, name)
-            if value is not None and not 1 <= value <= MAX_SPEAKERS:
-                raise InvalidOptionsError(f"{name.replace('_', ' ')} must be 1..{MAX_SPEAKERS}, not {value}")
         if self.speaker_count is not None and (self.min_speakers or self.max_speakers):
             raise InvalidOptionsError("give either an exact speaker count or minimum/maximum speakers, not both")
         if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
@@ -179,12 +187,11 @@ class OfflineDiarizer:
             mel = np.pad(mel, ((0, WINDOW_FRAMES - len(mel)), (0, 0)))
         frame_count = len(mel)
         starts = window_starts(regions, frame_count)
-        windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts])
         chunks = []
         with torch.inference_mode():
-            for i in range(0, len(windows), EMBED_BATCH):
-                batch = torch.from_numpy(windows[i : i + EMBED_BATCH]).to(self._encoder.device)
-                chunks.append(self._encoder(batch).cpu().numpy())
+            for i in range(0, len(starts), EMBED_BATCH):  # windows made per batch: hours of them take GBs
+                windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts[i : i + EMBED_BATCH]])
+                chunks.append(self._encoder(torch.from_numpy(windows).to(self._encoder.device)).cpu().numpy())
         return starts, np.concatenate(chunks)
 
 
@@ -245,6 +252,14 @@ def cluster(embeddings: np.ndarray, fewest: int, most: int) -> np.ndarray:
     n = len(embeddings)
     if n == 1 or most == 1:
         return np.zeros(n, dtype=int)
+    if n > MAX_CLUSTERED_WINDOWS:
+        # Pairwise distances grow with the square of the windows (hours of speech: gigabytes),
+        # so an even sample is clustered and every window joins its nearest speaker.
+        sample = np.unique(np.linspace(0, n - 1, MAX_CLUSTERED_WINDOWS).round().astype(int))
+        sampled = cluster(embeddings[sample], fewest, most)
+        centroids = _unit(np.stack([embeddings[sample][sampled == k].mean(axis=0) for k in range(sampled.max() + 1)]))
+        labels = np.unique((embeddings @ centroids.T).argmax(axis=1), return_inverse=True)[1]
+        return _refined(embeddings, labels, fewest)
 
     def agglomerate(**how) -> np.ndarray:
         return AgglomerativeClustering(metric="cosine", linkage="average", **how).fit_predict(embeddings)
@@ -256,9 +271,14 @@ def cluster(embeddings: np.ndarray, fewest: int, most: int) -> np.ndarray:
     found = labels.max() + 1
     if not fewest <= found <= most:
         labels = agglomerate(n_clusters=min(max(found, fewest), most, n))
+    return _refined(embeddings, labels, fewest)
+
+
+def _refined(embeddings: np.ndarray, labels: np.ndarray, fewest: int) -> np.ndarray:
+    """Nearest-centroid passes until nothing moves."""
     for _ in range(REASSIGN_ROUNDS):
         moved = _nearest(embeddings, labels, np.arange(labels.max() + 1))
-        if moved.max() + 1 < min(fewest, n) or np.array_equal(moved, labels):
+        if moved.max() + 1 < min(fewest, len(embeddings)) or np.array_equal(moved, labels):
             break  # converged, or a speaker the caller asked for would vanish
         labels = moved
     return labels

@@ -28,10 +28,12 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Iterator
+from typing import ClassVar
 
 import numpy as np
 
 from sidecar.engines import hub_models
+from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
@@ -61,6 +63,8 @@ DEFAULT_TEMPERATURE = 1.0
 MAX_GUIDANCE_SCALE = 20.0
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 5.0
 MAX_SEED = (1 << 63) - 1
+MAX_TOP_K = 2048  # the codebook size of Meta's models
+MAX_MODE_CHARS = 32
 DEFAULT_CHUNK_SECONDS = 1.0
 # Each chunk is at least this share of the audio already sent: 1, 2, 3, 4, 5, 6.3, 7.8 ... s
 # for 1 s chunks, 13 decodes for 30 s instead of 30.
@@ -75,7 +79,7 @@ _MODEL_TYPES = ("musicgen", _MELODY_MODEL_TYPE)
 
 
 @dataclasses.dataclass(frozen=True)
-class CueOptions:
+class CueOptions(Bounded):
     # What to generate, 1 to MAX_PROMPT_CHARS characters.
     prompt: str
     # Seconds of audio to generate, above 0 and at most MAX_CUE_SECONDS.
@@ -95,35 +99,25 @@ class CueOptions:
     # Audio in the first streamed chunk, in seconds; later ones grow by CHUNK_GROWTH.
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS
 
+    BOUNDS: ClassVar[dict] = {
+        "prompt": Length(MAX_PROMPT_CHARS, "prompt"),
+        "duration": Range(0.0, MAX_CUE_SECONDS, "the duration", " s", above_low=True),
+        "seed": Range(0, MAX_SEED, "the seed"),
+        "guidance_scale": Range(1.0, MAX_GUIDANCE_SCALE, "guidance_scale"),
+        "top_k": Range(0, MAX_TOP_K, "top_k (0: off)"),
+        "top_p": Range(0.0, 1.0, "top_p (0: off)"),
+        "temperature": Range(MIN_TEMPERATURE, MAX_TEMPERATURE, "temperature"),
+        "reference_mode": Length(MAX_MODE_CHARS, "reference mode"),
+        "chunk_seconds": Range(0.1, MAX_CUE_SECONDS, "chunk_seconds", " s"),
+    }
+
     def validate(self) -> None:
         if not self.prompt.strip():
             raise InvalidOptionsError("the prompt is empty: say what to generate, e.g. 'calm piano bed'")
-        if len(self.prompt) > MAX_PROMPT_CHARS:
-            raise InvalidOptionsError(
-                f"the prompt has {len(self.prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed"
-            )
-        if not 0.0 < self.duration <= MAX_CUE_SECONDS:
-            raise InvalidOptionsError(
-                f"the duration must be above 0 and at most {MAX_CUE_SECONDS:g} s, not {self.duration:g} s"
-            )
-        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            raise InvalidOptionsError(f"the seed must be 0..2^63-1, not {self.seed}")
-        if not 1.0 <= self.guidance_scale <= MAX_GUIDANCE_SCALE:
-            raise InvalidOptionsError(f"guidance_scale must be 1..{MAX_GUIDANCE_SCALE:g}, not {self.guidance_scale:g}")
-        if self.top_k < 0:
-            raise InvalidOptionsError(f"top_k must be 0 (off) or more, not {self.top_k}")
-        if not 0.0 <= self.top_p <= 1.0:
-            raise InvalidOptionsError(f"top_p must be 0 (off) to 1, not {self.top_p:g}")
-        if not MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE:
-            raise InvalidOptionsError(
-                f"temperature must be {MIN_TEMPERATURE:g}..{MAX_TEMPERATURE:g}, not {self.temperature:g}"
-            )
         if self.reference_mode is not None and self.reference_mode not in REFERENCE_MODES:
             raise InvalidOptionsError(
                 f"reference_mode must be one of {', '.join(REFERENCE_MODES)}, not {self.reference_mode!r}"
             )
-        if not 0.1 <= self.chunk_seconds <= MAX_CUE_SECONDS:
-            raise InvalidOptionsError(f"chunk_seconds must be 0.1..{MAX_CUE_SECONDS:g}, not {self.chunk_seconds:g}")
 
     def with_seed(self) -> CueOptions:
         """These options with a seed: the one given, or a fresh random one to report back."""

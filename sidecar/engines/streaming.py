@@ -24,12 +24,14 @@ import dataclasses
 import re
 import zlib
 from collections.abc import Iterable
+from typing import ClassVar
 
 import numpy as np
 
 from sidecar.engines import whisper
+from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
-from sidecar_common.limits import BEAM_SIZE
+from sidecar_common.limits import BEAM_SIZE, MAX_WHISPER_PROMPT_CHARS
 
 SAMPLE_RATE = whisper.SAMPLE_RATE
 VAD_FRAME_SAMPLES = 512  # Silero's window at 16 kHz: 32 ms
@@ -81,7 +83,7 @@ SENTENCE_END = (".", "?", "!", "…")
 
 
 @dataclasses.dataclass(frozen=True)
-class StreamingOptions:
+class StreamingOptions(Bounded):
     # ISO 639-1 language; None: English-only models use English, others detect per decode.
     language: str | None = None
     # Report the words not yet committed.
@@ -109,15 +111,20 @@ class StreamingOptions:
     # Audio kept before detected speech, and around speech when checking word times.
     speech_pad: float = 0.3
 
+    BOUNDS: ClassVar[dict] = {
+        "language": Length(whisper.MAX_LANGUAGE_CHARS, "language code"),
+        "hotwords": Length(MAX_WHISPER_PROMPT_CHARS, "hotwords"),
+        "initial_prompt": Length(MAX_WHISPER_PROMPT_CHARS, "initial prompt"),
+        "beam_size": Range(1, MAX_BEAM_SIZE, "beam size"),
+        "speech_threshold": Range(0.05, 0.95, "the VAD speech threshold"),
+        "endpoint_silence": Range(0.1, 5.0, "the endpoint silence", " s"),
+        "decode_interval": Range(0.1, 5.0, "the decode interval", " s"),
+        "trim_seconds": Range(1.0, 28.0, "trim_seconds", " s"),
+        "max_buffer_seconds": Range(1.0, 28.0, "max_buffer_seconds", " s"),
+        "speech_pad": Range(0.0, 2.0, "the speech pad", " s"),
+    }
+
     def validate(self) -> None:
-        if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
-            raise InvalidOptionsError(f"beam size must be 1..{MAX_BEAM_SIZE}, not {self.beam_size}")
-        if not 0.05 <= self.speech_threshold <= 0.95:
-            raise InvalidOptionsError(f"the VAD speech threshold must be 0.05..0.95, not {self.speech_threshold:g}")
-        if not 0.1 <= self.endpoint_silence <= 5.0:
-            raise InvalidOptionsError(f"the endpoint silence must be 0.1..5 s, not {self.endpoint_silence:g} s")
-        if not 0.1 <= self.decode_interval <= 5.0:
-            raise InvalidOptionsError(f"the decode interval must be 0.1..5 s, not {self.decode_interval:g} s")
         if not 1.0 <= self.trim_seconds < self.max_buffer_seconds <= 28.0:
             raise InvalidOptionsError(
                 "the buffer lengths must satisfy 1 <= trim_seconds < max_buffer_seconds <= 28 "

@@ -10,19 +10,22 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
+from typing import ClassVar
 
 import numpy as np
 
 from sidecar.engines import whisper_models
+from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
 from sidecar.runtime import devices
-from sidecar_common.limits import BEAM_SIZE
+from sidecar_common.limits import BEAM_SIZE, MAX_WHISPER_PROMPT_CHARS
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000  # Whisper's input rate
 MAX_BEAM_SIZE = 16
+MAX_LANGUAGE_CHARS = 35  # the longest BCP-47 tag in practice
 MAX_NEW_TOKENS = 224  # half of Whisper's 448-token context; the prompt takes the other half
 GPU_BATCH_SIZE = 16  # windows decoded at once by the batched pipeline on a GPU
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default
@@ -34,7 +37,7 @@ MIN_TRIMMED_FRAMES = 1000
 
 
 @dataclasses.dataclass(frozen=True)
-class TranscriptionOptions:
+class TranscriptionOptions(Bounded):
     # ISO 639-1 language code; None detects it from the first 30 s.
     language: str | None = None
     # Translate into English instead of transcribing.
@@ -61,11 +64,15 @@ class TranscriptionOptions:
     # that loops from costing seconds.
     max_new_tokens: int | None = None
 
+    BOUNDS: ClassVar[dict] = {
+        "language": Length(MAX_LANGUAGE_CHARS, "language code"),
+        "initial_prompt": Length(MAX_WHISPER_PROMPT_CHARS, "initial prompt"),
+        "hotwords": Length(MAX_WHISPER_PROMPT_CHARS, "hotwords"),
+        "beam_size": Range(1, MAX_BEAM_SIZE, "beam size"),
+        "max_new_tokens": Range(1, MAX_NEW_TOKENS, "max new tokens"),
+    }
+
     def validate(self, *, multilingual: bool, model_name: str) -> None:
-        if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
-            raise InvalidOptionsError(f"beam size must be 1..{MAX_BEAM_SIZE}, not {self.beam_size}")
-        if self.max_new_tokens is not None and not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
-            raise InvalidOptionsError(f"max new tokens must be 1..{MAX_NEW_TOKENS}, not {self.max_new_tokens}")
         if self.language is not None:
             code = self.language.split("-")[0].lower()
             from faster_whisper.tokenizer import _LANGUAGE_CODES

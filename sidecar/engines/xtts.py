@@ -20,10 +20,12 @@ import re
 import textwrap
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import numpy as np
 
 from sidecar.engines import xtts_models
+from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError, ModelUnavailableError
 from sidecar.runtime import devices
@@ -45,13 +47,15 @@ DEFAULT_CHUNK_TOKENS = 20  # audio tokens per streamed chunk: about 0.9 s of spe
 MAX_CHUNK_TOKENS = 200
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MIN_SENTENCE_SECONDS = 0.1
+MAX_SENTENCE_SECONDS = 600.0
+MAX_LANGUAGE_CHARS = 35  # the longest BCP-47 tag in practice
 MAX_SEED = 2**62 - 1  # sentence indexes are added to it; torch takes 64-bit seeds
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "fig", "mt"}
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])|\n\s*\n")
 
 
 @dataclasses.dataclass(frozen=True)
-class SynthesisOptions:
+class SynthesisOptions(Bounded):
     # BCP-47 language of the text; only the primary subtag is used ("pt-BR" -> "pt").
     language: str
     # Speaking rate, MIN_SPEED to MAX_SPEED.
@@ -68,6 +72,18 @@ class SynthesisOptions:
     # Audio tokens per streamed chunk: fewer gives earlier first audio and more decoding.
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
 
+    BOUNDS: ClassVar[dict] = {
+        "language": Length(MAX_LANGUAGE_CHARS, "language code"),
+        "speed": Range(MIN_SPEED, MAX_SPEED, "speed"),
+        "temperature": Range(0.01, 2.0, "temperature"),
+        "top_k": Range(1, 1000, "top_k"),
+        "top_p": Range(0.0, 1.0, "top_p", above_low=True),
+        "repetition_penalty": Range(1.0, 50.0, "repetition_penalty"),
+        "seed": Range(0, MAX_SEED, "the seed"),
+        "max_sentence_seconds": Range(MIN_SENTENCE_SECONDS, MAX_SENTENCE_SECONDS, "the longest sentence", " s"),
+        "chunk_tokens": Range(1, MAX_CHUNK_TOKENS, "chunk_tokens"),
+    }
+
     @property
     def primary_language(self) -> str:
         return self.language.strip().split("-")[0].split("_")[0].lower()
@@ -78,24 +94,6 @@ class SynthesisOptions:
             raise InvalidOptionsError(f"the language is required: one of {', '.join(known)}")
         if self.primary_language not in known:
             raise InvalidOptionsError(f"language {self.language!r} is not one the model speaks ({', '.join(known)})")
-        if not MIN_SPEED <= self.speed <= MAX_SPEED:
-            raise InvalidOptionsError(f"speed must be {MIN_SPEED}..{MAX_SPEED}, not {self.speed:g}")
-        if self.temperature is not None and not 0.01 <= self.temperature <= 2.0:
-            raise InvalidOptionsError(f"temperature must be 0.01..2, not {self.temperature:g}")
-        if self.top_k is not None and not 1 <= self.top_k <= 1000:
-            raise InvalidOptionsError(f"top_k must be 1..1000, not {self.top_k}")
-        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise InvalidOptionsError(f"top_p must be above 0 and at most 1, not {self.top_p:g}")
-        if self.repetition_penalty is not None and not 1.0 <= self.repetition_penalty <= 50.0:
-            raise InvalidOptionsError(f"repetition_penalty must be 1..50, not {self.repetition_penalty:g}")
-        if self.max_sentence_seconds is not None and self.max_sentence_seconds < MIN_SENTENCE_SECONDS:
-            raise InvalidOptionsError(
-                f"the longest sentence must be at least {MIN_SENTENCE_SECONDS} s, not {self.max_sentence_seconds:g} s"
-            )
-        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            raise InvalidOptionsError(f"the seed must be 0..{MAX_SEED}, not {self.seed}")
-        if not 1 <= self.chunk_tokens <= MAX_CHUNK_TOKENS:
-            raise InvalidOptionsError(f"chunk_tokens must be 1..{MAX_CHUNK_TOKENS}, not {self.chunk_tokens}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,14 @@
 """Audio decoding and resampling: every way audio enters the sidecar goes through here.
 
-Encoded files (any container FFmpeg reads, video included) are decoded with PyAV; raw PCM
-is checked against its declared format. The result is always float32, shaped
+Encoded files (audio and video containers, ACCEPTED_CONTAINERS) are decoded with PyAV; raw
+PCM is checked against its declared format. The result is always float32, shaped
 (channels, frames), so engines never see bytes or codecs.
+
+FFmpeg probes every demuxer it has, and some of them open other files or URLs: playlists
+(concat, HLS, DASH), session descriptions (SDP, RTSP), image sequences. An upload is bytes, never
+a reference to anything else, so only container formats that carry their own audio are
+accepted, and no protocol at all may be opened from an upload (a path the caller gave may use
+the file protocol and nothing else).
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ import numpy as np
 
 from sidecar.errors import InvalidAudioError, LimitExceededError
 
+# FFmpeg demuxer names of the audio and video containers the sidecar reads.
+ACCEPTED_CONTAINERS = (
+    "aac", "ac3", "aiff", "amr", "ape", "asf", "au", "avi", "caf", "dsf", "dts", "dtshd", "dv", "eac3", "flac",
+    "flv", "gsm", "matroska", "mlp", "mov", "mp3", "mpc", "mpc8", "mpeg", "mpegts", "mxf", "ogg", "tak",
+    "truehd", "tta", "voc", "w64", "wav", "wv",
+)  # fmt: skip
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 8
@@ -82,17 +94,32 @@ class PcmSpec:
         return byte_count / self.bytes_per_frame / self.sample_rate
 
 
+def check_rate_and_channels(label: str, sample_rate: int, channel_count: int) -> None:
+    """The sample-rate and channel limits every decoded input meets (the work per second of
+    audio grows with both)."""
+    if sample_rate and not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise InvalidAudioError(
+            f"{label}: its sample rate of {sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+        )
+    if not 1 <= channel_count <= MAX_CHANNELS:
+        raise InvalidAudioError(f"{label}: its channel count of {channel_count} is outside 1..{MAX_CHANNELS}")
+
+
+def check_whole_frames(byte_count: int, spec: PcmSpec) -> None:
+    if byte_count % spec.bytes_per_frame:
+        raise InvalidAudioError(
+            f"PCM length {byte_count} bytes is not a whole number of frames of "
+            f"{spec.bytes_per_frame} bytes ({spec.channel_count} channel(s) of {spec.encoding}): "
+            "is the declared channel count or encoding right?"
+        )
+
+
 def decode_pcm(data: bytes, spec: PcmSpec) -> Audio:
     """Reads raw interleaved PCM; rejects partial frames and non-finite samples."""
     spec.validate()
     if not data:
         raise InvalidAudioError("the audio is empty: no PCM bytes were sent")
-    if len(data) % spec.bytes_per_frame:
-        raise InvalidAudioError(
-            f"PCM length {len(data)} bytes is not a whole number of frames of "
-            f"{spec.bytes_per_frame} bytes ({spec.channel_count} channel(s) of {spec.encoding}): "
-            "is the declared channel count or encoding right?"
-        )
+    check_whole_frames(len(data), spec)
     if spec.encoding == PCM_S16LE:
         samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
     else:
@@ -161,6 +188,7 @@ class DecodedStream:
             stream = self._audio_stream(container)
             self.source_rate = stream.codec_context.sample_rate or stream.rate
             self.source_channels = stream.codec_context.channels or 1
+            check_rate_and_channels(self.label, self.source_rate, self.source_channels)
             self.sample_rate = int(sample_rate or self.source_rate or 0)
             if not self.sample_rate:
                 raise InvalidAudioError(f"{self.label}: the audio stream declares no sample rate")
@@ -175,12 +203,24 @@ class DecodedStream:
             )
 
     def _open(self):
-        if hasattr(self._source, "seek"):
+        is_path = not hasattr(self._source, "read")
+        if not is_path:
             self._source.seek(0)
+        options = {
+            "format_whitelist": ",".join(ACCEPTED_CONTAINERS),
+            # Nothing an upload holds may open another file or a URL: "none" names no protocol.
+            "protocol_whitelist": "file" if is_path else "none",
+        }
         try:
-            return av.open(self._source, mode="r", metadata_errors="ignore")
+            return av.open(self._source, mode="r", metadata_errors="ignore", options=options)
         except FileNotFoundError:
             raise InvalidAudioError(f"{self.label} does not exist") from None
+        except av.error.ArgumentError:  # what FFmpeg answers for a format outside the whitelist
+            raise InvalidAudioError(
+                f"{self.label} is not an audio or video file the sidecar reads (WAV, FLAC, MP3, Ogg, Opus, "
+                "M4A, MP4, MOV, MKV, WebM and the like; playlists and other files that name further files "
+                "or URLs are refused)"
+            ) from None
         except (av.error.FFmpegError, ValueError, OSError) as exc:
             raise InvalidAudioError(f"{self.label} is not a readable audio or video file: {_reason(exc)}") from None
 

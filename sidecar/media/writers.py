@@ -1,21 +1,22 @@
 """Writes decoded audio to WAV or FLAC files, atomically and never over a file by accident.
 
 The format follows the path's suffix. Samples go to a temporary file beside the target,
-which replaces the target only once complete, so a failed or interrupted job never leaves
-half a file under the user's name. AudioWriter takes the audio block by block (memory stays
-flat for long media); write_audio() writes one array.
+committed by sidecar_common.outputs only once complete, so a failed or interrupted job never
+leaves half a file under the user's name. AudioWriter takes the audio block by block (memory
+stays flat for long media); write_audio() writes one array; commit_together() puts several
+writers' files in place, all or none.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import av
 import numpy as np
 
 from sidecar.errors import InvalidOptionsError
+from sidecar_common import outputs
 
 # Sample formats: 16-bit and 24-bit integers, 32-bit float (WAV only; FLAC holds integers).
 S16 = "s16"
@@ -77,7 +78,8 @@ class AudioWriter:
         self.channel_count = channel_count
         self.frame_count = 0
         codec, self._av_format, self._scale = codecs[sample_format]
-        self._temp = _reserve_temp(self.path)
+        self._temp = str(outputs.staging_path(self.path))
+        self._finished = False
         try:
             self._container = av.open(self._temp, mode="w", format=container_format)
             self._stream = self._container.add_stream(codec, rate=self.sample_rate, layout=_LAYOUTS[channel_count])
@@ -108,23 +110,28 @@ class AudioWriter:
             self._container.mux(packet)
 
     def commit(self) -> Path:
-        """Finishes the file and moves it to `path`; returns the path."""
+        """Finishes the file and puts it at `path`; returns the path. Without overwrite, a file
+        that appeared at `path` meanwhile is kept and outputs.OutputExistsError raised."""
+        commit_together([self])
+        return self.path
+
+    def finish(self) -> str:
+        """Completes the temporary file; returns its path, for commit_together."""
         try:
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
             self._container.close()
-            if self.overwrite:
-                os.replace(self._temp, self.path)
-            else:
-                os.link(self._temp, self.path)  # fails if the target appeared meanwhile
-        finally:
+        except BaseException:
             self._discard()
-        return self.path
+            raise
+        self._finished = True
+        return self._temp
 
     def abort(self) -> None:
         """Drops what was written; the target is left as it was. Safe to call twice."""
         if os.path.exists(self._temp):
-            self._container.close()
+            if not self._finished:
+                self._container.close()
             self._discard()
 
     def _discard(self) -> None:
@@ -141,15 +148,17 @@ class AudioWriter:
             self.abort()
 
 
-def _reserve_temp(path: Path) -> str:
-    """Creates an empty, uniquely named file beside path, with the umask's usual permissions."""
-    while True:
-        temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}")
-        try:
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return str(temp)
-        except FileExistsError:
-            continue
+def commit_together(writers: list[AudioWriter]) -> None:
+    """Finishes every writer and puts all the files in place, or none of them (stems)."""
+    staged = []
+    try:
+        for writer in writers:
+            staged.append((writer.finish(), writer.path))
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    outputs.commit_all(staged, overwrite=all(w.overwrite for w in writers))
 
 
 def write_audio(

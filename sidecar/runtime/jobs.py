@@ -7,6 +7,10 @@ hand-off (sidecar.runtime.threads.in_thread), so a slow client throttles the wor
 filling memory. Cancelling the
 caller (a client that disconnects) stops the work at its next item, and the slot is free as
 soon as the worker thread has ended.
+
+A call that uploads audio takes its place in the queue (admit()) as soon as its config
+arrives, before the upload is read: a full server refuses it at once, not after gigabytes.
+A refusal carries a retry delay: about as long as the jobs ahead are expected to take.
 """
 
 from __future__ import annotations
@@ -23,7 +27,27 @@ from sidecar.runtime.threads import CancelToken, in_thread
 __all__ = ["JobQueue"]
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS_PER_JOB = 5.0  # the retry delay a full queue suggests, per job ahead
 T = TypeVar("T")
+
+
+class Admission:
+    """A place in the queue, taken before the job's input is read; run() uses it, close()
+    gives it back if the job never runs."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue: JobQueue | None = queue
+
+    def take(self) -> JobQueue:
+        queue, self._queue = self._queue, None
+        if queue is None:
+            raise RuntimeError("this admission was used already")
+        return queue
+
+    def close(self) -> None:
+        if self._queue is not None:
+            self._queue._admitted -= 1
+            self._queue = None
 
 
 class JobQueue:
@@ -50,16 +74,26 @@ class JobQueue:
     def waiting(self) -> int:
         return self._admitted - self._running
 
-    async def run(self, name: str, work: Callable[[CancelToken], Iterator[T]]) -> AsyncIterator[T]:
-        """Runs work(token) in a thread once a slot is free, yielding what it yields."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_running)
+    def admit(self) -> Admission:
+        """Takes a place in the queue for a job to come, or raises BusyError with a retry delay."""
         if self._admitted >= self.max_running + self.max_waiting:
+            delay = RETRY_SECONDS_PER_JOB * (1 + self.waiting)
             raise BusyError(
                 f"the server is busy: {self._running} job(s) running and {self.waiting} waiting "
-                "(the queue is full); try again later"
+                f"(the queue is full); try again in {delay:g} s",
+                retry_after=delay,
             )
         self._admitted += 1
+        return Admission(self)
+
+    async def run(
+        self, name: str, work: Callable[[CancelToken], Iterator[T]], admission: Admission | None = None
+    ) -> AsyncIterator[T]:
+        """Runs work(token) in a thread once a slot is free, yielding what it yields; with the
+        place `admission` holds, else one taken now."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_running)
+        (admission or self.admit()).take()
         try:
             await self._slots.acquire()
         except BaseException:

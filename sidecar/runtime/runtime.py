@@ -16,7 +16,7 @@ from sidecar.engines import (
     whisper,
     xtts,
 )
-from sidecar.engines.catalogue import ModelDescription, ModelFamily, describe
+from sidecar.engines.catalogue import ModelDescription, ModelFamily, check_requested_name, describe
 from sidecar.runtime.jobs import JobQueue
 from sidecar.runtime.registry import ModelRegistry
 
@@ -42,14 +42,18 @@ class Runtime:
         self.models = ModelRegistry(config.max_model_memory)
         self.jobs = JobQueue(config.max_running_jobs, config.max_waiting_jobs, scope=self.models.job_scope)
 
-    def model(self, family: ModelFamily, name: str | None = None) -> Any:
+    def model(self, family: ModelFamily, name: str | None = None, *, requested: bool = True) -> Any:
         """The loaded model a name means in a family (the family's default when empty): the
-        one path by which any model loads, once, kept by the registry within its budget."""
+        one path by which any model loads, once, kept by the registry within its budget.
+        A name a request gave must be one the operator allows; `requested=False` is for names
+        from the server's own settings."""
+        if name and requested:
+            check_requested_name(name, family, self.model_settings)
         resolved = family.resolve(name, self.model_settings)
         return self.models.get(resolved, lambda: family.load(resolved, self.model_settings)).model
 
-    def whisper(self, name: str | None) -> whisper.WhisperEngine:
-        return self.model(whisper.MODEL_FAMILY, name)
+    def whisper(self, name: str | None, *, requested: bool = True) -> whisper.WhisperEngine:
+        return self.model(whisper.MODEL_FAMILY, name, requested=requested)
 
     def describe_models(self) -> list[ModelDescription]:
         """Every family's installed models, then whatever else the registry holds."""

@@ -15,7 +15,6 @@ import os
 import pathlib
 import re
 import secrets
-import tempfile
 import time
 import zipfile
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from sidecar.errors import InvalidOptionsError, ModelNotFoundError, ModelUnavailableError
 from sidecar.runtime.cache import cache_dir
+from sidecar_common import outputs
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +88,21 @@ class VoiceStore:
         """Writes a new voice; refuses an id that is taken."""
         target = self._path(record.voice_id)
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd, staging = tempfile.mkstemp(prefix=f".{record.voice_id}.", suffix=SUFFIX, dir=self.directory)
+        staging = outputs.staging_path(target)
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(staging, "wb") as f:
                 np.savez(
                     f,
                     **{_RECORD_KEY: np.array(json.dumps(dataclasses.asdict(record)))},
                     **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()},
                 )
-            try:
-                os.link(staging, target)
-            except FileExistsError:
-                raise VoiceExistsError(_taken(record.voice_id)) from None
-        finally:
-            os.unlink(staging)
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        try:
+            outputs.commit(staging, target, overwrite=False)
+        except outputs.OutputExistsError:
+            raise VoiceExistsError(_taken(record.voice_id)) from None
         return record
 
     def check_free(self, voice_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from sidecar.server import (
 )
 
 log = logging.getLogger(__name__)
+QUICK_CALL_ROOM = 16  # concurrent calls beyond the job and stream limits
 
 # Each module registers its servicer and returns the service's full name. Later capabilities
 # add their module here.
@@ -65,6 +67,12 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
     interceptors = [auth.TokenInterceptor(config.token)] if config.token else []
     server = grpc.aio.server(
         interceptors=interceptors,
+        # Calls past what the queues and stream limits admit, plus room for quick calls
+        # (ListModels, health), get RESOURCE_EXHAUSTED from gRPC before any handler runs.
+        maximum_concurrent_rpcs=config.max_running_jobs
+        + config.max_waiting_jobs
+        + 2 * config.max_live_streams
+        + QUICK_CALL_ROOM,
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
@@ -103,7 +111,7 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
 
 async def preload(runtime: Runtime) -> None:
     for name in runtime.config.preload:
-        await asyncio.to_thread(runtime.whisper, name)
+        await asyncio.to_thread(functools.partial(runtime.whisper, name, requested=False))
 
 
 async def serve(config: ServerConfig, on_ready: Callable[[Sidecar], Awaitable[None] | None] | None = None) -> None:

@@ -18,7 +18,7 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.jobs import JobResponses, respond
 from sidecar.server.status import mapped_errors
-from sidecar.server.upload import Upload, read_config_first
+from sidecar.server.upload import Upload, paced, read_config_first
 from sidecar.v1 import audio_pb2, cues_pb2_grpc
 from sidecar.v1 import cues_pb2 as pb
 
@@ -62,6 +62,7 @@ def settings_to_proto(options: musicgen.CueOptions, model: str, plan: musicgen.C
 
 async def read_cue_config(requests: AsyncIterator[Any], runtime: Runtime) -> tuple[Any, Upload | None]:
     """The config and, when it names an audio format, the reference upload behind it."""
+    requests = aiter(paced(requests, runtime.config.stream_idle_seconds))
     first = None
     async for first in requests:  # noqa: B007 - only the first message is wanted here
         break
@@ -72,7 +73,7 @@ async def read_cue_config(requests: AsyncIterator[Any], runtime: Runtime) -> tup
             async for request in requests:
                 yield request
 
-        return await read_config_first(replay(), runtime.config)
+        return await read_config_first(replay(), runtime)
     if first is None or first.WhichOneof("request") != "config":
         raise InvalidOptionsError("the first message of the stream must carry `config`")
     async for _ in requests:  # no audio_format: no reference may follow
@@ -159,7 +160,8 @@ class CueGenerationServicer(cues_pb2_grpc.CueGenerationServiceServicer):
                     upload.close()
                 raise
             pipeline = generate_cue(self.runtime, upload, options, config.settings.model, encoding)
-            async for response in respond(self.runtime, "GenerateCue", pipeline, CueResponses(options)):
+            admission = upload.admission if upload is not None else None
+            async for response in respond(self.runtime, "GenerateCue", pipeline, CueResponses(options), admission):
                 yield response
 
 

@@ -57,11 +57,11 @@ class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):
         responses = DiarizationResponses()
         limits = self.runtime.config
         async with mapped_errors(context, "DiarizeFile"):
-            config, upload = await read_config_first(request_iterator, limits)
+            config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
             pipeline = diarize_file(self.runtime, upload, options, limits.max_audio_seconds)
-            async for response in respond(self.runtime, "DiarizeFile", pipeline, responses):
+            async for response in respond(self.runtime, "DiarizeFile", pipeline, responses, upload.admission):
                 yield response
 
 

@@ -26,9 +26,6 @@ def options_from_proto(o: pb.DiarizationOptions) -> engine.DiarizationOptions:
         min_speakers=o.min_speaker_count or None,
         max_speakers=o.max_speaker_count or None,
     )
-    for name in ("speaker_count", "min_speaker_count", "max_speaker_count"):
-        if getattr(o, name) < 0:
-            raise InvalidOptionsError(f"{name} must not be negative, got {getattr(o, name)}")
     options.validate()
     return options
 

@@ -19,7 +19,7 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.jobs import JobResponses, respond
 from sidecar.server.status import mapped_errors
-from sidecar.server.upload import first_config, read_config_first
+from sidecar.server.upload import first_config, paced, read_config_first
 from sidecar.v1 import enhancement_pb2 as pb
 from sidecar.v1 import enhancement_pb2_grpc
 
@@ -74,17 +74,17 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
         responses = EnhancementResponses()
         limits = self.runtime.config
         async with mapped_errors(context, "EnhanceFile"):
-            config, upload = await read_config_first(request_iterator, limits)
+            config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 encoding = convert.output_encoding(config.output_encoding, media.PCM_F32LE)
             pipeline = enhance_file(self.runtime, upload, options, encoding, limits.max_audio_seconds)
-            async for response in respond(self.runtime, "EnhanceFile", pipeline, responses):
+            async for response in respond(self.runtime, "EnhanceFile", pipeline, responses, upload.admission):
                 yield response
 
     async def StreamEnhance(self, request_iterator, context: grpc.aio.ServicerContext):
         async with mapped_errors(context, "StreamEnhance"):
-            requests = aiter(request_iterator)
+            requests = aiter(paced(request_iterator, self.runtime.config.stream_idle_seconds))
             config = await first_stream_config(requests)
             spec = convert.pcm_spec(config.pcm_format)
             spec.validate()

@@ -84,12 +84,12 @@ class EventDetectionServicer(events_pb2_grpc.EventDetectionServiceServicer):
         responses = EventResponses()
         limits = self.runtime.config
         async with mapped_errors(context, "DetectEvents"):
-            config, upload = await read_config_first(request_iterator, limits)
+            config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 options.validate()
             pipeline = detect_events(self.runtime, upload, options, config.options.model, limits.max_audio_seconds)
-            async for response in respond(self.runtime, "DetectEvents", pipeline, responses):
+            async for response in respond(self.runtime, "DetectEvents", pipeline, responses, upload.admission):
                 yield response
 
 

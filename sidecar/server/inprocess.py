@@ -13,6 +13,8 @@ class InProcessSidecar:
     def __init__(self, **overrides) -> None:
         overrides.setdefault("port", 0)
         overrides.setdefault("host", "127.0.0.1")
+        # The CLI's own server: the person naming model paths is the one who runs it.
+        overrides.setdefault("allow_client_model_paths", True)
         self.config = config_mod.load(**overrides)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="in-process-sidecar")
@@ -37,10 +39,17 @@ class InProcessSidecar:
     def stop(self) -> None:
         if self.sidecar is not None:
             self.run(self.sidecar.stop(grace=1.0))
-            self.sidecar = None
         if self._thread.is_alive():
+            self.run(self._loop.shutdown_asyncgens())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
+        # Only now may the gRPC server go: dropping the last gRPC aio object shuts gRPC's aio
+        # layer down and closes the pipe its poller wakes the loop through. With the loop still
+        # running, a wake-up already queued then read the closed pipe and asyncio printed a
+        # "Bad file descriptor" traceback.
+        self.sidecar = None
 
     def __enter__(self) -> InProcessSidecar:
         return self.start()

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from sidecar.runtime.events import Finished, Info, Item, JobEvent, Progress
+from sidecar.runtime.jobs import Admission
 from sidecar.runtime.runtime import Runtime
 from sidecar.runtime.threads import CancelToken
 from sidecar.server import convert
@@ -57,10 +58,15 @@ class JobResponses(abc.ABC):
 
 
 async def respond(
-    runtime: Runtime, name: str, pipeline: Callable[[CancelToken], Iterator[JobEvent]], responses: JobResponses
+    runtime: Runtime,
+    name: str,
+    pipeline: Callable[[CancelToken], Iterator[JobEvent]],
+    responses: JobResponses,
+    admission: Admission | None = None,
 ) -> AsyncIterator[Any]:
-    """Runs pipeline(token) on the job queue and yields the response for each of its events."""
-    async with contextlib.aclosing(runtime.jobs.run(name, pipeline)) as events:
+    """Runs pipeline(token) on the job queue (in the place `admission` took, if given) and
+    yields the response for each of its events."""
+    async with contextlib.aclosing(runtime.jobs.run(name, pipeline, admission)) as events:
         async for event in events:
             match event:
                 case Progress():
@@ -86,9 +92,14 @@ async def respond(
                     raise TypeError(f"{name}: a job yielded {type(event).__name__}, not a job event")
 
 
-async def result_of(runtime: Runtime, name: str, pipeline: Callable[[CancelToken], Iterator[JobEvent]]) -> Any:
+async def result_of(
+    runtime: Runtime,
+    name: str,
+    pipeline: Callable[[CancelToken], Iterator[JobEvent]],
+    admission: Admission | None = None,
+) -> Any:
     """Runs pipeline(token) on the job queue for a unary RPC: the result its Finished event carries."""
-    async with contextlib.aclosing(runtime.jobs.run(name, pipeline)) as events:
+    async with contextlib.aclosing(runtime.jobs.run(name, pipeline, admission)) as events:
         async for event in events:
             if isinstance(event, Finished):
                 return event.result

@@ -7,6 +7,7 @@ import asyncio
 import grpc
 
 from sidecar.engines.catalogue import ModelDescription
+from sidecar.errors import InvalidOptionsError
 from sidecar.runtime.runtime import Runtime
 from sidecar.server.status import mapped_errors
 from sidecar.v1 import models_pb2 as pb
@@ -36,6 +37,11 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext):
         async with mapped_errors(context, "ListModels"):
+            if request.capability not in pb.Capability.values():
+                raise InvalidOptionsError(
+                    f"capability {request.capability} is not a sidecar.v1.Capability: use one of "
+                    + ", ".join(pb.Capability.keys())
+                )
             described = await asyncio.to_thread(self.runtime.describe_models)
             wanted = pb.Capability.Name(request.capability).removeprefix("CAPABILITY_")
             if request.capability != pb.CAPABILITY_UNSPECIFIED:

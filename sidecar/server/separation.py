@@ -69,7 +69,7 @@ class SeparationServicer(separation_pb2_grpc.SeparationServiceServicer):
         responses = SeparationResponses()
         limits = self.runtime.config
         async with mapped_errors(context, "SeparateFile"):
-            config, upload = await read_config_first(request_iterator, limits)
+            config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 encoding = convert.output_encoding(config.options.output_encoding, media.PCM_F32LE)
@@ -84,7 +84,7 @@ class SeparationServicer(separation_pb2_grpc.SeparationServiceServicer):
                 o.output_sample_rate_hertz or None,
                 limits.max_audio_seconds,
             )
-            async for response in respond(self.runtime, "SeparateFile", pipeline, responses):
+            async for response in respond(self.runtime, "SeparateFile", pipeline, responses, upload.admission):
                 yield response
 
 

@@ -1,8 +1,11 @@
 """StreamingRecognitionService: live recognition over a bidirectional, config-first stream.
 
 Each call runs its own decoding thread (Whisper decoding blocks; the event loop only moves
-bytes), fed through a bounded inbox: a client that sends faster than real time is slowed by
-gRPC flow control instead of filling memory. Streams do not take the file JobQueue's slots,
+bytes), fed through an inbox bounded by the duration of the audio in it: a client that sends
+faster than real time is slowed by gRPC flow control instead of filling memory. PCM is decoded
+and resampled on that thread, never on the event loop; one message may carry at most
+MAX_MESSAGE_SECONDS of audio, and a client that sends nothing for the server's
+stream_idle_seconds loses its stream. Streams do not take the file JobQueue's slots,
 which a caption stream would hold for hours; instead at most `max_live_streams` run at
 once and the next gets RESOURCE_EXHAUSTED. They share the loaded model (CTranslate2 runs
 concurrent calls), so more streams on one CPU raise every stream's lag, which is reported.
@@ -15,6 +18,7 @@ import contextlib
 import io
 import logging
 import queue
+import threading
 import time
 
 import av
@@ -22,7 +26,7 @@ import grpc
 import numpy as np
 
 from sidecar.engines import streaming, whisper
-from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError
+from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError, LimitExceededError
 from sidecar.media import audio as media
 from sidecar.runtime.runtime import Runtime
 from sidecar.runtime.threads import CancelToken, in_thread
@@ -33,7 +37,8 @@ from sidecar.v1 import streaming_recognition_pb2_grpc, transcription_pb2
 
 log = logging.getLogger(__name__)
 
-MAX_QUEUED_CHUNKS = 256  # audio chunks waiting for the decoding thread before reads pause
+MAX_QUEUED_SECONDS = 30.0  # audio waiting for the decoding thread before reads pause
+MAX_MESSAGE_SECONDS = 10.0  # audio one message may carry (clients send about 0.1 s)
 PROGRESS_SECONDS = 1.0  # with nothing else to say, report progress and lag this often
 _POLL_SECONDS = 0.05
 _HEADER_BYTES = 12  # enough to recognise an encoded file's magic number
@@ -138,7 +143,7 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
     async def StreamingRecognize(self, request_iterator, context: grpc.aio.ServicerContext):
         started = time.perf_counter()
         async with mapped_errors(context, "StreamingRecognize"):
-            requests = request_iterator.__aiter__()
+            requests = aiter(upload.paced(request_iterator, self.runtime.config.stream_idle_seconds))
             config = await upload.first_config(requests)
             options = options_from_proto(config)
             if not config.HasField("pcm_format"):
@@ -173,7 +178,12 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
             )
 
     async def _recognize(self, requests, reader: PcmReader, recognizer: streaming.StreamingRecognizer):
-        inbox: queue.Queue = queue.Queue(maxsize=MAX_QUEUED_CHUNKS)
+        inbox: queue.Queue = queue.Queue()
+        queued = AudioBacklog()
+
+        def accept(samples: np.ndarray) -> None:
+            if samples.size:
+                recognizer.accept(samples)
 
         def decode(token: CancelToken):
             """The recognizer's updates; each step takes everything that arrived meanwhile."""
@@ -189,9 +199,12 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                 for item in items:
                     if isinstance(item, BaseException):  # from the reader: mapped to a status
                         raise item
-                    if isinstance(item, np.ndarray):
-                        recognizer.accept(item)
+                    if isinstance(item, bytes):
+                        accept(reader.feed(item))
+                        queued.remove(reader.spec.duration_of(len(item)))
                 flush = any(isinstance(item, str) for item in items)  # _FLUSH
+                if flush:
+                    accept(reader.close())
                 updates = recognizer.finish() if flush else recognizer.step()
                 if not updates and recognizer.received - reported >= PROGRESS_SECONDS:
                     updates = [streaming.Update(processed=recognizer.processed())]
@@ -208,21 +221,21 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                         raise InvalidOptionsError(
                             "only the first message may carry `config`; later ones carry `audio_content`"
                         )
-                    await put(reader.feed(request.audio_content))
-                await put(reader.close())
-                await put(_FLUSH)
+                    data = request.audio_content
+                    seconds = reader.spec.duration_of(len(data))
+                    if seconds > MAX_MESSAGE_SECONDS:
+                        raise LimitExceededError(
+                            f"one message carried {seconds:.1f} s of audio; send at most "
+                            f"{MAX_MESSAGE_SECONDS:g} s per message (about 0.1 s is usual)"
+                        )
+                    while queued.seconds >= MAX_QUEUED_SECONDS:  # the decoder is behind: stop reading
+                        await asyncio.sleep(_POLL_SECONDS)
+                    if data:
+                        queued.add(seconds)
+                        inbox.put(data)
+                inbox.put(_FLUSH)
             except Exception as exc:  # the decoder raises it on its side
-                await put(exc)
-
-        async def put(item) -> None:
-            if isinstance(item, np.ndarray) and not item.size:
-                return
-            while True:
-                try:
-                    inbox.put_nowait(item)
-                    return
-                except queue.Full:
-                    await asyncio.sleep(_POLL_SECONDS)
+                inbox.put(exc)
 
         reading = asyncio.create_task(read())
         try:
@@ -231,6 +244,22 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                     yield response_for(update, reader.received)
         finally:
             reading.cancel()
+
+
+class AudioBacklog:
+    """Seconds of audio in a stream's inbox, counted by the reader and the decoding thread."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds
+
+    def remove(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds -= seconds
 
 
 def response_for(update: streaming.Update, received: float) -> pb.StreamingRecognizeResponse:

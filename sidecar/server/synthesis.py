@@ -162,7 +162,7 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
         started = time.perf_counter()
         async with mapped_errors(context, "CreateVoice"):
             xtts_models.require_license(self.runtime.config.agree_coqui_license)
-            config, upload = await read_config_first(request_iterator, self.runtime.config)
+            config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 voices.check_record_text(config.display_name, config.transcript)
                 if config.voice_id:
@@ -180,7 +180,7 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
                 return self.store.save(record, dataclasses.asdict(conditioning))
 
             record = await result_of(
-                self.runtime, "CreateVoice", create_voice(self.runtime, upload, config.model, save)
+                self.runtime, "CreateVoice", create_voice(self.runtime, upload, config.model, save), upload.admission
             )
             log.info(
                 "CreateVoice: %s from %.1f s of reference in %.2f s (model %s)",

@@ -87,14 +87,14 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
         responses = TranscriptionResponses()
         limits = self.runtime.config
         async with mapped_errors(context, "TranscribeFile"):
-            config, upload = await read_config_first(request_iterator, limits)
+            config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 speaker_options = options_for_transcript(config.options)
             pipeline = transcribe_file(
                 self.runtime, upload, options, config.options.model, speaker_options, limits.max_audio_seconds
             )
-            async for response in respond(self.runtime, "TranscribeFile", pipeline, responses):
+            async for response in respond(self.runtime, "TranscribeFile", pipeline, responses, upload.admission):
                 yield response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import tempfile
@@ -10,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from sidecar.config import ServerConfig
-from sidecar.errors import InvalidAudioError, InvalidOptionsError, LimitExceededError
+from sidecar.errors import IdleStreamError, InvalidAudioError, InvalidOptionsError, LimitExceededError
 from sidecar.media import audio as media
+from sidecar.media.resampling import StreamResampler
+from sidecar.runtime.jobs import Admission
+from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 
 _SPOOL_IN_MEMORY_BYTES = 32 << 20  # larger uploads go to a temporary file
@@ -37,6 +40,7 @@ class Upload:
     size: int
     pcm: media.PcmSpec | None  # None: an encoded file
     filename: str
+    admission: Admission | None = None  # the job's place in the queue, taken before reading
 
     def decode(self, *, sample_rate: int | None, mono: bool, max_seconds: float) -> media.Audio:
         self.data.seek(0)
@@ -60,8 +64,20 @@ class Upload:
         )
 
     def blocks(self, *, sample_rate: int | None, block_seconds: float, max_seconds: float) -> Blocks:
-        """For long jobs: files decode lazily, block by block; PCM (and an empty upload, for
-        decode()'s message) decodes whole, its size bounded by the upload limit."""
+        """For long jobs: files and PCM decode lazily, block by block, so memory does not grow
+        with the audio (an empty upload, and PCM of more than two channels to resample, decode
+        whole for decode()'s checks)."""
+        pcm = self.pcm
+        if pcm is not None and self.size and (sample_rate in (None, pcm.sample_rate) or pcm.channel_count <= 2):
+            pcm.validate()
+            rate = sample_rate or pcm.sample_rate
+            return Blocks(
+                self._pcm_blocks(pcm, rate, block_seconds),
+                rate,
+                pcm.sample_rate,
+                pcm.channel_count,
+                pcm.duration_of(self.size),
+            )
         if self.pcm is None and self.size:
             stream = self.stream(sample_rate=sample_rate, mono=False, max_seconds=max_seconds)
             return Blocks(
@@ -77,8 +93,21 @@ class Upload:
         blocks = (out.samples[:, i : i + step] for i in range(0, out.frame_count, step))
         return Blocks(blocks, out.sample_rate, audio.sample_rate, audio.channel_count, audio.duration)
 
+    def _pcm_blocks(self, pcm: media.PcmSpec, rate: int, block_seconds: float) -> Iterator[np.ndarray]:
+        media.check_whole_frames(self.size, pcm)
+        resampler = StreamResampler(pcm.sample_rate, rate, pcm.channel_count) if rate != pcm.sample_rate else None
+        block_bytes = max(1, int(block_seconds * pcm.sample_rate)) * pcm.bytes_per_frame
+        self.data.seek(0)
+        while data := self.data.read(block_bytes):
+            samples = media.decode_pcm(data, pcm).samples
+            yield resampler.push(samples) if resampler else samples
+        if resampler:
+            yield resampler.flush()
+
     def close(self) -> None:
         self.data.close()
+        if self.admission is not None:
+            self.admission.close()
 
     @contextlib.contextmanager
     def closed_on_error(self) -> Iterator[None]:
@@ -92,16 +121,20 @@ class Upload:
 
 async def read_config_first(
     requests: AsyncIterator[Any],
-    limits: ServerConfig,
+    runtime: Runtime,
     *,
     config_field: str = "config",
     audio_field: str = "audio_content",
     oneof: str = "request",
 ) -> tuple[Any, Upload]:
-    """Returns (config message, upload); the config's `audio_format` says how to read the bytes."""
-    requests = aiter(requests)
+    """Returns (config message, upload); the config's `audio_format` says how to read the bytes.
+    The job's place in the queue is taken once the config has come, before any audio is read
+    (upload.admission, for jobs.respond)."""
+    limits = runtime.config
+    requests = aiter(paced(requests, limits.stream_idle_seconds))
     config = await first_config(requests, config_field=config_field, oneof=oneof)
     pcm = _pcm_of(config)
+    admission = runtime.jobs.admit()
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)
     size = 0
     try:
@@ -127,10 +160,28 @@ async def read_config_first(
         filename = ""
         if config.audio_format.WhichOneof("format") == "encoded_file":
             filename = config.audio_format.encoded_file.filename
-        return config, Upload(spool, size, pcm, filename)
+        return config, Upload(spool, size, pcm, filename, admission)
     except BaseException:
         spool.close()
+        admission.close()
         raise
+
+
+async def paced(requests: AsyncIterator[Any], idle_seconds: float) -> AsyncIterator[Any]:
+    """The client's messages, as long as none is more than `idle_seconds` after the last: a
+    client that stops sending would otherwise hold its call, and its place, for ever."""
+    requests = aiter(requests)
+    while True:
+        try:
+            request = await asyncio.wait_for(anext(requests), idle_seconds)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise IdleStreamError(
+                f"the client sent nothing for {idle_seconds:g} s: the call was ended to free its place "
+                "(the server's stream_idle_seconds)"
+            ) from None
+        yield request
 
 
 async def first_config(requests: AsyncIterator[Any], *, config_field: str = "config", oneof: str = "request") -> Any:
