@@ -10,6 +10,7 @@ bytes, or nothing). Used by tests/test_fuzz.py (a fixed budget in the suite) and
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import wave
 
@@ -19,29 +20,9 @@ from google.protobuf import descriptor as d
 from google.protobuf import message_factory
 from hypothesis import strategies as st
 
-from sidecar.v1 import (
-    cues_pb2,
-    diarization_pb2,
-    enhancement_pb2,
-    events_pb2,
-    models_pb2,
-    separation_pb2,
-    streaming_recognition_pb2,
-    synthesis_pb2,
-    transcription_pb2,
-)
-
-MODULES = (
-    cues_pb2,
-    diarization_pb2,
-    enhancement_pb2,
-    events_pb2,
-    models_pb2,
-    separation_pb2,
-    streaming_recognition_pb2,
-    synthesis_pb2,
-    transcription_pb2,
-)
+SERVICES = ("cues", "diarization", "enhancement", "events", "models", "separation", "streaming_recognition",
+            "synthesis", "transcription")  # fmt: skip
+MODULES = tuple(importlib.import_module(f"sidecar.v1.{name}_pb2") for name in SERVICES)
 HOSTILE_STRINGS = (
     "",
     " ",

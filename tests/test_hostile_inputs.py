@@ -570,3 +570,13 @@ def test_a_request_cannot_make_the_server_unpickle_a_checkpoint_it_names(strict,
         list(strict.separate_stream(wav(SPEECH, 16000), options=options, audio_format=encoded()))
     assert caught.value.code == DENIED, caught.value
     assert not marker.exists()
+
+
+def test_a_live_message_may_not_carry_minutes_of_audio(strict):
+    """4 MiB of 1 kHz PCM in one message is 35 minutes of audio, upsampled on arrival."""
+    from sidecar_client import streaming_config
+
+    call = strict.streaming_recognize(iter([bytes(4_000_000)]), config=streaming_config(1000))
+    with pytest.raises(SidecarError) as caught:
+        list(call)
+    assert caught.value.code == INVALID and "per message" in caught.value.details, caught.value

@@ -92,7 +92,7 @@ def check_requested_name(name: str, family: ModelFamily, settings: ModelSettings
     """
     if settings.allow_client_model_paths or name == family.default(settings):
         return
-    looks_like_location = os.sep in name or name.startswith((".", "~")) or (os.altsep or os.sep) in name
+    looks_like_location = name.startswith((".", "~")) or any(sep and sep in name for sep in (os.sep, os.altsep))
     if not looks_like_location:
         return  # an alias: each family resolves only the names it knows
     real = ResolvedModel.real_path(name)
