@@ -9,6 +9,11 @@ audio in the same run (faster-whisper's transcribe() on the whole file, same mod
 
     .venv/bin/python bench/live_latency.py                 # tests/data/demo-1089.flac, tiny.en
     .venv/bin/python bench/live_latency.py --repeat 3 --model base --server HOST:PORT
+    .venv/bin/python bench/live_latency.py --long-form [--fast]   # 3.7 min of continuous speech
+
+The long form (tests/data/ljspeech-lj001.ogg) also counts what short clips hide: phrases the
+stream emits twice in a row where the reference says them once, and reference words the stream
+drops.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from sidecar.server.inprocess import InProcessSidecar  # noqa: E402
 from sidecar_client.client import SidecarClient, streaming_config  # noqa: E402
 from sidecar_common.durations import seconds  # noqa: E402
 from tests.conftest import word_error_rate  # noqa: E402
-from tests.streaming_fixtures import demo, pcm_chunks  # noqa: E402
+from tests.streaming_fixtures import demo, long_form, pcm_chunks  # noqa: E402
 
 SAMPLE_RATE = 16_000
 CHUNK_SECONDS = 0.1  # as tests.streaming_fixtures.pcm_chunks sends
@@ -41,14 +46,15 @@ def bare(text: str) -> str:
     return re.sub(r"[^\w']+", "", text.lower())
 
 
-def stream(client: SidecarClient, audio: np.ndarray, model: str, beam_size: int) -> dict:
-    """Streams at real-time pace; returns final words with their commit and first-seen times."""
+def stream(client: SidecarClient, audio: np.ndarray, model: str, beam_size: int, pace: float = 1.0) -> dict:
+    """Streams at `pace` times real time (0: at once); returns final words with their commit
+    and first-seen times."""
     first_seen: list[tuple[str, float, float]] = []  # (bare text, audio end, wall time)
     finals: list[tuple[str, float, float]] = []  # (text, audio end, wall time)
     lags: list[float] = []
     started = time.perf_counter()
     config = streaming_config(SAMPLE_RATE, model=model, beam_size=beam_size)
-    for r in client.streaming_recognize(pcm_chunks(audio, pace=1.0), config=config):
+    for r in client.streaming_recognize(pcm_chunks(audio, pace=pace), config=config):
         now = time.perf_counter() - started
         lags.append(seconds(r.lag_duration))
         for w in r.interim_result.words:
@@ -123,6 +129,40 @@ def offline(audio: np.ndarray, model_path: str) -> tuple[str, float, float]:
     return text, time.perf_counter() - started, time.process_time() - used
 
 
+def words_of(text: str) -> list[str]:
+    return [w for w in (bare(t) for t in text.split()) if w]
+
+
+def repeated_phrases(reference: str, hypothesis: str, n: int = 2) -> int:
+    """Places where the hypothesis says an n-word phrase twice in a row and the reference
+    never does."""
+    hyp, ref = words_of(hypothesis), " ".join(words_of(reference))
+    count = 0
+    for i in range(len(hyp) - 2 * n + 1):
+        phrase = hyp[i : i + n]
+        if phrase == hyp[i + n : i + 2 * n] and " ".join(phrase * 2) not in ref:
+            count += 1
+    return count
+
+
+def dropped_words(reference: str, hypothesis: str) -> int:
+    """Reference words with no counterpart in the hypothesis (deletions of a word alignment)."""
+    ref, hyp = words_of(reference), words_of(hypothesis)
+    previous = list(range(len(hyp) + 1))
+    deletions = [0] * (len(hyp) + 1)
+    for i in range(1, len(ref) + 1):
+        current, current_deletions = [i] + [0] * len(hyp), [i] + [0] * len(hyp)
+        for j in range(1, len(hyp) + 1):
+            options = [
+                (previous[j - 1] + (ref[i - 1] != hyp[j - 1]), deletions[j - 1]),  # match or substitution
+                (previous[j] + 1, deletions[j] + 1),  # a reference word dropped
+                (current[j - 1] + 1, current_deletions[j - 1]),  # a word inserted
+            ]
+            current[j], current_deletions[j] = min(options)
+        previous, deletions = current, current_deletions
+    return deletions[len(hyp)]
+
+
 def percentiles(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -136,6 +176,8 @@ def main() -> int:
     parser.add_argument("--beam-size", type=int, default=0, help="0: the streaming default (5)")
     parser.add_argument("--repeat", type=int, default=1, help="play the demo this many times")
     parser.add_argument("--server", help="a running sidecar; default: one in-process")
+    parser.add_argument("--long-form", action="store_true", help="tests/data/ljspeech-lj001.ogg, 3.7 min")
+    parser.add_argument("--fast", action="store_true", help="send the audio at once, not at real-time pace")
     parser.add_argument(
         "--simulate",
         action="store_true",
@@ -144,7 +186,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    speech, reference = demo()
+    speech, reference = long_form() if args.long_form else demo()
     gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), np.float32)
     audio = np.concatenate([np.concatenate([speech, gap])] * args.repeat)
     reference = " ".join([reference] * args.repeat)
@@ -164,7 +206,7 @@ def served(audio: np.ndarray, args: argparse.Namespace) -> dict:
             client.wait_ready()
             warm = streaming_config(SAMPLE_RATE, model=args.model)  # load the model first
             list(client.streaming_recognize([b"\0\0" * SAMPLE_RATE], config=warm))
-            return stream(client, audio, args.model, args.beam_size)
+            return stream(client, audio, args.model, args.beam_size, pace=0.0 if args.fast else 1.0)
     finally:
         if server is not None:
             server.stop()
@@ -177,18 +219,33 @@ def report(audio: np.ndarray, reference: str, result: dict, args: argparse.Names
     plain_seconds = plain_cpu if args.simulate else plain_wall
     duration = len(audio) / SAMPLE_RATE
     stream_wer, plain_wer = word_error_rate(reference, result["text"]), word_error_rate(reference, plain_text)
-    how = "on a virtual clock charged with CPU time" if args.simulate else "at real-time pace"
+    how = (
+        "on a virtual clock charged with CPU time"
+        if args.simulate
+        else "as fast as it goes (--fast)"
+        if args.fast
+        else "at real-time pace"
+    )
     print(
         f"audio {duration:.1f} s, model {args.model}, streamed {how} in {result['wall']:.1f} s "
         f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
     )
-    print(f"word end -> first interim : {percentiles(result['to_interim'])}")
-    print(f"word end -> final commit  : {percentiles(result['to_final'])}")
+    if not args.fast:  # sent at once, words are "recorded" before they are sent: no latency to speak of
+        print(f"word end -> first interim : {percentiles(result['to_interim'])}")
+        print(f"word end -> final commit  : {percentiles(result['to_final'])}")
     print(f"largest reported lag      : {result['max_lag']:.2f} s")
     print(f"final transcript: {result['text'].strip()}")
     print(
         f"WER streaming {stream_wer:.3f}   offline faster-whisper {plain_wer:.3f}   "
         f"(ratio {stream_wer / plain_wer if plain_wer else float('nan'):.2f})"
+    )
+    print(
+        f"phrases said twice in a row (not in the reference): streaming "
+        f"{repeated_phrases(reference, result['text'])}, offline {repeated_phrases(reference, plain_text)}"
+    )
+    print(
+        f"reference words dropped: streaming {dropped_words(reference, result['text'])}, "
+        f"offline {dropped_words(reference, plain_text)} (of {len(words_of(reference))})"
     )
     print(
         f"offline faster-whisper on the whole audio: {plain_seconds:.1f} s "

@@ -40,6 +40,14 @@ def demo() -> tuple[np.ndarray, str]:
     )[1]
 
 
+def long_form() -> tuple[np.ndarray, str]:
+    """tests/data/ljspeech-lj001.ogg (3 min 42 s of one reader, read continuously) and its
+    official transcript."""
+    audio = media.decode_file(DATA / "ljspeech-lj001.ogg", sample_rate=SAMPLE_RATE, mono=True).mono()
+    lines = (DATA / "ljspeech-lj001.txt").read_text(encoding="utf-8").splitlines()
+    return audio, " ".join(line.split(" ", 1)[1] for line in lines if line.strip())
+
+
 def pcm_chunks(samples: np.ndarray, *, pace: float = 0.0, sent: list | None = None) -> Iterator[bytes]:
     """s16le chunks of CHUNK_SECONDS, each sent once its audio has 'been recorded' at `pace`
     times real time (0: at once); `sent` collects the wall time when the last chunk went."""
