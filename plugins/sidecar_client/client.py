@@ -1,7 +1,7 @@
 """Client calls for the sidecar's services, with chunked uploads and progress callbacks.
 
-About 490 lines on purpose: one SidecarClient with a method per RPC, so every call shares one
-channel, token, upload chunker and error mapping.
+About 640 lines on purpose: one SidecarClient with a method per RPC, so every call shares one
+channel, token, upload chunker, error mapping and busy-server retry.
 """
 
 from __future__ import annotations
