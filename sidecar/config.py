@@ -87,16 +87,8 @@ class ServerConfig:
         return cls(device=device, **fields).model_settings()
 
     def model_settings(self) -> ModelSettings:
-        """The settings the model catalogue reads."""
-        return ModelSettings(
-            device=self.device,
-            cpu_threads=self.cpu_threads,
-            default_whisper_model=self.default_whisper_model,
-            agree_coqui_license=self.agree_coqui_license,
-            demucs_repositories=self.demucs_repositories,
-            models_dirs=self.models_dirs,
-            allow_client_model_paths=self.allow_client_model_paths,
-        )
+        """The settings the model catalogue reads: its fields of the same names."""
+        return ModelSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ModelSettings)})
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
