@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import pathlib
+import re
 import time
 from collections.abc import Iterator, Sequence
 
@@ -46,6 +48,20 @@ def long_form() -> tuple[np.ndarray, str]:
     audio = media.decode_file(DATA / "ljspeech-lj001.ogg", sample_rate=SAMPLE_RATE, mono=True).mono()
     lines = (DATA / "ljspeech-lj001.txt").read_text(encoding="utf-8").splitlines()
     return audio, " ".join(line.split(" ", 1)[1] for line in lines if line.strip())
+
+
+def paced_long_form() -> tuple[np.ndarray, str]:
+    """The long form read as an address is: 46 pauses of 0.6 to 1.2 s inserted at gaps between
+    words (tests/data/ljspeech-lj001-pauses.txt), mid-sentence as often as not. 261 s."""
+    audio, reference = long_form()
+    parts, at = [], 0
+    for line in (DATA / "ljspeech-lj001-pauses.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            offset, pause = map(float, line.split())
+            cut = round(offset * SAMPLE_RATE)
+            parts += [audio[at:cut], np.zeros(round(pause * SAMPLE_RATE), np.float32)]
+            at = cut
+    return np.concatenate([*parts, audio[at:]]), reference
 
 
 def pcm_chunks(samples: np.ndarray, *, pace: float = 0.0, sent: list | None = None) -> Iterator[bytes]:
@@ -114,6 +130,69 @@ def boundary_errors(reference: str, finals: Sequence[str], *, reach: int = 1) ->
         if op != "del":
             hyp_index += 1
     return problems
+
+
+def bare(text: str) -> str:
+    return re.sub(r"[^\w']+", "", text.lower())
+
+
+def words_of(text: str) -> list[str]:
+    return [w for w in (bare(t) for t in text.split()) if w]
+
+
+def repeated_phrases(reference: str, hypothesis: str, *, shortest: int = 1, longest: int = 6) -> int:
+    """Places where the hypothesis says a phrase of `shortest` to `longest` words twice in a
+    row and the reference never does."""
+    hyp, ref = words_of(hypothesis), " " + " ".join(words_of(reference)) + " "
+    count, i = 0, 0
+    while i < len(hyp):
+        for n in range(longest, shortest - 1, -1):
+            phrase = hyp[i : i + n]
+            if len(phrase) == n and phrase == hyp[i + n : i + 2 * n] and f" {' '.join(phrase * 2)} " not in ref:
+                count += 1
+                i += 2 * n - 1
+                break
+        i += 1
+    return count
+
+
+def sentence_ends(reference: str, hypothesis: str) -> tuple[int, int, int]:
+    """(right, said, meant): sentence ends the hypothesis puts after words that match the
+    reference, how many it puts there in all, and how many the reference has there."""
+
+    def marked(text: str) -> tuple[list[str], list[bool]]:
+        pieces = [(bare(t), t.rstrip("\"')»”’").endswith((".", "?", "!"))) for t in text.split()]
+        pieces = [p for p in pieces if p[0]]
+        return [w for w, _ in pieces], [e for _, e in pieces]
+
+    ref, ref_ends = marked(reference)
+    hyp, hyp_ends = marked(hypothesis)
+    right = said = meant = 0
+    for block in difflib.SequenceMatcher(None, ref, hyp, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            r, h = ref_ends[block.a + k], hyp_ends[block.b + k]
+            right += r and h
+            said += h
+            meant += r
+    return right, said, meant
+
+
+def dropped_words(reference: str, hypothesis: str) -> int:
+    """Reference words with no counterpart in the hypothesis (deletions of a word alignment)."""
+    ref, hyp = words_of(reference), words_of(hypothesis)
+    previous = list(range(len(hyp) + 1))
+    deletions = [0] * (len(hyp) + 1)
+    for i in range(1, len(ref) + 1):
+        current, current_deletions = [i] + [0] * len(hyp), [i] + [0] * len(hyp)
+        for j in range(1, len(hyp) + 1):
+            options = [
+                (previous[j - 1] + (ref[i - 1] != hyp[j - 1]), deletions[j - 1]),  # match or substitution
+                (previous[j] + 1, deletions[j] + 1),  # a reference word dropped
+                (current[j - 1] + 1, current_deletions[j - 1]),  # a word inserted
+            ]
+            current[j], current_deletions[j] = min(options)
+        previous, deletions = current, current_deletions
+    return deletions[len(hyp)]
 
 
 def write_wav(path: pathlib.Path, samples: np.ndarray) -> pathlib.Path:

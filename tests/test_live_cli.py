@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -60,6 +61,11 @@ def test_live_file_prints_captions_and_keeps_the_srt_valid(two_utterances, sidec
     printed = [line.split("] ", 1)[1] for line in out.splitlines()]
     assert word_error_rate(reference, " ".join(printed)) <= 0.2
     assert out.splitlines()[0].startswith("[00:00:00.")  # the first words, timed to the input
+    # Rolled up: a line ends at a sentence end or where the next word would not fit, not at
+    # each final result.
+    assert all(len(line) <= 42 for line in printed), printed
+    for line, after in pairwise(printed):
+        assert line.endswith((".", "?", "!")) or len(line) + 1 + len(after.split()[0]) > 42, printed
     assert "live.srt: " in err
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from sidecar_client import live
 from sidecar_client.capture import BYTES_PER_SECOND, AudioCapture, ffmpeg_command
-from sidecar_common import subtitles
+from sidecar_common import rollup, subtitles
 from tests.conftest import DATA, word_error_rate
 from tests.harness import free_port, serve
 from tests.obs_fixtures import SCRIPT
@@ -141,7 +141,7 @@ def test_ffmpeg_commands():
 
 
 def test_the_board_rolls_up_whole_lines():
-    board = live.CaptionBoard(live.BoardOptions(lines=2, chars_per_line=12))
+    board = rollup.CaptionBoard(rollup.BoardOptions(lines=2, chars_per_line=12))
     board.add_final("He hoped there would be")
     assert board.text() == "there would\nbe"
     board.set_interim("stew for dinner,")
@@ -156,9 +156,39 @@ def test_the_board_rolls_up_whole_lines():
     board.add_final("a" * 30 + " b")  # a word longer than a line is cut
     assert board.text() == "a" * 12 + "\n" + "a" * 6 + " b"
     with pytest.raises(ValueError, match="lines must be 1 to 10"):
-        live.BoardOptions(lines=0).validate()
+        rollup.BoardOptions(lines=0).validate()
     with pytest.raises(ValueError, match="characters per line"):
-        live.CaptionBoard(live.BoardOptions(chars_per_line=3))
+        rollup.CaptionBoard(rollup.BoardOptions(chars_per_line=3))
+
+
+def test_punctuation_sent_alone_joins_the_word_before():
+    board = rollup.CaptionBoard(rollup.BoardOptions(lines=2, chars_per_line=20))
+    board.add_final("stew for dinner")
+    board.add_final(",")  # the mark the stream settles once it heard what followed
+    board.add_final("turnips and carrots")
+    board.add_final(".")
+    assert board.text() == "stew for dinner,\nturnips and carrots."
+
+
+def test_caption_lines_fill_up_and_end_at_sentence_ends():
+    lines = rollup.CaptionLines(chars_per_line=20)
+    word = lambda text, at: subtitles.TimedWord(f" {text}" if text[0].isalnum() else text, at, at + 0.3)  # noqa: E731
+    said = []
+    for text, at in [("He", 0.0), ("hoped", 0.3), ("there", 0.6), ("would", 0.9), ("be", 1.2), ("stew", 1.5)]:
+        said += lines.add((word(text, at),))
+    assert said == [(0.0, "He hoped there would")], "a line ends where the next word would not fit"
+    assert lines.pending == "be stew"
+    said = lines.add((word("for", 1.8), word("dinner", 2.1)))
+    assert said == [] and lines.pending == "be stew for dinner"
+    said = lines.add((word(".", 2.4), word("Turnips", 3.0)))  # a sentence end closes its line
+    assert said == [(1.2, "be stew for dinner.")]
+    assert lines.flush() == [(3.0, "Turnips")] and lines.flush() == []
+    said = lines.add(tuple(word(text, 4.0 + i) for i, text in enumerate(["and", "carrots", "and", "pies"])))
+    assert said == [] and len(lines.pending) == 20
+    said = lines.add((word(",", 7.5),))  # one character too many: the word and its mark move on
+    assert said == [(4.0, "and carrots and")] and lines.pending == "pies,"
+    with pytest.raises(ValueError, match="characters per line"):
+        rollup.CaptionLines(chars_per_line=3)
 
 
 def test_srt_is_timed_to_the_recording_and_valid_after_each_final(tmp_path):

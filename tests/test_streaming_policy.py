@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from sidecar.config import ServerConfig
 from sidecar.engines import streaming, whisper
 from sidecar.errors import InvalidOptionsError
 from sidecar.runtime.runtime import Runtime
-from tests.conftest import word_error_rate
+from tests.conftest import normalize, word_error_rate
 from tests.streaming_fixtures import SAMPLE_RATE, boundary_errors, speech
 
 
@@ -37,6 +38,25 @@ def test_loops_collapse_but_a_word_said_twice_stays():
     assert text == "it was very very good I said I said yes yes"
 
 
+def test_a_repeat_squeezed_past_the_audio_is_a_loop_and_one_said_in_time_is_not():
+    said = words("produced the block books", start=23.8, step=0.45)
+    squeezed = [whisper.Word(w.text, 25.6 + i * 0.01, 25.6 + i * 0.01, 0.9) for i, w in enumerate(said)]
+    assert streaming._without_loops(said + squeezed) == said
+    again = words("produced the block books", start=25.7, step=0.4)
+    assert streaming._without_loops(said + again) == said + again
+
+
+def test_committed_words_are_found_again_by_their_text_not_their_times():
+    committed = ["by", "a", "similar", "process"]
+    late = words("by a similar process produced the", start=21.5, step=0.5)  # times drifted by a second
+    assert streaming._aligned_prefix(committed, late, committed_end=21.0) == 4
+    changed = words("by a similar processes produced", start=20.0)  # a word heard differently
+    assert streaming._aligned_prefix(committed, changed, committed_end=21.6) == 4
+    twice = words("by a similar process by a similar process", start=19.4)  # said twice: once committed
+    assert streaming._aligned_prefix(committed, twice, committed_end=21.0) == 4
+    assert streaming._aligned_prefix(committed, words("produced the", start=22.0), committed_end=21.0) == 0
+
+
 def test_guards_drop_what_whisper_invents():
     assert streaming._spurious(segment("Thank you.", probability=0.4))
     assert not streaming._spurious(segment("Thank you.", probability=0.95))
@@ -56,7 +76,7 @@ def test_guards_drop_what_whisper_invents():
         ({"speech_threshold": 1.0}, "threshold"),
         ({"endpoint_silence": 0.0}, "endpoint silence"),
         ({"decode_interval": 10.0}, "decode interval"),
-        ({"trim_seconds": 25.0, "max_buffer_seconds": 20.0}, "buffer lengths"),
+        ({"context_seconds": 25.0, "max_buffer_seconds": 20.0}, "buffer lengths"),
     ],
 )
 def test_options_out_of_range_are_named(change, message):
@@ -88,7 +108,7 @@ def engine():
 def test_local_agreement_commits_each_word_once(engine):
     """Fed in 0.1 s chunks with a decode every second, as a live stream on a slow CPU."""
     audio, reference = speech("1089-134686-0000", lead=0.3, tail=1.0)  # one 10 s utterance
-    recognizer = streaming.StreamingRecognizer(engine, streaming.StreamingOptions(trim_seconds=4.0))
+    recognizer = streaming.StreamingRecognizer(engine, streaming.StreamingOptions(context_seconds=2.0))
     finals, interims, updates = [], [], []
     for i, at in enumerate(range(0, len(audio), SAMPLE_RATE // 10)):
         recognizer.accept(audio[at : at + SAMPLE_RATE // 10])
@@ -142,3 +162,59 @@ def test_a_decode_that_loops_is_cut_at_its_token_bound(engine):
     assert len("".join(s.text for s in segments).split()) <= 3
     with pytest.raises(InvalidOptionsError, match="max new tokens"):
         dataclasses.replace(options, max_new_tokens=0).validate(multilingual=False, model_name="tiny.en")
+
+
+def stream(engine, audio: np.ndarray, **options) -> list[str]:
+    """The finals of one stream fed in 0.1 s chunks with a step after each, as a fast CPU would."""
+    recognizer = streaming.StreamingRecognizer(engine, streaming.StreamingOptions(**options))
+    updates = []
+    for at in range(0, len(audio), SAMPLE_RATE // 10):
+        recognizer.accept(audio[at : at + SAMPLE_RATE // 10])
+        updates += recognizer.step()
+    updates += recognizer.finish()
+    return ["".join(w.text for w in u.final) for u in updates if u.final]
+
+
+def with_pause_after(engine, uid: str, word: str, pause: float) -> tuple[np.ndarray, str]:
+    """A LibriSpeech clip with `pause` s of silence put in after `word`, at the quietest 20 ms
+    between it and the next word (as the speaker would have paused)."""
+    audio, reference = speech(uid, lead=0.3, tail=1.0)
+    options = whisper.TranscriptionOptions(language="en", word_timestamps=True, vad_filter=False)
+    said = [w for s in engine.transcribe(audio, options)[1] for w in s.words]
+    [at] = [k for k, w in enumerate(said[:-1]) if w.text.strip(" ,.").lower() == word]
+    low, high = int(said[at].end * SAMPLE_RATE), int(said[at + 1].start * SAMPLE_RATE)
+    energy = np.convolve(audio**2, np.ones(320), mode="same")
+    cut = low + int(np.argmin(energy[low : max(high, low + 1)]))
+    return np.concatenate([audio[:cut], np.zeros(int(pause * SAMPLE_RATE), np.float32), audio[cut:]]), reference
+
+
+def test_a_pause_mid_sentence_ends_no_sentence_and_loses_no_word(engine):
+    """The pause ends an utterance (the words before it become final at once) but not the
+    sentence: no full stop or capital at the commit, no word lost or said twice across it."""
+    audio, reference = with_pause_after(engine, "1089-134686-0000", "bruised", pause=0.9)
+    finals = stream(engine, audio)
+    text = "".join(finals)
+    assert word_error_rate(reference, text) <= 0.12, text
+    assert boundary_errors(reference, finals) == [], finals
+    assert re.search(r"bruised\W*potatoes", text, re.IGNORECASE), text
+    assert not re.search(r"bruised[.?!]|[.?!]\s*Potatoes", text), text
+    assert len(finals) >= 2, "the words before the pause were final before the words after it"
+
+
+def test_a_phrase_said_twice_is_captioned_twice(engine):
+    """A phrase repeated after a short pause is two phrases, not a re-decode to drop."""
+    once, _ = speech("1089-134691-0000", lead=0.0, tail=0.0)  # "He could wait no longer."
+    gap = np.zeros(int(0.7 * SAMPLE_RATE), np.float32)
+    audio = np.concatenate([gap, once, gap, once, gap, gap])
+    text = "".join(stream(engine, audio))
+    assert normalize(text) == normalize("he could wait no longer he could wait no longer"), text
+
+
+def test_after_a_long_pause_nothing_is_copied_from_the_words_before(engine):
+    """A new buffer after a long pause is decoded with the committed text as its prompt, which
+    Whisper can copy into its output; the copy is dropped, the new words kept."""
+    audio, reference = speech("1089-134691-0001", "1089-134686-0001", pause=3.0, tail=3.0)
+    finals = stream(engine, audio)
+    assert word_error_rate(reference, "".join(finals)) <= 0.15, finals
+    assert boundary_errors(reference, finals) == [], finals
+    assert "".join(finals).strip().endswith(".") and "".join(finals).count("longer") == 1, finals

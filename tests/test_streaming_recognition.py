@@ -16,7 +16,16 @@ from sidecar_client import SidecarClient, SidecarError
 from sidecar_client.client import streaming_config
 from sidecar_common.durations import seconds
 from tests.conftest import normalize, word_error_rate
-from tests.streaming_fixtures import SAMPLE_RATE, boundary_errors, demo, pcm_chunks, speech
+from tests.streaming_fixtures import (
+    SAMPLE_RATE,
+    boundary_errors,
+    demo,
+    paced_long_form,
+    pcm_chunks,
+    repeated_phrases,
+    sentence_ends,
+    speech,
+)
 
 
 def collect(client, samples: np.ndarray, *, pace: float = 0.0, **config) -> dict:
@@ -91,6 +100,32 @@ def test_faster_than_real_time_matches_offline_accuracy(client):
     ends = [at for kind, at in got["events"] if kind == pb.SPEECH_EVENT_END]
     assert len(begins) == len(ends) >= 3  # the demo's four utterances (two may merge)
     assert all(b < e for b, e in zip(begins, ends))
+
+
+# faster-whisper's own transcribe() with tiny.en on the paced long form, VAD on
+# (bench/live_latency.py --paced prints it next to the stream's).
+OFFLINE_PACED_LONG_FORM_WER = 0.068
+
+
+def test_long_form_read_as_an_address_captions_as_well_as_offline(client):
+    """4.4 min of one reader with 46 pauses mid-sentence, as an address is read, as fast as
+    the server takes it. Each pause ends an utterance; it must not end the sentence (a full
+    stop and a capital at most pauses: 48 sentence ends where the text has 13, before the
+    words before a pause stayed in the buffer) nor make Whisper say a phrase twice ("produced
+    the block books produced the block books")."""
+    audio, reference = paced_long_form()
+    got = collect(client, audio, model="tiny.en")
+    text = "".join(w.text for w in got["words"])
+    assert word_error_rate(reference, text) <= OFFLINE_PACED_LONG_FORM_WER, text
+    assert repeated_phrases(reference, text, shortest=2) == 0, text
+    right, said, meant = sentence_ends(reference, text)
+    assert said <= 1.5 * meant and right >= meant / 2, (right, said, meant, text)
+    marks = [k for k, w in enumerate(got["words"]) if not any(c.isalnum() for c in w.text)]
+    for k in marks:  # a mark settled later comes alone, at the end of the word it ends
+        assert k > 0 and got["words"][k].time_range.end_offset == got["words"][k - 1].time_range.end_offset
+        assert got["words"][k].time_range.start_offset == got["words"][k].time_range.end_offset
+        assert got["words"][k].text in {".", ",", "?", "!", ";", ":"}
+    assert marks, "no word's punctuation waited for what followed it"
 
 
 def test_real_time_pace_gives_results_while_audio_still_arrives(client):

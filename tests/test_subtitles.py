@@ -64,6 +64,15 @@ def test_whisper_spaces_are_stripped_whitespace_collapsed_and_empty_words_skippe
     assert cue.text == "Hello, big world."
 
 
+def test_punctuation_sent_alone_joins_the_word_before_and_ends_its_sentence():
+    """Live streams send a word's trailing mark on its own once they heard what followed."""
+    words = [*words_from("the rain finally stopped"), TimedWord(".", 1.6, 1.6)]
+    words += words_from("Nobody said a word for a long time because there was nothing left to say", start=1.7)
+    cues = build_cues(words)
+    assert cues[0].text.endswith("finally stopped."), "the mark ends the sentence and closes its cue"
+    assert all(" ." not in cue.text and not cue.text.startswith(".") for cue in cues)
+
+
 def test_no_line_exceeds_max_line_chars_and_no_cue_exceeds_max_lines():
     cues = build_cues(words_from(PARAGRAPH * 3))
     assert len(cues) > 5

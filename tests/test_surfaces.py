@@ -123,7 +123,14 @@ SERVICES = {
         to_flag={"language_code": "language", "interim_results": "no_interim", "voice_activity": "endpoint_silence"},
         server_only=frozenset({"model", "pcm_format"}),
         engine_only=frozenset(
-            {"vad_enabled", "speech_threshold", "decode_interval", "trim_seconds", "max_buffer_seconds", "speech_pad"}
+            {
+                "vad_enabled",
+                "speech_threshold",
+                "decode_interval",
+                "context_seconds",
+                "max_buffer_seconds",
+                "speech_pad",
+            }
         ),
         not_flags=frozenset({"pcm_format"}),
     ),  # the capture sends 16 kHz mono s16le

@@ -4,8 +4,9 @@ Load it in Tools > Scripts (OBS 28+ with Python scripting). OBS's Python API can
 script an audio source's samples, so the script captures audio itself with an ffmpeg process
 (a capture device, or a file for testing), streams it to a running sidecar, and shows the
 captions in the chosen Text source (FreeType 2 or GDI+) from a main-thread timer. While
-recording it writes an SRT next to the recording, timed to it; while streaming it sends each
-final caption into the stream (CEA-608 captions, `obs_output_output_caption_text2`). When the
+recording it writes an SRT next to the recording, timed to it; while streaming it sends the
+captions into the stream a whole line at a time (CEA-608 captions,
+`obs_output_output_caption_text2`). When the
 sidecar restarts it reconnects by itself; a capture device that goes away is reopened.
 
 OBS's Python must import grpcio, protobuf and the sidecar's client package: set "Sidecar
@@ -63,6 +64,7 @@ class State:
     live = None  # the sidecar_client.live module, once importable
     session = None  # LiveCaptions
     board = None  # CaptionBoard
+    lines = None  # CaptionLines for the stream's captions
     srt = None  # CaptionFile while recording
     shown = None  # the text last put in the Text source
     status = ""
@@ -126,7 +128,10 @@ def script_update(settings) -> None:
     if State.live is None:
         return
     try:
-        State.board = State.live.CaptionBoard(State.live.BoardOptions(new.lines, new.chars_per_line))
+        from sidecar_common import rollup  # importable once sidecar_client is
+
+        State.board = rollup.CaptionBoard(rollup.BoardOptions(new.lines, new.chars_per_line))
+        State.lines = rollup.CaptionLines(new.chars_per_line)
     except ValueError as exc:
         report(f"bad caption layout: {exc}")
         return
@@ -247,7 +252,8 @@ def tick() -> None:
     for final in update.finals:
         board.add_final(final.text)
         add_to_srt(final)
-        send_stream_caption(final.text)
+        for _, line in State.lines.add(final.words):
+            send_stream_caption(line)
     board.set_interim(update.interim)
     text = board.text()
     if text != State.shown and show(text):

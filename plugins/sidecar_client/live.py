@@ -9,9 +9,10 @@ usable alone:
   goes away it waits (backoff) and starts a new stream from the end of the last final word, so
   the words that were pending when it went away are decoded again, not lost. The host's main
   thread takes what arrived with `poll()`; every time is capture time.
-- `CaptionBoard` lays out the latest words as `lines` lines of at most `chars_per_line`
-  characters; `CaptionFile` keeps an SRT or WebVTT file valid at every moment, timed to a
-  recording that started at a given capture time.
+- `CaptionFile` keeps an SRT or WebVTT file valid at every moment, timed to a recording that
+  started at a given capture time.
+
+`sidecar_common.rollup` lays the words out on screen and in lines.
 """
 
 from __future__ import annotations
@@ -249,62 +250,6 @@ class LagWatch:
         if self.lagging:
             return f"the sidecar is {lag:.1f} s behind the audio: a smaller model or a GPU would keep up"
         return "the sidecar caught up with the audio"
-
-
-@dataclasses.dataclass(frozen=True)
-class BoardOptions:
-    lines: int = 2  # lines shown, 1 to 10
-    chars_per_line: int = 42  # at most this many characters per line (a longer word is cut)
-
-    def validate(self) -> None:
-        if not 1 <= self.lines <= 10:
-            raise ValueError(f"lines must be 1 to 10, got {self.lines}")
-        if not 8 <= self.chars_per_line <= 200:
-            raise ValueError(f"characters per line must be 8 to 200, got {self.chars_per_line}")
-
-
-class CaptionBoard:
-    """The text on screen, rolling up: final words then the interim ones, wrapped into lines,
-    the last `lines` shown. Final words scroll away a whole line at a time, so the lines
-    already on screen keep their breaks."""
-
-    def __init__(self, options: BoardOptions = BoardOptions()) -> None:
-        options.validate()
-        self.options = options
-        self._final: list[str] = []  # words (pieces of over-long ones) from the top line on
-        self._interim: list[str] = []
-
-    def add_final(self, text: str) -> None:
-        self._final.extend(self._pieces(text))
-        lines = self._wrap(self._final)
-        scrolled = lines[: max(0, len(lines) - self.options.lines)]
-        del self._final[: sum(len(line) for line in scrolled)]
-
-    def set_interim(self, text: str) -> None:
-        self._interim = self._pieces(text)
-
-    def clear(self) -> None:
-        self._final, self._interim = [], []
-
-    def text(self) -> str:
-        lines = self._wrap(self._final + self._interim)[-self.options.lines :]
-        return "\n".join(" ".join(line) for line in lines)
-
-    def _pieces(self, text: str) -> list[str]:
-        """The words, a word longer than a line cut into line-long pieces."""
-        width = self.options.chars_per_line
-        return [word[i : i + width] for word in text.split() for i in range(0, len(word), width)]
-
-    def _wrap(self, words: list[str]) -> list[list[str]]:
-        lines: list[list[str]] = []
-        used = self.options.chars_per_line + 1  # forces a first line
-        for word in words:
-            if used + 1 + len(word) > self.options.chars_per_line:
-                lines.append([])
-                used = -1
-            lines[-1].append(word)
-            used += 1 + len(word)
-        return lines
 
 
 class CaptionFile:

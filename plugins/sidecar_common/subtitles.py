@@ -41,6 +41,7 @@ WEAK_ENDINGS = CONJUNCTIONS | {
     "your",
 }
 _CLOSERS = "\"'”’»)]"  # `end."` still ends a sentence
+_WORD_CHARACTER = re.compile(r"\w")
 
 # Cue costs, in units of about one character. A cue costs CUE_COST, so the cheapest split is
 # into few cues, cut where the bonuses are; a sentence end is worth more than a cue, so a long
@@ -161,6 +162,9 @@ def _clean(words: Iterable[TimedWord], media_duration: float | None) -> list[Tim
     for word in words:
         text = " ".join(word.text.split())
         if not text or not (math.isfinite(word.start) and math.isfinite(word.end)):
+            continue
+        if cleaned and not _WORD_CHARACTER.search(text):  # punctuation sent on its own ends the word before
+            cleaned[-1] = TimedWord(cleaned[-1].text + text, cleaned[-1].start, cleaned[-1].end, cleaned[-1].speaker)
             continue
         start = max(word.start, floor)
         if media_duration is not None and start >= media_duration:

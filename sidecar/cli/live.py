@@ -24,7 +24,7 @@ from sidecar.cli.files import UsageError, check_output
 from sidecar_client import SidecarError, live
 from sidecar_client.capture import DEVICE_FORMATS, AudioCapture, CaptureOptions, is_device
 from sidecar_client.obs_websocket import DEFAULT_URL, ObsError, ObsWebSocket
-from sidecar_common import subtitles
+from sidecar_common import rollup, subtitles
 from sidecar_common.limits import BEAM_SIZE
 
 TICK_SECONDS = 0.05  # how often the captions that arrived are shown
@@ -87,13 +87,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--lines",
         type=int,
-        default=live.BoardOptions.lines,
+        default=rollup.BoardOptions.lines,
         help="lines of captions in the Text source (default %(default)s)",
     )
     p.add_argument(
         "--chars-per-line",
         type=int,
-        default=live.BoardOptions.chars_per_line,
+        default=rollup.BoardOptions.chars_per_line,
         help="characters per line in the Text source (default %(default)s)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -106,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
     check_input(args.input)
     output = plan_output(args) if args.output else None
     board = board_options(args)
-    display = Display(sys.stdout, interim=not args.no_interim, quiet=args.quiet)
+    display = Display(sys.stdout, board.chars_per_line, interim=not args.no_interim, quiet=args.quiet)
     try:
         capture = AudioCapture(args.input, CaptureOptions(realtime=not args.fast))
-        obs = ObsCaptions(args, live.CaptionBoard(board)) if args.obs else None
+        obs = ObsCaptions(args, rollup.CaptionBoard(board)) if args.obs else None
     except (ObsError, FileNotFoundError) as exc:
         print(f"sidecar live: {exc}", file=sys.stderr)
         return 1
@@ -153,7 +153,7 @@ def follow(
                 if status.startswith("reconnecting: "):
                     display.notice(f"sidecar unavailable ({status.removeprefix('reconnecting: ')}); reconnecting")
             for final in update.finals:
-                display.final(final.words[0].start, final.text)
+                display.final(final)
                 if writer is not None:
                     try:
                         writer.add(final)
@@ -161,7 +161,7 @@ def follow(
                         display.notice(f"cannot write {writer.path}: {exc}; captions go on here only")
                         writer = None
                 if obs is not None:
-                    obs.final(final.text)
+                    obs.final(final)
             display.interim(update.interim)
             if obs is not None:
                 obs.interim(update.interim)
@@ -207,9 +207,9 @@ def plan_output(args: argparse.Namespace) -> pathlib.Path:
     return args.output
 
 
-def board_options(args: argparse.Namespace) -> live.BoardOptions:
+def board_options(args: argparse.Namespace) -> rollup.BoardOptions:
     """The OBS Text source's layout from --lines and --chars-per-line."""
-    options = live.BoardOptions(args.lines, args.chars_per_line)
+    options = rollup.BoardOptions(args.lines, args.chars_per_line)
     try:
         options.validate()
     except ValueError as exc:
@@ -224,22 +224,23 @@ class ObsCaptions:
     connection is tried again every OBS_RETRY_SECONDS (stream captions meanwhile are dropped:
     late captions are worse than none), with a notice when it goes and comes back."""
 
-    def __init__(self, args: argparse.Namespace, board: live.CaptionBoard) -> None:
+    def __init__(self, args: argparse.Namespace, board: rollup.CaptionBoard) -> None:
         self._url, self._password, self._source = args.obs, args.obs_password, args.obs_text_source
         self._board = board
+        self._lines = rollup.CaptionLines(board.options.chars_per_line)
         self._ws: ObsWebSocket | None = self._connect()  # at once: a wrong setting fails the start
         self._changed = threading.Condition()
-        self._captions: list[str] = []  # final captions not yet sent into the stream
+        self._captions: list[str] = []  # whole caption lines not yet sent into the stream
         self._text = board.text()  # what the Text source should show
         self._notices: list[str] = []
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="sidecar-live-obs", daemon=True)
         self._thread.start()
 
-    def final(self, text: str) -> None:
-        self._board.add_final(text)
+    def final(self, final: live.Final) -> None:
+        self._board.add_final(final.text)
         with self._changed:
-            self._captions.append(text)
+            self._captions += [text for _, text in self._lines.add(final.words)]
             self._text = self._board.text()
             self._changed.notify()
 
@@ -257,6 +258,7 @@ class ObsCaptions:
     def close(self) -> None:
         """Sends what is pending (if OBS is there), then closes the connection."""
         with self._changed:
+            self._captions += [text for _, text in self._lines.flush()]
             self._closing = True
             self._changed.notify()
         self._thread.join(timeout=2 * OBS_TIMEOUT_SECONDS)
@@ -319,25 +321,43 @@ class ObsCaptions:
 
 
 class Display:
-    """Final captions as lines; on a terminal the interim words on the line below."""
+    """Final captions as lines that fill up to the line width or end at a sentence end, each
+    printed once complete; on a terminal the line being filled and the interim words show
+    below, rewritten as they change."""
 
-    def __init__(self, out, *, interim: bool, quiet: bool) -> None:
+    def __init__(self, out, chars_per_line: int, *, interim: bool, quiet: bool) -> None:
         self._out = out
         self._tty = out.isatty()
-        self._interim = interim and self._tty and not quiet
+        self._interim = interim and not quiet
         self._quiet = quiet
+        self._lines = rollup.CaptionLines(chars_per_line)
+        self._pending = ""  # interim words
         self._shown = ""
 
-    def final(self, start: float, text: str) -> None:
-        if self._quiet:
-            return
-        self._clear()
-        print(f"[{subtitles.format_timestamp(start, vtt=True)}] {text}", file=self._out, flush=True)
+    def final(self, final: live.Final) -> None:
+        self._print(self._lines.add(final.words))
 
     def interim(self, text: str) -> None:
-        if self._interim and text != self._shown:
+        self._pending = text if self._interim else ""
+        self._show()
+
+    def _print(self, lines: list[tuple[float, str]]) -> None:
+        if self._quiet:
+            return
+        if lines:
             self._clear()
-            self._out.write(f"\033[2m… {text}\033[0m")
+        for start, text in lines:
+            print(f"[{subtitles.format_timestamp(start, vtt=True)}] {text}", file=self._out, flush=True)
+        self._show()
+
+    def _show(self) -> None:
+        """The line being filled, then the interim words dimmed, on one rewritable line."""
+        if not self._tty or self._quiet:
+            return
+        text = " ".join(t for t in (self._lines.pending, self._pending and f"\033[2m{self._pending}\033[0m") if t)
+        if text != self._shown:
+            self._clear()
+            self._out.write(text)
             self._out.flush()
             self._shown = text
 
@@ -346,6 +366,8 @@ class Display:
         print(f"sidecar live: {text}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        self._pending = ""
+        self._print(self._lines.flush())
         self._clear()
 
     def _clear(self) -> None:

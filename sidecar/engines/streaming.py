@@ -4,18 +4,28 @@ Whisper decodes whole windows, not streams, so the policy re-decodes a growing b
 the latest audio and commits the words two consecutive hypotheses agree on (LocalAgreement-2,
 the approach of ufal/whisper_streaming); the rest of the latest hypothesis is the interim
 result. Silero VAD keeps silence away from the model and finds endpoints, where every pending
-word is committed and the buffer restarts. The buffer is cut at committed sentence ends so
-decoding stays short, and committed text that left the buffer becomes the prompt.
+word is committed.
+
+A pause ends an utterance, not a sentence. The buffer keeps about context_seconds of committed
+audio before the pending words, across pauses shorter than LONG_PAUSE_SECONDS, so each decode
+hears what came before it: casing and punctuation carry across commits, and no fragment is
+decoded alone. The committed words it decodes again are found by aligning their text, not
+their drifting times. The last committed word's trailing punctuation waits for a decode that
+hears what follows, then comes as a mark of its own. After a long pause the buffer starts
+afresh and the committed text is its prompt (beside committed audio a prompt makes tiny.en
+repeat itself).
 
 Guards against Whisper's failures on streams: no decoding without speech, words outside
 detected speech dropped, segments Whisper itself marks as non-speech or that compress like a
 loop dropped, stock phrases ("you", "Thank you.") and other short segments dropped unless
-confidently heard, phrases repeated in a row collapsed, and no conditioning on its own
-uncommitted output.
+confidently heard, phrases repeated in a row collapsed and a repeat squeezed into too little
+time dropped, no word committed while it may be the start of a longer one, and no conditioning
+on its own uncommitted output.
 
 Pure: 16 kHz mono float32 in, typed updates out; no gRPC. Not thread-safe: one recognizer per
 stream, fed from one thread. The engine it decodes with may be shared by many streams. About
-480 lines on purpose: the commit policy and the guards read each other's state every step.
+620 lines on purpose: the commit policy, the punctuation it holds back and the guards read each
+other's state every step.
 """
 
 from __future__ import annotations
@@ -71,15 +81,24 @@ MIN_WORDS_FOR_RATE = 4
 # from a fraction of a word.
 MIN_DECODE_SPEECH_SECONDS = 0.5
 MAX_REPEATS = 2  # an n-gram said more often in a row than this is a decoding loop
-MAX_REPEAT_NGRAM = 4
-OVERLAP_NGRAM = 5  # longest run of committed words a new hypothesis may repeat at its start
-OVERLAP_SECONDS = 1.0  # a repeat of committed words starts this close after them
+MAX_REPEAT_NGRAM = 8
+LOOP_SPAN_SHARE = 0.5  # a repeat said in less than this share of the first saying's time is invented
+OVERLAP_NGRAM = 5  # longest run of the prompt's words a decode after a cut may copy
+OVERLAP_SECONDS = 1.0  # a copy of the prompt starts this close after the cut
+WORD_END_MARGIN = 0.2  # s of audio past a word before agreement may commit it
 COMMIT_TIME_TOLERANCE = 0.1  # s; Whisper's word times wobble by about this much
 # Tokens a decode may produce: fast speech is under 5 a second, so this only stops loops.
 TOKENS_PER_SECOND = 10
 MIN_NEW_TOKENS = 16
 PROMPT_CHARS = 200  # committed text given as the prompt (Whisper's prompt holds ~224 tokens)
 SENTENCE_END = (".", "?", "!", "…")
+# A pause longer than this starts a new buffer; a shorter one stays in it, so the next words
+# are decoded with the ones before as context (casing, punctuation, no "fragment. Fragment.").
+LONG_PAUSE_SECONDS = 2.0
+# The held word of the last commit is found again in a later decode this close to where it was.
+HELD_WORD_SECONDS = 0.5
+_TRAILING_MARK = re.compile(r"[.,;:?!…]+$")
+_ELLIPSIS = re.compile(r"\.\.\.|…")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +123,9 @@ class StreamingOptions(Bounded):
     # New audio between two decodes of the buffer while speech goes on, in seconds. Shorter
     # gives earlier words at more CPU; a stream that falls behind decodes less often anyway.
     decode_interval: float = 0.5
-    # Buffer length past which it is cut at the last committed sentence end, in seconds.
-    trim_seconds: float = 8.0
+    # Committed audio kept in the buffer before the pending words, as context for decoding
+    # them (casing, punctuation, the words across a pause), in seconds.
+    context_seconds: float = 4.0
     # Buffer length past which the current hypothesis is committed and cut regardless.
     max_buffer_seconds: float = 20.0
     # Audio kept before detected speech, and around speech when checking word times.
@@ -119,15 +139,15 @@ class StreamingOptions(Bounded):
         "speech_threshold": Range(0.05, 0.95, "the VAD speech threshold"),
         "endpoint_silence": Range(0.1, 5.0, "the endpoint silence", " s"),
         "decode_interval": Range(0.1, 5.0, "the decode interval", " s"),
-        "trim_seconds": Range(1.0, 28.0, "trim_seconds", " s"),
+        "context_seconds": Range(0.0, 27.0, "context_seconds", " s"),
         "max_buffer_seconds": Range(1.0, 28.0, "max_buffer_seconds", " s"),
         "speech_pad": Range(0.0, 2.0, "the speech pad", " s"),
     }
 
     def validate(self) -> None:
-        if not 1.0 <= self.trim_seconds < self.max_buffer_seconds <= 28.0:
+        if not 0.0 <= self.context_seconds < self.max_buffer_seconds <= 28.0:
             raise InvalidOptionsError(
-                "the buffer lengths must satisfy 1 <= trim_seconds < max_buffer_seconds <= 28 "
+                "the buffer lengths must satisfy 0 <= context_seconds < max_buffer_seconds <= 28 "
                 "(Whisper sees 30 s at most)"
             )
 
@@ -215,6 +235,11 @@ class VoiceActivity:
         """Seconds of the utterance going on now; 0 between utterances."""
         return self.regions[-1][1] - self.regions[-1][0] if self.speaking else 0.0
 
+    @property
+    def silence(self) -> float:
+        """Seconds since the last utterance ended; 0 while speaking or before any speech."""
+        return self.processed - self.regions[-1][1] if self.regions and not self.speaking else 0.0
+
     def heard(self, word: whisper.Word, pad: float) -> bool:
         """Whether a word overlaps detected speech (widened by pad on each side)."""
         return any(start - pad < word.end and word.start < end + pad for start, end in self.regions)
@@ -250,6 +275,12 @@ class StreamingRecognizer:
         self._committed: list[whisper.Word] = []  # committed words still inside the buffer
         self._committed_end = 0.0
         self._hypothesis: list[whisper.Word] = []  # the previous hypothesis's uncommitted words
+        # The last committed word, whose trailing punctuation waits for a decode that hears
+        # what follows it, and the mark Whisper gave it without that context.
+        self._held: whisper.Word | None = None
+        self._held_mark = ""
+        self._marks: list[whisper.Word] = []  # punctuation decided since the last update
+        self._sentence_ended = False  # the last committed word or mark ends a sentence
         self._interim_sent: tuple[str, ...] = ()
         self._processed = 0.0  # the largest processed() reported
 
@@ -275,7 +306,7 @@ class StreamingRecognizer:
             return updates
         for event, at in self._vad.feed(fresh):
             if event == SPEECH_BEGIN:
-                if not self._hypothesis:  # start the buffer just before the speech
+                if not self._hypothesis and not self._committed:  # start the buffer just before the speech
                     self._cut(round((at - self._options.speech_pad) * SAMPLE_RATE))
                 updates.append(Update(event=SPEECH_BEGIN, event_offset=at, processed=self.processed()))
             else:
@@ -289,9 +320,12 @@ class StreamingRecognizer:
             ):
                 updates.append(self._agree(self._decode(self._received)))
         elif not self._hypothesis:
-            keep = round(self._options.speech_pad * SAMPLE_RATE)
-            self._cut(max(self._buffer_start, self._received - keep))
+            if not self._committed or self._vad.silence > LONG_PAUSE_SECONDS:
+                keep = round(self._options.speech_pad * SAMPLE_RATE)
+                self._cut(max(self._buffer_start, self._received - keep))
             self._decoded_until = self._received
+            if self._marks:  # the cut settled a held word's punctuation
+                updates.append(Update(final=self._with_marks(()), processed=self.processed()))
         return updates
 
     def finish(self) -> list[Update]:
@@ -301,6 +335,10 @@ class StreamingRecognizer:
         if self._hypothesis or speaking or (self._vad is None and self._audio.size):
             update = self._endpoint(self._received, self.received)
             updates.append(update if speaking else dataclasses.replace(update, event=None))
+        if self._held is not None:
+            self._settle_held(None)
+        if self._marks:
+            updates.append(Update(final=self._with_marks(()), processed=self.processed()))
         return updates
 
     def processed(self) -> float:
@@ -342,7 +380,11 @@ class StreamingRecognizer:
             )
         if self._vad is not None:
             words = [w for w in words if self._vad.heard(w, self._options.speech_pad)]
-        return _without_loops(self._after_committed(words))
+        if self._held is not None:
+            self._settle_held(words)
+        # An ellipsis marks where Whisper heard a pause, not punctuation a caption needs.
+        words = [dataclasses.replace(w, text=_ELLIPSIS.sub("", w.text)) for w in words]
+        return self._after_committed(_without_loops(words))
 
     def _agree(self, words: list[whisper.Word]) -> Update:
         """LocalAgreement-2: commits the common prefix of this hypothesis and the previous."""
@@ -351,44 +393,109 @@ class StreamingRecognizer:
             if _bare(new.text) != _bare(old.text):
                 break
             agreed += 1
+        # A word that reaches the end of the audio may be the start of a longer one ("in" of
+        # "invented"): it waits for a decode that hears past it.
+        heard_until = self._decoded_until / SAMPLE_RATE - WORD_END_MARGIN
+        while agreed and words[agreed - 1].end > heard_until:
+            agreed -= 1
         final = words[:agreed]
         self._hypothesis = words[agreed:]
-        self._commit(final)
+        final = self._commit(final, last=not self._hypothesis)
         if self._buffer_seconds() > self._options.max_buffer_seconds:
             forced, self._hypothesis = self._hypothesis, []
-            self._commit(forced)
-            final += forced
+            final += self._commit(forced, last=True)
             self._cut(round(self._committed_end * SAMPLE_RATE) if self._committed else self._received)
-        elif self._buffer_seconds() > self._options.trim_seconds:
-            self._cut_at_sentence_end()
-        return Update(final=tuple(final), interim=self._interim(), processed=self.processed())
+        else:
+            self._trim_context()
+        return Update(final=self._with_marks(final), interim=self._interim(), processed=self.processed())
 
     def _endpoint(self, end: int, at: float) -> Update:
-        """Speech ended: decode up to `end` and commit everything; the buffer restarts there."""
+        """Speech ended: decode up to `end` and commit everything. The buffer stays, so a short
+        pause keeps what was said before it as context; step() cuts it after a long one."""
         words = self._decode(end) if end > self._buffer_start else []
         self._hypothesis = []
-        self._commit(words)
-        self._cut(end)
+        final = self._commit(words, last=True)
+        self._trim_context()
         return Update(
-            final=tuple(words), interim=self._interim(), event=SPEECH_END, event_offset=at, processed=self.processed()
+            final=self._with_marks(final),
+            interim=self._interim(),
+            event=SPEECH_END,
+            event_offset=at,
+            processed=self.processed(),
         )
 
-    def _commit(self, words: Iterable[whisper.Word]) -> None:
+    def _commit(self, words: list[whisper.Word], *, last: bool) -> list[whisper.Word]:
+        """Commits words; returns them as committed. With `last` (no words decoded after them)
+        the final word's trailing punctuation is held until a decode hears what follows."""
+        words = list(words)
+        if words and self._held is not None:
+            self._settle_held(None)
+        if words and self._sentence_ended:  # the decode that settled the mark may not have known
+            first = words[0].text
+            start = len(first) - len(first.lstrip())
+            words[0] = dataclasses.replace(
+                words[0], text=first[:start] + first[start : start + 1].upper() + first[start + 1 :]
+            )
+        if last and words:
+            text = words[-1].text
+            stem = _TRAILING_MARK.sub("", text)
+            self._held, self._held_mark = dataclasses.replace(words[-1], text=stem), text[len(stem) :]
+            words[-1] = self._held
         for w in words:
             self._committed.append(w)
             self._committed_end = max(self._committed_end, w.end)
+            self._sentence_ended = w.text.rstrip().endswith(SENTENCE_END)
+        return words
+
+    def _settle_held(self, words: list[whisper.Word] | None) -> None:
+        """Gives the held word its punctuation from a decode that continues past it (`words`,
+        before committed ones are dropped); None settles it as first heard (the buffer moved
+        on). Waits while the decode has nothing after the held word."""
+        held = self._held
+        if words is not None:
+            after = [w for w in words if w.start >= held.end - COMMIT_TIME_TOLERANCE]
+            same = [
+                w for w in words if _bare(w.text) == _bare(held.text) and abs(w.end - held.end) <= HELD_WORD_SECONDS
+            ]
+            if same:
+                after = [w for w in words if w.start > same[-1].start]
+            if not after:
+                return
+            if same:
+                found = _TRAILING_MARK.search(same[-1].text)
+                mark = re.sub(r"\.\.+|…", "", found.group()) if found else ""
+            else:  # Whisper heard it differently; the next word's case says whether a sentence ended
+                first = after[0].text.strip()
+                mark = "" if first[:1].islower() else re.sub(r"[.…]+", ".", self._held_mark)
+        else:  # as first heard, an ellipsis read as the sentence end it most likely was
+            mark = re.sub(r"[.…]+", ".", self._held_mark)
+        self._held, self._held_mark = None, ""
+        if mark:
+            word = whisper.Word(mark, held.end, held.end, 1.0)
+            self._committed.append(word)
+            self._marks.append(word)
+            self._sentence_ended = mark.endswith(SENTENCE_END)
+
+    def _with_marks(self, words: Iterable[whisper.Word]) -> tuple[whisper.Word, ...]:
+        """The punctuation settled since the last update, then `words`."""
+        marks, self._marks = self._marks, []
+        return (*marks, *words)
 
     def _after_committed(self, words: list[whisper.Word]) -> list[whisper.Word]:
-        """Drops the words of a hypothesis that were already committed."""
-        limit = self._committed_end - COMMIT_TIME_TOLERANCE
-        words = [w for w in words if (w.start + w.end) / 2 > limit]
-        if not words or words[0].start > self._committed_end + OVERLAP_SECONDS:
+        """Drops the words of a hypothesis that were already committed.
+
+        The committed words still in the buffer are decoded again; they are found by aligning
+        their text with the start of the hypothesis rather than by time, since Whisper's word
+        times drift across a pause. A phrase really said twice is in the hypothesis twice, so
+        only its first time aligns. After a cut, a decode may instead copy the prompt's end."""
+        committed = [_bare(w.text) for w in self._committed if _bare(w.text)]
+        if committed:
+            return words[_aligned_prefix(committed, words, self._committed_end) :]
+        if not words or words[0].start > self._buffer_start / SAMPLE_RATE + OVERLAP_SECONDS:
             return words
-        tail = [_bare(w.text) for w in self._committed[-OVERLAP_NGRAM:]] or _bare(self._history).split()[
-            -OVERLAP_NGRAM:
-        ]
+        tail = _bare(self._history).split()[-OVERLAP_NGRAM:]
         head = [_bare(w.text) for w in words[:OVERLAP_NGRAM]]
-        for n in range(min(len(tail), len(head)), 0, -1):
+        for n in range(min(len(tail), len(head)), 1, -1):
             if tail[-n:] == head[:n]:
                 return words[n:]
         return words
@@ -403,21 +510,30 @@ class StreamingRecognizer:
         return tuple(self._hypothesis)
 
     def _prompt(self) -> str | None:
+        """The committed text before the buffer, when the buffer holds none of it: committed
+        audio in the buffer is the better context, and with tiny.en a text prompt beside it
+        makes Whisper repeat itself (long-form WER 0.080 without, 0.091 with 60 characters,
+        0.110 with 200; bench/live_latency.py --paced)."""
         text = self._history.strip()
         if not text:
             return self._options.initial_prompt
-        return text[-PROMPT_CHARS:]
+        return None if self._committed else text[-PROMPT_CHARS:]
 
     # --- the buffer --------------------------------------------------------------------------
 
     def _buffer_seconds(self) -> float:
         return len(self._audio) / SAMPLE_RATE
 
-    def _cut_at_sentence_end(self) -> None:
-        for w in reversed(self._committed):
-            if w.text.rstrip().endswith(SENTENCE_END):
-                self._cut(round(w.end * SAMPLE_RATE))
-                return
+    def _trim_context(self) -> None:
+        """Cuts the buffer so about context_seconds of committed audio stay in it, at the end
+        of a committed word. The held word stays, so a decode can still give it its
+        punctuation."""
+        keep_from = self._committed_end - self._options.context_seconds
+        if keep_from <= self._buffer_start / SAMPLE_RATE:
+            return
+        ends = [w.end for w in self._committed if w is not self._held and keep_from <= w.end]
+        if ends:
+            self._cut(round(min(ends) * SAMPLE_RATE))
 
     def _cut(self, sample: int) -> None:
         """Drops the buffer before stream sample `sample`; committed words there become history."""
@@ -425,6 +541,8 @@ class StreamingRecognizer:
         self._audio = self._audio[sample - self._buffer_start :]
         self._buffer_start = sample
         at = sample / SAMPLE_RATE
+        if self._held is not None and self._held.end <= at + COMMIT_TIME_TOLERANCE:
+            self._settle_held(None)
         gone = [w for w in self._committed if w.end <= at + COMMIT_TIME_TOLERANCE]
         if gone:
             self._history = (self._history + "".join(w.text for w in gone))[-4 * PROMPT_CHARS :]
@@ -437,6 +555,26 @@ def stability(words: Iterable[whisper.Word]) -> float:
     """An interim result's chance to stay as it is: the mean word probability."""
     probabilities = [w.probability for w in words]
     return float(np.mean(probabilities)) if probabilities else 0.0
+
+
+def _aligned_prefix(committed: list[str], words: list[whisper.Word], committed_end: float) -> int:
+    """How many of `words` are the committed words decoded again: the prefix whose text is
+    closest (edit distance) to `committed`, the one ending nearest committed_end among equals
+    (the empty prefix "ends" where the first word starts)."""
+    if not words:
+        return 0
+    bare = [_bare(w.text) for w in words]
+    previous = list(range(len(bare) + 1))  # distance of committed[:0] to each prefix of bare
+    for word in committed:
+        current = [previous[0] + 1]
+        for j, other in enumerate(bare, 1):
+            substitution = 0.0 if word == other else 0.5 if word.startswith(other) or other.startswith(word) else 1.0
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + substitution))
+        previous = current
+    return min(
+        range(len(bare) + 1),
+        key=lambda j: (previous[j], abs((words[j - 1].end if j else words[0].start) - committed_end)),
+    )
 
 
 def _bare(text: str) -> str:
@@ -464,18 +602,21 @@ def _spurious(segment: whisper.Segment) -> bool:
 
 
 def _without_loops(words: list[whisper.Word]) -> list[whisper.Word]:
-    """Collapses an n-gram repeated more than MAX_REPEATS times in a row to MAX_REPEATS."""
+    """Drops Whisper's loops: an n-gram repeated more than MAX_REPEATS times in a row, and a
+    repeat squeezed into much less time than the first saying (invented past the audio's end
+    rather than heard)."""
     bare = [_bare(w.text) for w in words]
     keep = [True] * len(words)
     for n in range(1, MAX_REPEAT_NGRAM + 1):
         i = 0
         while i + n <= len(words):
             gram = bare[i : i + n]
+            said = words[i + n - 1].end - words[i].start
             j = i + n
             repeats = 1
             while bare[j : j + n] == gram:
                 repeats += 1
-                if repeats > MAX_REPEATS:
+                if repeats > MAX_REPEATS or words[j + n - 1].end - words[j].start < LOOP_SPAN_SHARE * said:
                     keep[j : j + n] = [False] * n
                 j += n
             i = j if repeats > 1 else i + 1
