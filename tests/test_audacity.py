@@ -8,6 +8,7 @@ the result back through the pipe.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -53,6 +54,18 @@ def test_caption_labels_the_selection_in_project_time(audacity, demo, client, li
     assert audacity.selection().user_range == pytest.approx((start, end), abs=1e-3)  # put back
     assert [t.name for t in audacity.tracks()] == ["demo-1089", "Captions"]  # reading it undid nothing
     assert audacity.labels()[1] == labels
+    # One undo step, as Edit > Undo shows it: the first Ctrl+Z takes the whole action back.
+    assert undo_menu(audacity)[0] == "Undo Label"
+    audacity.command("Undo")
+    assert [t.name for t in audacity.tracks()] == ["demo-1089"] and undo_menu(audacity)[0] == "Undo Import"
+    audacity.command("Redo")
+    assert [t.name for t in audacity.tracks()] == ["demo-1089", "Captions"] and audacity.labels()[1] == labels
+
+
+def undo_menu(audacity) -> tuple[str, str]:
+    """The Edit menu's Undo and Redo items as the user reads them ("Undo Import", "Redo")."""
+    items = [m["label"] for m in audacity.get_info("Menus") if str(m.get("label", "")).startswith(("Undo", "Redo"))]
+    return items[0], items[1]
 
 
 def test_caption_takes_the_whole_project_when_nothing_is_selected(audacity, client, librispeech, tmp_path):
@@ -72,13 +85,17 @@ def test_caption_takes_the_whole_project_when_nothing_is_selected(audacity, clie
     actions.export_subtitles(audacity, srt)
     actions.export_subtitles(audacity, vtt, track_names=("Subs",))
     cues = parse_srt(srt.read_text())
-    assert [c.text for c in cues] == [label.text for label in labels]
+    assert [" ".join(c.lines) for c in cues] == [label.text for label in labels]
+    assert all(len(c.lines) <= 2 and max(map(len, c.lines)) <= 42 for c in cues), "wrapped as `sidecar subtitle` does"
+    assert any(len(c.lines) == 2 for c in cues) or all(len(label.text) <= 42 for label in labels)
     assert [c.start for c in cues] == pytest.approx([label.start for label in labels], abs=1e-3)
-    assert vtt.read_text().startswith("WEBVTT") and labels[0].text in vtt.read_text()
+    assert vtt.read_text().startswith("WEBVTT") and labels[0].text in vtt.read_text().replace("\n", " ")
     before = srt.read_text()
     with pytest.raises(PluginError, match="exists"):
         actions.export_subtitles(audacity, srt)  # nothing of the user's is overwritten
     assert srt.read_text() == before
+    actions.caption(audacity, client, actions.CaptionOptions(track_name="Subs"))  # a second run
+    assert [t.name for t in audacity.tracks()][1:] == ["Subs", "Subs 2"]
 
 
 def test_denoise_adds_an_aligned_track_and_leaves_the_original(audacity, demo, client, tmp_path):
@@ -188,10 +205,10 @@ def test_cli_captions_and_reports_unreachable_audacity(audacity, demo, sidecar_s
             sys.executable,
             "-m",
             "sidecar_audacity.cli",
-            "--server",
+            "caption",
+            "--server",  # the sidecar's options come after the action too
             sidecar_server.address,
             "-q",
-            "caption",
             "--track-name",
             "From CLI",
         ],
@@ -200,7 +217,7 @@ def test_cli_captions_and_reports_unreachable_audacity(audacity, demo, sidecar_s
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "captions in 'From CLI'" in done.stdout
+    assert re.fullmatch(r"(1 caption|(0|[2-9]|\d\d+) captions) in 'From CLI'\n", done.stdout), done.stdout
     assert [t.name for t in audacity.tracks()] == ["demo-1089", "From CLI"]  # reconnects
 
     assert cli.main(["--pipe-dir", str(tmp_path), "caption"]) == 2

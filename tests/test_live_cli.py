@@ -67,6 +67,7 @@ def test_live_file_prints_captions_and_keeps_the_srt_valid(two_utterances, sidec
     for line, after in pairwise(printed):
         assert line.endswith((".", "?", "!")) or len(line) + 1 + len(after.split()[0]) > 42, printed
     assert "live.srt: " in err
+    assert "behind the audio" not in err, "sent as fast as it goes, the audio is always ahead"
 
 
 def test_live_keeps_captioning_when_its_subtitle_file_cannot_be_written(two_utterances, sidecar_server, tmp_path):

@@ -187,6 +187,8 @@ BAD_REQUESTS = [
     ("output rate", dict(output_sample_rate_hertz=100), grpc.StatusCode.INVALID_ARGUMENT, "output_sample_rate_hertz"),
     ("unknown model", dict(model="no_such_model"), grpc.StatusCode.NOT_FOUND, "no_such_model"),
     ("missing repository", dict(model_repository="/no/such/dir"), grpc.StatusCode.NOT_FOUND, "/no/such/dir"),
+    # Not here and no network to download it from: the message says how to provide it.
+    ("published model offline", dict(model="htdemucs"), grpc.StatusCode.FAILED_PRECONDITION, "--demucs-repo DIR"),
 ]
 
 

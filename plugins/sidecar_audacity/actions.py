@@ -143,8 +143,8 @@ def caption(
             return Outcome("no speech found: nothing was added", (), seconds)
         job.report(EXPORT_SHARE + SIDECAR_SHARE, "adding labels")
         track = audacity.add_label_track(options.track_name, [_label(c) for c in cues], selection, os.path.dirname(wav))
-        audacity.record_undo_step()
-    return Outcome(f"{len(cues)} captions in '{track.name}'", (track,), seconds)
+        audacity.record_undo_step(track)
+    return Outcome(f"{counted(len(cues), 'caption')} in '{track.name}'", (track,), seconds)
 
 
 def caption_speakers(
@@ -164,8 +164,8 @@ def caption_speakers(
             audacity.add_label_track(name, labels, selection, os.path.dirname(wav))
             for name, labels in sorted(by_speaker.items())
         )
-        audacity.record_undo_step()
-    return Outcome(f"{len(tracks)} speakers: {', '.join(t.name for t in tracks)}", tracks, seconds)
+        audacity.record_undo_step(tracks[-1])
+    return Outcome(f"{counted(len(tracks), 'speaker')}: {', '.join(t.name for t in tracks)}", tracks, seconds)
 
 
 def denoise(
@@ -227,7 +227,7 @@ def split_stems(
                     writer.close()
             added += writers.values()
         tracks = import_all(audacity, selection.start, added, job)
-    return Outcome(f"added {len(tracks)} stem tracks", tracks, seconds)
+    return Outcome(f"added {counted(len(tracks), 'stem track')}", tracks, seconds)
 
 
 def export_subtitles(
@@ -254,7 +254,7 @@ def export_subtitles(
             subtitles.Cue(
                 label.start,
                 max(label.end, label.start + subtitles.MIN_CUE_SECONDS),
-                tuple(label.text.splitlines()),
+                subtitles.layout_lines(label.text),  # labels are one line; cues two of at most 42
                 track.name if speakers else None,
             )
             for track in tracks
@@ -266,7 +266,7 @@ def export_subtitles(
     from sidecar_common import outputs
 
     outputs.write_text(output, writer(cues))  # the save dialog asked before replacing a file
-    return Outcome(f"{output}: {len(cues)} cues from {', '.join(t.name for t in tracks)}")
+    return Outcome(f"{output}: {counted(len(cues), 'cue')} from {', '.join(t.name for t in tracks)}")
 
 
 def sidecar_error(exc: SidecarError, service: str) -> PluginError:
@@ -394,3 +394,8 @@ def _cues(transcript, offset: float) -> list[subtitles.Cue]:
 
 def _label(cue: subtitles.Cue) -> Label:
     return Label(cue.start, cue.end, " ".join(cue.lines))
+
+
+def counted(count: int, noun: str) -> str:
+    """ "1 caption", "2 captions"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

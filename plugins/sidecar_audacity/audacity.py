@@ -171,7 +171,8 @@ class Audacity:
         return dataclasses.replace(track, start=at, end=track.end - track.start + at)
 
     def add_label_track(self, name: str, labels: Sequence[Label], anchor: Selection, workdir: str) -> Track:
-        """A new label track called `name` holding these labels (times in project time).
+        """A new label track called `name` (or "name 2", ... when a track has that name)
+        holding these labels (times in project time).
 
         One Nyquist Prompt run adds them all: a Nyquist effect that returns a list of
         (start end "text") adds a label track, times counted from the selection's start.
@@ -180,7 +181,9 @@ class Audacity:
         """
         if not labels:
             raise ValueError("a label track needs at least one label")
-        index = len(self.tracks())
+        tracks = self.tracks()
+        index = len(tracks)
+        name = unique_name(name, {t.name for t in tracks})
         script = os.path.join(workdir, f"labels-{index}.lsp")
         with open(script, "w", encoding="utf-8") as f:
             f.write(nyquist_labels(labels, anchor.start))
@@ -198,17 +201,29 @@ class Audacity:
         self.command("SetTrack", Name=name)
         return dataclasses.replace(added[0], name=name)
 
-    def record_undo_step(self) -> None:
-        """Makes the project as it is now an undo step, by adding an empty track and removing it.
+    def record_undo_step(self, track: Track) -> None:
+        """Makes the project as it is now one undo step, after adding the label track `track`.
 
-        Scripted edits such as SetTrack, SetClip, SetLabel and Nyquist Prompt's labels change
-        the project without an undo step: a later undo (ours in selection() included) would
-        silently drop them, and a redo would bring back an older state.
+        Scripted edits such as SetTrack, SetClip and Nyquist Prompt's labels change the project
+        without an undo step: a later undo (ours in selection() included) would silently drop
+        them, and a redo would bring back an older state. SetLabel records one ("Label" in the
+        Edit menu) holding everything before it, so setting the track's first label to the
+        text it has makes the whole action one step (Audacity 3.2).
         """
-        index = len(self.tracks())
-        self.command("NewLabelTrack")
-        self.command("SelectTracks", Track=index, TrackCount=1, Mode="Set")
-        self.command("RemoveTracks")
+        labels = self.labels()
+        first = sum(len(rows) for index, rows in labels.items() if index < track.index)
+        self.command("SetLabel", Label=first, Text=labels[track.index][0].text)
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or the first of "name 2", "name 3", ... that no track has: each run of an
+    action adds a track of its own, and exports can tell them apart."""
+    number = 1
+    candidate = name
+    while candidate in taken:
+        number += 1
+        candidate = f"{name} {number}"
+    return candidate
 
 
 def nyquist_labels(labels: Sequence[Label], origin: float) -> str:

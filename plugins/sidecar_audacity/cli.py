@@ -31,26 +31,43 @@ from sidecar_client import DEFAULT_ADDRESS, Connection
 UNREACHABLE = (AudacityUnreachableError, AudacityStalledError, SidecarUnavailableError)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sidecar-audacity", description=__doc__.split("\n\n")[0])
+def add_common_arguments(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The sidecar's address and the like. Every subcommand takes them too, so they may come
+    before or after it; there they default to unset, leaving the value given before."""
+
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
     parser.add_argument(
         "--server",
-        default=os.environ.get("SIDECAR_ADDRESS", DEFAULT_ADDRESS),
+        default=default(os.environ.get("SIDECAR_ADDRESS", DEFAULT_ADDRESS)),
         metavar="HOST:PORT",
         help=f"the sidecar (default $SIDECAR_ADDRESS or {DEFAULT_ADDRESS})",
     )
-    parser.add_argument("--token", default=None, help="the sidecar's token (default: $SIDECAR_TOKEN)")
-    parser.add_argument("--token-file", metavar="FILE", help="read the sidecar's token from this file")
-    parser.add_argument("--tls-ca", metavar="PEM", help="reach the sidecar over TLS, verified by these roots")
-    parser.add_argument("--pipe-dir", default=PIPE_DIR, help=argparse.SUPPRESS)  # tests
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--token", default=default(None), help="the sidecar's token (default: $SIDECAR_TOKEN)")
+    parser.add_argument("--token-file", default=default(None), metavar="FILE", help="read the token from this file")
+    parser.add_argument(
+        "--tls-ca", default=default(None), metavar="PEM", help="reach the sidecar over TLS, verified by these roots"
+    )
+    parser.add_argument("--pipe-dir", default=default(PIPE_DIR), help=argparse.SUPPRESS)  # tests
+    parser.add_argument("-q", "--quiet", action="store_true", default=default(False), help="no progress lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sidecar-audacity", description=__doc__.split("\n\n")[0])
+    add_common_arguments(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    add_common_arguments(common, defaults=False)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[common], **kwargs)
 
     for name, help_text in (
         ("caption", "a label track of captions"),
         ("caption-speakers", "one label track of captions per speaker"),
     ):
-        p = commands.add_parser(name, help=help_text)
+        p = command(name, help=help_text)
         p.add_argument("--model", default="", help="Whisper model (default: the sidecar's)")
         p.add_argument("--language", default="", help="spoken language, e.g. en (default: detect)")
         p.add_argument("--translate", action="store_true", help="translate the speech into English")
@@ -59,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--speakers", type=int, default=0, help="number of speakers (default: detect)")
 
-    p = commands.add_parser("denoise", help='a "<name> (denoised)" track per selected track')
+    p = command("denoise", help='a "<name> (denoised)" track per selected track')
     p.add_argument(
         "--attenuation-limit",
         type=float,
@@ -69,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--post-filter", action="store_true", help="remove more residual noise")
 
-    p = commands.add_parser("stems", help='"<name> - <stem>" tracks per selected track')
+    p = command("stems", help='"<name> - <stem>" tracks per selected track')
     p.add_argument("--model", default="", help="Demucs model (default: the sidecar's)")
     p.add_argument("--model-repository", default="", help="directory of Demucs models on the server")
     p.add_argument("--stem", action="append", default=[], dest="stems", help="a stem to keep (repeatable)")
@@ -78,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("say", "speech on a new track at the cursor, in a cloned voice"),
         ("fix-phrase", 'the selected phrase, corrected, on "<name> (fixed)"'),
     ):
-        p = commands.add_parser(name, help=help_text)
+        p = command(name, help=help_text)
         p.add_argument("text", help="what to say" if name == "say" else "what the selected phrase should say")
         p.add_argument(
             "--language",
@@ -96,9 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--whisper-model", default="", help="Whisper model (default: the sidecar's)")
             p.add_argument("--speakers", type=int, default=0, help="number of speakers (default: detect)")
 
-    p = commands.add_parser(
-        "cue", help="a generated cue at the cursor or over the selection, labelled with its settings"
-    )
+    p = command("cue", help="a generated cue at the cursor or over the selection, labelled with its settings")
     p.add_argument("prompt", help='what to generate, e.g. "calm piano bed"')
     p.add_argument(
         "-d",
@@ -131,18 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the selection: the cue goes after it",
     )
 
-    p = commands.add_parser("events", help='a label track "Events" of sound events over the selection')
+    p = command("events", help='a label track "Events" of sound events over the selection')
     p.add_argument("--model", default="", help="ast-audioset (default), clap, or a model directory")
     p.add_argument("--labels", default="", help="comma-separated labels: AudioSet classes, or anything with clap")
     p.add_argument("--threshold", type=float, default=None, help="smallest score that marks an event")
     p.add_argument("--track-name", default=creative.EVENTS_TRACK, help="name of the new label track")
 
-    p = commands.add_parser("export-subtitles", help="write label tracks as SRT or WebVTT")
+    p = command("export-subtitles", help="write label tracks as SRT or WebVTT")
     p.add_argument("output", help="subtitle file to write: .srt or .vtt")
     p.add_argument("--track", action="append", default=[], dest="tracks", help="label track name (repeatable)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
 
-    commands.add_parser("panel", help="the always-on-top panel with every action")
+    command("panel", help="the always-on-top panel with every action")
     return parser
 
 

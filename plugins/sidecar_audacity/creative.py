@@ -30,6 +30,7 @@ from sidecar_audacity.actions import (
     Job,
     Outcome,
     check_export,
+    counted,
     exported,
     import_all,
     result_path,
@@ -237,7 +238,7 @@ def generate_cue(
         anchor = Selection(placed.start, placed.end, (placed,), False, (placed.start, placed.end), (placed.index,))
         label = Label(placed.start, placed.end, settings_text(cue.summary.settings))
         tracks += (audacity.add_label_track(CUE_LABEL_TRACK, [label], anchor, tmp),)
-        audacity.record_undo_step()
+        audacity.record_undo_step(tracks[-1])
     return Outcome(
         f"added '{placed.name}' (seed {cue.summary.settings.seed}); settings in '{CUE_LABEL_TRACK}'",
         tracks,
@@ -273,8 +274,8 @@ def mark_events(
         job.report(EXPORT_SHARE + SIDECAR_SHARE, "adding labels")
         labels.sort(key=lambda label: (label.start, label.text))
         track = audacity.add_label_track(options.track_name, labels, selection, os.path.dirname(wav))
-        audacity.record_undo_step()
-    return Outcome(f"{len(labels)} events in '{track.name}'", (track,), seconds)
+        audacity.record_undo_step(track)
+    return Outcome(f"{counted(len(labels), 'event')} in '{track.name}'", (track,), seconds)
 
 
 # --- cue settings as label text -------------------------------------------------------------

@@ -271,6 +271,14 @@ def _time_cues(groups: list[list[TimedWord]], rules: CueRules, horizon: float) -
 # --- line layout -----------------------------------------------------------------------------
 
 
+def layout_lines(text: str, rules: CueRules = CueRules()) -> tuple[str, ...]:
+    """A cue's text broken into lines as build_cues breaks them: the fewest lines of at most
+    max_line_chars, balanced, at the best places (for text from elsewhere, such as a label)."""
+    rules.validate()
+    words = text.split()
+    return _layout(words, rules) if words else ()
+
+
 def _line_count(texts: Sequence[str], width: int) -> int:
     """Fewest lines for words in this order (greedy filling is optimal for that)."""
     lines, length = 0, 0

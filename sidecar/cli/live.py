@@ -117,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with connect(args) as client:
             captions = live.LiveCaptions(capture.start(), live_options(args, client))
-            status, writer = follow(captions.start(), display, writer, obs)
+            # Behind the audio means something only when it arrives at its own pace.
+            lag = None if args.fast or args.quiet else live.LagWatch()
+            status, writer = follow(captions.start(), display, writer, obs, lag)
     except SidecarError as exc:
         status = f"failed: {exc}"
     finally:
@@ -134,18 +136,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def follow(
-    captions: live.LiveCaptions, display: Display, writer: live.CaptionFile | None, obs: ObsCaptions | None
+    captions: live.LiveCaptions,
+    display: Display,
+    writer: live.CaptionFile | None,
+    obs: ObsCaptions | None,
+    lag: live.LagWatch | None,
 ) -> tuple[str, live.CaptionFile | None]:
     """Shows what arrives until the captions end; the final status, and the caption file
     unless writing it failed. The first Ctrl-C ends the capture (the stream then finalizes its
     pending words), a second one quits at once."""
-    status, interrupted, lag = "", False, live.LagWatch()
+    status, interrupted = "", False
     while True:
         try:
             running = captions.running
             update = captions.poll()
             obs_notices = obs.take_notices() if obs is not None else []
-            for notice in [*update.notices, *obs_notices, lag.check(update.lag)]:
+            for notice in [*update.notices, *obs_notices, lag and lag.check(update.lag)]:
                 if notice:
                     display.notice(notice)
             if update.status != status:

@@ -128,12 +128,16 @@ def load(resolved: ResolvedModel) -> Any:
             f"Demucs model {resolved.name!r} needs a package that is not installed: {exc}"
         ) from None
     except OSError as exc:  # includes the URL errors of a download attempted offline
-        where = (
-            f"from {repository_of(resolved)}"
-            if resolved.source == "local"
-            else "from the download cache, and it could not be downloaded"
-        )
-        raise ModelUnavailableError(f"Demucs model {resolved.name!r} could not be loaded {where}: {exc}") from None
+        if resolved.source == "local":
+            raise ModelUnavailableError(
+                f"Demucs model {resolved.name!r} could not be loaded from {repository_of(resolved)}: {exc}"
+            ) from None
+        raise ModelUnavailableError(
+            f"Demucs model {resolved.name!r} is not on this server and could not be downloaded ({exc}). "
+            f"Put its files ({resolved.name}.yaml or {resolved.name}.th and the .th files a .yaml names, "
+            "from https://dl.fbaipublicfiles.com/demucs/) in a directory and start the sidecar with "
+            "`sidecar serve --demucs-repo DIR`, or start it once while online to download them"
+        ) from None
 
 
 def _hub_cache_file(name: str) -> str | None:

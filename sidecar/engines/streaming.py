@@ -512,8 +512,8 @@ class StreamingRecognizer:
     def _prompt(self) -> str | None:
         """The committed text before the buffer, when the buffer holds none of it: committed
         audio in the buffer is the better context, and with tiny.en a text prompt beside it
-        makes Whisper repeat itself (long-form WER 0.080 without, 0.091 with 60 characters,
-        0.110 with 200; bench/live_latency.py --paced)."""
+        makes Whisper repeat itself (paced long-form WER 0.080 without, 0.091 with the last 60
+        characters, 0.110 with 200: bench/live_latency.py --paced --simulate)."""
         text = self._history.strip()
         if not text:
             return self._options.initial_prompt
