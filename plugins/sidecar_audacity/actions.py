@@ -31,7 +31,7 @@ from sidecar_audacity.errors import (
 from sidecar_audacity.wavio import PcmWavWriter, wav_duration
 from sidecar_client import SidecarClient, SidecarError
 from sidecar_client.client import Transcript
-from sidecar_common import subtitles
+from sidecar_common import outputs, subtitles
 from sidecar_common.durations import seconds as _seconds
 
 # Share of the progress bar each phase takes: export, the sidecar's job, adding tracks.
@@ -263,8 +263,6 @@ def export_subtitles(
         ),
         key=lambda cue: (cue.start, cue.end),
     )
-    from sidecar_common import outputs
-
     outputs.write_text(output, writer(cues))  # the save dialog asked before replacing a file
     return Outcome(f"{output}: {counted(len(cues), 'cue')} from {', '.join(t.name for t in tracks)}")
 
