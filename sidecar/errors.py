@@ -41,5 +41,9 @@ class IdleStreamError(SidecarError):
     """A live stream sent nothing for longer than the server waits."""
 
 
+class ShuttingDownError(SidecarError):
+    """The server is stopping; the client may try again when it is back (or elsewhere)."""
+
+
 class CancelledError(SidecarError):
     """The job was cancelled by its caller."""

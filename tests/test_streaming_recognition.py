@@ -254,3 +254,34 @@ def test_streams_beyond_the_bound_get_resource_exhausted(one_stream_client):
     assert [
         r.HasField("info") for r in client.streaming_recognize([b"\0\0" * 1600], config=streaming_config(SAMPLE_RATE))
     ][0]
+
+
+def test_stopping_the_server_ends_live_streams_at_once_with_unavailable():
+    """A live stream never ends by itself: when the sidecar stops it ends with UNAVAILABLE
+    rather than holding the shutdown for the grace period and being cut off (a CancelledError
+    traceback in the log, and an abort when the process exited under a decoding thread)."""
+    from sidecar.server.inprocess import InProcessSidecar
+
+    audio, _ = speech("1089-134686-0000", lead=0.3, tail=1.0)
+    server = InProcessSidecar(shutdown_grace_seconds=30).start()
+    failure, stopped = [], threading.Event()
+    with SidecarClient(server.address) as client:
+
+        def listen():
+            try:
+                collect(client, audio, pace=1.0, model="tiny.en")
+            except SidecarError as exc:
+                failure.append(exc)
+            stopped.set()
+
+        threading.Thread(target=listen, daemon=True).start()
+        time.sleep(3.0)  # speaking, words pending
+        started = time.perf_counter()
+        server.run(server.sidecar.stop())  # the configured grace: 30 s
+        took = time.perf_counter() - started
+        assert stopped.wait(10)
+    server.stop()
+    assert took < 5, "the live stream did not hold the shutdown for its grace period"
+    [exc] = failure
+    assert exc.code == grpc.StatusCode.UNAVAILABLE and "shutting down" in exc.details
+    assert not [t for t in threading.enumerate() if t.name == "stream-decode"], "its thread has ended"

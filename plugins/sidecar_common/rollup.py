@@ -46,8 +46,10 @@ class CaptionBoard:
 
     def add_final(self, text: str) -> None:
         pieces = self._pieces(text)
-        if pieces and self._final and is_mark(pieces[0]):
-            self._final[-1] += pieces.pop(0)
+        if pieces and is_mark(pieces[0]):
+            mark = pieces.pop(0)
+            if self._final:  # else the word it ends has scrolled away or was cleared
+                self._final[-1] += mark
         self._final.extend(pieces)
         lines = self._wrap(self._final)
         scrolled = lines[: max(0, len(lines) - self.options.lines)]

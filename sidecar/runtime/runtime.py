@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from sidecar.config import ServerConfig
@@ -41,6 +42,8 @@ class Runtime:
         self.model_settings = config.model_settings()
         self.models = ModelRegistry(config.max_model_memory)
         self.jobs = JobQueue(config.max_running_jobs, config.max_waiting_jobs, scope=self.models.job_scope)
+        # Set when the server begins to stop: live streams, which never end by themselves, end.
+        self.stopping = threading.Event()
 
     def model(self, family: ModelFamily, name: str | None = None, *, requested: bool = True) -> Any:
         """The loaded model a name means in a family (the family's default when empty): the

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ R = TypeVar("R")
 
 HANDOFF_ITEMS = 4  # items in flight between a worker thread and its consumer
 _POLL_SECONDS = 0.1
+_workers: set[threading.Thread] = set()  # in_thread's threads still running
 
 
 class CancelToken:
@@ -81,8 +83,11 @@ async def in_thread(
                 loop.call_soon_threadsafe(on_exit)
             if not token.cancelled:
                 put("done", None)
+            _workers.discard(threading.current_thread())
 
-    threading.Thread(target=worker, name=name, daemon=True).start()
+    thread = threading.Thread(target=worker, name=name, daemon=True)
+    _workers.add(thread)
+    thread.start()
     try:
         while True:
             kind, value = await handoff.get()
@@ -93,6 +98,14 @@ async def in_thread(
             yield value
     finally:
         token.cancel()
+
+
+def wait_for_workers(timeout: float) -> None:
+    """Waits up to `timeout` seconds in all for in_thread's threads to end (their consumers
+    have gone, so they stop at their next check)."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_workers):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def from_callbacks(

@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sidecar.config import ServerConfig
+from sidecar.runtime import threads
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import (
     auth,
@@ -29,6 +30,8 @@ from sidecar.server import (
 
 log = logging.getLogger(__name__)
 QUICK_CALL_ROOM = 16  # concurrent calls beyond the job and stream limits
+# A worker thread still in a model call when the process exits aborts it (CTranslate2).
+WORKER_EXIT_SECONDS = 10.0
 
 # Each module registers its servicer and returns the service's full name. Later capabilities
 # add their module here.
@@ -57,8 +60,12 @@ class Sidecar:
         self._health = health_servicer
 
     async def stop(self, grace: float | None = None) -> None:
+        """Jobs in flight get the grace period; live streams end at once with UNAVAILABLE (their
+        clients resume elsewhere or later), and the threads decoding them are waited for."""
+        self.runtime.stopping.set()
         await self._health.enter_graceful_shutdown()
         await self.server.stop(self.runtime.config.shutdown_grace_seconds if grace is None else grace)
+        await asyncio.to_thread(threads.wait_for_workers, WORKER_EXIT_SECONDS)
 
 
 async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar:

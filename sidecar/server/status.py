@@ -22,6 +22,7 @@ CODES = {
     errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
     errors.BusyError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.IdleStreamError: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.ShuttingDownError: grpc.StatusCode.UNAVAILABLE,
     errors.CancelledError: grpc.StatusCode.CANCELLED,
 }
 

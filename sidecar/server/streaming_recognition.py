@@ -26,7 +26,7 @@ import grpc
 import numpy as np
 
 from sidecar.engines import streaming, whisper
-from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError, LimitExceededError
+from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError, LimitExceededError, ShuttingDownError
 from sidecar.media import audio as media
 from sidecar.runtime.runtime import Runtime
 from sidecar.runtime.threads import CancelToken, in_thread
@@ -189,6 +189,11 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
             """The recognizer's updates; each step takes everything that arrived meanwhile."""
             reported = 0.0
             while True:
+                if self.runtime.stopping.is_set():
+                    raise ShuttingDownError(
+                        "the sidecar is shutting down: the words not yet final were not decoded; "
+                        "stream again from the last final word once it is back"
+                    )
                 try:
                     items = [inbox.get(timeout=_POLL_SECONDS)]
                 except queue.Empty:
