@@ -249,6 +249,8 @@ def test_panel_runs_an_action_and_cancels_one(real_audacity, audacity, demo, sid
         audacity.select(0.0, DEMO_SECONDS, [0])
         audacity.close()
         panel.start("denoise")
+        # The last result does not stay up while the next action gets going.
+        assert panel.progress["value"] == 0.0 and "(denoised)" not in panel.status.get()
         pump(root, lambda: panel.status.get().startswith("Enhancing"))
         panel.cancel()
         pump(root, lambda: not panel.busy)

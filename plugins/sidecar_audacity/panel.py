@@ -150,6 +150,8 @@ class Panel:
         self.job = actions.Job(lambda fraction, stage: self.events.put(("progress", (fraction, stage))))
         self.outcome = None
         self._set_running(True)
+        self.progress["value"] = 0.0  # nothing of the last action's result stays up meanwhile
+        self.status.set("Reaching Audacity and the sidecar...")
         job = self.job
 
         def worker() -> None:
