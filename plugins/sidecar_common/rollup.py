@@ -13,12 +13,9 @@ sidecar settles once it heard what followed. Both join it to that word. Standard
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from sidecar_common import subtitles
-
-SENTENCE_END = (".", "?", "!", "…")
-_WORD_CHARACTER = re.compile(r"\w")
+from sidecar_common.subtitles import SENTENCE_END, is_mark
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,11 +125,6 @@ class CaptionLines:
             return []
         line, self._words = (self._words[0].start, self.pending), []
         return [line]
-
-
-def is_mark(text: str) -> bool:
-    """Punctuation alone: what a final result sends to end the word before it."""
-    return bool(text) and not _WORD_CHARACTER.search(text)
 
 
 def join_marks(words: list[str]) -> list[str]:

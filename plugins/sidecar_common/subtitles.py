@@ -163,7 +163,7 @@ def _clean(words: Iterable[TimedWord], media_duration: float | None) -> list[Tim
         text = " ".join(word.text.split())
         if not text or not (math.isfinite(word.start) and math.isfinite(word.end)):
             continue
-        if cleaned and not _WORD_CHARACTER.search(text):  # punctuation sent on its own ends the word before
+        if cleaned and is_mark(text):  # punctuation sent on its own ends the word before
             cleaned[-1] = TimedWord(cleaned[-1].text + text, cleaned[-1].start, cleaned[-1].end, cleaned[-1].speaker)
             continue
         start = max(word.start, floor)
@@ -269,6 +269,11 @@ def _time_cues(groups: list[list[TimedWord]], rules: CueRules, horizon: float) -
 
 
 # --- line layout -----------------------------------------------------------------------------
+
+
+def is_mark(text: str) -> bool:
+    """Punctuation alone, as a live stream sends the mark that ends the word before it."""
+    return bool(text) and not _WORD_CHARACTER.search(text)
 
 
 def layout_lines(text: str, rules: CueRules = CueRules()) -> tuple[str, ...]:
