@@ -24,7 +24,7 @@ import time
 
 from sidecar_client.obs_websocket import ObsError, ObsWebSocket
 from tests.harness import free_port
-from tests.xvfb import start_xvfb
+from tests.xvfb import screenshot, start_xvfb
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "plugins" / "obs" / "sidecar_captions.py"
@@ -32,6 +32,17 @@ VENV = pathlib.Path(sys.prefix)  # the venv running the tests: same Python minor
 TEXT_SOURCE = "Captions"
 PLACEHOLDER = "(captions appear here)"
 STOP_SECONDS = 15
+SCREEN = (1280, 800)
+# Tools > Scripts, moved to the screen's corner and grown to fill it: where its widgets are.
+SCRIPTS_DIALOG_SIZE = (1270, 790)
+SCRIPTS_WIDGETS = {
+    "tools menu": (378, 12),
+    "scripts item": (388, 146),
+    "reload": (121, 706),
+    "refresh": (987, 225),
+    "address": (1055, 312),
+    "language": (1055, 526),
+}
 SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
 
 
@@ -68,8 +79,9 @@ def write_profile(
     )
 
 
-def write_collection(home: pathlib.Path, script_settings: dict | None) -> None:
-    """The scene collection; the captions script only when `script_settings` is given."""
+def write_collection(home: pathlib.Path, script_settings: dict | None, *, default_font: bool = False) -> None:
+    """The scene collection; the captions script only when `script_settings` is given. The
+    Text source has a small font unless `default_font` (OBS's own: 256 px)."""
     scene = {
         "id": "scene",
         "versioned_id": "scene",
@@ -83,7 +95,9 @@ def write_collection(home: pathlib.Path, script_settings: dict | None) -> None:
         "id": "text_ft2_source",
         "versioned_id": "text_ft2_source_v2",
         "name": TEXT_SOURCE,
-        "settings": {"text": PLACEHOLDER, "font": {"face": "Sans", "size": 16}},
+        "settings": {"text": PLACEHOLDER}
+        if default_font
+        else {"text": PLACEHOLDER, "font": {"face": "Sans", "size": 16}},
     }
     collection = {
         "name": "C",
@@ -110,6 +124,7 @@ class Obs:
         record: bool = False,
         stream_to: str | None = None,
         websocket_password: str | None = None,
+        default_font: bool = False,
     ) -> None:
         self.home = home
         self.recordings = home / "recordings"
@@ -129,6 +144,7 @@ class Obs:
             None
             if script_settings is None
             else {"venv": str(VENV), "text_source": TEXT_SOURCE, "debug_log": str(self.log), **script_settings},
+            default_font=default_font,
         )
         self.xvfb = self._start_xvfb()
         env = {
@@ -164,7 +180,7 @@ class Obs:
         )
 
     def _start_xvfb(self) -> subprocess.Popen:
-        xvfb, self.display = start_xvfb("1280x800x24")
+        xvfb, self.display = start_xvfb(f"{SCREEN[0]}x{SCREEN[1]}x24")
         return xvfb
 
     def entries(self) -> list[dict]:
@@ -203,6 +219,38 @@ class Obs:
                 return ObsWebSocket(self.websocket_url, self.websocket_password)
 
         return self.wait_for(connect, seconds, "obs-websocket")
+
+    # --- a person at OBS's window (xdotool on the Xvfb display) -------------------------------
+
+    def xdotool(self, *args: str) -> str:
+        done = subprocess.run(
+            ["xdotool", *args], env={"DISPLAY": self.display}, capture_output=True, text=True, timeout=30
+        )
+        return done.stdout
+
+    def click(self, widget: str) -> None:
+        x, y = SCRIPTS_WIDGETS[widget]
+        self.xdotool("mousemove", str(x), str(y), "click", "1")
+
+    def open_scripts_dialog(self) -> None:
+        """Tools > Scripts, with the captions script selected (the only one)."""
+        self.click("tools menu")
+        time.sleep(1)
+        self.click("scripts item")
+        windows = self.wait_for(lambda: self.xdotool("search", "--name", "^Scripts$").split(), 15, "the Scripts dialog")
+        width, height = SCRIPTS_DIALOG_SIZE
+        self.xdotool("windowmove", windows[0], "0", "0")
+        self.xdotool("windowsize", windows[0], str(width), str(height))
+        time.sleep(1.5)  # laid out again at its new size
+
+    def type_into(self, widget: str, text: str, delay_ms: int = 120) -> None:
+        """Replaces a text field's content by typing, a key every `delay_ms`, as a person does."""
+        self.click(widget)
+        self.xdotool("key", "ctrl+a")
+        self.xdotool("type", "--delay", str(delay_ms), text)
+
+    def screenshot(self, path: pathlib.Path) -> pathlib.Path:
+        return screenshot(self.display, path, f"{SCREEN[0]}x{SCREEN[1]}")
 
     def restart(self) -> None:
         """Ends OBS (not Xvfb) and starts it again with the same HOME and WebSocket port."""

@@ -18,6 +18,7 @@ import pytest
 
 from sidecar_client import live
 from sidecar_client.capture import BYTES_PER_SECOND, AudioCapture, ffmpeg_command
+from sidecar_client.capture import list_devices as live_devices
 from sidecar_common import rollup, subtitles
 from tests.conftest import DATA, word_error_rate
 from tests.harness import free_port, serve
@@ -208,6 +209,53 @@ def test_srt_is_timed_to_the_recording_and_valid_after_each_final(tmp_path):
     assert not list(tmp_path.glob(".rec.srt.*")), "temporary files left behind"
 
 
+def test_an_srt_is_appended_to_with_its_cues_kept(tmp_path):
+    """A script reloaded during a recording goes on with the recording's SRT."""
+
+    def final(text, start):
+        return live.Final(text, (subtitles.TimedWord(f" {text}", start, start + 0.8),))
+
+    first = live.CaptionFile(tmp_path / "rec.srt", origin=2.0)
+    first.add(final("Before.", 3.0))
+    before = (tmp_path / "rec.srt").read_text()
+    again = live.CaptionFile(tmp_path / "rec.srt", origin=-5.0, append=True)  # a new capture's clock
+    assert (tmp_path / "rec.srt").read_text() == before, "nothing changes until new words come"
+    again.add(final("After.", 1.0))
+    text = (tmp_path / "rec.srt").read_text()
+    assert text.startswith(before) and subtitles.parse_srt(text)[1].start == 6.0, text
+    (tmp_path / "rec.vtt").write_text("WEBVTT\n")
+    with pytest.raises(ValueError, match="only an SRT"):
+        live.CaptionFile(tmp_path / "rec.vtt", append=True)
+
+
+def test_stopping_captions_while_the_sidecar_is_unreachable_is_quick():
+    # OBS restarts a session on a settings change: the old one must let go at once, not
+    # after its wait for the sidecar.
+    capture = AudioCapture("alsa:null").start()
+    captions = live.LiveCaptions(capture, live.LiveOptions(address=f"127.0.0.1:{free_port()}")).start()
+    try:
+        time.sleep(1.0)
+        assert captions.poll().status == "connecting"
+        began = time.monotonic()
+        captions.stop()
+        took = time.monotonic() - began
+    finally:
+        capture.stop()
+    assert not captions.running and took < 1.0, took
+    assert captions.resume_point == 0.0
+
+
+def test_capture_devices_are_listed_and_capture():
+    devices = live_devices()
+    assert "alsa:null" in [d.spec for d in devices], devices  # ALSA's null device, always there
+    capture = AudioCapture("alsa:null").start()
+    try:
+        chunk = next(capture.chunks_from(0.0, threading.Event()))
+    finally:
+        capture.stop()
+    assert len(chunk.data) > 0 and capture.error is None
+
+
 def test_a_webvtt_caption_file_matches_cues_built_from_all_its_words(tmp_path):
     # Words before a pause that always ends a cue are frozen; the file still holds exactly
     # the cues built from every word at once.
@@ -247,6 +295,7 @@ class FakeObs(types.ModuleType):
 
     OBS_TEXT_DEFAULT, OBS_PATH_FILE, OBS_PATH_DIRECTORY, OBS_PATH_FILE_SAVE = 0, 0, 2, 1
     OBS_COMBO_TYPE_EDITABLE, OBS_COMBO_FORMAT_STRING = 1, 3
+    OBS_TEXT_INFO, OBS_TEXT_INFO_WARNING = 3, 1
 
     def __init__(self) -> None:
         super().__init__("obspython")
@@ -273,6 +322,12 @@ class FakeObs(types.ModuleType):
     def obs_property_list_add_string(self, items, label, value):
         items.append(value)
 
+    def obs_property_text_set_info_type(self, prop, kind):
+        prop.append(("info type", kind))
+
+    def obs_data_set_string(self, data, key, value):
+        data[key] = value
+
     def obs_enum_sources(self):
         return self.sources
 
@@ -298,13 +353,17 @@ def script(monkeypatch):
 
 def test_script_properties(script):
     module, fake = script
+    module.State.devices, module.State.data = tuple(live_devices()), {}
     module.script_properties()
     props = fake.properties
-    assert {"venv", "address", "token_file", "tls_ca", "text_source", "input", "language", "lines",
-            "chars_per_line", "srt"} <= set(props)  # fmt: skip
+    assert {"status", "refresh", "venv", "address", "token_file", "tls_ca", "text_source", "input", "language",
+            "lines", "chars_per_line", "clear_seconds", "srt"} <= set(props)  # fmt: skip
     assert props["text_source"][3] == ["Captions", "Title"], "only Text sources are offered"
     assert props["lines"][2][:2] == (1, 10) and props["chars_per_line"][2][:2] == (8, 200)
-    assert "pulse:default" in props["input"][3]
+    offered = props["input"][3]
+    assert "pulse:default" in offered and offered.index("alsa:null") < offered.index("pulse:default"), offered
+    assert props["status"][2] == (fake.OBS_TEXT_INFO,)
+    assert "not importable" in module.State.data["status"], "the status property shows its setting"
     settings = {
         "venv": " /v ",
         "address": "h:1",
@@ -316,6 +375,7 @@ def test_script_properties(script):
         "lines": 3,
         "chars_per_line": 30,
         "srt": False,
+        "clear_seconds": 0,
         "debug_log": "",
     }
     assert module.read_settings(settings) == module.Settings(
@@ -328,7 +388,23 @@ def test_script_properties(script):
         lines=3,
         chars_per_line=30,
         srt=False,
+        clear_seconds=0,
     )
+
+
+def test_script_status_says_why_the_input_failed(script):
+    module, _ = script
+    device = "alsa:no-such-device"
+    capture = AudioCapture(device).start()
+    session = live.LiveCaptions(capture, live.LiveOptions(address=f"127.0.0.1:{free_port()}")).start()
+    module.State.live, module.State.session = live, session
+    module.State.settings = module.Settings(address="127.0.0.1:9", input=device)
+    try:
+        Pump(session).until(lambda: capture.ended, 10, "the capture's end")
+    finally:
+        session.stop()
+        capture.stop()
+    assert f"Input {device}: failed: ffmpeg failed on '{device}'" in module.status_text()
 
 
 def test_script_checks_the_venvs_python_version(script, tmp_path):

@@ -11,14 +11,20 @@ scanned for the CEA-608 captions the script sent.
 
 from __future__ import annotations
 
+import base64
 import pathlib
 import re
+import statistics
 import subprocess
+import threading
+import time
 
 import pytest
 
-from tests.conftest import normalize
+from tests.conftest import DATA, normalize, word_error_rate
 from tests.obs_fixtures import PLACEHOLDER, TEXT_SOURCE, Obs, RtmpReceiver, cea608_text, obs_available
+from tests.streaming_fixtures import demo
+from tests.xvfb import artifacts_dir
 
 pytestmark = pytest.mark.skipif(obs_available() is not None, reason=obs_available() or "")
 
@@ -129,3 +135,115 @@ def recording_seconds(path: pathlib.Path) -> float:
         check=True,
     )
     return float(probe.stdout)
+
+
+def test_settings_typed_during_a_recording_keep_obs_responsive_and_the_srt_whole(sidecar_server, tmp_path):
+    """A person at OBS: the captions script with a Text source at OBS's default font size, while
+    recording. In Tools > Scripts they type a language, then an address where no sidecar runs,
+    then the right address again, and reload the script. OBS's interface answers throughout,
+    the session restarts once per setting (not per keystroke), the text clears while no words
+    come, and the recording's SRT keeps every cue across all of it."""
+    artifacts = artifacts_dir(tmp_path)
+    clip = DATA / "demo-1089.flac"
+    reference = demo()[1]
+    obs = Obs(
+        tmp_path / "home",
+        {"address": sidecar_server.address, "input": str(clip), "srt": True, "clear_seconds": 2},
+        record=True,
+        default_font=True,
+    )
+    seen = []
+    try:
+        ws = obs.websocket()
+
+        def text() -> str:
+            value = ws.request("GetInputSettings", {"inputName": TEXT_SOURCE})["inputSettings"].get("text", "")
+            if not seen or seen[-1] != value:
+                seen.append(value)
+            return value
+
+        def restarts() -> int:
+            return sum(e.get("status", "").startswith("captioning ") for e in obs.entries())
+
+        def applied(count: int, what: str) -> None:
+            obs.wait_for(lambda: restarts() >= count, 15, what)
+
+        # The script sized the Text source: a full caption line lies inside the canvas and
+        # fills most of its width.
+        obs.wait_for(lambda: max(map(len, text().split("\n"))) >= 36, 60, "a long caption line")
+        time.sleep(0.3)  # drawn at the new text's size
+        video = ws.request("GetVideoSettings")
+        item = ws.request("GetSceneItemList", {"sceneName": "S"})["sceneItems"][0]["sceneItemTransform"]
+        save_source_screenshot(ws, "S", artifacts / "obs-canvas-default-font.png")
+        obs.screenshot(artifacts / "obs-main-window.png")
+        assert 0.5 * video["baseWidth"] < item["sourceWidth"] <= video["baseWidth"], (item, video, seen[-1])
+        assert 0 < item["sourceHeight"] <= video["baseHeight"], (item, video)
+
+        obs.open_scripts_dialog()
+        status = [e["properties_status"] for e in obs.entries() if "properties_status" in e]
+        assert f"{sidecar_server.address}: connected" in status[-1] and "Input demo-1089.flac: capturing" in status[-1]
+        assert restarts() == 1
+        obs.type_into("language", "en")
+        applied(2, "the language applied")
+        obs.type_into("address", "127.0.0.1:1")
+        applied(3, "the unreachable address applied")
+        unreachable_at = time.monotonic()
+        assert text() != "", "the last words stay up a while"
+        obs.wait_for(lambda: text() == "", 10, "the text cleared while no words come")
+        assert time.monotonic() - unreachable_at > 1.0, seen
+
+        # Typing the right address while the sidecar is unreachable: OBS's interface keeps
+        # answering (SetCurrentProgramScene waits for OBS's interface thread).
+        answers = []
+        typing = threading.Thread(target=obs.type_into, args=("address", sidecar_server.address))
+        typing.start()
+        while typing.is_alive() or len(answers) < 10:
+            began = time.monotonic()
+            ws.request("SetCurrentProgramScene", {"sceneName": "S"})
+            answers.append(time.monotonic() - began)
+            time.sleep(0.05)
+        typing.join()
+        applied(4, "the right address applied")
+        assert max(answers) < 1.0 and statistics.median(answers) < 0.1, f"OBS answered in {sorted(answers)[-5:]} s"
+        obs.wait_for(lambda: text() not in ("", PLACEHOLDER), 30, "captions again")
+        obs.click("refresh")  # the properties show the status as it is now
+        obs.wait_for(
+            lambda: any(
+                f"{sidecar_server.address}: connected" in e.get("properties_status", "") for e in obs.entries()
+            ),
+            10,
+            "the status refreshed",
+        )
+        time.sleep(0.5)
+        obs.screenshot(artifacts / "obs-scripts-connected.png")
+        time.sleep(3)
+        assert restarts() == 4, [e for e in obs.entries() if "status" in e]
+
+        recording = next(obs.recordings.glob("*.mkv"))
+        before = srt_cues(recording.with_suffix(".srt").read_text())
+        assert before, "no cues before the reload"
+        obs.click("reload")
+        obs.wait_for(lambda: any("appending captions to" in e.get("status", "") for e in obs.entries()), 20, "reload")
+        obs.wait_for(lambda: len(srt_cues(recording.with_suffix(".srt").read_text())) > len(before), 40, "new cues")
+        ws.request("StopRecord")
+        obs.wait_for(lambda: any(e.get("status", "").startswith("wrote ") for e in obs.entries()), 20, "SRT closed")
+        ws.close()
+    finally:
+        obs.stop()
+
+    # The cues before the reload hold what was said up to then, the words said while the
+    # settings changed too; after the reload (the file plays again from its start) the new
+    # cues follow them.
+    cues = srt_cues(recording.with_suffix(".srt").read_text())
+    assert cues[: len(before)] == before, "the cues before the reload were kept as they were"
+    starts = [c[0] for c in cues]
+    assert starts == sorted(starts) and len(cues) > len(before), cues
+    said = normalize(" ".join(c[2] for c in before))
+    assert len(said) >= 20 and word_error_rate(" ".join(normalize(reference)[: len(said)]), " ".join(said)) < 0.25, said
+    assert all(len(line) <= 42 for t in seen for line in t.split("\n")), seen
+
+
+def save_source_screenshot(ws, source: str, path: pathlib.Path) -> None:
+    """What OBS renders for a source (the scene: the canvas), as a PNG."""
+    image = ws.request("GetSourceScreenshot", {"sourceName": source, "imageFormat": "png"})["imageData"]
+    path.write_bytes(base64.b64decode(image.partition(",")[2]))

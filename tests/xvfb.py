@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 
 
@@ -22,3 +23,23 @@ def start_xvfb(screen: str = "1280x800x24") -> tuple[subprocess.Popen, str]:
         xvfb.kill()
         raise RuntimeError("Xvfb did not start")
     return xvfb, f":{number}"
+
+
+def artifacts_dir(fallback: pathlib.Path) -> pathlib.Path:
+    """Where screenshots of real windows go: $SIDECAR_TEST_ARTIFACTS (kept after the run, to
+    look at), else `fallback` (a test's tmp_path)."""
+    root = os.environ.get("SIDECAR_TEST_ARTIFACTS")
+    path = pathlib.Path(root) if root else fallback
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def screenshot(display: str, path: pathlib.Path, size: str) -> pathlib.Path:
+    """A PNG of the whole X screen (`size` "WxH"), as a person would see it."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size", size, "-i", display]
+        + ["-frames:v", "1", str(path)],
+        check=True,
+        timeout=30,
+    )
+    return path

@@ -9,6 +9,12 @@ captions into the stream a whole line at a time (CEA-608 captions,
 `obs_output_output_caption_text2`). When the
 sidecar restarts it reconnects by itself; a capture device that goes away is reopened.
 
+OBS calls script_update on its interface thread at every keystroke in a property, so the script
+only notes the new settings there; the timer applies them once typing has paused, and an old
+session is stopped in a thread of its own: nothing the script does waits on the network or on
+ffmpeg in OBS's interface. A settings change or a script reload during a recording keeps the
+recording's SRT: the new session's words are added to it.
+
 OBS's Python must import grpcio, protobuf and the sidecar's client package: set "Sidecar
 virtual environment" to the sidecar's venv (created with OBS's Python version) and the script
 adds its site-packages to sys.path. The work happens in `sidecar_client.live`; this file only
@@ -23,6 +29,7 @@ import os
 import pathlib
 import site
 import sys
+import threading
 import time
 
 import obspython as obs
@@ -35,6 +42,15 @@ MIN_CAPTION_SECONDS = 1.0
 MAX_CAPTION_SECONDS = 3.0
 TEXT_SOURCE_IDS = ("text_ft2_source", "text_gdiplus")  # unversioned ids of OBS's Text sources
 DEVICE_EXAMPLES = ("pulse:default", "alsa:default", "dshow:audio=Microphone", "avfoundation::0")
+SETTLE_SECONDS = 1.0  # settings apply once the user has stopped typing this long
+UNLOAD_WAIT_SECONDS = 1.0  # how long unloading the script waits for the stream to end
+DEVICE_LIST_WAIT_SECONDS = 0.3  # Refresh shows devices found this fast; slower ones on the next
+# A Text source left at its default font size (256 px) overflows the canvas: the script sizes it
+# so that a line of "Characters per line" fits. A character is about 0.6 em wide on average.
+CHARACTER_EMS = 0.6
+LINE_HEIGHT_EMS = 1.25
+CANVAS_SHARE = 0.9
+SRT_OF_THIS_RECORDING_SECONDS = 5.0  # an SRT changed since the recording began, less this, is its own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,24 +67,42 @@ class Settings:
     lines: int = 2
     chars_per_line: int = 42
     srt: bool = True
+    clear_seconds: int = 5  # the text clears after this long without new words; 0: never
     debug_log: str = ""  # a file that gets a JSON line per text shown (read back from OBS)
 
 
 DEFAULTS = Settings()
 
 
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    path: pathlib.Path
+    started: float  # time.monotonic() when it began
+    started_wall: float  # time.time() then, to know the files written since
+
+
 class State:
     """Everything the script holds between OBS's calls (OBS runs one script instance)."""
 
-    settings = DEFAULTS
+    settings = None  # the settings applied, None before the first
+    pending = None  # settings typed but not applied yet
+    pending_since = 0.0
+    data = None  # the script's obs_data: the properties' status line is kept there
     live = None  # the sidecar_client.live module, once importable
     session = None  # LiveCaptions
+    problem = ""  # why captioning is not running, when it could not start
     board = None  # CaptionBoard
     lines = None  # CaptionLines for the stream's captions
-    srt = None  # CaptionFile while recording
+    recording = None  # Recording while OBS records
+    srt = None  # CaptionFile of the recording
     shown = None  # the text last put in the Text source
+    words_at = 0.0  # time.monotonic() when words last arrived
+    interim = ""  # the interim words last polled
+    sized = set()  # Text sources whose font size the script checked
     status = ""
     lag = None  # LagWatch of the running session
+    devices = ()  # capture devices found, as sidecar_client.capture.Device
+    device_search = None  # the thread listing them
 
 
 def script_description() -> str:
@@ -80,15 +114,35 @@ def script_description() -> str:
 
 
 def script_defaults(settings) -> None:
+    obs.obs_data_set_default_string(settings, "venv", default_venv())
     obs.obs_data_set_default_string(settings, "address", DEFAULTS.address)
     obs.obs_data_set_default_string(settings, "input", DEFAULTS.input)
     obs.obs_data_set_default_int(settings, "lines", DEFAULTS.lines)
     obs.obs_data_set_default_int(settings, "chars_per_line", DEFAULTS.chars_per_line)
     obs.obs_data_set_default_bool(settings, "srt", DEFAULTS.srt)
+    obs.obs_data_set_default_int(settings, "clear_seconds", DEFAULTS.clear_seconds)
+
+
+def default_venv() -> str:
+    """The venv of the checkout this script is in, or the README's ~/sidecar-venv: the folder
+    browser hides '.venv'."""
+    checkout = pathlib.Path(__file__).resolve().parents[2]
+    for venv in (checkout / ".venv", pathlib.Path.home() / "sidecar-venv"):
+        if (venv / "pyvenv.cfg").is_file():
+            return str(venv)
+    return ""
 
 
 def script_properties():
     props = obs.obs_properties_create()
+    status_now = status_text()
+    if State.data is not None:  # an info property shows its setting's text
+        obs.obs_data_set_string(State.data, "status", status_now)
+    debug_log({"properties_status": status_now})
+    status = obs.obs_properties_add_text(props, "status", "Status", obs.OBS_TEXT_INFO)
+    if State.problem or (State.session is not None and State.status.startswith(("failed", "reconnecting"))):
+        obs.obs_property_text_set_info_type(status, obs.OBS_TEXT_INFO_WARNING)
+    obs.obs_properties_add_button(props, "refresh", "Refresh status and devices", refresh_clicked)
     obs.obs_properties_add_path(props, "venv", "Sidecar virtual environment", obs.OBS_PATH_DIRECTORY, "", None)
     obs.obs_properties_add_text(props, "address", "Sidecar address (host:port)", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_path(props, "token_file", "Sidecar token file", obs.OBS_PATH_FILE, "", None)
@@ -103,11 +157,16 @@ def script_properties():
     inputs = obs.obs_properties_add_list(
         props, "input", "Input device (FORMAT:DEVICE) or file", obs.OBS_COMBO_TYPE_EDITABLE, obs.OBS_COMBO_FORMAT_STRING
     )
+    for device in State.devices:
+        obs.obs_property_list_add_string(inputs, f"{device.description} ({device.spec})", device.spec)
     for example in DEVICE_EXAMPLES:
         obs.obs_property_list_add_string(inputs, example, example)
     obs.obs_properties_add_text(props, "language", "Language (e.g. en; empty: the model's)", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_int(props, "lines", "Lines", 1, 10, 1)
     obs.obs_properties_add_int(props, "chars_per_line", "Characters per line", 8, 200, 1)
+    obs.obs_properties_add_int(
+        props, "clear_seconds", "Clear the text after seconds without words (0: never)", 0, 600, 1
+    )
     obs.obs_properties_add_bool(props, "srt", "Write an SRT next to each recording")
     obs.obs_properties_add_path(
         props, "debug_log", "Debug: log shown text to", obs.OBS_PATH_FILE_SAVE, "JSON lines (*.jsonl)", None
@@ -116,35 +175,64 @@ def script_properties():
 
 
 def script_load(settings) -> None:
+    State.data = settings
     obs.obs_frontend_add_event_callback(on_event)
     obs.timer_add(tick, TICK_MS)
+    if obs.obs_frontend_recording_active():  # the script was reloaded during a recording
+        State.recording = current_recording()
 
 
 def script_update(settings) -> None:
+    """Runs on OBS's interface thread at every keystroke: only notes the settings (the first
+    ones, as the script loads, apply at once)."""
     new = read_settings(settings)
-    old, State.settings = State.settings, new
+    if State.settings is None:
+        apply_settings(new)
+    else:
+        State.pending_since = time.monotonic()  # before `pending`: the timer thread reads both
+        State.pending = new
+
+
+def apply_settings(new: Settings) -> None:
+    old, State.settings = State.settings or DEFAULTS, new
     if State.live is None or new.venv != old.venv:
         State.live = import_live(new.venv)
+        if State.live is not None:
+            search_devices()
     if State.live is None:
         return
-    try:
-        from sidecar_common import rollup  # importable once sidecar_client is
+    if State.board is None or (new.lines, new.chars_per_line) != (old.lines, old.chars_per_line):
+        try:
+            from sidecar_common import rollup  # importable once sidecar_client is
 
-        State.board = rollup.CaptionBoard(rollup.BoardOptions(new.lines, new.chars_per_line))
-        State.lines = rollup.CaptionLines(new.chars_per_line)
-    except ValueError as exc:
-        report(f"bad caption layout: {exc}")
-        return
+            State.board = rollup.CaptionBoard(rollup.BoardOptions(new.lines, new.chars_per_line))
+            State.lines = rollup.CaptionLines(new.chars_per_line)
+        except ValueError as exc:
+            State.problem = f"bad caption layout: {exc}"
+            report(State.problem)
+            return
+        State.sized.clear()
     State.shown = None
     connection = ("venv", "address", "token_file", "tls_ca", "input", "language")
     if State.session is None or any(getattr(new, k) != getattr(old, k) for k in connection):
         restart_session()
+    if not new.srt and State.srt is not None:
+        report(f"stopped writing {State.srt.path} ({len(State.srt.cues())} cues)")
+        State.srt = None
+    open_srt()
 
 
 def script_unload() -> None:
     obs.timer_remove(tick)
     obs.obs_frontend_remove_event_callback(on_event)
-    stop_session()
+    session, State.session = State.session, None
+    if session is not None:
+        session.stop(timeout=UNLOAD_WAIT_SECONDS)
+        session.capture.stop()
+    if State.srt is not None:
+        report(f"wrote {State.srt.path} ({len(State.srt.cues())} cues) until the script was unloaded")
+    if State.settings is not None and State.shown:
+        show("")  # no caption stays on screen without the script
 
 
 def read_settings(settings) -> Settings:
@@ -159,6 +247,7 @@ def read_settings(settings) -> Settings:
         lines=obs.obs_data_get_int(settings, "lines"),
         chars_per_line=obs.obs_data_get_int(settings, "chars_per_line"),
         srt=obs.obs_data_get_bool(settings, "srt"),
+        clear_seconds=obs.obs_data_get_int(settings, "clear_seconds"),
         debug_log=obs.obs_data_get_string(settings, "debug_log").strip(),
     )
 
@@ -207,8 +296,13 @@ def site_packages(venv: pathlib.Path) -> pathlib.Path:
 
 
 def restart_session() -> None:
-    stop_session()
+    """A new session with the settings applied. It keeps capturing from the same input, if that
+    did not change, and starts where the old session's final words ended: nothing said while
+    the settings changed is lost."""
+    old, State.session = State.session, None
     settings, live = State.settings, State.live
+    same_input = old is not None and old.capture.spec == settings.input and not old.capture.ended
+    retire(old, keep_capture=same_input)
     try:
         options = live.LiveOptions(
             address=settings.address,
@@ -219,24 +313,37 @@ def restart_session() -> None:
         options.validate()
         from sidecar_client.capture import AudioCapture  # importable once the venv is on the path
 
-        capture = AudioCapture(settings.input).start()
+        capture = old.capture if same_input else AudioCapture(settings.input).start()
     except (ValueError, OSError) as exc:
-        report(f"cannot start live captions: {exc}")
+        if same_input:
+            old.capture.stop()
+        State.problem = f"cannot start live captions: {exc}"
+        report(State.problem)
         return
-    State.session = live.LiveCaptions(capture, options).start()
+    State.problem = ""
+    State.status = "connecting"
+    State.session = live.LiveCaptions(capture, options, start=old.resume_point if same_input else 0.0).start()
     State.lag = live.LagWatch()
     report(f"captioning {settings.input} through the sidecar at {settings.address}")
 
 
-def stop_session() -> None:
-    session, State.session = State.session, None
-    if session is not None:
+def retire(session, *, keep_capture: bool = False) -> None:
+    """Stops a session in a thread of its own: its stream may take a moment to end."""
+    if session is None:
+        return
+
+    def stop() -> None:
         session.stop()
-        session.capture.stop()
-    State.srt = None
+        if not keep_capture:
+            session.capture.stop()
+
+    threading.Thread(target=stop, name="sidecar-captions-retire", daemon=True).start()
 
 
 def tick() -> None:
+    if State.pending is not None and time.monotonic() - State.pending_since >= SETTLE_SECONDS:
+        new, State.pending = State.pending, None
+        apply_settings(new)
     session, board = State.session, State.board
     if session is None or board is None:
         return
@@ -249,20 +356,28 @@ def tick() -> None:
     lag_notice = State.lag.check(update.lag)
     if lag_notice:
         report(lag_notice)
+    now = time.monotonic()
+    if update.finals or (update.interim and update.interim != State.interim):
+        State.words_at = now
+    State.interim = update.interim
     for final in update.finals:
         board.add_final(final.text)
-        add_to_srt(final)
+        add_to_srt(final, session)
         for _, line in State.lines.add(final.words):
             send_stream_caption(line)
     board.set_interim(update.interim)
+    if State.settings.clear_seconds and now - State.words_at >= State.settings.clear_seconds:
+        board.clear()  # nobody spoke for a while, or the input or the sidecar stopped
     text = board.text()
     if text != State.shown and show(text):
         State.shown = text
 
 
-def add_to_srt(final) -> None:
-    if State.srt is None:
+def add_to_srt(final, session) -> None:
+    if State.srt is None or session.capture.clock_origin is None:
         return
+    # The recording's start in this session's capture time (each capture has its own clock).
+    State.srt.origin = State.recording.started - session.capture.clock_origin
     try:
         State.srt.add(final)
     except OSError as exc:
@@ -276,6 +391,9 @@ def show(text: str) -> bool:
     if source is None:
         return False
     try:
+        if State.settings.text_source not in State.sized:
+            State.sized.add(State.settings.text_source)
+            fit_font(source)
         data = obs.obs_data_create()
         obs.obs_data_set_string(data, "text", text)
         obs.obs_source_update(source, data)
@@ -287,6 +405,44 @@ def show(text: str) -> bool:
     finally:
         obs.obs_source_release(source)
     return True
+
+
+def fit_font(source) -> None:
+    """Sizes a Text source still at its default font so that the caption box fits the canvas."""
+    current = obs.obs_source_get_settings(source)
+    try:
+        if obs.obs_data_has_user_value(current, "font"):
+            return  # the user chose a font: theirs to size
+        video = obs.obs_video_info()
+        if not obs.obs_get_video_info(video):
+            return
+        settings = State.settings
+        size = int(
+            CANVAS_SHARE
+            * min(
+                video.base_width / (settings.chars_per_line * CHARACTER_EMS),
+                video.base_height / (settings.lines * LINE_HEIGHT_EMS),
+            )
+        )
+        font = obs.obs_data_create()
+        default = obs.obs_data_get_obj(current, "font")  # the source's default face and style
+        if default is not None:
+            for key in ("face", "style"):
+                obs.obs_data_set_string(font, key, obs.obs_data_get_string(default, key))
+            obs.obs_data_set_int(font, "flags", obs.obs_data_get_int(default, "flags"))
+            obs.obs_data_release(default)
+        obs.obs_data_set_int(font, "size", size)
+        data = obs.obs_data_create()
+        obs.obs_data_set_obj(data, "font", font)
+        obs.obs_source_update(source, data)
+        obs.obs_data_release(data)
+        obs.obs_data_release(font)
+    finally:
+        obs.obs_data_release(current)
+    report(
+        f"set the font of '{settings.text_source}' to {size} px so that {settings.lines} lines of "
+        f"{settings.chars_per_line} characters fit the {video.base_width}x{video.base_height} canvas"
+    )
 
 
 def send_stream_caption(text: str) -> None:
@@ -304,37 +460,106 @@ def send_stream_caption(text: str) -> None:
 
 def on_event(event) -> None:
     if event == obs.OBS_FRONTEND_EVENT_RECORDING_STARTED:
-        start_srt()
-    elif event == obs.OBS_FRONTEND_EVENT_RECORDING_STOPPED and State.srt is not None:
-        report(f"wrote {State.srt.path} ({len(State.srt.cues())} cues)")
-        State.srt = None
+        State.recording = current_recording(started=time.monotonic())
+        open_srt()
+    elif event == obs.OBS_FRONTEND_EVENT_RECORDING_STOPPED:
+        if State.srt is not None:
+            report(f"wrote {State.srt.path} ({len(State.srt.cues())} cues)")
+        State.recording = State.srt = None
 
 
-def start_srt() -> None:
-    """Starts the SRT next to the recording that just began, timed from this moment."""
-    if not State.settings.srt or State.session is None:
+def current_recording(started: float | None = None) -> Recording | None:
+    """The recording OBS is making; its start from the frames it holds unless given."""
+    path = obs.obs_frontend_get_last_recording()
+    if not path:
+        report("OBS records but gave no file name: no SRT")
+        return None
+    if started is None:
+        output = obs.obs_frontend_get_recording_output()
+        video = obs.obs_video_info()
+        frames = obs.obs_output_get_total_frames(output) if output is not None else 0
+        if output is not None:
+            obs.obs_output_release(output)
+        fps = video.fps_num / video.fps_den if obs.obs_get_video_info(video) and video.fps_den else 0
+        started = time.monotonic() - (frames / fps if fps else 0.0)
+    return Recording(pathlib.Path(path), started, time.time() - (time.monotonic() - started))
+
+
+def open_srt() -> None:
+    """Starts the SRT of the recording under way, or goes on with the one it already has (the
+    script was reloaded, or SRTs turned off and on). Never writes over a file of the user's."""
+    recording, settings = State.recording, State.settings
+    if State.srt is not None or recording is None or settings is None or not settings.srt or State.live is None:
         return
-    recording = obs.obs_frontend_get_last_recording()
-    if not recording:
-        report("recording started but OBS gave no file name: no SRT")
-        return
-    origin = State.session.capture.capture_time(time.monotonic())
-    recording = pathlib.Path(recording)
-    # Never over a file the user has: "<recording>.srt", else "<recording> (2).srt", ...
-    for number in range(1, 100):
-        path = recording.with_name(recording.stem + (f" ({number})" if number > 1 else "") + ".srt")
+    stem = recording.path.stem
+    # "<recording>.srt", else "<recording> (2).srt", ...
+    names = [recording.path.with_name(stem + (f" ({n})" if n > 1 else "") + ".srt") for n in range(1, 100)]
+    since = recording.started_wall - SRT_OF_THIS_RECORDING_SECONDS
+    for path in reversed([p for p in names if p.exists()]):
         try:
-            State.srt = State.live.CaptionFile(path, origin)
+            if path.stat().st_mtime < since:
+                break  # older than the recording: not ours
+            State.srt = State.live.CaptionFile(path, append=True)
+        except (OSError, ValueError):
             break
+        report(f"appending captions to {path} ({len(State.srt.cues())} cues kept)")
+        return
+    for path in names:
+        try:
+            State.srt = State.live.CaptionFile(path)
         except FileExistsError:
             continue
         except OSError as exc:
             report(f"cannot write {path}: {exc}")
             return
-    else:
-        report(f"no free name for the captions of {recording}: no SRT")
+        report(f"writing captions to {path}")
         return
-    report(f"writing captions to {path}")
+    report(f"no free name for the captions of {recording.path}: no SRT")
+
+
+def status_text() -> str:
+    """What the properties show: the sidecar's and the input's state."""
+    if State.settings is None or State.live is None:
+        return State.problem or "the sidecar client is not importable: set 'Sidecar virtual environment'"
+    lines = [State.problem] if State.problem else []
+    if State.pending is not None:
+        lines.append("applying the new settings...")
+    session = State.session
+    if session is not None:
+        capture = session.capture
+        if capture.error:
+            captured = f"failed: {capture.error}"
+        elif capture.ended:
+            captured = "ended"
+        elif capture.clock_origin is None:
+            captured = "waiting for audio"
+        else:
+            captured = "capturing"
+        lines.append(f"Sidecar at {State.settings.address}: {State.status or 'connecting'}")
+        lines.append(f"Input {capture.spec if capture.device else pathlib.Path(capture.spec).name}: {captured}")
+    if State.srt is not None:
+        lines.append(f"Writing {State.srt.path.name}")
+    return "\n".join(lines)
+
+
+def search_devices() -> None:
+    """Lists the capture devices in a thread (a hung sound server must not stall OBS)."""
+    if State.device_search is not None and State.device_search.is_alive():
+        return
+    from sidecar_client.capture import list_devices  # importable once the venv is on the path
+
+    def search() -> None:
+        State.devices = tuple(list_devices())
+
+    State.device_search = threading.Thread(target=search, name="sidecar-captions-devices", daemon=True)
+    State.device_search.start()
+
+
+def refresh_clicked(props, prop) -> bool:
+    if State.live is not None:
+        search_devices()
+        State.device_search.join(DEVICE_LIST_WAIT_SECONDS)
+    return True  # OBS rebuilds the properties: the status and the devices as now
 
 
 def text_source_names() -> list[str]:
@@ -353,7 +578,7 @@ def report(message: str) -> None:
 
 
 def debug_log(entry: dict) -> None:
-    path = State.settings.debug_log
+    path = (State.settings or State.pending or DEFAULTS).debug_log
     if path:
         with open(os.path.expanduser(path), "a", encoding="utf-8") as f:
             f.write(json.dumps({"time": time.time(), **entry}) + "\n")

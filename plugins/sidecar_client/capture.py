@@ -14,9 +14,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +33,10 @@ LOOKAHEAD_SECONDS = 2.0  # a file read as fast as taken stays this far ahead of 
 MESSAGE_LINES = 3  # of ffmpeg's messages, kept in a notice or error
 WAIT_SECONDS = 0.2  # how often blocked threads look at their stop flag
 DEVICE_FORMATS = ("pulse", "alsa", "avfoundation", "dshow", "oss", "jack", "lavfi")
+LIST_SECONDS = 3.0  # an ffmpeg listing devices longer than this is given up (a hung sound server)
+# `ffmpeg -sources FORMAT` lines: "* NAME [DESCRIPTION] (media types)", "*" on the default.
+_SOURCE_LINE = re.compile(r"^\s*(\*)?\s*(\S+)\s+\[(.*)\]")
+_AVFOUNDATION_LINE = re.compile(r"\]\s*\[(\d+)\]\s*(.+)$")
 
 
 def is_device(spec: str) -> bool:
@@ -69,6 +75,59 @@ def ffmpeg_command(spec: str, ffmpeg: str = "ffmpeg", *, realtime: bool = True) 
         "s16le",
         "-",
     ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    spec: str  # FORMAT:NAME, as ffmpeg_command takes it
+    description: str  # what the system calls it ("Built-in Audio Analog Stereo")
+    default: bool = False
+
+
+def list_devices(ffmpeg: str = "ffmpeg", platform: str = sys.platform) -> list[Device]:
+    """The audio capture devices ffmpeg finds on this system, the default ones first; [] when
+    there is no ffmpeg or it finds none (no sound server, no permission)."""
+    program = shutil.which(ffmpeg)
+    if program is None:
+        return []
+    if platform == "darwin":
+        found = _avfoundation_devices(program)
+    elif platform == "win32":
+        found = _ffmpeg_sources(program, "dshow")
+    else:
+        found = _ffmpeg_sources(program, "pulse") + _ffmpeg_sources(program, "alsa")
+    return sorted(found, key=lambda device: not device.default)
+
+
+def _ffmpeg_sources(program: str, kind: str) -> list[Device]:
+    devices = []
+    for line in _ffmpeg_says([program, "-hide_banner", "-sources", kind]).splitlines():
+        match = _SOURCE_LINE.match(line)
+        if match is None or ".monitor" in match[2]:  # a monitor records what is played, not a microphone
+            continue
+        name = f"audio={match[3]}" if kind == "dshow" else match[2]  # dshow opens devices by their name
+        if kind != "dshow" or "audio" in line[match.end() :]:
+            devices.append(Device(f"{kind}:{name}", match[3], bool(match[1])))
+    return devices
+
+
+def _avfoundation_devices(program: str) -> list[Device]:
+    """avfoundation cannot be asked for sources; it lists its devices in its messages."""
+    said = _ffmpeg_says([program, "-hide_banner", "-f", "avfoundation", "-list_devices", "true", "-i", ""])
+    _, _, audio = said.partition("audio devices:")
+    return [
+        Device(f"avfoundation::{match[1]}", match[2].strip(), match[1] == "0")
+        for match in map(_AVFOUNDATION_LINE.search, audio.splitlines())
+        if match
+    ]
+
+
+def _ffmpeg_says(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=LIST_SECONDS)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (done.stdout + done.stderr).decode(errors="replace")
 
 
 @dataclasses.dataclass(frozen=True)

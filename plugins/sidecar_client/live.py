@@ -33,6 +33,7 @@ from sidecar_common import outputs, subtitles
 from sidecar_common.durations import seconds
 
 LAG_WARNING_SECONDS = 5.0  # the sidecar this far behind the audio is worth a notice
+READY_SLICE_SECONDS = 0.2  # waits for the sidecar in slices this long, so stop() never waits long
 # Codes after which a new stream may succeed: the sidecar restarting, busy or cut off.
 RETRY_CODES = frozenset(
     {
@@ -113,7 +114,9 @@ class Update:
 class LiveCaptions:
     """Streams an AudioCapture to the sidecar in a thread, reconnecting by itself."""
 
-    def __init__(self, capture: AudioCapture, options: LiveOptions = LiveOptions()) -> None:
+    def __init__(self, capture: AudioCapture, options: LiveOptions = LiveOptions(), *, start: float = 0.0) -> None:
+        """Captions `capture` from capture time `start` (or its oldest audio still held): a
+        session replacing another on the same capture starts at the other's resume_point."""
         options.validate()
         self.capture = capture
         self.options = options
@@ -125,7 +128,7 @@ class LiveCaptions:
         self._lag = 0.0
         # Capture time where the next stream starts: the last final word's end, or the end of
         # the audio a stream that finished normally took (all its words are final then).
-        self._resume = 0.0
+        self._resume = start
         self._call = None
         self._thread = threading.Thread(target=self._run, name="sidecar-live", daemon=True)
         self.streams = 0  # streams started, for status and tests
@@ -147,6 +150,13 @@ class LiveCaptions:
     def running(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def resume_point(self) -> float:
+        """Capture time after the last final word: where a new session would start, so that
+        it decodes again the words this one had pending."""
+        with self._lock:
+            return self._resume
+
     def poll(self) -> Update:
         notices = tuple(self.capture.take_notices())
         with self._lock:
@@ -164,7 +174,7 @@ class LiveCaptions:
         while not self._stop.is_set():
             try:
                 with self.options.connection().open() as client:
-                    client.wait_ready(timeout=self.options.retry_max_seconds)
+                    self._wait_ready(client)
                     self._set(status="connected")
                     delay, away_since = self.options.retry_first_seconds, None
                     self._stream(client)
@@ -184,6 +194,16 @@ class LiveCaptions:
                 self._set(status=f"failed: {self.capture.error}" if self.capture.error else "ended")
                 return
         self._set(status="stopped")
+
+    def _wait_ready(self, client: SidecarClient) -> None:
+        deadline = time.monotonic() + self.options.retry_max_seconds
+        while True:
+            try:
+                client.wait_ready(timeout=max(0.01, min(READY_SLICE_SECONDS, deadline - time.monotonic())))
+                return
+            except SidecarError as exc:
+                if exc.code != grpc.StatusCode.UNAVAILABLE or self._stop.is_set() or time.monotonic() >= deadline:
+                    raise
 
     def _stream(self, client: SidecarClient) -> None:
         """One stream from the resume point; returns when it ends (capture ended, the device
@@ -256,7 +276,9 @@ class CaptionFile:
     """An SRT or WebVTT file (by its suffix) for a recording that began at capture time
     `origin`, rewritten atomically on each final result so it is complete and valid at every
     moment. Words before a pause that always ends a cue are frozen as cues, so a rewrite
-    rebuilds only the cues since the last pause."""
+    rebuilds only the cues since the last pause. A new capture (a restarted session) has a
+    clock of its own: set `origin` to the recording's start in its time before adding its words.
+    """
 
     def __init__(
         self,
@@ -265,9 +287,11 @@ class CaptionFile:
         rules: subtitles.CueRules | None = None,
         *,
         overwrite: bool = False,
+        append: bool = False,
     ) -> None:
         """Creates the file at once, empty; an existing file raises outputs.OutputExistsError
-        unless `overwrite`."""
+        unless `overwrite`. With `append`, an existing SRT keeps its cues and gets the new ones
+        after them (ValueError if it is not an SRT)."""
         self.path = pathlib.Path(path)
         if self.path.suffix.lower() not in subtitles.WRITERS:
             raise ValueError(f"{self.path}: a caption file must end in {', '.join(subtitles.WRITERS)}")
@@ -276,6 +300,11 @@ class CaptionFile:
         self.rules = rules or subtitles.CueRules()
         self._frozen: list[subtitles.Cue] = []  # cues of words before the last long pause
         self._words: list[subtitles.TimedWord] = []  # words since then
+        if append:
+            if self.path.suffix.lower() != ".srt":
+                raise ValueError(f"{self.path}: only an SRT can be appended to")
+            self._frozen = subtitles.parse_srt(self.path.read_text(encoding="utf-8"))
+            return
         outputs.write_text(self.path, self._format([]), overwrite=overwrite)
 
     def add(self, final: Final) -> None:
