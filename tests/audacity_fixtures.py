@@ -159,6 +159,62 @@ class AudacityUnderXvfb:
         process.wait(timeout=10)
 
 
+class Desktop:
+    """A person at the Xvfb display: keys pressed in a window, windows found by title (xdotool)."""
+
+    KEY_SECONDS = 1.5  # for the key's effect, before it is pressed again
+
+    def __init__(self, display: str) -> None:
+        if shutil.which("xdotool") is None:
+            pytest.skip("xdotool is not installed (apt-get install xdotool)")
+        self.display = display
+
+    def windows(self, title: str) -> list[str]:
+        """Ids of the mapped windows whose title matches the regular expression."""
+        return self._xdotool("search", "--onlyvisible", "--name", title).split()
+
+    def press(self, title: str, keys: str, until, *, click_corner: bool = False, seconds: float = 15.0) -> None:
+        """Presses keys in the window until until() holds. Without a window manager GTK takes
+        a key only once the focus has settled, so a key that went nowhere is pressed again.
+
+        `click_corner` clicks near the window's bottom-left corner first: once Audacity has
+        answered a scripting command, its Preferences dialog ignores keys until clicked (an
+        empty spot there)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            for window in self.windows(title)[-1:]:
+                if click_corner:
+                    height = int(self._xdotool("getwindowgeometry", "--shell", window).split("HEIGHT=")[1].split()[0])
+                    self._xdotool("mousemove", "--window", window, "20", str(height - 15), "click", "1")
+                else:
+                    self._xdotool("windowfocus", "--sync", window)
+                time.sleep(0.2)
+                self._xdotool("key", keys)
+            pressed = time.monotonic()
+            while time.monotonic() - pressed < self.KEY_SECONDS:
+                if until():
+                    return
+                time.sleep(0.05)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"pressing {keys} in '{title}' did not work within {seconds:g} s")
+
+    def grab(self, path: pathlib.Path, x: int, y: int, width: int, height: int) -> pathlib.Path:
+        """A PNG screenshot of that part of the screen."""
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size", f"{width}x{height}"]
+            + ["-i", f"{self.display}+{x},{y}", "-frames:v", "1", str(path)],
+            check=True,
+            timeout=30,
+        )
+        return path
+
+    def _xdotool(self, *args: str) -> str:
+        done = subprocess.run(
+            ["xdotool", *args], env={"DISPLAY": self.display}, capture_output=True, text=True, timeout=30
+        )
+        return done.stdout
+
+
 def clear_project(audacity) -> None:
     """Removes every track so the next test starts from an empty project."""
     if audacity.tracks():

@@ -7,7 +7,9 @@ the result back through the pipe.
 
 from __future__ import annotations
 
+import functools
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -17,8 +19,9 @@ import numpy as np
 import pytest
 
 from sidecar.media.audio import decode_file
-from tests.audacity_fixtures import audacity, clear_project, missing, real_audacity  # noqa: F401
+from tests.audacity_fixtures import Desktop, audacity, clear_project, missing, real_audacity  # noqa: F401
 from tests.conftest import word_error_rate
+from tests.xvfb import artifacts_dir
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
@@ -117,6 +120,7 @@ def test_denoise_adds_an_aligned_track_and_leaves_the_original(audacity, demo, c
     assert before_samples.shape == after_samples.shape  # the original's audio is untouched
     assert np.abs(before_samples - after_samples).max() < DITHER_SLACK
     assert outcome.sidecar_seconds > 0
+    assert focused(audacity) == 1  # the new track, scrolled into view
     audacity.selection()  # reading the selection (add a label, undo) undoes nothing of the action
     assert placed(audacity.tracks()[1]) == placed(tracks[1])
     for _ in range(2):  # undo steps: the import (named after its file), the move into place
@@ -129,6 +133,11 @@ def test_denoise_adds_an_aligned_track_and_leaves_the_original(audacity, demo, c
 
 def placed(track) -> tuple:
     return track.name, track.start, track.end
+
+
+def focused(audacity) -> int | None:
+    """The index of the track with the keyboard focus (the yellow frame)."""
+    return next((i for i, t in enumerate(audacity.get_info("Tracks")) if t.get("focused")), None)
 
 
 def test_stems_add_one_aligned_track_per_stem(audacity, demo, sidecar_server, client, tmp_path):
@@ -155,6 +164,7 @@ def test_caption_speakers_gives_a_label_track_per_speaker(audacity, client, data
     outcome = actions.caption_speakers(audacity, client, actions.CaptionOptions(speaker_count=2))
     label_tracks = [t for t in audacity.tracks() if t.kind == "label"]
     assert len(label_tracks) == 2, outcome.summary
+    assert focused(audacity) == label_tracks[0].index  # the first new track, with the others below it
     assert {t.name for t in label_tracks} == set(outcome.summary.split(": ")[1].split(", "))
     labels = audacity.labels()
     for track in label_tracks:
@@ -300,3 +310,115 @@ def test_a_modal_dialog_is_reported_not_waited_for(real_audacity, audacity, tmp_
         audacity.tracks()  # still stalled: said so again, no reply is mistaken for another's
     real_audacity.restart()  # a new Audacity: the same bridge reconnects on its next command
     assert audacity.tracks() == []
+
+
+def test_new_tracks_are_scrolled_into_view_and_focused(audacity, client, librispeech):
+    """In a project taller than the window the new track (at the bottom: moving it up would cost
+    an undo step per place) is scrolled into view, and the action stays one undo step."""
+    from sidecar_audacity import actions
+
+    path, _ = librispeech["1089-134691-0001"]
+    for _ in range(5):
+        audacity.command("Import2", Filename=str(path))
+    audacity.command("FirstTrack")  # the view at the top, as a project opens
+    assert len(rulers(audacity)) < 5  # not every track fits
+    audacity.select(0.0, 5.0, [0])
+    actions.caption(audacity, client)
+    tracks = audacity.tracks()
+    assert tracks[-1].name == "Captions" and focused(audacity) == len(tracks) - 1
+    heights = [bottom - top for _, top, _, bottom in rulers(audacity)]
+    assert heights[-1] < heights[0]  # the lowest track in view is the label track (shorter than audio)
+    assert undo_menu(audacity)[0] == "Undo Label" and [t.selected for t in tracks] == [True] + [False] * 5
+
+
+def rulers(audacity) -> list[list[int]]:
+    """The vertical rulers of the tracks in view, top to bottom (GetInfo lists no others)."""
+    return [box["box"] for box in audacity.get_info("Boxes") if box.get("label") == "VRuler"]
+
+
+def test_an_open_dialog_stops_an_action_before_it_changes_anything(
+    real_audacity, audacity, demo, sidecar_server, capsys
+):
+    """Audacity answers its pipe behind Preferences and behind the save prompt, so an action
+    would run behind them: it refuses to start instead, and runs once the dialog is closed."""
+    from sidecar_audacity import cli, dialogs
+
+    desktop = Desktop(real_audacity.display)
+    audacity.select(0.0, 3.0, [0])
+    before = (audacity.tracks(), undo_menu(audacity))
+    desktop.press("^demo-1089$", "ctrl+p", until=lambda: desktop.windows("^Preferences"))
+    assert dialogs.listed_dialogs(audacity.get_info("Boxes")) == ["Preferences: Devices"]  # the pipe's own view
+    audacity.close()  # the CLI is another client
+    caption = ["--server", sidecar_server.address, "-q", "caption"]
+    assert cli.main(caption) == 2
+    assert "a dialog is open in Audacity (Preferences: Devices): close it and run the action again" in (
+        capsys.readouterr().err
+    )
+    assert (audacity.tracks(), undo_menu(audacity)) == before  # nothing added, no undo step
+    audacity.close()
+    desktop.press("^Preferences", "Escape", until=lambda: not desktop.windows("^Preferences"), click_corner=True)
+
+    # GTK draws the save prompt itself: GetInfo does not list it, X11 shows it modal.
+    boxes = functools.partial(audacity.get_info, "Boxes")
+    desktop.press("^demo-1089$", "ctrl+w", until=lambda: desktop.windows("^Save changes"))
+    assert dialogs.listed_dialogs(boxes()) == []
+    assert dialogs.open_dialog(boxes) == "Save changes to demo-1089?"
+    desktop.press("^Save changes", "Escape", until=lambda: not desktop.windows("^Save changes"))
+    assert dialogs.open_dialog(boxes) is None  # the Welcome window stays open: it is not modal
+
+    audacity.close()
+    assert cli.main(caption) == 0, capsys.readouterr().err
+    assert [t.name for t in audacity.tracks()] == ["demo-1089", "Captions"]
+
+
+def test_panel_shows_whether_the_sidecar_answers_and_fails_fast_without_it(
+    real_audacity, audacity, demo, sidecar_server, tmp_path
+):
+    import tkinter as tk
+
+    from sidecar_audacity.panel import Panel
+
+    dead = "127.0.0.1:9"  # nothing listens on the discard port
+    root = tk.Tk(screenName=real_audacity.display)
+    try:
+        panel = Panel(root, address=sidecar_server.address)
+        audacity.select(0.0, 3.0, [0])
+        audacity.close()
+        pump(root, lambda: panel.sidecar_status.get() == f"Sidecar: connected ({sidecar_server.address})", 15)
+        screenshot(real_audacity.display, root, tmp_path, "audacity-panel-connected.png")
+
+        panel.server.set(dead)  # the next check and the next action use the field
+        pump(root, lambda: panel.sidecar_status.get().startswith(f"Sidecar: not reachable at {dead}"), 15)
+        assert panel.sidecar_status.get().endswith("start it with `sidecar serve`")
+        screenshot(real_audacity.display, root, tmp_path, "audacity-panel-unreachable.png")
+        began = time.monotonic()
+        panel.start("caption")
+        pump(root, lambda: not panel.busy, 10)
+        assert time.monotonic() - began < 1.5
+        assert panel.outcome is None and f"no sidecar answers at {dead}" in panel.status.get()
+        assert [t.name for t in audacity.tracks()] == ["demo-1089"]
+        audacity.close()
+        panel.server.set(sidecar_server.address)
+        pump(root, lambda: panel.sidecar_status.get().startswith("Sidecar: connected"), 15)
+    finally:
+        root.destroy()
+
+
+def screenshot(display: str, root, tmp_path: pathlib.Path, name: str) -> None:
+    """The panel as the user sees it, kept under $SIDECAR_TEST_ARTIFACTS (else the test's tmp_path)."""
+    root.update()
+    geometry = (root.winfo_rootx(), root.winfo_rooty(), root.winfo_width(), root.winfo_height())
+    shot = Desktop(display).grab(artifacts_dir(tmp_path) / name, *geometry)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert gray(shot).std() > 20  # drawn, not a blank region
+
+
+def gray(png: pathlib.Path) -> np.ndarray:
+    """The image's pixels as grey levels, decoded by ffmpeg."""
+    done = subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(png), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    return np.frombuffer(done.stdout, np.uint8)

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from sidecar_audacity import dialogs, x11
 from sidecar_audacity.audacity import Label, Track, nyquist_labels, resolve_selection
 from sidecar_audacity.errors import AudacityStalledError, AudacityUnreachableError, EmptySelectionError
 from sidecar_audacity.pipe import PipeConnection, pipe_paths
@@ -109,3 +110,24 @@ def test_selection_falls_back_to_the_whole_project():
         resolve_selection(tracks, 3.5, 4.0, (1,))
     with pytest.raises(EmptySelectionError, match="no audio tracks"):
         resolve_selection(tracks[2:], 0.0, 1.0, (2,))
+
+
+def test_boxes_name_the_dialogs_but_not_the_windows_own_parts_or_modeless_windows():
+    """As GetInfo: Type=Boxes answers in Audacity 3.2 with Preferences open (abridged)."""
+    boxes = [
+        {"depth": 0, "name": "Audacity Window"},
+        *({"depth": 1, "label": label} for label in ("MenuBar", "Panel", "splitter", "status_line", "ToolDock")),
+        {"depth": 2, "label": "Audacity Transport Toolbar"},
+        {"depth": 1, "label": "Welcome to Audacity!"},
+        {"depth": 1, "label": "Preferences: Devices"},
+        {"depth": 2, "label": "&Cancel"},
+        {"depth": 1, "label": "Get Info"},  # the progress window of that GetInfo itself
+        {"depth": 1, "label": "Audacity Play-at-Speed Toolbar"},  # a floating toolbar
+    ]
+    assert dialogs.listed_dialogs(boxes) == ["Preferences: Devices"]
+    assert dialogs.listed_dialogs(boxes[:6]) == []
+
+
+def test_x11_says_it_cannot_tell_where_there_is_no_display():
+    assert x11.modal_windows(None) is None
+    assert x11.modal_windows(":4095") is None  # no X server there

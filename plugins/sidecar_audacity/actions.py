@@ -2,7 +2,7 @@
 
 Every action exports the selection (the whole project when nothing is selected) into a
 private temporary directory, streams it to the sidecar, and adds NEW tracks placed at the
-selection's start; the user's tracks are only read and their selection is put back.
+selection's start, scrolled into view; the user's tracks are only read, their selection put back.
 Cancelling a Job cancels the gRPC call, which stops the sidecar's work; nothing is added then.
 """
 

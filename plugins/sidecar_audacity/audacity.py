@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 
+from sidecar_audacity import dialogs
 from sidecar_audacity.errors import AudacityCommandError, EmptySelectionError
 from sidecar_audacity.pipe import PipeConnection
 
@@ -49,6 +50,7 @@ class Selection:
     whole_project: bool  # no audio was selected, so the action takes the whole project's (which may be none)
     user_range: tuple[float, float]  # the user's own selection, to put back afterwards
     user_tracks: tuple[int, ...]
+    track_count: int = 0  # how many tracks the project had: the action adds those from this index on
 
     @property
     def duration(self) -> float:
@@ -78,7 +80,9 @@ class Audacity:
 
     def get_info(self, kind: str):
         text = self.command("GetInfo", Type=kind, Format="JSON")
-        return json.loads(_LONE_BACKSLASH.sub(r"\\\\", text))
+        return json.loads(
+            _LONE_BACKSLASH.sub(r"\\\\", text), strict=False
+        )  # a Boxes label may hold a raw control character
 
     def tracks(self) -> list[Track]:
         return [
@@ -112,7 +116,10 @@ class Audacity:
         (each records an undo step; the plugin's own edits end with one, see
         record_undo_step). Undo also brings back an older selection: `restore` puts the
         user's back (actions that select for themselves call restore() when done instead).
+        While a dialog is open in Audacity it raises AudacityDialogError instead: Audacity
+        would make these edits, and the action's, behind the dialog.
         """
+        dialogs.check_no_dialog(lambda: self.get_info("Boxes"))
         tracks = self.tracks()
         self.command("NewLabelTrack")
         self.command("AddLabel")
@@ -140,8 +147,10 @@ class Audacity:
             self.command("SelectTracks", Track=first, TrackCount=count, Mode="Add")
 
     def restore(self, selection: Selection) -> None:
-        """Puts back the selection the user had before an action."""
+        """Puts back the selection the user had before an action and scrolls to the tracks the
+        action added."""
         self.select(*selection.user_range, selection.user_tracks)
+        self.show_tracks_from(selection.track_count)
 
     # --- audio in and out ------------------------------------------------------------------
 
@@ -201,6 +210,18 @@ class Audacity:
         self.command("SetTrack", Name=name)
         return dataclasses.replace(added[0], name=name)
 
+    def show_tracks_from(self, first: int) -> None:
+        """Scrolls the project to its tracks from index `first` on and focuses that track.
+
+        New tracks land at the bottom: Import2 and Nyquist's labels add them there, and moving
+        a track up records an undo step per place it moves (Audacity 3.2), which would split
+        an action's one undo step. Moving the focus scrolls, and records nothing."""
+        count = len(self.tracks()) - first
+        if count > 0:
+            self.command("LastTrack")
+            for _ in range(count - 1):
+                self.command("PrevTrack")
+
     def record_undo_step(self, track: Track) -> None:
         """Makes the project as it is now one undo step, after adding the label track `track`.
 
@@ -246,17 +267,17 @@ def resolve_selection(
     """
     waves = [t for t in tracks if t.kind == "wave"]
     chosen = [t for t in waves if t.index in selected]
-    user = ((start, end), tuple(selected))
+    as_found = ((start, end), tuple(selected), len(tracks))  # the user's selection and the project's size
     if end - start > 0 and chosen:
         if any(t.start < end and t.end > start for t in chosen):
-            return Selection(start, end, tuple(chosen), False, *user)
+            return Selection(start, end, tuple(chosen), False, *as_found)
         if needs_audio:
             raise EmptySelectionError(f"the selection ({start:.2f}-{end:.2f} s) holds no audio of the selected tracks")
     first, last = min((t.start for t in waves), default=0.0), max((t.end for t in waves), default=0.0)
     if last - first > 0:
-        return Selection(first, last, tuple(waves), True, *user)
+        return Selection(first, last, tuple(waves), True, *as_found)
     if not needs_audio:
-        return Selection(start, end, (), True, *user)
+        return Selection(start, end, (), True, *as_found)
     if not waves:
         raise EmptySelectionError("the project has no audio tracks: import or record some audio first")
     raise EmptySelectionError("the project's audio tracks are empty")

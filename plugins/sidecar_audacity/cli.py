@@ -13,7 +13,8 @@
 
 Each works on Audacity's current selection (the whole project when nothing is selected)
 through mod-script-pipe, and on a running sidecar (--server, default 127.0.0.1:50051).
-Exit status: 0 done, 1 the action failed, 2 Audacity or the sidecar could not be reached.
+Exit status: 0 done, 1 the action failed, 2 Audacity or the sidecar could not be reached (or
+a dialog open in Audacity stopped the action).
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ import signal
 import sys
 
 from sidecar_audacity import actions, creative, session
-from sidecar_audacity.errors import AudacityStalledError, AudacityUnreachableError, PluginError, SidecarUnavailableError
+from sidecar_audacity.errors import (
+    AudacityDialogError,
+    AudacityStalledError,
+    AudacityUnreachableError,
+    PluginError,
+    SidecarUnavailableError,
+)
 from sidecar_audacity.pipe import PIPE_DIR
 from sidecar_client import DEFAULT_ADDRESS, Connection
 
-UNREACHABLE = (AudacityUnreachableError, AudacityStalledError, SidecarUnavailableError)
+# A dialog open in Audacity blocks it as a stalled pipe does.
+UNREACHABLE = (AudacityUnreachableError, AudacityStalledError, AudacityDialogError, SidecarUnavailableError)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, defaults: bool) -> None:

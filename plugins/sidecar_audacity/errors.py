@@ -17,6 +17,10 @@ class AudacityStalledError(PluginError):
     """Audacity took a command but did not answer in time, usually because a dialog is open."""
 
 
+class AudacityDialogError(PluginError):
+    """A dialog is open in Audacity: the action stopped before it changed anything."""
+
+
 class AudacityCommandError(PluginError):
     """Audacity answered a command with `BatchCommand finished: Failed`."""
 

@@ -282,14 +282,20 @@ def unreachable_message(to_path: str) -> str:
 
 def audacity_running() -> bool | None:
     """Whether an Audacity process of this user runs; None where /proc cannot tell (macOS)."""
+    pids = audacity_pids()
+    return None if pids is None else bool(pids)
+
+
+def audacity_pids() -> list[int] | None:
+    """The ids of this user's Audacity processes; None where /proc cannot tell (macOS)."""
     if not os.path.isdir("/proc/self"):
         return None
-    uid = os.getuid()
+    uid, pids = os.getuid(), []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             if os.stat(f"/proc/{pid}").st_uid != uid:
                 continue
             with open(f"/proc/{pid}/comm") as f:
                 if f.read().strip().lower() == "audacity":
-                    return True
-    return False
+                    pids.append(int(pid))
+    return pids

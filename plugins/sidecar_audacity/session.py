@@ -12,7 +12,10 @@ from sidecar_audacity.errors import SidecarUnavailableError
 from sidecar_audacity.pipe import PIPE_DIR, PipeConnection
 from sidecar_client import DEFAULT_ADDRESS, Connection, SidecarClient, SidecarError
 
+START_HINT = "sidecar serve"
 SIDECAR_READY_SECONDS = 5.0
+# When a status check has just found no sidecar: one quick try, in case it has come up since.
+QUICK_READY_SECONDS = 0.5
 # Action name (as the CLI spells it) -> the function that runs it.
 ACTIONS = {
     "caption": actions.caption,
@@ -34,9 +37,11 @@ def perform(
     address: str | Connection = DEFAULT_ADDRESS,
     token: str | None = None,
     pipe_dir: str = PIPE_DIR,
+    ready_seconds: float = SIDECAR_READY_SECONDS,
 ) -> actions.Outcome:
-    """Runs the named action on Audacity's selection with these options."""
-    with Audacity(PipeConnection(pipe_dir)) as audacity, connect(address, token) as client:
+    """Runs the named action on Audacity's selection with these options, waiting up to
+    `ready_seconds` for the sidecar to answer."""
+    with Audacity(PipeConnection(pipe_dir)) as audacity, connect(address, token, ready_seconds) as client:
         return ACTIONS[name](audacity, client, options, job)
 
 
@@ -47,17 +52,20 @@ def export_subtitles(
         return actions.export_subtitles(audacity, output, track_names=track_names, force=force)
 
 
-def connect(address: str | Connection, token: str | None = None) -> SidecarClient:
-    """A client whose sidecar answers, or SidecarUnavailableError. `address` is host:port (with
-    `token`, else $SIDECAR_TOKEN) or a Connection with its TLS and token settings."""
+def connect(
+    address: str | Connection, token: str | None = None, ready_seconds: float = SIDECAR_READY_SECONDS
+) -> SidecarClient:
+    """A client whose sidecar answers within `ready_seconds`, or SidecarUnavailableError.
+    `address` is host:port (with `token`, else $SIDECAR_TOKEN) or a Connection with its TLS
+    and token settings."""
     connection = address if isinstance(address, Connection) else Connection(address, token)
     try:
         client = connection.open()
     except SidecarError as exc:
         raise SidecarUnavailableError(exc.details) from None
     try:
-        client.wait_ready(timeout=SIDECAR_READY_SECONDS)
+        client.wait_ready(timeout=ready_seconds)
     except SidecarError as exc:
         client.close()
-        raise SidecarUnavailableError(f"{exc.details} (start it with `sidecar serve`)") from None
+        raise SidecarUnavailableError(f"{exc.details} (start it with `{START_HINT}`)") from None
     return client
