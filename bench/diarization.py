@@ -1,10 +1,23 @@
-"""Diarization backends on the AMI excerpts: compute per hour of audio, and DER.
+"""Diarization backends: compute per hour of audio, DER, speaker counts and named speakers.
 
-For each backend, the four 30 s AMI excerpts in tests/data/ami (2-4 speakers, much
-overlapping speech) are diarized after a warm-up run, and scored with pyannote.metrics
-against their RTTM references inside the UEM regions (no collar, overlap scored). Each
-backend is timed twice in the same run: through our engine wrapper, and as the plain
-libraries doing the same work, with the ratio wrapper/plain (goal <= 1.05):
+Quality of the offline default, scored with pyannote.metrics (collar 0.25 s, the AMI
+convention; overlap scored):
+- AMI dev excerpts (dev00, dev01): the only set its settings were tuned on;
+- AMI test excerpts (tst00, tst01), and 60 s of the ES2004 meeting (4 speakers, overlap);
+- 12 two-speaker mixtures of different voices (8 voices: LibriSpeech, LJ Speech, FLEURS de/es/fr
+  readers, three ES2004 participants from their own headsets), turns of 1-5 s with no pause
+  between them, levels up to 20 dB apart (tests/diarization_fixtures.py);
+- 12 mixtures of 1, 2, 3, 4, 6 and 8 voices, for the speaker count;
+- named speakers: the two-speaker mixtures built without each voice's first 5 s, which are
+  enrolled as references; the share of speech time labelled with the right name.
+Goals (issue 16): DER <= 20 % on the two-speaker mixtures and <= 35 % on the AMI test excerpts,
+the right count on >= 90 % of the mixtures, names right on >= 95 % of the speech time, and at
+most 60 s of CPU per hour of audio.
+
+Speed: the four 30 s AMI excerpts in tests/data/ami (2-4 speakers, much overlapping speech)
+are diarized after a warm-up run. Each backend is timed twice in the same run: through our
+engine wrapper, and as the plain libraries doing the same work, with the ratio wrapper/plain
+(goal <= 1.05):
 
 - offline: Silero VAD + resemblyzer GE2E + clustering. "Plain" is faster-whisper's
   get_speech_timestamps, resemblyzer's own VoiceEncoder.embed_utterance(return_partials)
@@ -16,7 +29,7 @@ libraries doing the same work, with the ratio wrapper/plain (goal <= 1.05):
   path only: its DER means nothing and is not printed, and real models are heavier.
 
     .venv/bin/python bench/diarization.py [--pipeline DIR_OR_HUB_ID] [--device cpu|cuda|auto]
-                                          [--repeats N]
+                                          [--repeats N] [--quality-only]
 
 For reference, pyannote's community-1 pipeline reports 31 s per hour on an H100 and DER
 17.0% on AMI (IHM, full test set, not these excerpts).
@@ -40,6 +53,7 @@ import numpy as np  # noqa: E402
 
 from sidecar.config import ServerConfig  # noqa: E402
 from sidecar.engines import diarization as d  # noqa: E402
+from sidecar.engines import levels  # noqa: E402
 from sidecar.media.audio import decode_file  # noqa: E402
 from tests import diarization_fixtures as fx  # noqa: E402
 
@@ -93,7 +107,7 @@ def plain_offline(encoder):
     rate = 1 / (d.STEP_FRAMES * d.MEL_HOP_SECONDS)
 
     def diarize(samples):
-        wav = normalize_volume(samples, d.TARGET_DBFS, increase_only=True)
+        wav = normalize_volume(samples, levels.TARGET_DBFS, increase_only=True)
         partials = [
             encoder.embed_utterance(wav[c["start"] : c["end"]], return_partials=True, rate=rate)[1]
             for c in get_speech_timestamps(wav, vad)
@@ -121,13 +135,80 @@ def report(name: str, audio_seconds: float, ours: float, plain: float, metric=No
         )
 
 
+def quality(offline) -> None:
+    """DER, counts and names of the offline default on every evaluation set."""
+    from sidecar_common import rttm
+
+    def ami(uris):
+        turns = rttm.parse_rttm((fx.AMI / "ami-excerpts.rttm").read_text())
+        return {u: (tuple((t.start, t.end, t.speaker) for t in turns[u]), samples) for u, samples in load(uris)}
+
+    def load(uris):
+        for uri in uris:
+            yield uri, decode_file(fx.AMI / f"{uri}.flac", sample_rate=d.SAMPLE_RATE, mono=True).mono()
+
+    es2004 = rttm.parse_rttm((fx.ES2004 / "mixture.rttm").read_text())["mixture"]
+    voices = fx.voices()
+    sets = {
+        "AMI dev (tuned on)": ami(("dev00", "dev01")),
+        "AMI test": ami(("tst00", "tst01")),
+        "ES2004, 4 speakers": {
+            "es2004": (
+                tuple((t.start, t.end, t.speaker) for t in es2004),
+                decode_file(fx.ES2004 / "mixture.flac", sample_rate=d.SAMPLE_RATE, mono=True).mono(),
+            )
+        },
+        "2-speaker mixtures": {m.name: (m.turns, m.samples) for m in fx.two_speaker_mixtures(found=voices)},
+        "1-8 speaker mixtures": {m.name: (m.turns, m.samples) for m in fx.counting_mixtures(voices)},
+    }
+    cpu = audio = 0.0
+    for name, items in sets.items():
+        results, right = {}, 0
+        for key, (truth, samples) in items.items():
+            began = time.process_time()
+            result = in_thread(run_engine(offline, d.DiarizationOptions()), samples)
+            cpu += time.process_time() - began
+            audio += len(samples) / d.SAMPLE_RATE
+            results[key] = (truth, result)
+            right += len({t[2] for t in truth}) == len(result.speakers)
+        metric = fx.score(results)
+        parts = {
+            k: metric.accumulated_[k] / metric.accumulated_["total"]
+            for k in ("missed detection", "false alarm", "confusion")
+        }
+        print(
+            f"  {name:22} DER {abs(metric):5.1%} (missed {parts['missed detection']:.1%}, false alarm "
+            f"{parts['false alarm']:.1%}, confusion {parts['confusion']:.1%}); right count {right}/{len(items)}"
+        )
+    print(f"  offline CPU time: {cpu / audio * HOUR:.0f} s per hour of audio ({audio:.0f} s scored)")
+    rest, references = fx.held_out(voices)
+    shares = []
+    for m in fx.two_speaker_mixtures(found=rest):
+        known = tuple(d.KnownSpeaker(s, references[s]) for s in m.speakers)
+        named = in_thread(run_engine(offline, d.DiarizationOptions(known_speakers=known)), m.samples)
+        shares.append((fx.named_share(m.turns, named.turns), fx.named_share(m.turns, named.turns, collar=0.25)))
+    plain, collared = np.array(shares).T
+    print(
+        f"  named speakers: {plain.mean():.1%} of speech time under the right name, {collared.mean():.1%} "
+        f"outside a 0.25 s collar (12 two-speaker mixtures, 5 s references held out; worst {plain.min():.1%})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pipeline", help="a real pyannote pipeline: directory, or hub id when online")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--repeats", type=int, default=2, help="runs per excerpt; the fastest counts")
+    parser.add_argument("--quality-only", action="store_true", help="only the offline default's quality")
     args = parser.parse_args()
     import torch
+
+    settings = ServerConfig.model_settings_for(args.device)
+    offline, device, _ = d.MODEL_FAMILY.load_alone(None, settings)
+    print(f"offline default on {device}, quality (collar 0.25 s):")
+    quality(offline)
+    if args.quality_only:
+        return
 
     excerpts = load_excerpts()
     audio_seconds = sum(len(s) for s in excerpts.values()) / d.SAMPLE_RATE
@@ -136,8 +217,6 @@ def main() -> None:
         f"cpu count {os.cpu_count()}"
     )
 
-    settings = ServerConfig.model_settings_for(args.device)
-    offline, device, _ = d.MODEL_FAMILY.load_alone(None, settings)
     ours, results = timed(run_engine(offline, d.DiarizationOptions()), excerpts, args.repeats)
     plain, _ = timed(plain_offline(offline._encoder), excerpts, args.repeats)
     report(f"offline on {device}", audio_seconds, ours, plain, fx.score_ami(results))

@@ -18,6 +18,7 @@ MIB = 1 << 20
 TOKEN_ENV = "SIDECAR_TOKEN"
 LICENSE_ENV = "SIDECAR_COQUI_TOS_AGREED"  # exactly "1" agrees; anything else does not
 VOICES_DIR_ENV = "SIDECAR_VOICES_DIR"
+SPEAKERS_DIR_ENV = "SIDECAR_SPEAKERS_DIR"
 DEMUCS_REPOS_ENV = "SIDECAR_DEMUCS_REPOS"  # directories separated by os.pathsep
 # Settings a TOML file gives as arrays.
 TUPLE_SETTINGS = ("preload", "demucs_repositories", "models_dirs")
@@ -70,6 +71,9 @@ class ServerConfig:
     # Directory of saved voices (--voices-dir; else $SIDECAR_VOICES_DIR; else voices/ in the
     # sidecar's cache directory).
     voices_dir: str | None = None
+    # Directory of enrolled speakers, whose names label diarized turns (--speakers-dir; else
+    # $SIDECAR_SPEAKERS_DIR; else speakers/ in the sidecar's cache directory).
+    speakers_dir: str | None = None
     # Demucs model repositories searched, in order, before Demucs' download cache
     # (--demucs-repo, repeatable; else $SIDECAR_DEMUCS_REPOS).
     demucs_repositories: tuple[str, ...] = ()
@@ -183,6 +187,8 @@ def from_environment() -> dict:
         found["agree_coqui_license"] = True
     if os.environ.get(VOICES_DIR_ENV):
         found["voices_dir"] = os.environ[VOICES_DIR_ENV]
+    if os.environ.get(SPEAKERS_DIR_ENV):
+        found["speakers_dir"] = os.environ[SPEAKERS_DIR_ENV]
     repositories = [p for p in os.environ.get(DEMUCS_REPOS_ENV, "").split(os.pathsep) if p.strip()]
     if repositories:
         found["demucs_repositories"] = tuple(repositories)

@@ -3,7 +3,9 @@ two-speaker clip joined from two real voices."""
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -150,4 +152,166 @@ def score_ami(results: dict):
             hypothesis[Segment(turn.start, turn.end)] = turn.speaker
         reference, uem = ami_reference(uri)
         metric(reference, hypothesis, uem=uem)
+    return metric
+
+
+# --- speaker mixtures whose truth is known ------------------------------------------------------
+
+ES2004 = DATA / "ami-es2004"
+# Each ES2004 headset signal was peak-normalised on its own; these gains rebuild the mixture
+# (ATTRIBUTION.md). Speaker -> (source file, gain, seconds where they speak, by mixture.rttm).
+ES2004_SPEAKERS = {
+    "MEO015": ("source0.flac", 0.1225, ((5.18, 8.06), (44.46, 60.0))),
+    "FEE013": ("source1.flac", 0.0826, ((7.43, 29.79),)),
+    "FEE016": ("source3.flac", 0.9994, ((0.0, 5.29), (29.78, 44.48), (53.8, 55.92))),
+}
+MIXTURE_DBFS = -26.0  # loudness of the louder speaker in a mixture
+LONGEST_PAUSE = 0.3  # silences longer than this inside a voice are cut to PAUSE_KEPT
+PAUSE_KEPT = 0.15
+SILENCE_DB = -35.0  # a 20 ms frame this far below the voice's loud frames is silence
+
+
+def voices() -> dict[str, np.ndarray]:
+    """Eight voices, each its own speech alone with long pauses cut: LibriSpeech's reader
+    1089, the LJ Speech reader, three FLEURS readers (de, es, fr) and three ES2004 meeting
+    participants from their own headsets."""
+    from sidecar.media.audio import decode_file
+
+    def load(path: pathlib.Path) -> np.ndarray:
+        return decode_file(path, sample_rate=SAMPLE_RATE, mono=True).mono()
+
+    found = {"LS1089": np.concatenate([load(p) for p in sorted(DATA.glob("1089-*.flac"))])}
+    found["LJ"] = load(DATA / "ljspeech-lj001.ogg")[: 60 * SAMPLE_RATE]
+    for language in ("de", "es", "fr"):
+        found[f"FLEURS-{language}"] = load(next((DATA / "fleurs").glob(f"fleurs-{language}-*.ogg")))
+    for speaker, (name, gain, spans) in ES2004_SPEAKERS.items():
+        signal = load(ES2004 / name) * gain
+        found[speaker] = np.concatenate([signal[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in spans])
+    return {speaker: _without_long_pauses(signal) for speaker, signal in found.items()}
+
+
+def _frame_db(signal: np.ndarray, frame: int) -> np.ndarray:
+    frames = signal[: len(signal) // frame * frame].reshape(-1, frame)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def _without_long_pauses(signal: np.ndarray) -> np.ndarray:
+    frame = SAMPLE_RATE // 50
+    level = _frame_db(signal, frame)
+    loud = level > np.percentile(level, 95) + SILENCE_DB
+    kept, quiet = [], 0
+    for i, is_loud in enumerate(loud):
+        quiet = 0 if is_loud else quiet + 1
+        if quiet * frame <= PAUSE_KEPT * SAMPLE_RATE or is_loud:
+            kept.append(signal[i * frame : (i + 1) * frame])
+    return np.concatenate(kept)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mixture:
+    name: str
+    samples: np.ndarray  # 16 kHz mono
+    turns: tuple[tuple[float, float, str], ...]  # (start, end, speaker), the truth
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t[2] for t in self.turns))
+
+
+def mixture(
+    voices: dict[str, np.ndarray],
+    speakers: Sequence[str],
+    seconds: float,
+    seed: int,
+    *,
+    turn_seconds: tuple[float, float] = (1.0, 5.0),
+    level_spread_db: float = 20.0,
+) -> Mixture:
+    """Turns of `speakers` taken in a random order, each `turn_seconds` long (cut at the
+    quietest 20 ms near the drawn length), joined with no pause between them; every speaker
+    but the first is up to `level_spread_db` quieter."""
+    rng = np.random.default_rng(seed)
+    frame = SAMPLE_RATE // 50
+    gains = {
+        s: 10 ** ((MIXTURE_DBFS - (0.0 if i == 0 else rng.uniform(0, level_spread_db))) / 20)
+        for i, s in enumerate(speakers)
+    }
+    read = {s: int(rng.integers(0, len(voices[s]))) for s in speakers}
+    pieces, turns, at, previous = [], [], 0.0, None
+    while at < seconds:
+        speaker = rng.choice([s for s in speakers if s != previous] if len(speakers) > 1 else list(speakers))
+        voice = voices[speaker]
+        length = int(rng.uniform(*turn_seconds) * SAMPLE_RATE)
+        start = read[speaker] % len(voice)
+        piece = np.concatenate([voice[start:], voice[: max(0, start + length + frame * 25 - len(voice))]])
+        piece = piece[: length + frame * 25]
+        near = piece[max(0, length - frame * 12) : length + frame * 12]  # +-0.24 s around the cut
+        quietest = int(np.argmin(_frame_db(near, frame))) if len(near) >= frame else 0
+        cut = max(frame, min(len(piece), max(0, length - frame * 12) + quietest * frame))
+        piece = piece[:cut]
+        read[speaker] = start + cut
+        rms = np.sqrt(np.mean(voice**2))
+        pieces.append(piece / max(rms, 1e-9) * gains[speaker])
+        turns.append((at, at + cut / SAMPLE_RATE, str(speaker)))
+        at += cut / SAMPLE_RATE
+        previous = speaker
+    samples = np.concatenate(pieces).astype(np.float32)
+    return Mixture(f"{'+'.join(speakers)}#{seed}", samples, tuple(turns))
+
+
+def two_speaker_mixtures(count: int = 12, seconds: float = 30.0, found: dict | None = None) -> list[Mixture]:
+    """`count` two-speaker mixtures of different voices, levels up to 20 dB apart."""
+    found = found or voices()
+    names = sorted(found)
+    rng = np.random.default_rng(2026)
+    pairs = [tuple(rng.choice(names, 2, replace=False)) for _ in range(count)]
+    return [mixture(found, pair, seconds, seed) for seed, pair in enumerate(pairs)]
+
+
+def counting_mixtures(found: dict | None = None) -> list[Mixture]:
+    """Two mixtures each of 1, 2, 3, 4, 6 and 8 voices, 12 s per voice (plus 12 s)."""
+    found = found or voices()
+    names = sorted(found)
+    rng = np.random.default_rng(7)
+    return [
+        mixture(found, tuple(rng.choice(names, k, replace=False)), 12.0 * k + 12, 100 + k * 10 + j)
+        for k in (1, 2, 3, 4, 6, 8)
+        for j in range(2)
+    ]
+
+
+def held_out(found: dict[str, np.ndarray], seconds: float = 5.0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(voices without their first `seconds`, those first seconds): references to enrol that
+    the mixtures made from the rest never contain."""
+    cut = int(seconds * SAMPLE_RATE)
+    return {s: v[cut:] for s, v in found.items()}, {s: v[:cut] for s, v in found.items()}
+
+
+def named_share(truth: Sequence[tuple[float, float, str]], turns, step: float = 0.01, collar: float = 0.0) -> float:
+    """Share of the speech time in `truth` whose hypothesis turn carries the true speaker's
+    name; time within `collar` of a true turn's start or end is not scored."""
+    edges = np.array([edge for start, end, _ in truth for edge in (start, end)])
+    right = total = 0
+    for start, end, speaker in truth:
+        for t in np.arange(start, end, step):
+            if collar and np.min(np.abs(edges - t)) < collar:
+                continue
+            total += 1
+            right += any(turn.start <= t < turn.end and turn.speaker == speaker for turn in turns)
+    return right / max(total, 1)
+
+
+def score(items: dict[str, tuple[tuple[tuple[float, float, str], ...], object]], collar: float = 0.25):
+    """pyannote.metrics DiarizationErrorRate over {name: (reference turns, Diarization)}."""
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    metric = DiarizationErrorRate(collar=collar)
+    for name, (truth, result) in items.items():
+        reference, hypothesis = Annotation(uri=name), Annotation(uri=name)
+        for start, end, speaker in truth:
+            reference[Segment(start, end)] = speaker
+        for turn in result.turns:
+            hypothesis[Segment(turn.start, turn.end)] = turn.speaker
+        metric(reference, hypothesis)
     return metric

@@ -217,6 +217,62 @@ def test_offline_der_on_ami_excerpts(offline):
     assert abs(metric) < AMI_DER_LIMIT, metric.report(display=False)
 
 
+def test_turns_follow_speaker_changes_inside_continuous_speech(offline):
+    """Two readers taking turns of 1-5 s with no pause between them, one up to 20 dB quieter:
+    the turns change where the voices do, not only at pauses."""
+    voices = fx.voices()
+    mixture = fx.mixture({k: voices[k] for k in ("LJ", "LS1089")}, ("LJ", "LS1089"), 30.0, seed=5)
+    result = _diarize(offline, mixture.samples)
+    metric = fx.score({"mix": (mixture.turns, result)})
+    assert len(result.speakers) == 2 and abs(metric) < 0.25, (result.turns, abs(metric))
+    assert len(result.turns) >= 0.6 * len(mixture.turns)
+
+
+def test_levelling_lifts_a_quiet_voice_and_embeddings_ignore_the_level(offline):
+    from sidecar.engines import levels
+
+    voice = fx.voices()["LS1089"][: 8 * d.SAMPLE_RATE]
+    quiet = voice * 10 ** (-20 / 20)
+    silence = np.zeros(10 * d.SAMPLE_RATE, np.float32)
+    lifted = levels.levelled(np.concatenate([quiet, silence]).astype(np.float32))
+
+    def dbfs(x):
+        return 10 * np.log10(np.mean(x.astype(np.float64) ** 2))
+
+    assert dbfs(lifted[: len(quiet)]) > dbfs(quiet) + 10, "the quiet voice is lifted"
+    assert np.max(np.abs(lifted[-5 * d.SAMPLE_RATE :])) == 0.0, "silence stays silence"
+    loud = levels.levelled(voice * 4)
+    assert dbfs(loud) == pytest.approx(dbfs(np.clip(voice * 4, -1, 1)), abs=0.1), "never turned down"
+    regions = [(0.0, len(voice) / d.SAMPLE_RATE)]
+    _, at_level = offline._embed_windows(voice, regions)
+    _, at_minus_20 = offline._embed_windows(quiet, regions)
+    assert np.min(np.sum(at_level * at_minus_20, axis=1)) > 0.99
+
+
+def test_known_people_name_the_speakers_of_any_backend(offline):
+    from sidecar.engines import speakers
+
+    voices = fx.voices()
+    rest, references = fx.held_out({k: voices[k] for k in ("FEE016", "LJ")})
+    mixture = fx.mixture(rest, ("FEE016", "LJ"), 24.0, seed=1)
+    known = (d.KnownSpeaker("FEE016", references["FEE016"]), d.KnownSpeaker("LJ", references["LJ"]))
+    named = _diarize(offline, mixture.samples, known_speakers=known)
+    assert {"FEE016", "LJ"} <= set(named.speakers) and fx.named_share(mixture.turns, named.turns) > 0.8
+    # Another backend's turns are named afterwards, by voiceprints.
+    plain = _diarize(offline, mixture.samples)
+    after = speakers.name_speakers(plain, mixture.samples, known, offline.voiceprint)
+    assert {"FEE016", "LJ"} <= set(after.speakers) and fx.named_share(mixture.turns, after.turns) > 0.8
+    # A person not heard names nobody; one heard alone takes only their own turns.
+    stranger = (d.KnownSpeaker("Reader", voices["LS1089"]),)
+    assert set(speakers.name_speakers(plain, mixture.samples, stranger, offline.voiceprint).speakers) == set(
+        plain.speakers
+    )
+    with pytest.raises(InvalidOptionsError, match="at least 3 s"):
+        d.DiarizationOptions(known_speakers=(d.KnownSpeaker("Brief", references["LJ"][:16000]),)).validate()
+    with pytest.raises(InvalidOptionsError, match="different names"):
+        d.DiarizationOptions(known_speakers=known + known[:1]).validate()
+
+
 def test_offline_two_speakers_with_boundary(offline):
     samples, boundary = fx.two_speaker_clip()
     result = _diarize(offline, samples)

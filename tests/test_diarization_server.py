@@ -4,13 +4,14 @@ ListModels, the `sidecar diarize` and `sidecar subtitle --diarize` commands, bad
 from __future__ import annotations
 
 import grpc
+import numpy as np
 import pytest
 
 from sidecar.cli.main import main
 from sidecar.v1 import diarization_pb2 as dpb
 from sidecar.v1 import models_pb2
 from sidecar.v1 import transcription_pb2 as tpb
-from sidecar_client import SidecarError
+from sidecar_client import SidecarClient, SidecarError
 from sidecar_client.captions import cues_for
 from sidecar_common import rttm, subtitles
 from sidecar_common.durations import seconds
@@ -209,3 +210,93 @@ def test_cli_diarize_bad_flags(sidecar_server, clip, tmp_path, capsys, argv, cod
 def test_cli_subtitle_speaker_flags_need_diarize(clip, tmp_path, capsys):
     assert main(["subtitle", str(clip[0]), "-o", str(tmp_path / "a.srt"), "--speakers", "2"]) == 2
     assert "--speakers needs --diarize" in capsys.readouterr().err
+
+
+# --- speakers known by name --------------------------------------------------------------------
+
+LINDA, READER = "Linda Johnson", "Reader 1089"
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory):
+    """(mixture FLAC, its true turns, {name: reference FLAC}): LJ Speech's reader and
+    LibriSpeech's reader 1089 taking turns of 1-5 s with no pause between, 10 dB apart at most,
+    each with a 5 s reference of their own that the mixture does not hold."""
+    directory = tmp_path_factory.mktemp("people")
+    voices = fx.voices()
+    rest, references = fx.held_out({LINDA: voices["LJ"], READER: voices["LS1089"]})
+    mixture = fx.mixture(rest, (LINDA, READER), 24.0, seed=3, level_spread_db=10.0)
+    files = {name: fx.write_flac(audio, directory / f"{name}.flac") for name, audio in references.items()}
+    return fx.write_flac(mixture.samples, directory / "talk.flac"), mixture.turns, files
+
+
+def turns_of(result):
+    return [
+        rttm.Turn(*(seconds(t.time_range.start_offset), seconds(t.time_range.end_offset)), t.speaker_label)
+        for t in result.turns
+    ]
+
+
+def test_enrolled_speakers_name_their_turns(people, tmp_path):
+    from tests.harness import RunningSidecar
+
+    talk, truth, references = people
+    server = RunningSidecar(speakers_dir=str(tmp_path / "speakers"))
+    try:
+        with SidecarClient(server.address) as client:
+            enrolled = [client.enroll_speaker(name, path) for name, path in references.items()]
+            assert [s.speaker_id for s in enrolled] == ["linda-johnson", "reader-1089"]
+            assert [s.name for s in client.list_speakers()] == [LINDA, READER]
+            assert seconds(enrolled[0].reference_duration) == pytest.approx(5.0, abs=0.05)
+
+            named = client.diarize(talk, options=dpb.DiarizationOptions(name_enrolled_speakers=True))
+            assert set(named.summary.speaker_labels) == {LINDA, READER}, named.summary
+            assert fx.named_share(truth, turns_of(named)) >= 0.75
+
+            # Only Linda asked for: the other reader stays a numbered speaker.
+            one = client.diarize(talk, options=dpb.DiarizationOptions(known_speaker_ids=["linda-johnson"]))
+            assert LINDA in one.summary.speaker_labels and READER not in one.summary.speaker_labels
+            assert any(label.startswith("SPEAKER_") for label in one.summary.speaker_labels)
+
+            refused = {
+                "already exists": lambda: client.enroll_speaker(LINDA, references[LINDA]),
+                "at least 3 s": lambda: client.enroll_speaker(
+                    "Brief", fx.write_flac(np.zeros(16000, np.float32) + 0.01, tmp_path / "brief.flac")
+                ),
+                "no speech": lambda: client.enroll_speaker(
+                    "Silence", fx.write_flac(np.zeros(5 * 16000, np.float32), tmp_path / "quiet.flac")
+                ),
+                "name must be": lambda: client.enroll_speaker(" ", references[LINDA]),
+                "no saved speaker has id 'nobody'": lambda: client.diarize(
+                    talk, options=dpb.DiarizationOptions(known_speaker_ids=["nobody"])
+                ),
+            }
+            for message, call in refused.items():
+                with pytest.raises(SidecarError, match=message) as caught:
+                    call()
+                expected = grpc.StatusCode.NOT_FOUND if "nobody" in message else grpc.StatusCode.INVALID_ARGUMENT
+                assert caught.value.code == expected, (message, caught.value)
+            assert client.delete_speaker("reader-1089").name == READER
+            assert [s.speaker_id for s in client.list_speakers()] == ["linda-johnson"]
+            with pytest.raises(SidecarError) as caught:
+                client.delete_speaker("reader-1089")
+            assert caught.value.code == grpc.StatusCode.NOT_FOUND
+    finally:
+        server.stop()
+    assert sorted(p.name for p in (tmp_path / "speakers").iterdir()) == ["linda-johnson.npz"]
+
+
+def test_speaker_references_in_the_request_name_the_rttm_and_subtitles(people, sidecar_server, tmp_path):
+    talk, truth, references = people
+    refs = [f"--speaker-ref={name}={path}" for name, path in references.items()]
+    output = tmp_path / "talk.rttm"
+    assert main(["diarize", str(talk), "-o", str(output), *refs, "-q", "--server", sidecar_server.address]) == 0
+    turns = rttm.parse_rttm(output.read_text())["talk"]
+    assert {t.speaker for t in turns} == {"Linda_Johnson", "Reader_1089"}
+    named = [rttm.Turn(t.start, t.end, t.speaker.replace("_", " ")) for t in turns]
+    assert fx.named_share(truth, named) >= 0.75
+    srt = tmp_path / "talk.srt"
+    assert (
+        main(["subtitle", str(talk), "-o", str(srt), "--diarize", *refs, "-q", "--server", sidecar_server.address]) == 0
+    )
+    assert f"{LINDA}:" in srt.read_text() or f"{READER}:" in srt.read_text(), srt.read_text()

@@ -1,5 +1,10 @@
 """OBS Studio script: live captions from the audio sidecar into a Text source, an SRT and the stream.
 
+About 590 lines on purpose: OBS loads a script as one file, and what is here is OBS's side of
+live captions (properties, settings applied off the interface thread, the Text source, the
+recording's SRT, stream captions); capture, streaming, layout and caption files are in
+sidecar_client and sidecar_common.
+
 Load it in Tools > Scripts (OBS 28+ with Python scripting). OBS's Python API cannot hand a
 script an audio source's samples, so the script captures audio itself with an ffmpeg process
 (a capture device, or a file for testing), streams it to a running sidecar, and shows the

@@ -1,10 +1,9 @@
 """The plugin's actions: selection out of Audacity, through the sidecar, results back in.
 
-Every action exports the selection (the whole project when nothing is selected) into a
-private temporary directory, streams it to the sidecar, and adds NEW tracks placed at the
-selection's start, scrolled into view; the user's tracks are only read, their selection put back.
-Cancelling a Job cancels the gRPC call, which stops the sidecar's work; nothing is added then.
-"""
+Every action exports the selection (the whole project when nothing is selected) into a private
+temporary directory, streams it to the sidecar, and adds NEW tracks at the selection's start,
+scrolled into view; the user's tracks are only read, their selection put back. Cancelling a Job
+cancels the gRPC call, which stops the sidecar's work; nothing is added then."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from sidecar.v1 import audio_pb2, diarization_pb2, enhancement_pb2, separation_pb2, transcription_pb2
+from sidecar.v1 import audio_pb2, enhancement_pb2, separation_pb2, transcription_pb2
 from sidecar_audacity.audacity import Audacity, Label, Selection, Track
 from sidecar_audacity.errors import (
     AudacityStalledError,
@@ -51,6 +50,7 @@ class CaptionOptions:
     translate: bool = False  # English text for speech in another language
     track_name: str = CAPTION_TRACK  # name of the new label track (Caption only)
     speaker_count: int = 0  # Caption with speakers: how many speak; 0: let the sidecar decide
+    known_speakers: bool = True  # Caption with speakers: people enrolled in the sidecar get their names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -370,7 +370,8 @@ def transcribe(
     )
     service = "transcription"
     if diarize:
-        proto.diarization.CopyFrom(diarization_pb2.DiarizationOptions(speaker_count=options.speaker_count))
+        proto.diarization.speaker_count = options.speaker_count  # even 0 asks for speaker labels
+        proto.diarization.name_enrolled_speakers = options.known_speakers
         service = "transcription with speakers"
     info, segments, seconds = None, [], 0.0
     for kind, message in job.events(client.transcribe_stream(wav, options=proto), service):

@@ -8,6 +8,7 @@ from sidecar_client.client import (
     SidecarError,
     Transcript,
     audio_format_for,
+    speaker_reference,
     streaming_config,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "SidecarError",
     "Transcript",
     "audio_format_for",
+    "speaker_reference",
     "streaming_config",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -66,6 +67,13 @@ class Transcript:
 class DiarizationResult:
     turns: list[diarization_pb2.SpeakerTurn]  # in order of start time
     summary: diarization_pb2.DiarizationSummary
+
+
+def speaker_reference(name: str, path: str | os.PathLike) -> diarization_pb2.SpeakerReference:
+    """A person to name in a diarization, with their reference audio read from a file."""
+    return diarization_pb2.SpeakerReference(
+        name=name, audio_format=audio_format_for(os.fspath(path)), audio_content=pathlib.Path(path).read_bytes()
+    )
 
 
 def audio_format_for(filename: str = "", pcm: audio_pb2.PcmFormat | None = None) -> audio_pb2.AudioFormat:
@@ -503,6 +511,27 @@ class SidecarClient:
             elif kind == "summary":
                 summary = response.summary
         return DiarizationResult(turns, summary)
+
+    def enroll_speaker(
+        self,
+        name: str,
+        reference: str | os.PathLike | bytes | BinaryIO,
+        *,
+        audio_format: audio_pb2.AudioFormat | None = None,
+    ) -> diarization_pb2.EnrolledSpeaker:
+        """Enrols a person from reference audio of them speaking alone (streamed in chunks)."""
+        if audio_format is None:
+            audio_format = audio_format_for(os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else "")
+        config = diarization_pb2.EnrollSpeakerConfig(audio_format=audio_format, name=name)
+        requests = chunk_requests(config, diarization_pb2.EnrollSpeakerRequest, iter_chunks(reference))
+        return self._unary(self.diarization.EnrollSpeaker, requests).speaker
+
+    def list_speakers(self) -> list[diarization_pb2.EnrolledSpeaker]:
+        return list(self._unary(self.diarization.ListSpeakers, diarization_pb2.ListSpeakersRequest()).speakers)
+
+    def delete_speaker(self, speaker_id: str) -> diarization_pb2.EnrolledSpeaker:
+        request = diarization_pb2.DeleteSpeakerRequest(speaker_id=speaker_id)
+        return self._unary(self.diarization.DeleteSpeaker, request).speaker
 
     def generate_cue(
         self,

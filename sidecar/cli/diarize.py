@@ -27,6 +27,25 @@ def add_speaker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--speaker-names", metavar="NAMES", help='names for speakers 1, 2, ... in order of first appearance: "Ana,Ben"'
     )
+    p.add_argument(
+        "--speaker-ref",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="a person to name, from a recording of them alone (3 s or more; repeatable)",
+    )
+    p.add_argument(
+        "--known-speakers",
+        action="store_true",
+        help="name the speakers enrolled with `sidecar speakers add` who are heard",
+    )
+    p.add_argument(
+        "--name-threshold",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="how alike (0-1) a voice and a reference must be to take its name (default: the server's)",
+    )
 
 
 def diarization_options(args: argparse.Namespace):
@@ -47,7 +66,21 @@ def diarization_options(args: argparse.Namespace):
         speaker_count=args.speakers,
         min_speaker_count=args.min_speakers,
         max_speaker_count=args.max_speakers,
+        name_enrolled_speakers=args.known_speakers,
+        speaker_references=[reference(spec) for spec in args.speaker_ref],
+        name_threshold=args.name_threshold,
     )
+
+
+def reference(spec: str):
+    """A SpeakerReference from NAME=FILE."""
+    from sidecar_client import speaker_reference
+
+    name, _, path = spec.partition("=")
+    if not name.strip() or not path:
+        raise UsageError(f"--speaker-ref wants NAME=FILE, not {spec!r}")
+    require_input(pathlib.Path(path))
+    return speaker_reference(name.strip(), path)
 
 
 def speaker_names(names: str | None, default_prefix: str | None = None) -> dict[str, str]:

@@ -10,7 +10,7 @@ import sys
 from sidecar.cli.files import UsageError
 
 # Subcommand modules, each with add_parser(subparsers) and run(args) -> exit code.
-COMMANDS = ["serve", "models", "subtitle", "denoise", "say", "live", "stems", "diarize", "cue", "events"]
+COMMANDS = ["serve", "models", "subtitle", "denoise", "say", "live", "stems", "diarize", "speakers", "cue", "events"]
 
 
 def build_parser() -> argparse.ArgumentParser:

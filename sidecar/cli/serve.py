@@ -53,6 +53,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help=f"directory of saved voices (default: ${config_mod.VOICES_DIR_ENV}, else voices/ in the cache directory)",
     )
     p.add_argument(
+        "--speakers-dir",
+        metavar="DIR",
+        help="directory of enrolled speakers, whose names label diarized turns "
+        f"(default: ${config_mod.SPEAKERS_DIR_ENV}, else speakers/ in the cache directory)",
+    )
+    p.add_argument(
         "--demucs-repo",
         dest="demucs_repositories",
         action="append",
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             preload=args.preload,
             agree_coqui_license=args.agree_coqui_license,
             voices_dir=args.voices_dir,
+            speakers_dir=args.speakers_dir,
             demucs_repositories=args.demucs_repositories,
             models_dirs=args.models_dirs,
             allow_client_model_paths=args.allow_client_model_paths,

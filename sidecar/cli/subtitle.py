@@ -121,6 +121,9 @@ def plan_speakers(args: argparse.Namespace, output: pathlib.Path):
                 ("--max-speakers", args.max_speakers),
                 ("--speaker-names", args.speaker_names),
                 ("--pipeline", args.pipeline),
+                ("--speaker-ref", args.speaker_ref),
+                ("--known-speakers", args.known_speakers),
+                ("--name-threshold", args.name_threshold),
             )
             if on
         ]

@@ -1,12 +1,18 @@
 """Speaker diarization: options, typed turns, and the offline default backend.
 
-The offline default needs no network and no gated weights: Silero VAD (the ONNX model inside
-faster-whisper) finds speech, resemblyzer's GE2E encoder (its `pretrained.pt` ships in the
-wheel) embeds 1.6 s windows sliding over it, and agglomerative clustering on cosine distance
-groups the windows into speakers, with the count detected from a distance threshold unless
-the caller fixes it or bounds it. Each stretch of speech then goes to the speaker of the
-nearest window centre. It finds no overlapping speech. The pyannote.audio backend lives in
-pyannote_backend.py and returns the same types.
+About 460 lines on purpose: the offline backend's stages share their constants and were tuned
+together, on the AMI dev excerpts (bench/diarization.py).
+
+The offline default needs no network and no gated weights. The audio is levelled (a slow gain
+lifts quiet stretches), Silero VAD (the ONNX model inside faster-whisper) finds speech,
+resemblyzer's GE2E encoder (its `pretrained.pt` ships in the wheel) embeds 1.6 s windows
+sliding over it, each brought to one loudness, and agglomerative clustering on cosine distance
+groups the windows into speakers, with the count detected from a distance threshold unless the
+caller fixes it or bounds it. A Viterbi pass then re-segments: each window goes to the speaker
+whose centroid it is closest to unless the change of speaker costs more than it gains, so turns
+change inside continuous speech. It finds no overlapping speech. The pyannote.audio backend
+lives in pyannote_backend.py and returns the same types; engines/speakers.py names the speakers
+who match known people's voices, whichever backend found them.
 
 Backends are generators: `Step` items while they work, then one `Diarization`.
 """
@@ -15,12 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import ClassVar
 
 import numpy as np
 
-from sidecar.engines import diarization_models
+from sidecar.engines import diarization_models, levels
 from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
@@ -37,18 +43,28 @@ LABEL_PREFIX = "SPEAKER_"
 
 # GE2E looks at 160 mel frames of 10 ms (resemblyzer's `partials_n_frames`).
 MEL_HOP_SECONDS = 0.010
+HOP_SAMPLES = 160
 WINDOW_FRAMES = 160  # 1.6 s
 STEP_FRAMES = 40  # 0.4 s between window starts: the resolution of speaker changes
 EMBED_BATCH = 64  # windows per forward pass
+# Loudness (engines/levels.py): a slow gain brings quiet stretches (a far speaker, a quiet
+# meeting) up to the level of loud ones before the VAD hears them, and each window is brought
+# to one level before GE2E embeds it: GE2E takes mel power, not its log, so its embeddings
+# move with the level.
 # Cosine distance (1 - similarity) between two clusters' mean embeddings below which they
-# are one speaker. Chosen on the AMI excerpts (bench/diarization.py): between windows of
+# are one speaker. Chosen on the AMI dev excerpts (bench/diarization.py): between windows of
 # the same speaker the median distance is about 0.2, between speakers 0.3-0.4.
 DISTANCE_THRESHOLD = 0.30
 SMOOTH_NEIGHBOURS = 1  # windows each side averaged into a window's embedding: 2.4 s of voice
 MAX_CLUSTERED_WINDOWS = 3000  # about 20 min of speech; longer audio clusters a sample
 MIN_CLUSTER_WINDOWS = 4  # a cluster of fewer windows (under 3 s of voice) joins its nearest
 REASSIGN_ROUNDS = 2  # nearest-centroid passes after clustering, to fix early merges
-TARGET_DBFS = -30  # resemblyzer's volume normalisation target
+# Re-segmentation: a Viterbi pass over the windows, each scored against every speaker's
+# centroid, where changing speaker costs SWITCH_COST: turns follow speaker changes inside
+# speech without flickering on one odd window.
+SHARPNESS = 20.0  # log-likelihood per unit of cosine similarity
+SWITCH_COST = 2.0
+RESEGMENT_ROUNDS = 2
 # Silero VAD settings for speaker turns: short pauses keep turns apart, a small pad keeps
 # word onsets.
 VAD_THRESHOLD = 0.25  # not Silero's 0.5: quiet meeting speech (AMI: 14% vs 22% missed)
@@ -56,6 +72,31 @@ VAD_MIN_SILENCE_MS = 300
 VAD_SPEECH_PAD_MS = 100
 VAD_MIN_SPEECH_MS = 200
 MERGE_GAP_SECONDS = 0.3  # a same-speaker pause shorter than this does not end a turn
+# Known speakers: a person's voiceprint is the mean embedding of their reference; a found
+# speaker whose centroid is this similar takes their name (same person: about 0.9, different
+# people mostly 0.45-0.65), and their voiceprint then anchors the re-segmentation.
+NAME_THRESHOLD = 0.65
+MIN_SPEAKER_REFERENCE_SECONDS = 3.0
+MAX_SPEAKER_REFERENCE_SECONDS = 60.0  # of a reference, the start is used
+MAX_KNOWN_SPEAKERS = 64
+MAX_NAME_CHARS = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownSpeaker:
+    """A person to name: their name and their voice alone (16 kHz mono)."""
+
+    name: str
+    audio: np.ndarray = dataclasses.field(compare=False, repr=False)
+
+    def validate(self) -> None:
+        if not self.name.strip() or len(self.name) > MAX_NAME_CHARS:
+            raise InvalidOptionsError(f"a known speaker's name must be 1 to {MAX_NAME_CHARS} characters")
+        if len(self.audio) < MIN_SPEAKER_REFERENCE_SECONDS * SAMPLE_RATE:
+            raise InvalidOptionsError(
+                f"the reference audio of {self.name!r} is {len(self.audio) / SAMPLE_RATE:.1f} s long: "
+                f"give at least {MIN_SPEAKER_REFERENCE_SECONDS:g} s of them speaking alone"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +110,13 @@ class DiarizationOptions(Bounded):
     # Bounds on the detected number of speakers; None: 1 and MAX_SPEAKERS.
     min_speakers: int | None = None
     max_speakers: int | None = None
+    # People whose names label the speakers that sound like them (each name at most once).
+    known_speakers: tuple[KnownSpeaker, ...] = ()
+    # Cosine similarity of voiceprints a speaker needs to take a name; None: NAME_THRESHOLD.
+    name_threshold: float | None = None
 
     BOUNDS: ClassVar[dict] = {
+        "name_threshold": Range(0.0, 1.0, "name threshold"),
         "backend": Length(16, "backend name"),
         "model": Length(MAX_MODEL_NAME_CHARS, "model name"),
         "speaker_count": Range(1, MAX_SPEAKERS, "speaker count"),
@@ -89,6 +135,13 @@ class DiarizationOptions(Bounded):
             raise InvalidOptionsError("give either an exact speaker count or minimum/maximum speakers, not both")
         if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
             raise InvalidOptionsError(f"minimum speakers ({self.min_speakers}) exceeds maximum ({self.max_speakers})")
+        if len(self.known_speakers) > MAX_KNOWN_SPEAKERS:
+            raise InvalidOptionsError(f"{len(self.known_speakers)} known speakers given; at most {MAX_KNOWN_SPEAKERS}")
+        names = [k.name for k in self.known_speakers]
+        if len(set(names)) < len(names):
+            raise InvalidOptionsError(f"known speakers must have different names: {', '.join(names)}")
+        for known in self.known_speakers:
+            known.validate()
 
     def bounds(self) -> tuple[int, int]:
         """(fewest, most) speakers the clustering may return."""
@@ -134,18 +187,20 @@ class Diarization:
         return total
 
 
-def finish(turns: Iterable[SpeakerTurn], duration: float) -> Diarization:
-    """Sorts turns, clamps them into the audio, drops empty ones and renumbers the speakers
-    SPEAKER_1, SPEAKER_2, ... in order of first appearance (backends name them arbitrarily)."""
+def finish(turns: Iterable[SpeakerTurn], duration: float, named: Mapping[str, str] | None = None) -> Diarization:
+    """Sorts turns, clamps them into the audio, drops empty ones and labels the speakers: by
+    `named` (backend label -> a known speaker's name), the others SPEAKER_1, SPEAKER_2, ... in
+    order of first appearance (backends name them arbitrarily)."""
     clamped = sorted(
         (dataclasses.replace(t, start=max(0.0, t.start), end=min(duration, t.end)) for t in turns),
         key=lambda t: (t.start, t.end),
     )
     clamped = [t for t in clamped if t.end > t.start]
-    names: dict[str, str] = {}
+    labels: dict[str, str] = dict(named or {})
     for turn in clamped:
-        names.setdefault(turn.speaker, f"{LABEL_PREFIX}{len(names) + 1}")
-    return Diarization(tuple(dataclasses.replace(t, speaker=names[t.speaker]) for t in clamped), duration)
+        if turn.speaker not in labels:
+            labels[turn.speaker] = f"{LABEL_PREFIX}{len(set(labels) - set(named or {})) + 1}"
+    return Diarization(tuple(dataclasses.replace(t, speaker=labels[t.speaker]) for t in clamped), duration)
 
 
 class OfflineDiarizer:
@@ -160,7 +215,7 @@ class OfflineDiarizer:
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> Iterator[Step | Diarization]:
         """Diarizes 16 kHz mono float32 audio: yields Steps, then one Diarization."""
         options.validate()
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        audio = levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
         duration = len(audio) / SAMPLE_RATE
         yield Step("finding speech", 0.0)
         regions = speech_regions(audio)
@@ -170,27 +225,50 @@ class OfflineDiarizer:
         yield Step("embedding speakers", 0.2)
         starts, embeddings = self._embed_windows(audio, regions)
         yield Step("clustering", 0.8)
-        embeddings = smooth(starts, embeddings)
-        labels = cluster(embeddings, *options.bounds())
+        labels = cluster(smooth(starts, embeddings), *options.bounds())
+        labels = resegment(embeddings, labels, options.bounds()[0])
+        names: dict[str, str] = {}
+        if options.known_speakers:
+            yield Step("naming speakers", 0.9)
+            anchors = np.stack([self._reference_print(k) for k in options.known_speakers])
+            threshold = NAME_THRESHOLD if options.name_threshold is None else options.name_threshold
+            labels = anchored(embeddings, labels, anchors, threshold)
+            names = {f"cluster{i}": k.name for i, k in enumerate(options.known_speakers)}
         centres = (starts + WINDOW_FRAMES / 2) * MEL_HOP_SECONDS
         turns = _turns(regions, centres, labels, embeddings)
-        yield finish(turns, duration)
+        yield finish(turns, duration, names)
+
+    def _reference_print(self, known: KnownSpeaker) -> np.ndarray:
+        found = self.voiceprint(known.audio[: int(MAX_SPEAKER_REFERENCE_SECONDS * SAMPLE_RATE)])
+        if found is None:
+            raise InvalidOptionsError(f"no speech was found in the reference audio of {known.name!r}")
+        return found
+
+    def voiceprint(self, audio: np.ndarray) -> np.ndarray | None:
+        """The unit-norm mean embedding of the speech in 16 kHz mono audio; None without speech."""
+        audio = levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
+        regions = speech_regions(audio)
+        if not regions:
+            return None
+        _, embeddings = self._embed_windows(audio, regions)
+        return _unit(embeddings.mean(axis=0))
 
     def _embed_windows(self, audio: np.ndarray, regions: list[tuple[float, float]]):
-        """(window start frames, unit-norm GE2E embeddings) for windows over the speech."""
+        """(window start frames, unit-norm GE2E embeddings) for windows over the speech, each
+        window brought to the same loudness."""
         import torch
-        from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
+        from resemblyzer.audio import wav_to_mel_spectrogram
 
-        wav = normalize_volume(audio, TARGET_DBFS, increase_only=True)
-        mel = wav_to_mel_spectrogram(wav)
+        mel = wav_to_mel_spectrogram(audio)
         if len(mel) < WINDOW_FRAMES:  # audio shorter than one window: pad with silence
             mel = np.pad(mel, ((0, WINDOW_FRAMES - len(mel)), (0, 0)))
-        frame_count = len(mel)
-        starts = window_starts(regions, frame_count)
+        starts = window_starts(regions, len(mel))
+        gains = levels.window_power_gains(audio, starts, WINDOW_FRAMES * HOP_SAMPLES, HOP_SAMPLES)
         chunks = []
         with torch.inference_mode():
             for i in range(0, len(starts), EMBED_BATCH):  # windows made per batch: hours of them take GBs
-                windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in starts[i : i + EMBED_BATCH]])
+                batch = starts[i : i + EMBED_BATCH]
+                windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in batch]) * gains[i : i + EMBED_BATCH, None, None]
                 chunks.append(self._encoder(torch.from_numpy(windows).to(self._encoder.device)).cpu().numpy())
         return starts, np.concatenate(chunks)
 
@@ -282,6 +360,64 @@ def _refined(embeddings: np.ndarray, labels: np.ndarray, fewest: int) -> np.ndar
             break  # converged, or a speaker the caller asked for would vanish
         labels = moved
     return labels
+
+
+def resegment(embeddings: np.ndarray, labels: np.ndarray, fewest: int = 1) -> np.ndarray:
+    """Window labels from a Viterbi pass: each window scored against each speaker's centroid,
+    a change of speaker costing SWITCH_COST; repeated with the centroids of the new labels."""
+    for _ in range(RESEGMENT_ROUNDS):
+        count = labels.max() + 1
+        path = viterbi(embeddings, _unit(np.stack([embeddings[labels == k].mean(axis=0) for k in range(count)])))
+        if len(np.unique(path)) < min(fewest, count) or np.array_equal(path, labels):
+            break  # converged, or a speaker the caller asked for would vanish
+        labels = np.unique(path, return_inverse=True)[1]
+    return labels
+
+
+def viterbi(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The most likely centroid index per window, where a window scores SHARPNESS times its
+    cosine similarity to a centroid and each change of centroid costs SWITCH_COST."""
+    count = len(centroids)
+    scores = SHARPNESS * (embeddings @ centroids.T)
+    best = scores[0].copy()
+    back = np.zeros(scores.shape, dtype=int)
+    switch = SWITCH_COST * (1 - np.eye(count))
+    for i in range(1, len(scores)):
+        stay_or_switch = best[None, :] - switch  # [to, from]
+        back[i] = stay_or_switch.argmax(axis=1)
+        best = stay_or_switch.max(axis=1) + scores[i]
+    path = np.empty(len(scores), dtype=int)
+    path[-1] = int(best.argmax())
+    for i in range(len(scores) - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def anchored(embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray, threshold: float) -> np.ndarray:
+    """Window labels where known people's voiceprints (`anchors`) are fixed speakers: clusters
+    that match one (see match_names) give way to it, the other clusters stay, and a Viterbi pass
+    over all of them places every window; labels >= len(anchors) are unknown speakers."""
+    count = labels.max() + 1
+    centroids = _unit(np.stack([embeddings[labels == k].mean(axis=0) for k in range(count)]))
+    matched = match_names(centroids @ anchors.T, threshold)
+    unknown = [k for k in range(count) if k not in matched]
+    path = viterbi(embeddings, np.concatenate([anchors, centroids[unknown]]))
+    return path
+
+
+def match_names(similarity: np.ndarray, threshold: float) -> dict[int, int]:
+    """Speaker (row) -> known person (column) for similarities at least `threshold`: one to one
+    first, the best pairs first; a speaker left over then takes the person it matches best,
+    so a person the clustering split in two is joined again."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, columns = linear_sum_assignment(-similarity)
+    matched = {int(r): int(c) for r, c in zip(rows, columns) if similarity[r, c] >= threshold}
+    for row in range(len(similarity)):
+        best = int(similarity[row].argmax())
+        if row not in matched and similarity[row, best] >= threshold:
+            matched[row] = best
+    return matched
 
 
 def _nearest(embeddings: np.ndarray, labels: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -1,15 +1,68 @@
-"""Speaker labels for a transcript: words take the speaker whose turns overlap them most,
-and segments split where the speaker changes. Pure functions over the engines' dataclasses.
+"""Speaker labels: the names of known people for the speakers who sound like them, and for a
+transcript, words take the speaker whose turns overlap them most and segments split where the
+speaker changes. Functions over the engines' dataclasses.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from sidecar.engines.diarization import SpeakerTurn
+import numpy as np
+
+from sidecar.engines.diarization import (
+    MAX_SPEAKER_REFERENCE_SECONDS,
+    NAME_THRESHOLD,
+    SAMPLE_RATE,
+    Diarization,
+    KnownSpeaker,
+    SpeakerTurn,
+    finish,
+    match_names,
+)
 from sidecar.engines.whisper import Segment, Word
+from sidecar.errors import InvalidOptionsError
+
+# A backend other than the offline one leaves naming to name_speakers: each speaker found is
+# compared with each known person by the cosine similarity of their voiceprints (the offline
+# encoder's mean embedding of up to VOICEPRINT_SECONDS of their speech).
+VOICEPRINT_SECONDS = 30.0
+
+
+def name_speakers(
+    result: Diarization,
+    audio: np.ndarray,
+    known: Sequence[KnownSpeaker],
+    voiceprint: Callable[[np.ndarray], np.ndarray | None],
+    threshold: float | None = None,
+) -> Diarization:
+    """The diarization with each speaker who sounds like a known one (voiceprint cosine
+    similarity at least `threshold`) labelled with their name, as match_names pairs them.
+    Works on any backend's turns."""
+    if not known or not result.turns:
+        return result
+    speakers = result.speakers
+    found = [voiceprint(_speech_of(audio, [t for t in result.turns if t.speaker == s])) for s in speakers]
+    references = [voiceprint(k.audio[: int(MAX_SPEAKER_REFERENCE_SECONDS * SAMPLE_RATE)]) for k in known]
+    for known_speaker, reference in zip(known, references):
+        if reference is None:
+            raise InvalidOptionsError(f"no speech was found in the reference audio of {known_speaker.name!r}")
+    similarity = np.array([[-1.0 if f is None else float(f @ r) for r in references] for f in found])
+    matched = match_names(similarity, NAME_THRESHOLD if threshold is None else threshold)
+    return finish(result.turns, result.duration, {speakers[r]: known[c].name for r, c in matched.items()})
+
+
+def _speech_of(audio: np.ndarray, turns: Sequence[SpeakerTurn]) -> np.ndarray:
+    """Up to VOICEPRINT_SECONDS of the audio of these turns, the longest turns first."""
+    pieces, total = [], 0
+    for turn in sorted(turns, key=lambda t: t.start - t.end):
+        piece = audio[int(turn.start * SAMPLE_RATE) : int(turn.end * SAMPLE_RATE)]
+        pieces.append(piece[: max(0, int(VOICEPRINT_SECONDS * SAMPLE_RATE) - total)])
+        total += len(pieces[-1])
+        if total >= VOICEPRINT_SECONDS * SAMPLE_RATE:
+            break
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
 class SpeakerTimeline:

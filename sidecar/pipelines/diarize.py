@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sidecar.engines import diarization as engine
-from sidecar.engines import pyannote_backend
+from sidecar.engines import pyannote_backend, speakers
+from sidecar.errors import InvalidAudioError
+from sidecar.media import audio as media
 from sidecar.pipelines.decoding import decoded_mono
 from sidecar.runtime.events import Finished, Item, JobEvent, Progress
 from sidecar.runtime.threads import CancelToken
@@ -46,10 +48,37 @@ def turns_for(
         for step in steps:
             token.raise_if_cancelled()
             if isinstance(step, engine.Diarization):
-                return step
+                if not options.known_speakers or options.backend == engine.OFFLINE:
+                    return step  # the offline backend names them itself
+                yield Progress(stage_prefix + "naming speakers", share * (total_seconds or 0.0), total_seconds)
+                # Voiceprints come from the offline encoder whichever backend found the turns.
+                voices = runtime.model(engine.MODEL_FAMILY, None)
+                return speakers.name_speakers(
+                    step, samples, options.known_speakers, voices.voiceprint, options.name_threshold
+                )
             done = step.fraction * share
             yield Progress(stage_prefix + step.stage, done * (total_seconds or 0.0), total_seconds, fraction=done)
     raise RuntimeError("the diarizer ended without a result")
+
+
+def enroll_speaker(runtime, upload, save: Callable[[media.Audio], object], max_seconds: float):
+    """The EnrollSpeaker job: decodes the reference, checks that it holds speech, and saves it;
+    Finished(what `save` returns)."""
+
+    def pipeline(token: CancelToken) -> Iterator[JobEvent]:
+        try:
+            audio = upload.decode(sample_rate=engine.SAMPLE_RATE, mono=True, max_seconds=max_seconds)
+        finally:
+            upload.close()
+        reference = audio.mono()[: int(engine.MAX_SPEAKER_REFERENCE_SECONDS * engine.SAMPLE_RATE)]
+        engine.KnownSpeaker("reference", reference).validate()
+        token.raise_if_cancelled()
+        yield Progress("checking the voice", 0.0, audio.duration)
+        if runtime.model(engine.MODEL_FAMILY, None).voiceprint(reference) is None:
+            raise InvalidAudioError("no speech was found in the reference audio")
+        yield Finished(audio.duration, save(media.Audio(reference[None, :], engine.SAMPLE_RATE)))
+
+    return pipeline
 
 
 def diarize_file(runtime, upload, options: engine.DiarizationOptions, max_seconds: float):

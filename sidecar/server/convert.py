@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
+from google.protobuf import timestamp_pb2
 
 from sidecar.errors import InvalidOptionsError
 from sidecar.media import audio as media
@@ -17,6 +18,12 @@ _PCM_ENCODINGS = {
     audio_pb2.AUDIO_ENCODING_PCM_F32LE: media.PCM_F32LE,
 }
 _PCM_ENUMS = {v: k for k, v in _PCM_ENCODINGS.items()}
+
+
+def timestamp(epoch_seconds: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(epoch_seconds * 1e9))
+    return stamp
 
 
 def time_range(start: float, end: float) -> audio_pb2.TimeRange:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import grpc
 
 from sidecar.engines import diarization as engine
-from sidecar.pipelines.diarize import DiarizedFile, diarize_file
+from sidecar.pipelines.diarize import DiarizedFile, diarize_file, enroll_speaker
+from sidecar.runtime import voices
 from sidecar.runtime.events import Finished
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
-from sidecar.server.diarization_options import BACKEND_ENUMS, options_from_proto
-from sidecar.server.jobs import JobResponses, respond
+from sidecar.server.diarization_options import BACKEND_ENUMS, MAX_REFERENCE_UPLOAD_SECONDS, options_from_proto
+from sidecar.server.jobs import JobResponses, respond, result_of
 from sidecar.server.status import mapped_errors
 from sidecar.server.upload import read_config_first
 from sidecar.v1 import diarization_pb2 as pb
@@ -49,9 +53,19 @@ class DiarizationResponses(JobResponses):
         )
 
 
+def speaker_to_proto(record: voices.SpeakerRecord) -> pb.EnrolledSpeaker:
+    return pb.EnrolledSpeaker(
+        speaker_id=record.speaker_id,
+        name=record.name,
+        reference_duration=convert.duration(record.reference_seconds),
+        create_time=convert.timestamp(record.created),
+    )
+
+
 class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.speakers = voices.SpeakerStore(runtime.config.speakers_dir)
 
     async def DiarizeFile(self, request_iterator, context: grpc.aio.ServicerContext):
         responses = DiarizationResponses()
@@ -59,10 +73,35 @@ class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):
         async with mapped_errors(context, "DiarizeFile"):
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
-                options = options_from_proto(config.options)
+                options = await asyncio.to_thread(options_from_proto, config.options, self.speakers)
             pipeline = diarize_file(self.runtime, upload, options, limits.max_audio_seconds)
             async for response in respond(self.runtime, "DiarizeFile", pipeline, responses, upload.admission):
                 yield response
+
+    async def EnrollSpeaker(self, request_iterator, context: grpc.aio.ServicerContext) -> pb.EnrollSpeakerResponse:
+        async with mapped_errors(context, "EnrollSpeaker"):
+            config, upload = await read_config_first(request_iterator, self.runtime)
+            with upload.closed_on_error():
+                speaker_id = voices.speaker_id_for(config.name)
+                self.speakers.check_free(speaker_id)
+
+            def save(reference) -> voices.SpeakerRecord:
+                record = voices.SpeakerRecord(speaker_id, config.name.strip(), reference.duration, time.time())
+                return self.speakers.save(record, {"audio": reference.mono()})
+
+            job = enroll_speaker(self.runtime, upload, save, MAX_REFERENCE_UPLOAD_SECONDS)
+            record = await result_of(self.runtime, "EnrollSpeaker", job, upload.admission)
+            return pb.EnrollSpeakerResponse(speaker=speaker_to_proto(record))
+
+    async def ListSpeakers(self, request: pb.ListSpeakersRequest, context) -> pb.ListSpeakersResponse:
+        async with mapped_errors(context, "ListSpeakers"):
+            records = await asyncio.to_thread(self.speakers.list)
+            return pb.ListSpeakersResponse(speakers=[speaker_to_proto(r) for r in records])
+
+    async def DeleteSpeaker(self, request: pb.DeleteSpeakerRequest, context) -> pb.DeleteSpeakerResponse:
+        async with mapped_errors(context, "DeleteSpeaker"):
+            record = await asyncio.to_thread(self.speakers.delete, request.speaker_id)
+            return pb.DeleteSpeakerResponse(speaker=speaker_to_proto(record))
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> str:

@@ -8,10 +8,9 @@ import logging
 import time
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from sidecar.engines import xtts, xtts_models
-from sidecar.errors import InvalidAudioError, InvalidOptionsError
+from sidecar.errors import InvalidOptionsError
 from sidecar.media import audio as media
 from sidecar.pipelines.synthesize import (
     MAX_REFERENCE_UPLOAD_SECONDS,
@@ -25,7 +24,7 @@ from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.jobs import JobResponses, respond, result_of
 from sidecar.server.status import mapped_errors
-from sidecar.server.upload import read_config_first
+from sidecar.server.upload import decode_inline, read_config_first
 from sidecar.v1 import audio_pb2, synthesis_pb2_grpc
 from sidecar.v1 import synthesis_pb2 as pb
 
@@ -49,34 +48,23 @@ def options_from_proto(language_code: str, o: pb.SynthesisOptions) -> xtts.Synth
 
 def decode_reference(reference: pb.VoiceReference) -> media.Audio:
     """Reference audio sent inline, decoded to mono at the rate XTTS conditions at."""
-    kind = reference.audio_format.WhichOneof("format")
-    if kind is None:
-        raise InvalidOptionsError("`reference.audio_format` must be `encoded_file` or `pcm`")
-    if not reference.audio_content:
-        raise InvalidAudioError("the reference audio is empty: no bytes were sent")
-    if kind == "pcm":
-        audio = media.decode_pcm(reference.audio_content, convert.pcm_spec(reference.audio_format.pcm))
-    else:
-        audio = media.decode_file(
-            reference.audio_content,
-            mono=True,
-            sample_rate=xtts.REFERENCE_SAMPLE_RATE,
-            max_duration=MAX_REFERENCE_UPLOAD_SECONDS,
-            name=reference.audio_format.encoded_file.filename or "the reference audio",
-        )
-    return media.resample(audio, xtts.REFERENCE_SAMPLE_RATE, mono=True)
+    return decode_inline(
+        reference.audio_format,
+        reference.audio_content,
+        xtts.REFERENCE_SAMPLE_RATE,
+        MAX_REFERENCE_UPLOAD_SECONDS,
+        "the reference audio",
+    )
 
 
 def voice_to_proto(record: voices.VoiceRecord) -> pb.Voice:
-    created = timestamp_pb2.Timestamp()
-    created.FromNanoseconds(int(record.created * 1e9))
     return pb.Voice(
         voice_id=record.voice_id,
         display_name=record.display_name,
         model=record.model,
         transcript=record.transcript,
         reference_duration=convert.duration(record.reference_seconds),
-        create_time=created,
+        create_time=convert.timestamp(record.created),
     )
 
 

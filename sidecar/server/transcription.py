@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from sidecar.engines import whisper
 from sidecar.pipelines.transcribe import TranscriptionStarted, transcribe_file
+from sidecar.runtime import voices
 from sidecar.runtime.events import Finished
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
@@ -82,6 +85,7 @@ class TranscriptionResponses(JobResponses):
 class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.speakers = voices.SpeakerStore(runtime.config.speakers_dir)  # enrolled people to name
 
     async def TranscribeFile(self, request_iterator, context: grpc.aio.ServicerContext):
         responses = TranscriptionResponses()
@@ -90,7 +94,7 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
-                speaker_options = options_for_transcript(config.options)
+                speaker_options = await asyncio.to_thread(options_for_transcript, config.options, self.speakers)
             pipeline = transcribe_file(
                 self.runtime, upload, options, config.options.model, speaker_options, limits.max_audio_seconds
             )

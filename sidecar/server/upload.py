@@ -21,6 +21,27 @@ from sidecar.server import convert
 _SPOOL_IN_MEMORY_BYTES = 32 << 20  # larger uploads go to a temporary file
 
 
+def decode_inline(audio_format, content: bytes, sample_rate: int, max_seconds: float, what: str) -> media.Audio:
+    """Audio sent inside a request message (an `AudioFormat` and its bytes), as mono at
+    `sample_rate`; `what` names it in errors ("the reference audio")."""
+    kind = audio_format.WhichOneof("format")
+    if kind is None:
+        raise InvalidOptionsError(f"the audio format of {what} must be `encoded_file` or `pcm`")
+    if not content:
+        raise InvalidAudioError(f"{what} is empty: no bytes were sent")
+    if kind == "pcm":
+        audio = media.decode_pcm(content, convert.pcm_spec(audio_format.pcm))
+    else:
+        audio = media.decode_file(
+            content,
+            mono=True,
+            sample_rate=sample_rate,
+            max_duration=max_seconds,
+            name=audio_format.encoded_file.filename or what,
+        )
+    return media.resample(audio, sample_rate, mono=True)
+
+
 @dataclasses.dataclass
 class Blocks:
     """An upload as float32 (channels, frames) blocks, with what an output needs to know."""

@@ -23,30 +23,49 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from sidecar.v1 import audio_pb2 as sidecar_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csidecar/v1/diarization.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\"\xa1\x01\n\x12\x44iarizationOptions\x12/\n\x07\x62\x61\x63kend\x18\x01 \x01(\x0e\x32\x1e.sidecar.v1.DiarizationBackend\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rspeaker_count\x18\x03 \x01(\x05\x12\x19\n\x11min_speaker_count\x18\x04 \x01(\x05\x12\x19\n\x11max_speaker_count\x18\x05 \x01(\x05\"s\n\x11\x44iarizationConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.DiarizationOptions\"i\n\x12\x44iarizeFileRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1d.sidecar.v1.DiarizationConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"}\n\x0bSpeakerTurn\x12)\n\ntime_range\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\x12\x15\n\rspeaker_label\x18\x03 \x01(\t\x12\x17\n\nconfidence\x18\x04 \x01(\x02H\x00\x88\x01\x01\x42\r\n\x0b_confidenceJ\x04\x08\x02\x10\x03\"\xdc\x02\n\x12\x44iarizationSummary\x12\x15\n\rspeaker_count\x18\x01 \x01(\x05\x12\x16\n\x0espeaker_labels\x18\x02 \x03(\t\x12\x12\n\nturn_count\x18\x03 \x01(\x05\x12\x31\n\x0e\x61udio_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0fspeech_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x07\x62\x61\x63kend\x18\x06 \x01(\x0e\x32\x1e.sidecar.v1.DiarizationBackend\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\x36\n\x13processing_duration\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cspeed_factor\x18\n \x01(\x02\"\xa4\x01\n\x13\x44iarizeFileResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12\'\n\x04turn\x18\x02 \x01(\x0b\x32\x17.sidecar.v1.SpeakerTurnH\x00\x12\x31\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.sidecar.v1.DiarizationSummaryH\x00\x42\x07\n\x05\x65vent*|\n\x12\x44iarizationBackend\x12#\n\x1f\x44IARIZATION_BACKEND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44IARIZATION_BACKEND_OFFLINE\x10\x01\x12 \n\x1c\x44IARIZATION_BACKEND_PYANNOTE\x10\x02\x32h\n\x12\x44iarizationService\x12R\n\x0b\x44iarizeFile\x12\x1e.sidecar.v1.DiarizeFileRequest\x1a\x1f.sidecar.v1.DiarizeFileResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csidecar/v1/diarization.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16sidecar/v1/audio.proto\"\xae\x02\n\x12\x44iarizationOptions\x12/\n\x07\x62\x61\x63kend\x18\x01 \x01(\x0e\x32\x1e.sidecar.v1.DiarizationBackend\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rspeaker_count\x18\x03 \x01(\x05\x12\x19\n\x11min_speaker_count\x18\x04 \x01(\x05\x12\x19\n\x11max_speaker_count\x18\x05 \x01(\x05\x12\x1e\n\x16name_enrolled_speakers\x18\x06 \x01(\x08\x12\x19\n\x11known_speaker_ids\x18\x07 \x03(\t\x12\x38\n\x12speaker_references\x18\x08 \x03(\x0b\x32\x1c.sidecar.v1.SpeakerReference\x12\x16\n\x0ename_threshold\x18\t \x01(\x02\"f\n\x10SpeakerReference\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x0c\x61udio_format\x18\x02 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12\x15\n\raudio_content\x18\x03 \x01(\x0c\"\x9b\x01\n\x0f\x45nrolledSpeaker\x12\x12\n\nspeaker_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x35\n\x12reference_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x13\x45nrollSpeakerConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12\x0c\n\x04name\x18\x02 \x01(\t\"m\n\x14\x45nrollSpeakerRequest\x12\x31\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.sidecar.v1.EnrollSpeakerConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"E\n\x15\x45nrollSpeakerResponse\x12,\n\x07speaker\x18\x01 \x01(\x0b\x32\x1b.sidecar.v1.EnrolledSpeaker\"\x15\n\x13ListSpeakersRequest\"E\n\x14ListSpeakersResponse\x12-\n\x08speakers\x18\x01 \x03(\x0b\x32\x1b.sidecar.v1.EnrolledSpeaker\"*\n\x14\x44\x65leteSpeakerRequest\x12\x12\n\nspeaker_id\x18\x01 \x01(\t\"E\n\x15\x44\x65leteSpeakerResponse\x12,\n\x07speaker\x18\x01 \x01(\x0b\x32\x1b.sidecar.v1.EnrolledSpeaker\"s\n\x11\x44iarizationConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.DiarizationOptions\"i\n\x12\x44iarizeFileRequest\x12/\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1d.sidecar.v1.DiarizationConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"}\n\x0bSpeakerTurn\x12)\n\ntime_range\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\x12\x15\n\rspeaker_label\x18\x03 \x01(\t\x12\x17\n\nconfidence\x18\x04 \x01(\x02H\x00\x88\x01\x01\x42\r\n\x0b_confidenceJ\x04\x08\x02\x10\x03\"\xdc\x02\n\x12\x44iarizationSummary\x12\x15\n\rspeaker_count\x18\x01 \x01(\x05\x12\x16\n\x0espeaker_labels\x18\x02 \x03(\t\x12\x12\n\nturn_count\x18\x03 \x01(\x05\x12\x31\n\x0e\x61udio_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0fspeech_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x07\x62\x61\x63kend\x18\x06 \x01(\x0e\x32\x1e.sidecar.v1.DiarizationBackend\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\x36\n\x13processing_duration\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cspeed_factor\x18\n \x01(\x02\"\xa4\x01\n\x13\x44iarizeFileResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12\'\n\x04turn\x18\x02 \x01(\x0b\x32\x17.sidecar.v1.SpeakerTurnH\x00\x12\x31\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.sidecar.v1.DiarizationSummaryH\x00\x42\x07\n\x05\x65vent*|\n\x12\x44iarizationBackend\x12#\n\x1f\x44IARIZATION_BACKEND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44IARIZATION_BACKEND_OFFLINE\x10\x01\x12 \n\x1c\x44IARIZATION_BACKEND_PYANNOTE\x10\x02\x32\xe9\x02\n\x12\x44iarizationService\x12R\n\x0b\x44iarizeFile\x12\x1e.sidecar.v1.DiarizeFileRequest\x1a\x1f.sidecar.v1.DiarizeFileResponse(\x01\x30\x01\x12V\n\rEnrollSpeaker\x12 .sidecar.v1.EnrollSpeakerRequest\x1a!.sidecar.v1.EnrollSpeakerResponse(\x01\x12Q\n\x0cListSpeakers\x12\x1f.sidecar.v1.ListSpeakersRequest\x1a .sidecar.v1.ListSpeakersResponse\x12T\n\rDeleteSpeaker\x12 .sidecar.v1.DeleteSpeakerRequest\x1a!.sidecar.v1.DeleteSpeakerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sidecar.v1.diarization_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIARIZATIONBACKEND']._serialized_start=1133
-  _globals['_DIARIZATIONBACKEND']._serialized_end=1257
-  _globals['_DIARIZATIONOPTIONS']._serialized_start=101
-  _globals['_DIARIZATIONOPTIONS']._serialized_end=262
-  _globals['_DIARIZATIONCONFIG']._serialized_start=264
-  _globals['_DIARIZATIONCONFIG']._serialized_end=379
-  _globals['_DIARIZEFILEREQUEST']._serialized_start=381
-  _globals['_DIARIZEFILEREQUEST']._serialized_end=486
-  _globals['_SPEAKERTURN']._serialized_start=488
-  _globals['_SPEAKERTURN']._serialized_end=613
-  _globals['_DIARIZATIONSUMMARY']._serialized_start=616
-  _globals['_DIARIZATIONSUMMARY']._serialized_end=964
-  _globals['_DIARIZEFILERESPONSE']._serialized_start=967
-  _globals['_DIARIZEFILERESPONSE']._serialized_end=1131
-  _globals['_DIARIZATIONSERVICE']._serialized_start=1259
-  _globals['_DIARIZATIONSERVICE']._serialized_end=1363
+  _globals['_DIARIZATIONBACKEND']._serialized_start=2044
+  _globals['_DIARIZATIONBACKEND']._serialized_end=2168
+  _globals['_DIARIZATIONOPTIONS']._serialized_start=134
+  _globals['_DIARIZATIONOPTIONS']._serialized_end=436
+  _globals['_SPEAKERREFERENCE']._serialized_start=438
+  _globals['_SPEAKERREFERENCE']._serialized_end=540
+  _globals['_ENROLLEDSPEAKER']._serialized_start=543
+  _globals['_ENROLLEDSPEAKER']._serialized_end=698
+  _globals['_ENROLLSPEAKERCONFIG']._serialized_start=700
+  _globals['_ENROLLSPEAKERCONFIG']._serialized_end=782
+  _globals['_ENROLLSPEAKERREQUEST']._serialized_start=784
+  _globals['_ENROLLSPEAKERREQUEST']._serialized_end=893
+  _globals['_ENROLLSPEAKERRESPONSE']._serialized_start=895
+  _globals['_ENROLLSPEAKERRESPONSE']._serialized_end=964
+  _globals['_LISTSPEAKERSREQUEST']._serialized_start=966
+  _globals['_LISTSPEAKERSREQUEST']._serialized_end=987
+  _globals['_LISTSPEAKERSRESPONSE']._serialized_start=989
+  _globals['_LISTSPEAKERSRESPONSE']._serialized_end=1058
+  _globals['_DELETESPEAKERREQUEST']._serialized_start=1060
+  _globals['_DELETESPEAKERREQUEST']._serialized_end=1102
+  _globals['_DELETESPEAKERRESPONSE']._serialized_start=1104
+  _globals['_DELETESPEAKERRESPONSE']._serialized_end=1173
+  _globals['_DIARIZATIONCONFIG']._serialized_start=1175
+  _globals['_DIARIZATIONCONFIG']._serialized_end=1290
+  _globals['_DIARIZEFILEREQUEST']._serialized_start=1292
+  _globals['_DIARIZEFILEREQUEST']._serialized_end=1397
+  _globals['_SPEAKERTURN']._serialized_start=1399
+  _globals['_SPEAKERTURN']._serialized_end=1524
+  _globals['_DIARIZATIONSUMMARY']._serialized_start=1527
+  _globals['_DIARIZATIONSUMMARY']._serialized_end=1875
+  _globals['_DIARIZEFILERESPONSE']._serialized_start=1878
+  _globals['_DIARIZEFILERESPONSE']._serialized_end=2042
+  _globals['_DIARIZATIONSERVICE']._serialized_start=2171
+  _globals['_DIARIZATIONSERVICE']._serialized_end=2532
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from sidecar.v1 import audio_pb2 as _audio_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -21,18 +22,92 @@ DIARIZATION_BACKEND_OFFLINE: DiarizationBackend
 DIARIZATION_BACKEND_PYANNOTE: DiarizationBackend
 
 class DiarizationOptions(_message.Message):
-    __slots__ = ("backend", "model", "speaker_count", "min_speaker_count", "max_speaker_count")
+    __slots__ = ("backend", "model", "speaker_count", "min_speaker_count", "max_speaker_count", "name_enrolled_speakers", "known_speaker_ids", "speaker_references", "name_threshold")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
     MIN_SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
     MAX_SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NAME_ENROLLED_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_SPEAKER_IDS_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    NAME_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     backend: DiarizationBackend
     model: str
     speaker_count: int
     min_speaker_count: int
     max_speaker_count: int
-    def __init__(self, backend: _Optional[_Union[DiarizationBackend, str]] = ..., model: _Optional[str] = ..., speaker_count: _Optional[int] = ..., min_speaker_count: _Optional[int] = ..., max_speaker_count: _Optional[int] = ...) -> None: ...
+    name_enrolled_speakers: bool
+    known_speaker_ids: _containers.RepeatedScalarFieldContainer[str]
+    speaker_references: _containers.RepeatedCompositeFieldContainer[SpeakerReference]
+    name_threshold: float
+    def __init__(self, backend: _Optional[_Union[DiarizationBackend, str]] = ..., model: _Optional[str] = ..., speaker_count: _Optional[int] = ..., min_speaker_count: _Optional[int] = ..., max_speaker_count: _Optional[int] = ..., name_enrolled_speakers: _Optional[bool] = ..., known_speaker_ids: _Optional[_Iterable[str]] = ..., speaker_references: _Optional[_Iterable[_Union[SpeakerReference, _Mapping]]] = ..., name_threshold: _Optional[float] = ...) -> None: ...
+
+class SpeakerReference(_message.Message):
+    __slots__ = ("name", "audio_format", "audio_content")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    audio_format: _audio_pb2.AudioFormat
+    audio_content: bytes
+    def __init__(self, name: _Optional[str] = ..., audio_format: _Optional[_Union[_audio_pb2.AudioFormat, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
+
+class EnrolledSpeaker(_message.Message):
+    __slots__ = ("speaker_id", "name", "reference_duration", "create_time")
+    SPEAKER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_DURATION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    speaker_id: str
+    name: str
+    reference_duration: _duration_pb2.Duration
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, speaker_id: _Optional[str] = ..., name: _Optional[str] = ..., reference_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EnrollSpeakerConfig(_message.Message):
+    __slots__ = ("audio_format", "name")
+    AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    audio_format: _audio_pb2.AudioFormat
+    name: str
+    def __init__(self, audio_format: _Optional[_Union[_audio_pb2.AudioFormat, _Mapping]] = ..., name: _Optional[str] = ...) -> None: ...
+
+class EnrollSpeakerRequest(_message.Message):
+    __slots__ = ("config", "audio_content")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    config: EnrollSpeakerConfig
+    audio_content: bytes
+    def __init__(self, config: _Optional[_Union[EnrollSpeakerConfig, _Mapping]] = ..., audio_content: _Optional[bytes] = ...) -> None: ...
+
+class EnrollSpeakerResponse(_message.Message):
+    __slots__ = ("speaker",)
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
+    speaker: EnrolledSpeaker
+    def __init__(self, speaker: _Optional[_Union[EnrolledSpeaker, _Mapping]] = ...) -> None: ...
+
+class ListSpeakersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSpeakersResponse(_message.Message):
+    __slots__ = ("speakers",)
+    SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    speakers: _containers.RepeatedCompositeFieldContainer[EnrolledSpeaker]
+    def __init__(self, speakers: _Optional[_Iterable[_Union[EnrolledSpeaker, _Mapping]]] = ...) -> None: ...
+
+class DeleteSpeakerRequest(_message.Message):
+    __slots__ = ("speaker_id",)
+    SPEAKER_ID_FIELD_NUMBER: _ClassVar[int]
+    speaker_id: str
+    def __init__(self, speaker_id: _Optional[str] = ...) -> None: ...
+
+class DeleteSpeakerResponse(_message.Message):
+    __slots__ = ("speaker",)
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
+    speaker: EnrolledSpeaker
+    def __init__(self, speaker: _Optional[_Union[EnrolledSpeaker, _Mapping]] = ...) -> None: ...
 
 class DiarizationConfig(_message.Message):
     __slots__ = ("audio_format", "options")

@@ -40,6 +40,21 @@ class DiarizationServiceStub:
                 request_serializer=sidecar_dot_v1_dot_diarization__pb2.DiarizeFileRequest.SerializeToString,
                 response_deserializer=sidecar_dot_v1_dot_diarization__pb2.DiarizeFileResponse.FromString,
                 _registered_method=True)
+        self.EnrollSpeaker = channel.stream_unary(
+                '/sidecar.v1.DiarizationService/EnrollSpeaker',
+                request_serializer=sidecar_dot_v1_dot_diarization__pb2.EnrollSpeakerRequest.SerializeToString,
+                response_deserializer=sidecar_dot_v1_dot_diarization__pb2.EnrollSpeakerResponse.FromString,
+                _registered_method=True)
+        self.ListSpeakers = channel.unary_unary(
+                '/sidecar.v1.DiarizationService/ListSpeakers',
+                request_serializer=sidecar_dot_v1_dot_diarization__pb2.ListSpeakersRequest.SerializeToString,
+                response_deserializer=sidecar_dot_v1_dot_diarization__pb2.ListSpeakersResponse.FromString,
+                _registered_method=True)
+        self.DeleteSpeaker = channel.unary_unary(
+                '/sidecar.v1.DiarizationService/DeleteSpeaker',
+                request_serializer=sidecar_dot_v1_dot_diarization__pb2.DeleteSpeakerRequest.SerializeToString,
+                response_deserializer=sidecar_dot_v1_dot_diarization__pb2.DeleteSpeakerResponse.FromString,
+                _registered_method=True)
 
 
 class DiarizationServiceServicer:
@@ -59,6 +74,29 @@ class DiarizationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnrollSpeaker(self, request_iterator, context):
+        """Enrols a person from reference audio: later diarizations that ask for it label the
+        turns that sound like them with their name. The client streams an
+        `EnrollSpeakerRequest` with `config` first, then the audio, then half-closes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSpeakers(self, request, context):
+        """Lists the enrolled speakers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSpeaker(self, request, context):
+        """Forgets an enrolled speaker.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiarizationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -66,6 +104,21 @@ def add_DiarizationServiceServicer_to_server(servicer, server):
                     servicer.DiarizeFile,
                     request_deserializer=sidecar_dot_v1_dot_diarization__pb2.DiarizeFileRequest.FromString,
                     response_serializer=sidecar_dot_v1_dot_diarization__pb2.DiarizeFileResponse.SerializeToString,
+            ),
+            'EnrollSpeaker': grpc.stream_unary_rpc_method_handler(
+                    servicer.EnrollSpeaker,
+                    request_deserializer=sidecar_dot_v1_dot_diarization__pb2.EnrollSpeakerRequest.FromString,
+                    response_serializer=sidecar_dot_v1_dot_diarization__pb2.EnrollSpeakerResponse.SerializeToString,
+            ),
+            'ListSpeakers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSpeakers,
+                    request_deserializer=sidecar_dot_v1_dot_diarization__pb2.ListSpeakersRequest.FromString,
+                    response_serializer=sidecar_dot_v1_dot_diarization__pb2.ListSpeakersResponse.SerializeToString,
+            ),
+            'DeleteSpeaker': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSpeaker,
+                    request_deserializer=sidecar_dot_v1_dot_diarization__pb2.DeleteSpeakerRequest.FromString,
+                    response_serializer=sidecar_dot_v1_dot_diarization__pb2.DeleteSpeakerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -96,6 +149,87 @@ class DiarizationService:
             '/sidecar.v1.DiarizationService/DiarizeFile',
             sidecar_dot_v1_dot_diarization__pb2.DiarizeFileRequest.SerializeToString,
             sidecar_dot_v1_dot_diarization__pb2.DiarizeFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrollSpeaker(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/sidecar.v1.DiarizationService/EnrollSpeaker',
+            sidecar_dot_v1_dot_diarization__pb2.EnrollSpeakerRequest.SerializeToString,
+            sidecar_dot_v1_dot_diarization__pb2.EnrollSpeakerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSpeakers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sidecar.v1.DiarizationService/ListSpeakers',
+            sidecar_dot_v1_dot_diarization__pb2.ListSpeakersRequest.SerializeToString,
+            sidecar_dot_v1_dot_diarization__pb2.ListSpeakersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSpeaker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sidecar.v1.DiarizationService/DeleteSpeaker',
+            sidecar_dot_v1_dot_diarization__pb2.DeleteSpeakerRequest.SerializeToString,
+            sidecar_dot_v1_dot_diarization__pb2.DeleteSpeakerResponse.FromString,
             options,
             channel_credentials,
             insecure,
