@@ -39,7 +39,7 @@ def channel(server):
 
 def test_every_rpc_is_fuzzed():
     names = {rpc.name for rpc in fuzzing.rpcs()}
-    assert len(names) == 13 and {"TranscribeFile", "StreamingRecognize", "ListModels", "DeleteVoice"} <= names
+    assert len(names) == 16 and {"TranscribeFile", "StreamingRecognize", "ListModels", "DeleteSpeaker"} <= names
 
 
 @pytest.mark.parametrize("rpc", fuzzing.rpcs(), ids=lambda rpc: rpc.name)
@@ -60,7 +60,8 @@ def test_no_request_gets_an_unnamed_status(server, channel, rpc):
         assert code not in NOT_NAMED, (rpc.name, code, sent)
 
     check()
-    assert len(codes) >= EXAMPLES_PER_RPC // 2
+    # A request with no fields has one value: hypothesis sends it once.
+    assert len(codes) >= EXAMPLES_PER_RPC // 2 or not rpc.method.input_type.fields
     # Every place in the job queue is given back once the jobs have ended.
     deadline = time.monotonic() + 60
     while server.runtime.jobs.running + server.runtime.jobs.waiting:

@@ -90,17 +90,14 @@ def test_obs_names_the_srt_beside_a_recording_that_has_one(tmp_path):
 import pathlib, sys, types
 sys.modules["obspython"] = types.ModuleType("obspython")
 sys.path.insert(0, "plugins/obs")
+import time
 import sidecar_captions as script
 from sidecar_client import live
 recording = pathlib.Path(sys.argv[1])
-class Capture:
-    def capture_time(self, now): return 0.0
-class Session:
-    capture = Capture()
-script.State.live, script.State.session = live, Session()
-script.obs.obs_frontend_get_last_recording = lambda: str(recording)
+script.State.live, script.State.settings = live, script.Settings()
+script.State.recording = script.Recording(recording, time.monotonic(), time.time())
 script.report = lambda message: print(message)
-script.start_srt()
+script.open_srt()
 print(script.State.srt.path.name)
 """
     recording = tmp_path / "show.mkv"

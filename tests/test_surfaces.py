@@ -54,7 +54,13 @@ SERVICES = {
             "min_speaker_count": "min_speakers",
             "max_speaker_count": "max_speakers",
             "model": "pipeline",
+            "name_enrolled_speakers": "known_speakers",
+            "speaker_references": "speaker_ref",
         },
+        # The server turns these into the engine's known_speakers (reference audio and names).
+        server_only=frozenset({"name_enrolled_speakers", "known_speaker_ids", "speaker_references"}),
+        engine_only=frozenset({"known_speakers"}),
+        not_flags=frozenset({"known_speaker_ids"}),  # the CLI names every enrolled speaker
     ),
     "enhancement": Surfaces(
         enhancement_pb2.EnhancementOptions,
