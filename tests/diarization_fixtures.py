@@ -280,6 +280,21 @@ def counting_mixtures(found: dict | None = None) -> list[Mixture]:
     ]
 
 
+def tuning_mixtures(found: dict | None = None) -> list[Mixture]:
+    """Mixtures to tune on, apart from the reported ones (other seeds, so other voice sets,
+    orders, turns and levels; the same 8 voices): 12 of two voices, 30 s, and two each of 1 to
+    8 voices, 12 s per voice (plus 12 s)."""
+    found = found or voices()
+    names = sorted(found)
+    rng = np.random.default_rng(31)
+    pairs = [mixture(found, tuple(rng.choice(names, 2, replace=False)), 30.0, 500 + i) for i in range(12)]
+    return pairs + [
+        mixture(found, tuple(rng.choice(names, k, replace=False)), 12.0 * k + 12, 700 + k * 10 + j)
+        for k in range(1, 9)
+        for j in range(2)
+    ]
+
+
 def held_out(found: dict[str, np.ndarray], seconds: float = 5.0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(voices without their first `seconds`, those first seconds): references to enrol that
     the mixtures made from the rest never contain."""

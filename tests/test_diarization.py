@@ -4,10 +4,14 @@ speech (AMI DER, a two-speaker join) and pyannote's real pipeline code on random
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import http.server
 import subprocess
 import sys
+import threading
 import time
+import types
 
 import numpy as np
 import pytest
@@ -16,7 +20,7 @@ from sidecar.config import ServerConfig
 from sidecar.engines import diarization as d
 from sidecar.engines.speakers import SpeakerTimeline, label_segments
 from sidecar.engines.whisper import Segment, Word
-from sidecar.errors import InvalidOptionsError, ModelNotFoundError
+from sidecar.errors import InvalidOptionsError, ModelNotFoundError, ModelUnavailableError
 from sidecar_common import rttm
 from tests import diarization_fixtures as fx
 
@@ -68,6 +72,45 @@ def test_finish_renumbers_in_order_of_appearance_and_clamps():
     ]
     assert result.speakers == ("SPEAKER_1", "SPEAKER_2")
     assert result.speech_duration == pytest.approx(8.5)
+    assert result.exclusive_turns == () and result.caption_turns == result.turns
+
+
+# Backend labels: "a" speaks throughout, "b" over the middle; the exclusive turns give the
+# middle to "b" alone.
+OVERLAPPING = [d.SpeakerTurn(0.0, 4.0, "a"), d.SpeakerTurn(1.0, 3.0, "b")]
+EXCLUSIVE = [d.SpeakerTurn(3.0, 4.5, "a"), d.SpeakerTurn(1.0, 3.0, "b"), d.SpeakerTurn(-0.5, 1.0, "a")]
+
+
+def test_finish_labels_exclusive_turns_as_the_turns():
+    result = d.finish(OVERLAPPING, 4.0, {"b": "Bea"}, exclusive_turns=EXCLUSIVE)
+    assert [(t.start, t.end, t.speaker) for t in result.exclusive_turns] == [
+        (0.0, 1.0, "SPEAKER_1"),
+        (1.0, 3.0, "Bea"),
+        (3.0, 4.0, "SPEAKER_1"),
+    ]
+    assert result.speakers == ("SPEAKER_1", "Bea") and result.caption_turns == result.exclusive_turns
+    # Numbered by first appearance in the turns: the exclusive turns' order changes nothing,
+    # and a speaker only they have (pyannote gives none) comes after the others.
+    swapped = d.finish(OVERLAPPING, 4.0, exclusive_turns=EXCLUSIVE[1:2])
+    assert [t.speaker for t in swapped.exclusive_turns] == ["SPEAKER_2"]
+    extra = d.finish(OVERLAPPING, 4.0, exclusive_turns=[d.SpeakerTurn(1.0, 2.0, "c")])
+    assert [t.speaker for t in extra.exclusive_turns] == ["SPEAKER_3"]
+
+
+def test_naming_speakers_renames_the_exclusive_turns_too():
+    from sidecar.engines import speakers
+
+    audio = np.zeros(4 * d.SAMPLE_RATE, np.float32)
+    audio[d.SAMPLE_RATE : 3 * d.SAMPLE_RATE] = 1.0  # only "b"'s turn is all ones
+
+    def voiceprint(samples):  # a stand-in encoder: two voices, told apart by their level
+        return np.array([1.0, 0.0]) if samples.min() > 0.5 else np.array([0.0, 1.0])
+
+    found = d.finish(OVERLAPPING, 4.0, exclusive_turns=EXCLUSIVE)
+    known = [d.KnownSpeaker("Bea", np.ones(3 * d.SAMPLE_RATE, np.float32))]
+    named = speakers.name_speakers(found, audio, known, voiceprint)
+    assert [t.speaker for t in named.turns] == ["SPEAKER_1", "Bea"]
+    assert [t.speaker for t in named.exclusive_turns] == ["SPEAKER_1", "Bea", "SPEAKER_1"]
 
 
 # --- speaker assignment ---------------------------------------------------------------------
@@ -138,6 +181,38 @@ def test_no_turns_pass_segments_through_unlabelled():
     segment = _segment([(" a", 0.0, 0.5)])
     (labelled,) = label_segments([segment], [])
     assert labelled == segment
+
+
+def test_captions_take_speakers_from_the_exclusive_turns():
+    """TranscribeFile's pipeline with stand-in models: while two people speak at once, a word
+    goes to the speaker the exclusive turns give, not to whoever's overlapping turn began first."""
+    from sidecar.engines import whisper
+    from sidecar.media.audio import Audio
+    from sidecar.pipelines.transcribe import transcribe_file
+    from sidecar.runtime.events import Item
+    from sidecar.runtime.threads import CancelToken
+
+    segment = _segment([(" Both", 0.2, 0.8), (" talk", 1.5, 2.5), (" here.", 3.2, 3.8)])
+    info = whisper.TranscriptionInfo("en", 1.0, 4.0, 4.0)
+
+    def diarize(samples, options):
+        yield d.finish(OVERLAPPING, 4.0, exclusive_turns=EXCLUSIVE)
+
+    engine = types.SimpleNamespace(name="stub", device="cpu", transcribe=lambda audio, options: (info, iter([segment])))
+    runtime = types.SimpleNamespace(
+        whisper=lambda name: engine, model=lambda family, name: types.SimpleNamespace(diarize=diarize)
+    )
+    upload = types.SimpleNamespace(
+        decode=lambda **_: Audio(np.zeros((1, 4 * d.SAMPLE_RATE), np.float32), d.SAMPLE_RATE), close=lambda: None
+    )
+    speaker_options = d.DiarizationOptions(backend=d.PYANNOTE)
+    job = transcribe_file(runtime, upload, whisper.TranscriptionOptions(), "stub", speaker_options, 60.0)
+    captions = [event.item for event in job(CancelToken()) if isinstance(event, Item)]
+    assert [(c.speaker, c.text) for c in captions] == [
+        ("SPEAKER_1", "Both"),
+        ("SPEAKER_2", "talk"),
+        ("SPEAKER_1", "here."),
+    ]
 
 
 # --- RTTM and label tracks ------------------------------------------------------------------
@@ -320,6 +395,17 @@ def test_cluster_folds_a_few_stray_windows_into_a_speaker():
     assert d.cluster(voices, 3, 3).max() + 1 == 3  # unless the caller asks for them
 
 
+def test_a_minor_speaker_joins_the_nearest_unless_asked_for_or_long():
+    windows = _voices([60, 36, 3])  # 3 of 99 windows: a voice the clustering split off
+    labels = np.repeat([0, 1, 2], [60, 36, 3])
+    assert d.without_minor_speakers(windows, labels).max() + 1 == 2
+    assert d.without_minor_speakers(windows, labels, fewest=3).max() + 1 == 3
+    long_enough = int(d.MINOR_SPEAKER_SECONDS / (d.STEP_FRAMES * d.MEL_HOP_SECONDS)) + 1
+    windows = _voices([40 * long_enough, 30 * long_enough, long_enough])  # under 2 %, but 15 s of voice
+    labels = np.repeat([0, 1, 2], [40 * long_enough, 30 * long_enough, long_enough])
+    assert d.without_minor_speakers(windows, labels).max() + 1 == 3
+
+
 def test_offline_exact_count_on_speech(offline):
     samples, _ = fx.two_speaker_clip("1089-134691-0001", ami_seconds=5.0)
     result = _diarize(offline, samples, speaker_count=1)
@@ -363,6 +449,72 @@ def test_pyannote_pipeline_from_local_directory(random_pipeline):
     assert isinstance(result, d.Diarization) and result.duration == duration
     assert set(result.speakers) <= {"SPEAKER_1", "SPEAKER_2"}
     assert all(0 <= t.start < t.end <= duration and t.confidence is None for t in result.turns)
+    # pyannote's exclusive diarization, for captions: one speaker at a time, none of its own.
+    exclusive = result.exclusive_turns
+    assert exclusive and all(0 <= t.start < t.end <= duration for t in exclusive)
+    assert all(earlier.end <= later.start for earlier, later in zip(exclusive, exclusive[1:]))
+    assert {t.speaker for t in exclusive} <= set(result.speakers) and result.caption_turns == exclusive
+
+
+@contextlib.contextmanager
+def _gated_hub(status: int):
+    """A loopback stand-in for the Hugging Face hub that answers every request as the hub does
+    for a gated repository (huggingface_hub keys on X-Error-Code); yields (endpoint, requests)."""
+    requests = []
+
+    class Gated(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            requests.append(f"{self.command} {self.path}")
+            self.send_response(status)
+            self.send_header("X-Error-Code", "GatedRepo")
+            self.send_header("X-Error-Message", "Access to model sidecar-test/gated-pipeline is restricted.")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gated)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("status", [401, 403])  # no token; a token whose account has not accepted
+def test_pyannote_gated_pipeline_says_how_to_get_access(status, monkeypatch, tmp_path):
+    """In this process, not a child with $HF_ENDPOINT set: a child spends about 20 s on importing
+    pyannote.audio, which the tests above have already paid for here."""
+    from huggingface_hub import constants
+
+    from sidecar.engines import pyannote_backend
+
+    with _gated_hub(status) as (endpoint, requests):
+        # huggingface_hub reads $HF_ENDPOINT, $HF_HUB_OFFLINE and $HF_HOME once, at import.
+        hub = {
+            "ENDPOINT": endpoint,
+            "HUGGINGFACE_CO_URL_TEMPLATE": endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+            "HF_HUB_OFFLINE": False,
+            "HF_HUB_CACHE": str(tmp_path / "hub"),
+            "HF_TOKEN_PATH": str(tmp_path / "token"),
+        }
+        for constant, value in hub.items():
+            monkeypatch.setattr(constants, constant, value)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        with pytest.raises(ModelUnavailableError) as raised:
+            pyannote_backend.MODEL_FAMILY.load_alone(
+                "sidecar-test/gated-pipeline", ServerConfig.model_settings_for("cpu")
+            )
+    assert "HEAD /sidecar-test/gated-pipeline/resolve/main/config.yaml" in requests
+    assert str(raised.value) == (
+        "pyannote pipeline 'sidecar-test/gated-pipeline' is gated on Hugging Face: accept the user conditions "
+        "of https://huggingface.co/sidecar-test/gated-pipeline with your account and set $HF_TOKEN to one of "
+        "its access tokens, or give a local pipeline directory"
+    )
 
 
 def test_pyannote_refuses_missing_pipelines(tmp_path):
@@ -414,3 +566,49 @@ print(labels.max() + 1, (labels == truth).mean(), peak // 1024)
     speakers, agreement, peak_mib = done.stdout.split()
     assert speakers == "2" and float(agreement) in (0.0, 1.0)  # every window with its speaker
     assert int(peak_mib) < 700, f"peak {peak_mib} MiB"
+
+
+def test_hours_of_audio_pass_the_front_end_a_chunk_at_a_time():
+    """The levelling, the VAD and the mel frames work a chunk at a time, with the results of
+    working on the whole: on 4 h of audio (921 MB of samples) their temporary arrays must stay
+    a few MiB, not several times the audio (levelling 7, the VAD 2.3, librosa's STFT 16).
+    Measured on 12 min of speech (three VAD chunks) with tracemalloc, which sees numpy's arrays."""
+    import tracemalloc
+
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    from sidecar.engines import levels
+    from sidecar.media.audio import decode_file
+
+    minute = decode_file(fx.ES2004 / "mixture.flac", sample_rate=d.SAMPLE_RATE, mono=True).mono()
+    meeting = np.tile(minute, 12)
+    mib = 2**20
+
+    def peak_of(work):
+        work(minute[: 5 * d.SAMPLE_RATE])  # librosa and the VAD cache things on a first call
+        tracemalloc.start()
+        try:
+            return work(meeting), tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    lifted, peak = peak_of(levels.levelled)
+    assert peak - lifted.nbytes < 40 * mib, f"{peak / mib:.0f} MiB"
+    regions, peak = peak_of(d.speech_regions)
+    assert peak < 50 * mib, f"{peak / mib:.0f} MiB"
+    first_chunk = d.speech_regions(meeting[: d.VAD_CHUNK_SAMPLES])
+    assert regions[: len(first_chunk) - 1] == first_chunk[:-1]  # the last one goes on past the cut
+    assert all(a[1] <= b[0] for a, b in zip(regions, regions[1:]))
+    frames, peak = peak_of(d.mel_frames)
+    assert peak - frames.nbytes < 32 * mib, f"{peak / mib:.0f} MiB"
+    assert len(frames) == 1 + len(meeting) // d.HOP_SAMPLES
+    expected = wav_to_mel_spectrogram(meeting[: 90 * d.SAMPLE_RATE])  # across a chunk's edge
+    np.testing.assert_allclose(frames[: len(expected) - 2], expected[:-2], rtol=1e-4, atol=1e-9)
+    starts = np.arange(0, len(frames) - d.WINDOW_FRAMES, 97)
+    gains = levels.window_power_gains(lifted, starts, d.WINDOW_FRAMES, d.HOP_SAMPLES)
+    window = d.WINDOW_FRAMES * d.HOP_SAMPLES
+    power = np.array([np.mean(np.square(lifted[s * d.HOP_SAMPLES :][:window], dtype=np.float64)) for s in starts[:50]])
+    bound = 10 ** (levels.MAX_GAIN_DB / 10)
+    np.testing.assert_allclose(
+        gains[:50], np.clip(10 ** (levels.TARGET_DBFS / 10) / power, 1 / bound, bound), rtol=1e-5
+    )

@@ -2,7 +2,8 @@
 
 Speaker embeddings that take power spectra (GE2E takes mel power, not its log) move with the
 level, and a VAD misses a quiet voice that a loud one beside it does not: both hear the audio
-after these gains.
+after these gains. Hours of audio are worked through a minute at a time, so that no temporary
+array is a multiple of the recording.
 """
 
 from __future__ import annotations
@@ -14,37 +15,52 @@ TARGET_DBFS = -26.0
 BLOCK_SECONDS = 0.1
 SPAN_SECONDS = 3.0  # the slow gain follows the loudest block this close
 MAX_GAIN_DB = 24.0  # pauses far from speech are not lifted into noise beyond this
+CHUNK_SAMPLES = 60 * SAMPLE_RATE
 
 
 def levelled(audio: np.ndarray) -> np.ndarray:
     """The audio under a slow gain (never below 1) that brings its loudest stretch within
-    SPAN_SECONDS to TARGET_DBFS, at most MAX_GAIN_DB."""
+    SPAN_SECONDS to TARGET_DBFS, at most MAX_GAIN_DB; a new float32 array."""
     from scipy.ndimage import maximum_filter1d
 
     block = int(BLOCK_SECONDS * SAMPLE_RATE)
-    count = -(-len(audio) // block)
-    if count == 0:
-        return audio
-    padded = np.pad(audio, (0, count * block - len(audio)))
-    power = np.mean(padded.reshape(count, block).astype(np.float64) ** 2, axis=1)
+    power = block_energies(audio, block) / block
+    if len(power) == 0:
+        return audio.astype(np.float32)
     loudest = maximum_filter1d(power, size=max(1, int(SPAN_SECONDS / BLOCK_SECONDS)))
     target = 10 ** (TARGET_DBFS / 10)
     gain = np.sqrt(np.clip(target / np.maximum(loudest, 1e-20), 1.0, 10 ** (MAX_GAIN_DB / 10)))
     # Block gains joined linearly, so no step is heard as an onset.
-    centres = (np.arange(count) + 0.5) * block
-    samples = np.interp(np.arange(len(audio)), centres, gain)
-    return np.clip(audio * samples, -1.0, 1.0).astype(np.float32)
+    centres = (np.arange(len(power)) + 0.5) * block
+    out = np.empty(len(audio), dtype=np.float32)
+    for first in range(0, len(audio), CHUNK_SAMPLES):
+        last = min(first + CHUNK_SAMPLES, len(audio))
+        samples = np.interp(np.arange(first, last), centres, gain)
+        np.clip(audio[first:last] * samples, -1.0, 1.0, out=out[first:last], casting="same_kind")
+    return out
 
 
-def window_power_gains(audio: np.ndarray, starts: np.ndarray, window: int, hop: int) -> np.ndarray:
-    """Per window (`window` samples from sample `starts` * `hop`), the factor on its power
-    that brings it to TARGET_DBFS, within MAX_GAIN_DB: an embedding then hears the voice,
-    not how loud it was."""
-    squares = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
-    first = np.clip(starts * hop, 0, len(audio))
-    last = np.clip(starts * hop + window, 0, len(audio))
-    power = (squares[last] - squares[first]) / np.maximum(last - first, 1)
+def window_power_gains(audio: np.ndarray, starts: np.ndarray, window_hops: int, hop: int) -> np.ndarray:
+    """Per window (`window_hops` hops of `hop` samples from hop `starts`), the factor on its
+    power that brings it to TARGET_DBFS, within MAX_GAIN_DB: an embedding then hears the
+    voice, not how loud it was."""
+    energies = np.concatenate([[0.0], np.cumsum(block_energies(audio, hop))])
+    first = np.clip(starts, 0, len(energies) - 1)
+    last = np.clip(starts + window_hops, 0, len(energies) - 1)
+    lengths = np.minimum(last * hop, len(audio)) - first * hop
+    power = (energies[last] - energies[first]) / np.maximum(lengths, 1)
     target = 10 ** (TARGET_DBFS / 10)
     return np.clip(target / np.maximum(power, 1e-20), 10 ** (-MAX_GAIN_DB / 10), 10 ** (MAX_GAIN_DB / 10)).astype(
         np.float32
     )
+
+
+def block_energies(audio: np.ndarray, block: int) -> np.ndarray:
+    """Sum of squares of each `block` samples (the last block may be short), in float64."""
+    chunk = CHUNK_SAMPLES // block * block
+    energies = []
+    for first in range(0, len(audio), chunk):
+        piece = audio[first : first + chunk].astype(np.float64)
+        padded = np.pad(piece, (0, -len(piece) % block))
+        energies.append(np.square(padded).reshape(-1, block).sum(axis=1))
+    return np.concatenate(energies) if energies else np.zeros(0)

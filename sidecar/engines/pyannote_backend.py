@@ -79,7 +79,14 @@ class PyannoteDiarizer:
 
         yield Step("segmentation", 0.0)
         output = yield from from_callbacks("pyannote", call)
-        yield finish(_turns(output), duration)
+        # A DiarizeOutput also has the turns with overlapped speech given to one speaker, for
+        # captions; a pipeline in legacy mode returns the Annotation alone.
+        exclusive = getattr(output, "exclusive_speaker_diarization", None)
+        yield finish(
+            _turns(getattr(output, "speaker_diarization", output)),
+            duration,
+            exclusive_turns=_turns(exclusive) if exclusive is not None else (),
+        )
 
 
 def _step_begin(step: str) -> float:
@@ -87,9 +94,8 @@ def _step_begin(step: str) -> float:
     return _STEP_ENDS[names[names.index(step) - 1]] if step in names[1:] else 0.0
 
 
-def _turns(output) -> list[SpeakerTurn]:
-    """pyannote's Annotation (or 4.x DiarizeOutput) as turns; pyannote gives no confidence."""
-    annotation = getattr(output, "speaker_diarization", output)
+def _turns(annotation) -> list[SpeakerTurn]:
+    """A pyannote Annotation as turns; pyannote gives no confidence."""
     return [
         SpeakerTurn(float(segment.start), float(segment.end), str(label))
         for segment, _, label in annotation.itertracks(yield_label=True)
@@ -135,6 +141,7 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[PyannoteDiar
     os.environ["PYANNOTE_METRICS_ENABLED"] = "false"  # read when pyannote.audio is imported
     try:
         import torch
+        from huggingface_hub.errors import GatedRepoError
         from pyannote.audio import Pipeline
     except ImportError:
         raise ModelUnavailableError(
@@ -145,13 +152,15 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[PyannoteDiar
     try:
         with hub_offline(is_local):
             pipeline = Pipeline.from_pretrained(resolved.path if is_local else name)
+    except GatedRepoError as exc:  # pyannote prints advice to stdout, then re-raises this
+        gated = exc.repo_id or name  # the pipeline's repository or one of its models'
+        raise ModelUnavailableError(
+            f"pyannote pipeline {name!r} is gated on Hugging Face: accept the user conditions of "
+            f"https://huggingface.co/{gated} with your account and set $HF_TOKEN to one of its "
+            "access tokens, or give a local pipeline directory"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
         raise ModelUnavailableError(f"pyannote pipeline {name!r} failed to load: {exc}") from None
-    if pipeline is None:  # pyannote's answer to a gated or missing hub repository
-        raise ModelUnavailableError(
-            f"pyannote pipeline {name!r} could not be downloaded: accept its user conditions "
-            "on huggingface.co and set $HF_TOKEN, or give a local pipeline directory"
-        )
     if not hasattr(pipeline, "apply") or "num_speakers" not in _parameters(pipeline.apply):
         raise InvalidOptionsError(f"{name!r} is not a speaker-diarization pipeline")
     pipeline.to(torch.device(device))

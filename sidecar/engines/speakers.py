@@ -50,7 +50,8 @@ def name_speakers(
             raise InvalidOptionsError(f"no speech was found in the reference audio of {known_speaker.name!r}")
     similarity = np.array([[-1.0 if f is None else float(f @ r) for r in references] for f in found])
     matched = match_names(similarity, NAME_THRESHOLD if threshold is None else threshold)
-    return finish(result.turns, result.duration, {speakers[r]: known[c].name for r, c in matched.items()})
+    names = {speakers[r]: known[c].name for r, c in matched.items()}
+    return finish(result.turns, result.duration, names, result.exclusive_turns)
 
 
 def _speech_of(audio: np.ndarray, turns: Sequence[SpeakerTurn]) -> np.ndarray:

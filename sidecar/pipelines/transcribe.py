@@ -46,7 +46,7 @@ def transcribe_file(
                 total_seconds=audio.duration,
                 share=0.0,
             )
-            segments = speakers.label_segments(segments, diarized.turns)
+            segments = speakers.label_segments(segments, diarized.caption_turns)
         yield Info(TranscriptionStarted(info, engine.name, engine.device))
         for segment in segments:
             token.raise_if_cancelled()
