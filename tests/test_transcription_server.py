@@ -54,7 +54,8 @@ def test_whole_clip_word_error_rate_and_word_times(client, librispeech, data_dir
 
 
 def test_events_arrive_in_order_and_segments_stream(client, data_dir):
-    # Three copies of the clip: 69 s, so faster-whisper decodes several 30 s windows.
+    # Three copies of the clip: 69 s, so faster-whisper decodes several 30 s windows, one after
+    # another (as a CPU does by default).
     clip = media.decode_file(data_dir / "demo-1089.flac", sample_rate=16_000)
     pcm = media.encode_pcm(np.tile(clip.samples, 3), media.PCM_S16LE)
     fmt = audio_pb2.AudioFormat(
@@ -75,6 +76,24 @@ def test_events_arrive_in_order_and_segments_stream(client, data_dir):
     assert fractions == sorted(fractions) and 0.9 <= fractions[-1] <= 1.0
 
 
+def test_long_audio_decoded_in_batches_keeps_its_words(client, librispeech, data_dir):
+    """Windows decoded 8 at a time: the same words, near enough, as one window after another
+    (bench/transcribe_overhead.py times both), and word times in order."""
+    clip = media.decode_file(data_dir / "demo-1089.flac", sample_rate=16_000)
+    pcm = media.encode_pcm(np.tile(clip.samples, 3), media.PCM_S16LE)
+    fmt = audio_pb2.AudioFormat(
+        pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1)
+    )
+    reference = " ".join([" ".join(librispeech[u][1] for u in sorted(librispeech))] * 3)
+    batched = client.transcribe(pcm, audio_format=fmt, options=pb.TranscriptionOptions(batch_size=8))
+    sequential = client.transcribe(pcm, audio_format=fmt)
+    batched_wer, sequential_wer = (word_error_rate(reference, joined_text(t)) for t in (batched, sequential))
+    assert batched_wer <= sequential_wer + 0.02 and batched_wer <= 0.10
+    starts = [seconds(w.time_range.start_offset) for s in batched.segments for w in s.words]
+    assert starts == sorted(starts) and starts[-1] > 60
+    assert [s.index for s in batched.segments] == list(range(len(batched.segments)))
+
+
 def test_raw_pcm_input(client, librispeech):
     path, reference = librispeech["1089-134686-0000"]
     clip = media.decode_file(path, sample_rate=22_050)
@@ -93,6 +112,48 @@ def test_multilingual_base_detects_english_and_translates(client, librispeech):
     transcript = client.transcribe(path, options=options)
     assert transcript.info.language_code == "en" and transcript.info.language_probability > 0.9
     assert word_error_rate(reference, joined_text(transcript)) <= 0.10
+
+
+def test_mixed_language_audio_gets_a_language_per_segment(client, data_dir):
+    """23 s of English, then a German sentence: detected once, the German half comes out as
+    invented English; detected per window, it comes out as German and says so."""
+    import re
+
+    english = media.decode_file(data_dir / "demo-1089.flac", sample_rate=16_000).samples
+    german = media.decode_file(data_dir / "fleurs" / "fleurs-de-000.ogg", sample_rate=16_000).samples
+    mixed = np.concatenate([english, np.zeros((1, 32_000), np.float32), german], axis=1)
+    fmt = audio_pb2.AudioFormat(
+        pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1)
+    )
+    reference = set(re.findall(r"\w+", (data_dir / "fleurs" / "fleurs-de-000.txt").read_text().casefold()))
+
+    def german_words_found(transcript) -> float:
+        words = set(
+            re.findall(
+                r"\w+",
+                " ".join(s.text for s in transcript.segments if s.time_range.start_offset.seconds >= 25).casefold(),
+            )
+        )
+        return len(reference & words) / len(reference)
+
+    pcm = media.encode_pcm(mixed, media.PCM_S16LE)
+    once = client.transcribe(pcm, audio_format=fmt, options=pb.TranscriptionOptions(model="base"))
+    assert once.info.language_code == "en" and {s.language_code for s in once.segments} == {""}
+    assert german_words_found(once) < 0.2
+    options = pb.TranscriptionOptions(model="base", language_per_segment=True)
+    per_window = client.transcribe(pcm, audio_format=fmt, options=options)
+    languages = [s.language_code for s in per_window.segments]
+    assert languages[0] == "en" and languages[-1] == "de"
+    assert german_words_found(per_window) >= 0.6
+    for options, needle in [
+        (pb.TranscriptionOptions(language_per_segment=True), "English-only"),
+        (pb.TranscriptionOptions(model="base", language_per_segment=True, language_code="de"), "none to detect"),
+        (pb.TranscriptionOptions(model="base", language_per_segment=True, batch_size=8), "one window at a time"),
+        (pb.TranscriptionOptions(batch_size=65), "batch size"),
+    ]:
+        with pytest.raises(SidecarError) as err:
+            client.transcribe(pcm, audio_format=fmt, options=options)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and needle in err.value.details
 
 
 def test_english_only_model_refuses_other_languages(client, librispeech):

@@ -27,7 +27,14 @@ SAMPLE_RATE = 16_000  # Whisper's input rate
 MAX_BEAM_SIZE = 16
 MAX_LANGUAGE_CHARS = 35  # the longest BCP-47 tag in practice
 MAX_NEW_TOKENS = 224  # half of Whisper's 448-token context; the prompt takes the other half
-GPU_BATCH_SIZE = 16  # windows decoded at once by the batched pipeline on a GPU
+# faster-whisper's batched pipeline decodes several VAD-cut windows at once, each without the
+# text before it. With tiny.en on the 2-core CPU it was 1.5-2.5x faster on long read speech at
+# equal WER, but a 30 s window of several sentences lost one (8.1 % WER against 3.4 % on the
+# LibriSpeech clip three times over; 20 s windows: 4.0 %). So a CPU decodes one window after
+# another unless asked (bench/transcribe_overhead.py measures both); a GPU batches, as before.
+GPU_BATCH_SIZE = 16
+BATCHED_WINDOW_SECONDS = 20
+MAX_BATCH_SIZE = 64
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default
 # A trimmed window keeps this many frames (10 ms each) after the last one that holds audio,
 # and never fewer than MIN_TRIMMED_FRAMES in all: the decoder places its final timestamp and
@@ -63,6 +70,12 @@ class TranscriptionOptions(Bounded):
     # Most tokens decoded per window; None: the model's limit (448). A bound keeps a decode
     # that loops from costing seconds.
     max_new_tokens: int | None = None
+    # Windows decoded at once; 1: one after another, each conditioned on the text before;
+    # None: GPU_BATCH_SIZE on a GPU, 1 on a CPU.
+    batch_size: int | None = None
+    # Detect the language of every window (mixed-language audio) and report it per segment.
+    # Decodes one window at a time.
+    language_per_segment: bool = False
 
     BOUNDS: ClassVar[dict] = {
         "language": Length(MAX_LANGUAGE_CHARS, "language code"),
@@ -70,6 +83,7 @@ class TranscriptionOptions(Bounded):
         "hotwords": Length(MAX_WHISPER_PROMPT_CHARS, "hotwords"),
         "beam_size": Range(1, MAX_BEAM_SIZE, "beam size"),
         "max_new_tokens": Range(1, MAX_NEW_TOKENS, "max new tokens"),
+        "batch_size": Range(1, MAX_BATCH_SIZE, "batch size"),
     }
 
     def validate(self, *, multilingual: bool, model_name: str) -> None:
@@ -84,6 +98,19 @@ class TranscriptionOptions(Bounded):
                     f"model {model_name!r} is English-only and cannot transcribe {self.language!r}; "
                     "choose a multilingual model such as 'base'"
                 )
+        if self.language_per_segment and not multilingual:
+            raise InvalidOptionsError(
+                f"model {model_name!r} is English-only and cannot detect the language per segment; "
+                "choose a multilingual model such as 'base'"
+            )
+        if self.language_per_segment and self.language is not None:
+            raise InvalidOptionsError(
+                f"language {self.language!r} was given, so there is none to detect per segment: give one or the other"
+            )
+        if self.language_per_segment and self.batch_size not in (None, 1):
+            raise InvalidOptionsError(
+                "a language per segment is detected one window at a time: leave the batch size unset or 1"
+            )
         if self.translate and not multilingual:
             raise InvalidOptionsError(
                 f"model {model_name!r} is English-only and cannot translate; choose a multilingual model such as 'base'"
@@ -109,6 +136,7 @@ class Segment:
     average_log_probability: float
     no_speech_probability: float
     speaker: str | None = None
+    language: str | None = None  # when detected per segment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,12 +154,10 @@ class WhisperEngine:
         self._model = model
         self.resolved = resolved
         self.device = device
-        self._batched = None
         self._trimmed = _trimmed_window_model(model)  # the same weights, encoding trimmed windows
-        if device == devices.CUDA:
-            from faster_whisper import BatchedInferencePipeline
+        from faster_whisper import BatchedInferencePipeline
 
-            self._batched = BatchedInferencePipeline(model=model)
+        self._batched = BatchedInferencePipeline(model=model)
 
     @property
     def name(self) -> str:
@@ -159,10 +185,18 @@ class WhisperEngine:
             initial_prompt=options.initial_prompt or None,
             hotwords=options.hotwords or None,
         )
+        languages = None
+        batch_size = self.batch_size_for(options)
         if options.trim_window:
             raw_segments, raw_info = self._trimmed.transcribe(audio, **kwargs)
-        elif self._batched is not None:
-            raw_segments, raw_info = self._batched.transcribe(audio, batch_size=GPU_BATCH_SIZE, **kwargs)
+        elif options.language_per_segment:
+            model = _language_recording_model(self._model)
+            raw_segments, raw_info = model.transcribe(audio, multilingual=True, **kwargs)
+            languages = model.window_language
+        elif batch_size > 1:
+            raw_segments, raw_info = self._batched.transcribe(
+                audio, batch_size=batch_size, chunk_length=BATCHED_WINDOW_SECONDS, **kwargs
+            )
         else:
             raw_segments, raw_info = self._model.transcribe(audio, **kwargs)
         info = TranscriptionInfo(
@@ -171,7 +205,15 @@ class WhisperEngine:
             duration=duration,
             speech_duration=min(duration, float(raw_info.duration_after_vad)),
         )
-        return info, _typed_segments(raw_segments, duration)
+        return info, _typed_segments(raw_segments, duration, languages)
+
+    def batch_size_for(self, options: TranscriptionOptions) -> int:
+        """Windows to decode at once for these options."""
+        if options.trim_window or options.language_per_segment:
+            return 1
+        if options.batch_size is not None:
+            return options.batch_size
+        return GPU_BATCH_SIZE if self.device == devices.CUDA else 1
 
 
 def _trimmed_window_model(model):
@@ -187,6 +229,28 @@ def _trimmed_window_model(model):
             return super().encode(features[..., : trimmed_frames(features)])
 
     return TrimmedWindowModel(model)
+
+
+def _language_recording_model(model):
+    """A WhisperModel sharing `model`'s weights, for one transcription in multilingual mode,
+    whose `window_language()` is the language detected for the window whose segments are being
+    yielded: faster-whisper switches its tokenizer per window but reports no language per
+    segment. One per call: the shared model serves other transcriptions meanwhile."""
+    from faster_whisper import WhisperModel
+
+    class LanguageRecordingModel(WhisperModel):
+        def __init__(self, base: WhisperModel) -> None:  # shares, loads nothing
+            self.__dict__.update(base.__dict__)
+            self._window_language: str | None = None
+
+        def generate_with_fallback(self, encoder_output, prompt, tokenizer, options):
+            self._window_language = tokenizer.language_code  # set for this window just before
+            return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
+
+        def window_language(self) -> str | None:
+            return self._window_language
+
+    return LanguageRecordingModel(model)
 
 
 def trimmed_frames(features: np.ndarray) -> int:
@@ -222,7 +286,9 @@ def _joined_words(words) -> tuple[Word, ...]:
     return tuple(joined)
 
 
-def _typed_segments(raw_segments, duration: float) -> Iterator[Segment]:
+def _typed_segments(raw_segments, duration: float, languages=None) -> Iterator[Segment]:
+    """Our Segments from faster-whisper's; `languages()`, when given, names the language of the
+    segment just yielded."""
     index = 0
     for raw in raw_segments:
         start, end = _clamp(raw.start, duration), _clamp(raw.end, duration)
@@ -241,6 +307,7 @@ def _typed_segments(raw_segments, duration: float) -> Iterator[Segment]:
             words=words,
             average_log_probability=float(raw.avg_logprob),
             no_speech_probability=float(raw.no_speech_prob),
+            language=languages() if languages else None,
         )
         index += 1
 

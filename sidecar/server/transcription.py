@@ -30,6 +30,8 @@ def options_from_proto(o: pb.TranscriptionOptions) -> whisper.TranscriptionOptio
         initial_prompt=o.initial_prompt or None,
         hotwords=o.hotwords or None,
         beam_size=o.beam_size or defaults.beam_size,
+        batch_size=o.batch_size or None,
+        language_per_segment=o.language_per_segment,
     )
 
 
@@ -50,6 +52,7 @@ def segment_to_proto(s: whisper.Segment) -> pb.Segment:
         average_log_probability=s.average_log_probability,
         no_speech_probability=s.no_speech_probability,
         speaker_label=s.speaker or "",
+        language_code=s.language or "",
     )
 
 

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TranscriptionOptions(_message.Message):
-    __slots__ = ("model", "language_code", "translate", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "beam_size", "diarization")
+    __slots__ = ("model", "language_code", "translate", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "beam_size", "diarization", "batch_size", "language_per_segment")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATE_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,8 @@ class TranscriptionOptions(_message.Message):
     HOTWORDS_FIELD_NUMBER: _ClassVar[int]
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
     DIARIZATION_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PER_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     model: str
     language_code: str
     translate: bool
@@ -31,7 +33,9 @@ class TranscriptionOptions(_message.Message):
     hotwords: str
     beam_size: int
     diarization: _diarization_pb2.DiarizationOptions
-    def __init__(self, model: _Optional[str] = ..., language_code: _Optional[str] = ..., translate: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[str] = ..., beam_size: _Optional[int] = ..., diarization: _Optional[_Union[_diarization_pb2.DiarizationOptions, _Mapping]] = ...) -> None: ...
+    batch_size: int
+    language_per_segment: bool
+    def __init__(self, model: _Optional[str] = ..., language_code: _Optional[str] = ..., translate: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[str] = ..., beam_size: _Optional[int] = ..., diarization: _Optional[_Union[_diarization_pb2.DiarizationOptions, _Mapping]] = ..., batch_size: _Optional[int] = ..., language_per_segment: _Optional[bool] = ...) -> None: ...
 
 class TranscriptionConfig(_message.Message):
     __slots__ = ("audio_format", "options")
@@ -62,7 +66,7 @@ class Word(_message.Message):
     def __init__(self, text: _Optional[str] = ..., time_range: _Optional[_Union[_audio_pb2.TimeRange, _Mapping]] = ..., probability: _Optional[float] = ..., speaker_label: _Optional[str] = ...) -> None: ...
 
 class Segment(_message.Message):
-    __slots__ = ("index", "time_range", "text", "words", "average_log_probability", "no_speech_probability", "speaker_label")
+    __slots__ = ("index", "time_range", "text", "words", "average_log_probability", "no_speech_probability", "speaker_label", "language_code")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +74,7 @@ class Segment(_message.Message):
     AVERAGE_LOG_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     NO_SPEECH_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_LABEL_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     index: int
     time_range: _audio_pb2.TimeRange
     text: str
@@ -77,7 +82,8 @@ class Segment(_message.Message):
     average_log_probability: float
     no_speech_probability: float
     speaker_label: str
-    def __init__(self, index: _Optional[int] = ..., time_range: _Optional[_Union[_audio_pb2.TimeRange, _Mapping]] = ..., text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., average_log_probability: _Optional[float] = ..., no_speech_probability: _Optional[float] = ..., speaker_label: _Optional[str] = ...) -> None: ...
+    language_code: str
+    def __init__(self, index: _Optional[int] = ..., time_range: _Optional[_Union[_audio_pb2.TimeRange, _Mapping]] = ..., text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., average_log_probability: _Optional[float] = ..., no_speech_probability: _Optional[float] = ..., speaker_label: _Optional[str] = ..., language_code: _Optional[str] = ...) -> None: ...
 
 class TranscriptionInfo(_message.Message):
     __slots__ = ("language_code", "language_probability", "audio_duration", "speech_duration", "model", "device")
