@@ -406,6 +406,23 @@ def test_a_minor_speaker_joins_the_nearest_unless_asked_for_or_long():
     assert d.without_minor_speakers(windows, labels).max() + 1 == 3
 
 
+def test_bfloat16_embeddings_agree_with_float32(offline):
+    """Where the CPU computes bfloat16 GE2E runs in it (2.6 times less CPU here): the same
+    voices, to 0.3 % of cosine."""
+    if not offline._bfloat16:
+        pytest.skip("this CPU has no bfloat16 instructions: the encoder runs in float32")
+    samples, _ = fx.two_speaker_clip()
+    regions = d.speech_regions(samples)
+    _, fast = offline._embed_windows(samples, regions)
+    offline._bfloat16 = False
+    try:
+        _, exact = offline._embed_windows(samples, regions)
+    finally:
+        offline._bfloat16 = True
+    assert np.min(np.sum(fast * exact, axis=1)) > 0.99
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
 def test_offline_exact_count_on_speech(offline):
     samples, _ = fx.two_speaker_clip("1089-134691-0001", ami_seconds=5.0)
     result = _diarize(offline, samples, speaker_count=1)

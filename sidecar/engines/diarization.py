@@ -5,7 +5,8 @@ together, on the AMI dev excerpts and tuning mixtures (bench/diarization.py).
 
 The offline default needs no network and no gated weights. The audio is levelled (a slow gain
 lifts quiet stretches), Silero VAD (the ONNX model inside faster-whisper) finds speech,
-resemblyzer's GE2E encoder (its `pretrained.pt` ships in the wheel) embeds 1.6 s windows
+resemblyzer's GE2E encoder (its `pretrained.pt` ships in the wheel; bfloat16 on CPUs that
+compute it) embeds 1.6 s windows
 sliding over it, each brought to one loudness, and agglomerative clustering on cosine distance
 groups the windows into speakers, with the count detected from a distance threshold unless the
 caller fixes it or bounds it. A Viterbi pass then re-segments: each window goes to the speaker
@@ -241,6 +242,7 @@ class OfflineDiarizer:
     def __init__(self, encoder, device: str) -> None:
         self._encoder = encoder
         self.device = device
+        self._bfloat16 = device == devices.CPU and cpu_computes_bfloat16()
 
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> Iterator[Step | Diarization]:
         """Diarizes 16 kHz mono float32 audio: yields Steps, then one Diarization."""
@@ -296,12 +298,23 @@ class OfflineDiarizer:
         starts = window_starts(regions, len(mel))
         gains = levels.window_power_gains(audio, starts, WINDOW_FRAMES, HOP_SAMPLES)
         chunks = []
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._bfloat16):
             for i in range(0, len(starts), EMBED_BATCH):  # windows made per batch: hours of them take GBs
                 batch = starts[i : i + EMBED_BATCH]
                 windows = np.stack([mel[s : s + WINDOW_FRAMES] for s in batch]) * gains[i : i + EMBED_BATCH, None, None]
-                chunks.append(self._encoder(torch.from_numpy(windows).to(self._encoder.device)).cpu().numpy())
-        return starts, np.concatenate(chunks)
+                embedded = self._encoder(torch.from_numpy(windows).to(self._encoder.device))
+                chunks.append(embedded.float().cpu().numpy())
+        return starts, _unit(np.concatenate(chunks))
+
+
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX). There GE2E runs 2.6
+    times faster in bfloat16, its embeddings within 0.3 % (cosine) of float32's; elsewhere
+    bfloat16 is emulated, and slower."""
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
 
 
 def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
