@@ -21,7 +21,7 @@ from google.protobuf import message_factory
 from hypothesis import strategies as st
 
 SERVICES = ("cues", "diarization", "enhancement", "events", "models", "separation", "streaming_recognition",
-            "synthesis", "transcription")  # fmt: skip
+            "synthesis", "transcription", "translation")  # fmt: skip
 MODULES = tuple(importlib.import_module(f"sidecar.v1.{name}_pb2") for name in SERVICES)
 HOSTILE_STRINGS = (
     "",

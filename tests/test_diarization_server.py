@@ -16,6 +16,7 @@ from sidecar_client.captions import cues_for
 from sidecar_common import rttm, subtitles
 from sidecar_common.durations import seconds
 from tests import diarization_fixtures as fx
+from tests.cue_rules import check_srt
 
 TWO = dpb.DiarizationOptions(speaker_count=2)
 
@@ -162,6 +163,7 @@ def test_cli_subtitle_diarize_with_names(sidecar_server, clip, tmp_path):
         == 0
     )
     assert "SPEAKER_1: " in srt.read_text() and "SPEAKER_2: " in srt.read_text()
+    check_srt(srt)  # the "SPEAKER_1: " prefixes within the 42 characters too
 
 
 def test_cli_diarize_rttm_and_label_tracks(sidecar_server, clip, tmp_path, capsys):
@@ -300,3 +302,4 @@ def test_speaker_references_in_the_request_name_the_rttm_and_subtitles(people, s
         main(["subtitle", str(talk), "-o", str(srt), "--diarize", *refs, "-q", "--server", sidecar_server.address]) == 0
     )
     assert f"{LINDA}:" in srt.read_text() or f"{READER}:" in srt.read_text(), srt.read_text()
+    check_srt(srt)

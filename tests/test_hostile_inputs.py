@@ -530,6 +530,7 @@ OPTION_CLASSES = [
     "audio_events.EventOptions",
     "musicgen.CueOptions",
     "xtts.SynthesisOptions",
+    "translation.TranslationOptions",
 ]
 
 

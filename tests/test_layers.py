@@ -337,7 +337,7 @@ def test_models_load_only_through_the_catalogue():
                     (path.relative_to(ROOT).with_suffix("").as_posix().replace("/", "."), node.targets[0].id)
                 )
     assert registry_calls == ["sidecar/runtime/runtime.py"]
-    assert len(families) == len(MODEL_FAMILIES) == 8
+    assert len(families) == len(MODEL_FAMILIES) == 9
     assert {getattr(importlib.import_module(module), name) for module, name in families} == set(MODEL_FAMILIES)
     assert len({family.name for family in MODEL_FAMILIES}) == len(MODEL_FAMILIES)
 

@@ -39,6 +39,19 @@ def test_new_and_replaced_files_get_the_umask_permissions(tmp_path, umask_022):
     assert mode(target) == 0o644 and target.read_text() == "two"  # not 0600, as mkstemp makes
 
 
+def test_the_umask_in_force_when_writing_counts(tmp_path):
+    """Issue 17: the umask was read once, at import, so a program that set it later (a host such
+    as OBS, a service) got other permissions than its other new files."""
+    previous = os.umask(0o027)
+    try:
+        captions = outputs.write_text(tmp_path / "captions.srt", "one", overwrite=False)
+        staged = outputs.staging_path(tmp_path / "clip.mp4")  # what ffmpeg and the writers fill
+    finally:
+        os.umask(previous)
+    assert mode(captions) == 0o640 and mode(staged) == 0o640
+    assert staged.name.startswith(".clip.") and staged.name.endswith(".partial.mp4")
+
+
 def test_a_file_that_appears_during_the_job_is_kept(tmp_path):
     target = tmp_path / "out.srt"
     staged = outputs.staging_path(target)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import random
 import re
@@ -9,7 +11,9 @@ from itertools import pairwise
 
 import pytest
 
+from sidecar_common import caption_formats
 from sidecar_common.subtitles import (
+    LEAD_IN_SECONDS,
     Cue,
     CueRules,
     TimedWord,
@@ -21,6 +25,7 @@ from sidecar_common.subtitles import (
     format_vtt,
     parse_srt,
 )
+from tests.cue_rules import check_cues
 
 RULES = CueRules()
 CPS_TOLERANCE = 0.02  # cue times are whole milliseconds, so measured speed can be off a hair
@@ -71,6 +76,27 @@ def test_punctuation_sent_alone_joins_the_word_before_and_ends_its_sentence():
     cues = build_cues(words)
     assert cues[0].text.endswith("finally stopped."), "the mark ends the sentence and closes its cue"
     assert all(" ." not in cue.text and not cue.text.startswith(".") for cue in cues)
+
+
+def test_a_word_that_starts_with_a_mark_and_no_space_joins_the_word_before():
+    """Whisper decodes "www.Marxists.org" as " www", ".Marxists", ".org" (issue 17)."""
+    words = [
+        TimedWord(" Read", 0.0, 0.3, probability=0.9),
+        TimedWord(" it", 0.3, 0.5, probability=0.9),
+        TimedWord(" at", 0.5, 0.7, probability=0.9),
+        TimedWord(" www", 0.7, 1.0, probability=0.8),
+        TimedWord(".Marxists", 1.0, 1.6, probability=0.6),
+        TimedWord(".org", 1.6, 1.9, probability=0.7),
+        TimedWord(" today,", 2.0, 2.4, probability=0.9),
+        TimedWord(" Marx", 2.5, 2.8),
+        TimedWord("'s", 2.8, 2.9),
+        TimedWord(" work.", 2.9, 3.3),
+    ]
+    [cue] = build_cues(words)
+    assert all_text([cue]) == "Read it at www.Marxists.org today, Marx's work."
+    url = cue.words[3]
+    assert (url.text, url.start, url.end, url.probability) == ("www.Marxists.org", 0.7, 1.9, 0.6)
+    assert [w.text for w in cue.words] == all_text([cue]).split()
 
 
 def test_no_line_exceeds_max_line_chars_and_no_cue_exceeds_max_lines():
@@ -198,11 +224,13 @@ def test_a_short_cue_is_extended_to_min_duration():
     assert (cue.start, cue.end) == (2.0, 3.0)
 
 
-def test_extension_stops_at_the_next_cue():
+def test_extension_stops_at_the_next_cue_and_a_cue_it_stops_starts_early_in_the_silence_before():
     words = [TimedWord(" Hi.", 2.0, 2.3, "A"), TimedWord(" Hello.", 2.5, 3.0, "B")]
     first, second = build_cues(words)
-    assert (first.start, first.end) == (2.0, 2.5)
+    assert (first.start, first.end) == (1.5, 2.5)  # LEAD_IN_SECONDS early, to stay up 1 s
     assert second.start == 2.5
+    well, first, second = build_cues([TimedWord(" Well,", 0.8, 1.0, "C"), *words])
+    assert well.end == 1.8 and (first.start, first.end) == (1.8, 2.5)  # never into the cue before
 
 
 def test_fast_speech_with_short_sentences_still_gives_cues_of_min_duration():
@@ -213,6 +241,34 @@ def test_fast_speech_with_short_sentences_still_gives_cues_of_min_duration():
     cues = build_cues(words_from(text, rate=25.0))
     assert all(cue.end - cue.start >= RULES.min_duration for cue in cues), cues
     assert all_text(cues) == text
+
+
+def test_a_short_phrase_after_a_pause_is_not_left_too_fast_to_read():
+    """Issue 17: "All the" stood alone, too fast to read, before a long fast sentence."""
+    heading = words_from("Chapter one.", rate=12.0)
+    sentence = words_from(
+        "All the workers of the world have nothing to lose but their chains, and a world to win for themselves today.",
+        start=heading[-1].end + 1.2,
+        rate=24.0,
+    )
+    cues = build_cues(heading + sentence)
+    check_cues(cues)
+    assert all(cps(cue) <= RULES.max_chars_per_second + 1e-9 for cue in cues), cues  # rounded up, not a hair over
+    assert cues[1].start < sentence[0].start  # it starts early, in the silence before it
+    assert all_text(cues) == all_text(build_cues(heading)) + " " + all_text(build_cues(sentence))
+
+
+def test_a_word_squeezed_between_a_pause_and_another_speaker_merges_across_the_pause():
+    """Neither staying up longer nor starting early gives "honestly." 1 s: merging does."""
+    said = words_from("So that is where we stand on the budget for next year,", rate=30.0)
+    aside = words_from("honestly.", start=said[-1].end + 1.0, rate=20.0)
+    reply = words_from("Right.", start=aside[-1].end + 0.05, speaker="B")
+    cues = build_cues(said + aside + reply)
+    assert [cue.text.replace("\n", " ") for cue in cues] == [
+        "So that is where we stand on the budget for next year, honestly.",
+        "Right.",
+    ]
+    check_cues(cues)
 
 
 def test_a_dense_cue_is_extended_to_reading_speed():
@@ -375,6 +431,76 @@ def test_no_prefix_without_speaker():
     assert format_audacity_labels([cue], NAMES) == "1.000000\t2.000000\tPlain.\n"
 
 
+# --- editor formats (sidecar_common.caption_formats) -------------------------------------------
+
+SAID = [
+    TimedWord(" Hello", 0.5, 0.8, "A", 0.91),
+    TimedWord(" there,", 0.9, 1.3, "A", 0.8),
+    TimedWord(" how", 1.3, 1.5, "A", 0.7),
+    TimedWord(" are", 1.5, 1.5, "A", 0.6),  # said in no time: no timestamp of its own in WebVTT
+    TimedWord(" you?", 1.5, 2.0, "A", 0.5),
+    TimedWord(" Fine", 3.2, 3.4, "B"),
+    TimedWord(" {really}.", 3.4, 3.6, "B"),
+]
+
+
+def test_format_ass_exact_with_karaoke_from_word_times():
+    ass = caption_formats.format_ass(build_cues(SAID), {"A": "Ann, host"})
+    assert ass.startswith("[Script Info]\n") and "\n[V4+ Styles]\n" in ass
+    assert ass.split("Effect, Text\n")[1] == (
+        "Dialogue: 0,0:00:00.50,0:00:02.00,Default,Ann; host,0,0,0,,"
+        "Ann, host: {\\k30}Hello {\\k10}{\\k40}there, {\\k20}how {\\k0}are {\\k50}you?\n"
+        "Dialogue: 0,0:00:03.20,0:00:04.20,Default,B,0,0,0,,B: {\\k20}Fine {\\k20}\\{really\\}.\n"
+    )
+    # Two lines, and a cue without words (read from a file, or translated): plain text.
+    two = caption_formats.format_ass([Cue(3661.001, 3662.5, ("Later,", "much later."))])
+    assert two.endswith("Dialogue: 0,1:01:01.00,1:01:02.50,Default,,0,0,0,,Later,\\Nmuch later.\n")
+
+
+def test_format_vtt_words_exact_with_increasing_timestamps_inside_each_cue():
+    assert caption_formats.format_vtt_words(build_cues(SAID), {"A": "Ann"}) == (
+        "WEBVTT\n"
+        "\n"
+        "00:00:00.500 --> 00:00:02.000\n"
+        "<v Ann>Hello <00:00:00.900>there, <00:00:01.300>how <00:00:01.500>are you?\n"
+        "\n"
+        "00:00:03.200 --> 00:00:04.200\n"
+        "<v B>Fine <00:00:03.400>{really}.\n"
+    )
+    translated = dataclasses.replace(build_cues(SAID)[0], lines=("Hola, ¿qué tal?",))
+    assert caption_formats.format_vtt_words([translated]).endswith("\n<v A>Hola, ¿qué tal?\n")
+
+
+def test_format_json_has_cues_with_words_and_speakers():
+    cues = build_cues(SAID) + [Cue(5.0, 6.0, ("From a file.",))]
+    data = json.loads(caption_formats.format_json(cues, {"A": "Ann"}))
+    first, second, third = data["cues"]
+    assert (first["start"], first["end"], first["text"], first["speaker"], first["speaker_label"]) == (
+        0.5,
+        2.0,
+        "Hello there, how are you?",
+        "Ann",
+        "A",
+    )
+    assert first["words"][1] == {"text": "there,", "start": 0.9, "end": 1.3, "probability": 0.8}
+    assert second["words"][1] == {"text": "{really}.", "start": 3.4, "end": 3.6, "probability": None}
+    assert (third["speaker"], third["lines"], third["words"]) == (None, ["From a file."], [])
+
+
+def test_format_text_is_running_text_in_paragraphs_by_turn_and_pause():
+    cues = [
+        Cue(0.0, 1.0, ("Hello there,",), "A"),
+        Cue(1.0, 2.0, ("how are you?",), "A"),
+        Cue(2.5, 3.0, ("Fine.",), "B"),
+        Cue(6.0, 7.0, ("Then,", "later."), "B"),
+    ]
+    assert caption_formats.format_text(cues, {"A": "Ann"}) == (
+        "Ann: Hello there, how are you?\n\nB: Fine.\n\nB: Then, later.\n"
+    )
+    assert caption_formats.format_text([Cue(0.0, 1.0, ("No", "speakers."))]) == "No speakers.\n"
+    assert caption_formats.format_text([]) == ""
+
+
 def test_srt_round_trip():
     cues = build_cues(words_from(PARAGRAPH * 2, start=3595.0))  # crosses the hour
     assert parse_srt(format_srt(cues)) == cues
@@ -515,18 +641,22 @@ def test_invariants_hold_on_random_words(seed):
             assert len(line) <= rules.max_line_chars or len(line.split()) == 1
         cue_words = [clean[token] for line in cue.lines for token in line.split()]
         assert {w.speaker for w in cue_words} == {cue.speaker}
-        assert all(later.start - earlier.end < 1.0 for earlier, later in pairwise(cue_words))
-        assert cue.end - cue.start <= rules.max_duration + 1e-9
-        # Short or too dense only where the next cue, the media end or max_duration stops it.
-        blocked = (
-            (following is not None and cue.end == following.start)
-            or (media is not None and cue.end >= media - 0.001)
-            or cue.end - cue.start >= rules.max_duration - 0.001
-        )
-        assert blocked or cue.end - cue.start >= rules.min_duration - 0.001
-        assert blocked or cps(cue) <= rules.max_chars_per_second + CPS_TOLERANCE
+        assert cue.start >= cue_words[0].start - LEAD_IN_SECONDS - 0.001
+    # Short or too dense only where neither staying up longer nor merging could help.
+    check_cues(cues, media, rules)
 
     unlabelled = [Cue(c.start, c.end, c.lines) for c in cues]  # parse_srt keeps "A: " as text
     assert parse_srt(format_srt(unlabelled)) == unlabelled
     assert format_vtt(cues).count(" --> ") == len(cues)
     assert format_audacity_labels(cues).count("\n") == len(cues)
+
+
+def test_a_speaker_label_keeps_the_first_line_within_its_width():
+    """SRT writes "SPEAKER_1: " before a cue's first line: the cue is laid out with that room."""
+    text = "then we should decide about the remote control design before the meeting ends today"
+    words = [TimedWord(" " + w, 0.3 * i, 0.3 * i + 0.25, "SPEAKER_1") for i, w in enumerate(text.split())]
+    cues = build_cues(words)
+    srt_lines = [line for block in format_srt(cues).split("\n\n") for line in block.splitlines()[2:]]
+    assert srt_lines[0].startswith("SPEAKER_1: ")
+    assert max(map(len, srt_lines)) <= 42, srt_lines
+    assert " ".join(c.text for c in cues).split() == text.split()

@@ -8,7 +8,17 @@ import dataclasses
 import pytest
 
 from sidecar.cli.main import build_parser
-from sidecar.engines import audio_events, deepfilter, demucs_engine, diarization, musicgen, streaming, whisper, xtts
+from sidecar.engines import (
+    audio_events,
+    deepfilter,
+    demucs_engine,
+    diarization,
+    musicgen,
+    streaming,
+    translation,
+    whisper,
+    xtts,
+)
 from sidecar.v1 import (
     cues_pb2,
     diarization_pb2,
@@ -18,6 +28,7 @@ from sidecar.v1 import (
     streaming_recognition_pb2,
     synthesis_pb2,
     transcription_pb2,
+    translation_pb2,
 )
 
 
@@ -140,6 +151,15 @@ SERVICES = {
         ),
         not_flags=frozenset({"pcm_format"}),
     ),  # the capture sends 16 kHz mono s16le
+    "translation": Surfaces(
+        translation_pb2.TranslationOptions,
+        translation.TranslationOptions,
+        "subtitle",  # --to
+        to_engine={},
+        to_flag={"model": "translation_model", "beam_size": "translation_beam_size"},
+        server_only=frozenset({"model"}),
+        engine_only=frozenset({"max_length_ratio"}),  # a guard against a model that repeats itself
+    ),
 }
 
 

@@ -36,6 +36,8 @@ from sidecar.v1 import (
     synthesis_pb2_grpc,
     transcription_pb2,
     transcription_pb2_grpc,
+    translation_pb2,
+    translation_pb2_grpc,
 )
 from sidecar_common.limits import RETRY_DELAY_METADATA
 
@@ -173,6 +175,7 @@ class SidecarClient:
         self.diarization = diarization_pb2_grpc.DiarizationServiceStub(self.channel)
         self.cues = cues_pb2_grpc.CueGenerationServiceStub(self.channel)
         self.events = events_pb2_grpc.EventDetectionServiceStub(self.channel)
+        self.translation = translation_pb2_grpc.TranslationServiceStub(self.channel)
 
     def __enter__(self) -> SidecarClient:
         return self
@@ -412,6 +415,26 @@ class SidecarClient:
     def delete_voice(self, voice_id: str) -> synthesis_pb2.Voice:
         request = synthesis_pb2.DeleteVoiceRequest(voice_id=voice_id)
         return self._unary(self.synthesis.DeleteVoice, request).voice
+
+    def translate(
+        self,
+        texts: Iterable[str],
+        target_language_code: str,
+        *,
+        source_language_code: str = "",
+        options: translation_pb2.TranslationOptions | None = None,
+        validate_only: bool = False,
+    ) -> translation_pb2.TranslateResponse:
+        """Translates texts (at most limits.MAX_TRANSLATION_TEXTS) into one language; the
+        response lists the translations in order. validate_only: check languages and model only."""
+        request = translation_pb2.TranslateRequest(
+            contents=list(texts),
+            source_language_code=source_language_code,
+            target_language_code=target_language_code,
+            options=options,
+            validate_only=validate_only,
+        )
+        return self._unary(self.translation.Translate, request)
 
     def _call(self, start: Callable[[], object], can_retry: bool) -> Call:
         return Call(start, can_retry, self.busy_retries)

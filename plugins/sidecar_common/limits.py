@@ -13,6 +13,11 @@ MAX_WHISPER_PROMPT_CHARS = 1000
 MAX_TEXT_CHARS = 5000  # per Synthesize request; the text is spoken sentence by sentence
 MIN_REFERENCE_SECONDS = 6.0  # of reference audio: XTTS clones a voice from 6 s or more of one speaker
 
+# Translation (NLLB-200, M2M-100, OPUS-MT): per Translate request. These models were trained on
+# sentences; the subtitle command sends a file's sentences in batches of this many.
+MAX_TRANSLATION_TEXTS = 128
+MAX_TRANSLATION_TEXT_CHARS = 2000
+
 # Cues (MusicGen).
 MAX_CUE_SECONDS = 30.0  # MusicGen was trained on 30 s clips
 DEFAULT_CUE_SECONDS = 8.0

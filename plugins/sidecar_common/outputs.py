@@ -6,7 +6,9 @@ An output is written to a temporary file beside its target and committed when co
   placeholder. This needs no hard links, which exFAT and some SMB mounts lack.
 - with overwrite, the temporary file is renamed over the target.
 Several outputs of one job (stems) are committed together: all of them, or none.
-Files get the permissions the user's umask gives, as any program's new files do.
+Files get the permissions the user's umask gives, as any program's new files do: the staged
+file is created by the kernel with mode 0666 less the umask in force at that moment (and any
+default ACL of the folder), not by tempfile.mkstemp, whose 0600 would survive the rename.
 """
 
 from __future__ import annotations
@@ -14,17 +16,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import tempfile
+import secrets
 from collections.abc import Iterator, Sequence
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()  # read once: os.umask can only be read by setting it
+_NAME_TRIES = 100  # random staging names to try before giving up (as tempfile does)
 
 
 class OutputExistsError(FileExistsError):
@@ -34,11 +29,16 @@ class OutputExistsError(FileExistsError):
 def staging_path(target: str | os.PathLike) -> pathlib.Path:
     """A new, empty temporary file beside `target` with the umask's permissions."""
     target = pathlib.Path(target)
-    # The target's suffix last, for tools that choose a format by it (ffmpeg).
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
-    os.close(fd)
-    os.chmod(name, 0o666 & ~_UMASK)
-    return pathlib.Path(name)
+    for _ in range(_NAME_TRIES):
+        # The target's suffix last, for tools that choose a format by it (ffmpeg).
+        path = target.parent / f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def commit(staged: str | os.PathLike, target: str | os.PathLike, *, overwrite: bool) -> pathlib.Path:

@@ -5,9 +5,12 @@ into cues that respect line length, line count, time on screen and reading speed
 where a subtitler would: sentence ends, clause boundaries, pauses and speaker changes.
 Cutting words into cues is a small dynamic program: hard limits say which runs of words may
 form a cue, and a cost ranks the rest (reading speed, time on screen, break quality), so the
-chosen cuts are the best overall rather than the first that fit. Cue times are whole
-milliseconds, the resolution of SRT and WebVTT, so what is written is exactly what was built.
-Standard library only. One file of about 480 lines on purpose: the cue rules, their cost and
+chosen cuts are the best overall rather than the first that fit. A cue too short or too fast
+to read costs more than anything else: where staying up into the silence after it (or, up to
+LEAD_IN_SECONDS, before it) cannot make it readable, it merges with a neighbour, across a
+pause if need be. Cue times are whole milliseconds, the resolution of SRT and WebVTT, so what
+is written is exactly what was built. Other formats are in caption_formats.
+Standard library only. One file of about 520 lines on purpose: the cue rules, their cost and
 the writers that format the cues they make change together.
 """
 
@@ -17,10 +20,13 @@ import math
 import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-PAUSE_SECONDS = 1.0  # a silence this long between words always ends a cue
+PAUSE_SECONDS = 1.0  # a silence this long between words ends a cue, unless the cue rules need otherwise
+# A cue blocked by the next one may appear this much before its first word, in the silence
+# before it, to stay up long enough to be read.
+LEAD_IN_SECONDS = 0.5
 MIN_SENTENCE_FILL = 1 / 3  # share of a cue's capacity from which a sentence end closes it
 SENTENCE_END = (".", "?", "!", "…")
 CLAUSE_END = (",", ";", ":")
@@ -52,6 +58,13 @@ FILL_PENALTY = 10.0  # squared share of unused capacity: prefers even cues to a 
 READING_PENALTY = 25.0  # per character beyond max_chars_per_second: more than a cut costs
 SHORT_PENALTY = 40.0  # per second a cue cannot stay up for min_duration
 ONE_WORD_PENALTY = 15.0
+# A cue too short or too fast to read costs more than anything else, a cue across a pause
+# more than all a merge could gain in style: cues span a pause only where that keeps them
+# readable, the shortest pause first.
+RULE_PENALTY = 200.0
+PAUSE_PENALTY = 60.0
+PAUSE_SECOND_PENALTY = 10.0  # per second of the pause beyond PAUSE_SECONDS
+MAX_PAUSE_PENALTY = 100.0
 
 # Line costs, in characters of imbalance between the lines.
 LINE_BREAK_BONUS = {"sentence": 16.0, "clause": 12.0, "conjunction": 8.0, "weak": -8.0}
@@ -69,6 +82,7 @@ class TimedWord:
     start: float  # seconds from the media start
     end: float
     speaker: str | None = None  # speaker label when diarization ran
+    probability: float | None = None  # the model's confidence, 0 to 1, when it gave one
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,9 @@ class Cue:
     end: float
     lines: tuple[str, ...]
     speaker: str | None = None
+    # The words shown, as build_cues cleaned them, for formats that time each word (karaoke,
+    # JSON); empty for cues read from a file. Not part of equality: a cue is what it shows.
+    words: tuple[TimedWord, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def text(self) -> str:
@@ -163,8 +180,8 @@ def _clean(words: Iterable[TimedWord], media_duration: float | None) -> list[Tim
         text = " ".join(word.text.split())
         if not text or not (math.isfinite(word.start) and math.isfinite(word.end)):
             continue
-        if cleaned and is_mark(text):  # punctuation sent on its own ends the word before
-            cleaned[-1] = TimedWord(cleaned[-1].text + text, cleaned[-1].start, cleaned[-1].end, cleaned[-1].speaker)
+        if cleaned and (is_mark(text) or _continues(word.text)):
+            cleaned[-1] = _joined(cleaned[-1], text, word, media_duration)
             continue
         start = max(word.start, floor)
         if media_duration is not None and start >= media_duration:
@@ -172,27 +189,52 @@ def _clean(words: Iterable[TimedWord], media_duration: float | None) -> list[Tim
         end = max(word.end, start)
         if media_duration is not None:
             end = min(end, media_duration)
-        cleaned.append(TimedWord(text, start, end, word.speaker or None))
+        cleaned.append(TimedWord(text, start, end, word.speaker or None, word.probability))
         floor = start
     return cleaned
+
+
+def _continues(raw: str) -> bool:
+    """Whether a word as decoded belongs to the one before: no space before it, and it starts
+    with a mark, as Whisper splits "www.Marxists.org" into " www", ".Marxists", ".org"."""
+    return bool(raw) and not raw[0].isspace() and not _WORD_CHARACTER.match(raw[0])
+
+
+def _joined(previous: TimedWord, text: str, word: TimedWord, media_duration: float | None) -> TimedWord:
+    """`previous` with `text` appended; a mark sent alone (as live streams send the one that
+    ends a word) adds no time, a word's rest lasts until it ends."""
+    end = previous.end if is_mark(text) else max(previous.end, word.end)
+    if media_duration is not None:
+        end = min(end, media_duration)
+    sure = [p for p in (previous.probability, word.probability) if p is not None]
+    return TimedWord(previous.text + text, previous.start, end, previous.speaker, min(sure) if sure else None)
 
 
 def _group(words: Sequence[TimedWord], rules: CueRules, horizon: float) -> list[list[TimedWord]]:
     """Split words into cues at the cheapest set of cut points (dynamic programming).
 
-    Hard limits decide which runs of words may form a cue at all; `_cue_cost` ranks the
-    rest, so one fast phrase or a badly placed cut cannot force bad cues later on, as a
-    greedy fill would.
+    Hard limits (speaker, lines, max_duration) decide which runs of words may form a cue at
+    all; `_cue_cost` ranks the rest, so one fast phrase or a badly placed cut cannot force bad
+    cues later on, as a greedy fill would.
     """
     n = len(words)
     best = [0.0] + [math.inf] * n  # best[b]: cheapest cost of cutting words[:b] into cues
     back = [0] * (n + 1)
+    busy = [0.0] * (n + 1)  # busy[b]: until when the last of those cues wants to stay up
     for a in range(n):
-        lines, length, chars = 0, 0, -1
+        # SRT puts "SPEAKER_1: " before the first line: its room is kept there, and it is read.
+        prefix = _speaker_prefix(words[a])
+        lines, length = (1, len(prefix)) if prefix else (0, 0)
+        chars, pauses = len(prefix) if prefix else -1, 0.0
+        # It may start early into the silence the cue before leaves (_time_cues decides).
+        start = words[a].start - min(LEAD_IN_SECONDS, max(0.0, words[a].start - busy[a]))
         for b in range(a + 1, n + 1):
             word = words[b - 1]
-            if b - 1 > a and not _may_join(words[a], words[b - 2], word, rules):
+            if b - 1 > a and not _may_join(words[a], word, words[b] if b < n else None, rules):
                 break
+            silence = word.start - words[b - 2].end if b - 1 > a else 0.0
+            if silence >= PAUSE_SECONDS:
+                pauses += min(MAX_PAUSE_PENALTY, PAUSE_PENALTY + PAUSE_SECOND_PENALTY * (silence - PAUSE_SECONDS))
             if lines and length + 1 + len(word.text) <= rules.max_line_chars:
                 length += 1 + len(word.text)
             else:  # greedy filling gives the fewest lines for a fixed word order
@@ -200,9 +242,13 @@ def _group(words: Sequence[TimedWord], rules: CueRules, horizon: float) -> list[
             if lines > rules.max_lines:
                 break
             chars += 1 + len(word.text)
-            cost = best[a] + _cue_cost(words, a, b, chars, horizon, rules)
+            shown = chars - (lines - 1)  # line breaks are not read
+            until = words[b].start if b < n else horizon  # it may stay up until the next word
+            available = min(rules.max_duration, until - start)
+            cost = best[a] + _cue_cost(words, a, b, shown, available, rules) + pauses
             if cost <= best[b]:  # on ties, the later start: fuller early cues
-                best[b], back[b] = cost, a
+                wanted = words[a].start + max(rules.min_duration, shown / rules.max_chars_per_second)
+                best[b], back[b], busy[b] = cost, a, min(until, max(word.end, wanted))
     groups: list[list[TimedWord]] = []
     b = n
     while b:
@@ -211,30 +257,33 @@ def _group(words: Sequence[TimedWord], rules: CueRules, horizon: float) -> list[
     return groups[::-1]
 
 
-def _may_join(first: TimedWord, previous: TimedWord, word: TimedWord, rules: CueRules) -> bool:
-    """Whether `word` may extend the cue running from `first` through `previous`."""
-    return (
-        word.speaker == first.speaker
-        and word.start - previous.end < PAUSE_SECONDS
-        and word.end - first.start <= rules.max_duration + _EPS
-    )
+def _speaker_prefix(word: TimedWord) -> str:
+    return f"{word.speaker}:" if word.speaker else ""
 
 
-def _cue_cost(words: Sequence[TimedWord], a: int, b: int, chars: int, horizon: float, rules: CueRules) -> float:
-    """Cost of making words[a:b], `chars` characters long, one cue."""
+def _may_join(first: TimedWord, word: TimedWord, following: TimedWord | None, rules: CueRules) -> bool:
+    """Whether `word` may extend the cue that starts with `first`. A word is shown only until
+    the next one starts, however long the model says it lasts."""
+    end = word.end if following is None else min(word.end, max(following.start, word.start))
+    return word.speaker == first.speaker and end - first.start <= rules.max_duration + _EPS
+
+
+def _cue_cost(words: Sequence[TimedWord], a: int, b: int, shown: int, available: float, rules: CueRules) -> float:
+    """Cost of making words[a:b] one cue of `shown` characters that can stay up `available`
+    seconds (pauses aside)."""
     following = words[b] if b < len(words) else None
-    until = following.start if following is not None else horizon  # it may stay up until then
-    available = min(rules.max_duration, until - words[a].start)
     capacity = rules.max_lines * rules.max_line_chars
-    cost = CUE_COST + FILL_PENALTY * max(0.0, 1 - chars / capacity) ** 2
+    cost = CUE_COST + FILL_PENALTY * max(0.0, 1 - shown / capacity) ** 2
     # Counting the space after the cue too keeps cuts from looking like a cure for fast speech.
-    cost += READING_PENALTY * max(0.0, chars + 1 - rules.max_chars_per_second * available)
+    cost += READING_PENALTY * max(0.0, shown + 1 - rules.max_chars_per_second * available)
     cost += SHORT_PENALTY * max(0.0, rules.min_duration - available)
+    if available < rules.min_duration - MIN_CUE_SECONDS or shown > rules.max_chars_per_second * available + _EPS:
+        cost += RULE_PENALTY
     if b - a == 1:
         cost += ONE_WORD_PENALTY
     if following is not None:
         kind = _break_kind(words[b - 1].text, following.text)
-        if kind == "sentence" and chars < MIN_SENTENCE_FILL * capacity:
+        if kind == "sentence" and shown < MIN_SENTENCE_FILL * capacity:
             kind = "clause"  # a short sentence is a fine place to cut, not a reason to
         cost -= CUE_BREAK_BONUS.get(kind, 0.0)
     return cost
@@ -242,28 +291,36 @@ def _cue_cost(words: Sequence[TimedWord], a: int, b: int, chars: int, horizon: f
 
 def _time_cues(groups: list[list[TimedWord]], rules: CueRules, horizon: float) -> list[Cue]:
     """Times for each group: from its first word, extended toward min_duration and reading
-    speed, never into the next cue, past max_duration or past the media."""
+    speed, never into the next cue, past max_duration or past the media; where that is not
+    enough, starting up to LEAD_IN_SECONDS early, never into the cue before."""
     cues: list[Cue] = []
     horizon_ms = math.inf if horizon == math.inf else _ms(horizon)
     longest_ms = _ms(rules.max_duration, ROUND_FLOOR)
     free_ms = 0  # where the previous cue ended
     for n, group in enumerate(groups):
-        lines = _layout([w.text for w in group], rules)
-        start = group[0].start
+        prefix = _speaker_prefix(group[0])
+        lines = _layout([prefix, *(w.text for w in group)] if prefix else [w.text for w in group], rules)
+        if prefix:  # the room is kept, the label is written by the format (names may replace it)
+            lines = tuple(line for line in (lines[0][len(prefix) :].lstrip(), *lines[1:]) if line)
         next_start = groups[n + 1][0].start if n + 1 < len(groups) else horizon
-        wanted = max(
-            group[-1].end,
-            start + rules.min_duration,
-            start + sum(map(len, lines)) / rules.max_chars_per_second,
-        )
         # In whole milliseconds, at least one, so words the model gave no duration (a speaker
         # turn at one instant) keep a cue; the next cue then starts that millisecond later.
-        start_ms = max(_ms(start), free_ms)
-        end_ms = max(_ms(min(wanted, next_start, start + rules.max_duration)), start_ms + 1)
+        # Reading time rounds up, so a cue extended for it is never a hair too fast.
+        start_ms = max(_ms(group[0].start), free_ms)
+        wanted_ms = max(
+            _ms(group[-1].end),
+            start_ms + _ms(rules.min_duration, ROUND_CEILING),
+            start_ms
+            + _ms((sum(map(len, lines)) + len(prefix) + bool(prefix)) / rules.max_chars_per_second, ROUND_CEILING),
+        )
+        next_ms = math.inf if next_start == math.inf else _ms(next_start)
+        end_ms = max(min(wanted_ms, next_ms, start_ms + longest_ms), start_ms + 1)
         end_ms = min(end_ms, start_ms + longest_ms, horizon_ms)
+        lead_ms = min(wanted_ms - end_ms, _ms(LEAD_IN_SECONDS), start_ms - free_ms, start_ms + longest_ms - end_ms)
+        start_ms -= max(lead_ms, 0)
         if end_ms <= start_ms:
             continue  # starts at the very end of the media
-        cues.append(Cue(start_ms / 1000, end_ms / 1000, lines, group[0].speaker))
+        cues.append(Cue(start_ms / 1000, end_ms / 1000, lines, group[0].speaker, tuple(group)))
         free_ms = end_ms
     return cues
 

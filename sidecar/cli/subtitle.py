@@ -1,35 +1,47 @@
-"""`sidecar subtitle`: caption any audio or video file into SRT or WebVTT (and mux it)."""
+"""`sidecar subtitle`: caption any audio or video file into SRT, WebVTT, ASS, JSON or text (and
+mux it); several files or folders through subtitle_batch, formats and cue rules in subtitle_formats."""
 
 from __future__ import annotations
 
 import argparse
 import pathlib
 import shutil
-import subprocess
 import sys
-import tempfile
 
+from sidecar.cli import translations
 from sidecar.cli.connection import add_server_arguments, connect
-from sidecar.cli.files import UsageError, check_output, committed, require_input, write_output
+from sidecar.cli.files import UsageError, check_output, require_input, write_output
+from sidecar.cli.muxing import MUX_CODECS, MuxError, Track, mux
 from sidecar.cli.progress import ProgressBar
+from sidecar.cli.subtitle_formats import (
+    FORMATS,
+    add_format_arguments,
+    check_format,
+    cue_rules,
+    default_output,
+    writer_for,
+)
 from sidecar_client.captions import cues_for
-from sidecar_common import outputs, subtitles
 from sidecar_common.limits import BEAM_SIZE
-
-FORMATS = {**subtitles.WRITERS, ".txt": subtitles.format_audacity_labels}
-# Subtitle codec each container takes when muxing.
-MUX_CODECS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "srt", ".webm": "webvtt"}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("subtitle", help="caption an audio or video file to SRT/WebVTT")
-    p.add_argument("input", type=pathlib.Path, help="any audio or video file FFmpeg reads")
+    p = subparsers.add_parser("subtitle", help="caption audio or video files to SRT/WebVTT/ASS/JSON/text")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        type=pathlib.Path,
+        metavar="INPUT",
+        help="audio or video files FFmpeg reads, or folders of them (several: a batch, resumable)",
+    )
     p.add_argument(
         "-o",
         "--output",
         type=pathlib.Path,
-        help="subtitle file: .srt, .vtt, or .txt (Audacity labels); default INPUT.srt",
+        help="subtitle file: .srt, .vtt, .ass, .json, .txt (plain text) or .labels.txt (Audacity labels); "
+        "default INPUT.srt; with several inputs, a folder for them",
     )
+    add_format_arguments(p)
     p.add_argument("--language", help="spoken language (e.g. en, de); default: detect")
     p.add_argument("--translate", action="store_true", help="translate the speech into English")
     p.add_argument("--model", help="Whisper model name or directory (default: the server's)")
@@ -57,12 +69,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--diarize", action="store_true", help='label who speaks (SRT "SPEAKER_1: " prefix, WebVTT <v> voice tags)'
     )
     diarize.add_speaker_arguments(p)
+    translations.add_arguments(p)
     add_server_arguments(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from sidecar.cli import subtitle_batch
+
+    return subtitle_batch.run(args, run_one)
+
+
+def run_one(args: argparse.Namespace, bar=None) -> int:
+    """Captions args.input; `bar` takes its progress (default: a bar of its own)."""
     output = plan_output(args)
+    targets = translations.plan(args, output)
     mux_output = plan_mux_output(args) if args.mux else None
     speakers, names = plan_speakers(args, output)
     from sidecar.v1 import transcription_pb2
@@ -81,19 +102,22 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         language_per_segment=args.language_per_segment,
     )
-    bar = ProgressBar(args.input.name, enabled=False if args.quiet else None)
+    bar = bar or ProgressBar(args.input.name, enabled=False if args.quiet else None)
     try:
         with connect(args) as client:
+            translations.check(client, args, targets)
             transcript = client.transcribe(
                 args.input, options=options, on_progress=lambda p: bar.update(p.fraction_done, p.stage)
             )
+            cues = cues_for(transcript, cue_rules(args))
+            tracks = translations.translate(client, args, targets, transcript, cues, cue_rules(args))
     except SidecarError as exc:
         bar.close()
         print(f"sidecar subtitle: {args.input}: {exc}", file=sys.stderr)
         return 1
     bar.close()
-    cues = cues_for(transcript)
-    write_output(output, FORMATS[output.suffix.lower()](cues, names), force=args.force)
+    write_output(output, writer_for(output, args)(cues, names), force=args.force)
+    translations.write(targets, tracks, lambda cues: writer_for(output, args)(cues, names), force=args.force)
     if not args.quiet:
         info = transcript.info
         print(
@@ -104,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     if mux_output is not None:
         srt = output if output.suffix.lower() == ".srt" else None
         try:
-            mux(args.input, cues, mux_output, srt, force=args.force)
+            spoken = "en" if args.translate else transcript.info.language_code or args.language or ""
+            mux(args.input, [Track(cues, spoken, srt), *tracks], mux_output, force=args.force)
         except MuxError as exc:
             print(f"sidecar subtitle: {exc}", file=sys.stderr)
             return 1
@@ -115,8 +140,10 @@ def run(args: argparse.Namespace) -> int:
 
 def plan_output(args: argparse.Namespace) -> pathlib.Path:
     require_input(args.input)
-    output = args.output or args.input.with_suffix(".srt")
+    output = args.output or default_output(args, args.input)
     check_output(output, inputs=[args.input], force=args.force, suffixes=FORMATS)
+    check_format(args, output)
+    cue_rules(args)  # refuses nonsense before the transcription, not after
     return output
 
 
@@ -156,43 +183,3 @@ def plan_mux_output(args: argparse.Namespace) -> pathlib.Path:
     output = args.input.with_name(f"{args.input.stem}.subtitled{args.input.suffix}")
     check_output(output, inputs=[args.input], force=args.force)
     return output
-
-
-class MuxError(Exception):
-    """ffmpeg refused to mux: the subtitles are written, the video copy is not."""
-
-
-def mux(video: pathlib.Path, cues, output: pathlib.Path, srt: pathlib.Path | None, *, force: bool) -> None:
-    """Copies every stream of the video and adds the subtitles; the original is only read."""
-    codec = MUX_CODECS[video.suffix.lower()]
-    with tempfile.TemporaryDirectory(prefix="sidecar-mux-") as tmp:
-        if srt is None:
-            srt = pathlib.Path(tmp) / "subtitles.srt"
-            srt.write_text(subtitles.format_srt(cues), encoding="utf-8")
-        staging = outputs.staging_path(output)  # beside the output: the commit is a rename
-        command = [
-            "ffmpeg",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(video),
-            "-i",
-            str(srt),
-            "-map",
-            "0",
-            "-map",
-            "1",
-            "-c",
-            "copy",
-            "-c:s",
-            codec,
-            str(staging),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            staging.unlink(missing_ok=True)
-            raise MuxError(f"ffmpeg could not mux {video}: {done.stderr.strip()[-500:]}")
-        with committed(output):
-            outputs.commit(staging, output, overwrite=force)

@@ -14,6 +14,7 @@ from sidecar.engines import (
     diarization,
     musicgen,
     pyannote_backend,
+    translation,
     whisper,
     xtts,
 )
@@ -33,6 +34,7 @@ MODEL_FAMILIES: tuple[ModelFamily, ...] = (
     pyannote_backend.MODEL_FAMILY,
     musicgen.MODEL_FAMILY,
     audio_events.MODEL_FAMILY,
+    translation.MODEL_FAMILY,
 )
 
 

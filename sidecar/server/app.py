@@ -26,6 +26,7 @@ from sidecar.server import (
     streaming_recognition,
     synthesis,
     transcription,
+    translation,
 )
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ SERVICE_MODULES = [
     diarization,
     cues,
     events,
+    translation,
 ]
 
 

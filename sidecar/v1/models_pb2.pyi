@@ -23,6 +23,7 @@ class Capability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAPABILITY_CUE_GENERATION: _ClassVar[Capability]
     CAPABILITY_EVENT_DETECTION: _ClassVar[Capability]
     CAPABILITY_STREAMING_RECOGNITION: _ClassVar[Capability]
+    CAPABILITY_TEXT_TRANSLATION: _ClassVar[Capability]
 CAPABILITY_UNSPECIFIED: Capability
 CAPABILITY_TRANSCRIPTION: Capability
 CAPABILITY_TRANSLATION: Capability
@@ -34,6 +35,7 @@ CAPABILITY_SYNTHESIS: Capability
 CAPABILITY_CUE_GENERATION: Capability
 CAPABILITY_EVENT_DETECTION: Capability
 CAPABILITY_STREAMING_RECOGNITION: Capability
+CAPABILITY_TEXT_TRANSLATION: Capability
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("capability",)

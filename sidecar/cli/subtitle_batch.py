@@ -1,0 +1,120 @@
+"""`sidecar subtitle` on several inputs: files and folders of media, one sidecar, one progress bar.
+
+A batch goes on past a file that fails (it says why) and exits 1 at the end if any did. It can
+be run again after an interruption: an input whose subtitle file exists is skipped unless
+--force. With several inputs, `-o` names a folder for the outputs (made if missing); without
+it each output goes beside its input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import pathlib
+import sys
+from collections.abc import Callable, Iterator
+
+from sidecar.cli.files import UsageError, require_input
+from sidecar.cli.progress import ProgressBar
+from sidecar.cli.subtitle_formats import default_output, suffix_of
+
+# What a folder's files are taken for: media FFmpeg reads (other files there are left alone).
+MEDIA_SUFFIXES = frozenset(
+    ".aac .aif .aiff .amr .avi .flac .flv .m2ts .m4a .m4b .m4v .mka .mkv .mov .mp2 .mp3 .mp4 .mpeg .mpg "
+    ".mts .oga .ogg .ogv .opus .ts .wav .weba .webm .wma .wmv".split()
+)
+
+RunOne = Callable[[argparse.Namespace, "FileShare | None"], int]
+
+
+def run(args: argparse.Namespace, run_one: RunOne) -> int:
+    """One file as `sidecar subtitle` always ran; several one after another."""
+    if len(args.inputs) == 1 and not args.inputs[0].is_dir():
+        args.input = args.inputs[0]
+        return run_one(args, None)
+    jobs = plan(args)
+    done, skipped, failed = 0, [], []
+    bar = ProgressBar(f"{len(jobs)} files", enabled=False if args.quiet else None)
+    try:
+        with _one_sidecar(args):
+            for n, (source, output) in enumerate(jobs):
+                if output.exists() and not args.force:
+                    skipped.append(output)
+                    bar.update((n + 1) / len(jobs), f"{source.name}: done before")
+                    continue
+                one = copy.copy(args)
+                one.input, one.output = source, output
+                try:
+                    code = run_one(one, FileShare(bar, n, len(jobs), source.name))
+                except (UsageError, OSError) as exc:  # this file's problem: the batch goes on
+                    print(f"sidecar subtitle: {source}: {exc}", file=sys.stderr)
+                    code = 1
+                if code:
+                    failed.append(source)
+                else:
+                    done += 1
+    finally:
+        bar.close()
+    if not args.quiet or failed:
+        summary = f"{len(jobs)} files: {done} captioned"
+        if skipped:
+            summary += f", {len(skipped)} skipped (their output exists; --force redoes them)"
+        if failed:
+            summary += f", {len(failed)} failed: {', '.join(map(str, failed))}"
+        print(summary, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def plan(args: argparse.Namespace) -> list[tuple[pathlib.Path, pathlib.Path]]:
+    """(input, output) for every input; refuses -o FILE and two inputs that would share an output."""
+    folder = args.output
+    if folder is not None and (suffix_of(folder) is not None or folder.is_file()):
+        raise UsageError(f"-o {folder}: with several inputs, -o names a folder for the subtitle files")
+    sources = [source for given in args.inputs for source in expand(given)]
+    if not sources:
+        raise UsageError(f"no media files in {', '.join(map(str, args.inputs))}")
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    jobs, claimed = [], {}
+    for source in dict.fromkeys(sources):  # a file named twice is captioned once
+        output = default_output(args, source, folder)
+        if output.resolve() in claimed:
+            raise UsageError(f"{claimed[output.resolve()]} and {source} would both write {output}")
+        claimed[output.resolve()] = source
+        jobs.append((source, output))
+    return jobs
+
+
+def expand(given: pathlib.Path) -> list[pathlib.Path]:
+    """A file as it is; a folder's media files (not its subfolders'), in name order."""
+    if given.is_dir():
+        return sorted(p for p in given.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+    return [require_input(given)]
+
+
+class FileShare:
+    """One file's progress as its share of the batch's bar."""
+
+    def __init__(self, bar: ProgressBar, index: int, count: int, name: str) -> None:
+        self._bar, self._index, self._count, self._name = bar, index, count, name
+
+    def update(self, fraction: float, stage: str = "") -> None:
+        self._bar.update((self._index + min(max(fraction, 0.0), 1.0)) / self._count, f"{self._name}: {stage}")
+
+    def close(self) -> None:
+        """The batch's bar stays open for the next file."""
+
+
+@contextlib.contextmanager
+def _one_sidecar(args: argparse.Namespace) -> Iterator[None]:
+    """Without --server, one in-process sidecar for the whole batch (models load once): every
+    file then reaches it as --server."""
+    if args.server:
+        yield
+        return
+    from sidecar.server.inprocess import InProcessSidecar
+
+    with InProcessSidecar() as server:
+        args.server, args.token, args.token_file = server.address, server.config.token, None
+        yield
