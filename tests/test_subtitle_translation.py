@@ -150,3 +150,32 @@ def test_a_bad_target_language_is_a_clear_error_before_any_work(m2m100, tmp_path
     ]:
         done = sidecar("subtitle", clip, *flags, cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+# --- `sidecar live --to` ------------------------------------------------------------------------
+
+
+def test_live_captions_translated_as_they_become_final(m2m100, tmp_path):
+    """Each final is translated beside the captions: shown under them as "(es) ...", and written
+    to live.es.srt on the original's times, within the cue rules."""
+    from tests.cue_rules import check_srt
+    from tests.streaming_fixtures import speech, write_wav
+
+    audio, _ = speech("1089-134691-0000", "1089-134691-0001", pause=1.5, tail=1.0)
+    wav = write_wav(tmp_path / "two.wav", audio)
+    done = sidecar(
+        "live", "-i", wav, "--fast", "-o", "live.srt", "--to", "es", "--translation-model", m2m100, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    original = subtitles.parse_srt((tmp_path / "live.srt").read_text())
+    translated = subtitles.parse_srt((tmp_path / "live.es.srt").read_text())
+    assert original and translated
+    check_srt(tmp_path / "live.es.srt", len(audio) / 16_000 + RULES.max_duration)
+    assert translated[0].start >= original[0].start - 0.5 and translated[-1].end <= original[-1].end + 7
+    shown = [line for line in done.stdout.splitlines() if "] (es) " in line]
+    assert shown and "live.es.srt: " in done.stderr
+    bad = sidecar("live", "-i", wav, "--fast", "--to", "xx", "--translation-model", m2m100, cwd=tmp_path)
+    assert bad.returncode == 1 and "unknown target language 'xx'" in bad.stderr, bad.stderr
+    for flags, message in [(["--to", "es,fr"], "give one language code"), (["--translation-model", "x"], "needs --to")]:
+        refused = sidecar("live", "-i", wav, "--fast", *flags, cwd=tmp_path)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr

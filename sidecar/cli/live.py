@@ -8,6 +8,10 @@ file rewritten atomically after every final result, valid at every moment. This 
 shows the captions: final ones as lines, the pending (interim) words on the line below on a
 terminal, and with --obs in an OBS Text source and OBS's stream through obs-websocket.
 Ctrl-C ends a device's capture; the pending words are finalized before the command exits.
+With --to each final is translated too (live_translation.py).
+
+A little over 400 lines on purpose: the terminal, the caption files and OBS follow the one
+stream of finals here, in one loop.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 import threading
 import time
 
+from sidecar.cli import live_translation
 from sidecar.cli.connection import add_server_arguments, connect
 from sidecar.cli.files import UsageError, check_output
 from sidecar_client import SidecarError, live
@@ -96,6 +101,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=rollup.BoardOptions.chars_per_line,
         help="characters per line in the Text source (default %(default)s)",
     )
+    live_translation.add_arguments(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     add_server_arguments(p)
@@ -105,6 +111,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     check_input(args.input)
     output = plan_output(args) if args.output else None
+    translated_output = live_translation.plan(args, output)
     board = board_options(args)
     display = Display(sys.stdout, board.chars_per_line, interim=not args.no_interim, quiet=args.quiet)
     try:
@@ -114,12 +121,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"sidecar live: {exc}", file=sys.stderr)
         return 1
     writer = live.CaptionFile(output, overwrite=args.force) if output else None
+    translation = None
     try:
         with connect(args) as client:
+            if args.to:
+                translation = live_translation.LiveTranslation(client, args, translated_output)
             captions = live.LiveCaptions(capture.start(), live_options(args, client))
             # Behind the audio means something only when it arrives at its own pace.
             lag = None if args.fast or args.quiet else live.LagWatch()
-            status, writer = follow(captions.start(), display, writer, obs, lag)
+            status, writer = follow(captions.start(), display, writer, obs, lag, translation)
+            if translation is not None:
+                display.translations(translation.language, translation.finish())
     except SidecarError as exc:
         status = f"failed: {exc}"
     finally:
@@ -130,8 +142,9 @@ def run(args: argparse.Namespace) -> int:
     if status != "ended":
         print(f"sidecar live: {args.input}: {status.removeprefix('failed: ')}", file=sys.stderr)
         return 1
-    if writer is not None and not args.quiet:
-        print(f"{writer.path}: {len(writer.cues())} cues", file=sys.stderr)
+    for done in (writer, translation and translation.writer):
+        if done is not None and not args.quiet:
+            print(f"{done.path}: {len(done.cues())} cues", file=sys.stderr)
     return 0
 
 
@@ -141,6 +154,7 @@ def follow(
     writer: live.CaptionFile | None,
     obs: ObsCaptions | None,
     lag: live.LagWatch | None,
+    translation: live_translation.LiveTranslation | None = None,
 ) -> tuple[str, live.CaptionFile | None]:
     """Shows what arrives until the captions end; the final status, and the caption file
     unless writing it failed. The first Ctrl-C ends the capture (the stream then finalizes its
@@ -168,6 +182,10 @@ def follow(
                         writer = None
                 if obs is not None:
                     obs.final(final)
+                if translation is not None:
+                    translation.add(final)
+            if translation is not None:
+                display.translations(translation.language, translation.take())
             display.interim(update.interim)
             if obs is not None:
                 obs.interim(update.interim)
@@ -346,6 +364,14 @@ class Display:
     def interim(self, text: str) -> None:
         self._pending = text if self._interim else ""
         self._show()
+
+    def translations(self, language: str, done: list) -> None:
+        """Each translated final on a line of its own, "[time] (es) text"; failures as notices."""
+        for item in done:
+            if isinstance(item, str):
+                self.notice(item)
+            elif item.words:
+                self._print([(item.words[0].start, f"({language}) {item.text}")])
 
     def _print(self, lines: list[tuple[float, str]]) -> None:
         if self._quiet:
