@@ -34,6 +34,20 @@ def sidecar_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def m2m100(tmp_path_factory):
+    """A tiny random M2M-100 converted to CTranslate2, as the server's cache would hold it: its
+    directory, for --translation-model or TranslationOptions.model."""
+    pytest.importorskip("sentencepiece")
+    from sidecar.engines import translation_models
+    from tests import translation_fixtures
+
+    checkpoint = translation_fixtures.build_m2m100(tmp_path_factory.mktemp("m2m") / "tiny-m2m100")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SIDECAR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        return translation_models.convert(checkpoint)
+
+
 @pytest.fixture()
 def client(sidecar_server):
     from sidecar_client import SidecarClient

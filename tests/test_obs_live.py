@@ -21,6 +21,7 @@ from sidecar_client.capture import BYTES_PER_SECOND, AudioCapture, ffmpeg_comman
 from sidecar_client.capture import list_devices as live_devices
 from sidecar_common import rollup, subtitles
 from tests.conftest import DATA, word_error_rate
+from tests.cue_rules import check_srt
 from tests.harness import free_port, serve
 from tests.obs_fixtures import SCRIPT
 from tests.streaming_fixtures import boundary_errors, speech, write_wav
@@ -280,6 +281,20 @@ def test_a_webvtt_caption_file_matches_cues_built_from_all_its_words(tmp_path):
         live.CaptionFile(tmp_path / "live.txt")
 
 
+def test_a_cue_held_up_for_reading_ends_where_the_words_after_a_pause_begin(tmp_path):
+    """A translation is often longer than what was said: its cue stays up for reading into the
+    pause after it, but not into the next words, as if every word were cued at once."""
+    said = "que que primero que que lado lado lado que que primero que".split()
+    first = tuple(subtitles.TimedWord(f" {w}", 0.9 + i * 0.15, 1.0 + i * 0.15) for i, w in enumerate(said))
+    later = (subtitles.TimedWord(" Luego", 3.7, 4.1), subtitles.TimedWord(" vino.", 4.2, 4.6))
+    srt = live.CaptionFile(tmp_path / "talk.es.srt")
+    srt.add(live.Final(" ".join(said), first))
+    srt.add(live.Final("Luego vino.", later))  # after a pause: the first cue is frozen
+    cues = srt.cues()
+    assert cues == subtitles.build_cues(first + later) and cues[0].end == 3.7, cues
+    check_srt(tmp_path / "talk.es.srt")
+
+
 def test_options_are_checked():
     with pytest.raises(ValueError, match="no sidecar address"):
         live.LiveOptions(address=" ").validate()
@@ -291,16 +306,21 @@ def test_options_are_checked():
 
 
 class FakeObs(types.ModuleType):
-    """Just enough of obspython for the script's properties and settings (not OBS itself)."""
+    """Just enough of obspython for the script's properties, settings, Text sources and recording
+    events (not OBS itself): the test calls the script's tick as OBS's timer would."""
 
     OBS_TEXT_DEFAULT, OBS_PATH_FILE, OBS_PATH_DIRECTORY, OBS_PATH_FILE_SAVE = 0, 0, 2, 1
     OBS_COMBO_TYPE_EDITABLE, OBS_COMBO_FORMAT_STRING = 1, 3
     OBS_TEXT_INFO, OBS_TEXT_INFO_WARNING = 3, 1
+    OBS_FRONTEND_EVENT_RECORDING_STARTED, OBS_FRONTEND_EVENT_RECORDING_STOPPED = 8, 10
+    NO_OPS = ("timer_add", "timer_remove", "obs_frontend_add_event_callback", "obs_frontend_remove_event_callback")
 
     def __init__(self) -> None:
         super().__init__("obspython")
         self.properties: dict[str, tuple] = {}
         self.sources = [("Captions", "text_ft2_source"), ("Cam", "v4l2_input"), ("Title", "text_gdiplus")]
+        self.texts: dict[str, list[str]] = {}  # each source's text after each update
+        self.recording = ""  # the file OBS records to
 
     def obs_properties_create(self):
         return self.properties
@@ -317,7 +337,33 @@ class FakeObs(types.ModuleType):
             return self._add(name.removeprefix("obs_properties_add_"))
         if name.startswith("obs_data_get_"):
             return lambda data, key: data[key]
+        if name.endswith("_release") or name in self.NO_OPS:
+            return lambda *args: None
         raise AttributeError(name)
+
+    def obs_frontend_recording_active(self):
+        return False
+
+    def obs_frontend_streaming_active(self):
+        return False
+
+    def obs_frontend_get_last_recording(self):
+        return self.recording
+
+    def obs_get_source_by_name(self, name):
+        return next((s for s in self.sources if s[0] == name), None)
+
+    def obs_data_create(self):
+        return {}
+
+    def obs_data_has_user_value(self, data, key):
+        return True  # a font chosen: the script leaves its size alone
+
+    def obs_source_update(self, source, data):
+        self.texts.setdefault(source[0], []).append(data["text"])
+
+    def obs_source_get_settings(self, source):
+        return {"text": self.texts.get(source[0], [""])[-1]}
 
     def obs_property_list_add_string(self, items, label, value):
         items.append(value)
@@ -358,7 +404,7 @@ def test_script_properties(script):
     props = fake.properties
     assert {"status", "refresh", "venv", "address", "token_file", "tls_ca", "text_source", "input", "language",
             "lines", "chars_per_line", "clear_seconds", "srt"} <= set(props)  # fmt: skip
-    assert props["text_source"][3] == ["Captions", "Title"], "only Text sources are offered"
+    assert props["text_source"][3] == props["translated_source"][3] == ["Captions", "Title"], "Text sources only"
     assert props["lines"][2][:2] == (1, 10) and props["chars_per_line"][2][:2] == (8, 200)
     offered = props["input"][3]
     assert "pulse:default" in offered and offered.index("alsa:null") < offered.index("pulse:default"), offered
@@ -377,6 +423,9 @@ def test_script_properties(script):
         "srt": False,
         "clear_seconds": 0,
         "debug_log": "",
+        "translate_to": " es ",
+        "translation_model": "",
+        "translated_source": "Title",
     }
     assert module.read_settings(settings) == module.Settings(
         venv="/v",
@@ -389,6 +438,8 @@ def test_script_properties(script):
         chars_per_line=30,
         srt=False,
         clear_seconds=0,
+        translate_to="es",
+        translated_source="Title",
     )
 
 
@@ -417,3 +468,82 @@ def test_script_checks_the_venvs_python_version(script, tmp_path):
     with pytest.raises(ValueError, match=expected):
         module.site_packages(tmp_path)
     assert module.site_packages(pathlib.Path(sys.prefix)).is_dir()
+
+
+def test_script_translates_the_captions_beside_them_and_into_an_srt(script, sidecar_server, m2m100, tmp_path):
+    """The script driven as OBS would (settings, recording events, timer ticks) against a real
+    sidecar with a tiny random translation model: a language the sidecar refuses shows in the
+    status while the captions go on; Spanish then goes to a Text source of its own and to the
+    recording's talk.es.srt on the captions' times, and under the captions once that source is
+    emptied."""
+    module, fake = script
+    audio, reference = speech("1089-134691-0000", "1089-134691-0001", pause=1.5, tail=1.0)
+    fake.recording = str(tmp_path / "talk.mkv")
+    settings = {
+        "venv": "",
+        "address": sidecar_server.address,
+        "token_file": "",
+        "tls_ca": "",
+        "text_source": "Captions",
+        "input": str(write_wav(tmp_path / "two.wav", audio)),
+        "language": "",
+        "lines": 2,
+        "chars_per_line": 42,
+        "srt": True,
+        "clear_seconds": 0,
+        "debug_log": "",
+        "translate_to": "xx",
+        "translation_model": str(m2m100),
+        "translated_source": "Title",
+    }
+
+    def tick_until(done, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not done():
+            assert time.monotonic() < deadline, f"no {what} in {seconds} s: {module.status_text()}"
+            module.tick()
+            time.sleep(module.TICK_MS / 1000)
+
+    module.script_load(settings)
+    module.script_update(settings)
+    module.on_event(fake.OBS_FRONTEND_EVENT_RECORDING_STARTED)
+    session = module.State.session
+    try:
+        tick_until(lambda: module.State.srt.cues(), 30, "a caption while xx is refused")
+        status = module.status_text()
+        assert f"Sidecar at {sidecar_server.address}: connected" in status, status
+        assert "Translation into xx: failed: INVALID_ARGUMENT: unknown target language 'xx'" in status, status
+        module.State.data = {}
+        module.script_properties()
+        assert ("info type", fake.OBS_TEXT_INFO_WARNING) in fake.properties["status"][3]
+        module.script_update({**settings, "translate_to": "es"})
+        tick_until(lambda: module.State.pending is None, 5, "Spanish applied")
+        assert module.State.session is session, "the captions go on: only the translation starts again"
+        tick_until(lambda: not session.running and not module.State.translation.backlog, 60, "every translation")
+        module.tick()  # takes the last ones
+        status = module.status_text()
+        assert "Translating into es" in status and "Writing talk.es.srt" in status, status
+        module.script_update({**settings, "translate_to": "es", "translated_source": ""})
+        tick_until(lambda: module.State.pending is None, 5, "the translation under the captions")
+        module.tick()
+        together = fake.texts["Captions"][-1].splitlines()
+        module.on_event(fake.OBS_FRONTEND_EVENT_RECORDING_STOPPED)
+    finally:
+        module.script_unload()
+
+    original = subtitles.parse_srt((tmp_path / "talk.srt").read_text())
+    assert word_error_rate(reference, " ".join(" ".join(c.lines) for c in original)) < 0.3, original
+    translated = subtitles.parse_srt((tmp_path / "talk.es.srt").read_text())
+    assert translated and not (tmp_path / "talk.xx.srt").exists()
+    check_srt(tmp_path / "talk.es.srt")
+    # Each translation is spread over its original's words: within the captions' times, but for
+    # the lead-in and the time to read that a longer text may take (SRT times are whole ms).
+    assert original[0].end < translated[0].start, "the captions said while xx was refused stay untranslated"
+    assert original[-1].start - subtitles.LEAD_IN_SECONDS - 0.001 <= translated[0].start < original[-1].end
+    assert translated[-1].end <= original[-1].end + subtitles.CueRules().max_duration
+    shown = [text for text in fake.texts["Title"] if text]
+    assert shown and fake.texts["Title"][-1] == "", "emptied when the translation moved under the captions"
+    written = " ".join(" ".join(c.lines) for c in translated).split()
+    assert set(shown[-1].split()) <= set(written), (shown[-1], written)
+    assert len(together) > 2 and set(together[-1].split()) <= set(written), together
+    assert fake.texts["Captions"][-1] == "", "no caption stays on screen once the script is unloaded"

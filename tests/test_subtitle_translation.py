@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import av
-import pytest
 
 from sidecar_common import subtitle_translation as st
 from sidecar_common import subtitles
 from sidecar_common.limits import MAX_TRANSLATION_TEXTS
-from tests import media_files, translation_fixtures
+from tests import media_files
 
 RULES = subtitles.CueRules()
 SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
@@ -103,18 +102,6 @@ def test_sentences_go_in_batches_and_repeats_once():
 
 
 # --- `sidecar subtitle --to` through a real sidecar -------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def m2m100(tmp_path_factory):
-    """A tiny random M2M-100 converted to CTranslate2, as the server's cache would hold it."""
-    pytest.importorskip("sentencepiece")
-    from sidecar.engines import translation_models
-
-    checkpoint = translation_fixtures.build_m2m100(tmp_path_factory.mktemp("m2m") / "tiny-m2m100")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SIDECAR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        return translation_models.convert(checkpoint)
 
 
 def sidecar(*args, cwd):

@@ -1,9 +1,10 @@
-"""OBS Studio script: live captions from the audio sidecar into a Text source, an SRT and the stream.
+"""OBS Studio script: live captions from the audio sidecar into a Text source, an SRT and the stream,
+and translated live captions beside them.
 
-About 590 lines on purpose: OBS loads a script as one file, and what is here is OBS's side of
-live captions (properties, settings applied off the interface thread, the Text source, the
-recording's SRT, stream captions); capture, streaming, layout and caption files are in
-sidecar_client and sidecar_common.
+About 770 lines on purpose: OBS loads a script as one file, and what is here is OBS's side of
+live captions (properties, settings applied off the interface thread, the Text sources, the
+recording's SRTs, stream captions); capture, streaming, translating, layout and caption files
+are in sidecar_client and sidecar_common.
 
 Load it in Tools > Scripts (OBS 28+ with Python scripting). OBS's Python API cannot hand a
 script an audio source's samples, so the script captures audio itself with an ffmpeg process
@@ -13,6 +14,12 @@ recording it writes an SRT next to the recording, timed to it; while streaming i
 captions into the stream a whole line at a time (CEA-608 captions,
 `obs_output_output_caption_text2`). When the
 sidecar restarts it reconnects by itself; a capture device that goes away is reopened.
+
+With "Translate into" set, each final caption is also translated through the sidecar's
+TranslationService in a thread of its own (`sidecar_client.translating`, as `sidecar live --to`
+does): shown in a Text source of its own, or under the captions when none is chosen, and
+written beside the recording's SRT (talk.es.srt) on the original's times. The stream keeps the
+original captions: CEA-608 has one caption channel here.
 
 OBS calls script_update on its interface thread at every keystroke in a property, so the script
 only notes the new settings there; the timer applies them once typing has paused, and an old
@@ -74,6 +81,9 @@ class Settings:
     srt: bool = True
     clear_seconds: int = 5  # the text clears after this long without new words; 0: never
     debug_log: str = ""  # a file that gets a JSON line per text shown (read back from OBS)
+    translate_to: str = ""  # a language code to translate the captions into; empty: no translation
+    translation_model: str = ""  # the sidecar's translation model; empty: its default
+    translated_source: str = ""  # the Text source of the translation; empty: under the captions
 
 
 DEFAULTS = Settings()
@@ -108,6 +118,12 @@ class State:
     lag = None  # LagWatch of the running session
     devices = ()  # capture devices found, as sidecar_client.capture.Device
     device_search = None  # the thread listing them
+    translation = None  # LiveTranslation of the running session, while translating
+    translation_problem = ""  # why translation did not start, or the last one that failed
+    translated_board = None  # CaptionBoard of the translated captions
+    translated_shown = None  # the text last put in the translated Text source
+    translated_srt = None  # CaptionFile of the recording's translation, once one arrived
+    translated_srt_refused = None  # a path open_translated_srt must not write (the user's file)
 
 
 def script_description() -> str:
@@ -145,7 +161,8 @@ def script_properties():
         obs.obs_data_set_string(State.data, "status", status_now)
     debug_log({"properties_status": status_now})
     status = obs.obs_properties_add_text(props, "status", "Status", obs.OBS_TEXT_INFO)
-    if State.problem or (State.session is not None and State.status.startswith(("failed", "reconnecting"))):
+    failing = State.session is not None and State.status.startswith(("failed", "reconnecting"))
+    if State.problem or failing or translation_failing():
         obs.obs_property_text_set_info_type(status, obs.OBS_TEXT_INFO_WARNING)
     obs.obs_properties_add_button(props, "refresh", "Refresh status and devices", refresh_clicked)
     obs.obs_properties_add_path(props, "venv", "Sidecar virtual environment", obs.OBS_PATH_DIRECTORY, "", None)
@@ -173,6 +190,21 @@ def script_properties():
         props, "clear_seconds", "Clear the text after seconds without words (0: never)", 0, 600, 1
     )
     obs.obs_properties_add_bool(props, "srt", "Write an SRT next to each recording")
+    obs.obs_properties_add_text(
+        props, "translate_to", "Translate into (e.g. es; empty: no translation)", obs.OBS_TEXT_DEFAULT
+    )
+    obs.obs_properties_add_text(
+        props, "translation_model", "Translation model (empty: the sidecar's default)", obs.OBS_TEXT_DEFAULT
+    )
+    translated = obs.obs_properties_add_list(
+        props,
+        "translated_source",
+        "Translated text source (empty: under the captions)",
+        obs.OBS_COMBO_TYPE_EDITABLE,
+        obs.OBS_COMBO_FORMAT_STRING,
+    )
+    for name in text_source_names():
+        obs.obs_property_list_add_string(translated, name, name)
     obs.obs_properties_add_path(
         props, "debug_log", "Debug: log shown text to", obs.OBS_PATH_FILE_SAVE, "JSON lines (*.jsonl)", None
     )
@@ -216,14 +248,20 @@ def apply_settings(new: Settings) -> None:
             State.problem = f"bad caption layout: {exc}"
             report(State.problem)
             return
+        State.translated_board = rollup.CaptionBoard(rollup.BoardOptions(new.lines, new.chars_per_line))
         State.sized.clear()
-    State.shown = None
+    State.shown = State.translated_shown = None
+    if old.translated_source and old.translated_source != translated_source_of(new):
+        show("", old.translated_source)  # the translation moved or stopped: no stale line stays
     connection = ("venv", "address", "token_file", "tls_ca", "input", "language")
     if State.session is None or any(getattr(new, k) != getattr(old, k) for k in connection):
         restart_session()
+    elif (new.translate_to, new.translation_model) != (old.translate_to, old.translation_model):
+        restart_translation()
     if not new.srt and State.srt is not None:
         report(f"stopped writing {State.srt.path} ({len(State.srt.cues())} cues)")
         State.srt = None
+        close_translated_srt()
     open_srt()
 
 
@@ -234,10 +272,15 @@ def script_unload() -> None:
     if session is not None:
         session.stop(timeout=UNLOAD_WAIT_SECONDS)
         session.capture.stop()
+    if State.translation is not None:
+        State.translation.stop()
     if State.srt is not None:
         report(f"wrote {State.srt.path} ({len(State.srt.cues())} cues) until the script was unloaded")
+    close_translated_srt()
     if State.settings is not None and State.shown:
-        show("")  # no caption stays on screen without the script
+        show("", State.settings.text_source)  # no caption stays on screen without the script
+    if State.settings is not None and State.translated_shown:
+        show("", translated_source_of(State.settings))
 
 
 def read_settings(settings) -> Settings:
@@ -254,6 +297,9 @@ def read_settings(settings) -> Settings:
         srt=obs.obs_data_get_bool(settings, "srt"),
         clear_seconds=obs.obs_data_get_int(settings, "clear_seconds"),
         debug_log=obs.obs_data_get_string(settings, "debug_log").strip(),
+        translate_to=obs.obs_data_get_string(settings, "translate_to").strip(),
+        translation_model=obs.obs_data_get_string(settings, "translation_model").strip(),
+        translated_source=obs.obs_data_get_string(settings, "translated_source"),
     )
 
 
@@ -324,12 +370,42 @@ def restart_session() -> None:
             old.capture.stop()
         State.problem = f"cannot start live captions: {exc}"
         report(State.problem)
+        restart_translation()  # stops the old session's
         return
     State.problem = ""
     State.status = "connecting"
     State.session = live.LiveCaptions(capture, options, start=old.resume_point if same_input else 0.0).start()
     State.lag = live.LagWatch()
     report(f"captioning {settings.input} through the sidecar at {settings.address}")
+    restart_translation()
+
+
+def restart_translation() -> None:
+    """A new translating thread for the session, when "Translate into" is set. The old one's
+    queued finals are dropped: they may be timed by a capture clock that is gone."""
+    old, State.translation = State.translation, None
+    if old is not None:
+        old.stop()
+    State.translation_problem = ""
+    State.translated_board.clear()
+    settings = State.settings
+    if State.translated_srt is not None and (old is None or old.language != settings.translate_to):
+        close_translated_srt()
+    if not settings.translate_to or State.session is None:
+        return
+    from sidecar_client import translating  # importable once the venv is on the path
+
+    if not translating.LANGUAGE_CODE.match(settings.translate_to):
+        State.translation_problem = f"{settings.translate_to!r} is not a language code such as es or pt-BR"
+        report(f"cannot translate: {State.translation_problem}")
+        return
+    State.translation = translating.LiveTranslation(
+        State.session.options.connection(),
+        settings.translate_to,
+        source_language=settings.language,
+        model=settings.translation_model,
+    ).start()
+    report(f"translating the captions into {settings.translate_to}")
 
 
 def retire(session, *, keep_capture: bool = False) -> None:
@@ -367,52 +443,99 @@ def tick() -> None:
     State.interim = update.interim
     for final in update.finals:
         board.add_final(final.text)
-        add_to_srt(final, session)
+        State.srt = add_to_file(State.srt, final, session)
+        if State.translation is not None:
+            State.translation.add(final)
         for _, line in State.lines.add(final.words):
             send_stream_caption(line)
     board.set_interim(update.interim)
+    if take_translations(session):
+        State.words_at = now  # a translation stays up as long as the words it says
     if State.settings.clear_seconds and now - State.words_at >= State.settings.clear_seconds:
         board.clear()  # nobody spoke for a while, or the input or the sidecar stopped
-    text = board.text()
-    if text != State.shown and show(text):
+        State.translated_board.clear()
+    show_captions()
+
+
+def take_translations(session) -> bool:
+    """Takes the translations done (the thread's failures go to the status and the log);
+    whether any arrived."""
+    if State.translation is None:
+        return False
+    arrived = False
+    for done in State.translation.take():
+        if isinstance(done, str):
+            State.translation_problem = done
+            report(done)
+            continue
+        State.translation_problem, arrived = "", True
+        State.translated_board.add_final(done.text)
+        if State.translated_srt is None:
+            open_translated_srt()
+        State.translated_srt = add_to_file(State.translated_srt, done, session)
+    return arrived
+
+
+def show_captions() -> None:
+    """The captions in their Text source, and the translation in its own or under them."""
+    settings = State.settings
+    text = State.board.text()
+    translated = State.translated_board.text() if State.translation is not None else ""
+    target = translated_source_of(settings)
+    if settings.translate_to and not target and translated:
+        text = f"{text}\n{translated}"
+    if text != State.shown and show(text, settings.text_source):
         State.shown = text
+    if target and translated != State.translated_shown and show(translated, target):
+        State.translated_shown = translated
 
 
-def add_to_srt(final, session) -> None:
-    if State.srt is None or session.capture.clock_origin is None:
-        return
+def translated_source_of(settings: Settings) -> str:
+    """The Text source that shows the translation apart; "" when the translation shows under the
+    captions (none chosen, or the captions' own) or there is no translation."""
+    if not settings.translate_to or settings.translated_source == settings.text_source:
+        return ""
+    return settings.translated_source
+
+
+def add_to_file(caption_file, final, session):
+    """Adds a final (or its translation) to a caption file of the recording; the file, or None
+    once it cannot be written."""
+    if caption_file is None or session.capture.clock_origin is None:
+        return caption_file
     # The recording's start in this session's capture time (each capture has its own clock).
-    State.srt.origin = State.recording.started - session.capture.clock_origin
+    caption_file.origin = State.recording.started - session.capture.clock_origin
     try:
-        State.srt.add(final)
+        caption_file.add(final)
     except OSError as exc:
-        report(f"cannot write {State.srt.path}: {exc}; no more captions go to it")
-        State.srt = None
+        report(f"cannot write {caption_file.path}: {exc}; no more captions go to it")
+        return None
+    return caption_file
 
 
-def show(text: str) -> bool:
-    """Puts the text in the Text source; False while the source does not exist (yet)."""
-    source = obs.obs_get_source_by_name(State.settings.text_source)
+def show(text: str, name: str) -> bool:
+    """Puts the text in the named Text source; False while the source does not exist (yet)."""
+    source = obs.obs_get_source_by_name(name)
     if source is None:
         return False
     try:
-        if State.settings.text_source not in State.sized:
-            State.sized.add(State.settings.text_source)
-            fit_font(source)
+        if name not in State.sized:
+            State.sized.add(name)
+            fit_font(source, name)
         data = obs.obs_data_create()
         obs.obs_data_set_string(data, "text", text)
         obs.obs_source_update(source, data)
         obs.obs_data_release(data)
         if State.settings.debug_log:
             current = obs.obs_source_get_settings(source)
-            debug_log({"source": State.settings.text_source, "text": obs.obs_data_get_string(current, "text")})
+            debug_log({"source": name, "text": obs.obs_data_get_string(current, "text")})
             obs.obs_data_release(current)
     finally:
         obs.obs_source_release(source)
     return True
 
 
-def fit_font(source) -> None:
+def fit_font(source, name: str) -> None:
     """Sizes a Text source still at its default font so that the caption box fits the canvas."""
     current = obs.obs_source_get_settings(source)
     try:
@@ -422,11 +545,14 @@ def fit_font(source) -> None:
         if not obs.obs_get_video_info(video):
             return
         settings = State.settings
+        # A source showing the translation under the captions holds twice the lines.
+        shared = name == settings.text_source and settings.translate_to and not translated_source_of(settings)
+        lines = settings.lines * (2 if shared else 1)
         size = int(
             CANVAS_SHARE
             * min(
                 video.base_width / (settings.chars_per_line * CHARACTER_EMS),
-                video.base_height / (settings.lines * LINE_HEIGHT_EMS),
+                video.base_height / (lines * LINE_HEIGHT_EMS),
             )
         )
         font = obs.obs_data_create()
@@ -445,7 +571,7 @@ def fit_font(source) -> None:
     finally:
         obs.obs_data_release(current)
     report(
-        f"set the font of '{settings.text_source}' to {size} px so that {settings.lines} lines of "
+        f"set the font of '{name}' to {size} px so that {lines} lines of "
         f"{settings.chars_per_line} characters fit the {video.base_width}x{video.base_height} canvas"
     )
 
@@ -466,10 +592,12 @@ def send_stream_caption(text: str) -> None:
 def on_event(event) -> None:
     if event == obs.OBS_FRONTEND_EVENT_RECORDING_STARTED:
         State.recording = current_recording(started=time.monotonic())
+        State.translated_srt_refused = None
         open_srt()
     elif event == obs.OBS_FRONTEND_EVENT_RECORDING_STOPPED:
         if State.srt is not None:
             report(f"wrote {State.srt.path} ({len(State.srt.cues())} cues)")
+        close_translated_srt()
         State.recording = State.srt = None
 
 
@@ -522,6 +650,39 @@ def open_srt() -> None:
     report(f"no free name for the captions of {recording.path}: no SRT")
 
 
+def open_translated_srt() -> None:
+    """Starts the translation's SRT beside the recording's (talk.es.srt beside talk.srt), or
+    goes on with it after a settings change or a reload, as open_srt does. Called with the first
+    translation that arrives, so a refused language leaves no empty file."""
+    if State.srt is None or State.translation is None:
+        return
+    from sidecar_client.translating import translated_path  # importable once the venv is on the path
+
+    path = translated_path(State.srt.path, State.translation.language)
+    if path == State.translated_srt_refused:
+        return
+    since = State.recording.started_wall - SRT_OF_THIS_RECORDING_SECONDS
+    try:
+        if path.exists() and path.stat().st_mtime < since:
+            raise FileExistsError(f"{path.name} is older than the recording, so not the script's to write")
+        appending = path.exists()
+        State.translated_srt = State.live.CaptionFile(path, append=appending)
+    except (OSError, ValueError) as exc:
+        State.translated_srt_refused = path
+        report(f"no translated SRT: {exc}")
+        return
+    if appending:
+        report(f"appending translated captions to {path} ({len(State.translated_srt.cues())} cues kept)")
+    else:
+        report(f"writing translated captions to {path}")
+
+
+def close_translated_srt() -> None:
+    if State.translated_srt is not None:
+        report(f"wrote {State.translated_srt.path} ({len(State.translated_srt.cues())} cues)")
+        State.translated_srt = None
+
+
 def status_text() -> str:
     """What the properties show: the sidecar's and the input's state."""
     if State.settings is None or State.live is None:
@@ -542,9 +703,30 @@ def status_text() -> str:
             captured = "capturing"
         lines.append(f"Sidecar at {State.settings.address}: {State.status or 'connecting'}")
         lines.append(f"Input {capture.spec if capture.device else pathlib.Path(capture.spec).name}: {captured}")
-    if State.srt is not None:
-        lines.append(f"Writing {State.srt.path.name}")
+    if State.settings.translate_to:
+        lines.append(translation_status())
+    for caption_file in (State.srt, State.translated_srt):
+        if caption_file is not None:
+            lines.append(f"Writing {caption_file.path.name}")
     return "\n".join(lines)
+
+
+def translation_status() -> str:
+    translation, language = State.translation, State.settings.translate_to
+    if translation is not None and translation.error:
+        return f"Translation into {language}: failed: {translation.error}"
+    if State.translation_problem:
+        return f"Translation into {language}: {State.translation_problem}"
+    if translation is None:
+        return f"Translation into {language}: waits for the captions"
+    behind = f" ({translation.backlog} captions waiting)" if translation.backlog > 1 else ""
+    return f"Translating into {language}{behind}"
+
+
+def translation_failing() -> bool:
+    if State.settings is None or not State.settings.translate_to:
+        return False
+    return bool(State.translation_problem or (State.translation is not None and State.translation.error))
 
 
 def search_devices() -> None:

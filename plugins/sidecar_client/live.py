@@ -18,6 +18,7 @@ usable alone:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import pathlib
 import threading
@@ -317,9 +318,15 @@ class CaptionFile:
         if not shifted:
             return
         if self._words and shifted[0].start - self._words[-1].end >= subtitles.PAUSE_SECONDS:
-            self._frozen, self._words = self.cues(), []
+            # A cue held up for reading ends where the words after the pause begin.
+            self._frozen, self._words = self._frozen + self._build(next_start=shifted[0].start), []
         self._words.extend(shifted)
         outputs.write_text(self.path, self._format(self.cues()))  # the file this object created
 
     def cues(self) -> list[subtitles.Cue]:
-        return self._frozen + subtitles.build_cues(self._words, rules=self.rules)
+        return self._frozen + self._build()
+
+    def _build(self, next_start: float = math.inf) -> list[subtitles.Cue]:
+        """The cues of the words since the last pause, after the frozen ones."""
+        not_before = self._frozen[-1].end if self._frozen else 0.0
+        return subtitles.build_cues(self._words, rules=self.rules, not_before=not_before, next_start=next_start)

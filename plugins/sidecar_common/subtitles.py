@@ -134,16 +134,24 @@ class Cue:
 
 
 def build_cues(
-    words: Iterable[TimedWord], media_duration: float | None = None, rules: CueRules = CueRules()
+    words: Iterable[TimedWord],
+    media_duration: float | None = None,
+    rules: CueRules = CueRules(),
+    *,
+    not_before: float = 0.0,
+    next_start: float = math.inf,
 ) -> list[Cue]:
-    """Group timed words into readable cues; see the module docstring for the rules."""
+    """Group timed words into readable cues; see the module docstring for the rules. Words cued
+    in parts (live captions) give each part the cues around it: `not_before`, where the cue
+    before ended (no cue starts earlier), and `next_start`, where the words after begin (the
+    last cue stays up no longer), so the parts join as if built at once."""
     rules.validate()
     if media_duration is not None and not (math.isfinite(media_duration) and media_duration >= 0):
         raise ValueError(f"media_duration must be a finite number >= 0, got {media_duration!r}")
     # Cue ends may not pass the last whole millisecond of the media.
     horizon = math.inf if media_duration is None else _ms(media_duration, ROUND_FLOOR) / 1000
     groups = _group(_clean(words, media_duration), rules, horizon)
-    return _time_cues(groups, rules, horizon)
+    return _time_cues(groups, rules, horizon, not_before, next_start)
 
 
 def cues_from_segments(
@@ -289,20 +297,22 @@ def _cue_cost(words: Sequence[TimedWord], a: int, b: int, shown: int, available:
     return cost
 
 
-def _time_cues(groups: list[list[TimedWord]], rules: CueRules, horizon: float) -> list[Cue]:
+def _time_cues(
+    groups: list[list[TimedWord]], rules: CueRules, horizon: float, not_before: float = 0.0, after: float = math.inf
+) -> list[Cue]:
     """Times for each group: from its first word, extended toward min_duration and reading
     speed, never into the next cue, past max_duration or past the media; where that is not
     enough, starting up to LEAD_IN_SECONDS early, never into the cue before."""
     cues: list[Cue] = []
     horizon_ms = math.inf if horizon == math.inf else _ms(horizon)
     longest_ms = _ms(rules.max_duration, ROUND_FLOOR)
-    free_ms = 0  # where the previous cue ended
+    free_ms = _ms(not_before)  # where the previous cue ended
     for n, group in enumerate(groups):
         prefix = _speaker_prefix(group[0])
         lines = _layout([prefix, *(w.text for w in group)] if prefix else [w.text for w in group], rules)
         if prefix:  # the room is kept, the label is written by the format (names may replace it)
             lines = tuple(line for line in (lines[0][len(prefix) :].lstrip(), *lines[1:]) if line)
-        next_start = groups[n + 1][0].start if n + 1 < len(groups) else horizon
+        next_start = groups[n + 1][0].start if n + 1 < len(groups) else min(after, horizon)
         # In whole milliseconds, at least one, so words the model gave no duration (a speaker
         # turn at one instant) keep a cue; the next cue then starts that millisecond later.
         # Reading time rounds up, so a cue extended for it is never a hair too fast.

@@ -26,7 +26,7 @@ import time
 from sidecar.cli import live_translation
 from sidecar.cli.connection import add_server_arguments, connect
 from sidecar.cli.files import UsageError, check_output
-from sidecar_client import SidecarError, live
+from sidecar_client import SidecarError, live, translating
 from sidecar_client.capture import DEVICE_FORMATS, AudioCapture, CaptureOptions, is_device
 from sidecar_client.obs_websocket import DEFAULT_URL, ObsError, ObsWebSocket
 from sidecar_common import rollup, subtitles
@@ -124,9 +124,10 @@ def run(args: argparse.Namespace) -> int:
     translation = None
     try:
         with connect(args) as client:
+            options = live_options(args, client)
             if args.to:
-                translation = live_translation.LiveTranslation(client, args, translated_output)
-            captions = live.LiveCaptions(capture.start(), live_options(args, client))
+                translation = live_translation.start(client, options.connection(), args, translated_output)
+            captions = live.LiveCaptions(capture.start(), options)
             # Behind the audio means something only when it arrives at its own pace.
             lag = None if args.fast or args.quiet else live.LagWatch()
             status, writer = follow(captions.start(), display, writer, obs, lag, translation)
@@ -154,7 +155,7 @@ def follow(
     writer: live.CaptionFile | None,
     obs: ObsCaptions | None,
     lag: live.LagWatch | None,
-    translation: live_translation.LiveTranslation | None = None,
+    translation: translating.LiveTranslation | None = None,
 ) -> tuple[str, live.CaptionFile | None]:
     """Shows what arrives until the captions end; the final status, and the caption file
     unless writing it failed. The first Ctrl-C ends the capture (the stream then finalizes its

@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import pathlib
-import re
 from collections.abc import Callable, Sequence
 
 from sidecar.cli.files import UsageError, check_output, write_output
 from sidecar.cli.muxing import Track
+from sidecar_client.translating import LANGUAGE_CODE, translated_path
 from sidecar_common import subtitle_translation, subtitles
 from sidecar_common.durations import seconds
 
 PER_PAIR = "opus-mt"  # the server picks the OPUS-MT model per language pair: needs the source language
-LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")  # what may go into a file name
-LABELS_SUFFIX = ".labels.txt"  # Audacity labels: the language goes before the double suffix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,13 +62,6 @@ def plan(args: argparse.Namespace, output: pathlib.Path) -> list[Target]:
     for target in targets:
         check_output(target.output, inputs=[args.input, output], force=args.force)
     return targets
-
-
-def translated_path(output: pathlib.Path, language: str) -> pathlib.Path:
-    """talk.srt -> talk.es.srt, talk.labels.txt -> talk.es.labels.txt."""
-    name = output.name
-    suffix = name[-len(LABELS_SUFFIX) :] if name.lower().endswith(LABELS_SUFFIX) else output.suffix
-    return output.with_name(f"{name[: len(name) - len(suffix)]}.{language}{suffix}")
 
 
 def options(args: argparse.Namespace):
