@@ -19,6 +19,7 @@ from sidecar_common.subtitles import (
     _text_lines,
     _vtt_escape,
     format_timestamp,
+    vtt_document,
 )
 
 PARAGRAPH_PAUSE = 2.0  # seconds between cues from which plain text starts a new paragraph
@@ -123,31 +124,24 @@ def format_vtt_words(cues: Iterable[Cue], speaker_names: Mapping[str, str] | Non
     that support them (browsers' ::cue(:past), YouTube) highlight words as they are said; others
     show the text as plain WebVTT. Tags are strictly increasing and inside the cue, as the
     WebVTT spec requires: a word said at the same millisecond as the one before gets none."""
-    blocks = []
-    for cue in cues:
-        lines = _text_lines(cue)
-        if not lines:
-            continue
-        timed = line_words(cue)
-        if timed is None:
-            lines = [_vtt_escape(line) for line in lines]
-        else:
-            lines, last = [], _ms(cue.start)
-            for words in timed:
-                parts = []
-                for word in words:
-                    at = _ms(word.start)
-                    tag = ""
-                    if last < at < _ms(cue.end):
-                        tag, last = f"<{format_timestamp(at / 1000, vtt=True)}>", at
-                    parts.append(tag + _vtt_escape(word.text))
-                lines.append(" ".join(parts))
-        name = _speaker_name(cue, speaker_names)
-        if name:
-            lines[0] = f"<v {_vtt_escape(name)}>{lines[0]}"
-        timing = f"{format_timestamp(cue.start, vtt=True)} --> {format_timestamp(cue.end, vtt=True)}"
-        blocks.append("\n".join([timing, *lines]))
-    return "WEBVTT\n\n" + ("\n\n".join(blocks) + "\n" if blocks else "")
+    return vtt_document(cues, speaker_names, _word_timed_lines)
+
+
+def _word_timed_lines(cue: Cue) -> list[str]:
+    timed = line_words(cue)
+    if timed is None:
+        return [_vtt_escape(line) for line in _text_lines(cue)]
+    lines, last = [], _ms(cue.start)
+    for words in timed:
+        parts = []
+        for word in words:
+            at = _ms(word.start)
+            tag = ""
+            if last < at < _ms(cue.end):
+                tag, last = f"<{format_timestamp(at / 1000, vtt=True)}>", at
+            parts.append(tag + _vtt_escape(word.text))
+        lines.append(" ".join(parts))
+    return lines
 
 
 # --- JSON -------------------------------------------------------------------------------------

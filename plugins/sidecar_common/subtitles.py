@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
@@ -461,9 +461,17 @@ def format_srt(cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = No
 
 
 def format_vtt(cues: Iterable[Cue], speaker_names: Mapping[str, str] | None = None) -> str:
+    return vtt_document(cues, speaker_names, lambda cue: [_vtt_escape(line) for line in _text_lines(cue)])
+
+
+def vtt_document(
+    cues: Iterable[Cue], speaker_names: Mapping[str, str] | None, cue_lines: Callable[[Cue], list[str]]
+) -> str:
+    """WebVTT of the cues, each with the (escaped) lines `cue_lines` gives and a voice tag for
+    its speaker; a cue without lines is left out."""
     blocks = []
     for cue in cues:
-        lines = [_vtt_escape(line) for line in _text_lines(cue)]
+        lines = cue_lines(cue)
         if not lines:
             continue
         name = _speaker_name(cue, speaker_names)
