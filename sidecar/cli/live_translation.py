@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from sidecar.cli import translations
 from sidecar.cli.files import UsageError, check_output
 from sidecar_client import Connection, live, translating
 from sidecar_client.translating import LANGUAGE_CODE, translated_path
@@ -25,11 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also translate each final caption into this language (e.g. es): shown below it, "
         "and written to OUTPUT.LANG.srt with -o",
     )
-    p.add_argument(
-        "--translation-model",
-        metavar="NAME",
-        help="nllb-200-distilled-600M (default), m2m100_418M, opus-mt-SRC-TGT, or a model directory",
-    )
+    translations.add_model_argument(p)
 
 
 def plan(args: argparse.Namespace, output: pathlib.Path | None) -> pathlib.Path | None:

@@ -36,14 +36,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also translate the subtitles into these languages (comma-separated, e.g. es,fr,pt-BR): "
         "INPUT.es.srt, INPUT.fr.srt ... on the same cue times",
     )
+    add_model_argument(p, "opus-mt (per language pair), ")
+    p.add_argument(
+        "--translation-beam-size", type=int, default=0, metavar="N", help="beam width of the translation (default 4)"
+    )
+
+
+def add_model_argument(p: argparse.ArgumentParser, per_pair: str = "") -> None:
+    """--translation-model, for `subtitle --to` and `live --to` (`per_pair`: the alias only a
+    whole file can use, since it needs the spoken language first)."""
     p.add_argument(
         "--translation-model",
         metavar="NAME",
-        help="nllb-200-distilled-600M (default), m2m100_418M, opus-mt (per language pair), opus-mt-SRC-TGT, "
-        "or a model directory",
-    )
-    p.add_argument(
-        "--translation-beam-size", type=int, default=0, metavar="N", help="beam width of the translation (default 4)"
+        help=f"nllb-200-distilled-600M (default), m2m100_418M, {per_pair}opus-mt-SRC-TGT, or a model directory",
     )
 
 

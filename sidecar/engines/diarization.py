@@ -1,6 +1,6 @@
 """Speaker diarization: options, typed turns, and the offline default backend.
 
-About 550 lines on purpose: the offline backend's stages share their constants and were tuned
+About 590 lines on purpose: the offline backend's stages share their constants and were tuned
 together, on the AMI dev excerpts and tuning mixtures (bench/diarization.py).
 
 The offline default needs no network and no gated weights. The audio is levelled (a slow gain
