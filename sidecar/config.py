@@ -62,7 +62,10 @@ class ServerConfig:
     default_whisper_model: str = "tiny.en"
     # Models to load at start instead of on first use.
     preload: tuple[str, ...] = ()
-    # Seconds in-flight calls get to finish on SIGTERM/SIGINT.
+    # A Prometheus endpoint (the `metrics` extra) on this port; 0: none. Loopback unless told.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # Seconds jobs in flight get to finish on SIGTERM/SIGINT before they are stopped.
     shutdown_grace_seconds: float = 5.0
     # The person running the server agrees to the Coqui Public Model License that XTTS weights
     # are under (--agree-coqui-license; else $SIDECAR_COQUI_TOS_AGREED=1). Never assumed:
@@ -116,6 +119,10 @@ class ServerConfig:
             raise ValueError("the audio limits must be positive")
         if not 1.0 <= self.stream_idle_seconds <= 86400.0:
             raise ValueError(f"stream_idle_seconds must be 1..86400, not {self.stream_idle_seconds}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port must be 0..65535, not {self.metrics_port}")
+        if not 0.0 <= self.shutdown_grace_seconds <= 3600.0:
+            raise ValueError(f"shutdown_grace_seconds must be 0..3600, not {self.shutdown_grace_seconds}")
         devices.choose(self.device, gpu_present=True)  # checks the spelling only
         for name in ("agree_coqui_license", "allow_client_model_paths"):
             if not isinstance(getattr(self, name), bool):  # a TOML string would be truthy

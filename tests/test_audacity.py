@@ -422,3 +422,48 @@ def gray(png: pathlib.Path) -> np.ndarray:
         timeout=30,
     )
     return np.frombuffer(done.stdout, np.uint8)
+
+
+def test_a_sidecar_killed_mid_action_changes_nothing_and_the_next_action_works(real_audacity, audacity, demo, tmp_path):
+    """kill -9 of a real `sidecar serve` while the panel denoises the whole demo: the project
+    keeps its tracks and samples, the panel says the sidecar went away (no traceback), and the
+    next action runs once a new sidecar serves on the same port."""
+    import signal
+    import tkinter as tk
+
+    from sidecar_audacity.panel import Panel
+    from tests.harness import free_port, serve
+
+    port, ready = free_port(), tmp_path / "ready"
+    server = serve(port, ready)
+    audacity.export(str(tmp_path / "before.wav"), 0.0, DEMO_SECONDS, [0], 1)
+    audacity.select(0.0, DEMO_SECONDS, [0])
+    before = audacity.tracks()
+    audacity.close()
+    root = tk.Tk(screenName=real_audacity.display)
+    try:
+        panel = Panel(root, address=f"127.0.0.1:{port}")
+        panel.start("denoise")
+        pump(root, lambda: panel.status.get().startswith("Enhancing"))
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        pump(root, lambda: not panel.busy, 15)
+        went_away = panel.status.get()
+        assert panel.outcome is None and went_away.startswith("the sidecar went away while denoising"), went_away
+        assert went_away.endswith("; nothing was added") and "Traceback" not in went_away
+        assert audacity.tracks() == before
+        audacity.export(str(tmp_path / "after.wav"), 0.0, DEMO_SECONDS, [0], 1)
+        samples = [decode_file(str(tmp_path / f"{name}.wav")).samples for name in ("before", "after")]
+        assert samples[0].shape == samples[1].shape and np.abs(samples[0] - samples[1]).max() < DITHER_SLACK
+
+        server = serve(port, ready)
+        audacity.select(1.0, 2.0, [0])
+        audacity.close()
+        panel.start("denoise")
+        pump(root, lambda: not panel.busy)
+        assert panel.outcome is not None, panel.status.get()
+        assert [t.name for t in audacity.tracks()] == ["demo-1089", "demo-1089 (denoised)"]
+    finally:
+        root.destroy()
+        server.kill()
+        server.wait()

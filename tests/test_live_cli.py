@@ -15,7 +15,7 @@ import pytest
 from sidecar_common import subtitles
 from tests.conftest import word_error_rate
 from tests.harness import free_port, serve
-from tests.streaming_fixtures import speech, write_wav
+from tests.streaming_fixtures import boundary_errors, speech, write_wav
 
 SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
 ENV = {
@@ -117,10 +117,12 @@ def test_live_refuses_to_overwrite_and_names_bad_input(two_utterances, tmp_path)
     assert taken.read_text() == "mine"
 
 
-def test_live_carries_on_when_the_sidecar_is_killed_and_restarted(tmp_path):
+def test_live_carries_on_when_the_sidecar_is_killed_and_restarted(librispeech, tmp_path):
     # "Stuff it into you ..." from 0.9 s, "He could wait ..." from 5.9 s, "For a full hour ..."
-    # from 9.3 s: the sidecar dies once the first is final, well before the last is spoken.
-    audio, _ = speech("1089-134686-0001", "1089-134691-0000", "1089-134691-0001", pause=1.5)
+    # from 9.3 s: the sidecar dies once the first is final (the 1.5 s pause after it closes its
+    # cues), well before the others are spoken; they are decoded from the capture's backlog.
+    first, *later = "1089-134686-0001", "1089-134691-0000", "1089-134691-0001"
+    audio, _ = speech(first, *later, pause=1.5)
     wav = write_wav(tmp_path / "three.wav", audio)
     port, ready, output = free_port(), tmp_path / "ready", tmp_path / "live.srt"
     server = serve(port, ready, env=ENV)
@@ -133,11 +135,12 @@ def test_live_carries_on_when_the_sidecar_is_killed_and_restarted(tmp_path):
     )
     try:
         deadline = time.monotonic() + 30
-        while "stuff" not in (output.read_text().lower() if output.exists() else ""):
+        while "him" not in (output.read_text().lower() if output.exists() else ""):
             assert live.poll() is None and time.monotonic() < deadline, live.stderr.read()
             time.sleep(0.05)
         server.send_signal(signal.SIGKILL)
         server.wait()
+        final_before = subtitles.parse_srt(output.read_text())
         server = serve(port, ready, env=ENV)
         out, err = live.communicate(timeout=60)
     finally:
@@ -148,6 +151,17 @@ def test_live_carries_on_when_the_sidecar_is_killed_and_restarted(tmp_path):
     assert live.returncode == 0, err
     assert "reconnecting" in err
     cues = subtitles.parse_srt(output.read_text())
-    assert "stuff" in cues[0].text.lower()
-    later = [cue for cue in cues if "hour" in cue.text.lower()]
-    assert later and later[0].start == pytest.approx(9.3, abs=0.6)  # timed to the input
+    kept, after = cues[: len(final_before)], cues[len(final_before) :]
+    # Every cue final before the kill stays as it was (its end may stretch into the pause) ...
+    assert [(c.start, c.text) for c in kept] == [(c.start, c.text) for c in final_before], (final_before, kept)
+    assert all(c.end >= b.end for c, b in zip(kept, final_before, strict=True))
+    # ... and what was said after it comes once, in time order, timed to the input.
+    said_after = " ".join(librispeech[uid][1] for uid in later)
+    texts = [" ".join(c.text.split()) for c in cues]
+    assert word_error_rate(said_after, " ".join(texts[len(kept) :])) <= 0.2, texts
+    boundary = [" ".join(texts[: len(kept)]), " ".join(texts[len(kept) :])]
+    assert not boundary_errors(f"{librispeech[first][1]} {said_after}", boundary, reach=2), boundary
+    assert after[0].start >= kept[-1].start and after[0].start == pytest.approx(5.9, abs=0.6), after
+    hour = next(c for c in after if "hour" in c.text.lower())
+    assert hour.start == pytest.approx(9.3, abs=0.6)
+    assert [c.start for c in cues] == sorted(c.start for c in cues)

@@ -547,3 +547,65 @@ def test_script_translates_the_captions_beside_them_and_into_an_srt(script, side
     assert set(shown[-1].split()) <= set(written), (shown[-1], written)
     assert len(together) > 2 and set(together[-1].split()) <= set(written), together
     assert fake.texts["Captions"][-1] == "", "no caption stays on screen once the script is unloaded"
+
+
+def test_script_reconnects_to_a_restarted_sidecar_and_keeps_the_srt(script, tmp_path):
+    """The script driven as OBS would, against a real `sidecar serve` killed with SIGKILL once the
+    first utterance is final and started again on the same port a while later: the status says
+    the script is reconnecting, the captions come back within 5 s of the new sidecar being
+    ready, and the recording's SRT keeps the cues it had."""
+    module, fake = script
+    port, ready = free_port(), tmp_path / "ready"
+    server = serve(port, ready)
+    # "Stuff it into you ..." then a pause that closes its cues, then speech past the restart
+    # (27 s in all).
+    audio, _ = speech("1089-134686-0001", "1089-134691-0000", "1089-134691-0001", "1089-134686-0000", pause=1.5)
+    fake.recording = str(tmp_path / "talk.mkv")
+    address = f"127.0.0.1:{port}"
+    settings = {
+        "venv": "", "address": address, "token_file": "", "tls_ca": "", "text_source": "Captions",
+        "input": str(write_wav(tmp_path / "talk.wav", audio)), "language": "", "lines": 2,
+        "chars_per_line": 42, "srt": True, "clear_seconds": 0, "debug_log": "", "translate_to": "",
+        "translation_model": "", "translated_source": "",
+    }  # fmt: skip
+
+    def tick_until(done, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not done():
+            assert time.monotonic() < deadline, f"no {what} in {seconds} s: {module.status_text()}"
+            module.tick()
+            time.sleep(module.TICK_MS / 1000)
+
+    module.script_load(settings)
+    module.script_update(settings)
+    module.on_event(fake.OBS_FRONTEND_EVENT_RECORDING_STARTED)
+    try:
+        tick_until(lambda: "him" in (tmp_path / "talk.srt").read_text().lower(), 30, "the first utterance")
+        final_before = subtitles.parse_srt((tmp_path / "talk.srt").read_text())
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        tick_until(lambda: "no sidecar answers" in module.State.status, 15, "the script to miss the sidecar")
+        reconnecting = module.status_text()
+        module.script_properties()
+        warned = ("info type", fake.OBS_TEXT_INFO_WARNING) in fake.properties["status"][3]
+        # Back some 15 s after the kill, as when a person restarts it: long enough for a
+        # client's backoff between tries to have grown to seconds.
+        back_at = time.monotonic() + 10
+        tick_until(lambda: time.monotonic() >= back_at, 11, "the restart")
+        server = serve(port, ready)
+        ready_at = time.monotonic()
+        tick_until(lambda: module.State.words_at > ready_at, 15, "captions after the restart")
+        resumed, status = module.State.words_at - ready_at, module.status_text()
+        tick_until(lambda: len(module.State.srt.cues()) > len(final_before), 30, "a cue after the restart")
+    finally:
+        module.script_unload()
+        server.kill()
+        server.wait()
+    assert f"Sidecar at {address}: reconnecting: no sidecar answers at {address}" in reconnecting, reconnecting
+    assert warned, "the status property shows a warning while the sidecar is away"
+    assert f"Sidecar at {address}: connected" in status, status
+    assert resumed < 5.0, f"captions came back {resumed:.1f} s after the new sidecar was ready"
+    cues = subtitles.parse_srt((tmp_path / "talk.srt").read_text())
+    kept = cues[: len(final_before)]
+    assert [(c.start, c.lines) for c in kept] == [(c.start, c.lines) for c in final_before], (final_before, cues)
+    assert cues[len(kept)].start > kept[-1].start and "wait" in cues[len(kept)].text.lower(), cues

@@ -273,8 +273,8 @@ def sidecar_error(exc: SidecarError, service: str) -> PluginError:
         error = SidecarUnavailableError(
             f"the sidecar does not offer {service} (UNIMPLEMENTED): update it or install the extra that provides it"
         )
-    elif exc.code == grpc.StatusCode.UNAVAILABLE:
-        error = SidecarUnavailableError(f"the sidecar is not reachable ({exc.details}): is it running?")
+    elif exc.code == grpc.StatusCode.UNAVAILABLE:  # its health check passed before the call: it went away since
+        error = SidecarUnavailableError(f"the sidecar went away while {service} ({exc.details}); nothing was added")
     else:
         error = PluginError(f"the sidecar failed while {service}: {exc}")
     error.status = exc.code

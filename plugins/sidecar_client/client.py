@@ -39,7 +39,7 @@ from sidecar.v1 import (
     translation_pb2,
     translation_pb2_grpc,
 )
-from sidecar_common.limits import RETRY_DELAY_METADATA
+from sidecar_common.limits import PRIORITY_METADATA, REQUEST_ID_METADATA, RETRY_DELAY_METADATA
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 CHUNK_BYTES = 1 << 20  # well under the server's 4 MiB message limit
@@ -49,13 +49,17 @@ TOKEN_ENV = "SIDECAR_TOKEN"
 
 
 class SidecarError(Exception):
-    """A call failed; `code` is the gRPC status code and the message the server's."""
+    """A call failed; `code` is the gRPC status code and the message the server's, followed by
+    the request id that the server's log lines about the call carry."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, retry_delay: float | None = None) -> None:
-        super().__init__(f"{code.name}: {message}")
+    def __init__(
+        self, code: grpc.StatusCode, message: str, retry_delay: float | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(f"{code.name}: {message}" + (f" (request {request_id})" if request_id else ""))
         self.code = code
         self.details = message
         self.retry_delay = retry_delay  # seconds the server asked to wait (RESOURCE_EXHAUSTED)
+        self.request_id = request_id
 
 
 @dataclasses.dataclass
@@ -149,9 +153,13 @@ class SidecarClient:
         tls: bool = False,
         max_message_bytes: int = 4 << 20,
         busy_retries: int = BUSY_RETRIES,
+        priority: str = "interactive",
+        reconnect_seconds: float | None = None,
     ) -> None:
         """`tls`: verify the server against the system's roots, or `root_certificates` (PEM)
-        when given, which implies TLS."""
+        when given, which implies TLS. `priority`: "batch" lets interactive jobs (and live
+        streams, always) go first on the server. `reconnect_seconds`: while the sidecar is
+        unreachable the channel tries again this often (gRPC's own backoff grows to minutes)."""
         self.address = address
         self.token = token
         self.busy_retries = busy_retries
@@ -159,12 +167,17 @@ class SidecarClient:
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
+        if reconnect_seconds is not None:
+            every_ms = max(1, round(reconnect_seconds * 1000))
+            options += [("grpc.initial_reconnect_backoff_ms", every_ms), ("grpc.max_reconnect_backoff_ms", every_ms)]
         if tls or root_certificates is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates)
             self.channel = grpc.secure_channel(address, credentials, options=options)
         else:
             self.channel = grpc.insecure_channel(address, options=options)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        if priority != "interactive":
+            self._metadata += ((PRIORITY_METADATA, priority),)
         self.transcription = transcription_pb2_grpc.TranscriptionServiceStub(self.channel)
         self.models = models_pb2_grpc.ModelServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
@@ -658,22 +671,25 @@ class Call:
 def _error(exc: grpc.RpcError) -> SidecarError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    return SidecarError(code, details or code.name, retry_delay=_retry_delay(exc))
+    trailing = _trailing(exc)
+    return SidecarError(
+        code, details or code.name, retry_delay=_retry_delay(trailing), request_id=trailing.get(REQUEST_ID_METADATA)
+    )
 
 
-def _retry_delay(exc: grpc.RpcError) -> float | None:
+def _trailing(exc: grpc.RpcError) -> dict[str, str]:
+    try:
+        return {key: value for key, value in exc.trailing_metadata() or () if isinstance(value, str)}
+    except Exception:  # an error raised before any call existed has none
+        return {}
+
+
+def _retry_delay(trailing: dict[str, str]) -> float | None:
     """The wait the server asked for with RESOURCE_EXHAUSTED, in seconds, if it said."""
     try:
-        metadata = exc.trailing_metadata() or ()
-    except Exception:  # an error raised before any call existed has none
+        return max(0.0, int(trailing[RETRY_DELAY_METADATA]) / 1000)
+    except (KeyError, ValueError):
         return None
-    for key, value in metadata:
-        if key == RETRY_DELAY_METADATA:
-            try:
-                return max(0.0, int(value) / 1000)
-            except ValueError:
-                return None
-    return None
 
 
 def chunk_requests(config_message, wrap: Callable, audio: Iterable[bytes]) -> Iterator:

@@ -6,9 +6,9 @@ plus an `ffmpeg` program for `sidecar_client.capture`. `sidecar live` uses the s
 usable alone:
 
 - `LiveCaptions` streams an AudioCapture to StreamingRecognize in a thread. When the sidecar
-  goes away it waits (backoff) and starts a new stream from the end of the last final word, so
-  the words that were pending when it went away are decoded again, not lost. The host's main
-  thread takes what arrived with `poll()`; every time is capture time.
+  goes away it tries to reach it every RECONNECT_SECONDS and starts a new stream from the end of
+  the last final word, so the words that were pending when it went away are decoded again, not
+  lost. The host's main thread takes what arrived with `poll()`; every time is capture time.
 - `CaptionFile` keeps an SRT or WebVTT file valid at every moment, timed to a recording that
   started at a given capture time.
 
@@ -35,6 +35,7 @@ from sidecar_common.durations import seconds
 
 LAG_WARNING_SECONDS = 5.0  # the sidecar this far behind the audio is worth a notice
 READY_SLICE_SECONDS = 0.2  # waits for the sidecar in slices this long, so stop() never waits long
+RECONNECT_SECONDS = 0.5  # while the sidecar is away, a new connection is tried this often
 # Codes after which a new stream may succeed: the sidecar restarting, busy or cut off.
 RETRY_CODES = frozenset(
     {
@@ -62,8 +63,8 @@ class LiveOptions:
     initial_prompt: str = ""  # text that conditions decoding (names, spellings)
     endpoint_silence_seconds: float = 0.0  # silence that ends an utterance; 0: the server's
     beam_size: int = 0  # beam width; 0: the server's
-    retry_first_seconds: float = 0.5  # first wait before reconnecting; doubles each try
-    retry_max_seconds: float = 5.0  # longest wait between reconnection tries
+    retry_first_seconds: float = 0.5  # pause before a new stream after one failed; doubles each time
+    retry_max_seconds: float = 5.0  # longest such pause; also how long a silent sidecar goes unreported
     give_up_seconds: float | None = None  # how long the sidecar may stay away; None: for ever
 
     def validate(self) -> None:
@@ -173,9 +174,11 @@ class LiveCaptions:
         delay = self.options.retry_first_seconds
         away_since = None  # when the sidecar went away, while it is away
         while not self._stop.is_set():
+            answered = False
             try:
-                with self.options.connection().open() as client:
+                with self.options.connection().open(reconnect_seconds=RECONNECT_SECONDS) as client:
                     self._wait_ready(client)
+                    answered = True
                     self._set(status="connected")
                     delay, away_since = self.options.retry_first_seconds, None
                     self._stream(client)
@@ -188,8 +191,12 @@ class LiveCaptions:
                     self._set(status=f"failed: {exc}", interim="")
                     return
                 self._set(status=f"reconnecting: {exc.details}", interim="")
-                self._stop.wait(max(delay, exc.retry_delay or 0.0))  # a busy server says how long
-                delay = min(delay * 2, self.options.retry_max_seconds)
+                # A sidecar that answered and failed (busy, stopping) gets a pause; one that did
+                # not answer was waited for already, its channel trying every RECONNECT_SECONDS,
+                # so a restarted sidecar is taken the moment it is back.
+                if answered or exc.code != grpc.StatusCode.UNAVAILABLE:
+                    self._stop.wait(max(delay, exc.retry_delay or 0.0))  # a busy server says how long
+                    delay = min(delay * 2, self.options.retry_max_seconds)
                 continue
             if self.capture.ended and self._resume >= self.capture.captured - 1e-6:
                 self._set(status=f"failed: {self.capture.error}" if self.capture.error else "ended")

@@ -6,6 +6,10 @@ BEAM_SIZE = 5
 
 # Trailing metadata of a RESOURCE_EXHAUSTED answer: milliseconds to wait before trying again.
 RETRY_DELAY_METADATA = "retry-delay-ms"
+# Request metadata: who goes first among file jobs ("interactive", the default, or "batch": a
+# folder of files); and trailing metadata of a failed call: the id its server log lines carry.
+PRIORITY_METADATA = "sidecar-priority"
+REQUEST_ID_METADATA = "sidecar-request-id"
 # Whisper reads about 224 tokens of prompt (initial prompt, hotwords); longer text is cut anyway.
 MAX_WHISPER_PROMPT_CHARS = 1000
 

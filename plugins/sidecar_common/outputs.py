@@ -9,6 +9,8 @@ Several outputs of one job (stems) are committed together: all of them, or none.
 Files get the permissions the user's umask gives, as any program's new files do: the staged
 file is created by the kernel with mode 0666 less the umask in force at that moment (and any
 default ACL of the folder), not by tempfile.mkstemp, whose 0600 would survive the rename.
+A write that fails (a full disk, a lost mount) removes the staged file and raises
+OutputWriteError, which names the target rather than the staged file's random name.
 """
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ class OutputExistsError(FileExistsError):
     """The target exists (or appeared during the job) and overwriting was not asked for."""
 
 
+class OutputWriteError(OSError):
+    """The output could not be written (errno as the failure's); nothing was put at its name."""
+
+
+def write_failed(target: str | os.PathLike, exc: OSError) -> OutputWriteError:
+    """The error to raise when writing `target` failed with `exc`: a message a person can act on
+    ("could not write out.srt: No space left on device"), without the staged file's name."""
+    if isinstance(exc, OutputWriteError):
+        return exc
+    error = OutputWriteError(f"could not write {target}: {exc.strerror or exc}; nothing was written there")
+    error.errno = exc.errno
+    return error
+
+
 def staging_path(target: str | os.PathLike) -> pathlib.Path:
     """A new, empty temporary file beside `target` with the umask's permissions."""
     target = pathlib.Path(target)
@@ -36,6 +52,8 @@ def staging_path(target: str | os.PathLike) -> pathlib.Path:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise write_failed(target, exc) from exc
         os.close(fd)
         return path
     raise FileExistsError(f"no free temporary name beside {target}")
@@ -51,19 +69,22 @@ def commit_all(pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]], *, 
     """Commits several staged files: each target is claimed first, so either every file is put
     in place or, when one target exists, none is and every staged file is removed."""
     claimed: list[pathlib.Path] = []
+    target = None
     try:
         if not overwrite:
             for _, target in pairs:
                 claimed.append(_claim(pathlib.Path(target)))
         for staged, target in pairs:
             os.replace(staged, target)
-    except BaseException:
+    except BaseException as exc:
         for path in claimed:
             with contextlib.suppress(OSError):
                 os.unlink(path)
         for staged, _ in pairs:
             with contextlib.suppress(OSError):
                 os.unlink(staged)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputExistsError):
+            raise write_failed(target, exc) from exc
         raise
 
 
@@ -83,9 +104,11 @@ def staged(target: str | os.PathLike, *, overwrite: bool) -> Iterator[pathlib.Pa
     path = staging_path(target)
     try:
         yield path
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(path)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputExistsError):
+            raise write_failed(target, exc) from exc
         raise
     commit(path, target, overwrite=overwrite)
 

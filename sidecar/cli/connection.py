@@ -22,6 +22,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", metavar="FILE", help="read the token for --server from this file")
     parser.add_argument("--tls", action="store_true", help="reach --server over TLS, verified by the system's roots")
     parser.add_argument("--tls-ca", metavar="PEM", help="reach --server over TLS, verified by these roots")
+    parser.add_argument(
+        "--priority",
+        choices=["interactive", "batch"],
+        help="on a shared sidecar, batch jobs let interactive ones go first (default: interactive; "
+        "batch for several files)",
+    )
 
 
 @contextlib.contextmanager
@@ -29,9 +35,10 @@ def connect(args: argparse.Namespace, **server_overrides) -> Iterator[SidecarCli
     """Yields a ready SidecarClient; an in-process server lives as long as the block."""
     from sidecar_client import Connection, SidecarClient
 
+    priority = getattr(args, "priority", None) or "interactive"
     if args.server:
         connection = Connection(args.server, args.token, args.token_file, args.tls, args.tls_ca)
-        with connection.open() as client:
+        with connection.open(priority=priority) as client:
             client.wait_ready(timeout=10)
             yield client
         return
@@ -40,7 +47,7 @@ def connect(args: argparse.Namespace, **server_overrides) -> Iterator[SidecarCli
     # The in-process server takes $SIDECAR_TOKEN like any other, so its client sends it too.
     with (
         InProcessSidecar(**server_overrides) as server,
-        SidecarClient(server.address, token=server.config.token) as client,
+        SidecarClient(server.address, token=server.config.token, priority=priority) as client,
     ):
         client.wait_ready(timeout=30)
         yield client

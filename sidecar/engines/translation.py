@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from sidecar.engines import translation_models
+from sidecar.engines import ct2_files, translation_models
 from sidecar.engines.bounds import Bounded, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.engines.languages import Language, parse
@@ -240,6 +240,7 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[Translator, 
             f"install the sidecar's `{translation_models.EXTRA}` extra"
         ) from None
     directory = pathlib.Path(resolved.path)
+    ct2_files.check_model_dir(directory, f"translation model {resolved.name!r}")  # names a damaged file
     card = ModelCard.read(directory)
     device = devices.ct2_device(settings.device)
     compute_type = "float16" if device == devices.CUDA else "int8"
@@ -248,7 +249,7 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[Translator, 
             str(directory), device=device, compute_type=compute_type, intra_threads=settings.cpu_threads
         )
         translator = Translator(resolved.name, model, card, read_vocabulary(directory), directory)
-    except (RuntimeError, ValueError, OSError) as exc:
+    except (RuntimeError, ValueError, OSError, IndexError) as exc:  # IndexError: a variable the model lacks
         raise ModelUnavailableError(
             f"translation model {resolved.name!r} failed to load from {directory}: {exc}"
         ) from None

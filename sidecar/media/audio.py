@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import av
@@ -147,6 +147,7 @@ def decode_file(
     mono: bool = False,
     max_duration: float | None = None,
     name: str = "",
+    between_blocks: Callable[[], None] | None = None,
 ) -> Audio:
     """Decodes the first audio stream of any file FFmpeg reads, whole.
 
@@ -154,9 +155,14 @@ def decode_file(
     mono: average the channels into one.
     max_duration: raise LimitExceededError as soon as more than this many seconds decode.
     name: how to call the input in error messages.
+    between_blocks: called after each block (an hour decodes in seconds); it may raise to stop.
     """
     stream = DecodedStream(source, sample_rate=sample_rate, mono=mono, max_duration=max_duration, name=name)
-    blocks = list(stream.blocks())
+    blocks = []
+    for block in stream.blocks():
+        blocks.append(block)
+        if between_blocks is not None:
+            between_blocks()
     return Audio(np.concatenate(blocks, axis=1), stream.sample_rate)
 
 

@@ -4,11 +4,13 @@ The format follows the path's suffix. Samples go to a temporary file beside the 
 committed by sidecar_common.outputs only once complete, so a failed or interrupted job never
 leaves half a file under the user's name. AudioWriter takes the audio block by block (memory
 stays flat for long media); write_audio() writes one array; commit_together() puts several
-writers' files in place, all or none.
+writers' files in place, all or none. A write that fails (a full disk) removes the temporary
+file and raises outputs.OutputWriteError, which names the target.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -84,16 +86,22 @@ class AudioWriter:
             self._container = av.open(self._temp, mode="w", format=container_format)
             self._stream = self._container.add_stream(codec, rate=self.sample_rate, layout=_LAYOUTS[channel_count])
             self._stream.codec_context.format = self._av_format
-        except BaseException:
+        except BaseException as exc:
             os.unlink(self._temp)
+            if isinstance(exc, OSError):
+                raise outputs.write_failed(self.path, exc) from exc
             raise
 
     def write(self, samples: np.ndarray) -> None:
         samples = np.asarray(samples, dtype=np.float32)
         if samples.ndim != 2 or samples.shape[0] != self.channel_count:
             raise ValueError(f"expected ({self.channel_count}, frames) samples, got {samples.shape}")
-        for start in range(0, samples.shape[1], _FRAME_SAMPLES):
-            self._encode(samples[:, start : start + _FRAME_SAMPLES])
+        try:
+            for start in range(0, samples.shape[1], _FRAME_SAMPLES):
+                self._encode(samples[:, start : start + _FRAME_SAMPLES])
+        except OSError as exc:  # FFmpeg's failed writes reach here as av.error.OSError
+            self.abort()  # the file cannot be completed: none of it stays
+            raise outputs.write_failed(self.path, exc) from exc
         self.frame_count += samples.shape[1]
 
     def _encode(self, block: np.ndarray) -> None:
@@ -121,21 +129,26 @@ class AudioWriter:
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
             self._container.close()
-        except BaseException:
-            self._discard()
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise outputs.write_failed(self.path, exc) from exc
             raise
         self._finished = True
         return self._temp
 
     def abort(self) -> None:
-        """Drops what was written; the target is left as it was. Safe to call twice."""
-        if os.path.exists(self._temp):
-            if not self._finished:
+        """Drops what was written; the target is left as it was. Safe to call twice, and after a
+        failed write: closing flushes FFmpeg's buffer, which fails again on a full disk, and the
+        temporary file goes all the same."""
+        if not self._finished:
+            self._finished = True
+            with contextlib.suppress(OSError, av.error.FFmpegError):
                 self._container.close()
-            self._discard()
+        self._discard()
 
     def _discard(self) -> None:
-        if os.path.exists(self._temp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temp)
 
     def __enter__(self) -> AudioWriter:

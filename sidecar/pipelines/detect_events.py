@@ -31,7 +31,12 @@ def detect_events(runtime, upload, options: audio_events.EventOptions, model_nam
             classifier = runtime.model(audio_events.MODEL_FAMILY, model_name)
             labels = classifier.labels_for(options)
             yield Progress("decoding")
-            audio = upload.decode(sample_rate=classifier.sample_rate, mono=True, max_seconds=max_seconds)
+            audio = upload.decode(
+                sample_rate=classifier.sample_rate,
+                mono=True,
+                max_seconds=max_seconds,
+                between_blocks=token.raise_if_cancelled,
+            )
         finally:
             upload.close()
         token.raise_if_cancelled()

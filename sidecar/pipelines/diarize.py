@@ -67,7 +67,12 @@ def enroll_speaker(runtime, upload, save: Callable[[media.Audio], object], max_s
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
         try:
-            audio = upload.decode(sample_rate=engine.SAMPLE_RATE, mono=True, max_seconds=max_seconds)
+            audio = upload.decode(
+                sample_rate=engine.SAMPLE_RATE,
+                mono=True,
+                max_seconds=max_seconds,
+                between_blocks=token.raise_if_cancelled,
+            )
         finally:
             upload.close()
         reference = audio.mono()[: int(engine.MAX_SPEAKER_REFERENCE_SECONDS * engine.SAMPLE_RATE)]

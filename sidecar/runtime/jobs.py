@@ -11,17 +11,25 @@ soon as the worker thread has ended.
 A call that uploads audio takes its place in the queue (admit()) as soon as its config
 arrives, before the upload is read: a full server refuses it at once, not after gigabytes.
 A refusal carries a retry delay: about as long as the jobs ahead are expected to take.
+
+Waiting jobs get a free slot by priority class (sidecar.runtime.priority), then in arrival
+order, and a running job takes a turn of its class for each step, so that live streams and
+interactive jobs go before it. When the server stops, interrupt() ends the jobs still running
+with ShuttingDownError; their threads stop at their next step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
-from sidecar.errors import BusyError
+from sidecar.errors import BusyError, ShuttingDownError
+from sidecar.runtime.priority import ComputeGate, Priority, current_priority
 from sidecar.runtime.threads import CancelToken, in_thread
 
 __all__ = ["JobQueue"]
@@ -56,15 +64,20 @@ class JobQueue:
         max_running: int,
         max_waiting: int,
         scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        gate: ComputeGate | None = None,
     ) -> None:
         if max_running < 1 or max_waiting < 0:
             raise ValueError("max_running must be >= 1 and max_waiting >= 0")
         self.max_running = max_running
         self.max_waiting = max_waiting
+        self.gate = gate or ComputeGate()
         self._scope = scope  # entered on a job's thread for the job's length (models in use)
         self._admitted = 0  # running + waiting
         self._running = 0
-        self._slots: asyncio.Semaphore | None = None
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []  # a heap by (priority, arrival)
+        self._arrivals = itertools.count()
+        self._closing: str | None = None  # why new jobs are refused, once the server stops
+        self._interrupted: asyncio.Event | None = None
 
     @property
     def running(self) -> int:
@@ -76,6 +89,8 @@ class JobQueue:
 
     def admit(self) -> Admission:
         """Takes a place in the queue for a job to come, or raises BusyError with a retry delay."""
+        if self._closing:
+            raise ShuttingDownError(self._closing)
         if self._admitted >= self.max_running + self.max_waiting:
             delay = RETRY_SECONDS_PER_JOB * (1 + self.waiting)
             raise BusyError(
@@ -86,31 +101,91 @@ class JobQueue:
         self._admitted += 1
         return Admission(self)
 
+    def close(self, reason: str) -> None:
+        """Refuses new jobs from now on with ShuttingDownError(reason)."""
+        self._closing = reason
+
+    def interrupt(self, reason: str) -> None:
+        """Ends every job waiting or running with ShuttingDownError(reason)."""
+        self.close(reason)
+        self._get_interrupted().set()
+
+    def _get_interrupted(self) -> asyncio.Event:
+        if self._interrupted is None:  # created on the event loop, at first use
+            self._interrupted = asyncio.Event()
+        return self._interrupted
+
+    async def _unless_interrupted(self, awaitable):
+        """Awaits `awaitable`, or raises ShuttingDownError once interrupt() is called."""
+        interrupted = self._get_interrupted()
+        task = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(interrupted.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if task.cancelled():
+            raise ShuttingDownError(self._closing or "the sidecar is shutting down")
+        return task.result()
+
+    async def _slot(self, priority: Priority) -> None:
+        if self._running < self.max_running and not self._waiters:
+            self._running += 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._arrivals), granted))
+        try:
+            await granted
+        except BaseException:
+            if granted.done() and not granted.cancelled():
+                self._free_slot()  # granted as it was cancelled: hand it on
+            raise
+
+    def _free_slot(self) -> None:
+        """Hands a finished job's slot to the first waiter still waiting, or frees it."""
+        while self._waiters:
+            _, _, granted = heapq.heappop(self._waiters)
+            if not granted.done():
+                granted.set_result(None)
+                return
+        self._running -= 1
+
     async def run(
         self, name: str, work: Callable[[CancelToken], Iterator[T]], admission: Admission | None = None
     ) -> AsyncIterator[T]:
         """Runs work(token) in a thread once a slot is free, yielding what it yields; with the
-        place `admission` holds, else one taken now."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_running)
+        place `admission` holds, else one taken now. The priority is the request's
+        (sidecar.runtime.priority.current_priority)."""
+        priority = current_priority()
         (admission or self.admit()).take()
         try:
-            await self._slots.acquire()
+            await self._unless_interrupted(self._slot(priority))
         except BaseException:
             self._admitted -= 1
             raise
-        self._running += 1
 
         def release() -> None:
-            self._running -= 1
             self._admitted -= 1
-            self._slots.release()
+            self._free_slot()
 
         def scoped(token: CancelToken) -> Iterator[T]:
-            with self._scope():
-                yield from work(token)
+            items = work(token)
+            try:
+                with self._scope():
+                    yield from self.gate.steps(priority, items, lambda: token.cancelled)
+            finally:
+                if hasattr(items, "close"):
+                    items.close()
 
         # The slot is released when the worker thread ends, not when the caller leaves.
         async with contextlib.aclosing(in_thread(f"job-{name}", scoped, on_exit=release)) as items:
-            async for item in items:
+            while True:
+                try:
+                    item = await self._unless_interrupted(anext(items))
+                except StopAsyncIteration:
+                    return
                 yield item

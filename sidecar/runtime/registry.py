@@ -54,15 +54,21 @@ def memory_in_use() -> int:
         import resource  # not Linux: the peak is the best the platform says
 
         resident = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        resident += sum(torch.cuda.memory_allocated(i) for i in range(torch.cuda.device_count()))
+    cuda = _torch_cuda()
+    if cuda is not None and cuda.is_available() and cuda.is_initialized():
+        resident += sum(cuda.memory_allocated(i) for i in range(cuda.device_count()))
     return resident
 
 
+def _torch_cuda():
+    """torch.cuda if torch is imported (completely: another thread may be importing it)."""
+    return getattr(sys.modules.get("torch"), "cuda", None)
+
+
 class ModelRegistry:
-    def __init__(self, max_bytes: int = 0) -> None:
+    def __init__(self, max_bytes: int = 0, on_load: Callable[[str, float], None] | None = None) -> None:
         self.max_bytes = max_bytes  # 0: no budget
+        self._on_load = on_load  # (family, seconds) after each load
         self.load_count = 0
         self.unload_count = 0
         self._models: dict[ResolvedModel, LoadedModel] = {}
@@ -111,6 +117,8 @@ class ModelRegistry:
             self._models[key] = entry
             self._sizes[key] = entry.memory_bytes
             self.load_count += 1
+        if self._on_load is not None:
+            self._on_load(key.family, entry.load_seconds)
         self._make_room(0, keep=key)
         return entry
 
@@ -138,9 +146,9 @@ class ModelRegistry:
             )
         if unloaded:
             gc.collect()
-            torch = sys.modules.get("torch")
-            if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-                torch.cuda.empty_cache()
+            cuda = _torch_cuda()
+            if cuda is not None and cuda.is_available() and cuda.is_initialized():
+                cuda.empty_cache()
 
     def total_bytes(self) -> int:
         return sum(e.memory_bytes for e in self._models.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import queue
 import threading
 import time
@@ -85,7 +86,8 @@ async def in_thread(
                 put("done", None)
             _workers.discard(threading.current_thread())
 
-    thread = threading.Thread(target=worker, name=name, daemon=True)
+    # The request's context (its id in log lines, its priority) goes with the work.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(worker,), name=name, daemon=True)
     _workers.add(thread)
     thread.start()
     try:
@@ -100,12 +102,13 @@ async def in_thread(
         token.cancel()
 
 
-def wait_for_workers(timeout: float) -> None:
+def wait_for_workers(timeout: float) -> list[threading.Thread]:
     """Waits up to `timeout` seconds in all for in_thread's threads to end (their consumers
-    have gone, so they stop at their next check)."""
+    have gone, so they stop at their next check); returns those still running."""
     deadline = time.monotonic() + timeout
     for thread in list(_workers):
         thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in list(_workers) if thread.is_alive()]
 
 
 def from_callbacks(
@@ -138,7 +141,7 @@ def from_callbacks(
             except queue.Full:
                 continue
 
-    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True)
     worker.start()
     try:
         while True:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -14,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from sidecar.config import ServerConfig
 from sidecar.runtime import threads
-from sidecar.runtime.runtime import Runtime
+from sidecar.runtime.runtime import MODEL_FAMILIES, Runtime
 from sidecar.server import (
     auth,
     cues,
@@ -31,8 +33,10 @@ from sidecar.server import (
 
 log = logging.getLogger(__name__)
 QUICK_CALL_ROOM = 16  # concurrent calls beyond the job and stream limits
-# A worker thread still in a model call when the process exits aborts it (CTranslate2).
+# A worker thread still in a model call when the interpreter exits crashes it (CTranslate2):
+# after the calls have ended, their threads get this long to reach a safe point and stop.
 WORKER_EXIT_SECONDS = 10.0
+SHUTTING_DOWN = "the sidecar is shutting down"
 
 # Each module registers its servicer and returns the service's full name. Later capabilities
 # add their module here.
@@ -48,26 +52,64 @@ SERVICE_MODULES = [
     events,
     translation,
 ]
+# The model family each service needs: its health is NOT_SERVING while that family's default
+# model cannot load (a missing extra, weights not installed, a licence not agreed to).
+SERVICE_FAMILIES = {
+    "TranscriptionService": "whisper",
+    "StreamingRecognitionService": "whisper",
+    "EnhancementService": "deepfilternet",
+    "SynthesisService": "xtts",
+    "SeparationService": "demucs",
+    "DiarizationService": "silero-ge2e",
+    "CueGenerationService": "musicgen",
+    "EventDetectionService": "audio-events",
+    "TranslationService": "translation",
+}
 
 
 class Sidecar:
     """A started server; `port` is the bound port (useful when config.port is 0)."""
 
     def __init__(
-        self, server: grpc.aio.Server, runtime: Runtime, port: int, health_servicer: health.aio.HealthServicer
+        self,
+        server: grpc.aio.Server,
+        runtime: Runtime,
+        port: int,
+        health_servicer: health.aio.HealthServicer,
+        metrics_server=None,
     ) -> None:
         self.server = server
         self.runtime = runtime
         self.port = port
         self._health = health_servicer
+        self._metrics_server = metrics_server
+        self.metrics_port = metrics_server.server_port if metrics_server is not None else None
+        self.families_checked: asyncio.Task | None = None
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Jobs in flight get the grace period; live streams end at once with UNAVAILABLE (their
-        clients resume elsewhere or later), and the threads decoding them are waited for."""
+    async def stop(self, grace: float | None = None) -> int:
+        """New calls are refused at once; live streams end at once with UNAVAILABLE (their
+        clients resume elsewhere or later); jobs in flight get the grace period, then end with
+        UNAVAILABLE saying why, and their threads stop at their next step. Returns how many
+        worker threads were still inside a model call WORKER_EXIT_SECONDS later."""
+        grace = self.runtime.config.shutdown_grace_seconds if grace is None else grace
         self.runtime.stopping.set()
+        self.runtime.jobs.close(f"{SHUTTING_DOWN} and takes no new jobs; try again once it is back")
         await self._health.enter_graceful_shutdown()
-        await self.server.stop(self.runtime.config.shutdown_grace_seconds if grace is None else grace)
-        await asyncio.to_thread(threads.wait_for_workers, WORKER_EXIT_SECONDS)
+        # gRPC's own end of the grace period cancels calls with "Cancelling all calls"; the
+        # jobs are interrupted first, so that their clients learn why.
+        stopped = asyncio.ensure_future(self.server.stop(grace + 1.0))
+        await asyncio.wait({stopped}, timeout=grace)
+        if not stopped.done():
+            self.runtime.jobs.interrupt(
+                f"{SHUTTING_DOWN}: the job was stopped after the {grace:g} s it had to finish; "
+                "send it again once the sidecar is back"
+            )
+        await stopped
+        if self._metrics_server is not None:
+            await asyncio.to_thread(self._metrics_server.shutdown)
+        if self.families_checked is not None:
+            self.families_checked.cancel()
+        return len(await asyncio.to_thread(threads.wait_for_workers, WORKER_EXIT_SECONDS))
 
 
 async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar:
@@ -105,6 +147,7 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
     await server.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics_server = runtime.metrics.serve(config.metrics_host, config.metrics_port) if config.metrics_port else None
     log.info(
         "serving %s on %s:%d%s (device preference %s, %d job(s) at once, %d waiting)",
         ", ".join(names),
@@ -115,7 +158,33 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
         config.max_running_jobs,
         config.max_waiting_jobs,
     )
-    return Sidecar(server, runtime, port, health_servicer)
+    follow_family_health(runtime, health_servicer, names)
+    return Sidecar(server, runtime, port, health_servicer, metrics_server)
+
+
+async def check_every_family(runtime: Runtime) -> None:
+    """Each family's default once, in the background (a check may import a library): a
+    long-running server's health tells which services cannot load before a request tries."""
+    for family in MODEL_FAMILIES:
+        if family.name in SERVICE_FAMILIES.values():
+            await asyncio.to_thread(runtime.check_family, family)
+
+
+def follow_family_health(runtime: Runtime, health_servicer: health.aio.HealthServicer, names: list[str]) -> None:
+    """Keeps each service's health at NOT_SERVING while its family's default model cannot load,
+    as found by a check or by loading that default."""
+    loop = asyncio.get_running_loop()
+    services = {name: SERVICE_FAMILIES.get(name.rsplit(".", 1)[-1]) for name in names}
+
+    def report(family: str, problem: str | None) -> None:
+        status = health_pb2.HealthCheckResponse.NOT_SERVING if problem else health_pb2.HealthCheckResponse.SERVING
+        for name, needs in services.items():
+            if needs == family:
+                if problem:
+                    log.info("%s: NOT_SERVING until %s can load: %s", name, family, problem)
+                asyncio.run_coroutine_threadsafe(health_servicer.set(name, status), loop)
+
+    runtime.on_family_health = report
 
 
 async def preload(runtime: Runtime) -> None:
@@ -127,6 +196,7 @@ async def serve(config: ServerConfig, on_ready: Callable[[Sidecar], Awaitable[No
     """Runs until SIGTERM or SIGINT, then lets in-flight calls finish within the grace period."""
     sidecar = await start(config)
     await preload(sidecar.runtime)
+    sidecar.families_checked = asyncio.ensure_future(check_every_family(sidecar.runtime))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -136,6 +206,14 @@ async def serve(config: ServerConfig, on_ready: Callable[[Sidecar], Awaitable[No
         if asyncio.iscoroutine(result):
             await result
     await stop.wait()
-    log.info("shutting down: %.0f s for calls in flight", config.shutdown_grace_seconds)
-    await sidecar.stop()
+    log.info("shutting down: new calls refused, %g s for jobs in flight", config.shutdown_grace_seconds)
+    stuck = await sidecar.stop()
+    if stuck:
+        # Exiting the interpreter under a thread still inside a model call crashes it (SIGSEGV,
+        # SIGABRT); every call has ended and its files are closed, so leave without that.
+        log.warning("stopped; %d worker thread(s) still inside a model call were left to the exit", stuck)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     log.info("stopped")

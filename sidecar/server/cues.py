@@ -148,7 +148,7 @@ class CueGenerationServicer(cues_pb2_grpc.CueGenerationServiceServicer):
         self.runtime = runtime
 
     async def GenerateCue(self, request_iterator, context: grpc.aio.ServicerContext):
-        async with mapped_errors(context, "GenerateCue"):
+        async with mapped_errors(context, "GenerateCue", self.runtime.metrics):
             config, upload = await read_cue_config(request_iterator, self.runtime)
             try:
                 options = options_from_proto(config.settings).with_seed()

@@ -70,7 +70,7 @@ class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):
     async def DiarizeFile(self, request_iterator, context: grpc.aio.ServicerContext):
         responses = DiarizationResponses()
         limits = self.runtime.config
-        async with mapped_errors(context, "DiarizeFile"):
+        async with mapped_errors(context, "DiarizeFile", self.runtime.metrics):
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = await asyncio.to_thread(options_from_proto, config.options, self.speakers)
@@ -79,7 +79,7 @@ class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):
                 yield response
 
     async def EnrollSpeaker(self, request_iterator, context: grpc.aio.ServicerContext) -> pb.EnrollSpeakerResponse:
-        async with mapped_errors(context, "EnrollSpeaker"):
+        async with mapped_errors(context, "EnrollSpeaker", self.runtime.metrics):
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 speaker_id = voices.speaker_id_for(config.name)
@@ -94,12 +94,12 @@ class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):
             return pb.EnrollSpeakerResponse(speaker=speaker_to_proto(record))
 
     async def ListSpeakers(self, request: pb.ListSpeakersRequest, context) -> pb.ListSpeakersResponse:
-        async with mapped_errors(context, "ListSpeakers"):
+        async with mapped_errors(context, "ListSpeakers", self.runtime.metrics):
             records = await asyncio.to_thread(self.speakers.list)
             return pb.ListSpeakersResponse(speakers=[speaker_to_proto(r) for r in records])
 
     async def DeleteSpeaker(self, request: pb.DeleteSpeakerRequest, context) -> pb.DeleteSpeakerResponse:
-        async with mapped_errors(context, "DeleteSpeaker"):
+        async with mapped_errors(context, "DeleteSpeaker", self.runtime.metrics):
             record = await asyncio.to_thread(self.speakers.delete, request.speaker_id)
             return pb.DeleteSpeakerResponse(speaker=speaker_to_proto(record))
 

@@ -15,6 +15,7 @@ from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError
 from sidecar.media import audio as media
 from sidecar.pipelines.enhance import AudioBlock, EnhancementStarted, enhance_file
 from sidecar.runtime.events import Finished
+from sidecar.runtime.priority import Priority
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
 from sidecar.server.jobs import JobResponses, respond
@@ -24,6 +25,7 @@ from sidecar.v1 import enhancement_pb2 as pb
 from sidecar.v1 import enhancement_pb2_grpc
 
 log = logging.getLogger(__name__)
+SERVICE = "EnhancementService"
 
 
 def options_from_proto(o: pb.EnhancementOptions) -> deepfilter.EnhancementOptions:
@@ -68,12 +70,11 @@ class EnhancementResponses(JobResponses):
 class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._streams = 0
 
     async def EnhanceFile(self, request_iterator, context: grpc.aio.ServicerContext):
         responses = EnhancementResponses()
         limits = self.runtime.config
-        async with mapped_errors(context, "EnhanceFile"):
+        async with mapped_errors(context, "EnhanceFile", self.runtime.metrics):
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
@@ -83,7 +84,7 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
                 yield response
 
     async def StreamEnhance(self, request_iterator, context: grpc.aio.ServicerContext):
-        async with mapped_errors(context, "StreamEnhance"):
+        async with mapped_errors(context, "StreamEnhance", self.runtime.metrics):
             requests = aiter(paced(request_iterator, self.runtime.config.stream_idle_seconds))
             config = await first_stream_config(requests)
             spec = convert.pcm_spec(config.pcm_format)
@@ -93,9 +94,9 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
                 convert.output_encoding(config.output_encoding, spec.encoding), spec.sample_rate, spec.channel_count
             )
             limit = self.runtime.config.max_live_streams
-            if self._streams >= limit:
+            if self.runtime.live_streams[SERVICE] >= limit:
                 raise BusyError(f"the server is busy: {limit} enhancement streams are running already; try again later")
-            self._streams += 1
+            self.runtime.live_streams[SERVICE] += 1
             # The enhancer's processors must stay on the thread that made them.
             thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="enhance-stream")
             loop = asyncio.get_running_loop()
@@ -107,8 +108,13 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
                 )
                 yield pb.StreamEnhanceResponse(info=info_for(model.name, out_spec, None, model.latency_seconds))
                 frames = 0
+
+                def process(block: np.ndarray) -> np.ndarray:
+                    with self.runtime.gate.turn(Priority.LIVE):  # file jobs wait at their next step
+                        return enhancer.process(block)
+
                 async for block in pcm_blocks(requests, spec):
-                    out = await loop.run_in_executor(thread, enhancer.process, block)
+                    out = await loop.run_in_executor(thread, process, block)
                     for chunk in convert.audio_chunks(out, frames, out_spec):
                         yield pb.StreamEnhanceResponse(audio_chunk=chunk)
                     frames += out.shape[1]
@@ -123,7 +129,7 @@ class EnhancementServicer(enhancement_pb2_grpc.EnhancementServiceServicer):
                     spec.channel_count,
                 )
             finally:
-                self._streams -= 1
+                self.runtime.live_streams[SERVICE] -= 1
                 if enhancer is not None:
                     thread.submit(enhancer.close)
                 thread.shutdown(wait=False)

@@ -83,7 +83,7 @@ class EventDetectionServicer(events_pb2_grpc.EventDetectionServiceServicer):
     async def DetectEvents(self, request_iterator, context: grpc.aio.ServicerContext):
         responses = EventResponses()
         limits = self.runtime.config
-        async with mapped_errors(context, "DetectEvents"):
+        async with mapped_errors(context, "DetectEvents", self.runtime.metrics):
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)

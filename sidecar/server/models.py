@@ -36,7 +36,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
         self.runtime = runtime
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext):
-        async with mapped_errors(context, "ListModels"):
+        async with mapped_errors(context, "ListModels", self.runtime.metrics):
             if request.capability not in pb.Capability.values():
                 raise InvalidOptionsError(
                     f"capability {request.capability} is not a sidecar.v1.Capability: use one of "

@@ -68,7 +68,7 @@ class SeparationServicer(separation_pb2_grpc.SeparationServiceServicer):
     async def SeparateFile(self, request_iterator, context: grpc.aio.ServicerContext):
         responses = SeparationResponses()
         limits = self.runtime.config
-        async with mapped_errors(context, "SeparateFile"):
+        async with mapped_errors(context, "SeparateFile", self.runtime.metrics):
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)

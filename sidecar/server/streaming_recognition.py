@@ -7,8 +7,10 @@ and resampled on that thread, never on the event loop; one message may carry at 
 MAX_MESSAGE_SECONDS of audio, and a client that sends nothing for the server's
 stream_idle_seconds loses its stream. Streams do not take the file JobQueue's slots,
 which a caption stream would hold for hours; instead at most `max_live_streams` run at
-once and the next gets RESOURCE_EXHAUSTED. They share the loaded model (CTranslate2 runs
-concurrent calls), so more streams on one CPU raise every stream's lag, which is reported.
+once and the next gets RESOURCE_EXHAUSTED with a retry delay. They share the loaded model
+(its CTranslate2 workers run two calls at once), so more streams on one CPU raise every
+stream's lag, which is reported; each decoding step takes a live turn of the compute gate, so
+file jobs wait at their next step while it runs (sidecar.runtime.priority).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from sidecar.engines import streaming, whisper
 from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError, LimitExceededError, ShuttingDownError
 from sidecar.media import audio as media
+from sidecar.runtime.priority import Priority
 from sidecar.runtime.runtime import Runtime
 from sidecar.runtime.threads import CancelToken, in_thread
 from sidecar.server import convert, upload
@@ -44,6 +47,8 @@ _POLL_SECONDS = 0.05
 _HEADER_BYTES = 12  # enough to recognise an encoded file's magic number
 _FLUSH = "flush"  # inbox marker: the client half-closed
 
+SERVICE = "StreamingRecognitionService"
+STREAM_RETRY_SECONDS = 10.0  # a full server's retry delay: streams end seldom
 _EVENTS = {streaming.SPEECH_BEGIN: pb.SPEECH_EVENT_BEGIN, streaming.SPEECH_END: pb.SPEECH_EVENT_END}
 
 
@@ -138,22 +143,24 @@ class PcmReader:
 class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecognitionServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._active = 0  # streams running now (touched only on the event loop)
 
     async def StreamingRecognize(self, request_iterator, context: grpc.aio.ServicerContext):
         started = time.perf_counter()
-        async with mapped_errors(context, "StreamingRecognize"):
+        async with mapped_errors(context, "StreamingRecognize", self.runtime.metrics):
             requests = aiter(upload.paced(request_iterator, self.runtime.config.stream_idle_seconds))
             config = await upload.first_config(requests)
             options = options_from_proto(config)
             if not config.HasField("pcm_format"):
                 raise InvalidOptionsError("the config must set `pcm_format` (raw PCM only)")
             reader = PcmReader(convert.pcm_spec(config.pcm_format))
-            if self._active >= self.runtime.config.max_live_streams:
+            active = self.runtime.live_streams[SERVICE]
+            if active >= self.runtime.config.max_live_streams:
                 raise BusyError(
-                    f"the server is busy: {self._active} stream(s) running, the most it runs at once; try again later"
+                    f"the server is busy: {active} stream(s) running, the most it runs at once; "
+                    f"try again in {STREAM_RETRY_SECONDS:g} s",
+                    retry_after=STREAM_RETRY_SECONDS,
                 )
-            self._active += 1
+            self.runtime.live_streams[SERVICE] += 1
             try:
                 engine = await asyncio.to_thread(self.runtime.whisper, config.model)
                 recognizer = await asyncio.to_thread(streaming.StreamingRecognizer, engine, options)
@@ -167,7 +174,7 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                     words += len(response.final_result.words)
                     yield response
             finally:
-                self._active -= 1
+                self.runtime.live_streams[SERVICE] -= 1
             elapsed = time.perf_counter() - started
             log.info(
                 "StreamingRecognize: %.1f s of audio, %d final words in %.2f s (model %s)",
@@ -210,7 +217,8 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                 flush = any(isinstance(item, str) for item in items)  # _FLUSH
                 if flush:
                     accept(reader.close())
-                updates = recognizer.finish() if flush else recognizer.step()
+                with self.runtime.gate.turn(Priority.LIVE):  # file jobs wait at their next step
+                    updates = recognizer.finish() if flush else recognizer.step()
                 if not updates and recognizer.received - reported >= PROGRESS_SECONDS:
                     updates = [streaming.Update(processed=recognizer.processed())]
                 for update in updates:
@@ -246,6 +254,8 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
         try:
             async with contextlib.aclosing(in_thread("stream-decode", decode)) as updates:
                 async for update in updates:
+                    if update.final:  # how long after its words' end a final caption goes out
+                        self.runtime.metrics.final_lag(max(0.0, reader.received - update.final[-1].end))
                     yield response_for(update, reader.received)
         finally:
             reading.cancel()

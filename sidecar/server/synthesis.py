@@ -130,7 +130,7 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
 
     async def Synthesize(self, request: pb.SynthesizeRequest, context: grpc.aio.ServicerContext):
         responses = SynthesisResponses(request.voice_id)
-        async with mapped_errors(context, "Synthesize"):
+        async with mapped_errors(context, "Synthesize", self.runtime.metrics):
             text = xtts.check_text(request.text)
             options = options_from_proto(request.language_code, request.options)
             xtts_models.require_license(self.runtime.config.agree_coqui_license)
@@ -148,7 +148,7 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
 
     async def CreateVoice(self, request_iterator, context: grpc.aio.ServicerContext) -> pb.CreateVoiceResponse:
         started = time.perf_counter()
-        async with mapped_errors(context, "CreateVoice"):
+        async with mapped_errors(context, "CreateVoice", self.runtime.metrics):
             xtts_models.require_license(self.runtime.config.agree_coqui_license)
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
@@ -180,12 +180,12 @@ class SynthesisServicer(synthesis_pb2_grpc.SynthesisServiceServicer):
             return pb.CreateVoiceResponse(voice=voice_to_proto(record))
 
     async def ListVoices(self, request: pb.ListVoicesRequest, context) -> pb.ListVoicesResponse:
-        async with mapped_errors(context, "ListVoices"):
+        async with mapped_errors(context, "ListVoices", self.runtime.metrics):
             records = await asyncio.to_thread(self.store.list, request.model)
             return pb.ListVoicesResponse(voices=[voice_to_proto(r) for r in records])
 
     async def DeleteVoice(self, request: pb.DeleteVoiceRequest, context) -> pb.DeleteVoiceResponse:
-        async with mapped_errors(context, "DeleteVoice"):
+        async with mapped_errors(context, "DeleteVoice", self.runtime.metrics):
             if not request.voice_id:
                 raise InvalidOptionsError("`voice_id` is required")
             record = await asyncio.to_thread(self.store.delete, request.voice_id)

@@ -93,7 +93,7 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
     async def TranscribeFile(self, request_iterator, context: grpc.aio.ServicerContext):
         responses = TranscriptionResponses()
         limits = self.runtime.config
-        async with mapped_errors(context, "TranscribeFile"):
+        async with mapped_errors(context, "TranscribeFile", self.runtime.metrics):
             config, upload = await read_config_first(request_iterator, self.runtime)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)

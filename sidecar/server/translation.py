@@ -52,7 +52,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
 
     async def Translate(self, request: pb.TranslateRequest, context: grpc.aio.ServicerContext):
         started = time.perf_counter()
-        async with mapped_errors(context, "Translate"):
+        async with mapped_errors(context, "Translate", self.runtime.metrics):
             domain = request_from_proto(request)
             result: TranslationResult = await result_of(self.runtime, "Translate", translate(self.runtime, domain))
             elapsed = time.perf_counter() - started

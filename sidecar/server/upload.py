@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -63,7 +63,15 @@ class Upload:
     filename: str
     admission: Admission | None = None  # the job's place in the queue, taken before reading
 
-    def decode(self, *, sample_rate: int | None, mono: bool, max_seconds: float) -> media.Audio:
+    def decode(
+        self,
+        *,
+        sample_rate: int | None,
+        mono: bool,
+        max_seconds: float,
+        between_blocks: Callable[[], None] | None = None,
+    ) -> media.Audio:
+        """The whole upload; `between_blocks` is called as a file decodes (a cancel check)."""
         self.data.seek(0)
         if self.pcm is not None:
             audio = media.decode_pcm(self.data.read(), self.pcm)
@@ -73,7 +81,12 @@ class Upload:
         if self.size == 0:
             raise InvalidAudioError(f"{self.filename or 'the audio'} is empty: no bytes were sent")
         return media.decode_file(
-            self.data, sample_rate=sample_rate, mono=mono, max_duration=max_seconds, name=self.filename or "the audio"
+            self.data,
+            sample_rate=sample_rate,
+            mono=mono,
+            max_duration=max_seconds,
+            name=self.filename or "the audio",
+            between_blocks=between_blocks,
         )
 
     def stream(self, *, sample_rate: int | None, mono: bool, max_seconds: float) -> media.DecodedStream:
