@@ -109,30 +109,19 @@ class JobQueue:
         """Ends every job waiting or running with ShuttingDownError(reason)."""
         self.close(reason)
         self._get_interrupted().set()
+        for _, _, granted in self._waiters:
+            if not granted.done():
+                granted.set_exception(ShuttingDownError(reason))
+        self._waiters.clear()
 
     def _get_interrupted(self) -> asyncio.Event:
         if self._interrupted is None:  # created on the event loop, at first use
             self._interrupted = asyncio.Event()
         return self._interrupted
 
-    async def _unless_interrupted(self, awaitable):
-        """Awaits `awaitable`, or raises ShuttingDownError once interrupt() is called."""
-        interrupted = self._get_interrupted()
-        task = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(interrupted.wait())
-        try:
-            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-        if task.cancelled():
-            raise ShuttingDownError(self._closing or "the sidecar is shutting down")
-        return task.result()
-
     async def _slot(self, priority: Priority) -> None:
+        # No await between a slot being taken and the job's thread starting (see run), so a
+        # cancelled caller never holds a slot that no thread will give back.
         if self._running < self.max_running and not self._waiters:
             self._running += 1
             return
@@ -141,7 +130,7 @@ class JobQueue:
         try:
             await granted
         except BaseException:
-            if granted.done() and not granted.cancelled():
+            if granted.done() and not granted.cancelled() and granted.exception() is None:
                 self._free_slot()  # granted as it was cancelled: hand it on
             raise
 
@@ -163,7 +152,9 @@ class JobQueue:
         priority = current_priority()
         (admission or self.admit()).take()
         try:
-            await self._unless_interrupted(self._slot(priority))
+            if self._closing and self._get_interrupted().is_set():
+                raise ShuttingDownError(self._closing)
+            await self._slot(priority)
         except BaseException:
             self._admitted -= 1
             raise
@@ -182,10 +173,13 @@ class JobQueue:
                     items.close()
 
         # The slot is released when the worker thread ends, not when the caller leaves.
-        async with contextlib.aclosing(in_thread(f"job-{name}", scoped, on_exit=release)) as items:
-            while True:
-                try:
-                    item = await self._unless_interrupted(anext(items))
-                except StopAsyncIteration:
-                    return
+        work_items = in_thread(
+            f"job-{name}",
+            scoped,
+            on_exit=release,
+            interrupted=self._get_interrupted(),
+            interruption=lambda: ShuttingDownError(self._closing or "the sidecar is shutting down"),
+        )
+        async with contextlib.aclosing(work_items) as items:
+            async for item in items:
                 yield item

@@ -48,10 +48,15 @@ class CancelToken:
 
 
 async def in_thread(
-    name: str, work: Callable[[CancelToken], Iterator[T]], on_exit: Callable[[], None] | None = None
+    name: str,
+    work: Callable[[CancelToken], Iterator[T]],
+    on_exit: Callable[[], None] | None = None,
+    interrupted: asyncio.Event | None = None,
+    interruption: Callable[[], BaseException] = CancelledError,
 ) -> AsyncIterator[T]:
     """Runs work(token) in a thread named `name`, yielding what it yields. Closing the iterator
-    cancels the token; `on_exit` runs on the event loop once the thread has ended."""
+    cancels the token; `on_exit` runs on the event loop once the thread has ended. Once
+    `interrupted` is set, the iterator raises interruption() instead of waiting for the next item."""
     loop = asyncio.get_running_loop()
     handoff: asyncio.Queue = asyncio.Queue(maxsize=HANDOFF_ITEMS)
     token = CancelToken()
@@ -92,7 +97,7 @@ async def in_thread(
     thread.start()
     try:
         while True:
-            kind, value = await handoff.get()
+            kind, value = await (handoff.get() if interrupted is None else _unless(interrupted, handoff, interruption))
             if kind == "done":
                 return
             if kind == "error":
@@ -100,6 +105,23 @@ async def in_thread(
             yield value
     finally:
         token.cancel()
+
+
+async def _unless(interrupted: asyncio.Event, handoff: asyncio.Queue, interruption: Callable[[], BaseException]):
+    """The next item from `handoff`, or interruption() raised once `interrupted` is set."""
+    if interrupted.is_set():
+        raise interruption()
+    getting = asyncio.ensure_future(handoff.get())  # cancelling a Queue.get loses no item
+    stopped = asyncio.ensure_future(interrupted.wait())
+    try:
+        await asyncio.wait({getting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not getting.done():
+            getting.cancel()
+    if not getting.done() or getting.cancelled():
+        raise interruption()
+    return getting.result()
 
 
 def wait_for_workers(timeout: float) -> list[threading.Thread]:

@@ -162,11 +162,16 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
     return Sidecar(server, runtime, port, health_servicer, metrics_server)
 
 
+# Checked when first used instead: finding Demucs' default imports torch (about 3 s and some
+# hundreds of MiB), which a server that only captions never needs.
+CHECKED_WHEN_USED = {"demucs"}
+
+
 async def check_every_family(runtime: Runtime) -> None:
     """Each family's default once, in the background (a check may import a library): a
     long-running server's health tells which services cannot load before a request tries."""
     for family in MODEL_FAMILIES:
-        if family.name in SERVICE_FAMILIES.values():
+        if family.name in SERVICE_FAMILIES.values() and family.name not in CHECKED_WHEN_USED:
             await asyncio.to_thread(runtime.check_family, family)
 
 
