@@ -220,3 +220,47 @@ def test_after_a_long_pause_nothing_is_copied_from_the_words_before(engine):
     assert word_error_rate(reference, "".join(finals)) <= 0.15, finals
     assert boundary_errors(reference, finals) == [], finals
     assert "".join(finals).strip().endswith(".") and "".join(finals).count("longer") == 1, finals
+
+
+def test_a_stream_sent_faster_than_real_time_is_stepped_in_fixed_pieces(engine):
+    """A client ahead of the wall clock (a file sent at once) is stepped at multiples of
+    CATCH_UP_SECONDS whatever has arrived; a real-time client's backlog is taken whole."""
+    silence = np.zeros(7 * SAMPLE_RATE, np.float32)  # nothing to decode: only the stepping
+    ahead = streaming.StreamingRecognizer(engine, streaming.StreamingOptions())
+    ahead.accept(silence)
+    stepped = []
+    while ahead.pending and not ahead.holding:
+        ahead.step(elapsed=0.0)
+        stepped.append(round(7.0 - ahead.pending, 6))
+    whole = [k * streaming.CATCH_UP_SECONDS for k in range(1, int(7.0 // streaming.CATCH_UP_SECONDS) + 1)]
+    assert stepped == whole and ahead.holding  # the rest waits for a whole piece, or finish()
+    ahead.finish()
+    assert ahead.pending == 0
+    live = streaming.StreamingRecognizer(engine, streaming.StreamingOptions())
+    live.accept(silence[: 5 * SAMPLE_RATE])
+    live.step(elapsed=4.5)  # what the wall clock reached, though it ends between pieces
+    assert live.pending == 0.5 and live.holding
+    live.step(elapsed=5.0)
+    assert live.pending == 0 and not live.holding
+
+
+def test_captions_of_a_fast_stream_do_not_depend_on_how_its_audio_arrived(engine):
+    """The same audio arriving in 0.1 s messages or in 7 s bursts, as a loaded server takes
+    it, gives the same finals (taking each backlog whole, a busy CPU's 4-6 s steps turned
+    "stuff it into you ... counselled him" into "stuffed into you ... how it sold him")."""
+    audio, reference = speech("1089-134686-0000", "1089-134691-0000", lead=0.3)
+
+    def finals(message_seconds: float) -> list[str]:
+        recognizer = streaming.StreamingRecognizer(engine, streaming.StreamingOptions())
+        size, updates = round(message_seconds * SAMPLE_RATE), []
+        for at in range(0, len(audio), size):
+            recognizer.accept(audio[at : at + size])
+            updates += recognizer.step(elapsed=0.0)
+            while recognizer.pending and not recognizer.holding:  # as the server steps
+                updates += recognizer.step(elapsed=0.0)
+        updates += recognizer.finish()
+        return ["".join(w.text for w in u.final) for u in updates if u.final]
+
+    trickled, burst = finals(0.1), finals(7.0)
+    assert trickled == burst
+    assert word_error_rate(reference, "".join(burst)) <= 0.12, burst

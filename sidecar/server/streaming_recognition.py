@@ -193,38 +193,48 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                 recognizer.accept(samples)
 
         def decode(token: CancelToken):
-            """The recognizer's updates; each step takes everything that arrived meanwhile."""
+            """The recognizer's updates; each step takes what arrived meanwhile (from a client
+            ahead of real time, a piece of it: see streaming.CATCH_UP_SECONDS)."""
             reported = 0.0
+            flushed = False
+            began = time.monotonic()
             while True:
                 if self.runtime.stopping.is_set():
                     raise ShuttingDownError(
                         "the sidecar is shutting down: the words not yet final were not decoded; "
                         "stream again from the last final word once it is back"
                     )
-                try:
-                    items = [inbox.get(timeout=_POLL_SECONDS)]
-                except queue.Empty:
-                    token.raise_if_cancelled()
-                    continue
-                while not inbox.empty():  # catch up: everything pending in one step
-                    items.append(inbox.get_nowait())
+                items = []
+                if not flushed and (recognizer.holding or not recognizer.pending):  # else step what waits
+                    try:
+                        items.append(inbox.get(timeout=_POLL_SECONDS))
+                    except queue.Empty:
+                        token.raise_if_cancelled()
+                        if not recognizer.pending:
+                            continue  # else held audio the wall clock has now reached is stepped
+                    while not inbox.empty():
+                        items.append(inbox.get_nowait())
                 for item in items:
                     if isinstance(item, BaseException):  # from the reader: mapped to a status
                         raise item
                     if isinstance(item, bytes):
                         accept(reader.feed(item))
                         queued.remove(reader.spec.duration_of(len(item)))
-                flush = any(isinstance(item, str) for item in items)  # _FLUSH
-                if flush:
+                if any(isinstance(item, str) for item in items):  # _FLUSH
+                    flushed = True
                     accept(reader.close())
+                token.raise_if_cancelled()
                 with self.runtime.gate.turn(Priority.LIVE):  # file jobs wait at their next step
-                    updates = recognizer.finish() if flush else recognizer.step()
+                    updates = recognizer.step(elapsed=time.monotonic() - began)
+                    done = flushed and (recognizer.holding or not recognizer.pending)
+                    if done:
+                        updates += recognizer.finish()
                 if not updates and recognizer.received - reported >= PROGRESS_SECONDS:
                     updates = [streaming.Update(processed=recognizer.processed())]
                 for update in updates:
                     reported = recognizer.received
                     yield update
-                if flush:
+                if done:
                     return
 
         async def read() -> None:
