@@ -230,7 +230,7 @@ def test_a_stream_sent_faster_than_real_time_is_stepped_in_fixed_pieces(engine):
     ahead.accept(silence)
     stepped = []
     while ahead.pending and not ahead.holding:
-        ahead.step(elapsed=0.0)
+        ahead.step(real_time=0.0)
         stepped.append(round(7.0 - ahead.pending, 6))
     whole = [k * streaming.CATCH_UP_SECONDS for k in range(1, int(7.0 // streaming.CATCH_UP_SECONDS) + 1)]
     assert stepped == whole and ahead.holding  # the rest waits for a whole piece, or finish()
@@ -238,9 +238,9 @@ def test_a_stream_sent_faster_than_real_time_is_stepped_in_fixed_pieces(engine):
     assert ahead.pending == 0
     live = streaming.StreamingRecognizer(engine, streaming.StreamingOptions())
     live.accept(silence[: 5 * SAMPLE_RATE])
-    live.step(elapsed=4.5)  # what the wall clock reached, though it ends between pieces
+    live.step(real_time=4.5)  # what a real-time client can have sent, though it ends between pieces
     assert live.pending == 0.5 and live.holding
-    live.step(elapsed=5.0)
+    live.step(real_time=5.0)
     assert live.pending == 0 and not live.holding
 
 
@@ -255,9 +255,9 @@ def test_captions_of_a_fast_stream_do_not_depend_on_how_its_audio_arrived(engine
         size, updates = round(message_seconds * SAMPLE_RATE), []
         for at in range(0, len(audio), size):
             recognizer.accept(audio[at : at + size])
-            updates += recognizer.step(elapsed=0.0)
+            updates += recognizer.step(real_time=0.0)
             while recognizer.pending and not recognizer.holding:  # as the server steps
-                updates += recognizer.step(elapsed=0.0)
+                updates += recognizer.step(real_time=0.0)
         updates += recognizer.finish()
         return ["".join(w.text for w in u.final) for u in updates if u.final]
 

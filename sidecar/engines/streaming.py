@@ -309,11 +309,13 @@ class StreamingRecognizer:
         """Seconds accepted but not yet stepped (some stay when step() takes a piece)."""
         return sum(len(samples) for samples in self._fresh) / SAMPLE_RATE
 
-    def step(self, *, elapsed: float | None = None) -> list[Update]:
-        """Handles the audio accepted so far: VAD events, at most one decode, commits. Given
-        the wall-clock seconds since the stream began, a stream decoded faster than real time
-        steps only up to the next multiple of CATCH_UP_SECONDS; call again while `pending`."""
-        fresh = self._take_fresh(elapsed)
+    def step(self, *, real_time: float | None = None) -> list[Update]:
+        """Handles the audio accepted so far: VAD events, at most one decode, commits.
+
+        `real_time`: the stream seconds a client at real-time pace can have sent by now. Audio
+        accepted beyond it is stepped a piece at a time, at multiples of CATCH_UP_SECONDS; call
+        again while audio is `pending` and not `holding` (finish() takes what is held)."""
+        fresh = self._take_fresh(real_time)
         if not fresh.size and self.holding:
             return []
         self._audio = np.concatenate([self._audio, fresh])
@@ -346,16 +348,16 @@ class StreamingRecognizer:
                 updates.append(Update(final=self._with_marks(()), processed=self.processed()))
         return updates
 
-    def _take_fresh(self, elapsed: float | None) -> np.ndarray:
-        """The accepted audio this step handles: what the wall clock has reached (all a client
-        at real-time pace can have sent), else the next whole piece; `holding` says some waits."""
+    def _take_fresh(self, real_time: float | None) -> np.ndarray:
+        """The accepted audio this step handles: up to `real_time`, else the next whole piece;
+        `holding` says that what is left waits for more audio or time."""
         fresh = np.concatenate(self._fresh) if self._fresh else np.zeros(0, np.float32)
         self._fresh.clear()
         available = self._received + len(fresh)
         piece = round(CATCH_UP_SECONDS * SAMPLE_RATE)
         until = available
-        if elapsed is not None:
-            wall = round(elapsed * SAMPLE_RATE)
+        if real_time is not None:
+            wall = round(real_time * SAMPLE_RATE)
             if available > max(wall, self._received):  # the client is ahead of real time
                 boundary = (self._received // piece + 1) * piece
                 until = wall if wall > self._received else boundary if available >= boundary else self._received

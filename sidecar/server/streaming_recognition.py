@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUED_SECONDS = 30.0  # audio waiting for the decoding thread before reads pause
 MAX_MESSAGE_SECONDS = 10.0  # audio one message may carry (clients send about 0.1 s)
+# How far ahead of the wall clock, counted from its first audio, a client at real-time pace
+# may be: messages it held back and then sent together (the network, a busy host).
+ARRIVAL_SLACK_SECONDS = 1.0
 PROGRESS_SECONDS = 1.0  # with nothing else to say, report progress and lag this often
 _POLL_SECONDS = 0.05
 _HEADER_BYTES = 12  # enough to recognise an encoded file's magic number
@@ -187,6 +190,7 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
     async def _recognize(self, requests, reader: PcmReader, recognizer: streaming.StreamingRecognizer):
         inbox: queue.Queue = queue.Queue()
         queued = AudioBacklog()
+        arrival = Arrival()
 
         def accept(samples: np.ndarray) -> None:
             if samples.size:
@@ -197,7 +201,6 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
             ahead of real time, a piece of it: see streaming.CATCH_UP_SECONDS)."""
             reported = 0.0
             flushed = False
-            began = time.monotonic()
             while True:
                 if self.runtime.stopping.is_set():
                     raise ShuttingDownError(
@@ -225,7 +228,7 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                     accept(reader.close())
                 token.raise_if_cancelled()
                 with self.runtime.gate.turn(Priority.LIVE):  # file jobs wait at their next step
-                    updates = recognizer.step(elapsed=time.monotonic() - began)
+                    updates = recognizer.step(real_time=arrival.real_time())
                     done = flushed and (recognizer.holding or not recognizer.pending)
                     if done:
                         updates += recognizer.finish()
@@ -254,6 +257,7 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                     while queued.seconds >= MAX_QUEUED_SECONDS:  # the decoder is behind: stop reading
                         await asyncio.sleep(_POLL_SECONDS)
                     if data:
+                        arrival.audio_came()
                         queued.add(seconds)
                         inbox.put(data)
                 inbox.put(_FLUSH)
@@ -269,6 +273,23 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                     yield response_for(update, reader.received)
         finally:
             reading.cancel()
+
+
+class Arrival:
+    """When a stream's audio began to arrive: how much a client at real-time pace can have sent
+    since, with ARRIVAL_SLACK_SECONDS for a client's buffering (the recognizer steps audio
+    beyond that a piece at a time; see streaming.CATCH_UP_SECONDS)."""
+
+    def __init__(self) -> None:
+        self._first: float | None = None
+
+    def audio_came(self) -> None:
+        if self._first is None:
+            self._first = time.monotonic()
+
+    def real_time(self) -> float:
+        first = self._first
+        return ARRIVAL_SLACK_SECONDS + (0.0 if first is None else time.monotonic() - first)
 
 
 class AudioBacklog:
