@@ -63,3 +63,13 @@ class RunningSidecar(InProcessSidecar):
 
     def call(self, coroutine, timeout: float = 120):
         return self.run(coroutine, timeout)
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    """Whether condition() became true within `timeout` seconds (polled every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -23,7 +23,7 @@ import pytest
 
 from sidecar.v1 import audio_pb2, enhancement_pb2, transcription_pb2, transcription_pb2_grpc, translation_pb2
 from sidecar_client import SidecarClient, SidecarError
-from tests.harness import SIDECAR, RunningSidecar, serving
+from tests.harness import SIDECAR, RunningSidecar, serving, wait_until
 
 CLIP = "1089-134691-0000.flac"  # 2 s: "...wait..."
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
@@ -248,15 +248,6 @@ def open_under(folder: pathlib.Path) -> list[str]:
 
 def job_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("job-")]
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture(scope="module")

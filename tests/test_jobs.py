@@ -11,7 +11,7 @@ from sidecar.media import audio as media
 from sidecar.v1 import audio_pb2
 from sidecar.v1 import transcription_pb2 as pb
 from sidecar_client import SidecarClient, SidecarError
-from tests.harness import RunningSidecar
+from tests.harness import RunningSidecar, wait_until
 
 LONG_SECONDS = 600
 
@@ -34,15 +34,6 @@ def long_pcm():
 PCM = audio_pb2.AudioFormat(
     pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1)
 )
-
-
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_full_queue_answers_resource_exhausted_and_cancel_frees_the_worker(tiny_model, long_pcm, data_dir):

@@ -6,6 +6,7 @@ again on the same port; the same LiveCaptions object carries on by itself.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pathlib
 import signal
@@ -497,12 +498,7 @@ def test_script_translates_the_captions_beside_them_and_into_an_srt(script, side
         "translated_source": "Title",
     }
 
-    def tick_until(done, seconds: float, what: str) -> None:
-        deadline = time.monotonic() + seconds
-        while not done():
-            assert time.monotonic() < deadline, f"no {what} in {seconds} s: {module.status_text()}"
-            module.tick()
-            time.sleep(module.TICK_MS / 1000)
+    tick_until = functools.partial(ticked_until, module)
 
     module.script_load(settings)
     module.script_update(settings)
@@ -569,12 +565,7 @@ def test_script_reconnects_to_a_restarted_sidecar_and_keeps_the_srt(script, tmp_
         "translation_model": "", "translated_source": "",
     }  # fmt: skip
 
-    def tick_until(done, seconds: float, what: str) -> None:
-        deadline = time.monotonic() + seconds
-        while not done():
-            assert time.monotonic() < deadline, f"no {what} in {seconds} s: {module.status_text()}"
-            module.tick()
-            time.sleep(module.TICK_MS / 1000)
+    tick_until = functools.partial(ticked_until, module)
 
     module.script_load(settings)
     module.script_update(settings)
@@ -609,3 +600,12 @@ def test_script_reconnects_to_a_restarted_sidecar_and_keeps_the_srt(script, tmp_
     kept = cues[: len(final_before)]
     assert [(c.start, c.lines) for c in kept] == [(c.start, c.lines) for c in final_before], (final_before, cues)
     assert cues[len(kept)].start > kept[-1].start and "wait" in cues[len(kept)].text.lower(), cues
+
+
+def ticked_until(module, done, seconds: float, what: str) -> None:
+    """Runs the script's timer, as OBS would, until done() or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, f"no {what} in {seconds} s: {module.status_text()}"
+        module.tick()
+        time.sleep(module.TICK_MS / 1000)

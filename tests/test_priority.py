@@ -13,20 +13,11 @@ from sidecar.runtime.priority import ComputeGate, Priority
 from sidecar.v1 import audio_pb2
 from sidecar.v1 import transcription_pb2 as pb
 from sidecar_client import SidecarClient, SidecarError
-from tests.harness import RunningSidecar
+from tests.harness import RunningSidecar, wait_until
 
 PCM = audio_pb2.AudioFormat(
     pcm=audio_pb2.PcmFormat(encoding=audio_pb2.AUDIO_ENCODING_PCM_S16LE, sample_rate_hertz=16_000, channel_count=1)
 )
-
-
-def wait_until(condition, timeout=10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def start_turn(gate: ComputeGate, priority: Priority, entered: list, release: threading.Event, **kwargs):

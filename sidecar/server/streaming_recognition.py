@@ -16,6 +16,7 @@ file jobs wait at their next step while it runs (sidecar.runtime.priority).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import io
 import logging
@@ -42,9 +43,10 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUED_SECONDS = 30.0  # audio waiting for the decoding thread before reads pause
 MAX_MESSAGE_SECONDS = 10.0  # audio one message may carry (clients send about 0.1 s)
-# How far ahead of the wall clock, counted from its first audio, a client at real-time pace
-# may be: messages it held back and then sent together (the network, a busy host).
+# How far ahead of real time a client at real-time pace may seem (messages held back by the
+# network or a busy host, then sent together), and over how long its pace is judged.
 ARRIVAL_SLACK_SECONDS = 1.0
+ARRIVAL_WINDOW_SECONDS = 2.0
 PROGRESS_SECONDS = 1.0  # with nothing else to say, report progress and lag this often
 _POLL_SECONDS = 0.05
 _HEADER_BYTES = 12  # enough to recognise an encoded file's magic number
@@ -257,7 +259,7 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                     while queued.seconds >= MAX_QUEUED_SECONDS:  # the decoder is behind: stop reading
                         await asyncio.sleep(_POLL_SECONDS)
                     if data:
-                        arrival.audio_came()
+                        arrival.add(seconds)
                         queued.add(seconds)
                         inbox.put(data)
                 inbox.put(_FLUSH)
@@ -276,20 +278,35 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
 
 
 class Arrival:
-    """When a stream's audio began to arrive: how much a client at real-time pace can have sent
-    since, with ARRIVAL_SLACK_SECONDS for a client's buffering (the recognizer steps audio
-    beyond that a piece at a time; see streaming.CATCH_UP_SECONDS)."""
+    """How much audio a client at real-time pace can have sent by now: what had arrived
+    ARRIVAL_WINDOW_SECONDS ago (or before its first audio) plus the time since, plus
+    ARRIVAL_SLACK_SECONDS. A client that sends faster, such as a file as fast as the server
+    takes it, is ahead of that; a client that reconnects and sends what it captured meanwhile
+    is ahead only for that window."""
 
     def __init__(self) -> None:
         self._first: float | None = None
+        self._arrived: collections.deque[tuple[float, float]] = collections.deque()  # (when, seconds so far)
+        self._lock = threading.Lock()
 
-    def audio_came(self) -> None:
-        if self._first is None:
-            self._first = time.monotonic()
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self._first is None:
+                self._first = now
+            total = (self._arrived[-1][1] if self._arrived else 0.0) + seconds
+            self._arrived.append((now, total))
+            while len(self._arrived) > 1 and self._arrived[1][0] < now - ARRIVAL_WINDOW_SECONDS:
+                self._arrived.popleft()
 
     def real_time(self) -> float:
-        first = self._first
-        return ARRIVAL_SLACK_SECONDS + (0.0 if first is None else time.monotonic() - first)
+        with self._lock:
+            now = time.monotonic()
+            if self._first is None:
+                return ARRIVAL_SLACK_SECONDS
+            since = max(now - ARRIVAL_WINDOW_SECONDS, self._first)
+            before = [total for when, total in self._arrived if when < since]
+            return (before[-1] if before else 0.0) + (now - since) + ARRIVAL_SLACK_SECONDS
 
 
 class AudioBacklog:
