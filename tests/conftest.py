@@ -61,11 +61,29 @@ def normalize(text: str) -> list[str]:
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = normalize(reference), normalize(hypothesis)
+    ref = normalize(reference)
+    return _edit_distances(ref, normalize(hypothesis))[-1] / max(1, len(ref))
+
+
+def word_error_rate_of_start(reference: str, hypothesis: str) -> float:
+    """The WER of a hypothesis that transcribes the reference up to a point the test cannot
+    know (a recording stopped while the file played): against the reference's start that it is
+    closest to. Cutting the reference at the hypothesis's length instead counts a dropped word
+    twice, once as deleted and once as the word after the cut inserted."""
+    ref = normalize(reference)
+    distances = _edit_distances(ref, normalize(hypothesis))
+    end = min(range(1, len(distances)), key=lambda i: (distances[i], -i), default=0)
+    return distances[end] / max(1, end)
+
+
+def _edit_distances(ref: list[str], hyp: list[str]) -> list[int]:
+    """The word edit distance from `hyp` to each start of `ref`: ref[:0], ref[:1], ... ref."""
     prev = list(range(len(hyp) + 1))
+    distances = [prev[-1]]
     for i, r in enumerate(ref, 1):
         cur = [i] + [0] * len(hyp)
         for j, h in enumerate(hyp, 1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
-    return prev[-1] / max(1, len(ref))
+        distances.append(prev[-1])
+    return distances
