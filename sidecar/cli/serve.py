@@ -104,6 +104,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="let requests name any model path or hub id; model files can run code, so only for a "
         "loopback server that one person uses (see SECURITY.md)",
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="serve through Ray Serve deployments on the Ray cluster at ADDRESS (no ADDRESS: a local "
+        "single-node Ray); needs the ray extra and an explicit --port",
+    )
     p.add_argument("--ready-file", help="write the bound port to this file once serving (for scripts)")
     return p
 
@@ -149,5 +157,18 @@ def run(args: argparse.Namespace) -> int:
             with open(args.ready_file, "w") as f:
                 f.write(str(sidecar.port))
 
+    if args.ray is not None:
+        from sidecar.server import ray_serve
+
+        if not config.port:
+            print("sidecar serve --ray: give an explicit --port (Serve's proxy cannot pick one)", file=sys.stderr)
+            return 2
+        ray_serve.serve(config, args.ray or None, lambda port: ready(_Bound(port)))
+        return 0
     asyncio.run(app.serve(config, on_ready=ready))
     return 0
+
+
+class _Bound:
+    def __init__(self, port: int) -> None:
+        self.port = port

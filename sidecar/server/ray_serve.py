@@ -1,0 +1,206 @@
+"""The v1 services on a Ray Serve cluster: the same servicers behind Serve's gRPC proxy.
+
+Serve's proxy takes each call and invokes the method named after the RPC on the ingress
+deployment. Here the deployment gets one such method per RPC of every v1 service and of
+grpc.health.v1, each calling the very handler `sidecar serve` registers on its grpc.aio
+server (recorded from the same `register` functions), with a context adapted to Serve's.
+Only the transport differs: options, limits, errors and jobs are the servicers' own.
+
+Serve's proxy listens on every interface and has no interceptors, so the token is checked
+here, on every call but health, as auth.TokenInterceptor does. Needs the `ray` extra.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from sidecar.config import ServerConfig
+from sidecar.runtime.runtime import Runtime
+from sidecar.server import app, auth
+
+log = logging.getLogger(__name__)
+
+APPLICATION = "sidecar"
+# Serve's proxy imports these itself to route each service's calls.
+SERVICER_FUNCTIONS = [
+    *(
+        f"sidecar.v1.{module.__name__.rsplit('.', 1)[-1]}_pb2_grpc.add_{service}Servicer_to_server"
+        for module, service in (
+            (app.transcription, "TranscriptionService"),
+            (app.models, "ModelService"),
+            (app.enhancement, "EnhancementService"),
+            (app.streaming_recognition, "StreamingRecognitionService"),
+            (app.synthesis, "SynthesisService"),
+            (app.separation, "SeparationService"),
+            (app.diarization, "DiarizationService"),
+            (app.cues, "CueGenerationService"),
+            (app.events, "EventDetectionService"),
+            (app.translation, "TranslationService"),
+        )
+    ),
+    "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
+]
+
+
+class _Recorder:
+    """Stands in for a grpc.aio server while the services register: keeps their handlers."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self.services: list[str] = []
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        pass  # the same handlers come by name below
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.services.append(service)
+        for method, handler in handlers.items():
+            if method in self.handlers:
+                raise RuntimeError(f"two services have an RPC named {method}: Serve routes by the name alone")
+            self.handlers[method] = handler
+
+
+def record(runtime: Runtime, health_servicer: health.aio.HealthServicer) -> _Recorder:
+    recorder = _Recorder()
+    for module in app.SERVICE_MODULES:
+        module.register(recorder, runtime)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, recorder)
+    return recorder
+
+
+class ServeContext:
+    """What the servicers use of grpc.aio.ServicerContext, over Serve's RayServegRPCContext:
+    abort() sets the code and details and raises, and Serve's proxy sends that status."""
+
+    def __init__(self, serve_context) -> None:
+        self._context = serve_context
+
+    def invocation_metadata(self):
+        return tuple(self._context.invocation_metadata() or ())
+
+    def set_trailing_metadata(self, metadata) -> None:
+        self._context.set_trailing_metadata(list(metadata))
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata=()) -> None:
+        self._context.set_code(code)
+        self._context.set_details(details)
+        if trailing_metadata:
+            self._context.set_trailing_metadata(list(trailing_metadata))
+        raise grpc.aio.AbortError(details)
+
+
+class Ingress:
+    """The ingress deployment's class; `methods()` gives it one method per RPC."""
+
+    def __init__(self, config_fields: dict[str, Any]) -> None:
+        self.config = ServerConfig(**config_fields)
+        self.config.validate()
+        self.runtime = Runtime(self.config)
+        self.health = health.aio.HealthServicer()
+        self.recorded = record(self.runtime, self.health)
+        self._expected = f"Bearer {self.config.token}".encode() if self.config.token else None
+        self._serving = False
+        log.info("Serve replica: %s", ", ".join(self.recorded.services))
+
+    async def _ready(self) -> None:
+        if not self._serving:  # set on the replica's event loop, which __init__ does not run on
+            self._serving = True
+            for name in ["", *self.recorded.services]:
+                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _authorized(self, method: str, context: ServeContext) -> None:
+        if self._expected is None or method in ("Check", "Watch"):
+            return
+        sent = dict(context.invocation_metadata()).get("authorization", "")
+        sent = sent.encode() if isinstance(sent, str) else sent
+        if not hmac.compare_digest(sent, self._expected):
+            reason = "wrong token" if sent else "missing token"
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, f"{reason}: send 'authorization: Bearer <token>' metadata"
+            )
+
+    def _behaviour(self, method: str):
+        handler = self.recorded.handlers[method]
+        return handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+
+
+def _rpc(method: str, response_streaming: bool):
+    """The deployment method Serve calls for RPC `method`."""
+    if response_streaming:
+
+        async def streaming(self: Ingress, request, grpc_context) -> AsyncIterator[Any]:
+            context = ServeContext(grpc_context)
+            await self._ready()
+            await self._authorized(method, context)
+            async for response in self._behaviour(method)(request, context):
+                yield response
+
+        streaming.__name__ = method
+        return streaming
+
+    async def unary(self: Ingress, request, grpc_context):
+        context = ServeContext(grpc_context)
+        await self._ready()
+        await self._authorized(method, context)
+        return await self._behaviour(method)(request, context)
+
+    unary.__name__ = method
+    return unary
+
+
+def deployment(config: ServerConfig):
+    """The Serve deployment of the ingress, with a method per RPC, for `serve.run`."""
+    from ray import serve
+
+    probe = record(Runtime(config), health.aio.HealthServicer())  # which RPCs stream responses
+    methods = {name: _rpc(name, handler.response_streaming) for name, handler in probe.handlers.items()}
+    cls = type("SidecarIngress", (Ingress,), methods)
+    return serve.deployment(
+        cls,
+        name="SidecarIngress",
+        max_ongoing_requests=config.max_running_jobs + config.max_waiting_jobs + config.max_live_streams,
+    )
+
+
+def config_fields(config: ServerConfig) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def serve(config: ServerConfig, address: str | None, on_ready) -> None:
+    """Deploys the services on the Ray cluster at `address` (None: a local single-node Ray
+    started here), calls on_ready(port) once Serve's proxy takes calls, and runs until
+    SIGTERM or SIGINT, then removes the application."""
+    import signal
+    import threading
+
+    try:
+        import ray
+        from ray import serve as ray_serve
+        from ray.serve.config import gRPCOptions
+    except ImportError:
+        raise SystemExit("sidecar serve --ray needs Ray Serve: install the sidecar's `ray` extra") from None
+    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        ray_serve.start(
+            http_options={"host": "127.0.0.1", "port": config.port + 1 if config.port else 0},
+            grpc_options=gRPCOptions(port=config.port, grpc_servicer_functions=SERVICER_FUNCTIONS),
+        )
+        ray_serve.run(deployment(config).bind(config_fields(config)), name=APPLICATION, route_prefix=None)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        on_ready(config.port)
+        while not stop.wait(1.0):
+            pass
+        log.info("shutting down: removing the Serve application")
+        ray_serve.delete(APPLICATION)
+        ray_serve.shutdown()
+    finally:
+        ray.shutdown()
