@@ -26,10 +26,14 @@ def librispeech() -> dict[str, tuple[pathlib.Path, str]]:
 
 
 @pytest.fixture(scope="session")
-def sidecar_server():
+def sidecar_server(tmp_path_factory):
+    from tests import ray_fixtures
     from tests.harness import RunningSidecar
 
-    server = RunningSidecar(max_waiting_jobs=4)
+    if os.environ.get(ray_fixtures.RAY_SERVE_ENV):  # tests/test_ray_serve.py
+        server = ray_fixtures.RaySidecar(tmp_path_factory.mktemp("ray"), "--max-waiting-jobs", "4")
+    else:
+        server = RunningSidecar(max_waiting_jobs=4)
     yield server
     server.stop()
 

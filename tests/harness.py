@@ -21,21 +21,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(port: int, ready_file: pathlib.Path, env: dict | None = None, flags: Sequence[str] = ()) -> subprocess.Popen:
+def serve(
+    port: int,
+    ready_file: pathlib.Path,
+    env: dict | None = None,
+    flags: Sequence[str] = (),
+    seconds: float = SERVE_SECONDS,
+    log: pathlib.Path | None = None,
+) -> subprocess.Popen:
     """A real `sidecar serve` process on a fixed port with tiny.en loaded and any further
-    `flags`, once it listens."""
+    `flags`, once it listens (within `seconds`). Its stderr goes to `log` when given: a
+    process that logs much (Ray does) would block on a full pipe that nobody reads."""
     ready_file.unlink(missing_ok=True)
-    process = subprocess.Popen(
-        [*SIDECAR, "serve", "--port", str(port), "--preload", "tiny.en", "--ready-file", str(ready_file), *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    deadline = time.monotonic() + SERVE_SECONDS
+    with open(log, "a") if log else contextlib.nullcontext(subprocess.PIPE) as stderr:
+        process = subprocess.Popen(
+            [*SIDECAR, "serve", "--port", str(port), "--preload", "tiny.en", "--ready-file", str(ready_file), *flags],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
+    deadline = time.monotonic() + seconds
     while not (ready_file.exists() and ready_file.read_text()):
         if process.poll() is not None:
-            raise AssertionError(f"sidecar serve exited: {process.stderr.read()}")
+            said = log.read_text()[-4000:] if log else process.stderr.read()
+            raise AssertionError(f"sidecar serve exited: {said}")
         assert time.monotonic() < deadline, "sidecar serve did not start in time"
         time.sleep(0.1)
     return process

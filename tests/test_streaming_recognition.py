@@ -178,7 +178,7 @@ def test_resampled_stereo_44k_float_input(client):
 
 
 def raw_call(client, requests):
-    return list(client.streaming.StreamingRecognize(iter(requests)))
+    return list(client.streaming.StreamingRecognize(iter(requests), metadata=client.metadata))
 
 
 def test_bad_streams_get_invalid_argument_and_the_server_carries_on(client):

@@ -151,24 +151,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"sidecar serve: {exc}", file=sys.stderr)
         return 2
 
-    def ready(sidecar) -> None:
-        print(f"sidecar listening on {config.host}:{sidecar.port}", flush=True)
+    def ready(port: int, host: str = config.host) -> None:
+        print(f"sidecar listening on {host}:{port}", flush=True)
         if args.ready_file:
             with open(args.ready_file, "w") as f:
-                f.write(str(sidecar.port))
+                f.write(str(port))
 
     if args.ray is not None:
-        from sidecar.server import ray_serve
-
-        if not config.port:
-            print("sidecar serve --ray: give an explicit --port (Serve's proxy cannot pick one)", file=sys.stderr)
-            return 2
-        ray_serve.serve(config, args.ray or None, lambda port: ready(_Bound(port)))
-        return 0
-    asyncio.run(app.serve(config, on_ready=ready))
+        return serve_on_ray(config, args.ray or None, ready)
+    asyncio.run(app.serve(config, on_ready=lambda sidecar: ready(sidecar.port)))
     return 0
 
 
-class _Bound:
-    def __init__(self, port: int) -> None:
-        self.port = port
+def serve_on_ray(config, address: str | None, ready) -> int:
+    from sidecar.server import ray_serve
+
+    # Serve's gRPC proxy has no host or TLS option: it listens on every interface, in plain text.
+    refusal = ""
+    if not config.port:
+        refusal = "give an explicit --port (Serve's proxy cannot pick one)"
+    elif not config.token:
+        refusal = "Serve's gRPC proxy listens on every interface, so it needs a token (--token or $SIDECAR_TOKEN)"
+    elif config.tls_cert:
+        refusal = "Serve's gRPC proxy has no TLS: put a TLS-terminating proxy in front of it instead"
+    if refusal:
+        print(f"sidecar serve --ray: {refusal}", file=sys.stderr)
+        return 2
+    ray_serve.serve(config, address, lambda port: ready(port, host="0.0.0.0"))
+    return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sidecar.config import ServerConfig
 from sidecar.runtime.runtime import Runtime
-from sidecar.server import app, auth
+from sidecar.server import app
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def config_fields(config: ServerConfig) -> dict[str, Any]:
 def serve(config: ServerConfig, address: str | None, on_ready) -> None:
     """Deploys the services on the Ray cluster at `address` (None: a local single-node Ray
     started here), calls on_ready(port) once Serve's proxy takes calls, and runs until
-    SIGTERM or SIGINT, then removes the application."""
+    SIGTERM or SIGINT. Then a cluster loses the application; a local Ray goes whole."""
     import signal
     import threading
 
@@ -186,21 +187,27 @@ def serve(config: ServerConfig, address: str | None, on_ready) -> None:
         from ray.serve.config import gRPCOptions
     except ImportError:
         raise SystemExit("sidecar serve --ray needs Ray Serve: install the sidecar's `ray` extra") from None
+    if address is None:
+        # The proxy's own limit is 2 GiB; a local Ray's processes inherit ours. On a cluster the
+        # operator sets it where `ray start` runs (docs/scaling.md).
+        os.environ.setdefault("RAY_SERVE_GRPC_MAX_MESSAGE_SIZE", str(config.max_message_bytes))
     ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     try:
         ray_serve.start(
-            http_options={"host": "127.0.0.1", "port": config.port + 1 if config.port else 0},
+            http_options={"host": "127.0.0.1", "port": config.port + 1},
             grpc_options=gRPCOptions(port=config.port, grpc_servicer_functions=SERVICER_FUNCTIONS),
         )
-        ray_serve.run(deployment(config).bind(config_fields(config)), name=APPLICATION, route_prefix=None)
+        ray_serve.run(deployment(config).bind(config_fields(config)), name=APPLICATION)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         on_ready(config.port)
         while not stop.wait(1.0):
             pass
-        log.info("shutting down: removing the Serve application")
-        ray_serve.delete(APPLICATION)
-        ray_serve.shutdown()
+        if address is not None:
+            # Ctrl-C reaches a local Ray's own processes too, so only a cluster, which outlives
+            # this process, is asked to remove the application.
+            log.info("shutting down: removing the Serve application")
+            ray_serve.delete(APPLICATION)
     finally:
         ray.shutdown()

@@ -1,0 +1,88 @@
+"""What only Serve's path has: the token checked on the proxy's calls, health without it, a
+cancelled job that frees its replica, and the hosts' client code (the subtitle command line, the
+OBS script's live captions) against `sidecar serve --ray`.
+
+Not collected by itself: tests/test_ray_serve.py runs it inside a loopback-only namespace, with
+the session's sidecar served through Ray (tests/ray_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sidecar.v1 import models_pb2, models_pb2_grpc
+from sidecar_client import SidecarClient, SidecarError, live
+from sidecar_client.capture import AudioCapture
+from sidecar_common import subtitles
+from tests.conftest import DATA, word_error_rate
+from tests.streaming_fixtures import demo, speech, write_wav
+
+pytestmark = pytest.mark.skipif(not os.environ.get("SIDECAR_TEST_RAY_SERVE"), reason="run by tests/test_ray_serve.py")
+
+
+def test_every_call_but_health_needs_the_token(sidecar_server):
+    with grpc.insecure_channel(sidecar_server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as missing:
+            models_pb2_grpc.ModelServiceStub(channel).ListModels(models_pb2.ListModelsRequest(), timeout=30)
+    assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "missing token" in missing.value.details()
+    with SidecarClient(sidecar_server.address, token="not-the-token") as wrong, pytest.raises(SidecarError) as err:
+        wrong.list_models()
+    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED and "wrong token" in err.value.details
+
+
+def test_a_cancelled_file_job_frees_the_replica_for_the_next(client, data_dir, tmp_path):
+    """Serve may end a cancelled call's input as if the client had finished; the job must stop
+    all the same. The replica runs one job at a time, and the cancelled one holds minutes of
+    speech, so the next job comes back in seconds only if the cancelled one stopped."""
+    long_speech = write_wav(tmp_path / "long.wav", np.tile(demo()[0], 10))  # 230 s
+    call = client.transcribe_stream(long_speech)
+    next(iter(call))  # the job runs
+    call.cancel()
+    began = time.monotonic()
+    transcript = client.transcribe(data_dir / "1089-134691-0000.flac")
+    assert " ".join(s.text for s in transcript.segments).strip()
+    assert time.monotonic() - began < 10
+
+
+def test_the_subtitle_command_line_through_ray_serve(sidecar_server, tmp_path):
+    output = tmp_path / "demo.srt"
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar.cli.main", "subtitle", str(DATA / "demo-1089.flac"), "-o", str(output)]
+        + ["--server", sidecar_server.address],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    said = " ".join(cue.text.replace("\n", " ") for cue in subtitles.parse_srt(output.read_text()))
+    assert word_error_rate(demo()[1], said) < 0.1, said
+
+
+def test_the_obs_scripts_live_captions_through_ray_serve(sidecar_server, tmp_path):
+    audio, reference = speech("1089-134691-0000", "1089-134691-0001", pause=1.5, tail=2.0)
+    capture = AudioCapture(str(write_wav(tmp_path / "two.wav", audio))).start()
+    captions = live.LiveCaptions(capture, live.LiveOptions(address=sidecar_server.address)).start()
+    finals = []
+    try:
+        deadline = time.monotonic() + 90
+        while captions.running:  # until the file ended and its last words are final
+            finals.extend(captions.poll().finals)
+            assert time.monotonic() < deadline, "the captions did not end in 90 s"
+            time.sleep(0.1)
+        finals.extend(captions.poll().finals)
+    finally:
+        captions.stop()
+        capture.stop()
+    said = " ".join(f.text for f in finals)
+    assert word_error_rate(reference, said) < 0.2, said
