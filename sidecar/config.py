@@ -87,6 +87,13 @@ class ServerConfig:
     # carry code (pickled checkpoints, pipeline configs), so anyone who can call the server can
     # then run code as the server: only for a loopback server used by one person.
     allow_client_model_paths: bool = False
+    # Under `sidecar serve --ray`: replicas of the sidecar deployment, at least and at most
+    # (autoscaled between them on calls in flight when they differ), and the CPUs and GPUs
+    # that Ray reserves for each replica.
+    ray_min_replicas: int = 1
+    ray_max_replicas: int = 1
+    ray_cpus_per_replica: float = 1.0
+    ray_gpus_per_replica: float = 0.0
 
     @classmethod
     def model_settings_for(cls, device: str = devices.AUTO, **fields) -> ModelSettings:
@@ -123,6 +130,12 @@ class ServerConfig:
             raise ValueError(f"metrics_port must be 0..65535, not {self.metrics_port}")
         if not 0.0 <= self.shutdown_grace_seconds <= 3600.0:
             raise ValueError(f"shutdown_grace_seconds must be 0..3600, not {self.shutdown_grace_seconds}")
+        if not 1 <= self.ray_min_replicas <= self.ray_max_replicas:
+            raise ValueError(
+                f"ray replicas must be 1 <= min <= max, not min {self.ray_min_replicas}, max {self.ray_max_replicas}"
+            )
+        if self.ray_cpus_per_replica <= 0 or self.ray_gpus_per_replica < 0:
+            raise ValueError("ray_cpus_per_replica must be positive and ray_gpus_per_replica not negative")
         devices.choose(self.device, gpu_present=True)  # checks the spelling only
         for name in ("agree_coqui_license", "allow_client_model_paths"):
             if not isinstance(getattr(self, name), bool):  # a TOML string would be truthy

@@ -1,7 +1,8 @@
 """The same v1 protocol served by Ray Serve (`sidecar serve --ray`): a representative part of the
 gRPC suite, bad input and cancellation included, runs again with the session's sidecar served
-through Serve's gRPC proxy, plus tests/ray_cases.py. It all runs in one pytest inside a
-loopback-only network namespace (tests/ray_fixtures.py), so Ray's traffic stays local."""
+through Serve's gRPC proxy, plus tests/ray_cases.py; and a cluster loses a worker node
+(tests/ray_cluster_cases.py). Each runs in one pytest inside a loopback-only network namespace
+(tests/ray_fixtures.py), so Ray's traffic stays local."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from tests.ray_fixtures import RAY_SERVE_ENV, TOKEN, in_loopback_namespace, loopback_namespace_missing
 
 pytest.importorskip("ray.serve", reason="the ray extra is not installed")
-pytestmark = pytest.mark.skipif(loopback_namespace_missing() is not None, reason=str(loopback_namespace_missing()))
+NO_NAMESPACE = loopback_namespace_missing()
 
 ON_BOTH_SERVERS = [
     "tests/test_transcription_server.py::test_real_tiny_en_word_error_rate",
@@ -30,24 +31,55 @@ ON_BOTH_SERVERS = [
     "tests/test_obs_live.py::test_a_refused_stream_fails_with_the_servers_reason_and_is_not_retried",
     "tests/test_audacity.py::test_caption_labels_the_selection_in_project_time",
     "tests/test_audacity.py::test_cancel_stops_the_sidecar_and_adds_nothing",
-    "tests/ray_cases.py",
 ]
-RAY_ONLY = 4  # the tests in tests/ray_cases.py
+RAY_ONLY_TESTS = 4  # in tests/ray_cases.py
 
 
+@pytest.mark.skipif(NO_NAMESPACE is not None, reason=str(NO_NAMESPACE))
 def test_the_same_tests_pass_through_ray_serve(tmp_path):
+    passes_inside_a_namespace(tmp_path, [*ON_BOTH_SERVERS, "tests/ray_cases.py"], len(ON_BOTH_SERVERS) + RAY_ONLY_TESTS)
+
+
+@pytest.mark.skipif(NO_NAMESPACE is not None, reason=str(NO_NAMESPACE))
+def test_a_lost_worker_node_fails_its_jobs_with_unavailable(tmp_path):
+    # Serve's proxy would otherwise send each call to the replica on its own node.
+    passes_inside_a_namespace(
+        tmp_path, ["tests/ray_cluster_cases.py"], 1, RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING="0"
+    )
+
+
+def passes_inside_a_namespace(tmp_path, tests: list[str], count: int, **env: str) -> None:
+    """Runs `tests` in one pytest inside a loopback-only namespace, the session's sidecar
+    served through Ray; all `count` of them must pass."""
     inner = subprocess.run(
         in_loopback_namespace(
             [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "t")]
-            + ON_BOTH_SERVERS
+            + tests
         ),
-        env={**os.environ, RAY_SERVE_ENV: "1", "SIDECAR_TOKEN": TOKEN, "RAY_USAGE_STATS_ENABLED": "0"},
+        env={**os.environ, RAY_SERVE_ENV: "1", "SIDECAR_TOKEN": TOKEN, "RAY_USAGE_STATS_ENABLED": "0", **env},
         capture_output=True,
         text=True,
         timeout=1200,
     )
     report = inner.stdout[-12000:] + inner.stderr[-4000:]
     assert inner.returncode == 0, report
-    passed = re.search(r"(\d+) passed", inner.stdout)
-    assert passed and int(passed[1]) == len(ON_BOTH_SERVERS) - 1 + RAY_ONLY, report
-    assert "skipped" not in inner.stdout.rsplit("\n", 3)[-2], report
+    summary = inner.stdout.strip().rsplit("\n", 1)[-1]
+    assert re.fullmatch(rf"{count} passed in .*", summary), report
+
+
+@pytest.mark.parametrize(
+    "flags, problem",
+    [
+        ([], "needs a token"),
+        (["--token", "t", "--port", "0"], "explicit --port"),
+        (["--token", "t", "--tls-cert", "c.pem", "--tls-key", "k.pem"], "no TLS"),
+        (["--token", "t", "--ray-replicas", "3:2"], "1 <= min <= max"),
+        (["--token", "t", "--ray-replicas", "two"], "MIN or MIN:MAX"),
+    ],
+)
+def test_serve_on_ray_refuses_what_serves_proxy_cannot_do(flags, problem):
+    env = {k: v for k, v in os.environ.items() if k != "SIDECAR_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar.cli.main", "serve", "--ray", *flags], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2 and problem in done.stderr, done.stderr

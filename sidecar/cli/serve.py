@@ -112,6 +112,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="serve through Ray Serve deployments on the Ray cluster at ADDRESS (no ADDRESS: a local "
         "single-node Ray); needs the ray extra and an explicit --port",
     )
+    p.add_argument(
+        "--ray-replicas",
+        metavar="MIN[:MAX]",
+        help="with --ray: replicas of the sidecar deployment; MIN:MAX autoscales between them (default 1)",
+    )
+    p.add_argument("--ray-cpus", type=float, help="with --ray: CPUs Ray reserves per replica (default 1)")
+    p.add_argument("--ray-gpus", type=float, help="with --ray: GPUs (or a fraction of one) per replica (default 0)")
     p.add_argument("--ready-file", help="write the bound port to this file once serving (for scripts)")
     return p
 
@@ -146,6 +153,9 @@ def run(args: argparse.Namespace) -> int:
             demucs_repositories=args.demucs_repositories,
             models_dirs=args.models_dirs,
             allow_client_model_paths=args.allow_client_model_paths,
+            ray_cpus_per_replica=args.ray_cpus,
+            ray_gpus_per_replica=args.ray_gpus,
+            **replicas(args.ray_replicas),
         )
     except (ValueError, OSError) as exc:
         print(f"sidecar serve: {exc}", file=sys.stderr)
@@ -161,6 +171,17 @@ def run(args: argparse.Namespace) -> int:
         return serve_on_ray(config, args.ray or None, ready)
     asyncio.run(app.serve(config, on_ready=lambda sidecar: ready(sidecar.port)))
     return 0
+
+
+def replicas(spelled: str | None) -> dict[str, int]:
+    """--ray-replicas "2" or "1:4" as config fields."""
+    if spelled is None:
+        return {}
+    low, _, high = spelled.partition(":")
+    try:
+        return {"ray_min_replicas": int(low), "ray_max_replicas": int(high or low)}
+    except ValueError:
+        raise ValueError(f"--ray-replicas takes MIN or MIN:MAX, not {spelled!r}") from None
 
 
 def serve_on_ray(config, address: str | None, ready) -> int:

@@ -47,7 +47,32 @@ SERVICER_FUNCTIONS = [
         )
     ),
     "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
+    # Not a service: runs in the proxy as the services are added (see the function).
+    "sidecar.server.ray_serve.report_lost_replicas_as_unavailable",
 ]
+LOST_REPLICA = "the replica running this call was lost (its process or node went away): call again"
+
+
+def report_lost_replicas_as_unavailable(servicer, server) -> None:
+    """In Serve's proxy: a call whose replica died with its node ends UNAVAILABLE, which
+    clients retry, where Serve 2.60 says INTERNAL with Ray's own words ("The actor ... is
+    unavailable"). Serve calls each servicer function in the proxy before it serves; this one
+    adds no service, it wraps the proxy's mapping of exceptions to statuses."""
+    from ray.exceptions import RayActorError
+    from ray.serve._private import proxy
+    from ray.serve._private.proxy_request_response import ResponseStatus
+
+    mapped = proxy.get_grpc_response_status
+    if getattr(mapped, "reports_lost_replicas", False):
+        return
+
+    def status_of(exc, request_timeout_s, request_id):
+        if isinstance(exc, RayActorError):  # ActorDiedError, ActorUnavailableError
+            return ResponseStatus(code=grpc.StatusCode.UNAVAILABLE, is_error=True, message=LOST_REPLICA)
+        return mapped(exc, request_timeout_s, request_id)
+
+    status_of.reports_lost_replicas = True
+    proxy.get_grpc_response_status = status_of
 
 
 class _Recorder:
@@ -163,11 +188,22 @@ def deployment(config: ServerConfig):
     probe = record(Runtime(config), health.aio.HealthServicer())  # which RPCs stream responses
     methods = {name: _rpc(name, handler.response_streaming) for name, handler in probe.handlers.items()}
     cls = type("SidecarIngress", (Ingress,), methods)
-    return serve.deployment(
-        cls,
-        name="SidecarIngress",
-        max_ongoing_requests=config.max_running_jobs + config.max_waiting_jobs + config.max_live_streams,
-    )
+    # Each open stream holds one of a replica's max_ongoing_requests for its whole life: the
+    # replica takes as many calls as its runtime admits, and Serve spreads the rest.
+    options: dict[str, Any] = {
+        "max_ongoing_requests": config.max_running_jobs + config.max_waiting_jobs + config.max_live_streams,
+        "ray_actor_options": {"num_cpus": config.ray_cpus_per_replica, "num_gpus": config.ray_gpus_per_replica},
+    }
+    if config.ray_max_replicas > config.ray_min_replicas:
+        options["autoscaling_config"] = {
+            "min_replicas": config.ray_min_replicas,
+            "max_replicas": config.ray_max_replicas,
+            # Live streams are what fills a replica (a stream lasts hours; jobs queue).
+            "target_ongoing_requests": config.max_live_streams,
+        }
+    else:
+        options["num_replicas"] = config.ray_min_replicas
+    return serve.deployment(cls, name="SidecarIngress", **options)
 
 
 def config_fields(config: ServerConfig) -> dict[str, Any]:
@@ -194,6 +230,8 @@ def serve(config: ServerConfig, address: str | None, on_ready) -> None:
     ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     try:
         ray_serve.start(
+            # One proxy, on the head node, where the clients connect: it outlives lost workers.
+            proxy_location="HeadOnly",
             http_options={"host": "127.0.0.1", "port": config.port + 1},
             grpc_options=gRPCOptions(port=config.port, grpc_servicer_functions=SERVICER_FUNCTIONS),
         )
