@@ -8,7 +8,7 @@ import logging
 import sys
 
 from sidecar.cli.files import UsageError
-from sidecar.runtime import requests
+from sidecar.runtime import memory, requests
 
 # Subcommand modules, each with add_parser(subparsers) and run(args) -> exit code.
 COMMANDS = ["serve", "models", "subtitle", "denoise", "say", "live", "stems", "diarize", "speakers", "cue", "events"]
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    memory.limit_malloc_arenas()  # before any thread: every command may run a server
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose if args.command != "serve" else logging.INFO

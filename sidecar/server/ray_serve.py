@@ -23,6 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sidecar.config import ServerConfig
+from sidecar.runtime import memory
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import app
 
@@ -126,6 +127,7 @@ class Ingress:
     """The ingress deployment's class; `methods()` gives it one method per RPC."""
 
     def __init__(self, config_fields: dict[str, Any]) -> None:
+        memory.limit_malloc_arenas()
         self.config = ServerConfig(**config_fields)
         self.config.validate()
         self.runtime = Runtime(self.config)
