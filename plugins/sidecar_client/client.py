@@ -158,9 +158,10 @@ class SidecarClient:
     ) -> None:
         """`token`: the sidecar's bearer token; None sends $SIDECAR_TOKEN when it is set, as
         every other client setting does, and "" sends none. `tls`: verify the server against
-        the system's roots, or `root_certificates` (PEM) when given, which implies TLS. `priority`: "batch" lets interactive jobs (and live
-        streams, always) go first on the server. `reconnect_seconds`: while the sidecar is
-        unreachable the channel tries again this often (gRPC's own backoff grows to minutes)."""
+        the system's roots, or `root_certificates` (PEM) when given, which implies TLS.
+        `priority`: "batch" lets interactive jobs (and live streams, always) go first on the
+        server. `reconnect_seconds`: while the sidecar is unreachable the channel tries again
+        this often (gRPC's own backoff grows to minutes)."""
         self.address = address
         self.token = token = os.environ.get(TOKEN_ENV) if token is None else token
         self.busy_retries = busy_retries
