@@ -55,9 +55,9 @@ LOST_REPLICA = "the replica running this call was lost (its process or node went
 
 
 def report_lost_replicas_as_unavailable(servicer, server) -> None:
-    """In Serve's proxy: a call whose replica died with its node ends UNAVAILABLE, which
-    clients retry, where Serve 2.60 says INTERNAL with Ray's own words ("The actor ... is
-    unavailable"). Serve calls each servicer function in the proxy before it serves; this one
+    """In Serve's proxy: a call whose replica died with its node ends UNAVAILABLE, the status
+    that says calling again may work, where Serve 2.60 says INTERNAL in Ray's own words ("The
+    actor ... is unavailable"). Serve calls each servicer function in the proxy before it serves; this one
     adds no service, it wraps the proxy's mapping of exceptions to statuses."""
     from ray.exceptions import RayActorError
     from ray.serve._private import proxy
