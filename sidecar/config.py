@@ -87,6 +87,10 @@ class ServerConfig:
     # carry code (pickled checkpoints, pipeline configs), so anyone who can call the server can
     # then run code as the server: only for a loopback server used by one person.
     allow_client_model_paths: bool = False
+    # The OpenAI-compatible HTTP API (the `http` extra) on this port; 0: none. Loopback unless
+    # told; anything else needs the token, which it checks like the gRPC services.
+    http_port: int = 0
+    http_host: str = "127.0.0.1"
     # Under `sidecar serve --ray`: replicas of the sidecar deployment, at least and at most
     # (autoscaled between them on calls in flight when they differ), and the CPUs and GPUs
     # that Ray reserves for each replica.
@@ -126,6 +130,13 @@ class ServerConfig:
             raise ValueError("the audio limits must be positive")
         if not 1.0 <= self.stream_idle_seconds <= 86400.0:
             raise ValueError(f"stream_idle_seconds must be 1..86400, not {self.stream_idle_seconds}")
+        if not 0 <= self.http_port <= 65535:
+            raise ValueError(f"http_port must be 0..65535, not {self.http_port}")
+        if self.http_port and not is_loopback(self.http_host) and not self.token:
+            raise ValueError(
+                f"refusing to serve HTTP on {self.http_host}: a non-loopback address needs a token "
+                "(--token or $SIDECAR_TOKEN), or 127.0.0.1"
+            )
         if not 0 <= self.metrics_port <= 65535:
             raise ValueError(f"metrics_port must be 0..65535, not {self.metrics_port}")
         if not 0.0 <= self.shutdown_grace_seconds <= 3600.0:

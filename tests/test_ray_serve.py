@@ -74,6 +74,7 @@ def passes_inside_a_namespace(tmp_path, tests: list[str], count: int, **env: str
         (["--token", "t", "--port", "0"], "explicit --port"),
         (["--token", "t", "--tls-cert", "c.pem", "--tls-key", "k.pem"], "no TLS"),
         (["--token", "t", "--ray-replicas", "3:2"], "1 <= min <= max"),
+        (["--token", "t", "--http-port", "8000"], "HTTP API is not served through Ray"),
         (["--token", "t", "--ray-replicas", "two"], "MIN or MIN:MAX"),
     ],
 )

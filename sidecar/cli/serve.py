@@ -113,6 +113,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "single-node Ray); needs the ray extra and an explicit --port",
     )
     p.add_argument(
+        "--http-port",
+        type=int,
+        help="also serve the OpenAI-compatible HTTP API (/v1/audio/transcriptions, /v1/audio/translations, "
+        "/v1/models) on this port (the http extra)",
+    )
+    p.add_argument("--http-host", help="address for --http-port (default 127.0.0.1; others need a token)")
+    p.add_argument(
         "--ray-replicas",
         metavar="MIN[:MAX]",
         help="with --ray: replicas of the sidecar deployment; MIN:MAX autoscales between them (default 1)",
@@ -153,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
             demucs_repositories=args.demucs_repositories,
             models_dirs=args.models_dirs,
             allow_client_model_paths=args.allow_client_model_paths,
+            http_port=args.http_port,
+            http_host=args.http_host,
             ray_cpus_per_replica=args.ray_cpus,
             ray_gpus_per_replica=args.ray_gpus,
             **replicas(args.ray_replicas),
@@ -195,6 +204,8 @@ def serve_on_ray(config, address: str | None, ready) -> int:
         refusal = "Serve's gRPC proxy listens on every interface, so it needs a token (--token or $SIDECAR_TOKEN)"
     elif config.tls_cert:
         refusal = "Serve's gRPC proxy has no TLS: put a TLS-terminating proxy in front of it instead"
+    elif config.http_port:
+        refusal = "the HTTP API is not served through Ray yet: run it on a plain `sidecar serve --http-port`"
     if refusal:
         print(f"sidecar serve --ray: {refusal}", file=sys.stderr)
         return 2

@@ -77,6 +77,7 @@ class Sidecar:
         port: int,
         health_servicer: health.aio.HealthServicer,
         metrics_server=None,
+        http_server=None,
     ) -> None:
         self.server = server
         self.runtime = runtime
@@ -84,6 +85,8 @@ class Sidecar:
         self._health = health_servicer
         self._metrics_server = metrics_server
         self.metrics_port = metrics_server.server_port if metrics_server is not None else None
+        self._http_server = http_server
+        self.http_port = http_server.port if http_server is not None else None
         self.families_checked: asyncio.Task | None = None
 
     async def stop(self, grace: float | None = None) -> int:
@@ -105,6 +108,8 @@ class Sidecar:
                 "send it again once the sidecar is back"
             )
         await stopped
+        if self._http_server is not None:
+            await self._http_server.stop()
         if self._metrics_server is not None:
             await asyncio.to_thread(self._metrics_server.shutdown)
         if self.families_checked is not None:
@@ -148,6 +153,7 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics_server = runtime.metrics.serve(config.metrics_host, config.metrics_port) if config.metrics_port else None
+    http_server = await start_http(runtime) if config.http_port else None
     log.info(
         "serving %s on %s:%d%s (device preference %s, %d job(s) at once, %d waiting)",
         ", ".join(names),
@@ -159,7 +165,16 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
         config.max_waiting_jobs,
     )
     follow_family_health(runtime, health_servicer, names)
-    return Sidecar(server, runtime, port, health_servicer, metrics_server)
+    return Sidecar(server, runtime, port, health_servicer, metrics_server, http_server)
+
+
+async def start_http(runtime: Runtime):
+    try:
+        from sidecar.server import http_api
+
+        return await http_api.HttpServer(runtime).start()
+    except ImportError as exc:
+        raise OSError(f"--http-port needs the sidecar's `http` extra ({exc.name} is missing)") from None
 
 
 # Checked when first used instead: finding Demucs' default imports torch (about 3 s and some
