@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -141,3 +142,32 @@ def test_bad_requests_get_a_status_and_a_message_and_the_server_carries_on(api, 
     connection.close()
     with open(CLIP, "rb") as f:
         assert api.audio.transcriptions.create(model="whisper-1", file=f).text  # still serving
+
+
+def test_a_client_that_hangs_up_frees_the_job_for_the_next(api, server, tmp_path):
+    """An HTTP handler is not cancelled when its client goes away; the job must stop all the
+    same. The server runs one job at a time and the abandoned one holds minutes of speech, so
+    the next request comes back in seconds only if the abandoned job stopped."""
+    import numpy as np
+
+    from tests.streaming_fixtures import demo, write_wav
+
+    long_speech = write_wav(tmp_path / "long.wav", np.tile(demo()[0], 10)).read_bytes()  # 230 s
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="long.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\n" + long_speech + b"\r\n--b--\r\n"
+    )
+    connection = http.client.HTTPConnection("127.0.0.1", server.sidecar.http_port, timeout=30)
+    connection.request(
+        "POST",
+        "/v1/audio/transcriptions",
+        body=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b", "Authorization": f"Bearer {TOKEN}"},
+    )
+    time.sleep(2)  # the job runs
+    connection.close()
+    began = time.monotonic()
+    with open(DATA / "1089-134691-0000.flac", "rb") as f:
+        assert api.audio.transcriptions.create(model="whisper-1", file=f).text
+    assert time.monotonic() - began < 10

@@ -30,6 +30,7 @@ OPENAI_MODEL = "whisper-1"
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 TIMESTAMP_GRANULARITIES = ("segment", "word")
 _COPY_BYTES = 1 << 20
+DISCONNECT_CHECK_SECONDS = 0.5
 # HTTP statuses for the sidecar's errors, as OpenAI's API uses them.
 HTTP_STATUSES = {
     errors.InvalidAudioError: 400,
@@ -111,14 +112,8 @@ def application(runtime: Runtime):
         finally:
             await form.close()
         pipeline = transcribe_file(runtime, upload, fields.options, fields.model, None, config.max_audio_seconds)
-        info, segments = None, []
         name = "translations" if translate else "transcriptions"
-        async with contextlib.aclosing(runtime.jobs.run(name, pipeline, upload.admission)) as events:
-            async for event in events:
-                if isinstance(event, Info):
-                    info = event.info.info
-                elif isinstance(event, Item):
-                    segments.append(event.item)
+        info, segments = await until_disconnected(request, results(runtime.jobs.run(name, pipeline, upload.admission)))
         body, media_type = render(fields, info, segments, translate)
         if media_type == "application/json":
             return JSONResponse(body)
@@ -131,6 +126,33 @@ def application(runtime: Runtime):
             Route("/v1/audio/translations", handled(translations), methods=["POST"]),
         ]
     )
+
+
+async def results(events) -> tuple[whisper.TranscriptionInfo | None, list[whisper.Segment]]:
+    info, segments = None, []
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, Info):
+                info = event.info.info
+            elif isinstance(event, Item):
+                segments.append(event.item)
+    return info, segments
+
+
+async def until_disconnected(request, work):
+    """What `work` returns; cancelled, which stops its job, if the client goes away first (an
+    HTTP handler is not cancelled when its client hangs up)."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_CHECK_SECONDS)
+            if not task.done() and await request.is_disconnected():
+                raise errors.CancelledError("the client went away")
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
 
 
 async def read_form(request, config: ServerConfig):
