@@ -15,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sidecar.config import ServerConfig
-from sidecar.runtime import threads
+from sidecar.runtime import memory, threads
 from sidecar.runtime.runtime import MODEL_FAMILIES, Runtime
 from sidecar.server import (
     auth,
@@ -165,6 +165,7 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
         config.max_waiting_jobs,
     )
     follow_family_health(runtime, health_servicer, names)
+    memory.keep_releasing(runtime.stopping)
     return Sidecar(server, runtime, port, health_servicer, metrics_server, http_server)
 
 

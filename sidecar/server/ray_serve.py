@@ -131,6 +131,7 @@ class Ingress:
         self.config = ServerConfig(**config_fields)
         self.config.validate()
         self.runtime = Runtime(self.config)
+        memory.keep_releasing(self.runtime.stopping)
         self.health = health.aio.HealthServicer()
         self.recorded = record(self.runtime, self.health)
         self._expected = f"Bearer {self.config.token}".encode() if self.config.token else None
