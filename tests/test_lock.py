@@ -6,7 +6,7 @@ edits pyproject.toml without `make lock`, or when the venv holds anything the lo
 
 import importlib.metadata
 import pathlib
-import sys
+import sysconfig
 import tomllib
 
 import pytest
@@ -136,8 +136,11 @@ def test_the_closure_walk_reads_the_lock(lock):
 
 
 def installed_here() -> dict[str, str]:
+    """The distributions installed in this venv: its site-packages, not all of sys.path, which
+    a package may extend with copies it vendors (Ray adds its thirdparty_files)."""
     found = {}
-    for distribution in importlib.metadata.distributions(path=sys.path):
+    site_packages = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    for distribution in importlib.metadata.distributions(path=site_packages):
         name = canonicalize_name(distribution.metadata["Name"])
         found.setdefault(name, distribution.version)
     return found

@@ -6,10 +6,10 @@ own peak: a 30-minute soak (bench/soak.py) grew by 683 MiB an hour with glibc's 
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import sys
-import threading
 
 ARENAS = 2
 RELEASE_EVERY_SECONDS = 60.0
@@ -40,13 +40,8 @@ def release_free_memory() -> bool:
     return trim(0) == 1
 
 
-def keep_releasing(stop: threading.Event, every: float = RELEASE_EVERY_SECONDS) -> threading.Thread:
-    """A thread that calls release_free_memory() every `every` seconds until `stop` is set."""
-
-    def run() -> None:
-        while not stop.wait(every):
-            release_free_memory()
-
-    thread = threading.Thread(target=run, name="release-free-memory", daemon=True)
-    thread.start()
-    return thread
+async def keep_releasing(every: float = RELEASE_EVERY_SECONDS) -> None:
+    """Calls release_free_memory() every `every` seconds, off the event loop, until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(release_free_memory)

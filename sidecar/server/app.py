@@ -88,6 +88,7 @@ class Sidecar:
         self._http_server = http_server
         self.http_port = http_server.port if http_server is not None else None
         self.families_checked: asyncio.Task | None = None
+        self.releasing_memory: asyncio.Task | None = None
 
     async def stop(self, grace: float | None = None) -> int:
         """New calls are refused at once; live streams end at once with UNAVAILABLE (their
@@ -112,8 +113,9 @@ class Sidecar:
             await self._http_server.stop()
         if self._metrics_server is not None:
             await asyncio.to_thread(self._metrics_server.shutdown)
-        if self.families_checked is not None:
-            self.families_checked.cancel()
+        for task in (self.families_checked, self.releasing_memory):
+            if task is not None:
+                task.cancel()
         return len(await asyncio.to_thread(threads.wait_for_workers, WORKER_EXIT_SECONDS))
 
 
@@ -165,8 +167,9 @@ async def start(config: ServerConfig, runtime: Runtime | None = None) -> Sidecar
         config.max_waiting_jobs,
     )
     follow_family_health(runtime, health_servicer, names)
-    memory.keep_releasing(runtime.stopping)
-    return Sidecar(server, runtime, port, health_servicer, metrics_server, http_server)
+    sidecar = Sidecar(server, runtime, port, health_servicer, metrics_server, http_server)
+    sidecar.releasing_memory = asyncio.create_task(memory.keep_releasing())
+    return sidecar
 
 
 async def start_http(runtime: Runtime):

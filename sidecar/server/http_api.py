@@ -18,8 +18,8 @@ from sidecar import errors
 from sidecar.config import ServerConfig
 from sidecar.engines import whisper
 from sidecar.pipelines.transcribe import transcribe_file
-from sidecar.runtime.events import Info, Item
 from sidecar.runtime.runtime import Runtime
+from sidecar.server.jobs import JobResponses, respond
 from sidecar.server.upload import Upload
 from sidecar_common import subtitles
 
@@ -113,7 +113,8 @@ def application(runtime: Runtime):
             await form.close()
         pipeline = transcribe_file(runtime, upload, fields.options, fields.model, None, config.max_audio_seconds)
         name = "translations" if translate else "transcriptions"
-        info, segments = await until_disconnected(request, results(runtime.jobs.run(name, pipeline, upload.admission)))
+        job = respond(runtime, name, pipeline, TranscriptParts(), upload.admission)
+        info, segments = await until_disconnected(request, results(job))
         body, media_type = render(fields, info, segments, translate)
         if media_type == "application/json":
             return JSONResponse(body)
@@ -128,14 +129,32 @@ def application(runtime: Runtime):
     )
 
 
-async def results(events) -> tuple[whisper.TranscriptionInfo | None, list[whisper.Segment]]:
+class TranscriptParts(JobResponses):
+    """The job's events as (kind, value): the HTTP response is built once the job is done."""
+
+    response = None
+
+    def progress(self, event):
+        return ("progress", None)
+
+    def info(self, started):
+        return ("info", started.info)
+
+    def items(self, segment):
+        yield ("segment", segment)
+
+    def summary(self, finished, elapsed):
+        return ("summary", None)
+
+
+async def results(job) -> tuple[whisper.TranscriptionInfo | None, list[whisper.Segment]]:
     info, segments = None, []
-    async with contextlib.aclosing(events):
-        async for event in events:
-            if isinstance(event, Info):
-                info = event.info.info
-            elif isinstance(event, Item):
-                segments.append(event.item)
+    async with contextlib.aclosing(job):
+        async for kind, value in job:
+            if kind == "info":
+                info = value
+            elif kind == "segment":
+                segments.append(value)
     return info, segments
 
 

@@ -12,6 +12,7 @@ here, on every call but health, as auth.TokenInterceptor does. Needs the `ray` e
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
 import logging
@@ -131,7 +132,6 @@ class Ingress:
         self.config = ServerConfig(**config_fields)
         self.config.validate()
         self.runtime = Runtime(self.config)
-        memory.keep_releasing(self.runtime.stopping)
         self.health = health.aio.HealthServicer()
         self.recorded = record(self.runtime, self.health)
         self._expected = f"Bearer {self.config.token}".encode() if self.config.token else None
@@ -141,6 +141,7 @@ class Ingress:
     async def _ready(self) -> None:
         if not self._serving:  # set on the replica's event loop, which __init__ does not run on
             self._serving = True
+            self._releasing_memory = asyncio.create_task(memory.keep_releasing())
             for name in ["", *self.recorded.services]:
                 await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
