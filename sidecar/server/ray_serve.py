@@ -210,10 +210,6 @@ def deployment(config: ServerConfig):
     return serve.deployment(cls, name="SidecarIngress", **options)
 
 
-def config_fields(config: ServerConfig) -> dict[str, Any]:
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-
-
 def serve(config: ServerConfig, address: str | None, on_ready) -> None:
     """Deploys the services on the Ray cluster at `address` (None: a local single-node Ray
     started here), calls on_ready(port) once Serve's proxy takes calls, and runs until
@@ -239,7 +235,7 @@ def serve(config: ServerConfig, address: str | None, on_ready) -> None:
             http_options={"host": "127.0.0.1", "port": config.port + 1},
             grpc_options=gRPCOptions(port=config.port, grpc_servicer_functions=SERVICER_FUNCTIONS),
         )
-        ray_serve.run(deployment(config).bind(config_fields(config)), name=APPLICATION)
+        ray_serve.run(deployment(config).bind(dataclasses.asdict(config)), name=APPLICATION)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
