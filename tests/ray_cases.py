@@ -1,6 +1,6 @@
-"""What only Serve's path has: the token checked on the proxy's calls, health without it, and
-the hosts' client code (the subtitle command line, the OBS script's live captions) against
-`sidecar serve --ray`.
+"""What only Serve's path has: the token checked on the proxy's calls, health without it,
+cancelled jobs that free their replica, and the hosts' client code (the subtitle command line,
+the OBS script's live captions) against `sidecar serve --ray`.
 
 Not collected by itself: tests/test_ray_serve.py runs it inside a loopback-only namespace, with
 the session's sidecar served through Ray (tests/ray_fixtures.py).
@@ -14,6 +14,7 @@ import sys
 import time
 
 import grpc
+import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -38,6 +39,26 @@ def test_every_call_but_health_needs_the_token(sidecar_server):
     with SidecarClient(sidecar_server.address, token="not-the-token") as wrong, pytest.raises(SidecarError) as err:
         wrong.list_models()
     assert err.value.code == grpc.StatusCode.UNAUTHENTICATED and "wrong token" in err.value.details
+
+
+def test_cancelled_file_jobs_free_the_replica_for_the_next(client, data_dir, tmp_path):
+    """The replica runs one job at a time, and each cancelled one holds minutes of speech, so
+    the next job comes back in seconds only if the cancelled one stopped. The cancels come at
+    several moments of the job's responses: Serve's proxy cancelled the replica's work only
+    when a cancel found it waiting on the replica."""
+    long_speech = write_wav(tmp_path / "long.wav", np.tile(demo()[0], 10))  # 230 s
+    for after_first_response in (0.0, 0.3, 0.8, 1.5):
+        call = client.transcribe_stream(long_speech)
+        next(iter(call))  # the job runs
+        time.sleep(after_first_response)
+        call.cancel()
+        began = time.monotonic()
+        transcript = client.transcribe(data_dir / "1089-134691-0000.flac")
+        assert " ".join(s.text for s in transcript.segments).strip()
+        waited = time.monotonic() - began
+        assert waited < 10, (
+            f"cancelled {after_first_response} s after the first response, the next job waited {waited:.1f} s"
+        )
 
 
 def test_the_subtitle_command_line_through_ray_serve(sidecar_server, tmp_path):
