@@ -106,7 +106,10 @@ class ServerConfig:
 
     def model_settings(self) -> ModelSettings:
         """The settings the model catalogue reads: its fields of the same names."""
-        return ModelSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ModelSettings)})
+        # ModelSettings' own fields with defaults (downloads) are not server settings.
+        return ModelSettings(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(ModelSettings) if hasattr(self, f.name)}
+        )
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -315,7 +315,13 @@ CAPABILITIES = ("EVENT_DETECTION",)
 
 def resolve(name: str | None, settings: ModelSettings | None = None) -> ResolvedModel:
     return hub_models.resolve(
-        name or DEFAULT_MODEL, MODELS, family=FAMILY, what="event detection", extra=EXTRA, capabilities=CAPABILITIES
+        name or DEFAULT_MODEL,
+        MODELS,
+        family=FAMILY,
+        what="event detection",
+        extra=EXTRA,
+        capabilities=CAPABILITIES,
+        downloads=settings is None or settings.downloads,
     )
 
 

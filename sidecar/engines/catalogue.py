@@ -28,6 +28,9 @@ class ModelSettings:
     demucs_repositories: tuple[str, ...]
     models_dirs: tuple[str, ...]  # where requests may name model directories (--models-dir)
     allow_client_model_paths: bool  # any path or hub id a request names (unsafe beyond loopback)
+    # Whether resolving a hub model missing from the cache may download it: not for the
+    # server's health checks, which would otherwise fetch every family's default at start.
+    downloads: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

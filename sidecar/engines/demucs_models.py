@@ -36,6 +36,13 @@ PRETRAINED = {
     "mdx_q": "drums, bass, other, vocals (quantized: needs diffq)",
     "mdx_extra_q": "drums, bass, other, vocals (quantized: needs diffq)",
 }
+# Where demucs.hf downloads each from, for `sidecar models pull`.
+HUB_REPOS = {
+    "htdemucs": "adefossez/HTDemucs",
+    "htdemucs_ft": "adefossez/HTDemucs-ft",
+    "htdemucs_6s": "adefossez/HTDemucs-6s",
+    **{name: f"adefossez/Demucs-{name}" for name in ("hdemucs_mmi", "mdx", "mdx_extra", "mdx_q", "mdx_extra_q")},
+}
 _INSTALL_HINT = "install the sidecar's `stems` extra"
 
 

@@ -26,7 +26,14 @@ def is_local_name(name: str) -> bool:
 
 
 def resolve(
-    name: str, aliases: Mapping[str, str], *, family: str, what: str, extra: str, capabilities: tuple[str, ...]
+    name: str,
+    aliases: Mapping[str, str],
+    *,
+    family: str,
+    what: str,
+    extra: str,
+    capabilities: tuple[str, ...],
+    downloads: bool = True,
 ) -> ResolvedModel:
     """The model directory for an alias or a path; ModelNotFoundError names the choices.
     `family` is the catalogue's name, `what` the one messages use."""
@@ -53,7 +60,17 @@ def resolve(
             f"{name} ({aliases[name]}) is not in the Hugging Face cache and downloads are off "
             "(HF_HUB_OFFLINE=1): download it once while online, or pass a model directory"
         )
+    if not downloads:
+        raise not_downloaded(name, aliases[name])
     return found(name, download(aliases[name], extra), "downloaded")
+
+
+def not_downloaded(name: str, repo_id: str) -> ModelNotFoundError:
+    """For a check that may not download: why the model is not there, and how it gets there."""
+    return ModelNotFoundError(
+        f"{name} ({repo_id}) is not downloaded yet: `sidecar models pull {name}`, or the first request for it "
+        "downloads it"
+    )
 
 
 def read_config(resolved: ResolvedModel):

@@ -435,7 +435,13 @@ CAPABILITIES = ("CUE_GENERATION",)
 
 def resolve(name: str | None, settings: ModelSettings | None = None) -> ResolvedModel:
     return hub_models.resolve(
-        name or DEFAULT_MODEL, MODELS, family=FAMILY, what=FAMILY, extra=EXTRA, capabilities=CAPABILITIES
+        name or DEFAULT_MODEL,
+        MODELS,
+        family=FAMILY,
+        what=FAMILY,
+        extra=EXTRA,
+        capabilities=CAPABILITIES,
+        downloads=settings is None or settings.downloads,
     )
 
 

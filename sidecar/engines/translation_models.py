@@ -122,6 +122,8 @@ def resolve(name: str | None, settings: ModelSettings | None = None) -> Resolved
             f"{name} ({repo}) is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE=1): "
             "download it once while online, or pass a model directory"
         )
+    if settings is not None and not settings.downloads:
+        raise hub_models.not_downloaded(name, repo)
     return _found(name, convert(download(repo)), "downloaded")
 
 

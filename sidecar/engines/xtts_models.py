@@ -18,6 +18,7 @@ import pathlib
 
 from sidecar.config import LICENSE_ENV
 from sidecar.engines.catalogue import ModelSettings, ResolvedModel
+from sidecar.engines.hub_models import not_downloaded
 from sidecar.errors import ModelNotFoundError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ def resolve(name: str | None, settings: ModelSettings) -> ResolvedModel:
             "downloads are off (HF_HUB_OFFLINE=1): download it once while online, or pass a "
             f"directory holding {', '.join(REQUIRED_FILES)}"
         )
+    if not settings.downloads:
+        raise not_downloaded(DEFAULT_MODEL, HUB_REPO)
     return _found(DEFAULT_MODEL, download(), "downloaded")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import Counter
@@ -74,7 +75,7 @@ class Runtime:
         """Whether the family's default model can be found and its library imported (without
         loading it): None, or why not. Blocking (a family's resolve may import its library)."""
         try:
-            family.resolve(None, self.model_settings)
+            family.resolve(None, dataclasses.replace(self.model_settings, downloads=False))
             problem = None
         except (ModelUnavailableError, ModelNotFoundError, ImportError) as exc:
             problem = str(exc)
