@@ -467,3 +467,63 @@ def test_a_sidecar_killed_mid_action_changes_nothing_and_the_next_action_works(r
         root.destroy()
         server.kill()
         server.wait()
+
+
+def test_the_panel_downloads_a_model_with_progress_and_cancels_one(real_audacity, tmp_path):
+    """ "Download models..." lists the sidecar's catalogue, downloads one into the sidecar's
+    cache (here from a loopback hub) on the panel's progress bar, and Cancel stops another,
+    leaving no partial file."""
+    import tkinter as tk
+
+    from sidecar_audacity.panel import Panel
+    from tests.fake_hub import FakeHub
+    from tests.harness import free_port, serve
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "config.json").write_text("{}")
+    (weights / "model.bin").write_bytes(os.urandom(24 << 20))
+    cache = tmp_path / "cache"
+    with FakeHub() as hub:
+        hub.add("Systran/faster-whisper-small", weights)
+        hub.add("Systran/faster-whisper-medium", weights)
+        hub.slow.add("model.bin")  # 3 s each, time to see it and to cancel one
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env.update(HF_ENDPOINT=hub.endpoint, HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_TELEMETRY="1")
+        port = free_port()
+        server = serve(port, tmp_path / "ready", env=env)
+        root = tk.Tk(screenName=real_audacity.display)
+        try:
+            panel = Panel(root, address=f"127.0.0.1:{port}")
+            dialog = panel.open_models()
+            pump(root, lambda: dialog.models, 15)
+            assert "xtts_v2" in dialog.models and not dialog.models["small"].downloaded
+            dialog.table.selection_set("small")
+            dialog.table.see("small")
+            root.update()
+            dialog.download()
+            pump(root, lambda: panel.status.get().startswith("Downloading small: 10 of 24 MiB"), 15)
+            assert 0.3 < panel.progress["value"] < 0.6 and str(dialog.download_button["state"]) == "disabled"
+            screenshot(real_audacity.display, dialog.window, tmp_path, "audacity-models-downloading.png")
+            pump(root, lambda: not panel.busy, 30)
+            assert panel.outcome is not None, panel.status.get()
+            assert panel.status.get() == "small is downloaded and checked: the sidecar can use it now."
+            pump(root, lambda: dialog.models["small"].downloaded, 15)
+            assert "downloaded" in dialog.table.item("small", "tags") and dialog.table.selection() == ("small",)
+            screenshot(real_audacity.display, dialog.window, tmp_path, "audacity-models-downloaded.png")
+
+            dialog.table.selection_set("medium")
+            dialog.table.see("medium")
+            root.update()
+            dialog.download()
+            pump(root, lambda: panel.status.get().startswith("Downloading medium: 10"), 15)
+            panel.cancel()
+            pump(root, lambda: not panel.busy, 15)
+            assert panel.status.get() == "cancelled; the sidecar stopped and removed the partial download"
+            medium = cache / "models--Systran--faster-whisper-medium"
+            pump(root, lambda: not any(medium.rglob("*.incomplete")), 5)
+            assert not (medium / "refs" / "main").exists()
+        finally:
+            root.destroy()
+            server.terminate()
+            server.wait(30)

@@ -3,7 +3,10 @@
 Every action exports the selection (the whole project when nothing is selected) into a private
 temporary directory, streams it to the sidecar, and adds NEW tracks at the selection's start,
 scrolled into view; the user's tracks are only read, their selection put back. Cancelling a Job
-cancels the gRPC call, which stops the sidecar's work; nothing is added then."""
+cancels the gRPC call, which stops the sidecar's work; nothing is added then.
+
+About 400 lines on purpose: the Job, the export and the track helpers are what every action
+here is made of, and read best beside the actions that use them."""
 
 from __future__ import annotations
 
@@ -110,20 +113,24 @@ class Job:
 
     def events(self, call, service: str) -> Iterator[tuple[str, object]]:
         """(kind, message) for each non-progress event of a sidecar call; progress is reported."""
+        for response in self.responses(call, service):
+            kind = response.WhichOneof("event")
+            if kind == "progress":
+                p = response.progress
+                self.report(EXPORT_SHARE + SIDECAR_SHARE * p.fraction_done, p.stage or service)
+            else:
+                yield kind, getattr(response, kind)
+
+    def responses(self, call, service: str, when_cancelled: str = "nothing was added") -> Iterator:
+        """The responses of a sidecar call that cancel() cancels; its errors as PluginError."""
         self.check()
         with self._lock:
             self._call = call
         try:
-            for response in call:
-                kind = response.WhichOneof("event")
-                if kind == "progress":
-                    p = response.progress
-                    self.report(EXPORT_SHARE + SIDECAR_SHARE * p.fraction_done, p.stage or service)
-                else:
-                    yield kind, getattr(response, kind)
+            yield from call
         except SidecarError as exc:
             if exc.code == grpc.StatusCode.CANCELLED and self.cancelled:
-                raise CancelledError("cancelled; the sidecar stopped and nothing was added") from None
+                raise CancelledError(f"cancelled; the sidecar stopped and {when_cancelled}") from None
             raise sidecar_error(exc, service) from None
         finally:
             with self._lock:

@@ -20,6 +20,7 @@ from tkinter import filedialog, ttk
 
 from sidecar_audacity import actions, creative, session
 from sidecar_audacity.errors import PluginError
+from sidecar_audacity.models_dialog import ModelsDialog
 from sidecar_audacity.pipe import PIPE_DIR
 from sidecar_client import DEFAULT_ADDRESS, Connection
 
@@ -62,6 +63,7 @@ class Panel:
         self.reachable: tuple[str, bool] | None = None  # the last status check's (address, answered)
         self._checking = False  # a status check's thread is running
         self._next_check = None  # the Tk timer of the next one
+        self.models_dialog: ModelsDialog | None = None
         root.title(TITLE)
         root.attributes("-topmost", True)
         root.resizable(False, False)
@@ -89,6 +91,8 @@ class Panel:
         export = ttk.Button(frame, text="Export subtitles...", command=self.ask_export)
         export.grid(row=next(rows), column=0, columnspan=2, sticky="ew", pady=1)
         self.buttons.append(export)
+        models = ttk.Button(frame, text="Download models...", command=self.open_models)
+        models.grid(row=next(rows), column=0, columnspan=2, sticky="ew", pady=1)
         self.progress = ttk.Progressbar(frame, length=260, maximum=1.0)
         self.progress.grid(row=next(rows), column=0, columnspan=2, pady=(8, 2))
         self.status = tk.StringVar(value="Select audio in Audacity (or nothing, for all of it).")
@@ -142,6 +146,24 @@ class Panel:
         )
         if output:  # the dialog asked before replacing a file
             self._run(lambda job: session.export_subtitles(output, force=True, pipe_dir=self.pipe_dir))
+
+    def open_models(self) -> ModelsDialog:
+        if self.models_dialog is None or not self.models_dialog.exists:
+            self.models_dialog = ModelsDialog(self)
+        else:
+            self.models_dialog.window.lift()
+        return self.models_dialog
+
+    def download_model(self, name: str, accept_license: bool) -> None:
+        """Has the sidecar download a model of its catalogue, as the panel's action."""
+        if self.busy:
+            return
+        try:
+            connection = self.sidecar_connection()
+        except PluginError as exc:
+            self.status.set(str(exc))
+            return
+        self._run(lambda job: session.download_model(name, accept_license, job, address=connection))
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -250,6 +272,9 @@ class Panel:
                 break
             if kind == "sidecar":
                 self._sidecar_checked(*payload)
+            elif kind == "catalogue":
+                if self.models_dialog is not None:
+                    self.models_dialog.show(payload)
             elif kind == "progress":
                 fraction, stage = payload
                 self.progress["value"] = fraction
@@ -261,12 +286,16 @@ class Panel:
                 self.progress["value"] = 1.0 if kind == "done" else 0.0
                 self.job = None
                 self._set_running(False)
+                if self.models_dialog is not None and self.models_dialog.exists:
+                    self.models_dialog.finished()
         self.root.after(POLL_MS, self._poll)
 
     def _set_running(self, running: bool) -> None:
         for button in self.buttons:
             button["state"] = "disabled" if running else "normal"
         self.cancel_button["state"] = "normal" if running else "disabled"
+        if self.models_dialog is not None and self.models_dialog.exists:
+            self.models_dialog.enable_download()
 
     @staticmethod
     def _field(frame: ttk.Frame, row: int, text: str, value: str, width: int = 10) -> tk.StringVar:

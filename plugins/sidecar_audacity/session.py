@@ -52,6 +52,37 @@ def export_subtitles(
         return actions.export_subtitles(audacity, output, track_names=track_names, force=force)
 
 
+def download_model(
+    name: str,
+    accept_license: bool,
+    job: actions.Job,
+    *,
+    address: str | Connection = DEFAULT_ADDRESS,
+    ready_seconds: float = SIDECAR_READY_SECONDS,
+) -> actions.Outcome:
+    """Has the sidecar download a model of its catalogue (Audacity is not needed)."""
+    with connect(address, ready_seconds=ready_seconds) as client:
+        calls = job.responses(
+            client.pull_model(name, accept_license=accept_license),
+            f"downloading {name}",
+            when_cancelled="removed the partial download",
+        )
+        for response in calls:
+            if response.total_bytes:
+                mib = (response.done_bytes >> 20, response.total_bytes >> 20)
+                job.report(response.done_bytes / response.total_bytes, f"downloading {name}: {mib[0]} of {mib[1]} MiB")
+    return actions.Outcome(f"{name} is downloaded and checked: the sidecar can use it now.")
+
+
+def downloadable_models(address: str | Connection, ready_seconds: float = SIDECAR_READY_SECONDS) -> list:
+    """The sidecar's catalogue (sidecar.v1.DownloadableModel), or SidecarUnavailableError."""
+    with connect(address, ready_seconds=ready_seconds) as client:
+        try:
+            return client.downloadable_models()
+        except SidecarError as exc:
+            raise SidecarUnavailableError(f"the sidecar could not list its models: {exc.details}") from None
+
+
 def connect(
     address: str | Connection, token: str | None = None, ready_seconds: float = SIDECAR_READY_SECONDS
 ) -> SidecarClient:

@@ -226,6 +226,21 @@ class SidecarClient:
             raise _error(exc) from None
         return list(reply.models)
 
+    def downloadable_models(self) -> list[models_pb2.DownloadableModel]:
+        """The server's catalogue: what it can download by name, and what it has."""
+        try:
+            reply = self.models.ListDownloadableModels(
+                models_pb2.ListDownloadableModelsRequest(), metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return list(reply.models)
+
+    def pull_model(self, name: str, *, accept_license: bool = False) -> Call:
+        """Starts PullModel: iterate the call for progress (the last has `done` set), cancel() to stop."""
+        request = models_pb2.PullModelRequest(name=name, accept_license=accept_license)
+        return Call(lambda: self.models.PullModel(request, metadata=self._metadata))
+
     def transcribe_stream(
         self,
         audio: str | os.PathLike | bytes | BinaryIO,

@@ -8,7 +8,9 @@ import grpc
 
 from sidecar.engines.catalogue import ModelDescription
 from sidecar.errors import InvalidOptionsError
+from sidecar.runtime import model_downloads
 from sidecar.runtime.runtime import Runtime
+from sidecar.runtime.threads import CancelToken, from_callbacks, in_thread
 from sidecar.server.status import mapped_errors
 from sidecar.v1 import models_pb2 as pb
 from sidecar.v1 import models_pb2_grpc
@@ -48,6 +50,45 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
                 described = [m for m in described if wanted in m.capabilities]
             described.sort(key=lambda m: (m.family, m.name))
             return pb.ListModelsResponse(models=[to_proto(m) for m in described])
+
+    async def ListDownloadableModels(self, request, context: grpc.aio.ServicerContext):
+        async with mapped_errors(context, "ListDownloadableModels", self.runtime.metrics):
+            return pb.ListDownloadableModelsResponse(models=await asyncio.to_thread(downloadable_models))
+
+    async def PullModel(self, request: pb.PullModelRequest, context: grpc.aio.ServicerContext):
+        async with mapped_errors(context, "PullModel", self.runtime.metrics):
+            model = model_downloads.known(request.name)
+
+            def pulling(token: CancelToken):
+                def pull(report):
+                    return model_downloads.pull(
+                        model,
+                        agree_licence=request.accept_license,
+                        on_progress=report,
+                        cancelled=lambda: token.cancelled,
+                    )
+
+                yield from from_callbacks(f"pull-{model.name}", pull)
+
+            total = 0
+            async for progress in in_thread(f"pull-{model.name}", pulling):
+                total = progress.total_bytes
+                yield pb.PullModelResponse(done_bytes=progress.done_bytes, total_bytes=total, file=progress.file)
+            yield pb.PullModelResponse(done_bytes=total, total_bytes=total, done=True)
+
+
+def downloadable_models() -> list[pb.DownloadableModel]:
+    return [
+        pb.DownloadableModel(
+            name=m.name,
+            family=m.family,
+            approximate_size=m.about_size,
+            license=m.licence,
+            license_to_accept=m.agreement,
+            downloaded=model_downloads.snapshot(m) is not None,
+        )
+        for m in sorted(model_downloads.CATALOGUE.values(), key=lambda m: (m.family, m.name))
+    ]
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> str:

@@ -25,21 +25,31 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sidecar/v1/models.proto\x12\nsidecar.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x11ListModelsRequest\x12*\n\ncapability\x18\x01 \x01(\x0e\x32\x16.sidecar.v1.Capability\"\xf2\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12,\n\x0c\x63\x61pabilities\x18\x03 \x03(\x0e\x32\x16.sidecar.v1.Capability\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0c\n\x04path\x18\x05 \x01(\t\x12\x0e\n\x06loaded\x18\x06 \x01(\x08\x12\x0e\n\x06\x64\x65vice\x18\x07 \x01(\t\x12\x12\n\nis_default\x18\x08 \x01(\x08\x12\x14\n\x0cmemory_bytes\x18\t \x01(\x03\x12\x31\n\rlast_use_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.sidecar.v1.ModelInfo*\xf8\x02\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41PABILITY_TRANSCRIPTION\x10\x01\x12\x1a\n\x16\x43\x41PABILITY_TRANSLATION\x10\x02\x12!\n\x1d\x43\x41PABILITY_LANGUAGE_DETECTION\x10\x03\x12\x1a\n\x16\x43\x41PABILITY_DIARIZATION\x10\x04\x12\x1a\n\x16\x43\x41PABILITY_ENHANCEMENT\x10\x05\x12\x19\n\x15\x43\x41PABILITY_SEPARATION\x10\x06\x12\x18\n\x14\x43\x41PABILITY_SYNTHESIS\x10\x07\x12\x1d\n\x19\x43\x41PABILITY_CUE_GENERATION\x10\x08\x12\x1e\n\x1a\x43\x41PABILITY_EVENT_DETECTION\x10\t\x12$\n CAPABILITY_STREAMING_RECOGNITION\x10\n\x12\x1f\n\x1b\x43\x41PABILITY_TEXT_TRANSLATION\x10\x0b\x32[\n\x0cModelService\x12K\n\nListModels\x12\x1d.sidecar.v1.ListModelsRequest\x1a\x1e.sidecar.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sidecar/v1/models.proto\x12\nsidecar.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x11ListModelsRequest\x12*\n\ncapability\x18\x01 \x01(\x0e\x32\x16.sidecar.v1.Capability\"\xf2\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12,\n\x0c\x63\x61pabilities\x18\x03 \x03(\x0e\x32\x16.sidecar.v1.Capability\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0c\n\x04path\x18\x05 \x01(\t\x12\x0e\n\x06loaded\x18\x06 \x01(\x08\x12\x0e\n\x06\x64\x65vice\x18\x07 \x01(\t\x12\x12\n\nis_default\x18\x08 \x01(\x08\x12\x14\n\x0cmemory_bytes\x18\t \x01(\x03\x12\x31\n\rlast_use_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.sidecar.v1.ModelInfo\"\x1f\n\x1dListDownloadableModelsRequest\"\x8b\x01\n\x11\x44ownloadableModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\x18\n\x10\x61pproximate_size\x18\x03 \x01(\t\x12\x0f\n\x07license\x18\x04 \x01(\t\x12\x19\n\x11license_to_accept\x18\x05 \x01(\t\x12\x12\n\ndownloaded\x18\x06 \x01(\x08\"O\n\x1eListDownloadableModelsResponse\x12-\n\x06models\x18\x01 \x03(\x0b\x32\x1d.sidecar.v1.DownloadableModel\"8\n\x10PullModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x63\x63\x65pt_license\x18\x02 \x01(\x08\"X\n\x11PullModelResponse\x12\x12\n\ndone_bytes\x18\x01 \x01(\x03\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x66ile\x18\x03 \x01(\t\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08*\xf8\x02\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41PABILITY_TRANSCRIPTION\x10\x01\x12\x1a\n\x16\x43\x41PABILITY_TRANSLATION\x10\x02\x12!\n\x1d\x43\x41PABILITY_LANGUAGE_DETECTION\x10\x03\x12\x1a\n\x16\x43\x41PABILITY_DIARIZATION\x10\x04\x12\x1a\n\x16\x43\x41PABILITY_ENHANCEMENT\x10\x05\x12\x19\n\x15\x43\x41PABILITY_SEPARATION\x10\x06\x12\x18\n\x14\x43\x41PABILITY_SYNTHESIS\x10\x07\x12\x1d\n\x19\x43\x41PABILITY_CUE_GENERATION\x10\x08\x12\x1e\n\x1a\x43\x41PABILITY_EVENT_DETECTION\x10\t\x12$\n CAPABILITY_STREAMING_RECOGNITION\x10\n\x12\x1f\n\x1b\x43\x41PABILITY_TEXT_TRANSLATION\x10\x0b\x32\x98\x02\n\x0cModelService\x12K\n\nListModels\x12\x1d.sidecar.v1.ListModelsRequest\x1a\x1e.sidecar.v1.ListModelsResponse\x12o\n\x16ListDownloadableModels\x12).sidecar.v1.ListDownloadableModelsRequest\x1a*.sidecar.v1.ListDownloadableModelsResponse\x12J\n\tPullModel\x12\x1c.sidecar.v1.PullModelRequest\x1a\x1d.sidecar.v1.PullModelResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sidecar.v1.models_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CAPABILITY']._serialized_start=444
-  _globals['_CAPABILITY']._serialized_end=820
+  _globals['_CAPABILITY']._serialized_start=848
+  _globals['_CAPABILITY']._serialized_end=1224
   _globals['_LISTMODELSREQUEST']._serialized_start=72
   _globals['_LISTMODELSREQUEST']._serialized_end=135
   _globals['_MODELINFO']._serialized_start=138
   _globals['_MODELINFO']._serialized_end=380
   _globals['_LISTMODELSRESPONSE']._serialized_start=382
   _globals['_LISTMODELSRESPONSE']._serialized_end=441
-  _globals['_MODELSERVICE']._serialized_start=822
-  _globals['_MODELSERVICE']._serialized_end=913
+  _globals['_LISTDOWNLOADABLEMODELSREQUEST']._serialized_start=443
+  _globals['_LISTDOWNLOADABLEMODELSREQUEST']._serialized_end=474
+  _globals['_DOWNLOADABLEMODEL']._serialized_start=477
+  _globals['_DOWNLOADABLEMODEL']._serialized_end=616
+  _globals['_LISTDOWNLOADABLEMODELSRESPONSE']._serialized_start=618
+  _globals['_LISTDOWNLOADABLEMODELSRESPONSE']._serialized_end=697
+  _globals['_PULLMODELREQUEST']._serialized_start=699
+  _globals['_PULLMODELREQUEST']._serialized_end=755
+  _globals['_PULLMODELRESPONSE']._serialized_start=757
+  _globals['_PULLMODELRESPONSE']._serialized_end=845
+  _globals['_MODELSERVICE']._serialized_start=1227
+  _globals['_MODELSERVICE']._serialized_end=1507
 # @@protoc_insertion_point(module_scope)

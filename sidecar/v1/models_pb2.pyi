@@ -72,3 +72,49 @@ class ListModelsResponse(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+
+class ListDownloadableModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DownloadableModel(_message.Message):
+    __slots__ = ("name", "family", "approximate_size", "license", "license_to_accept", "downloaded")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    APPROXIMATE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_TO_ACCEPT_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOADED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    family: str
+    approximate_size: str
+    license: str
+    license_to_accept: str
+    downloaded: bool
+    def __init__(self, name: _Optional[str] = ..., family: _Optional[str] = ..., approximate_size: _Optional[str] = ..., license: _Optional[str] = ..., license_to_accept: _Optional[str] = ..., downloaded: _Optional[bool] = ...) -> None: ...
+
+class ListDownloadableModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[DownloadableModel]
+    def __init__(self, models: _Optional[_Iterable[_Union[DownloadableModel, _Mapping]]] = ...) -> None: ...
+
+class PullModelRequest(_message.Message):
+    __slots__ = ("name", "accept_license")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_LICENSE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    accept_license: bool
+    def __init__(self, name: _Optional[str] = ..., accept_license: _Optional[bool] = ...) -> None: ...
+
+class PullModelResponse(_message.Message):
+    __slots__ = ("done_bytes", "total_bytes", "file", "done")
+    DONE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    done_bytes: int
+    total_bytes: int
+    file: str
+    done: bool
+    def __init__(self, done_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ..., file: _Optional[str] = ..., done: _Optional[bool] = ...) -> None: ...

@@ -40,6 +40,16 @@ class ModelServiceStub:
                 request_serializer=sidecar_dot_v1_dot_models__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=sidecar_dot_v1_dot_models__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.ListDownloadableModels = channel.unary_unary(
+                '/sidecar.v1.ModelService/ListDownloadableModels',
+                request_serializer=sidecar_dot_v1_dot_models__pb2.ListDownloadableModelsRequest.SerializeToString,
+                response_deserializer=sidecar_dot_v1_dot_models__pb2.ListDownloadableModelsResponse.FromString,
+                _registered_method=True)
+        self.PullModel = channel.unary_stream(
+                '/sidecar.v1.ModelService/PullModel',
+                request_serializer=sidecar_dot_v1_dot_models__pb2.PullModelRequest.SerializeToString,
+                response_deserializer=sidecar_dot_v1_dot_models__pb2.PullModelResponse.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer:
@@ -53,6 +63,25 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDownloadableModels(self, request, context):
+        """Lists the server's catalogue: the models it can download by name, and which it has.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullModel(self, request, context):
+        """Downloads a model of the catalogue into the server's cache, streaming its progress; each
+        file is checked against its checksum. Only catalogue names: never a repository or URL that
+        a request names. Cancelling the call stops the download and removes its partial file.
+        Errors: NOT_FOUND for a name outside the catalogue; FAILED_PRECONDITION when downloads are
+        off (HF_HUB_OFFLINE), the hub cannot be reached, the licence is not accepted, the disk
+        lacks room, or a file arrived damaged (and was removed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +89,16 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=sidecar_dot_v1_dot_models__pb2.ListModelsRequest.FromString,
                     response_serializer=sidecar_dot_v1_dot_models__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'ListDownloadableModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDownloadableModels,
+                    request_deserializer=sidecar_dot_v1_dot_models__pb2.ListDownloadableModelsRequest.FromString,
+                    response_serializer=sidecar_dot_v1_dot_models__pb2.ListDownloadableModelsResponse.SerializeToString,
+            ),
+            'PullModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullModel,
+                    request_deserializer=sidecar_dot_v1_dot_models__pb2.PullModelRequest.FromString,
+                    response_serializer=sidecar_dot_v1_dot_models__pb2.PullModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +129,60 @@ class ModelService:
             '/sidecar.v1.ModelService/ListModels',
             sidecar_dot_v1_dot_models__pb2.ListModelsRequest.SerializeToString,
             sidecar_dot_v1_dot_models__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDownloadableModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sidecar.v1.ModelService/ListDownloadableModels',
+            sidecar_dot_v1_dot_models__pb2.ListDownloadableModelsRequest.SerializeToString,
+            sidecar_dot_v1_dot_models__pb2.ListDownloadableModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sidecar.v1.ModelService/PullModel',
+            sidecar_dot_v1_dot_models__pb2.PullModelRequest.SerializeToString,
+            sidecar_dot_v1_dot_models__pb2.PullModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

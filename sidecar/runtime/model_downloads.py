@@ -1,0 +1,385 @@
+"""The models the sidecar knows by name, and getting them: pull from the Hugging Face hub with
+progress and checksums, remove, verify (model_bundles carries them to a machine without
+internet).
+
+Every family finds its named models in the Hugging Face cache ($HF_HUB_CACHE, else
+~/.cache/huggingface/hub), so that is the one cache all of this works on; Demucs publishes its
+pretrained models on the hub too (demucs.hf). The hub names each file's content: the blob of a
+large (LFS) file is named by its SHA-256 and any other by its git blob hash, which is what
+`verify` and a pull check, offline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import functools
+import hashlib
+import pathlib
+import shutil
+from collections.abc import Callable
+
+from sidecar.engines import audio_events, demucs_models, musicgen, translation_models, whisper_models, xtts_models
+from sidecar.errors import CancelledError, ModelNotFoundError, ModelUnavailableError
+
+FREE_SPACE_MARGIN = 64 << 20  # left free after a pull: the cache's disk is usually the system's
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownModel:
+    name: str  # what `sidecar models pull` and requests call it
+    family: str
+    repo_id: str
+    about_size: str  # approximate download, for the listing; a pull measures it exactly
+    licence: str
+    extra: str  # the install extra that runs it
+    agreement: str = ""  # the URL of a licence to accept before downloading, else ""
+    gated: bool = False  # the hub asks for a token of an account that accepted its terms
+    allow_patterns: tuple[str, ...] | None = None
+    ignore_patterns: tuple[str, ...] | None = None
+
+
+# What faster-whisper's own download takes from Systran's repositories.
+WHISPER_FILES = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")
+WHISPER_SIZES = {"tiny": "75 MB", "base": "145 MB", "small": "484 MB", "medium": "1.5 GB", "large": "3.1 GB"}
+DEMUCS_SIZES = {"htdemucs": "84 MB", "htdemucs_ft": "336 MB", "htdemucs_6s": "55 MB"}
+MUSICGEN_SIZES = {
+    "musicgen-small": "2.4 GB",
+    "musicgen-medium": "8 GB",
+    "musicgen-large": "13 GB",
+    "musicgen-melody": "6 GB",
+}
+TRANSLATION_SIZES = {
+    "nllb-200-distilled-600M": "2.5 GB",
+    "nllb-200-distilled-1.3B": "5.5 GB",
+    "nllb-200-1.3B": "5.5 GB",
+    "nllb-200-3.3B": "18 GB",
+    "m2m100_418M": "1.9 GB",
+    "m2m100_1.2B": "5 GB",
+}
+
+
+def _catalogue() -> dict[str, KnownModel]:
+    models = [
+        *(
+            KnownModel(
+                name,
+                whisper_models.FAMILY,
+                repo,
+                "1.6 GB" if "turbo" in name else WHISPER_SIZES[name.split(".")[0].split("-")[0]],
+                "MIT",
+                "base",
+                allow_patterns=WHISPER_FILES,
+            )
+            for name, repo in whisper_models.HUB_REPOS.items()
+            if name != "turbo"  # the same repository as large-v3-turbo
+        ),
+        *(
+            KnownModel(name, demucs_models.FAMILY, repo, DEMUCS_SIZES.get(name, ""), "MIT", "stems")
+            for name, repo in demucs_models.HUB_REPOS.items()
+        ),
+        KnownModel(
+            xtts_models.DEFAULT_MODEL,
+            xtts_models.FAMILY,
+            xtts_models.HUB_REPO,
+            "1.9 GB",
+            "CPML (non-commercial)",
+            "voice",
+            agreement=xtts_models.LICENSE_URL,
+            ignore_patterns=xtts_models.HUB_IGNORE_PATTERNS,
+        ),
+        *(
+            KnownModel(name, musicgen.FAMILY, repo, MUSICGEN_SIZES[name], "CC-BY-NC-4.0", musicgen.EXTRA)
+            for name, repo in musicgen.MODELS.items()
+        ),
+        KnownModel(
+            "ast-audioset",
+            audio_events.FAMILY,
+            audio_events.MODELS["ast-audioset"],
+            "350 MB",
+            "BSD-3-Clause",
+            audio_events.EXTRA,
+        ),
+        KnownModel(
+            "clap", audio_events.FAMILY, audio_events.MODELS["clap"], "620 MB", "Apache-2.0", audio_events.EXTRA
+        ),
+        *(
+            KnownModel(
+                name,
+                translation_models.FAMILY,
+                repo,
+                TRANSLATION_SIZES[name],
+                "CC-BY-NC-4.0" if name.startswith("nllb") else "MIT",
+                translation_models.EXTRA,
+                allow_patterns=tuple(translation_models.DOWNLOAD_PATTERNS),
+            )
+            for name, repo in translation_models.MODELS.items()
+        ),
+    ]
+    return {m.name: m for m in models}
+
+
+CATALOGUE = _catalogue()
+
+
+def known(name: str) -> KnownModel:
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise ModelNotFoundError(
+            f"no model named {name!r} in the catalogue: `sidecar models list` shows the {len(CATALOGUE)} it has"
+        ) from None
+
+
+def hub_cache() -> pathlib.Path:
+    from huggingface_hub import constants
+
+    return pathlib.Path(constants.HF_HUB_CACHE)
+
+
+def repo_folder(model: KnownModel) -> pathlib.Path:
+    """The model's folder in the hub cache (whether or not it exists)."""
+    return hub_cache() / ("models--" + model.repo_id.replace("/", "--"))
+
+
+def snapshot(model: KnownModel) -> pathlib.Path | None:
+    """The cached snapshot `main` points to, if the model was pulled."""
+    folder = repo_folder(model)
+    try:
+        commit = (folder / "refs" / "main").read_text().strip()
+    except OSError:
+        return None
+    path = folder / "snapshots" / commit
+    return path if path.is_dir() else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    model: str
+    done_bytes: int
+    total_bytes: int
+    file: str = ""  # the file being fetched; "" once all are
+
+
+def pull(
+    model: KnownModel,
+    *,
+    agree_licence: bool = False,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> pathlib.Path:
+    """Downloads what of `model` the cache lacks, checking each file's checksum, and returns
+    its snapshot folder. A connection cut mid-file resumes where it stopped (huggingface_hub
+    asks for the rest); a file whose content does not match its checksum is removed, and so
+    is nothing else. Raises ModelUnavailableError when offline, without room, or on a bad
+    checksum; CancelledError when `cancelled()` turns true."""
+    if model.agreement and not agree_licence:
+        raise ModelUnavailableError(
+            f"{model.name} is under the {model.licence} licence ({model.agreement}): read it, and pull again "
+            "agreeing to it (`sidecar models pull --agree-license`)"
+        )
+    hub = _hub_or_refusal(model)
+    # Listing the files points refs/main at the hub's commit: until every file is in, it must
+    # point where it did, or the families would load a model missing files.
+    main = repo_folder(model) / "refs" / "main"
+    before = main.read_text() if main.is_file() else None
+    try:
+        return _fetch(model, hub, on_progress, cancelled)
+    except BaseException:
+        if before is None:
+            main.unlink(missing_ok=True)
+        else:
+            main.write_text(before)
+        raise
+
+
+def _fetch(model: KnownModel, hub, on_progress, cancelled) -> pathlib.Path:
+    from huggingface_hub import errors as hub_errors
+
+    files = _listing(model, hub)
+    if not files:
+        raise ModelUnavailableError(f"the hub's {model.repo_id} has none of the files {model.name} needs")
+    total = sum(f.file_size or 0 for f in files)
+    missing = sum(f.file_size or 0 for f in files if f.will_download)
+    _check_room(missing, model)
+    done = total - missing
+    on_progress(Progress(model.name, done, total))
+    for listed in files:
+        if not listed.will_download:
+            continue
+        fetched = functools.partial(_FileProgress, model.name, listed.filename, done, total, on_progress, cancelled)
+        try:
+            path = hub.hf_hub_download(model.repo_id, listed.filename, revision=listed.commit_hash, tqdm_class=fetched)
+        except _Cancelled:
+            raise CancelledError(f"the download of {model.name} was cancelled") from None
+        except OSError as exc:
+            raise _download_error(model, listed.filename, exc) from None
+        except hub_errors.HfHubHTTPError as exc:
+            raise ModelUnavailableError(f"could not download {listed.filename} of {model.name}: {exc}") from None
+        problem = checksum_problem(pathlib.Path(path))
+        if problem:
+            _remove_file(pathlib.Path(path))
+            raise ModelUnavailableError(
+                f"the download of {listed.filename} ({model.name}) is damaged: {problem}; it was removed, pull again"
+            )
+        done += listed.file_size or 0
+    on_progress(Progress(model.name, total, total))
+    return repo_folder(model) / "snapshots" / files[0].commit_hash
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _FileProgress:
+    """Stands in for huggingface_hub's tqdm bar of one file: reports the model's bytes."""
+
+    def __init__(self, model, file, before, model_bytes, report, cancelled, *, initial=0, **_bar_options) -> None:
+        self._model, self._file, self._before, self._total = model, file, before, model_bytes
+        self._report, self._cancelled = report, cancelled
+        self._bytes = initial
+
+    def update(self, n=1) -> None:
+        if self._cancelled():
+            raise _Cancelled  # huggingface_hub removes the partial file
+        self._bytes += int(n or 0)
+        self._report(Progress(self._model, self._before + self._bytes, self._total, self._file))
+
+    def set_postfix_str(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _hub_or_refusal(model: KnownModel):
+    try:
+        import huggingface_hub
+        from huggingface_hub import constants
+    except ImportError:
+        raise ModelUnavailableError(
+            f"downloading {model.name} needs huggingface_hub: install the sidecar's `{model.extra}` extra"
+        ) from None
+    if constants.HF_HUB_OFFLINE:
+        raise ModelUnavailableError(
+            f"downloads are off (HF_HUB_OFFLINE=1): pull {model.name} on a machine that is online, "
+            "`sidecar models export` it there and `sidecar models import` the bundle here"
+        )
+    return huggingface_hub
+
+
+def _listing(model: KnownModel, hub) -> list:
+    """The files the model needs, with their sizes and whether each is cached."""
+    from huggingface_hub import errors as hub_errors
+
+    try:
+        return hub.snapshot_download(
+            model.repo_id,
+            allow_patterns=_list(model.allow_patterns),
+            ignore_patterns=_list(model.ignore_patterns),
+            dry_run=True,
+        )
+    except hub_errors.GatedRepoError:
+        raise ModelUnavailableError(
+            f"{model.repo_id} is gated on the hub: accept its terms there and log in (`hf auth login`) first"
+        ) from None
+    except hub_errors.RepositoryNotFoundError:
+        raise ModelUnavailableError(f"the hub has no repository {model.repo_id} (for {model.name})") from None
+    except hub_errors.LocalEntryNotFoundError as exc:  # no connection
+        raise ModelUnavailableError(f"could not reach the hub for {model.name}: {exc.__cause__ or exc}") from None
+    except (OSError, hub_errors.HfHubHTTPError) as exc:
+        raise ModelUnavailableError(f"could not list {model.name} on the hub: {exc}") from None
+
+
+def _check_room(needed: int, model: KnownModel) -> None:
+    cache = hub_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(cache).free
+    if needed + FREE_SPACE_MARGIN > free:
+        raise ModelUnavailableError(
+            f"{model.name} needs {_size(needed)} and {cache} has {_size(free)} free: make room, or point "
+            "HF_HUB_CACHE at a larger disk"
+        )
+
+
+def _download_error(model: KnownModel, file: str, exc: OSError) -> ModelUnavailableError:
+    if exc.errno == errno.ENOSPC:
+        return ModelUnavailableError(
+            f"the disk of {hub_cache()} filled up while downloading {file} of {model.name}: make room and pull "
+            "again (the partial file was removed)"
+        )
+    return ModelUnavailableError(f"could not download {file} of {model.name}: {exc}")
+
+
+def checksum_problem(path: pathlib.Path) -> str:
+    """'' when the file's content matches the hash its blob is named by, else what differs."""
+    blob = path.resolve()
+    expected = blob.name
+    if len(expected) == 64:  # an LFS file: its SHA-256
+        digest = hashlib.sha256()
+        kind = "sha256"
+    elif len(expected) == 40:  # a file in git: the hash of its git blob
+        digest = hashlib.sha1(f"blob {blob.stat().st_size}\0".encode())
+        kind = "git blob sha1"
+    else:
+        return f"its blob {blob.name} is not named by a checksum"
+    with open(blob, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    actual = digest.hexdigest()
+    return "" if actual == expected else f"{kind} {actual}, expected {expected}"
+
+
+def _remove_file(path: pathlib.Path) -> None:
+    blob = path.resolve()
+    path.unlink(missing_ok=True)
+    blob.unlink(missing_ok=True)
+
+
+def verify(model: KnownModel) -> list[str]:
+    """What is wrong with the pulled model ([] when every file matches its checksum)."""
+    folder = snapshot(model)
+    if folder is None:
+        return [f"{model.name} is not pulled"]
+    problems = []
+    for path in sorted(p for p in folder.rglob("*") if not p.is_dir()):
+        relative = path.relative_to(folder)
+        if not path.exists():
+            problems.append(f"{relative}: its blob is missing")
+            continue
+        problem = checksum_problem(path)
+        if problem:
+            problems.append(f"{relative}: {problem}")
+    return problems
+
+
+def remove(model: KnownModel) -> int:
+    """Deletes the model from the cache; the bytes freed (0 when it was not there)."""
+    from huggingface_hub import scan_cache_dir
+
+    if not hub_cache().is_dir():
+        return 0
+    for repo in scan_cache_dir(hub_cache()).repos:
+        if repo.repo_id == model.repo_id and repo.repo_type == "model":
+            freed = repo.size_on_disk
+            shutil.rmtree(repo.repo_path)
+            return freed
+    return 0
+
+
+def _list(patterns: tuple[str, ...] | None) -> list[str] | None:
+    return list(patterns) if patterns is not None else None
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

@@ -1,0 +1,264 @@
+"""`sidecar models list|pull|rm|verify|export|import` against a loopback hub (tests/fake_hub.py,
+through HF_ENDPOINT), and then the pulled model at work with the hub out of reach."""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+from tests.fake_hub import FakeHub
+from tests.music_fixtures import build_tiny_ast
+
+pytest.importorskip("huggingface_hub")
+SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
+AST_REPO = "MIT/ast-finetuned-audioset-10-10-0.4593"
+WHISPER_REPO = "Systran/faster-whisper-small"
+
+
+@pytest.fixture(scope="module")
+def tiny_ast(tmp_path_factory) -> pathlib.Path:
+    return build_tiny_ast(tmp_path_factory.mktemp("ast") / "tiny-ast")
+
+
+@pytest.fixture
+def hub(tiny_ast, tmp_path):
+    big = tmp_path / "whisper"
+    big.mkdir()
+    (big / "config.json").write_text('{"alignment_heads": []}')
+    # Past huggingface_hub's 10 MiB read size, so a cut transfer has bytes to resume from.
+    (big / "model.bin").write_bytes(os.urandom(24 << 20))
+    (big / "README.md").write_text("not among the files faster-whisper takes")
+    with FakeHub() as served:
+        served.add(AST_REPO, tiny_ast)
+        served.add(WHISPER_REPO, big)
+        yield served
+
+
+def models(*args, cache: pathlib.Path, hub: FakeHub | None = None, timeout=300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_TELEMETRY="1")
+    env.update({"HF_ENDPOINT": hub.endpoint} if hub else {"HF_HUB_OFFLINE": "1"})
+    return subprocess.run([*SIDECAR, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def listed(cache: pathlib.Path) -> dict[str, str]:
+    done = models("models", "list", cache=cache)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip() and not line.startswith("The ")]
+    return {row[0]: row[-1] if row[-1] == "pulled" else "" for row in rows}
+
+
+def test_a_pulled_model_runs_offline_and_rm_takes_it_away(hub, tmp_path, data_dir):
+    cache = tmp_path / "cache"
+    assert listed(cache)["ast-audioset"] == ""
+    pulled = models("models", "pull", "ast-audioset", cache=cache, hub=hub)
+    assert pulled.returncode == 0, pulled.stderr
+    assert listed(cache)["ast-audioset"] == "pulled"
+    checked = models("models", "verify", cache=cache)
+    assert checked.returncode == 0 and checked.stdout == "ast-audioset: ok\n", checked.stdout + checked.stderr
+
+    # The hub is out of reach (HF_HUB_OFFLINE=1): the events command finds the model by name.
+    clip, marks = data_dir / "1089-134691-0000.flac", tmp_path / "marks.txt"
+    found = models("events", str(clip), "--model", "ast-audioset", "--threshold", "0", "-o", str(marks), cache=cache)
+    assert found.returncode == 0, found.stderr
+    assert marks.read_text().count("\n") >= 1
+
+    removed = models("models", "rm", "ast-audioset", cache=cache)
+    assert removed.returncode == 0 and "removed" in removed.stdout, removed.stderr
+    assert listed(cache)["ast-audioset"] == ""
+    gone = models("events", str(clip), "--model", "ast-audioset", "-o", str(tmp_path / "again.txt"), cache=cache)
+    assert gone.returncode == 1 and "not in the Hugging Face cache" in gone.stderr, gone.stderr
+
+
+def test_a_cut_connection_resumes_and_only_the_models_files_come(hub, tmp_path):
+    hub.cut_once.add("model.bin")
+    cache = tmp_path / "cache"
+    pulled = models("models", "pull", "small", cache=cache, hub=hub)
+    assert pulled.returncode == 0, pulled.stderr
+    model_bin = [
+        (method, ranged) for method, path, ranged in hub.requests if path.endswith("/model.bin") and method == "GET"
+    ]
+    assert model_bin == [("GET", ""), ("GET", "bytes=10485760-")]  # the second asks for the rest only
+    assert not any(path.endswith("README.md") for _, path, _ in hub.requests)
+    assert models("models", "verify", "small", cache=cache).stdout == "small: ok\n"
+    snapshot = pathlib.Path(pulled.stdout.split(": ", 1)[1].strip())
+    assert sorted(p.name for p in snapshot.iterdir()) == ["config.json", "model.bin"]
+    assert (snapshot / "model.bin").read_bytes() == hub.repos[WHISPER_REPO].files["model.bin"]
+
+
+def test_a_download_that_does_not_match_its_checksum_is_refused_and_removed(hub, tmp_path):
+    hub.corrupt.add("model.bin")
+    cache = tmp_path / "cache"
+    pulled = models("models", "pull", "small", cache=cache, hub=hub)
+    assert pulled.returncode == 1
+    message = pulled.stderr.strip().splitlines()[-1]
+    assert message.startswith("sidecar models pull: the download of model.bin (small) is damaged: sha256 "), message
+    assert message.endswith(f"expected {hub.repos[WHISPER_REPO].etag('model.bin')}; it was removed, pull again")
+    assert listed(cache)["small"] == ""
+    blobs = cache / f"models--{WHISPER_REPO.replace('/', '--')}" / "blobs"
+    assert [p.stat().st_size for p in blobs.iterdir()] == [len(hub.repos[WHISPER_REPO].files["config.json"])]
+
+    hub.corrupt.clear()  # the next pull fetches only what is missing
+    del hub.requests[:]
+    assert models("models", "pull", "small", cache=cache, hub=hub).returncode == 0
+    assert not any(path.endswith("config.json") and method == "GET" for method, path, _ in hub.requests)
+
+
+def test_verify_finds_a_file_damaged_on_disk(hub, tmp_path):
+    cache = tmp_path / "cache"
+    assert models("models", "pull", "ast-audioset", cache=cache, hub=hub).returncode == 0
+    weights = next((cache / f"models--{AST_REPO.replace('/', '--')}" / "snapshots").glob("*/model.safetensors"))
+    blob = weights.resolve()
+    blob.write_bytes(blob.read_bytes()[:-10])
+    checked = models("models", "verify", "ast-audioset", cache=cache)
+    assert checked.returncode == 1
+    assert checked.stdout.startswith("ast-audioset: DAMAGED\n  model.safetensors: sha256 "), checked.stdout
+
+
+def test_a_bundle_carries_models_to_a_machine_without_internet(hub, tmp_path, data_dir):
+    online, offline = tmp_path / "online", tmp_path / "offline"
+    assert models("models", "pull", "ast-audioset", "small", cache=online, hub=hub).returncode == 0
+    bundle = tmp_path / "models.tar"
+    exported = models("models", "export", "ast-audioset", "small", "-o", str(bundle), cache=online)
+    assert exported.returncode == 0, exported.stderr
+    again = models("models", "export", "small", "-o", str(bundle), cache=online)
+    assert again.returncode == 1 and "exists" in again.stderr
+    assert exported.stdout.startswith(f"{bundle}: ast-audioset, small (24.")
+
+    imported = models("models", "import", str(bundle), cache=offline)
+    assert imported.returncode == 0, imported.stderr
+    assert {name for name, here in listed(offline).items() if here} == {"ast-audioset", "small"}
+    assert models("models", "verify", cache=offline).returncode == 0
+    marks = tmp_path / "marks.txt"
+    clip = data_dir / "1089-134691-0000.flac"
+    found = models("events", str(clip), "--model", "ast-audioset", "--threshold", "0", "-o", str(marks), cache=offline)
+    assert found.returncode == 0, found.stderr
+
+
+def test_a_tampered_or_hostile_bundle_imports_nothing(hub, tmp_path):
+    online = tmp_path / "online"
+    assert models("models", "pull", "ast-audioset", cache=online, hub=hub).returncode == 0
+    bundle = tmp_path / "models.tar"
+    assert models("models", "export", "ast-audioset", "-o", str(bundle), cache=online).returncode == 0
+
+    tampered = rewrite(bundle, tmp_path / "tampered.tar", flip_last_byte_of_blobs)
+    offline = tmp_path / "offline"
+    done = models("models", "import", str(tampered), cache=offline)
+    assert done.returncode == 1 and "is damaged" in done.stderr and "nothing was imported" in done.stderr, done.stderr
+    assert listed(offline)["ast-audioset"] == "" and not any(offline.glob("models--*"))
+
+    hostile = rewrite(bundle, tmp_path / "hostile.tar", lambda name, data: data, extra=("../../escape.txt", b"x"))
+    done = models("models", "import", str(hostile), cache=offline)
+    assert done.returncode == 1 and "outside the models its manifest names" in done.stderr, done.stderr
+    assert not (tmp_path / "escape.txt").exists() and not any(offline.glob("models--*"))
+
+    not_a_bundle = tmp_path / "notes.tar"
+    not_a_bundle.write_bytes(b"hello")
+    done = models("models", "import", str(not_a_bundle), cache=offline)
+    assert done.returncode == 1 and "is not a model bundle" in done.stderr, done.stderr
+
+
+def flip_last_byte_of_blobs(name: str, data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 1]) if "/blobs/" in name else data
+
+
+def rewrite(source: pathlib.Path, target: pathlib.Path, change, extra=None) -> pathlib.Path:
+    with tarfile.open(source) as old, tarfile.open(target, "w") as new:
+        for member in old.getmembers():
+            if member.isfile():
+                data = change(member.name, old.extractfile(member).read())
+                member.size = len(data)
+                new.addfile(member, io.BytesIO(data))
+            else:
+                new.addfile(member)
+        if extra:
+            info = tarfile.TarInfo(extra[0])
+            info.size = len(extra[1])
+            new.addfile(info, io.BytesIO(extra[1]))
+    return target
+
+
+def test_pull_refuses_offline_unknown_names_and_unaccepted_licences(hub, tmp_path):
+    cache = tmp_path / "cache"
+    offline = models("models", "pull", "small", cache=cache)
+    assert offline.returncode == 1 and "downloads are off (HF_HUB_OFFLINE=1)" in offline.stderr, offline.stderr
+    assert "sidecar models import" in offline.stderr
+    unknown = models("models", "pull", "whisper-huge", cache=cache, hub=hub)
+    assert unknown.returncode == 2 and "no model named 'whisper-huge' in the catalogue" in unknown.stderr
+    licence = models("models", "pull", "xtts_v2", cache=cache, hub=hub)
+    assert licence.returncode == 1 and "https://coqui.ai/cpml" in licence.stderr, licence.stderr
+    assert "--agree-license" in licence.stderr
+    assert hub.requests == []  # none of these asked the hub anything
+
+
+def test_the_catalogue_names_the_repositories_the_families_download_from():
+    from sidecar.engines import demucs_models
+    from sidecar.runtime import model_downloads
+
+    demucs_hf = pytest.importorskip("demucs.hf")
+    for name, repo in demucs_models.HUB_REPOS.items():
+        assert repo == f"{demucs_hf.DEFAULT_NAMESPACE}/{demucs_hf.hf_repo_name(name)}"
+    assert set(demucs_models.HUB_REPOS) == set(demucs_models.PRETRAINED)
+    families = {m.family for m in model_downloads.CATALOGUE.values()}
+    assert families == {"whisper", "demucs", "xtts", "musicgen", "audio-events", "translation"}
+
+
+def test_pull_model_over_grpc_streams_progress_and_a_cancel_leaves_no_partial_file(hub, tmp_path):
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from sidecar_client import SidecarError
+    from tests.harness import serving
+
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(cache), HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_TELEMETRY="1")
+    with serving(tmp_path, env=env) as client:
+        # Online, the server checks each family's default for its health without downloading
+        # any (MusicGen's alone is 2.4 GB): the events default is NOT_SERVING until pulled.
+        health = health_pb2_grpc.HealthStub(client.channel)
+        events = health_pb2.HealthCheckRequest(service="sidecar.v1.EventDetectionService")
+        deadline = time.monotonic() + 60
+        while health.Check(events, timeout=10).status != health_pb2.HealthCheckResponse.NOT_SERVING:
+            assert time.monotonic() < deadline, "the events family was not checked"
+            time.sleep(0.2)
+        assert not [path for method, path, _ in hub.requests if "/resolve/" in path]
+        catalogue = {m.name: m for m in client.downloadable_models()}
+        assert catalogue["xtts_v2"].license_to_accept == "https://coqui.ai/cpml"
+        assert not catalogue["small"].downloaded
+
+        progress = list(client.pull_model("small"))
+        total = len(hub.repos[WHISPER_REPO].files["model.bin"]) + len(hub.repos[WHISPER_REPO].files["config.json"])
+        assert progress[-1].done and progress[-1].done_bytes == progress[-1].total_bytes == total
+        steps = [p.done_bytes for p in progress]
+        assert steps == sorted(steps) and len(steps) >= 4 and any(p.file == "model.bin" for p in progress)
+        assert {m.name for m in client.downloadable_models() if m.downloaded} == {"small"}
+
+        # A pull cancelled mid-file: its partial file goes, and the model is not downloaded.
+        hub.repos[AST_REPO].files["model.safetensors"] += os.urandom(40 << 20)  # 5 s at the slow pace
+        hub.slow.add("model.safetensors")
+        call = client.pull_model("ast-audioset")
+        next(p for p in call if p.file == "model.safetensors")  # its first 10 MiB are in
+        ast_folder = cache / f"models--{AST_REPO.replace('/', '--')}"
+        assert any(ast_folder.rglob("*.incomplete"))
+        call.cancel()
+        deadline = time.monotonic() + 5
+        while any(ast_folder.rglob("*.incomplete")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(ast_folder.rglob("*.incomplete"))
+        assert not any(m.downloaded for m in client.downloadable_models() if m.name == "ast-audioset")
+
+        for name, code, words in [
+            ("whisper-huge", grpc.StatusCode.NOT_FOUND, "no model named 'whisper-huge'"),
+            ("xtts_v2", grpc.StatusCode.FAILED_PRECONDITION, "https://coqui.ai/cpml"),
+        ]:
+            with pytest.raises(SidecarError) as refused:
+                list(client.pull_model(name))
+            assert refused.value.code == code and words in refused.value.details
