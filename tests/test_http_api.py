@@ -15,6 +15,7 @@ import pytest
 from sidecar_common import subtitles
 from tests.conftest import DATA, normalize, word_error_rate
 from tests.harness import RunningSidecar, free_port
+from tests.xtts_fixtures import REFERENCE, tiny_xtts_dir  # noqa: F401
 
 openai = pytest.importorskip("openai")
 pytest.importorskip("starlette")
@@ -171,3 +172,56 @@ def test_a_client_that_hangs_up_frees_the_job_for_the_next(api, server, tmp_path
     with open(DATA / "1089-134691-0000.flac", "rb") as f:
         assert api.audio.transcriptions.create(model="whisper-1", file=f).text
     assert time.monotonic() - began < 10
+
+
+@pytest.fixture(scope="module")
+def speech_server(tiny_xtts_dir, tmp_path_factory, data_dir):
+    """A sidecar with the HTTP API whose person agreed to the CPML, and one saved voice."""
+    from sidecar_client import SidecarClient
+
+    server = RunningSidecar(
+        http_port=free_port(),
+        token=TOKEN,
+        agree_coqui_license=True,
+        voices_dir=str(tmp_path_factory.mktemp("voices")),
+    )
+    with SidecarClient(server.address, token=TOKEN) as client:
+        client.create_voice(data_dir / REFERENCE, voice_id="narrator", model=str(tiny_xtts_dir))
+    yield server
+    server.stop()
+
+
+def test_speech_in_a_saved_voice_streams_in_each_format(speech_server):
+    import io
+
+    import av
+
+    with openai.OpenAI(
+        base_url=f"http://127.0.0.1:{speech_server.sidecar.http_port}/v1", api_key=TOKEN, max_retries=0
+    ) as client:
+        text = "The tiny model says this. Then it says a second sentence."
+        for response_format in ("wav", "mp3", "opus", "flac"):
+            with client.audio.speech.with_streaming_response.create(
+                model="tts-1", voice="narrator", input=text, response_format=response_format
+            ) as response:
+                assert response.headers["content-type"].startswith("audio/")
+                parts = list(response.iter_bytes())
+            data = b"".join(parts)
+            with av.open(io.BytesIO(data)) as container:
+                stream = container.streams.audio[0]
+                seconds = sum(frame.samples for frame in container.decode(stream)) / stream.rate
+            assert seconds > 0.2, (response_format, seconds)
+        pcm = client.audio.speech.create(model="tts-1", voice="narrator", input=text, response_format="pcm").content
+        assert len(pcm) % 2 == 0 and len(pcm) / 2 / 24000 > 0.2  # 16-bit samples at 24 kHz, as OpenAI's
+
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.audio.speech.create(model="tts-1", voice="nobody", input=text, response_format="wav")
+        assert "nobody" in missing.value.message
+        with pytest.raises(openai.BadRequestError) as language:
+            client.audio.speech.create(
+                model="tts-1", voice="narrator", input=text, response_format="wav", extra_body={"language": "xx"}
+            )
+        assert "language 'xx'" in language.value.message
+        with pytest.raises(openai.BadRequestError) as unknown:
+            client.audio.speech.create(model="tts-1", voice="narrator", input=text, response_format="ogg")
+        assert "is not one of pcm, wav, mp3, opus, aac, flac" in unknown.value.message

@@ -1,9 +1,10 @@
 """The OpenAI-compatible HTTP API (`--http-port`, the `http` extra), for the tools that speak
-OpenAI's audio API: POST /v1/audio/transcriptions and /v1/audio/translations, GET /v1/models.
+OpenAI's audio API: POST /v1/audio/transcriptions, /v1/audio/translations and /v1/audio/speech
+(a saved voice), GET /v1/models.
 
 Starlette on uvicorn, in the gRPC server's event loop. A request runs the same pipeline as
-TranscribeFile, in the same job queue and under the same limits and token; only the form in
-and the response formats out are this module's.
+TranscribeFile or Synthesize, in the same job queue and under the same limits and token; only
+the form in and the response formats out are this module's. Speech streams as it is made.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sidecar.config import ServerConfig
 from sidecar.engines import whisper
 from sidecar.pipelines.transcribe import transcribe_file
 from sidecar.runtime.runtime import Runtime
+from sidecar.server import http_speech
+from sidecar.server.http_common import HttpError, until_disconnected
 from sidecar.server.jobs import JobResponses, respond
 from sidecar.server.upload import Upload
 from sidecar_common import subtitles
@@ -30,7 +33,6 @@ OPENAI_MODEL = "whisper-1"
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 TIMESTAMP_GRANULARITIES = ("segment", "word")
 _COPY_BYTES = 1 << 20
-DISCONNECT_CHECK_SECONDS = 0.5
 # HTTP statuses for the sidecar's errors, as OpenAI's API uses them.
 HTTP_STATUSES = {
     errors.InvalidAudioError: 400,
@@ -43,12 +45,6 @@ HTTP_STATUSES = {
     errors.ShuttingDownError: 503,
     errors.CancelledError: 499,
 }
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", headers=None) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.headers = status, kind, headers or {}
 
 
 def application(runtime: Runtime):
@@ -125,6 +121,7 @@ def application(runtime: Runtime):
             Route("/v1/models", handled(models), methods=["GET"]),
             Route("/v1/audio/transcriptions", handled(transcriptions), methods=["POST"]),
             Route("/v1/audio/translations", handled(translations), methods=["POST"]),
+            Route("/v1/audio/speech", handled(http_speech.endpoint(runtime)), methods=["POST"]),
         ]
     )
 
@@ -156,22 +153,6 @@ async def results(job) -> tuple[whisper.TranscriptionInfo | None, list[whisper.S
             elif kind == "segment":
                 segments.append(value)
     return info, segments
-
-
-async def until_disconnected(request, work):
-    """What `work` returns; cancelled, which stops its job, if the client goes away first (an
-    HTTP handler is not cancelled when its client hangs up)."""
-    task = asyncio.ensure_future(work)
-    try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=DISCONNECT_CHECK_SECONDS)
-            if not task.done() and await request.is_disconnected():
-                raise errors.CancelledError("the client went away")
-        return task.result()
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})
 
 
 async def read_form(request, config: ServerConfig):
