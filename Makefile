@@ -36,7 +36,7 @@ debian-deps:
 	@bash .ci/debian-deps tests/debian-packages.txt
 
 test: debian-deps install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -ra
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -ra --durations=20
 
 # After editing pyproject.toml: re-resolve, keeping every pin the edit does not touch.
 lock: | $(UV)
