@@ -52,6 +52,24 @@ def make_tiny_repo(directory: pathlib.Path, name: str = TINY_NAME) -> pathlib.Pa
     return directory
 
 
+def make_tiny_hub_repo(directory: pathlib.Path, name: str = "htdemucs") -> pathlib.Path:
+    """Writes the tiny model as Demucs publishes its models on the Hugging Face hub (demucs.hf):
+    NAME.yaml naming a bag of one, and SIGNATURE.safetensors with the model's class and
+    arguments in its metadata. Returns DIR, for a loopback hub to serve as adefossez's."""
+    import json
+
+    from safetensors.torch import save_file
+
+    model = make_tiny_model()
+    directory.mkdir(parents=True, exist_ok=True)
+    signature = "0tiny000"
+    (directory / f"{name}.yaml").write_text(f"models: ['{signature}']\n")
+    metadata = {"klass": "demucs.htdemucs.HTDemucs", "args": "[]", "kwargs": json.dumps(TINY_KWARGS)}
+    state = {k: v.contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / f"{signature}.safetensors"), metadata=metadata)
+    return directory
+
+
 MUSIC = pathlib.Path(__file__).parent / "data" / "vibe_ace_12s.ogg"
 
 

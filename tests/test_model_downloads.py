@@ -77,6 +77,25 @@ def test_a_pulled_model_runs_offline_and_rm_takes_it_away(hub, tmp_path, data_di
     assert gone.returncode == 1 and "not in the Hugging Face cache" in gone.stderr, gone.stderr
 
 
+def test_two_commands_take_a_fresh_install_to_separated_stems(tmp_path):
+    """`sidecar models pull htdemucs`, then `sidecar stems`: here the hub is a loopback one
+    serving a tiny random HTDemucs as Demucs publishes its models, and the stems command runs
+    with the hub out of reach, loading it through demucs' own hub loader."""
+    pytest.importorskip("demucs")
+    from tests.stems_fixtures import MUSIC, make_tiny_hub_repo
+
+    cache, stems = tmp_path / "cache", tmp_path / "stems"
+    with FakeHub() as hub:
+        hub.add("adefossez/HTDemucs", make_tiny_hub_repo(tmp_path / "htdemucs"))
+        pulled = models("models", "pull", "htdemucs", cache=cache, hub=hub)
+    assert pulled.returncode == 0, pulled.stderr
+    split = models("stems", str(MUSIC), "-o", str(stems), cache=cache)
+    assert split.returncode == 0, split.stderr
+    assert sorted(p.name for p in stems.iterdir()) == [
+        f"vibe_ace_12s.{s}.wav" for s in ("bass", "drums", "other", "vocals")
+    ]
+
+
 def test_a_cut_connection_resumes_and_only_the_models_files_come(hub, tmp_path):
     hub.cut_once.add("model.bin")
     cache = tmp_path / "cache"

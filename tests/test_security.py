@@ -1,5 +1,6 @@
 """Non-loopback binds need a token; tokens are checked; TLS works."""
 
+import ssl
 import subprocess
 import sys
 import time
@@ -115,10 +116,8 @@ def test_cli_commands_with_their_own_server_use_the_token_it_takes(monkeypatch):
     assert "tiny.en" in done.stdout
 
 
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory):
-    """A sidecar that speaks only TLS (a self-signed localhost certificate) and wants a token."""
-    directory = tmp_path_factory.mktemp("tls")
+def self_signed(directory) -> tuple:
+    """(key, certificate) files of a self-signed localhost certificate in `directory`."""
     key, cert = directory / "key.pem", directory / "cert.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
@@ -126,6 +125,14 @@ def tls_server(tmp_path_factory):
         check=True,
         capture_output=True,
     )  # fmt: skip
+    return key, cert
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """A sidecar that speaks only TLS (a self-signed localhost certificate) and wants a token."""
+    directory = tmp_path_factory.mktemp("tls")
+    key, cert = self_signed(directory)
     token_file = directory / "token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
@@ -205,3 +212,25 @@ def test_every_service_and_reflection_need_the_token(guarded):
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_the_http_api_speaks_tls_with_the_grpc_ports_certificate(tmp_path, data_dir):
+    openai = pytest.importorskip("openai")
+    pytest.importorskip("starlette")
+    import httpx2 as httpx  # what the openai client speaks HTTP with
+
+    from tests.harness import free_port
+
+    key, cert = self_signed(tmp_path)
+    server = RunningSidecar(token=TOKEN, tls_cert=str(cert), tls_key=str(key), http_port=free_port())
+    try:
+        port = server.sidecar.http_port
+        trusted = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(verify=trusted) as https, open(data_dir / "1089-134691-0000.flac", "rb") as clip:
+            api = openai.OpenAI(base_url=f"https://localhost:{port}/v1", api_key=TOKEN, http_client=https)
+            said = api.audio.transcriptions.create(model="whisper-1", file=clip).text
+        assert "wait" in said.lower() or len(said.split()) > 3, said
+        with pytest.raises(httpx.HTTPError):  # no plain HTTP on that port
+            httpx.get(f"http://localhost:{port}/v1/models", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    finally:
+        server.stop()

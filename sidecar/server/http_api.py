@@ -1,6 +1,6 @@
 """The OpenAI-compatible HTTP API (`--http-port`, the `http` extra), for the tools that speak
-OpenAI's audio API: POST /v1/audio/transcriptions, /v1/audio/translations and /v1/audio/speech
-(a saved voice), GET /v1/models.
+OpenAI's audio API: POST /v1/audio/transcriptions (streamed as server-sent events with
+`stream`), /v1/audio/translations and /v1/audio/speech (a saved voice), GET /v1/models.
 
 Starlette on uvicorn, in the gRPC server's event loop. A request runs the same pipeline as
 TranscribeFile or Synthesize, in the same job queue and under the same limits and token; only
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import tempfile
 
@@ -50,7 +51,7 @@ HTTP_STATUSES = {
 def application(runtime: Runtime):
     """The ASGI application over `runtime`."""
     from starlette.applications import Starlette
-    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
     from starlette.routing import Route
 
     config = runtime.config
@@ -110,6 +111,10 @@ def application(runtime: Runtime):
         pipeline = transcribe_file(runtime, upload, fields.options, fields.model, None, config.max_audio_seconds)
         name = "translations" if translate else "transcriptions"
         job = respond(runtime, name, pipeline, TranscriptParts(), upload.admission)
+        if fields.stream:
+            # Errors up to the job's start (the model, the audio) still get their status.
+            await until_disconnected(request, started(job))
+            return StreamingResponse(text_events(job), media_type="text/event-stream")
         info, segments = await until_disconnected(request, results(job))
         body, media_type = render(fields, info, segments, translate)
         if media_type == "application/json":
@@ -144,6 +149,31 @@ class TranscriptParts(JobResponses):
         return ("summary", None)
 
 
+async def started(job) -> None:
+    """Runs the job up to its start: its info (the audio decoded, the model loaded)."""
+    async for kind, _ in job:
+        if kind == "info":
+            return
+
+
+async def text_events(job):
+    """OpenAI's streamed transcription events: a transcript.text.delta per segment as the job
+    makes it, then transcript.text.done with the whole text. Starlette cancels this when the
+    client hangs up, and closing the job stops it."""
+    said = []
+    async with contextlib.aclosing(job):
+        async for kind, segment in job:
+            if kind == "segment" and segment.text.strip():
+                delta = (" " if said else "") + segment.text.strip()
+                said.append(delta)
+                yield server_event({"type": "transcript.text.delta", "delta": delta})
+    yield server_event({"type": "transcript.text.done", "text": "".join(said)})
+
+
+def server_event(data: dict) -> bytes:
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
 async def results(job) -> tuple[whisper.TranscriptionInfo | None, list[whisper.Segment]]:
     info, segments = None, []
     async with contextlib.aclosing(job):
@@ -171,11 +201,12 @@ async def read_form(request, config: ServerConfig):
 class TranscriptionForm:
     """The form fields of a transcription or translation request, checked."""
 
-    def __init__(self, options, model, response_format, words) -> None:
+    def __init__(self, options, model, response_format, words, stream) -> None:
         self.options: whisper.TranscriptionOptions = options
         self.model: str = model
         self.response_format: str = response_format
         self.words: bool = words
+        self.stream: bool = stream  # server-sent events, a delta per segment
 
     @classmethod
     def parse(cls, form, translate: bool) -> TranscriptionForm:
@@ -192,14 +223,17 @@ class TranscriptionForm:
         unknown = [g for g in granularities if g not in TIMESTAMP_GRANULARITIES]
         if unknown:
             raise HttpError(400, f"timestamp_granularities {unknown[0][:40]!r} is not one of segment, word")
-        if text_field(form, "stream") in ("true", "True", "1"):
-            raise HttpError(400, "stream is not supported: the whole transcript comes in one response")
+        stream = text_field(form, "stream") in ("true", "True", "1")
+        if stream and response_format not in ("json", "text"):
+            raise HttpError(
+                400, f"stream sends text events: response_format must be json or text, not {response_format}"
+            )
         options = whisper.TranscriptionOptions(
             language=None if translate else text_field(form, "language") or None,
             translate=translate,
             initial_prompt=text_field(form, "prompt") or None,
         )
-        return cls(options, "" if model == OPENAI_MODEL else model, response_format, "word" in granularities)
+        return cls(options, "" if model == OPENAI_MODEL else model, response_format, "word" in granularities, stream)
 
 
 def text_field(form, name: str) -> str:
@@ -291,6 +325,9 @@ class HttpServer:
                 log_level="warning",
                 # The form's limits are checked before it is read; this bounds the rest.
                 h11_max_incomplete_event_size=64 * 1024,
+                # The gRPC port's certificate, when it has one: the token never crosses in clear.
+                ssl_certfile=config.tls_cert,
+                ssl_keyfile=config.tls_key,
             )
         )
         self._task: asyncio.Task | None = None
