@@ -40,6 +40,7 @@ class FakeHub:
         self.cut_once: set[str] = set()  # files whose first full transfer stops halfway
         self.corrupt: set[str] = set()  # files served with one byte changed
         self.slow: set[str] = set()  # files served at SLOW_BYTES_PER_SECOND
+        self.claimed_sizes: dict[str, int] = {}  # files listed as smaller than they are
         self.requests: list[tuple[str, str, str]] = []  # (method, path, Range header)
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -99,10 +100,11 @@ def _handler(hub: FakeHub):
             if kind == "tree":
                 tree = []
                 for path, data in repo.files.items():
-                    entry = {"type": "file", "path": path, "size": len(data), "oid": repo.etag(path)}
+                    size = hub.claimed_sizes.get(path, len(data))
+                    entry = {"type": "file", "path": path, "size": size, "oid": repo.etag(path)}
                     if repo.is_lfs(path):
                         entry["oid"] = hashlib.sha1(path.encode()).hexdigest()  # the pointer's, unused
-                        entry["lfs"] = {"oid": repo.etag(path), "size": len(data), "pointerSize": 134}
+                        entry["lfs"] = {"oid": repo.etag(path), "size": size, "pointerSize": 134}
                     tree.append(entry)
                 return self._json(200, tree)
             self._json(404, {"error": "not found"})
@@ -123,7 +125,7 @@ def _handler(hub: FakeHub):
             self.send_header("ETag", f'"{repo.etag(file)}"')
             if repo.is_lfs(file):
                 self.send_header("X-Linked-Etag", f'"{repo.etag(file)}"')
-                self.send_header("X-Linked-Size", str(len(data)))
+                self.send_header("X-Linked-Size", str(hub.claimed_sizes.get(file, len(data))))
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.send_header("Content-Length", str(len(data) - start))

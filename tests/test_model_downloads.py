@@ -130,6 +130,52 @@ def test_a_download_that_does_not_match_its_checksum_is_refused_and_removed(hub,
     assert not any(path.endswith("config.json") and method == "GET" for method, path, _ in hub.requests)
 
 
+# In a mount namespace of its own (as root, or mapped to root in a user namespace): an 80 MiB
+# tmpfs as the Hugging Face cache, the command, then what it left there.
+SMALL_DISK = r"""
+cache=$1 report=$2; shift 2
+mount -t tmpfs -o size=80m tmpfs "$cache" || exit 99
+"$@" > "$report/stdout" 2> "$report/stderr"
+echo $? > "$report/status"
+find "$cache" -type f > "$report/files"
+"""
+
+
+@pytest.mark.parametrize(
+    "real_mib, listed_mib, says",
+    [
+        (100, 100, "small needs 100.0 MiB and {cache} has "),  # refused before any byte
+        (100, 1, "the disk of {cache} filled up while downloading model.bin of small"),  # the hub understated it
+    ],
+    ids=["refused-before", "filled-during"],
+)
+def test_a_disk_without_room_is_one_clear_error_and_leaves_nothing(hub, tmp_path, real_mib, listed_mib, says):
+    from tests.test_faults import unshare_prefix
+
+    prefix = unshare_prefix()
+    cache, report = tmp_path / "cache", tmp_path / "report"
+    cache.mkdir()
+    report.mkdir()
+    hub.repos[WHISPER_REPO].files["model.bin"] = os.urandom(real_mib << 20)
+    hub.claimed_sizes["model.bin"] = listed_mib << 20
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(cache), HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_TELEMETRY="1")
+    command = [*SIDECAR, "models", "pull", "small"]
+    done = subprocess.run(
+        [*prefix, "sh", "-c", SMALL_DISK, "small-disk", str(cache), str(report), *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    stderr = (report / "stderr").read_text()
+    assert int((report / "status").read_text()) == 1 and "Traceback" not in stderr, stderr
+    assert says.format(cache=cache) in stderr.strip().splitlines()[-1], stderr
+    left = (report / "files").read_text().split()
+    assert not [f for f in left if f.endswith(".incomplete") or "/snapshots/" in f or f.endswith("/refs/main")], left
+
+
 def test_verify_finds_a_file_damaged_on_disk(hub, tmp_path):
     cache = tmp_path / "cache"
     assert models("models", "pull", "ast-audioset", cache=cache, hub=hub).returncode == 0
