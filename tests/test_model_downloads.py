@@ -52,12 +52,13 @@ def listed(cache: pathlib.Path) -> dict[str, str]:
     done = models("models", "list", cache=cache)
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip() and not line.startswith("The ")]
-    return {row[0]: row[-1] if row[-1] == "pulled" else "" for row in rows}
+    return {row[0]: row[-1] if row[-1] in ("pulled", "embedded") else "" for row in rows}
 
 
 def test_a_pulled_model_runs_offline_and_rm_takes_it_away(hub, tmp_path, data_dir):
     cache = tmp_path / "cache"
-    assert listed(cache)["ast-audioset"] == ""
+    before = listed(cache)
+    assert before["ast-audioset"] == "" and before["tiny.en"] == before["base"] == "embedded"
     pulled = models("models", "pull", "ast-audioset", cache=cache, hub=hub)
     assert pulled.returncode == 0, pulled.stderr
     assert listed(cache)["ast-audioset"] == "pulled"
@@ -199,7 +200,7 @@ def test_a_bundle_carries_models_to_a_machine_without_internet(hub, tmp_path, da
 
     imported = models("models", "import", str(bundle), cache=offline)
     assert imported.returncode == 0, imported.stderr
-    assert {name for name, here in listed(offline).items() if here} == {"ast-audioset", "small"}
+    assert {name for name, here in listed(offline).items() if here == "pulled"} == {"ast-audioset", "small"}
     assert models("models", "verify", cache=offline).returncode == 0
     marks = tmp_path / "marks.txt"
     clip = data_dir / "1089-134691-0000.flac"
@@ -304,7 +305,7 @@ def test_pull_model_over_grpc_streams_progress_and_a_cancel_leaves_no_partial_fi
         assert progress[-1].done and progress[-1].done_bytes == progress[-1].total_bytes == total
         steps = [p.done_bytes for p in progress]
         assert steps == sorted(steps) and len(steps) >= 4 and any(p.file == "model.bin" for p in progress)
-        assert {m.name for m in client.downloadable_models() if m.downloaded} == {"small"}
+        assert {m.name for m in client.downloadable_models() if m.downloaded} == {"small", "tiny.en", "base"}
 
         # A pull cancelled mid-file: its partial file goes, and the model is not downloaded.
         hub.repos[AST_REPO].files["model.safetensors"] += os.urandom(40 << 20)  # 5 s at the slow pace

@@ -83,7 +83,7 @@ def list_catalogue(args, models) -> int:
 
     print(f"{'NAME':24} {'FAMILY':13} {'ABOUT':>7}  {'LICENCE':22} {'EXTRA':10} HERE")
     for model in model_downloads.CATALOGUE.values():
-        here = "pulled" if model_downloads.snapshot(model) else ""
+        here = model_downloads.here(model)
         licence = model.licence + (" (agree)" if model.agreement else "")
         print(f"{model.name:24} {model.family:13} {model.about_size or '?':>7}  {licence:22} {model.extra:10} {here}")
     print(f"\nThe Hugging Face cache: {model_downloads.hub_cache()}")

@@ -153,6 +153,16 @@ def snapshot(model: KnownModel) -> pathlib.Path | None:
     return path if path.is_dir() else None
 
 
+def here(model: KnownModel) -> str:
+    """Whether this machine has the model: "pulled" (in the cache), "embedded" (shipped in a
+    package: Whisper tiny.en and base), or ""."""
+    if snapshot(model) is not None:
+        return "pulled"
+    if model.family == whisper_models.FAMILY and model.name in whisper_models.EMBEDDED:
+        return "embedded"
+    return ""
+
+
 @dataclasses.dataclass(frozen=True)
 class Progress:
     model: str

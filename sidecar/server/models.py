@@ -85,7 +85,7 @@ def downloadable_models() -> list[pb.DownloadableModel]:
             approximate_size=m.about_size,
             license=m.licence,
             license_to_accept=m.agreement,
-            downloaded=model_downloads.snapshot(m) is not None,
+            downloaded=model_downloads.here(m) != "",
         )
         for m in sorted(model_downloads.CATALOGUE.values(), key=lambda m: (m.family, m.name))
     ]
