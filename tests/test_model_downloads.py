@@ -328,3 +328,40 @@ def test_pull_model_over_grpc_streams_progress_and_a_cancel_leaves_no_partial_fi
             with pytest.raises(SidecarError) as refused:
                 list(client.pull_model(name))
             assert refused.value.code == code and words in refused.value.details
+
+
+def test_pull_on_a_terminal_shows_one_progress_bar(hub, tmp_path):
+    """huggingface_hub's own bars (the listing's, its byte counters) would run beside the
+    command's: on a terminal only `pulling NAME` shows, with the file and the percentage."""
+    import fcntl
+    import struct
+    import termios
+    import threading
+
+    hub.slow.add("model.bin")
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    shown = []
+    reader = threading.Thread(target=lambda: shown.extend(iter(lambda: read_some(leader), b"")), daemon=True)
+    reader.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(tmp_path / "cache"), HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_TELEMETRY="1")
+    env["TERM"] = "xterm"
+    done = subprocess.run(
+        [*SIDECAR, "models", "pull", "small"], stdin=follower, stdout=follower, stderr=follower, env=env, timeout=120
+    )
+    os.close(follower)
+    reader.join(10)
+    screen = b"".join(shown).decode(errors="replace")
+    assert done.returncode == 0, screen
+    lines = [line for line in screen.replace("\r", "\n").splitlines() if line.strip()]
+    assert any(line.startswith("pulling small") and "model.bin" in line for line in lines), lines
+    assert any(line.startswith("pulling small") and "100%" in line for line in lines), lines
+    assert not [line for line in lines if not line.startswith(("pulling small", "small: "))], lines
+
+
+def read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # the terminal's other end closed
+        return b""

@@ -294,6 +294,7 @@ def _listing(model: KnownModel, hub) -> list:
             allow_patterns=_list(model.allow_patterns),
             ignore_patterns=_list(model.ignore_patterns),
             dry_run=True,
+            tqdm_class=_silent_bar(),  # the caller shows its own progress
         )
     except hub_errors.GatedRepoError:
         raise ModelUnavailableError(
@@ -305,6 +306,16 @@ def _listing(model: KnownModel, hub) -> list:
         raise ModelUnavailableError(f"could not reach the hub for {model.name}: {exc.__cause__ or exc}") from None
     except (OSError, hub_errors.HfHubHTTPError) as exc:
         raise ModelUnavailableError(f"could not list {model.name} on the hub: {exc}") from None
+
+
+def _silent_bar():
+    from huggingface_hub.utils import tqdm
+
+    class Silent(tqdm):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    return Silent
 
 
 def _check_room(needed: int, model: KnownModel) -> None:
