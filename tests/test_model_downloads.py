@@ -266,13 +266,13 @@ def test_pull_refuses_offline_unknown_names_and_unaccepted_licences(hub, tmp_pat
 
 def test_the_catalogue_names_the_repositories_the_families_download_from():
     from sidecar.engines import demucs_models
-    from sidecar.runtime import model_downloads
+    from sidecar.runtime import model_catalogue
 
     demucs_hf = pytest.importorskip("demucs.hf")
     for name, repo in demucs_models.HUB_REPOS.items():
         assert repo == f"{demucs_hf.DEFAULT_NAMESPACE}/{demucs_hf.hf_repo_name(name)}"
     assert set(demucs_models.HUB_REPOS) == set(demucs_models.PRETRAINED)
-    families = {m.family for m in model_downloads.CATALOGUE.values()}
+    families = {m.family for m in model_catalogue.CATALOGUE.values()}
     assert families == {"whisper", "demucs", "xtts", "musicgen", "audio-events", "translation"}
 
 

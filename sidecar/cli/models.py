@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if args.action is None:
         return list_served(args)
     from sidecar.errors import SidecarError
-    from sidecar.runtime import model_downloads
+    from sidecar.runtime import model_catalogue
 
     try:
-        models = [model_downloads.known(name) for name in getattr(args, "names", [])]
+        models = [model_catalogue.known(name) for name in getattr(args, "names", [])]
     except SidecarError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -79,10 +79,10 @@ def list_served(args: argparse.Namespace) -> int:
 
 
 def list_catalogue(args, models) -> int:
-    from sidecar.runtime import model_downloads
+    from sidecar.runtime import model_catalogue, model_downloads
 
     print(f"{'NAME':24} {'FAMILY':13} {'ABOUT':>7}  {'LICENCE':22} {'EXTRA':10} HERE")
-    for model in model_downloads.CATALOGUE.values():
+    for model in model_catalogue.CATALOGUE.values():
         here = model_downloads.here(model)
         licence = model.licence + (" (agree)" if model.agreement else "")
         print(f"{model.name:24} {model.family:13} {model.about_size or '?':>7}  {licence:22} {model.extra:10} {here}")
@@ -118,9 +118,9 @@ def remove(args, models) -> int:
 
 
 def verify(args, models) -> int:
-    from sidecar.runtime import model_downloads
+    from sidecar.runtime import model_catalogue, model_downloads
 
-    pulled = models or [m for m in model_downloads.CATALOGUE.values() if model_downloads.snapshot(m)]
+    pulled = models or [m for m in model_catalogue.CATALOGUE.values() if model_downloads.snapshot(m)]
     failed = 0
     for model in pulled:
         problems = model_downloads.verify(model)

@@ -13,14 +13,14 @@ import tempfile
 from collections.abc import Iterable
 
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
-from sidecar.runtime import model_downloads
+from sidecar.runtime import model_catalogue, model_downloads
 from sidecar.runtime.model_downloads import checksum_problem
 
 BUNDLE_FORMAT = "audio-sidecar-models/1"
 MANIFEST = "manifest.json"
 
 
-def export(models: Iterable[model_downloads.KnownModel], bundle: pathlib.Path, *, force: bool = False) -> int:
+def export(models: Iterable[model_catalogue.KnownModel], bundle: pathlib.Path, *, force: bool = False) -> int:
     """Writes the pulled `models` into one tar file for `import_bundle` on another machine;
     the bytes written. An existing `bundle` is kept unless `force`."""
     models = list(models)
@@ -63,7 +63,7 @@ def export(models: Iterable[model_downloads.KnownModel], bundle: pathlib.Path, *
     return bundle.stat().st_size
 
 
-def import_bundle(bundle: pathlib.Path) -> list[model_downloads.KnownModel]:
+def import_bundle(bundle: pathlib.Path) -> list[model_catalogue.KnownModel]:
     """Adds the models of an `export` bundle to this machine's cache, each file checked
     against its checksum first; the models imported. Nothing of a bad bundle is kept."""
     cache = model_downloads.hub_cache()
@@ -97,7 +97,7 @@ def import_bundle(bundle: pathlib.Path) -> list[model_downloads.KnownModel]:
     return models
 
 
-def _bundle_models(tar: tarfile.TarFile, bundle: pathlib.Path) -> list[model_downloads.KnownModel]:
+def _bundle_models(tar: tarfile.TarFile, bundle: pathlib.Path) -> list[model_catalogue.KnownModel]:
     try:
         manifest = json.load(tar.extractfile(MANIFEST))
     except (KeyError, ValueError, TypeError):
@@ -108,7 +108,7 @@ def _bundle_models(tar: tarfile.TarFile, bundle: pathlib.Path) -> list[model_dow
         )
     models = []
     for entry in manifest.get("models", []):
-        model = model_downloads.known(str(entry.get("name")))
+        model = model_catalogue.known(str(entry.get("name")))
         if entry.get("repo_id") != model.repo_id:
             raise InvalidOptionsError(
                 f"{bundle} says {model.name} is {entry.get('repo_id')!r}; this sidecar knows it as {model.repo_id}"

@@ -8,7 +8,7 @@ import grpc
 
 from sidecar.engines.catalogue import ModelDescription
 from sidecar.errors import InvalidOptionsError
-from sidecar.runtime import model_downloads
+from sidecar.runtime import model_catalogue, model_downloads
 from sidecar.runtime.runtime import Runtime
 from sidecar.runtime.threads import CancelToken, from_callbacks, in_thread
 from sidecar.server.status import mapped_errors
@@ -57,7 +57,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
 
     async def PullModel(self, request: pb.PullModelRequest, context: grpc.aio.ServicerContext):
         async with mapped_errors(context, "PullModel", self.runtime.metrics):
-            model = model_downloads.known(request.name)
+            model = model_catalogue.known(request.name)
 
             def pulling(token: CancelToken):
                 def pull(report):
@@ -87,7 +87,7 @@ def downloadable_models() -> list[pb.DownloadableModel]:
             license_to_accept=m.agreement,
             downloaded=model_downloads.here(m) != "",
         )
-        for m in sorted(model_downloads.CATALOGUE.values(), key=lambda m: (m.family, m.name))
+        for m in sorted(model_catalogue.CATALOGUE.values(), key=lambda m: (m.family, m.name))
     ]
 
 
