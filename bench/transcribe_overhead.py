@@ -1,14 +1,18 @@
-"""Sidecar overhead for file captioning against faster-whisper called directly, one window
-after another and batched.
+"""Sidecar overhead for file captioning against faster-whisper called directly: one window
+after another, batched, and in pieces side by side.
 
 Captions the same long clip (tests/data/ljspeech-lj001.ogg, 3.7 min read continuously, repeated
 to --minutes; its transcript repeated is the reference) twice each way, alternating, with the
 same model and options: through a `sidecar serve` process and the client, and by faster-whisper
-in a plain process. Each is run sequentially (faster-whisper's `transcribe`) and batched
-(`BatchedInferencePipeline`, 8 windows of at most 20 s: what `batch_size=8` asks the sidecar
-for). Prints the time ratio sidecar/direct (goal <= 1.03), the speed-up of batching over plain
-sequential faster-whisper (issue 17's goal: >= 1.8 at <= +0.5 points of WER), WER, real-time
-factor and peak memory of each, and the p50/p99 round trip of small requests.
+in a plain process. The ways: sequential (faster-whisper's `transcribe`, the sidecar's
+default); batched (`BatchedInferencePipeline`, 8 windows of at most 20 s: what `batch_size=8`
+asks the sidecar for); and in pieces (`pieces=2`: the clip cut at a pause into two pieces
+decoded side by side, sidecar.engines.whisper_pieces), beside plain faster-whisper doing the
+same in two threads. Prints the time ratio sidecar/direct of each way (goal <= 1.03), the
+speed-up of batches and pieces over plain sequential faster-whisper (issue 17's goal: >= 1.8 at
+<= +0.5 points of WER), WER, real-time factor and peak memory of each, and the p50/p99 round
+trip of small requests. `--cpu-threads N` gives
+both N threads per decode (the server through `cpu_threads = N` in its --config file).
 
     make bench            # or: .venv/bin/python bench/transcribe_overhead.py [--minutes 5]
 """
@@ -33,16 +37,24 @@ BATCH_SIZE, BATCHED_WINDOW_SECONDS = 8, 20
 
 DIRECT = r"""
 import json, resource, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from faster_whisper import BatchedInferencePipeline, WhisperModel
-from sidecar.engines import whisper_models
+from sidecar.engines import whisper_models, whisper_pieces
 path = whisper_models.resolve(sys.argv[2]).path
-batch_size, window = int(sys.argv[3]), int(sys.argv[4])
-model = WhisperModel(str(path), device="cpu", compute_type="int8")
+batch_size, window, pieces = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+model = WhisperModel(str(path), device="cpu", compute_type="int8", num_workers=pieces, cpu_threads=int(sys.argv[6]))
 started = time.perf_counter()
 from faster_whisper.audio import decode_audio
 audio = decode_audio(sys.argv[1])
 options = dict(beam_size=5, word_timestamps=True, vad_filter=True)
-if batch_size > 1:
+if pieces > 1:  # the same cuts as the sidecar's, each piece in a thread
+    bounds = whisper_pieces.starts(audio, pieces) + [len(audio)]
+    first, info = model.transcribe(audio[: bounds[1]], **options)
+    runs = [first] + [model.transcribe(audio[a:b], language=info.language, **options)[0]
+                      for a, b in zip(bounds[1:-1], bounds[2:])]
+    with ThreadPoolExecutor(pieces) as pool:
+        segments = [s for piece in pool.map(list, runs) for s in piece]
+elif batch_size > 1:
     pipeline = BatchedInferencePipeline(model=model)
     segments, info = pipeline.transcribe(audio, batch_size=batch_size, chunk_length=window, **options)
 else:
@@ -70,9 +82,10 @@ def make_long_clip(minutes: float, target: pathlib.Path) -> tuple[float, str]:
     return len(samples) / 16_000, " ".join([transcript] * repeats)
 
 
-def run_direct(path: pathlib.Path, model: str, batch_size: int) -> dict:
+def run_direct(path: pathlib.Path, model: str, threads: int, batch_size: int, pieces: int = 1) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", DIRECT, str(path), model, str(batch_size), str(BATCHED_WINDOW_SECONDS)],
+        [sys.executable, "-c", DIRECT, str(path), model, str(batch_size), str(BATCHED_WINDOW_SECONDS), str(pieces)]
+        + [str(threads)],
         capture_output=True,
         text=True,
         check=True,
@@ -89,9 +102,11 @@ def peak_mib(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, cpu_threads: int) -> None:
         self.dir = tempfile.TemporaryDirectory()
         port_file = pathlib.Path(self.dir.name) / "port"
+        config = pathlib.Path(self.dir.name) / "sidecar.toml"
+        config.write_text(f"cpu_threads = {cpu_threads}\n")
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -106,6 +121,8 @@ class Server:
                 model,
                 "--preload",
                 model,
+                "--config",
+                str(config),
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -123,14 +140,16 @@ class Server:
         self.dir.cleanup()
 
 
-def run_sidecar(server: Server, path: pathlib.Path, batch_size: int) -> dict:
+def run_sidecar(server: Server, path: pathlib.Path, batch_size: int = 0, pieces: int = 0) -> dict:
     from sidecar.v1 import transcription_pb2
     from sidecar_client import SidecarClient
 
     with SidecarClient(server.address) as client:
         client.wait_ready()
         started = time.perf_counter()
-        transcript = client.transcribe(path, options=transcription_pb2.TranscriptionOptions(batch_size=batch_size))
+        transcript = client.transcribe(
+            path, options=transcription_pb2.TranscriptionOptions(batch_size=batch_size, pieces=pieces)
+        )
         seconds = time.perf_counter() - started
     text = " ".join(s.text for s in transcript.segments)
     return {
@@ -172,29 +191,38 @@ def main() -> None:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--round-trips", type=int, default=100)
+    parser.add_argument("--cpu-threads", type=int, default=0, help="threads per decode (default: the library's)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from tests.conftest import word_error_rate
 
+    pieces = 2
     ways = {
-        "faster-whisper sequential": lambda path, server: run_direct(path, args.model, 1),
-        "faster-whisper batched": lambda path, server: run_direct(path, args.model, BATCH_SIZE),
-        "sidecar (default)": lambda path, server: run_sidecar(server, path, 0),
-        f"sidecar batch_size={BATCH_SIZE}": lambda path, server: run_sidecar(server, path, BATCH_SIZE),
+        "faster-whisper sequential": lambda path, server: run_direct(path, args.model, args.cpu_threads, 1),
+        "faster-whisper batched": lambda path, server: run_direct(path, args.model, args.cpu_threads, BATCH_SIZE),
+        f"faster-whisper {pieces} pieces": lambda path, server: run_direct(
+            path, args.model, args.cpu_threads, 1, pieces
+        ),
+        "sidecar (default)": lambda path, server: run_sidecar(server, path),
+        f"sidecar batch_size={BATCH_SIZE}": lambda path, server: run_sidecar(server, path, batch_size=BATCH_SIZE),
+        f"sidecar pieces={pieces}": lambda path, server: run_sidecar(server, path, pieces=pieces),
     }
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "long.flac"
         duration, reference = make_long_clip(args.minutes, path)
-        print(f"clip: {duration / 60:.1f} min, model {args.model}, int8 on CPU, {os.cpu_count()} cores")
+        print(
+            f"clip: {duration / 60:.1f} min, model {args.model}, int8 on CPU, {os.cpu_count()} cores, "
+            f"{args.cpu_threads or 'default'} threads per decode"
+        )
         runs: dict[str, list[dict]] = {name: [] for name in ways}
         for _ in range(args.repeats):
-            server = Server(args.model)
+            server = Server(args.model, args.cpu_threads)
             try:
                 for name, way in ways.items():
                     runs[name].append(way(path, server))
             finally:
                 server.close()
-        server = Server(args.model)
+        server = Server(args.model, args.cpu_threads)
         try:
             latencies = round_trips(server, args.round_trips)
         finally:
@@ -207,16 +235,17 @@ def main() -> None:
             f"{name:28} {best[name]:8.2f} {best[name] / duration:7.4f} {wer[name]:7.2%} "
             f"{max(r['peak_mib'] for r in results):9.0f} {results[0]['segments']:9d}"
         )
-    plain = "faster-whisper sequential"
+    plain, in_pieces = "faster-whisper sequential", f"sidecar pieces={pieces}"
     print(
         f"time ratio sidecar/direct, sequential: {best['sidecar (default)'] / best[plain]:.3f}, batched: "
-        f"{best[f'sidecar batch_size={BATCH_SIZE}'] / best['faster-whisper batched']:.3f} (goal <= 1.03)"
+        f"{best[f'sidecar batch_size={BATCH_SIZE}'] / best['faster-whisper batched']:.3f}, in pieces: "
+        f"{best[in_pieces] / best[f'faster-whisper {pieces} pieces']:.3f} (goal <= 1.03)"
     )
-    batched = f"sidecar batch_size={BATCH_SIZE}"
-    print(
-        f"sidecar batched against plain sequential faster-whisper: {best[plain] / best[batched]:.2f}x faster, "
-        f"WER {100 * (wer[batched] - wer[plain]):+.2f} points (goal >= 1.8x at <= +0.5)"
-    )
+    for name in (f"sidecar batch_size={BATCH_SIZE}", in_pieces):
+        print(
+            f"{name} against plain sequential faster-whisper: {best[plain] / best[name]:.2f}x faster, "
+            f"WER {100 * (wer[name] - wer[plain]):+.2f} points (goal >= 1.8x at <= +0.5)"
+        )
     for name, (p50, p99) in latencies.items():
         print(f"round trip {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 

@@ -146,6 +146,9 @@ def test_mixed_language_audio_gets_a_language_per_segment(client, data_dir):
         (pb.TranscriptionOptions(model="base", language_per_segment=True, language_code="de"), "none to detect"),
         (pb.TranscriptionOptions(model="base", language_per_segment=True, batch_size=8), "one window at a time"),
         (pb.TranscriptionOptions(batch_size=65), "batch size"),
+        (pb.TranscriptionOptions(pieces=9), "pieces"),
+        (pb.TranscriptionOptions(pieces=2, batch_size=8), "one window after another"),
+        (pb.TranscriptionOptions(model="base", pieces=2, language_per_segment=True), "whole audio"),
     ]:
         with pytest.raises(SidecarError) as err:
             client.transcribe(pcm, audio_format=fmt, options=options)

@@ -56,6 +56,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="windows decoded at once, faster on long files (default: 16 on a GPU, 1 on a CPU)",
     )
     p.add_argument(
+        "--pieces",
+        type=int,
+        default=0,
+        help="cut a long file at pauses into this many pieces decoded side by side: about twice as fast "
+        "with 2 on a 2-core CPU, at some cost in accuracy (default: whole)",
+    )
+    p.add_argument(
         "--language-per-segment",
         action="store_true",
         help="detect the language of every window, for audio that changes language (multilingual models)",
@@ -100,6 +107,7 @@ def run_one(args: argparse.Namespace, bar=None) -> int:
         word_timestamps=True,
         diarization=speakers,
         batch_size=args.batch_size,
+        pieces=args.pieces,
         language_per_segment=args.language_per_segment,
     )
     bar = bar or ProgressBar(args.input.name, enabled=False if args.quiet else None)

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sidecar.engines import ct2_files, whisper_models
+from sidecar.engines import ct2_files, whisper_models, whisper_pieces
 from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
@@ -76,6 +76,9 @@ class TranscriptionOptions(Bounded):
     # Detect the language of every window (mixed-language audio) and report it per segment.
     # Decodes one window at a time.
     language_per_segment: bool = False
+    # Cut long audio at pauses into this many pieces, decoded side by side, one window after
+    # another within each (whisper_pieces); None or 1: whole.
+    pieces: int | None = None
 
     BOUNDS: ClassVar[dict] = {
         "language": Length(MAX_LANGUAGE_CHARS, "language code"),
@@ -84,6 +87,7 @@ class TranscriptionOptions(Bounded):
         "beam_size": Range(1, MAX_BEAM_SIZE, "beam size"),
         "max_new_tokens": Range(1, MAX_NEW_TOKENS, "max new tokens"),
         "batch_size": Range(1, MAX_BATCH_SIZE, "batch size"),
+        "pieces": Range(1, whisper_pieces.MAX_PIECES, "pieces"),
     }
 
     def validate(self, *, multilingual: bool, model_name: str) -> None:
@@ -110,6 +114,14 @@ class TranscriptionOptions(Bounded):
         if self.language_per_segment and self.batch_size not in (None, 1):
             raise InvalidOptionsError(
                 "a language per segment is detected one window at a time: leave the batch size unset or 1"
+            )
+        if (self.pieces or 1) > 1 and (self.batch_size or 1) > 1:
+            raise InvalidOptionsError(
+                "pieces are decoded one window after another: leave the batch size unset or 1, or ask for no pieces"
+            )
+        if (self.pieces or 1) > 1 and self.language_per_segment:
+            raise InvalidOptionsError(
+                "a language per segment is detected over the whole audio: leave pieces unset or 1"
             )
         if self.translate and not multilingual:
             raise InvalidOptionsError(
@@ -168,9 +180,10 @@ class WhisperEngine:
         return bool(self._model.model.is_multilingual)
 
     def transcribe(
-        self, audio: np.ndarray, options: TranscriptionOptions
+        self, audio: np.ndarray, options: TranscriptionOptions, turn: whisper_pieces.Turn | None = None
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
-        """Detects the language at once and returns the segments as a lazy generator."""
+        """Detects the language at once and returns the segments as a lazy generator. Pieces
+        decoded side by side take a `turn()` for each window, when given."""
         options.validate(multilingual=self.multilingual, model_name=self.name)
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
@@ -187,7 +200,10 @@ class WhisperEngine:
         )
         languages = None
         batch_size = self.batch_size_for(options)
-        if options.trim_window:
+        speech = None
+        if (pieces := self.pieces_for(options, duration)) > 1:
+            raw_info, speech, raw_segments = whisper_pieces.transcribe(self._model, audio, pieces, kwargs, turn)
+        elif options.trim_window:
             raw_segments, raw_info = self._trimmed.transcribe(audio, **kwargs)
         elif options.language_per_segment:
             model = _language_recording_model(self._model)
@@ -203,17 +219,24 @@ class WhisperEngine:
             language=raw_info.language,
             language_probability=float(raw_info.language_probability),
             duration=duration,
-            speech_duration=min(duration, float(raw_info.duration_after_vad)),
+            speech_duration=min(duration, float(raw_info.duration_after_vad if speech is None else speech)),
         )
         return info, _typed_segments(raw_segments, duration, languages)
 
     def batch_size_for(self, options: TranscriptionOptions) -> int:
         """Windows to decode at once for these options."""
-        if options.trim_window or options.language_per_segment:
+        if options.trim_window or options.language_per_segment or (options.pieces or 1) > 1:
             return 1
         if options.batch_size is not None:
             return options.batch_size
         return GPU_BATCH_SIZE if self.device == devices.CUDA else 1
+
+    def pieces_for(self, options: TranscriptionOptions, duration: float) -> int:
+        """Pieces of the audio to decode side by side: those asked for, each at least
+        whisper_pieces.MIN_PIECE_SECONDS long."""
+        if options.trim_window:
+            return 1
+        return whisper_pieces.piece_count(options.pieces or 1, duration)
 
 
 def _trimmed_window_model(model):
@@ -314,8 +337,10 @@ def _typed_segments(raw_segments, duration: float, languages=None) -> Iterator[S
 
 # CTranslate2 runs one call per worker and queues the rest: with one, a live stream's decode
 # waited behind a file job's whole window (a 10 s decode: 1.5 s alone, 6.9 s beside a file
-# job on a 2-core CPU; 1.9 s with two workers). Workers share the weights.
+# job on a 2-core CPU; 1.9 s with two workers). Workers share the weights. A CPU has a third,
+# so that two pieces of a file decoded side by side leave one for a live stream.
 DECODE_WORKERS = 2
+CPU_DECODE_WORKERS = 3
 
 
 def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[WhisperEngine, str]:
@@ -333,7 +358,7 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[WhisperEngin
             device=device,
             compute_type=compute_type,
             cpu_threads=settings.cpu_threads,
-            num_workers=DECODE_WORKERS,
+            num_workers=DECODE_WORKERS if device == devices.CUDA else CPU_DECODE_WORKERS,
         )
     except (RuntimeError, ValueError, OSError, IndexError) as exc:  # IndexError: a variable the model lacks
         raise ModelUnavailableError(f"model {resolved.name!r} failed to load from {resolved.path}: {exc}") from None

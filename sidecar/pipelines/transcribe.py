@@ -9,6 +9,7 @@ from sidecar.engines import diarization, speakers, whisper
 from sidecar.pipelines.decoding import decoded_mono
 from sidecar.pipelines.diarize import turns_for
 from sidecar.runtime.events import Finished, Info, Item, JobEvent, Progress
+from sidecar.runtime.priority import current_priority
 from sidecar.runtime.threads import CancelToken
 
 
@@ -35,7 +36,10 @@ def transcribe_file(
         audio = yield from decoded_mono(upload, whisper.SAMPLE_RATE, max_seconds, token)
         yield Progress("loading model", 0.0, audio.duration)
         engine = runtime.whisper(model_name)
-        info, segments = engine.transcribe(audio.mono(), options)
+        priority = current_priority()
+        info, segments = engine.transcribe(
+            audio.mono(), options, turn=lambda: runtime.gate.turn(priority, lambda: token.cancelled)
+        )
         if speaker_options is not None:
             diarized = yield from turns_for(
                 runtime,
@@ -48,7 +52,7 @@ def transcribe_file(
             )
             segments = speakers.label_segments(segments, diarized.caption_turns)
         yield Info(TranscriptionStarted(info, engine.name, engine.device))
-        for segment in segments:
+        for segment in segments:  # closed with the pipeline, which stops pieces decoding side by side
             token.raise_if_cancelled()
             yield Item(segment)
             yield Progress(

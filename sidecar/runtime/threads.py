@@ -2,10 +2,11 @@
 
 Model libraries block (CTranslate2, torch) or report only through callbacks (pyannote's hook,
 a transformers stopping criterion). `in_thread` runs a blocking generator for an asyncio caller;
-`from_callbacks` runs a call that reports through a callback for a blocking caller. Both hand
-items over a bounded queue (a slow consumer slows the work instead of filling memory), re-raise
-the worker's exception on the consumer's side, and tell the worker to stop when the consumer
-goes away.
+`from_callbacks` runs a call that reports through a callback for a blocking caller, and
+`side_by_side` several such calls at once, read in order. They hand items over a queue (bounded
+for the first two: a slow consumer slows the work instead of filling memory), re-raise the
+worker's exception on the consumer's side, and tell the worker to stop when the consumer goes
+away.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextvars
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from typing import TypeVar
 
 from sidecar.errors import CancelledError
@@ -181,3 +182,51 @@ def from_callbacks(
     finally:
         stopped.set()
         worker.join()
+
+
+def side_by_side(name: str, calls: Sequence[Callable[[Callable[[T], bool]], object]]) -> Iterator[T]:
+    """Runs every call(report) at once, each in a thread named `name-i`, when the first item is
+    asked for; yields what the first call reports, then what the second reports, and so on: work
+    side by side, read in order. What a call reports ahead of the reader waits in memory. A
+    call's exception is raised where its items would have come; once the iterator is closed,
+    report() returns True, so that each call can stop, and closing waits for them."""
+    stopped = threading.Event()
+    outboxes: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in calls]
+
+    def run(call, outbox: queue.SimpleQueue) -> None:
+        def report(item: T) -> bool:
+            outbox.put(("item", item))
+            return stopped.is_set()
+
+        try:
+            call(report)
+            outbox.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            outbox.put(("error", exc))
+
+    workers = [
+        threading.Thread(
+            target=contextvars.copy_context().run, args=(run, call, outbox), name=f"{name}-{i}", daemon=True
+        )
+        for i, (call, outbox) in enumerate(zip(calls, outboxes))
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker, outbox in zip(workers, outboxes):
+            while True:
+                try:
+                    kind, value = outbox.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    if not worker.is_alive() and outbox.empty():
+                        raise RuntimeError(f"{worker.name}: the worker thread ended without a result") from None
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    break
+                yield value
+    finally:
+        stopped.set()
+        for worker in workers:
+            worker.join()

@@ -32,6 +32,7 @@ def options_from_proto(o: pb.TranscriptionOptions) -> whisper.TranscriptionOptio
         beam_size=o.beam_size or defaults.beam_size,
         batch_size=o.batch_size or None,
         language_per_segment=o.language_per_segment,
+        pieces=o.pieces or None,
     )
 
 

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TranscriptionOptions(_message.Message):
-    __slots__ = ("model", "language_code", "translate", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "beam_size", "diarization", "batch_size", "language_per_segment")
+    __slots__ = ("model", "language_code", "translate", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "beam_size", "diarization", "batch_size", "language_per_segment", "pieces")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATE_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class TranscriptionOptions(_message.Message):
     DIARIZATION_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_PER_SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    PIECES_FIELD_NUMBER: _ClassVar[int]
     model: str
     language_code: str
     translate: bool
@@ -35,7 +36,8 @@ class TranscriptionOptions(_message.Message):
     diarization: _diarization_pb2.DiarizationOptions
     batch_size: int
     language_per_segment: bool
-    def __init__(self, model: _Optional[str] = ..., language_code: _Optional[str] = ..., translate: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[str] = ..., beam_size: _Optional[int] = ..., diarization: _Optional[_Union[_diarization_pb2.DiarizationOptions, _Mapping]] = ..., batch_size: _Optional[int] = ..., language_per_segment: _Optional[bool] = ...) -> None: ...
+    pieces: int
+    def __init__(self, model: _Optional[str] = ..., language_code: _Optional[str] = ..., translate: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[str] = ..., beam_size: _Optional[int] = ..., diarization: _Optional[_Union[_diarization_pb2.DiarizationOptions, _Mapping]] = ..., batch_size: _Optional[int] = ..., language_per_segment: _Optional[bool] = ..., pieces: _Optional[int] = ...) -> None: ...
 
 class TranscriptionConfig(_message.Message):
     __slots__ = ("audio_format", "options")
