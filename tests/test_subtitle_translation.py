@@ -108,18 +108,39 @@ def sidecar(*args, cwd):
     return subprocess.run([*SIDECAR, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
-def test_subtitle_to_spanish_and_french_with_muxed_tracks(m2m100, tmp_path, data_dir):
-    video = media_files.make_video(data_dir / "1089-134686-0000.flac", tmp_path / "talk.mp4")
-    done = sidecar("subtitle", video, "--to", "es,fr", "--translation-model", m2m100, "--mux", "-q", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    source = subtitles.parse_srt((tmp_path / "talk.srt").read_text())
+def test_subtitle_to_spanish_and_french_with_muxed_tracks_and_a_batch_finishes_them(m2m100, tmp_path, data_dir):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    media_files.make_video(data_dir / "1089-134686-0000.flac", videos / "talk.mp4")
+    run = ["subtitle", videos, "--to", "es,fr", "--translation-model", m2m100, "--mux"]
+    done = sidecar(*run, cwd=tmp_path)
+    assert done.returncode == 0 and "1 files: 1 captioned" in done.stderr, done.stderr
+    source = subtitles.parse_srt((videos / "talk.srt").read_text())
     for language in ("es", "fr"):
-        translated = subtitles.parse_srt((tmp_path / f"talk.{language}.srt").read_text())
+        translated = subtitles.parse_srt((videos / f"talk.{language}.srt").read_text())
         check_rules(translated, source)
         assert all(c.end - c.start >= RULES.min_duration for c in translated)
-    with av.open(str(tmp_path / "talk.subtitled.mp4")) as container:
+    with av.open(str(videos / "talk.subtitled.mp4")) as container:
         tags = [s.metadata.get("language") for s in container.streams.subtitles]
     assert tags == ["eng", "spa", "fra"]
+    # Interrupted before the French file and the muxed copy: run again, and the batch writes
+    # those two, leaves the others as they are, and never takes its muxed copy for an input.
+    (videos / "talk.fr.srt").unlink()
+    (videos / "talk.subtitled.mp4").unlink()
+    kept = {name: (videos / name).stat().st_mtime_ns for name in ("talk.srt", "talk.es.srt")}
+    done = sidecar(*run, cwd=tmp_path)
+    assert done.returncode == 0 and "1 files: 1 captioned" in done.stderr, done.stderr
+    assert {name: (videos / name).stat().st_mtime_ns for name in kept} == kept
+    assert (videos / "talk.fr.srt").stat().st_size and (videos / "talk.subtitled.mp4").stat().st_size
+    done = sidecar(*run, cwd=tmp_path)
+    assert done.returncode == 0 and "1 files: 0 captioned, 1 skipped" in done.stderr, done.stderr
+    assert sorted(p.name for p in videos.iterdir()) == [
+        "talk.es.srt",
+        "talk.fr.srt",
+        "talk.mp4",
+        "talk.srt",
+        "talk.subtitled.mp4",
+    ]
 
 
 def test_a_bad_target_language_is_a_clear_error_before_any_work(m2m100, tmp_path, data_dir):

@@ -29,6 +29,11 @@ class MuxError(Exception):
     """ffmpeg refused to mux: the subtitle files are written, the video copy is not."""
 
 
+def mux_path(video: pathlib.Path) -> pathlib.Path:
+    """Where --mux writes a video's copy with subtitle streams: talk.mp4 -> talk.subtitled.mp4."""
+    return video.with_name(f"{video.stem}.subtitled{video.suffix}")
+
+
 def mux(video: pathlib.Path, tracks: Sequence[Track], output: pathlib.Path, *, force: bool) -> None:
     """Copies every stream of the video and adds each track as a subtitle stream tagged with
     its language, after the video's own subtitle streams; the original is only read."""

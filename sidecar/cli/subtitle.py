@@ -11,7 +11,7 @@ import sys
 from sidecar.cli import translations
 from sidecar.cli.connection import add_server_arguments, connect
 from sidecar.cli.files import UsageError, check_output, require_input, write_output
-from sidecar.cli.muxing import MUX_CODECS, MuxError, Track, mux
+from sidecar.cli.muxing import MUX_CODECS, MuxError, Track, mux, mux_path
 from sidecar.cli.progress import ProgressBar
 from sidecar.cli.subtitle_formats import (
     FORMATS,
@@ -84,14 +84,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from sidecar.cli import subtitle_batch
 
-    return subtitle_batch.run(args, run_one)
+    return subtitle_batch.run(args, run_one, outputs_of)
 
 
 def run_one(args: argparse.Namespace, bar=None) -> int:
-    """Captions args.input; `bar` takes its progress (default: a bar of its own)."""
-    output = plan_output(args)
-    targets = translations.plan(args, output)
-    mux_output = plan_mux_output(args) if args.mux else None
+    """Captions args.input; `bar` takes its progress (default: a bar of its own). Outputs in
+    `args.keep` (a batch finishing an input it had begun) are left as they are."""
+    keep = getattr(args, "keep", frozenset())
+    output = plan_output(args, keep)
+    targets = translations.plan(args, output, keep)
+    mux_output = plan_mux_output(args, keep) if args.mux else None
     speakers, names = plan_speakers(args, output)
     from sidecar.v1 import transcription_pb2
     from sidecar_client import SidecarError
@@ -124,8 +126,10 @@ def run_one(args: argparse.Namespace, bar=None) -> int:
         print(f"sidecar subtitle: {args.input}: {exc}", file=sys.stderr)
         return 1
     bar.close()
-    write_output(output, writer_for(output, args)(cues, names), force=args.force)
-    translations.write(targets, tracks, lambda cues: writer_for(output, args)(cues, names), force=args.force)
+    if output not in keep:
+        write_output(output, writer_for(output, args)(cues, names), force=args.force)
+    format_cues = writer_for(output, args)
+    translations.write(targets, tracks, lambda cues: format_cues(cues, names), force=args.force, keep=keep)
     if not args.quiet:
         info = transcript.info
         print(
@@ -133,7 +137,7 @@ def run_one(args: argparse.Namespace, bar=None) -> int:
             f"{transcript.summary.speed_factor:.1f}x real time",
             file=sys.stderr,
         )
-    if mux_output is not None:
+    if mux_output is not None and mux_output not in keep:
         srt = output if output.suffix.lower() == ".srt" else None
         try:
             spoken = "en" if args.translate else transcript.info.language_code or args.language or ""
@@ -146,10 +150,16 @@ def run_one(args: argparse.Namespace, bar=None) -> int:
     return 0
 
 
-def plan_output(args: argparse.Namespace) -> pathlib.Path:
+def outputs_of(args: argparse.Namespace, output: pathlib.Path) -> list[pathlib.Path]:
+    """Every file a run on args.input writes: the subtitles, their translations, the muxed copy."""
+    paths = [output, *(target.output for target in translations.plan(args, output, keep=None))]
+    return paths + [mux_path(args.input)] if args.mux else paths
+
+
+def plan_output(args: argparse.Namespace, keep=frozenset()) -> pathlib.Path:
     require_input(args.input)
     output = args.output or default_output(args, args.input)
-    check_output(output, inputs=[args.input], force=args.force, suffixes=FORMATS)
+    check_output(output, inputs=[args.input], force=args.force or output in keep, suffixes=FORMATS)
     check_format(args, output)
     cue_rules(args)  # refuses nonsense before the transcription, not after
     return output
@@ -182,12 +192,12 @@ def plan_speakers(args: argparse.Namespace, output: pathlib.Path):
     return diarize.diarization_options(args), diarize.speaker_names(args.speaker_names, prefix)
 
 
-def plan_mux_output(args: argparse.Namespace) -> pathlib.Path:
+def plan_mux_output(args: argparse.Namespace, keep=frozenset()) -> pathlib.Path:
     suffix = args.input.suffix.lower()
     if suffix not in MUX_CODECS:
         raise UsageError(f"--mux needs a video container ({', '.join(MUX_CODECS)}), not {suffix or 'no extension'}")
     if shutil.which("ffmpeg") is None:
         raise UsageError("--mux needs the ffmpeg program on PATH")
-    output = args.input.with_name(f"{args.input.stem}.subtitled{args.input.suffix}")
-    check_output(output, inputs=[args.input], force=args.force)
+    output = mux_path(args.input)
+    check_output(output, inputs=[args.input], force=args.force or output in keep)
     return output

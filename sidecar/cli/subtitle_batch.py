@@ -1,8 +1,9 @@
 """`sidecar subtitle` on several inputs: files and folders of media, one sidecar, one progress bar.
 
 A batch goes on past a file that fails (it says why) and exits 1 at the end if any did. It can
-be run again after an interruption: an input whose subtitle file exists is skipped unless
---force. With several inputs, `-o` names a folder for the outputs (made if missing); without
+be run again after an interruption: an input whose outputs all exist (the subtitles, their
+translations, the muxed copy) is skipped unless --force, and one with some of them gets the rest,
+the others left as they are. With several inputs, `-o` names a folder for the outputs (made if missing); without
 it each output goes beside its input.
 """
 
@@ -16,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 from sidecar.cli.files import UsageError, require_input
+from sidecar.cli.muxing import mux_path
 from sidecar.cli.progress import ProgressBar
 from sidecar.cli.subtitle_formats import default_output, suffix_of
 
@@ -26,9 +28,10 @@ MEDIA_SUFFIXES = frozenset(
 )
 
 RunOne = Callable[[argparse.Namespace, "FileShare | None"], int]
+OutputsOf = Callable[[argparse.Namespace, pathlib.Path], list[pathlib.Path]]
 
 
-def run(args: argparse.Namespace, run_one: RunOne) -> int:
+def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int:
     """One file as `sidecar subtitle` always ran; several one after another."""
     if len(args.inputs) == 1 and not args.inputs[0].is_dir():
         args.input = args.inputs[0]
@@ -40,12 +43,14 @@ def run(args: argparse.Namespace, run_one: RunOne) -> int:
     try:
         with _one_sidecar(args):
             for n, (source, output) in enumerate(jobs):
-                if output.exists() and not args.force:
+                one = copy.copy(args)
+                one.input, one.output = source, output
+                existing = frozenset() if args.force else frozenset(p for p in outputs_of(one, output) if p.exists())
+                if existing == frozenset(outputs_of(one, output)):
                     skipped.append(output)
                     bar.update((n + 1) / len(jobs), f"{source.name}: done before")
                     continue
-                one = copy.copy(args)
-                one.input, one.output = source, output
+                one.keep = existing
                 try:
                     code = run_one(one, FileShare(bar, n, len(jobs), source.name))
                 except (UsageError, OSError) as exc:  # this file's problem: the batch goes on
@@ -88,9 +93,12 @@ def plan(args: argparse.Namespace) -> list[tuple[pathlib.Path, pathlib.Path]]:
 
 
 def expand(given: pathlib.Path) -> list[pathlib.Path]:
-    """A file as it is; a folder's media files (not its subfolders'), in name order."""
+    """A file as it is; a folder's media files (not its subfolders'), in name order, but for
+    the copies --mux made of them (talk.subtitled.mp4 beside talk.mp4)."""
     if given.is_dir():
-        return sorted(p for p in given.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+        media = {p for p in given.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES}
+        muxed = {mux_path(p) for p in media}
+        return sorted(media - muxed)
     return [require_input(given)]
 
 

@@ -52,8 +52,9 @@ def add_model_argument(p: argparse.ArgumentParser, per_pair: str = "") -> None:
     )
 
 
-def plan(args: argparse.Namespace, output: pathlib.Path) -> list[Target]:
-    """The translated outputs (none without --to), checked like every output."""
+def plan(args: argparse.Namespace, output: pathlib.Path, keep=frozenset()) -> list[Target]:
+    """The translated outputs (none without --to), checked like every output except those in
+    `keep` (keep=None: named, not checked)."""
     if args.to is None:
         if args.translation_model or args.translation_beam_size:
             raise UsageError("--translation-model and --translation-beam-size need --to")
@@ -64,8 +65,8 @@ def plan(args: argparse.Namespace, output: pathlib.Path) -> list[Target]:
     if len({code.lower() for code in languages}) != len(languages):
         raise UsageError(f"--to {args.to!r} names a language twice")
     targets = [Target(code, translated_path(output, code)) for code in languages]
-    for target in targets:
-        check_output(target.output, inputs=[args.input, output], force=args.force)
+    for target in targets if keep is not None else ():
+        check_output(target.output, inputs=[args.input, output], force=args.force or target.output in keep)
     return targets
 
 
@@ -110,7 +111,10 @@ def translate(
     return tracks
 
 
-def write(targets: Sequence[Target], tracks: Sequence[Track], format_cues: Callable, *, force: bool) -> None:
-    """Writes each translation in the original output's format."""
+def write(
+    targets: Sequence[Target], tracks: Sequence[Track], format_cues: Callable, *, force: bool, keep=frozenset()
+) -> None:
+    """Writes each translation in the original output's format, but those in `keep`."""
     for target, track in zip(targets, tracks, strict=True):
-        write_output(target.output, format_cues(track.cues), force=force)
+        if target.output not in keep:
+            write_output(target.output, format_cues(track.cues), force=force)
