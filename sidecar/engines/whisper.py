@@ -337,10 +337,11 @@ def _typed_segments(raw_segments, duration: float, languages=None) -> Iterator[S
 
 # CTranslate2 runs one call per worker and queues the rest: with one, a live stream's decode
 # waited behind a file job's whole window (a 10 s decode: 1.5 s alone, 6.9 s beside a file
-# job on a 2-core CPU; 1.9 s with two workers). Workers share the weights. A CPU has a third,
-# so that two pieces of a file decoded side by side leave one for a live stream.
+# job on a 2-core CPU; 1.9 s with two workers). Workers share the weights. Two pieces of a file
+# decoded side by side take both; a live stream's decode then waits for a window of one, as the
+# priority gate lets no piece start another window meanwhile. (A third worker was measured as
+# 60 MB more resident after its first call.)
 DECODE_WORKERS = 2
-CPU_DECODE_WORKERS = 3
 
 
 def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[WhisperEngine, str]:
@@ -358,7 +359,7 @@ def load(resolved: ResolvedModel, settings: ModelSettings) -> tuple[WhisperEngin
             device=device,
             compute_type=compute_type,
             cpu_threads=settings.cpu_threads,
-            num_workers=DECODE_WORKERS if device == devices.CUDA else CPU_DECODE_WORKERS,
+            num_workers=DECODE_WORKERS,
         )
     except (RuntimeError, ValueError, OSError, IndexError) as exc:  # IndexError: a variable the model lacks
         raise ModelUnavailableError(f"model {resolved.name!r} failed to load from {resolved.path}: {exc}") from None
