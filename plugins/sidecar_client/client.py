@@ -207,14 +207,15 @@ class SidecarClient:
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Blocks until the server answers its health check, or raises SidecarError."""
+        # wait_for_ready, not grpc.channel_ready_future: a future that timed out kept a thread
+        # polling the channel, which raised once the channel was closed.
         try:
-            grpc.channel_ready_future(self.channel).result(timeout=timeout)
-            reply = self.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-        except grpc.FutureTimeoutError:
-            raise SidecarError(
-                grpc.StatusCode.UNAVAILABLE, f"no sidecar answers at {self.address} (is it running?)"
-            ) from None
+            reply = self.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout, wait_for_ready=True)
         except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise SidecarError(
+                    grpc.StatusCode.UNAVAILABLE, f"no sidecar answers at {self.address} (is it running?)"
+                ) from None
             raise _error(exc) from None
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             raise SidecarError(grpc.StatusCode.UNAVAILABLE, f"the sidecar at {self.address} is not serving")
