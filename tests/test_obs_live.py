@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import pathlib
 import signal
 import sys
@@ -336,8 +337,9 @@ class FakeObs(types.ModuleType):
     def __getattr__(self, name):
         if name.startswith("obs_properties_add_"):
             return self._add(name.removeprefix("obs_properties_add_"))
-        if name.startswith("obs_data_get_"):
-            return lambda data, key: data[key]
+        if name.startswith("obs_data_get_"):  # a key never set reads as its type's zero, as in OBS
+            zero = {"string": "", "int": 0, "bool": False}[name.removeprefix("obs_data_get_")]
+            return lambda data, key: data.get(key, zero)
         if name.endswith("_release") or name in self.NO_OPS:
             return lambda *args: None
         raise AttributeError(name)
@@ -404,7 +406,8 @@ def test_script_properties(script):
     module.script_properties()
     props = fake.properties
     assert {"status", "refresh", "venv", "address", "token_file", "tls_ca", "text_source", "input", "language",
-            "lines", "chars_per_line", "clear_seconds", "srt"} <= set(props)  # fmt: skip
+            "model", "lines", "chars_per_line", "clear_seconds", "srt", "accept_licenses",
+            "download"} <= set(props)  # fmt: skip
     assert props["text_source"][3] == props["translated_source"][3] == ["Captions", "Title"], "Text sources only"
     assert props["lines"][2][:2] == (1, 10) and props["chars_per_line"][2][:2] == (8, 200)
     offered = props["input"][3]
@@ -419,6 +422,8 @@ def test_script_properties(script):
         "text_source": "Captions",
         "input": "a.wav",
         "language": "en",
+        "model": " small ",
+        "accept_licenses": True,
         "lines": 3,
         "chars_per_line": 30,
         "srt": False,
@@ -435,6 +440,8 @@ def test_script_properties(script):
         text_source="Captions",
         input="a.wav",
         language="en",
+        model="small",
+        accept_licenses=True,
         lines=3,
         chars_per_line=30,
         srt=False,
@@ -543,6 +550,71 @@ def test_script_translates_the_captions_beside_them_and_into_an_srt(script, side
     assert set(shown[-1].split()) <= set(written), (shown[-1], written)
     assert len(together) > 2 and set(together[-1].split()) <= set(written), together
     assert fake.texts["Captions"][-1] == "", "no caption stays on screen once the script is unloaded"
+
+
+def test_script_downloads_the_caption_model_and_captions_with_it(script, tmp_path):
+    """ "Download the caption and translation models" pressed as a person would, against a real
+    sidecar whose hub is a loopback one serving a tiny random Whisper as "small": the captions
+    it refused for want of the model start once the model is in, and the Status line says what
+    came, and why others did not (a licence not accepted, a name the catalogue lacks)."""
+    from sidecar_client.downloads import ModelDownloads
+    from tests.fake_hub import FakeHub
+    from tests.harness import serving
+    from tests.tiny_whisper import build_tiny_whisper
+
+    module, fake = script
+    audio, _ = speech("1089-134691-0000", "1089-134691-0001", pause=1.0, tail=1.0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(tmp_path / "cache"), HF_HUB_DISABLE_TELEMETRY="1")
+    with FakeHub() as hub:
+        hub.add("Systran/faster-whisper-small", build_tiny_whisper(tmp_path / "small"))
+        with serving(tmp_path, env={**env, "HF_ENDPOINT": hub.endpoint}) as client:
+            settings = {
+                **dict.fromkeys(("venv", "token_file", "tls_ca", "language", "debug_log", "translated_source"), ""),
+                **dict.fromkeys(("translate_to", "translation_model"), ""),
+                "address": client.address,
+                "text_source": "Captions",
+                "input": str(write_wav(tmp_path / "talk.wav", audio)),
+                "model": "small",
+                "accept_licenses": False,
+                "lines": 2,
+                "chars_per_line": 42,
+                "srt": False,
+                "clear_seconds": 0,
+            }
+            module.script_load(settings)
+            module.script_update(settings)
+            try:
+                ticked_until(module, lambda: module.State.status.startswith("failed"), 30, "the refusal")
+                assert "small" in module.status_text(), module.status_text()
+                assert module.download_clicked(None, None)
+                assert "Downloading small" in module.status_text() or "asking" in module.status_text()
+                ticked_until(module, lambda: not module.State.downloads.running, 60, "the download")
+                module.tick()  # takes the model that came: the captions start again with it
+                assert "Downloaded small" in module.status_text(), module.status_text()
+                ticked_until(module, lambda: module.State.status == "connected", 30, "captions with small")
+                assert [m.name for m in client.downloadable_models() if m.downloaded and m.name == "small"]
+            finally:
+                module.script_unload()
+
+            others = ModelDownloads(module.State.live.LiveOptions(address=client.address).connection(),
+                                    ["whisper-huge", "xtts_v2", "base", "small"]).start()  # fmt: skip
+            deadline = time.monotonic() + 30
+            while others.running and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert others.status.splitlines() == [
+                "whisper-huge: not in the sidecar's catalogue (`sidecar models list` names what it can download)",
+                "xtts_v2: its licence must be accepted first (https://coqui.ai/cpml): tick the box",
+                "base: already downloaded",
+                "small: already downloaded",
+            ]
+            assert others.take_downloaded() == []
+    empty = {**settings, "model": ""}
+    module.script_update(empty)
+    module.State.pending = None
+    module.apply_settings(module.read_settings(empty))
+    module.download_clicked(None, None)
+    assert "Name a Caption model or a Translation model to download" in module.status_text()
 
 
 def test_script_reconnects_to_a_restarted_sidecar_and_keeps_the_srt(script, tmp_path):

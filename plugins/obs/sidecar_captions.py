@@ -1,10 +1,10 @@
 """OBS Studio script: live captions from the audio sidecar into a Text source, an SRT and the stream,
 and translated live captions beside them.
 
-About 770 lines on purpose: OBS loads a script as one file, and what is here is OBS's side of
+About 830 lines on purpose: OBS loads a script as one file, and what is here is OBS's side of
 live captions (properties, settings applied off the interface thread, the Text sources, the
-recording's SRTs, stream captions); capture, streaming, translating, layout and caption files
-are in sidecar_client and sidecar_common.
+recording's SRTs, stream captions); capture, streaming, translating, downloads, layout and
+caption files are in sidecar_client and sidecar_common.
 
 Load it in Tools > Scripts (OBS 28+ with Python scripting). OBS's Python API cannot hand a
 script an audio source's samples, so the script captures audio itself with an ffmpeg process
@@ -20,6 +20,11 @@ TranslationService in a thread of its own (`sidecar_client.translating`, as `sid
 does): shown in a Text source of its own, or under the captions when none is chosen, and
 written beside the recording's SRT (talk.es.srt) on the original's times. The stream keeps the
 original captions: CEA-608 has one caption channel here.
+
+"Download the caption and translation models" has the sidecar download the models named in
+"Caption model" and "Translation model" that it lacks, in a thread of its own
+(`sidecar_client.downloads`); the Status line shows the progress ("Refresh status" updates it)
+and the captions switch to a caption model once it is in.
 
 OBS calls script_update on its interface thread at every keystroke in a property, so the script
 only notes the new settings there; the timer applies them once typing has paused, and an old
@@ -76,6 +81,8 @@ class Settings:
     text_source: str = ""
     input: str = "pulse:default"  # FORMAT:DEVICE for ffmpeg, or a file read in real time
     language: str = ""
+    model: str = ""  # the Whisper model of the captions; empty: the sidecar's default
+    accept_licenses: bool = False  # the person accepts the licences of the models downloaded
     lines: int = 2
     chars_per_line: int = 42
     srt: bool = True
@@ -124,6 +131,8 @@ class State:
     translated_shown = None  # the text last put in the translated Text source
     translated_srt = None  # CaptionFile of the recording's translation, once one arrived
     translated_srt_refused = None  # a path open_translated_srt must not write (the user's file)
+    downloads = None  # ModelDownloads started by the button
+    downloads_note = ""  # why the button started none
 
 
 def script_description() -> str:
@@ -184,6 +193,9 @@ def script_properties():
     for example in DEVICE_EXAMPLES:
         obs.obs_property_list_add_string(inputs, example, example)
     obs.obs_properties_add_text(props, "language", "Language (e.g. en; empty: the model's)", obs.OBS_TEXT_DEFAULT)
+    obs.obs_properties_add_text(
+        props, "model", "Caption model (e.g. small; empty: the sidecar's default)", obs.OBS_TEXT_DEFAULT
+    )
     obs.obs_properties_add_int(props, "lines", "Lines", 1, 10, 1)
     obs.obs_properties_add_int(props, "chars_per_line", "Characters per line", 8, 200, 1)
     obs.obs_properties_add_int(
@@ -205,6 +217,8 @@ def script_properties():
     )
     for name in text_source_names():
         obs.obs_property_list_add_string(translated, name, name)
+    obs.obs_properties_add_bool(props, "accept_licenses", "Accept the licences of the models I download")
+    obs.obs_properties_add_button(props, "download", "Download the caption and translation models", download_clicked)
     obs.obs_properties_add_path(
         props, "debug_log", "Debug: log shown text to", obs.OBS_PATH_FILE_SAVE, "JSON lines (*.jsonl)", None
     )
@@ -253,7 +267,7 @@ def apply_settings(new: Settings) -> None:
     State.shown = State.translated_shown = None
     if old.translated_source and old.translated_source != translated_source_of(new):
         show("", old.translated_source)  # the translation moved or stopped: no stale line stays
-    connection = ("venv", "address", "token_file", "tls_ca", "input", "language")
+    connection = ("venv", "address", "token_file", "tls_ca", "input", "language", "model")
     if State.session is None or any(getattr(new, k) != getattr(old, k) for k in connection):
         restart_session()
     elif (new.translate_to, new.translation_model) != (old.translate_to, old.translation_model):
@@ -274,6 +288,8 @@ def script_unload() -> None:
         session.capture.stop()
     if State.translation is not None:
         State.translation.stop()
+    if State.downloads is not None:
+        State.downloads.stop()
     if State.srt is not None:
         report(f"wrote {State.srt.path} ({len(State.srt.cues())} cues) until the script was unloaded")
     close_translated_srt()
@@ -292,6 +308,8 @@ def read_settings(settings) -> Settings:
         text_source=obs.obs_data_get_string(settings, "text_source"),
         input=obs.obs_data_get_string(settings, "input").strip(),
         language=obs.obs_data_get_string(settings, "language").strip(),
+        model=obs.obs_data_get_string(settings, "model").strip(),
+        accept_licenses=obs.obs_data_get_bool(settings, "accept_licenses"),
         lines=obs.obs_data_get_int(settings, "lines"),
         chars_per_line=obs.obs_data_get_int(settings, "chars_per_line"),
         srt=obs.obs_data_get_bool(settings, "srt"),
@@ -360,6 +378,7 @@ def restart_session() -> None:
             token_file=settings.token_file or None,
             tls_ca=settings.tls_ca or None,
             language_code=settings.language,
+            model=settings.model,
         )
         options.validate()
         from sidecar_client.capture import AudioCapture  # importable once the venv is on the path
@@ -425,6 +444,7 @@ def tick() -> None:
     if State.pending is not None and time.monotonic() - State.pending_since >= SETTLE_SECONDS:
         new, State.pending = State.pending, None
         apply_settings(new)
+    take_downloads()
     session, board = State.session, State.board
     if session is None or board is None:
         return
@@ -705,6 +725,8 @@ def status_text() -> str:
         lines.append(f"Input {capture.spec if capture.device else pathlib.Path(capture.spec).name}: {captured}")
     if State.settings.translate_to:
         lines.append(translation_status())
+    if State.downloads_note or State.downloads is not None:
+        lines.append(State.downloads_note or State.downloads.status)
     for caption_file in (State.srt, State.translated_srt):
         if caption_file is not None:
             lines.append(f"Writing {caption_file.path.name}")
@@ -747,6 +769,42 @@ def refresh_clicked(props, prop) -> bool:
         search_devices()
         State.device_search.join(DEVICE_LIST_WAIT_SECONDS)
     return True  # OBS rebuilds the properties: the status and the devices as now
+
+
+def download_clicked(props, prop) -> bool:
+    """Starts downloading the models the settings name (those typed a moment ago included)."""
+    settings = State.pending or State.settings
+    if State.live is None or settings is None:
+        return True  # the status says the client is not importable
+    if State.downloads is not None and State.downloads.running:
+        State.downloads_note = ""
+        return True  # the status shows the one under way
+    from sidecar_client.downloads import ModelDownloads  # importable once the venv is on the path
+
+    names = [settings.model, settings.translation_model if settings.translate_to else ""]
+    if not any(names):
+        State.downloads, State.downloads_note = None, "Name a Caption model or a Translation model to download"
+        return True
+    connection = State.live.LiveOptions(
+        address=settings.address, token_file=settings.token_file or None, tls_ca=settings.tls_ca or None
+    ).connection()
+    State.downloads_note = ""
+    State.downloads = ModelDownloads(connection, names, accept_licenses=settings.accept_licenses).start()
+    report(f"downloading {', '.join(State.downloads.names)} through the sidecar")
+    return True
+
+
+def take_downloads() -> None:
+    """Reports each model that came, and restarts what was waiting for it."""
+    downloads, settings = State.downloads, State.settings
+    if downloads is None or settings is None:
+        return
+    for name in downloads.take_downloaded():
+        report(f"downloaded {name}")
+        if name == settings.model and State.session is not None:
+            restart_session()
+        elif name == settings.translation_model and State.translation is not None:
+            restart_translation()
 
 
 def text_source_names() -> list[str]:
