@@ -113,6 +113,30 @@ def test_a_cut_connection_resumes_and_only_the_models_files_come(hub, tmp_path):
     assert (snapshot / "model.bin").read_bytes() == hub.repos[WHISPER_REPO].files["model.bin"]
 
 
+def test_a_killed_pull_leaves_no_partial_file_behind_the_next(hub, tmp_path):
+    """huggingface_hub gives each process's download a file of its own, so the part a pull
+    killed mid-file (a closed terminal) had written stayed for good: the next pull, which starts
+    that file over, removes it."""
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_TELEMETRY="1", HF_ENDPOINT=hub.endpoint)
+    hub.slow.add("model.bin")
+    killed = subprocess.Popen([*SIDECAR, "models", "pull", "small"], env=env, stderr=subprocess.DEVNULL)
+    blobs = cache / f"models--{WHISPER_REPO.replace('/', '--')}" / "blobs"
+    deadline = time.monotonic() + 60
+    while not [p for p in blobs.glob("*.incomplete") if p.stat().st_size]:
+        assert killed.poll() is None and time.monotonic() < deadline, "no partial file to leave"
+        time.sleep(0.05)
+    killed.kill()
+    killed.wait()
+    assert list(blobs.glob("*.incomplete"))
+    hub.slow.clear()
+    pulled = models("models", "pull", "small", cache=cache, hub=hub)
+    assert pulled.returncode == 0, pulled.stderr
+    assert not list(blobs.glob("*.incomplete"))
+    assert models("models", "verify", "small", cache=cache).stdout == "small: ok\n"
+
+
 def test_a_download_that_does_not_match_its_checksum_is_refused_and_removed(hub, tmp_path):
     hub.corrupt.add("model.bin")
     cache = tmp_path / "cache"

@@ -75,15 +75,17 @@ def pull(
 ) -> pathlib.Path:
     """Downloads what of `model` the cache lacks, checking each file's checksum, and returns
     its snapshot folder. A connection cut mid-file resumes where it stopped (huggingface_hub
-    asks for the rest); a file whose content does not match its checksum is removed, and so
-    is nothing else. Raises ModelUnavailableError when offline, without room, or on a bad
-    checksum; CancelledError when `cancelled()` turns true."""
+    asks for the rest); the file a killed pull was in starts over, its part removed; a file
+    whose content does not match its checksum is removed, and so is nothing else. Raises
+    ModelUnavailableError when offline, without room, or on a bad checksum; CancelledError
+    when `cancelled()` turns true."""
     if model.agreement and not agree_licence:
         raise ModelUnavailableError(
             f"{model.name} is under the {model.licence} licence ({model.agreement}): read it, and pull again "
             "agreeing to it (`sidecar models pull --agree-license`)"
         )
     hub = _hub_or_refusal(model)
+    _remove_abandoned_downloads(model)
     # Listing the files points refs/main at the hub's commit: until every file is in, it must
     # point where it did, or the families would load a model missing files.
     main = repo_folder(model) / "refs" / "main"
@@ -250,6 +252,27 @@ def checksum_problem(path: pathlib.Path) -> str:
             digest.update(chunk)
     actual = digest.hexdigest()
     return "" if actual == expected else f"{kind} {actual}, expected {expected}"
+
+
+def _remove_abandoned_downloads(model: KnownModel) -> int:
+    """Deletes the partial files of pulls that ended without cleaning up (a killed process);
+    the bytes freed. huggingface_hub writes each download to a file of its own process
+    (`<blob>.<random>.incomplete`), so a later pull starts that file over rather than resume it,
+    and nothing else would ever remove it. A download under way holds the blob's lock in
+    .locks/: its file stays."""
+    from filelock import FileLock, Timeout
+
+    blobs = repo_folder(model) / "blobs"
+    freed = 0
+    for partial in sorted(blobs.glob("*.incomplete")) if blobs.is_dir() else ():
+        lock = FileLock(hub_cache() / ".locks" / repo_folder(model).name / f"{partial.name.split('.')[0]}.lock")
+        try:
+            with lock.acquire(timeout=0):
+                freed += partial.stat().st_size
+                partial.unlink()
+        except (Timeout, FileNotFoundError):
+            continue
+    return freed
 
 
 def _remove_file(path: pathlib.Path) -> None:
