@@ -167,21 +167,27 @@ def from_callbacks(
     worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), name=name, daemon=True)
     worker.start()
     try:
-        while True:
-            try:
-                kind, value = items.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                if not worker.is_alive() and items.empty():
-                    raise RuntimeError(f"{name}: the worker thread ended without a result") from None
-                continue
-            if kind == "error":
-                raise value
-            if kind == "done":
-                return value
-            yield value
+        return (yield from _received(items, worker))
     finally:
         stopped.set()
         worker.join()
+
+
+def _received(items: queue.Queue | queue.SimpleQueue, worker: threading.Thread) -> Generator:
+    """Yields the items a worker puts as ("item", value), raises its ("error", exc), and
+    returns the value of its ("done", value)."""
+    while True:
+        try:
+            kind, value = items.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            if not worker.is_alive() and items.empty():
+                raise RuntimeError(f"{worker.name}: the worker thread ended without a result") from None
+            continue
+        if kind == "error":
+            raise value
+        if kind == "done":
+            return value
+        yield value
 
 
 def side_by_side(name: str, calls: Sequence[Callable[[Callable[[T], bool]], object]]) -> Iterator[T]:
@@ -214,18 +220,7 @@ def side_by_side(name: str, calls: Sequence[Callable[[Callable[[T], bool]], obje
         worker.start()
     try:
         for worker, outbox in zip(workers, outboxes):
-            while True:
-                try:
-                    kind, value = outbox.get(timeout=_POLL_SECONDS)
-                except queue.Empty:
-                    if not worker.is_alive() and outbox.empty():
-                        raise RuntimeError(f"{worker.name}: the worker thread ended without a result") from None
-                    continue
-                if kind == "error":
-                    raise value
-                if kind == "done":
-                    break
-                yield value
+            yield from _received(outbox, worker)
     finally:
         stopped.set()
         for worker in workers:
