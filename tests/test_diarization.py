@@ -198,7 +198,9 @@ def test_captions_take_speakers_from_the_exclusive_turns():
     def diarize(samples, options):
         yield d.finish(OVERLAPPING, 4.0, exclusive_turns=EXCLUSIVE)
 
-    engine = types.SimpleNamespace(name="stub", device="cpu", transcribe=lambda audio, options: (info, iter([segment])))
+    engine = types.SimpleNamespace(
+        name="stub", device="cpu", transcribe=lambda audio, options, turn=None: (info, iter([segment]))
+    )
     runtime = types.SimpleNamespace(
         whisper=lambda name: engine, model=lambda family, name: types.SimpleNamespace(diarize=diarize)
     )

@@ -5,7 +5,8 @@ One Whisper decode barely uses a second CPU core: on the 2-core CPU, tiny.en too
 one thread each, took 15 s. Each piece starts without the text before it, as a file does, and
 its 30 s windows fall elsewhere, which moves tiny.en's WER by a point either way: over five
 placements of two readings (7.4 min, and 4.4 min with pauses) two pieces averaged +0.7 and +0.6
-points against one after another, so a file is cut only when asked (bench/transcribe_overhead.py).
+points against one after another, so a file is cut only when asked (bench/whisper_pieces.py;
+bench/transcribe_overhead.py times it against faster-whisper doing the same).
 """
 
 from __future__ import annotations
