@@ -59,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--pieces",
         type=int,
         default=0,
-        help="cut a long file at pauses into this many pieces decoded side by side: about twice as fast "
+        help="cut a long file at pauses into this many pieces decoded side by side: 1.5 to 2 times as fast "
         "with 2 on a 2-core CPU, at some cost in accuracy (default: whole)",
     )
     p.add_argument(
