@@ -126,9 +126,9 @@ def run_one(args: argparse.Namespace, bar=None) -> int:
         print(f"sidecar subtitle: {args.input}: {exc}", file=sys.stderr)
         return 1
     bar.close()
-    if output not in keep:
-        write_output(output, writer_for(output, args)(cues, names), force=args.force)
     format_cues = writer_for(output, args)
+    if output not in keep:
+        write_output(output, format_cues(cues, names), force=args.force)
     translations.write(targets, tracks, lambda cues: format_cues(cues, names), force=args.force, keep=keep)
     if not args.quiet:
         info = transcript.info

@@ -226,7 +226,7 @@ class WhisperEngine:
     def batch_size_for(self, options: TranscriptionOptions) -> int:
         """Windows to decode at once for these options."""
         if options.trim_window or options.language_per_segment or (options.pieces or 1) > 1:
-            return 1
+            return 1  # pieces asked for mean one window after another, even in a file too short to cut
         if options.batch_size is not None:
             return options.batch_size
         return GPU_BATCH_SIZE if self.device == devices.CUDA else 1
