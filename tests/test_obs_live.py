@@ -553,7 +553,7 @@ def test_script_translates_the_captions_beside_them_and_into_an_srt(script, side
 
 
 def test_script_downloads_the_caption_model_and_captions_with_it(script, tmp_path):
-    """ "Download the caption and translation models" pressed as a person would, against a real
+    """ "Download the models" pressed as a person would, against a real
     sidecar whose hub is a loopback one serving a tiny random Whisper as "small": the captions
     it refused for want of the model start once the model is in, and the Status line says what
     came, and why others did not (a licence not accepted, a name the catalogue lacks)."""
@@ -592,6 +592,10 @@ def test_script_downloads_the_caption_model_and_captions_with_it(script, tmp_pat
                 ticked_until(module, lambda: not module.State.downloads.running, 60, "the download")
                 module.tick()  # takes the model that came: the captions start again with it
                 assert "Downloaded small" in module.status_text(), module.status_text()
+                module.State.data = {}
+                module.script_properties()  # the button's own line says it too: the Status is scrolled away
+                assert "Downloaded small" in module.State.data["download_status"]
+                assert fake.properties["download_status"][2] == (fake.OBS_TEXT_INFO,)
                 ticked_until(module, lambda: module.State.status == "connected", 30, "captions with small")
                 assert [m.name for m in client.downloadable_models() if m.downloaded and m.name == "small"]
             finally:

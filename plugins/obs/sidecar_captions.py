@@ -1,7 +1,7 @@
 """OBS Studio script: live captions from the audio sidecar into a Text source, an SRT and the stream,
 and translated live captions beside them.
 
-About 830 lines on purpose: OBS loads a script as one file, and what is here is OBS's side of
+About 850 lines on purpose: OBS loads a script as one file, and what is here is OBS's side of
 live captions (properties, settings applied off the interface thread, the Text sources, the
 recording's SRTs, stream captions); capture, streaming, translating, downloads, layout and
 caption files are in sidecar_client and sidecar_common.
@@ -21,10 +21,10 @@ does): shown in a Text source of its own, or under the captions when none is cho
 written beside the recording's SRT (talk.es.srt) on the original's times. The stream keeps the
 original captions: CEA-608 has one caption channel here.
 
-"Download the caption and translation models" has the sidecar download the models named in
+"Download the models" has the sidecar download the models named in
 "Caption model" and "Translation model" that it lacks, in a thread of its own
-(`sidecar_client.downloads`); the Status line shows the progress ("Refresh status" updates it)
-and the captions switch to a caption model once it is in.
+(`sidecar_client.downloads`); the line under the button and the Status show the progress
+("Refresh status" updates them) and the captions switch to a caption model once it is in.
 
 OBS calls script_update on its interface thread at every keystroke in a property, so the script
 only notes the new settings there; the timer applies them once typing has paused, and an old
@@ -218,7 +218,11 @@ def script_properties():
     for name in text_source_names():
         obs.obs_property_list_add_string(translated, name, name)
     obs.obs_properties_add_bool(props, "accept_licenses", "Accept the licences of the models I download")
-    obs.obs_properties_add_button(props, "download", "Download the caption and translation models", download_clicked)
+    obs.obs_properties_add_button(props, "download", "Download the models", download_clicked)
+    # Beside the button, since the Status is scrolled out of sight there. OBS does not build the
+    # properties again after a button: the button sets this line's text.
+    show_downloads_status()
+    obs.obs_properties_add_text(props, "download_status", "Download status", obs.OBS_TEXT_INFO)
     obs.obs_properties_add_path(
         props, "debug_log", "Debug: log shown text to", obs.OBS_PATH_FILE_SAVE, "JSON lines (*.jsonl)", None
     )
@@ -726,7 +730,7 @@ def status_text() -> str:
     if State.settings.translate_to:
         lines.append(translation_status())
     if State.downloads_note or State.downloads is not None:
-        lines.append(State.downloads_note or State.downloads.status)
+        lines.append(downloads_status())
     for caption_file in (State.srt, State.translated_srt):
         if caption_file is not None:
             lines.append(f"Writing {caption_file.path.name}")
@@ -765,6 +769,7 @@ def search_devices() -> None:
 
 
 def refresh_clicked(props, prop) -> bool:
+    show_downloads_status()
     if State.live is not None:
         search_devices()
         State.device_search.join(DEVICE_LIST_WAIT_SECONDS)
@@ -778,12 +783,14 @@ def download_clicked(props, prop) -> bool:
         return True  # the status says the client is not importable
     if State.downloads is not None and State.downloads.running:
         State.downloads_note = ""
-        return True  # the status shows the one under way
+        show_downloads_status()
+        return True  # the one under way
     from sidecar_client.downloads import ModelDownloads  # importable once the venv is on the path
 
     names = [settings.model, settings.translation_model if settings.translate_to else ""]
     if not any(names):
         State.downloads, State.downloads_note = None, "Name a Caption model or a Translation model to download"
+        show_downloads_status()
         return True
     connection = State.live.LiveOptions(
         address=settings.address, token_file=settings.token_file or None, tls_ca=settings.tls_ca or None
@@ -791,7 +798,19 @@ def download_clicked(props, prop) -> bool:
     State.downloads_note = ""
     State.downloads = ModelDownloads(connection, names, accept_licenses=settings.accept_licenses).start()
     report(f"downloading {', '.join(State.downloads.names)} through the sidecar")
+    show_downloads_status()
     return True
+
+
+def downloads_status() -> str:
+    if not State.downloads_note and State.downloads is None:
+        return "none yet"
+    return State.downloads_note or State.downloads.status
+
+
+def show_downloads_status() -> None:
+    if State.data is not None:
+        obs.obs_data_set_string(State.data, "download_status", downloads_status())
 
 
 def take_downloads() -> None:
