@@ -14,7 +14,7 @@ import pytest
 
 from sidecar_common import subtitles
 from tests.conftest import word_error_rate
-from tests.harness import free_port, serve
+from tests.harness import free_port, serve, wait_until
 from tests.streaming_fixtures import boundary_errors, speech, write_wav
 
 SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
@@ -92,6 +92,46 @@ def test_live_keeps_captioning_when_its_subtitle_file_cannot_be_written(two_utte
     printed = [line.split("] ", 1)[1] for line in out.splitlines()]
     assert word_error_rate(reference, " ".join(printed)) <= 0.2  # every caption still printed
     assert "cues" not in err
+
+
+def test_a_final_that_starts_inside_the_previous_one_is_kept():
+    """Only a restarted stream's words before its resume point were shown already: within a
+    stream, a final starting before the previous one's end (from a server whose word times go
+    back) is new words, not a repeat."""
+    from sidecar.v1 import streaming_recognition_pb2 as pb
+    from sidecar_client.live import LiveCaptions
+
+    def final(*timed):
+        response = pb.StreamingRecognizeResponse()
+        for text, start, end in timed:
+            word = response.final_result.words.add(text=text)
+            word.time_range.start_offset.FromMilliseconds(round(start * 1000))
+            word.time_range.end_offset.FromMilliseconds(round(end * 1000))
+        return response
+
+    live = LiveCaptions(capture=None)
+    live._take(final((" to", 6.5, 6.8), (" be", 6.8, 9.2)), origin=0.0, resumed_at=0.0)
+    live._take(final((" ladled", 7.0, 7.5), (" out", 7.5, 8.0)), origin=0.0, resumed_at=0.0)
+    assert [f.text for f in live._finals] == ["to be", "ladled out"] and live.resume_point == 9.2
+    restarted = LiveCaptions(capture=None, start=9.2)
+    restarted._take(final((" be", 8.8, 9.3), (" ladled", 9.3, 9.8)), origin=0.0, resumed_at=9.2)
+    assert [f.text for f in restarted._finals] == ["ladled"]
+
+
+def test_a_failure_inside_the_client_is_its_status(sidecar_server):
+    """A bug in the client's thread ends it with a status that says so, not "connected"."""
+    from sidecar_client.live import LiveCaptions, LiveOptions
+
+    class BrokenCapture:
+        def oldest(self) -> float:
+            raise RuntimeError("the capture broke")
+
+        def take_notices(self) -> list[str]:
+            return []
+
+    live = LiveCaptions(BrokenCapture(), LiveOptions(address=sidecar_server.address)).start()
+    assert wait_until(lambda: not live.running, 30)
+    assert live.poll().status == "failed: RuntimeError: the capture broke"
 
 
 def test_lag_is_reported_once_each_way():

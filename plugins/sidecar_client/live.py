@@ -18,6 +18,7 @@ usable alone:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import pathlib
@@ -32,6 +33,8 @@ from sidecar_client.capture import SAMPLE_RATE, AudioCapture
 from sidecar_client.client import DEFAULT_ADDRESS, Connection, SidecarClient, SidecarError, streaming_config
 from sidecar_common import outputs, subtitles
 from sidecar_common.durations import seconds
+
+log = logging.getLogger(__name__)
 
 LAG_WARNING_SECONDS = 5.0  # the sidecar this far behind the audio is worth a notice
 READY_SLICE_SECONDS = 0.2  # waits for the sidecar in slices this long, so stop() never waits long
@@ -171,6 +174,13 @@ class LiveCaptions:
                 setattr(self, f"_{name}", value)
 
     def _run(self) -> None:
+        try:
+            self._stream_until_done()
+        except Exception as exc:  # a bug, not the sidecar: the host must not show "connected" for ever
+            log.exception("live captions stopped")
+            self._set(status=f"failed: {type(exc).__name__}: {exc}", interim="")
+
+    def _stream_until_done(self) -> None:
         delay = self.options.retry_first_seconds
         away_since = None  # when the sidecar went away, while it is away
         while not self._stop.is_set():
@@ -223,6 +233,7 @@ class LiveCaptions:
             self._resume = max(self._resume, self.capture.captured)
             return
         origin = first.offset  # stream time 0 in capture time
+        resumed_at = self._resume
         sent = [first.end]
 
         def audio() -> Iterator[bytes]:
@@ -236,13 +247,13 @@ class LiveCaptions:
         self.streams += 1
         try:
             for response in call:
-                self._take(response, origin)
+                self._take(response, origin, resumed_at)
         finally:
             self._set(call=None)
         if not self._stop.is_set():
             self._set(resume=max(self._resume, sent[0]), interim="")
 
-    def _take(self, response, origin: float) -> None:
+    def _take(self, response, origin: float, resumed_at: float) -> None:
         result = response.final_result
         words = tuple(
             subtitles.TimedWord(
@@ -251,13 +262,14 @@ class LiveCaptions:
             for w in result.words
         )
         # A restarted stream decodes again from the last final word's end; a word that
-        # straddled it was already shown.
-        words = tuple(w for w in words if (w.start + w.end) / 2 >= self._resume)
+        # straddled it was already shown. Within a stream no word comes twice: Whisper's
+        # word times wobble, and a later final may start before an earlier one ends.
+        words = tuple(w for w in words if (w.start + w.end) / 2 >= resumed_at)
         with self._lock:
             if words:
                 text = "".join(w.text for w in words).strip()
                 self._finals.append(Final(text, words))
-                self._resume = words[-1].end
+                self._resume = max(self._resume, words[-1].end)
             if response.HasField("interim_result"):
                 self._interim = response.interim_result.transcript
             self._lag = seconds(response.lag_duration)

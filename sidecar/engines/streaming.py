@@ -428,11 +428,7 @@ class StreamingRecognizer:
 
     def _agree(self, words: list[whisper.Word]) -> Update:
         """LocalAgreement-2: commits the common prefix of this hypothesis and the previous."""
-        agreed = 0
-        for new, old in zip(words, self._hypothesis):
-            if _bare(new.text) != _bare(old.text):
-                break
-            agreed += 1
+        agreed = _agreement(words, self._hypothesis)
         # A word that reaches the end of the audio may be the start of a longer one ("in" of
         # "invented"): it waits for a decode that hears past it.
         heard_until = self._decoded_until / SAMPLE_RATE - WORD_END_MARGIN
@@ -453,6 +449,7 @@ class StreamingRecognizer:
         """Speech ended: decode up to `end` and commit everything. The buffer stays, so a short
         pause keeps what was said before it as context; step() cuts it after a long one."""
         words = self._decode(end) if end > self._buffer_start else []
+        words += _left_out(words, self._hypothesis, after=self._committed_end)
         self._hypothesis = []
         final = self._commit(words, last=True)
         self._trim_context()
@@ -467,7 +464,11 @@ class StreamingRecognizer:
     def _commit(self, words: list[whisper.Word], *, last: bool) -> list[whisper.Word]:
         """Commits words; returns them as committed. With `last` (no words decoded after them)
         the final word's trailing punctuation is held until a decode hears what follows."""
-        words = list(words)
+        # Finals never go back in time. Whisper may stretch a word over what follows it (its
+        # end at the decode's end); once committed, a later decode puts the words it covered
+        # where they were said, before that end.
+        floor = self._committed_end
+        words = [w if w.start >= floor else dataclasses.replace(w, start=floor, end=max(w.end, floor)) for w in words]
         if words and self._held is not None:
             self._settle_held(None)
         if words and self._sentence_ended:  # the decode that settled the mark may not have known
@@ -595,6 +596,39 @@ def stability(words: Iterable[whisper.Word]) -> float:
     """An interim result's chance to stay as it is: the mean word probability."""
     probabilities = [w.probability for w in words]
     return float(np.mean(probabilities)) if probabilities else 0.0
+
+
+def _agreement(words: list[whisper.Word], previous: list[whisper.Word]) -> int:
+    """LocalAgreement's count: the longest prefix of `words` whose letters (no spaces or
+    marks) begin `previous` and end where one of its words ends, so that "fat-mutton" agrees
+    with "fat mutton"."""
+    said = _letters(previous)
+    ends = {len(_letters(previous[:k])) for k in range(1, len(previous) + 1)}
+    agreed = 0
+    for k in range(1, len(words) + 1):
+        text = _letters(words[:k])
+        if not said.startswith(text):
+            break
+        if len(text) in ends:
+            agreed = k
+    return agreed
+
+
+def _left_out(words: list[whisper.Word], pending: list[whisper.Word], *, after: float) -> list[whisper.Word]:
+    """The pending words (shown as interim) that a last decode stopped short of: tiny.en may end
+    a decode early or loop at its end, and words a viewer saw must not vanish at an endpoint.
+    Those starting after the decode's last word (or `after`), less the words it ends with."""
+    last = words[-1].end if words else after
+    tail = [w for w in pending if w.start >= last - COMMIT_TIME_TOLERANCE]
+    endings = {_letters(words[-k:]) for k in range(1, min(len(words), OVERLAP_NGRAM) + 1)}
+    for n in range(len(tail), 0, -1):
+        if _letters(tail[:n]) in endings:  # "fattened" after "flower-fattened"
+            return tail[n:]
+    return tail
+
+
+def _letters(words: Iterable[whisper.Word]) -> str:
+    return "".join(_bare(w.text).replace(" ", "") for w in words)
 
 
 def _aligned_prefix(committed: list[str], words: list[whisper.Word], committed_end: float) -> int:
