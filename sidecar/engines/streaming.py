@@ -1,10 +1,11 @@
 """Live recognition on faster-whisper: VAD gating, LocalAgreement-2 commits, stream guards.
 
 Whisper decodes whole windows, not streams, so the policy re-decodes a growing buffer of
-the latest audio and commits the words two consecutive hypotheses agree on (LocalAgreement-2,
-the approach of ufal/whisper_streaming); the rest of the latest hypothesis is the interim
-result. Silero VAD keeps silence away from the model and finds endpoints, where every pending
-word is committed.
+the latest audio and commits the words two consecutive hypotheses agree on, letter by letter
+so that "fat-mutton" agrees with "fat mutton" (LocalAgreement-2, the approach of
+ufal/whisper_streaming); the rest of the latest hypothesis is the interim result. Silero VAD
+keeps silence away from the model and finds endpoints, where every pending word is committed,
+the interim words a last decode stopped short of included. Final times never go back.
 
 A pause ends an utterance, not a sentence. The buffer keeps about context_seconds of committed
 audio before the pending words, across pauses shorter than LONG_PAUSE_SECONDS, so each decode
@@ -24,7 +25,7 @@ on its own uncommitted output.
 
 Pure: 16 kHz mono float32 in, typed updates out; no gRPC. Not thread-safe: one recognizer per
 stream, fed from one thread. The engine it decodes with may be shared by many streams. About
-620 lines on purpose: the commit policy, the punctuation it holds back and the guards read each
+700 lines on purpose: the commit policy, the punctuation it holds back and the guards read each
 other's state every step.
 """
 
