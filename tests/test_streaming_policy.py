@@ -317,6 +317,14 @@ def test_words_shown_as_interim_are_final_when_the_last_decode_stops_short(engin
     assert all(a.end <= b.start + 1e-6 for a, b in zip(said, said[1:])), said
 
 
+def test_the_words_a_last_decode_ends_with_are_not_added_again():
+    decoded = words("peppered flower-fattened", start=8.3, step=0.6)
+    pending = words("fattened sauce", start=9.0, step=0.5)
+    assert [w.text for w in streaming._left_out(decoded, pending, after=0.0)] == [" sauce"]
+    assert [w.text for w in streaming._left_out(decoded[:1], pending, after=0.0)] == [" fattened", " sauce"]
+    assert streaming._left_out([], pending, after=9.5) == pending[1:]
+
+
 def test_finals_never_go_back_in_time(engine):
     """A word Whisper stretched to the end of a decode and committed keeps that end; the words
     a later decode places inside it start where it ends (a client that drops words "already

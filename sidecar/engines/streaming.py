@@ -621,9 +621,9 @@ def _left_out(words: list[whisper.Word], pending: list[whisper.Word], *, after: 
     Those starting after the decode's last word (or `after`), less the words it ends with."""
     last = words[-1].end if words else after
     tail = [w for w in pending if w.start >= last - COMMIT_TIME_TOLERANCE]
-    endings = {_letters(words[-k:]) for k in range(1, min(len(words), OVERLAP_NGRAM) + 1)}
+    heard = _letters(words[-OVERLAP_NGRAM:])
     for n in range(len(tail), 0, -1):
-        if _letters(tail[:n]) in endings:  # "fattened" after "flower-fattened"
+        if heard.endswith(_letters(tail[:n])):  # "fattened" after "flower-fattened"
             return tail[n:]
     return tail
 
