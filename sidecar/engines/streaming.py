@@ -32,6 +32,7 @@ other's state every step.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import zlib
 from collections.abc import Iterable
@@ -604,10 +605,10 @@ def _agreement(words: list[whisper.Word], previous: list[whisper.Word]) -> int:
     marks) begin `previous` and end where one of its words ends, so that "fat-mutton" agrees
     with "fat mutton"."""
     said = _letters(previous)
-    ends = {len(_letters(previous[:k])) for k in range(1, len(previous) + 1)}
-    agreed = 0
-    for k in range(1, len(words) + 1):
-        text = _letters(words[:k])
+    ends = set(itertools.accumulate(len(_letters([w])) for w in previous))
+    agreed, text = 0, ""
+    for k, w in enumerate(words, 1):
+        text += _letters([w])
         if not said.startswith(text):
             break
         if len(text) in ends:
