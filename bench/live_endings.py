@@ -5,7 +5,8 @@ Plays a clip N times in real time through `sidecar_client.live.LiveCaptions` (th
 processes beside it (a loaded CPU moves the decodes, and with them tiny.en's failures at the
 end of a buffer). For each run it prints the last words of the finals, and at the end how many
 runs lost any of the reference's last words that the plain library finds, next to the plain
-library's own transcript of the clip (faster-whisper's transcribe(), same model).
+library's own transcript of the clip (faster-whisper's transcribe(), same model), and how
+many runs said a word twice in a row where the reference does not ("flour-fattened fattened").
 
     .venv/bin/python bench/live_endings.py --runs 20 --busy 2
 
@@ -53,6 +54,10 @@ def caption(address: str, clip: pathlib.Path, model: str) -> tuple[list[str], st
         capture.stop()
 
 
+def doubled_words(words: list[str]) -> list[str]:
+    return [a for a, b in zip(words, words[1:]) if a == b]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clip", default="1089-134686-0000", help="a LibriSpeech id in tests/data")
@@ -80,14 +85,18 @@ def main() -> int:
     for burner in burners:
         burner.start()
     server = InProcessSidecar().start()
-    lost = 0
+    lost = repeated = 0
     try:
         for run in range(args.runs):
             texts, status = caption(server.address, clip, args.model)
             said = normalize(" ".join(texts))
             missing = [w for w in tail if w not in said]
             lost += bool(missing) or status != "ended"
-            note = f"  lost: {' '.join(missing)}" if missing else ""
+            doubled = sorted(set(doubled_words(said)) - set(doubled_words(reference)))
+            repeated += bool(doubled)
+            note = (f"  lost: {' '.join(missing)}" if missing else "") + (
+                f"  twice: {' '.join(doubled)}" if doubled else ""
+            )
             print(f"run {run + 1:3d} {status:8s} ...{' '.join(said[-TAIL_WORDS:])}{note}", flush=True)
     finally:
         server.stop()
@@ -95,6 +104,7 @@ def main() -> int:
         for burner in burners:
             burner.join()
     print(f"runs that lost words at the end: {lost} of {args.runs} ({args.busy} busy processes)")
+    print(f"runs that said a word twice in a row: {repeated} of {args.runs}")
     return 0
 
 

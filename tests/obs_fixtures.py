@@ -22,9 +22,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 from sidecar_client.obs_websocket import ObsError, ObsWebSocket
 from tests.harness import free_port
-from tests.xvfb import screenshot, start_xvfb
+from tests.xvfb import grab_gray, screenshot, start_xvfb
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "plugins" / "obs" / "sidecar_captions.py"
@@ -33,6 +35,8 @@ TEXT_SOURCE = "Captions"
 PLACEHOLDER = "(captions appear here)"
 STOP_SECONDS = 15
 SCREEN = (1280, 800)
+STILL_PIXELS = 400  # a text cursor's blink; a layout moves many more
+STILL_SECONDS = 1.0
 # Tools > Scripts, moved to the screen's corner and grown to fill it: where its widgets are.
 SCRIPTS_DIALOG_SIZE = (1270, 790)
 SCRIPTS_WIDGETS = {
@@ -241,7 +245,27 @@ class Obs:
         width, height = SCRIPTS_DIALOG_SIZE
         self.xdotool("windowmove", windows[0], "0", "0")
         self.xdotool("windowsize", windows[0], str(width), str(height))
-        time.sleep(1.5)  # laid out again at its new size
+        self.wait_for(
+            lambda: f"Geometry: {width}x{height}" in self.xdotool("getwindowgeometry", windows[0]), 15, "the size"
+        )
+        self.wait_for_stillness(width, height, "the Scripts dialog laid out at its new size")
+
+    def wait_for_stillness(self, width: int, height: int, what: str, seconds: float = 30) -> None:
+        """Waits until the screen's top-left region stops changing for a while: Qt lays a resized
+        dialog out in its own time, later on a busy CPU, and a click before lands on the old
+        layout. A blinking text cursor changes a few pixels, so a few may differ."""
+        previous, still_since = None, None
+
+        def still() -> bool:
+            nonlocal previous, still_since
+            frame = np.frombuffer(grab_gray(self.display, width, height), np.uint8)
+            changed = previous is None or np.count_nonzero(frame != previous) > STILL_PIXELS
+            previous = frame
+            if changed:
+                still_since = time.monotonic()
+            return time.monotonic() - still_since >= STILL_SECONDS
+
+        self.wait_for(still, seconds, what)
 
     def type_into(self, widget: str, text: str, delay_ms: int = 120) -> None:
         """Replaces a text field's content by typing, a key every `delay_ms`, as a person does."""

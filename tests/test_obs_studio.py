@@ -168,7 +168,11 @@ def test_settings_typed_during_a_recording_keep_obs_responsive_and_the_srt_whole
             return sum(e.get("status", "").startswith("captioning ") for e in obs.entries())
 
         def applied(count: int, what: str) -> None:
-            obs.wait_for(lambda: restarts() >= count, 15, what)
+            try:
+                obs.wait_for(lambda: restarts() >= count, 15, what)
+            except AssertionError:
+                obs.screenshot(artifacts / f"obs-not-applied-{count}.png")  # where the typing went
+                raise
 
         # The script sized the Text source: a full caption line lies inside the canvas and
         # fills most of its width.

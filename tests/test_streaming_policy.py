@@ -57,6 +57,16 @@ def test_committed_words_are_found_again_by_their_text_not_their_times():
     assert streaming._aligned_prefix(committed, words("produced the", start=22.0), committed_end=21.0) == 0
 
 
+def test_a_committed_compound_aligns_with_its_parts_and_is_not_said_again():
+    """tiny.en writes "flour-fattened" as one word in one decode and as two in the next: the
+    second word of the pair must not come out again after the committed compound."""
+    committed = ["in", "thick", "peppered", "flourfattened"]
+    parts = words("in thick peppered flour fattened sauce", start=10.0)
+    assert streaming._aligned_prefix(committed, parts, committed_end=12.0) == 5
+    joined = words("in thick peppered flour-fattened sauce", start=10.0)
+    assert streaming._aligned_prefix(["in", "thick", "peppered", "flour", "fattened"], joined, committed_end=12.0) == 4
+
+
 def test_guards_drop_what_whisper_invents():
     assert streaming._spurious(segment("Thank you.", probability=0.4))
     assert not streaming._spurious(segment("Thank you.", probability=0.95))
@@ -335,3 +345,21 @@ def test_finals_never_go_back_in_time(engine):
     assert [w.text for w in first + later] == [" to", " be", " ladled", " out", " in", " thick", " peppered"]
     assert all(a.end <= b.start and b.start <= b.end for a, b in zip(first + later, (first + later)[1:]))
     assert later[0].start == 9.2 and later[-1].start == 9.4  # the words after the stretched one keep their times
+
+
+def test_final_words_gather_into_sentences_for_translation():
+    """A sentence ends at its closing mark; a mark settled after an endpoint already ended the
+    sentence is not one of its own; a speaker who never pauses still gets sentences."""
+    from sidecar.pipelines.sentence_translation import MAX_SENTENCE_CHARS, Sentences
+
+    gathered = Sentences()
+    assert gathered.add(words("He could wait")) == []
+    done = gathered.add(
+        [*words("no longer", start=1.2), whisper.Word(".", 1.95, 1.95, 1.0), *words("Stuff", start=2.5)]
+    )
+    assert [(s.text, s.start, s.end) for s in done] == [("He could wait no longer.", 0.0, 1.95)]
+    assert [s.text for s in gathered.flush()] == ["Stuff"]  # an endpoint
+    assert gathered.add([whisper.Word(".", 2.85, 2.85, 1.0)]) == [] and gathered.flush() == []
+    rambling = gathered.add(words(" ".join(["and then"] * 60), start=3.0))
+    assert len(rambling) >= 2 and all(len(s.text) < MAX_SENTENCE_CHARS + 10 for s in rambling)
+    assert " ".join(s.text for s in rambling + gathered.flush()) == " ".join(["and then"] * 60)

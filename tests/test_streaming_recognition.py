@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sidecar.media import audio as media
-from sidecar.v1 import audio_pb2, transcription_pb2
+from sidecar.v1 import audio_pb2, transcription_pb2, translation_pb2
 from sidecar.v1 import streaming_recognition_pb2 as pb
 from sidecar_client import SidecarClient, SidecarError
 from sidecar_client.client import streaming_config
@@ -223,6 +223,68 @@ def test_bad_streams_get_invalid_argument_and_the_server_carries_on(client):
     assert raised.value.code == grpc.StatusCode.NOT_FOUND
     got = collect(client, speech("1089-134691-0000", lead=0.2, tail=0.8)[0])
     assert normalize(" ".join(got["finals"])) == ["he", "could", "wait", "no", "longer"]
+
+
+def test_a_stream_translated_a_sentence_at_a_time(client, m2m100):
+    """Translation in the config: each sentence of final words comes translated into every
+    target language, after the final that completes it and before the stream ends, over the
+    time its words took, as TranslationService translates that sentence."""
+    samples, _ = speech("1089-134691-0000", "1089-134686-0001", "1089-134691-0001")
+    options = translation_pb2.TranslationOptions(model=str(m2m100))
+    translation = translation_pb2.SpeechTranslationConfig(target_language_codes=["es", "fr"], options=options)
+    responses = list(
+        client.streaming_recognize(pcm_chunks(samples), config=streaming_config(SAMPLE_RATE, translation=translation))
+    )
+    words = [w for r in responses for w in r.final_result.words]
+    said = "".join(w.text for w in words)
+    results = [(i, t) for i, r in enumerate(responses) for t in r.translation_results]
+    sentences = [t.source_text for _, t in results if t.language_code == "es"]
+    assert [t.source_text for _, t in results if t.language_code == "fr"] == sentences
+    assert len(sentences) >= 3 and normalize(" ".join(sentences)) == normalize(said), (sentences, said)
+    pauses = [seconds(r.speech_event_offset) for r in responses if r.speech_event == pb.SPEECH_EVENT_END]
+    spans = [(seconds(t.time_range.start_offset), seconds(t.time_range.end_offset)) for _, t in results[::2]]
+    for text, (_, end), (next_start, _) in zip(sentences, spans, spans[1:]):  # at its mark or a pause
+        # VAD's end of speech and Whisper's word end differ by up to about half a second
+        assert text[-1] in ".?!" or any(end - 0.5 <= p <= next_start for p in pauses), (text, spans, pauses)
+    ends = [seconds(w.time_range.end_offset) for w in words]
+    for i, result in results:
+        start, end = seconds(result.time_range.start_offset), seconds(result.time_range.end_offset)
+        assert start in [seconds(w.time_range.start_offset) for w in words] and end in ends
+        final_at = next(
+            k
+            for k, r in enumerate(responses)
+            for w in r.final_result.words
+            if w.time_range.end_offset == result.time_range.end_offset
+        )
+        assert final_at < i, "a translation comes after the final that completes its sentence"
+    assert [seconds(t.time_range.start_offset) for _, t in results] == sorted(
+        seconds(t.time_range.start_offset) for _, t in results
+    )
+    for code in ("es", "fr"):
+        # one at a time: a batch's longest text bounds every translation's length in it
+        expected = [client.translate([s], code, source_language_code="en", options=options) for s in sentences]
+        assert [t.translated_text for _, t in results if t.language_code == code] == [
+            e.translations[0].translated_text for e in expected
+        ]
+
+    def config(**fields):
+        fields.setdefault("options", options)
+        return streaming_config(SAMPLE_RATE, translation=translation_pb2.SpeechTranslationConfig(**fields))
+
+    cases = {
+        "already in en": (config(target_language_codes=["en"]), grpc.StatusCode.INVALID_ARGUMENT),
+        "1 to 4 target languages": (config(target_language_codes=[]), grpc.StatusCode.INVALID_ARGUMENT),
+        "given twice": (config(target_language_codes=["es", "es"]), grpc.StatusCode.INVALID_ARGUMENT),
+        "xx": (config(target_language_codes=["xx"]), grpc.StatusCode.INVALID_ARGUMENT),
+        "no-such-model": (
+            config(target_language_codes=["es"], options=translation_pb2.TranslationOptions(model="no-such-model")),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+    }
+    for message, (bad, code) in cases.items():
+        with pytest.raises(grpc.RpcError) as raised:
+            raw_call(client, [pb.StreamingRecognizeRequest(config=bad)])
+        assert raised.value.code() == code and message in raised.value.details(), raised.value.details()
 
 
 @pytest.fixture()

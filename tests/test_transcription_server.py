@@ -9,11 +9,11 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from sidecar.media import audio as media
-from sidecar.v1 import audio_pb2, models_pb2
+from sidecar.v1 import audio_pb2, models_pb2, translation_pb2
 from sidecar.v1 import transcription_pb2 as pb
 from sidecar_client import SidecarError
 from sidecar_common.durations import seconds
-from tests.conftest import word_error_rate
+from tests.conftest import normalize, word_error_rate
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,44 @@ def test_long_audio_decoded_in_batches_keeps_its_words(client, librispeech, data
     starts = [seconds(w.time_range.start_offset) for s in batched.segments for w in s.words]
     assert starts == sorted(starts) and starts[-1] > 60
     assert [s.index for s in batched.segments] == list(range(len(batched.segments)))
+
+
+def test_a_transcript_translated_a_sentence_at_a_time(client, data_dir, m2m100):
+    """Translation in the options: the transcript's sentences, each in every target language
+    after the segment that completes it, over its words' time, as TranslationService
+    translates it; the segments are those of a plain transcription."""
+    clip = data_dir / "demo-1089.flac"
+    options = translation_pb2.TranslationOptions(model=str(m2m100))
+    translation = translation_pb2.SpeechTranslationConfig(target_language_codes=["de", "es"], options=options)
+    events = [
+        r.WhichOneof("event")
+        for r in client.transcribe_stream(clip, options=pb.TranscriptionOptions(translation=translation))
+    ]
+    assert events.index("segment") < events.index("translated_sentence") < events.index("summary")
+    got = client.transcribe(clip, options=pb.TranscriptionOptions(translation=translation))
+    plain = client.transcribe(clip)
+    assert [s.text for s in got.segments] == [s.text for s in plain.segments]
+    assert got.summary.segment_count == len(got.segments)
+    sentences = [t.source_text for t in got.translations if t.language_code == "de"]
+    assert [t.source_text for t in got.translations if t.language_code == "es"] == sentences
+    assert len(sentences) >= 2 and all(s[-1] in ".?!" for s in sentences[:-1]), sentences
+    assert normalize(" ".join(sentences)) == normalize(joined_text(got))
+    words = [w for s in got.segments for w in s.words]
+    for t in got.translations:
+        assert t.time_range.start_offset in [w.time_range.start_offset for w in words]
+        assert t.time_range.end_offset in [w.time_range.end_offset for w in words]
+    for code in ("de", "es"):
+        expected = [client.translate([s], code, source_language_code="en", options=options) for s in sentences]
+        assert [t.translated_text for t in got.translations if t.language_code == code] == [
+            e.translations[0].translated_text for e in expected
+        ]
+    with pytest.raises(SidecarError) as raised:
+        client.transcribe(clip, options=pb.TranscriptionOptions(translation=translation, language_code="fr"))
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT  # tiny.en is English-only
+    with pytest.raises(SidecarError) as raised:
+        wrong = translation_pb2.SpeechTranslationConfig(target_language_codes=["en"], options=options)
+        client.transcribe(clip, options=pb.TranscriptionOptions(translation=wrong))
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT and "already in en" in str(raised.value)
 
 
 def test_raw_pcm_input(client, librispeech):

@@ -25,6 +25,18 @@ def start_xvfb(screen: str = "1280x800x24") -> tuple[subprocess.Popen, str]:
     return xvfb, f":{number}"
 
 
+def grab_gray(display: str, width: int, height: int) -> bytes:
+    """The screen's top-left `width` x `height` pixels as grey levels, one byte each."""
+    done = subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "x11grab", "-video_size", f"{width}x{height}"]
+        + ["-i", f"{display}+0,0", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    return done.stdout
+
+
 def artifacts_dir(fallback: pathlib.Path) -> pathlib.Path:
     """Where screenshots of real windows go: $SIDECAR_TEST_ARTIFACTS (kept after the run, to
     look at), else `fallback` (a test's tmp_path)."""

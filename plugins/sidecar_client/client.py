@@ -67,6 +67,8 @@ class Transcript:
     info: transcription_pb2.TranscriptionInfo
     segments: list[transcription_pb2.Segment]
     summary: transcription_pb2.TranscriptionSummary
+    # With TranscriptionOptions.translation: each sentence in each target language, in order.
+    translations: list[translation_pb2.TranslatedSentence] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -276,7 +278,7 @@ class SidecarClient:
     ) -> Transcript:
         """Transcribes to the end and returns info, segments and summary."""
         info = summary = None
-        segments = []
+        segments, translations = [], []
         for response in self.transcribe_stream(audio, options=options, audio_format=audio_format):
             kind = response.WhichOneof("event")
             if kind == "progress" and on_progress:
@@ -287,9 +289,11 @@ class SidecarClient:
                 segments.append(response.segment)
                 if on_segment:
                     on_segment(response.segment)
+            elif kind == "translated_sentence":
+                translations.append(response.translated_sentence)
             elif kind == "summary":
                 summary = response.summary
-        return Transcript(info, segments, summary)
+        return Transcript(info, segments, summary, translations)
 
     def streaming_recognize(
         self,

@@ -87,6 +87,7 @@ MAX_REPEAT_NGRAM = 8
 LOOP_SPAN_SHARE = 0.5  # a repeat said in less than this share of the first saying's time is invented
 OVERLAP_NGRAM = 5  # longest run of the prompt's words a decode after a cut may copy
 OVERLAP_SECONDS = 1.0  # a copy of the prompt starts this close after the cut
+MAX_JOINED_WORDS = 3  # a compound Whisper writes as one word one decode and as parts the next
 WORD_END_MARGIN = 0.2  # s of audio past a word before agreement may commit it
 COMMIT_TIME_TOLERANCE = 0.1  # s; Whisper's word times wobble by about this much
 # Tokens a decode may produce: fast speech is under 5 a second, so this only stops loops.
@@ -636,20 +637,29 @@ def _letters(words: Iterable[whisper.Word]) -> str:
 def _aligned_prefix(committed: list[str], words: list[whisper.Word], committed_end: float) -> int:
     """How many of `words` are the committed words decoded again: the prefix whose text is
     closest (edit distance) to `committed`, the one ending nearest committed_end among equals
-    (the empty prefix "ends" where the first word starts)."""
+    (the empty prefix "ends" where the first word starts). Words whose letters join up match
+    at no cost, so a committed "flower-fattened" aligns with "flower fattened" and not half."""
     if not words:
         return 0
-    bare = [_bare(w.text) for w in words]
-    previous = list(range(len(bare) + 1))  # distance of committed[:0] to each prefix of bare
-    for word in committed:
+    said = [word.replace(" ", "") for word in committed]
+    bare = [_bare(w.text).replace(" ", "") for w in words]
+    rows = [list(range(len(bare) + 1))]  # rows[i][j]: distance of committed[:i] to bare[:j]
+    for i, word in enumerate(said, 1):
+        previous = rows[-1]
         current = [previous[0] + 1]
         for j, other in enumerate(bare, 1):
             substitution = 0.0 if word == other else 0.5 if word.startswith(other) or other.startswith(word) else 1.0
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + substitution))
-        previous = current
+            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + substitution)
+            for n in range(2, MAX_JOINED_WORDS + 1):
+                if j >= n and "".join(bare[j - n : j]) == word:  # one committed word heard as n
+                    best = min(best, previous[j - n])
+                if i >= n and "".join(said[i - n : i]) == other:  # n committed words heard as one
+                    best = min(best, rows[i - n][j - 1])
+            current.append(best)
+        rows.append(current)
     return min(
         range(len(bare) + 1),
-        key=lambda j: (previous[j], abs((words[j - 1].end if j else words[0].start) - committed_end)),
+        key=lambda j: (rows[-1][j], abs((words[j - 1].end if j else words[0].start) - committed_end)),
     )
 
 

@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Iterator
 
 from sidecar.engines import diarization, speakers, whisper
+from sidecar.errors import InvalidOptionsError
+from sidecar.pipelines import sentence_translation
 from sidecar.pipelines.decoding import decoded_mono
 from sidecar.pipelines.diarize import turns_for
 from sidecar.runtime.events import Finished, Info, Item, JobEvent, Progress
@@ -29,14 +31,30 @@ def transcribe_file(
     model_name: str,
     speaker_options: diarization.DiarizationOptions | None,
     max_seconds: float,
+    translation: sentence_translation.SpeechTranslation | None = None,
 ):
-    """The TranscribeFile job: Info(TranscriptionStarted), an Item per Segment, Finished."""
+    """The TranscribeFile job: Info(TranscriptionStarted), an Item per Segment, with a
+    translation an Item per TranslatedSentence after the segment that completes it, Finished."""
+    if translation is not None and (options.translate or options.language_per_segment):
+        raise InvalidOptionsError(
+            "translation takes the transcript in one language: not with `translate` or `language_per_segment`"
+        )
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
         audio = yield from decoded_mono(upload, whisper.SAMPLE_RATE, max_seconds, token)
         yield Progress("loading model", 0.0, audio.duration)
         engine = runtime.whisper(model_name)
+        translator = None
+        if translation is not None:
+            translator = sentence_translation.sentence_translator(runtime, translation, options.language, engine)
         priority = current_priority()
+
+        def translated(sentence: sentence_translation.Sentence) -> Iterator[JobEvent]:
+            with runtime.gate.turn(priority, lambda: token.cancelled):
+                results = translator.translate(sentence)
+            for result in results:
+                yield Item(result)
+
         info, segments = engine.transcribe(
             audio.mono(), options, turn=lambda: runtime.gate.turn(priority, lambda: token.cancelled)
         )
@@ -52,15 +70,22 @@ def transcribe_file(
             )
             segments = speakers.label_segments(segments, diarized.caption_turns)
         yield Info(TranscriptionStarted(info, engine.name, engine.device))
+        gathered = sentence_translation.Sentences()
         for segment in segments:  # closed with the pipeline, which stops pieces decoding side by side
             token.raise_if_cancelled()
             yield Item(segment)
+            if translator is not None:
+                words = segment.words or (whisper.Word(f" {segment.text.strip()}", segment.start, segment.end, 1.0),)
+                for sentence in gathered.add(words):
+                    yield from translated(sentence)
             yield Progress(
                 "transcribing",
                 segment.end,
                 info.duration,
                 fraction=segment.end / info.duration if info.duration else 1.0,
             )
+        for sentence in gathered.flush() if translator is not None else []:
+            yield from translated(sentence)
         yield Finished(info.duration)
 
     return pipeline

@@ -60,17 +60,25 @@ def source_language(request: TranslationRequest) -> tuple[languages.Language | N
     return languages.parse(guessed, "source"), True
 
 
+def load_translator(
+    runtime, model: str, source: languages.Language | None, target: languages.Language
+) -> tuple[translation.Translator, str]:
+    """The loaded model a request's `model` means for the pair, with the pair checked: (model, name)."""
+    name = translation_models.model_for_pair(
+        model or translation_models.DEFAULT_MODEL, source.base if source else None, target.base
+    )
+    translator: translation.Translator = runtime.model(translation.MODEL_FAMILY, name)
+    translator.check_languages(source, target)
+    return translator, name
+
+
 def translate(runtime, request: TranslationRequest):
     """The Translate job: Finished(TranslationResult)."""
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
         source, detected = source_language(request)
-        name = translation_models.model_for_pair(
-            request.model or translation_models.DEFAULT_MODEL, source.base if source else None, request.target.base
-        )
         yield Progress("loading model")
-        translator: translation.Translator = runtime.model(translation.MODEL_FAMILY, name)
-        translator.check_languages(source, request.target)
+        translator, name = load_translator(runtime, request.model, source, request.target)
         token.raise_if_cancelled()
         texts: list[str] = []
         if not request.validate_only:

@@ -16,26 +16,24 @@ file jobs wait at their next step while it runs (sidecar.runtime.priority).
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import io
 import logging
 import queue
-import threading
 import time
 
-import av
 import grpc
 import numpy as np
 
 from sidecar.engines import streaming, whisper
-from sidecar.errors import BusyError, InvalidAudioError, InvalidOptionsError, LimitExceededError, ShuttingDownError
-from sidecar.media import audio as media
+from sidecar.errors import BusyError, InvalidOptionsError, LimitExceededError, ShuttingDownError
+from sidecar.pipelines import sentence_translation
 from sidecar.runtime.priority import Priority
 from sidecar.runtime.runtime import Runtime
 from sidecar.runtime.threads import CancelToken, in_thread
 from sidecar.server import convert, upload
+from sidecar.server import translation as translation_server
 from sidecar.server.status import mapped_errors
+from sidecar.server.stream_audio import Arrival, AudioBacklog, PcmReader
 from sidecar.v1 import streaming_recognition_pb2 as pb
 from sidecar.v1 import streaming_recognition_pb2_grpc, transcription_pb2
 
@@ -43,13 +41,8 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUED_SECONDS = 30.0  # audio waiting for the decoding thread before reads pause
 MAX_MESSAGE_SECONDS = 10.0  # audio one message may carry (clients send about 0.1 s)
-# How far ahead of real time a client at real-time pace may seem (messages held back by the
-# network or a busy host, then sent together), and over how long its pace is judged.
-ARRIVAL_SLACK_SECONDS = 1.0
-ARRIVAL_WINDOW_SECONDS = 2.0
 PROGRESS_SECONDS = 1.0  # with nothing else to say, report progress and lag this often
 _POLL_SECONDS = 0.05
-_HEADER_BYTES = 12  # enough to recognise an encoded file's magic number
 _FLUSH = "flush"  # inbox marker: the client half-closed
 
 SERVICE = "StreamingRecognitionService"
@@ -90,61 +83,6 @@ def result_to_proto(words: tuple[whisper.Word, ...], is_final: bool) -> pb.Strea
     return result
 
 
-class PcmReader:
-    """Turns a stream's PCM chunks into 16 kHz mono float32; frames may straddle chunks."""
-
-    def __init__(self, spec: media.PcmSpec) -> None:
-        spec.validate()
-        self.spec = spec
-        self.frames = 0  # frames received, at the client's rate
-        self._partial = b""
-        self._head = b""  # the first bytes, until checked for an encoded file's header
-        self._resampler = None
-        if spec.sample_rate != streaming.SAMPLE_RATE:
-            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=streaming.SAMPLE_RATE)
-
-    @property
-    def received(self) -> float:
-        return self.frames / self.spec.sample_rate
-
-    def feed(self, data: bytes) -> np.ndarray:
-        if len(self._head) < _HEADER_BYTES:
-            self._head += data[: _HEADER_BYTES - len(self._head)]
-            if len(self._head) >= _HEADER_BYTES and upload.looks_encoded(io.BytesIO(self._head)):
-                raise InvalidAudioError(
-                    "the bytes look like an encoded file (WAV/FLAC/Ogg/MP3/MP4 header), but "
-                    "streaming recognition takes raw PCM in the config's `pcm_format`"
-                )
-        data = self._partial + data
-        whole = len(data) // self.spec.bytes_per_frame * self.spec.bytes_per_frame
-        self._partial = data[whole:]
-        if whole == 0:
-            return np.zeros(0, np.float32)
-        audio = media.decode_pcm(data[:whole], self.spec)
-        self.frames += audio.frame_count
-        return self._resample(audio.mono()[None, :])
-
-    def close(self) -> np.ndarray:
-        """The resampler's last samples; a partial frame left over is an error."""
-        if self._partial:
-            raise InvalidAudioError(
-                f"the stream ended inside a frame: {len(self._partial)} byte(s) left over, frames "
-                f"are {self.spec.bytes_per_frame} bytes ({self.spec.channel_count} channel(s) of "
-                f"{self.spec.encoding})"
-            )
-        return self._resample(None)
-
-    def _resample(self, mono: np.ndarray | None) -> np.ndarray:
-        if self._resampler is None:
-            return np.zeros(0, np.float32) if mono is None else np.ascontiguousarray(mono[0])
-        frame = None
-        if mono is not None:
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono), format="flt", layout="mono")
-            frame.sample_rate = self.spec.sample_rate
-        out = [f.to_ndarray()[0] for f in self._resampler.resample(frame)]
-        return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
-
-
 class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecognitionServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -169,13 +107,20 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
             try:
                 engine = await asyncio.to_thread(self.runtime.whisper, config.model)
                 recognizer = await asyncio.to_thread(streaming.StreamingRecognizer, engine, options)
+                translator = None
+                if config.HasField("translation"):
+                    request = translation_server.speech_translation_from_proto(config.translation)
+                    translator = await asyncio.to_thread(
+                        sentence_translation.sentence_translator, self.runtime, request, options.language, engine
+                    )
                 yield pb.StreamingRecognizeResponse(
                     info=pb.StreamingRecognitionInfo(
                         model=engine.name, device=engine.device, language_code=options.language or ""
                     )
                 )
                 words = 0
-                async for response in self._recognize(requests, reader, recognizer):
+                updates = self._recognize(requests, reader, recognizer)
+                async for response in self._responses(updates, reader, translator):
                     words += len(response.final_result.words)
                     yield response
             finally:
@@ -188,6 +133,64 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                 elapsed,
                 engine.name,
             )
+
+    async def _responses(self, updates, reader: PcmReader, translator: sentence_translation.SentenceTranslator | None):
+        """A response for each update; with a translator, also the translations of the
+        sentences the final words complete, in later responses as soon as they are done, so
+        captions never wait for a translation. The last ones come before the stream ends."""
+        if translator is None:
+            async for update in updates:
+                yield response_for(update, reader.received)
+            return
+        gathered = sentence_translation.Sentences()
+        waiting: asyncio.Queue = asyncio.Queue()  # sentences in order, then None
+        translated: asyncio.Queue = asyncio.Queue()  # their translations, then None
+
+        def translate(sentence: sentence_translation.Sentence) -> list[sentence_translation.TranslatedSentence]:
+            with self.runtime.gate.turn(Priority.LIVE):
+                return translator.translate(sentence)
+
+        async def translate_in_order() -> None:
+            while (sentence := await waiting.get()) is not None:
+                await translated.put(await asyncio.to_thread(translate, sentence))
+            await translated.put(None)
+
+        worker = asyncio.create_task(translate_in_order())
+        next_update = asyncio.ensure_future(anext(updates, None))
+        next_translation = asyncio.ensure_future(translated.get())
+        processed = 0.0
+        try:
+            while True:
+                await asyncio.wait(
+                    [t for t in (next_update, next_translation, worker) if t is not None],
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if next_update is not None and next_update.done():
+                    update = next_update.result()  # raises the recognizer's error
+                    if update is None:
+                        sentences, next_update = gathered.flush(), None
+                        sentences.append(None)
+                    else:
+                        processed = update.processed
+                        yield response_for(update, reader.received)
+                        sentences = gathered.add(update.final)
+                        if update.event == streaming.SPEECH_END:
+                            sentences += gathered.flush()
+                        next_update = asyncio.ensure_future(anext(updates, None))
+                    for sentence in sentences:
+                        waiting.put_nowait(sentence)
+                if next_translation.done():
+                    results = next_translation.result()
+                    if results is None:
+                        return
+                    yield translation_response(results, reader.received, processed)
+                    next_translation = asyncio.ensure_future(translated.get())
+                if worker.done() and worker.exception() is not None:
+                    raise worker.exception()
+        finally:
+            for task in (next_update, next_translation, worker):
+                if task is not None:
+                    task.cancel()
 
     async def _recognize(self, requests, reader: PcmReader, recognizer: streaming.StreamingRecognizer):
         inbox: queue.Queue = queue.Queue()
@@ -272,57 +275,9 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                 async for update in updates:
                     if update.final:  # how long after its words' end a final caption goes out
                         self.runtime.metrics.final_lag(max(0.0, reader.received - update.final[-1].end))
-                    yield response_for(update, reader.received)
+                    yield update
         finally:
             reading.cancel()
-
-
-class Arrival:
-    """How much audio a client at real-time pace can have sent by now: what had arrived
-    ARRIVAL_WINDOW_SECONDS ago (or before its first audio) plus the time since, plus
-    ARRIVAL_SLACK_SECONDS. A client that sends faster, such as a file as fast as the server
-    takes it, is ahead of that; a client that reconnects and sends what it captured meanwhile
-    is ahead only for that window."""
-
-    def __init__(self) -> None:
-        self._first: float | None = None
-        self._arrived: collections.deque[tuple[float, float]] = collections.deque()  # (when, seconds so far)
-        self._lock = threading.Lock()
-
-    def add(self, seconds: float) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if self._first is None:
-                self._first = now
-            total = (self._arrived[-1][1] if self._arrived else 0.0) + seconds
-            self._arrived.append((now, total))
-            while len(self._arrived) > 1 and self._arrived[1][0] < now - ARRIVAL_WINDOW_SECONDS:
-                self._arrived.popleft()
-
-    def real_time(self) -> float:
-        with self._lock:
-            now = time.monotonic()
-            if self._first is None:
-                return ARRIVAL_SLACK_SECONDS
-            since = max(now - ARRIVAL_WINDOW_SECONDS, self._first)
-            before = [total for when, total in self._arrived if when < since]
-            return (before[-1] if before else 0.0) + (now - since) + ARRIVAL_SLACK_SECONDS
-
-
-class AudioBacklog:
-    """Seconds of audio in a stream's inbox, counted by the reader and the decoding thread."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._lock = threading.Lock()
-
-    def add(self, seconds: float) -> None:
-        with self._lock:
-            self.seconds += seconds
-
-    def remove(self, seconds: float) -> None:
-        with self._lock:
-            self.seconds -= seconds
 
 
 def response_for(update: streaming.Update, received: float) -> pb.StreamingRecognizeResponse:
@@ -339,6 +294,17 @@ def response_for(update: streaming.Update, received: float) -> pb.StreamingRecog
         response.speech_event = _EVENTS[update.event]
         response.speech_event_offset.CopyFrom(convert.duration(update.event_offset))
     return response
+
+
+def translation_response(
+    results: list[sentence_translation.TranslatedSentence], received: float, processed: float
+) -> pb.StreamingRecognizeResponse:
+    return pb.StreamingRecognizeResponse(
+        received_duration=convert.duration(received),
+        processed_duration=convert.duration(processed),
+        lag_duration=convert.duration(max(0.0, received - processed)),
+        translation_results=[translation_server.translated_sentence_to_proto(r) for r in results],
+    )
 
 
 def register(server: grpc.aio.Server, runtime: Runtime) -> str:

@@ -7,11 +7,13 @@ import asyncio
 import grpc
 
 from sidecar.engines import whisper
+from sidecar.pipelines import sentence_translation
 from sidecar.pipelines.transcribe import TranscriptionStarted, transcribe_file
 from sidecar.runtime import voices
 from sidecar.runtime.events import Finished
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
+from sidecar.server import translation as translation_server
 from sidecar.server.diarization_options import options_for_transcript
 from sidecar.server.jobs import JobResponses, respond
 from sidecar.server.status import mapped_errors
@@ -73,13 +75,21 @@ class TranscriptionResponses(JobResponses):
             )
         )
 
-    def items(self, segment: whisper.Segment):
-        yield pb.TranscribeFileResponse(segment=segment_to_proto(segment))
+    def __init__(self) -> None:
+        super().__init__()
+        self.segment_count = 0
+
+    def items(self, item: whisper.Segment | sentence_translation.TranslatedSentence):
+        if isinstance(item, sentence_translation.TranslatedSentence):
+            yield pb.TranscribeFileResponse(translated_sentence=translation_server.translated_sentence_to_proto(item))
+        else:
+            self.segment_count += 1
+            yield pb.TranscribeFileResponse(segment=segment_to_proto(item))
 
     def summary(self, finished: Finished, elapsed: float) -> pb.TranscribeFileResponse:
         return pb.TranscribeFileResponse(
             summary=pb.TranscriptionSummary(
-                segment_count=self.item_count,
+                segment_count=self.segment_count,
                 processing_duration=convert.duration(elapsed),
                 speed_factor=self.speed(finished, elapsed),
             )
@@ -99,9 +109,18 @@ class TranscriptionServicer(transcription_pb2_grpc.TranscriptionServiceServicer)
             with upload.closed_on_error():
                 options = options_from_proto(config.options)
                 speaker_options = await asyncio.to_thread(options_for_transcript, config.options, self.speakers)
-            pipeline = transcribe_file(
-                self.runtime, upload, options, config.options.model, speaker_options, limits.max_audio_seconds
-            )
+                translation = None
+                if config.options.HasField("translation"):
+                    translation = translation_server.speech_translation_from_proto(config.options.translation)
+                pipeline = transcribe_file(
+                    self.runtime,
+                    upload,
+                    options,
+                    config.options.model,
+                    speaker_options,
+                    limits.max_audio_seconds,
+                    translation,
+                )
             async for response in respond(self.runtime, "TranscribeFile", pipeline, responses, upload.admission):
                 yield response
 

@@ -8,6 +8,7 @@ import time
 import grpc
 
 from sidecar.engines import translation
+from sidecar.pipelines import sentence_translation
 from sidecar.pipelines.translate import TranslationRequest, TranslationResult, translate
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import convert
@@ -21,6 +22,21 @@ log = logging.getLogger(__name__)
 
 def options_from_proto(o: pb.TranslationOptions) -> translation.TranslationOptions:
     return translation.TranslationOptions(beam_size=o.beam_size or translation.DEFAULT_BEAM_SIZE)
+
+
+def speech_translation_from_proto(c: pb.SpeechTranslationConfig) -> sentence_translation.SpeechTranslation:
+    return sentence_translation.SpeechTranslation(
+        tuple(c.target_language_codes), c.options.model.strip(), options_from_proto(c.options)
+    )
+
+
+def translated_sentence_to_proto(t: sentence_translation.TranslatedSentence) -> pb.TranslatedSentence:
+    return pb.TranslatedSentence(
+        language_code=t.language.code,
+        translated_text=t.text,
+        source_text=t.sentence.text,
+        time_range=convert.time_range(t.sentence.start, t.sentence.end),
+    )
 
 
 def request_from_proto(request: pb.TranslateRequest) -> TranslationRequest:

@@ -25,29 +25,30 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from sidecar.v1 import audio_pb2 as sidecar_dot_v1_dot_audio__pb2
 from sidecar.v1 import transcription_pb2 as sidecar_dot_v1_dot_transcription__pb2
+from sidecar.v1 import translation_pb2 as sidecar_dot_v1_dot_translation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&sidecar/v1/streaming_recognition.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\x1a\x1esidecar/v1/transcription.proto\"\x8f\x01\n\x13VoiceActivityConfig\x12\x14\n\x07\x65nabled\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x18\n\x10speech_threshold\x18\x02 \x01(\x02\x12<\n\x19\x65ndpoint_silence_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\n\n\x08_enabled\"\x95\x02\n\x1aStreamingRecognitionConfig\x12)\n\npcm_format\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.PcmFormat\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\x12\x1c\n\x0finterim_results\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x10\n\x08hotwords\x18\x05 \x01(\t\x12\x16\n\x0einitial_prompt\x18\x06 \x01(\t\x12\x11\n\tbeam_size\x18\x07 \x01(\x05\x12\x37\n\x0evoice_activity\x18\x08 \x01(\x0b\x32\x1f.sidecar.v1.VoiceActivityConfigB\x12\n\x10_interim_results\"y\n\x19StreamingRecognizeRequest\x12\x38\n\x06\x63onfig\x18\x01 \x01(\x0b\x32&.sidecar.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\xa7\x01\n\x1aStreamingRecognitionResult\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x1f\n\x05words\x18\x02 \x03(\x0b\x32\x10.sidecar.v1.Word\x12\x10\n\x08is_final\x18\x03 \x01(\x08\x12\x11\n\tstability\x18\x04 \x01(\x02\x12)\n\ntime_range\x18\x05 \x01(\x0b\x32\x15.sidecar.v1.TimeRangeJ\x04\x08\x06\x10\x07\"P\n\x18StreamingRecognitionInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\"\xd3\x03\n\x1aStreamingRecognizeResponse\x12\x32\n\x04info\x18\x01 \x01(\x0b\x32$.sidecar.v1.StreamingRecognitionInfo\x12<\n\x0c\x66inal_result\x18\x02 \x01(\x0b\x32&.sidecar.v1.StreamingRecognitionResult\x12>\n\x0einterim_result\x18\x03 \x01(\x0b\x32&.sidecar.v1.StreamingRecognitionResult\x12-\n\x0cspeech_event\x18\x04 \x01(\x0e\x32\x17.sidecar.v1.SpeechEvent\x12\x36\n\x13speech_event_offset\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x11received_duration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12processed_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0clag_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration*Y\n\x0bSpeechEvent\x12\x1c\n\x18SPEECH_EVENT_UNSPECIFIED\x10\x00\x12\x16\n\x12SPEECH_EVENT_BEGIN\x10\x01\x12\x14\n\x10SPEECH_EVENT_END\x10\x02\x32\x86\x01\n\x1bStreamingRecognitionService\x12g\n\x12StreamingRecognize\x12%.sidecar.v1.StreamingRecognizeRequest\x1a&.sidecar.v1.StreamingRecognizeResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&sidecar/v1/streaming_recognition.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\x1a\x1esidecar/v1/transcription.proto\x1a\x1csidecar/v1/translation.proto\"\x8f\x01\n\x13VoiceActivityConfig\x12\x14\n\x07\x65nabled\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x18\n\x10speech_threshold\x18\x02 \x01(\x02\x12<\n\x19\x65ndpoint_silence_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\n\n\x08_enabled\"\xcf\x02\n\x1aStreamingRecognitionConfig\x12)\n\npcm_format\x18\x01 \x01(\x0b\x32\x15.sidecar.v1.PcmFormat\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\x12\x1c\n\x0finterim_results\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x10\n\x08hotwords\x18\x05 \x01(\t\x12\x16\n\x0einitial_prompt\x18\x06 \x01(\t\x12\x11\n\tbeam_size\x18\x07 \x01(\x05\x12\x37\n\x0evoice_activity\x18\x08 \x01(\x0b\x32\x1f.sidecar.v1.VoiceActivityConfig\x12\x38\n\x0btranslation\x18\t \x01(\x0b\x32#.sidecar.v1.SpeechTranslationConfigB\x12\n\x10_interim_results\"y\n\x19StreamingRecognizeRequest\x12\x38\n\x06\x63onfig\x18\x01 \x01(\x0b\x32&.sidecar.v1.StreamingRecognitionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"\xa7\x01\n\x1aStreamingRecognitionResult\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x1f\n\x05words\x18\x02 \x03(\x0b\x32\x10.sidecar.v1.Word\x12\x10\n\x08is_final\x18\x03 \x01(\x08\x12\x11\n\tstability\x18\x04 \x01(\x02\x12)\n\ntime_range\x18\x05 \x01(\x0b\x32\x15.sidecar.v1.TimeRangeJ\x04\x08\x06\x10\x07\"P\n\x18StreamingRecognitionInfo\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x15\n\rlanguage_code\x18\x03 \x01(\t\"\x90\x04\n\x1aStreamingRecognizeResponse\x12\x32\n\x04info\x18\x01 \x01(\x0b\x32$.sidecar.v1.StreamingRecognitionInfo\x12<\n\x0c\x66inal_result\x18\x02 \x01(\x0b\x32&.sidecar.v1.StreamingRecognitionResult\x12>\n\x0einterim_result\x18\x03 \x01(\x0b\x32&.sidecar.v1.StreamingRecognitionResult\x12-\n\x0cspeech_event\x18\x04 \x01(\x0e\x32\x17.sidecar.v1.SpeechEvent\x12\x36\n\x13speech_event_offset\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x11received_duration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x12processed_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0clag_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12;\n\x13translation_results\x18\t \x03(\x0b\x32\x1e.sidecar.v1.TranslatedSentence*Y\n\x0bSpeechEvent\x12\x1c\n\x18SPEECH_EVENT_UNSPECIFIED\x10\x00\x12\x16\n\x12SPEECH_EVENT_BEGIN\x10\x01\x12\x14\n\x10SPEECH_EVENT_END\x10\x02\x32\x86\x01\n\x1bStreamingRecognitionService\x12g\n\x12StreamingRecognize\x12%.sidecar.v1.StreamingRecognizeRequest\x1a&.sidecar.v1.StreamingRecognizeResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sidecar.v1.streaming_recognition_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SPEECHEVENT']._serialized_start=1413
-  _globals['_SPEECHEVENT']._serialized_end=1502
-  _globals['_VOICEACTIVITYCONFIG']._serialized_start=143
-  _globals['_VOICEACTIVITYCONFIG']._serialized_end=286
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=289
-  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=566
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=568
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=689
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=692
-  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=859
-  _globals['_STREAMINGRECOGNITIONINFO']._serialized_start=861
-  _globals['_STREAMINGRECOGNITIONINFO']._serialized_end=941
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=944
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=1411
-  _globals['_STREAMINGRECOGNITIONSERVICE']._serialized_start=1505
-  _globals['_STREAMINGRECOGNITIONSERVICE']._serialized_end=1639
+  _globals['_SPEECHEVENT']._serialized_start=1562
+  _globals['_SPEECHEVENT']._serialized_end=1651
+  _globals['_VOICEACTIVITYCONFIG']._serialized_start=173
+  _globals['_VOICEACTIVITYCONFIG']._serialized_end=316
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_start=319
+  _globals['_STREAMINGRECOGNITIONCONFIG']._serialized_end=654
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=656
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=777
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_start=780
+  _globals['_STREAMINGRECOGNITIONRESULT']._serialized_end=947
+  _globals['_STREAMINGRECOGNITIONINFO']._serialized_start=949
+  _globals['_STREAMINGRECOGNITIONINFO']._serialized_end=1029
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=1032
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=1560
+  _globals['_STREAMINGRECOGNITIONSERVICE']._serialized_start=1654
+  _globals['_STREAMINGRECOGNITIONSERVICE']._serialized_end=1788
 # @@protoc_insertion_point(module_scope)

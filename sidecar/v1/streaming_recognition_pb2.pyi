@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import duration_pb2 as _duration_pb2
 from sidecar.v1 import audio_pb2 as _audio_pb2
 from sidecar.v1 import transcription_pb2 as _transcription_pb2
+from sidecar.v1 import translation_pb2 as _translation_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -32,7 +33,7 @@ class VoiceActivityConfig(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., speech_threshold: _Optional[float] = ..., endpoint_silence_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class StreamingRecognitionConfig(_message.Message):
-    __slots__ = ("pcm_format", "model", "language_code", "interim_results", "hotwords", "initial_prompt", "beam_size", "voice_activity")
+    __slots__ = ("pcm_format", "model", "language_code", "interim_results", "hotwords", "initial_prompt", "beam_size", "voice_activity", "translation")
     PCM_FORMAT_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +42,7 @@ class StreamingRecognitionConfig(_message.Message):
     INITIAL_PROMPT_FIELD_NUMBER: _ClassVar[int]
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
     VOICE_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     pcm_format: _audio_pb2.PcmFormat
     model: str
     language_code: str
@@ -49,7 +51,8 @@ class StreamingRecognitionConfig(_message.Message):
     initial_prompt: str
     beam_size: int
     voice_activity: VoiceActivityConfig
-    def __init__(self, pcm_format: _Optional[_Union[_audio_pb2.PcmFormat, _Mapping]] = ..., model: _Optional[str] = ..., language_code: _Optional[str] = ..., interim_results: _Optional[bool] = ..., hotwords: _Optional[str] = ..., initial_prompt: _Optional[str] = ..., beam_size: _Optional[int] = ..., voice_activity: _Optional[_Union[VoiceActivityConfig, _Mapping]] = ...) -> None: ...
+    translation: _translation_pb2.SpeechTranslationConfig
+    def __init__(self, pcm_format: _Optional[_Union[_audio_pb2.PcmFormat, _Mapping]] = ..., model: _Optional[str] = ..., language_code: _Optional[str] = ..., interim_results: _Optional[bool] = ..., hotwords: _Optional[str] = ..., initial_prompt: _Optional[str] = ..., beam_size: _Optional[int] = ..., voice_activity: _Optional[_Union[VoiceActivityConfig, _Mapping]] = ..., translation: _Optional[_Union[_translation_pb2.SpeechTranslationConfig, _Mapping]] = ...) -> None: ...
 
 class StreamingRecognizeRequest(_message.Message):
     __slots__ = ("config", "audio_content")
@@ -84,7 +87,7 @@ class StreamingRecognitionInfo(_message.Message):
     def __init__(self, model: _Optional[str] = ..., device: _Optional[str] = ..., language_code: _Optional[str] = ...) -> None: ...
 
 class StreamingRecognizeResponse(_message.Message):
-    __slots__ = ("info", "final_result", "interim_result", "speech_event", "speech_event_offset", "received_duration", "processed_duration", "lag_duration")
+    __slots__ = ("info", "final_result", "interim_result", "speech_event", "speech_event_offset", "received_duration", "processed_duration", "lag_duration", "translation_results")
     INFO_FIELD_NUMBER: _ClassVar[int]
     FINAL_RESULT_FIELD_NUMBER: _ClassVar[int]
     INTERIM_RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +96,7 @@ class StreamingRecognizeResponse(_message.Message):
     RECEIVED_DURATION_FIELD_NUMBER: _ClassVar[int]
     PROCESSED_DURATION_FIELD_NUMBER: _ClassVar[int]
     LAG_DURATION_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_RESULTS_FIELD_NUMBER: _ClassVar[int]
     info: StreamingRecognitionInfo
     final_result: StreamingRecognitionResult
     interim_result: StreamingRecognitionResult
@@ -101,4 +105,5 @@ class StreamingRecognizeResponse(_message.Message):
     received_duration: _duration_pb2.Duration
     processed_duration: _duration_pb2.Duration
     lag_duration: _duration_pb2.Duration
-    def __init__(self, info: _Optional[_Union[StreamingRecognitionInfo, _Mapping]] = ..., final_result: _Optional[_Union[StreamingRecognitionResult, _Mapping]] = ..., interim_result: _Optional[_Union[StreamingRecognitionResult, _Mapping]] = ..., speech_event: _Optional[_Union[SpeechEvent, str]] = ..., speech_event_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., received_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., processed_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lag_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    translation_results: _containers.RepeatedCompositeFieldContainer[_translation_pb2.TranslatedSentence]
+    def __init__(self, info: _Optional[_Union[StreamingRecognitionInfo, _Mapping]] = ..., final_result: _Optional[_Union[StreamingRecognitionResult, _Mapping]] = ..., interim_result: _Optional[_Union[StreamingRecognitionResult, _Mapping]] = ..., speech_event: _Optional[_Union[SpeechEvent, str]] = ..., speech_event_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., received_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., processed_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lag_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., translation_results: _Optional[_Iterable[_Union[_translation_pb2.TranslatedSentence, _Mapping]]] = ...) -> None: ...

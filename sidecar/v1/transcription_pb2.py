@@ -25,31 +25,32 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from sidecar.v1 import audio_pb2 as sidecar_dot_v1_dot_audio__pb2
 from sidecar.v1 import diarization_pb2 as sidecar_dot_v1_dot_diarization__pb2
+from sidecar.v1 import translation_pb2 as sidecar_dot_v1_dot_translation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esidecar/v1/transcription.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\x1a\x1csidecar/v1/diarization.proto\"\xdd\x02\n\x14TranscriptionOptions\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12\x11\n\ttranslate\x18\x03 \x01(\x08\x12\x1c\n\x0fword_timestamps\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x17\n\nvad_filter\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x16\n\x0einitial_prompt\x18\x06 \x01(\t\x12\x10\n\x08hotwords\x18\x07 \x01(\t\x12\x11\n\tbeam_size\x18\x08 \x01(\x05\x12\x33\n\x0b\x64iarization\x18\t \x01(\x0b\x32\x1e.sidecar.v1.DiarizationOptions\x12\x12\n\nbatch_size\x18\n \x01(\x05\x12\x1c\n\x14language_per_segment\x18\x0b \x01(\x08\x12\x0e\n\x06pieces\x18\x0c \x01(\x05\x42\x12\n\x10_word_timestampsB\r\n\x0b_vad_filter\"w\n\x13TranscriptionConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .sidecar.v1.TranscriptionOptions\"n\n\x15TranscribeFileRequest\x12\x31\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.sidecar.v1.TranscriptionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"q\n\x04Word\x12\x0c\n\x04text\x18\x01 \x01(\t\x12)\n\ntime_range\x18\x02 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\x12\x13\n\x0bprobability\x18\x04 \x01(\x02\x12\x15\n\rspeaker_label\x18\x05 \x01(\tJ\x04\x08\x03\x10\x04\"\xe6\x01\n\x07Segment\x12\r\n\x05index\x18\x01 \x01(\x05\x12)\n\ntime_range\x18\x02 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x1f\n\x05words\x18\x05 \x03(\x0b\x32\x10.sidecar.v1.Word\x12\x1f\n\x17\x61verage_log_probability\x18\x06 \x01(\x02\x12\x1d\n\x15no_speech_probability\x18\x07 \x01(\x02\x12\x15\n\rspeaker_label\x18\x08 \x01(\t\x12\x15\n\rlanguage_code\x18\t \x01(\tJ\x04\x08\x03\x10\x04\"\xce\x01\n\x11TranscriptionInfo\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x31\n\x0e\x61udio_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0fspeech_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\"{\n\x14TranscriptionSummary\x12\x15\n\rsegment_count\x18\x01 \x01(\x05\x12\x36\n\x13processing_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cspeed_factor\x18\x03 \x01(\x02\"\xd7\x01\n\x16TranscribeFileResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12-\n\x04info\x18\x02 \x01(\x0b\x32\x1d.sidecar.v1.TranscriptionInfoH\x00\x12&\n\x07segment\x18\x03 \x01(\x0b\x32\x13.sidecar.v1.SegmentH\x00\x12\x33\n\x07summary\x18\x04 \x01(\x0b\x32 .sidecar.v1.TranscriptionSummaryH\x00\x42\x07\n\x05\x65vent2s\n\x14TranscriptionService\x12[\n\x0eTranscribeFile\x12!.sidecar.v1.TranscribeFileRequest\x1a\".sidecar.v1.TranscribeFileResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esidecar/v1/transcription.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\x1a\x1csidecar/v1/diarization.proto\x1a\x1csidecar/v1/translation.proto\"\x97\x03\n\x14TranscriptionOptions\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12\x11\n\ttranslate\x18\x03 \x01(\x08\x12\x1c\n\x0fword_timestamps\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x17\n\nvad_filter\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x16\n\x0einitial_prompt\x18\x06 \x01(\t\x12\x10\n\x08hotwords\x18\x07 \x01(\t\x12\x11\n\tbeam_size\x18\x08 \x01(\x05\x12\x33\n\x0b\x64iarization\x18\t \x01(\x0b\x32\x1e.sidecar.v1.DiarizationOptions\x12\x12\n\nbatch_size\x18\n \x01(\x05\x12\x1c\n\x14language_per_segment\x18\x0b \x01(\x08\x12\x0e\n\x06pieces\x18\x0c \x01(\x05\x12\x38\n\x0btranslation\x18\r \x01(\x0b\x32#.sidecar.v1.SpeechTranslationConfigB\x12\n\x10_word_timestampsB\r\n\x0b_vad_filter\"w\n\x13TranscriptionConfig\x12-\n\x0c\x61udio_format\x18\x01 \x01(\x0b\x32\x17.sidecar.v1.AudioFormat\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .sidecar.v1.TranscriptionOptions\"n\n\x15TranscribeFileRequest\x12\x31\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1f.sidecar.v1.TranscriptionConfigH\x00\x12\x17\n\raudio_content\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"q\n\x04Word\x12\x0c\n\x04text\x18\x01 \x01(\t\x12)\n\ntime_range\x18\x02 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\x12\x13\n\x0bprobability\x18\x04 \x01(\x02\x12\x15\n\rspeaker_label\x18\x05 \x01(\tJ\x04\x08\x03\x10\x04\"\xe6\x01\n\x07Segment\x12\r\n\x05index\x18\x01 \x01(\x05\x12)\n\ntime_range\x18\x02 \x01(\x0b\x32\x15.sidecar.v1.TimeRange\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x1f\n\x05words\x18\x05 \x03(\x0b\x32\x10.sidecar.v1.Word\x12\x1f\n\x17\x61verage_log_probability\x18\x06 \x01(\x02\x12\x1d\n\x15no_speech_probability\x18\x07 \x01(\x02\x12\x15\n\rspeaker_label\x18\x08 \x01(\t\x12\x15\n\rlanguage_code\x18\t \x01(\tJ\x04\x08\x03\x10\x04\"\xce\x01\n\x11TranscriptionInfo\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x31\n\x0e\x61udio_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0fspeech_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\"{\n\x14TranscriptionSummary\x12\x15\n\rsegment_count\x18\x01 \x01(\x05\x12\x36\n\x13processing_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cspeed_factor\x18\x03 \x01(\x02\"\x96\x02\n\x16TranscribeFileResponse\x12(\n\x08progress\x18\x01 \x01(\x0b\x32\x14.sidecar.v1.ProgressH\x00\x12-\n\x04info\x18\x02 \x01(\x0b\x32\x1d.sidecar.v1.TranscriptionInfoH\x00\x12&\n\x07segment\x18\x03 \x01(\x0b\x32\x13.sidecar.v1.SegmentH\x00\x12\x33\n\x07summary\x18\x04 \x01(\x0b\x32 .sidecar.v1.TranscriptionSummaryH\x00\x12=\n\x13translated_sentence\x18\x05 \x01(\x0b\x32\x1e.sidecar.v1.TranslatedSentenceH\x00\x42\x07\n\x05\x65vent2s\n\x14TranscriptionService\x12[\n\x0eTranscribeFile\x12!.sidecar.v1.TranscribeFileRequest\x1a\".sidecar.v1.TranscribeFileResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sidecar.v1.transcription_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSCRIPTIONOPTIONS']._serialized_start=133
-  _globals['_TRANSCRIPTIONOPTIONS']._serialized_end=482
-  _globals['_TRANSCRIPTIONCONFIG']._serialized_start=484
-  _globals['_TRANSCRIPTIONCONFIG']._serialized_end=603
-  _globals['_TRANSCRIBEFILEREQUEST']._serialized_start=605
-  _globals['_TRANSCRIBEFILEREQUEST']._serialized_end=715
-  _globals['_WORD']._serialized_start=717
-  _globals['_WORD']._serialized_end=830
-  _globals['_SEGMENT']._serialized_start=833
-  _globals['_SEGMENT']._serialized_end=1063
-  _globals['_TRANSCRIPTIONINFO']._serialized_start=1066
-  _globals['_TRANSCRIPTIONINFO']._serialized_end=1272
-  _globals['_TRANSCRIPTIONSUMMARY']._serialized_start=1274
-  _globals['_TRANSCRIPTIONSUMMARY']._serialized_end=1397
-  _globals['_TRANSCRIBEFILERESPONSE']._serialized_start=1400
-  _globals['_TRANSCRIBEFILERESPONSE']._serialized_end=1615
-  _globals['_TRANSCRIPTIONSERVICE']._serialized_start=1617
-  _globals['_TRANSCRIPTIONSERVICE']._serialized_end=1732
+  _globals['_TRANSCRIPTIONOPTIONS']._serialized_start=163
+  _globals['_TRANSCRIPTIONOPTIONS']._serialized_end=570
+  _globals['_TRANSCRIPTIONCONFIG']._serialized_start=572
+  _globals['_TRANSCRIPTIONCONFIG']._serialized_end=691
+  _globals['_TRANSCRIBEFILEREQUEST']._serialized_start=693
+  _globals['_TRANSCRIBEFILEREQUEST']._serialized_end=803
+  _globals['_WORD']._serialized_start=805
+  _globals['_WORD']._serialized_end=918
+  _globals['_SEGMENT']._serialized_start=921
+  _globals['_SEGMENT']._serialized_end=1151
+  _globals['_TRANSCRIPTIONINFO']._serialized_start=1154
+  _globals['_TRANSCRIPTIONINFO']._serialized_end=1360
+  _globals['_TRANSCRIPTIONSUMMARY']._serialized_start=1362
+  _globals['_TRANSCRIPTIONSUMMARY']._serialized_end=1485
+  _globals['_TRANSCRIBEFILERESPONSE']._serialized_start=1488
+  _globals['_TRANSCRIBEFILERESPONSE']._serialized_end=1766
+  _globals['_TRANSCRIPTIONSERVICE']._serialized_start=1768
+  _globals['_TRANSCRIPTIONSERVICE']._serialized_end=1883
 # @@protoc_insertion_point(module_scope)

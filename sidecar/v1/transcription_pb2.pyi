@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import duration_pb2 as _duration_pb2
 from sidecar.v1 import audio_pb2 as _audio_pb2
 from sidecar.v1 import diarization_pb2 as _diarization_pb2
+from sidecar.v1 import translation_pb2 as _translation_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -12,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TranscriptionOptions(_message.Message):
-    __slots__ = ("model", "language_code", "translate", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "beam_size", "diarization", "batch_size", "language_per_segment", "pieces")
+    __slots__ = ("model", "language_code", "translate", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "beam_size", "diarization", "batch_size", "language_per_segment", "pieces", "translation")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     TRANSLATE_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +26,7 @@ class TranscriptionOptions(_message.Message):
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_PER_SEGMENT_FIELD_NUMBER: _ClassVar[int]
     PIECES_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_FIELD_NUMBER: _ClassVar[int]
     model: str
     language_code: str
     translate: bool
@@ -37,7 +39,8 @@ class TranscriptionOptions(_message.Message):
     batch_size: int
     language_per_segment: bool
     pieces: int
-    def __init__(self, model: _Optional[str] = ..., language_code: _Optional[str] = ..., translate: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[str] = ..., beam_size: _Optional[int] = ..., diarization: _Optional[_Union[_diarization_pb2.DiarizationOptions, _Mapping]] = ..., batch_size: _Optional[int] = ..., language_per_segment: _Optional[bool] = ..., pieces: _Optional[int] = ...) -> None: ...
+    translation: _translation_pb2.SpeechTranslationConfig
+    def __init__(self, model: _Optional[str] = ..., language_code: _Optional[str] = ..., translate: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[str] = ..., beam_size: _Optional[int] = ..., diarization: _Optional[_Union[_diarization_pb2.DiarizationOptions, _Mapping]] = ..., batch_size: _Optional[int] = ..., language_per_segment: _Optional[bool] = ..., pieces: _Optional[int] = ..., translation: _Optional[_Union[_translation_pb2.SpeechTranslationConfig, _Mapping]] = ...) -> None: ...
 
 class TranscriptionConfig(_message.Message):
     __slots__ = ("audio_format", "options")
@@ -114,13 +117,15 @@ class TranscriptionSummary(_message.Message):
     def __init__(self, segment_count: _Optional[int] = ..., processing_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., speed_factor: _Optional[float] = ...) -> None: ...
 
 class TranscribeFileResponse(_message.Message):
-    __slots__ = ("progress", "info", "segment", "summary")
+    __slots__ = ("progress", "info", "segment", "summary", "translated_sentence")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     INFO_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATED_SENTENCE_FIELD_NUMBER: _ClassVar[int]
     progress: _audio_pb2.Progress
     info: TranscriptionInfo
     segment: Segment
     summary: TranscriptionSummary
-    def __init__(self, progress: _Optional[_Union[_audio_pb2.Progress, _Mapping]] = ..., info: _Optional[_Union[TranscriptionInfo, _Mapping]] = ..., segment: _Optional[_Union[Segment, _Mapping]] = ..., summary: _Optional[_Union[TranscriptionSummary, _Mapping]] = ...) -> None: ...
+    translated_sentence: _translation_pb2.TranslatedSentence
+    def __init__(self, progress: _Optional[_Union[_audio_pb2.Progress, _Mapping]] = ..., info: _Optional[_Union[TranscriptionInfo, _Mapping]] = ..., segment: _Optional[_Union[Segment, _Mapping]] = ..., summary: _Optional[_Union[TranscriptionSummary, _Mapping]] = ..., translated_sentence: _Optional[_Union[_translation_pb2.TranslatedSentence, _Mapping]] = ...) -> None: ...

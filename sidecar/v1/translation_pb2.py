@@ -23,23 +23,28 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from sidecar.v1 import audio_pb2 as sidecar_dot_v1_dot_audio__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csidecar/v1/translation.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\"6\n\x12TranslationOptions\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tbeam_size\x18\x02 \x01(\x05\"\xa8\x01\n\x10TranslateRequest\x12\x10\n\x08\x63ontents\x18\x01 \x03(\t\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12/\n\x07options\x18\x04 \x01(\x0b\x32\x1e.sidecar.v1.TranslationOptions\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\"&\n\x0bTranslation\x12\x17\n\x0ftranslated_text\x18\x01 \x01(\t\"\xf5\x01\n\x11TranslateResponse\x12-\n\x0ctranslations\x18\x01 \x03(\x0b\x32\x17.sidecar.v1.Translation\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1e\n\x16\x64\x65tected_language_code\x18\x03 \x01(\t\x12\x1c\n\x14target_language_code\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x36\n\x13processing_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration2^\n\x12TranslationService\x12H\n\tTranslate\x12\x1c.sidecar.v1.TranslateRequest\x1a\x1d.sidecar.v1.TranslateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csidecar/v1/translation.proto\x12\nsidecar.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16sidecar/v1/audio.proto\"6\n\x12TranslationOptions\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tbeam_size\x18\x02 \x01(\x05\"\xa8\x01\n\x10TranslateRequest\x12\x10\n\x08\x63ontents\x18\x01 \x03(\t\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12/\n\x07options\x18\x04 \x01(\x0b\x32\x1e.sidecar.v1.TranslationOptions\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\"&\n\x0bTranslation\x12\x17\n\x0ftranslated_text\x18\x01 \x01(\t\"\xf5\x01\n\x11TranslateResponse\x12-\n\x0ctranslations\x18\x01 \x03(\x0b\x32\x17.sidecar.v1.Translation\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1e\n\x16\x64\x65tected_language_code\x18\x03 \x01(\t\x12\x1c\n\x14target_language_code\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x36\n\x13processing_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"i\n\x17SpeechTranslationConfig\x12\x1d\n\x15target_language_codes\x18\x01 \x03(\t\x12/\n\x07options\x18\x02 \x01(\x0b\x32\x1e.sidecar.v1.TranslationOptions\"\x84\x01\n\x12TranslatedSentence\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x17\n\x0ftranslated_text\x18\x02 \x01(\t\x12\x13\n\x0bsource_text\x18\x03 \x01(\t\x12)\n\ntime_range\x18\x04 \x01(\x0b\x32\x15.sidecar.v1.TimeRange2^\n\x12TranslationService\x12H\n\tTranslate\x12\x1c.sidecar.v1.TranslateRequest\x1a\x1d.sidecar.v1.TranslateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sidecar.v1.translation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSLATIONOPTIONS']._serialized_start=76
-  _globals['_TRANSLATIONOPTIONS']._serialized_end=130
-  _globals['_TRANSLATEREQUEST']._serialized_start=133
-  _globals['_TRANSLATEREQUEST']._serialized_end=301
-  _globals['_TRANSLATION']._serialized_start=303
-  _globals['_TRANSLATION']._serialized_end=341
-  _globals['_TRANSLATERESPONSE']._serialized_start=344
-  _globals['_TRANSLATERESPONSE']._serialized_end=589
-  _globals['_TRANSLATIONSERVICE']._serialized_start=591
-  _globals['_TRANSLATIONSERVICE']._serialized_end=685
+  _globals['_TRANSLATIONOPTIONS']._serialized_start=100
+  _globals['_TRANSLATIONOPTIONS']._serialized_end=154
+  _globals['_TRANSLATEREQUEST']._serialized_start=157
+  _globals['_TRANSLATEREQUEST']._serialized_end=325
+  _globals['_TRANSLATION']._serialized_start=327
+  _globals['_TRANSLATION']._serialized_end=365
+  _globals['_TRANSLATERESPONSE']._serialized_start=368
+  _globals['_TRANSLATERESPONSE']._serialized_end=613
+  _globals['_SPEECHTRANSLATIONCONFIG']._serialized_start=615
+  _globals['_SPEECHTRANSLATIONCONFIG']._serialized_end=720
+  _globals['_TRANSLATEDSENTENCE']._serialized_start=723
+  _globals['_TRANSLATEDSENTENCE']._serialized_end=855
+  _globals['_TRANSLATIONSERVICE']._serialized_start=857
+  _globals['_TRANSLATIONSERVICE']._serialized_end=951
 # @@protoc_insertion_point(module_scope)
