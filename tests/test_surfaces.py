@@ -50,8 +50,8 @@ SERVICES = {
         whisper.TranscriptionOptions,
         "subtitle",
         to_engine={"language_code": "language"},
-        to_flag={"language_code": "language", "vad_filter": "no_vad", "diarization": "diarize"},
-        server_only=frozenset({"model", "diarization"}),
+        to_flag={"language_code": "language", "vad_filter": "no_vad", "diarization": "diarize", "translation": "to"},
+        server_only=frozenset({"model", "diarization", "translation"}),
         engine_only=frozenset({"trim_window", "temperature_fallback", "max_new_tokens"}),  # live re-decodes
         not_flags=frozenset({"word_timestamps"}),
     ),  # cues need word times: always on
@@ -137,8 +137,13 @@ SERVICES = {
         streaming.StreamingOptions,
         "live",
         to_engine={"language_code": "language", "voice_activity": "endpoint_silence"},
-        to_flag={"language_code": "language", "interim_results": "no_interim", "voice_activity": "endpoint_silence"},
-        server_only=frozenset({"model", "pcm_format"}),
+        to_flag={
+            "language_code": "language",
+            "interim_results": "no_interim",
+            "voice_activity": "endpoint_silence",
+            "translation": "to",
+        },
+        server_only=frozenset({"model", "pcm_format", "translation"}),
         engine_only=frozenset(
             {
                 "vad_enabled",
