@@ -91,10 +91,6 @@ class SentenceTranslator:
         self.options = request.options
         self.translators = [(target, *load_translator(runtime, request.model, source, target)) for target in targets]
 
-    @property
-    def model_names(self) -> list[str]:
-        return [name for _, _, name in self.translators]
-
     def translate(self, sentence: Sentence) -> list[TranslatedSentence]:
         """The sentence in every target language, in the order the targets were given."""
         return [

@@ -84,7 +84,7 @@ def transcribe_file(
                 info.duration,
                 fraction=segment.end / info.duration if info.duration else 1.0,
             )
-        for sentence in gathered.flush() if translator is not None else []:
+        for sentence in gathered.flush():  # nothing gathered without a translator
             yield from translated(sentence)
         yield Finished(info.duration)
 

@@ -167,18 +167,20 @@ class StreamingRecognitionServicer(streaming_recognition_pb2_grpc.StreamingRecog
                 )
                 if next_update is not None and next_update.done():
                     update = next_update.result()  # raises the recognizer's error
-                    if update is None:
-                        sentences, next_update = gathered.flush(), None
-                        sentences.append(None)
+                    if update is None:  # the stream ended: what is gathered is its last sentence
+                        next_update = None
+                        for sentence in gathered.flush():
+                            waiting.put_nowait(sentence)
+                        waiting.put_nowait(None)
                     else:
                         processed = update.processed
                         yield response_for(update, reader.received)
                         sentences = gathered.add(update.final)
                         if update.event == streaming.SPEECH_END:
                             sentences += gathered.flush()
+                        for sentence in sentences:
+                            waiting.put_nowait(sentence)
                         next_update = asyncio.ensure_future(anext(updates, None))
-                    for sentence in sentences:
-                        waiting.put_nowait(sentence)
                 if next_translation.done():
                     results = next_translation.result()
                     if results is None:
