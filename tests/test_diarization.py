@@ -408,6 +408,23 @@ def test_a_minor_speaker_joins_the_nearest_unless_asked_for_or_long():
     assert d.without_minor_speakers(windows, labels).max() + 1 == 3
 
 
+def test_a_voice_split_in_two_is_joined_and_distinct_voices_are_not():
+    rng = np.random.default_rng(3)
+    one, other = rng.normal(size=(2, 256))
+    near_one = one + 0.1 * rng.normal(size=256)  # the same voice, heard a little differently
+    points = np.concatenate(
+        [c + 0.15 * np.linalg.norm(c) / 16 * rng.normal(size=(40, 256)) for c in (one, near_one, other)]
+    )
+    windows = points / np.linalg.norm(points, axis=1, keepdims=True)
+    labels = np.repeat([0, 1, 2], 40)
+    joined = d.without_split_voices(windows, labels)
+    assert joined.max() + 1 == 2
+    assert len(set(joined[:80])) == 1 and set(joined[:80]).isdisjoint(joined[80:])
+    assert d.without_split_voices(windows, labels, fewest=3).max() + 1 == 3
+    distinct = _voices([40, 3, 3])  # even a few windows of a different voice are evidence enough
+    assert d.without_split_voices(distinct, np.repeat([0, 1, 2], [40, 3, 3])).max() + 1 == 3
+
+
 def test_bfloat16_embeddings_agree_with_float32(offline):
     """Where the CPU computes bfloat16 GE2E runs in it (2.6 times less CPU here): the same
     voices, to 0.3 % of cosine."""
