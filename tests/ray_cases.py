@@ -1,6 +1,6 @@
 """What only Serve's path has: the token checked on the proxy's calls, health without it,
 cancelled jobs that free their replica, and the hosts' client code (the subtitle command line,
-the OBS script's live captions) against `sidecar serve --ray`.
+a folder of it, the OBS script's live captions) against `sidecar serve --ray`.
 
 Not collected by itself: tests/test_ray_serve.py runs it inside a loopback-only namespace, with
 the session's sidecar served through Ray (tests/ray_fixtures.py).
@@ -73,6 +73,32 @@ def test_the_subtitle_command_line_through_ray_serve(sidecar_server, tmp_path):
     assert done.returncode == 0, done.stderr
     said = " ".join(cue.text.replace("\n", " ") for cue in subtitles.parse_srt(output.read_text()))
     assert word_error_rate(demo()[1], said) < 0.1, said
+
+
+def test_a_folder_captioned_two_files_at_a_time_through_ray_serve(sidecar_server, tmp_path):
+    """`sidecar subtitle FOLDER --jobs 2`, the batch a cluster spreads over its replicas: every
+    file captioned, a broken one reported without stopping the rest."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    names = ("1089-134691-0000", "1089-134686-0001", "1089-134691-0001")
+    for name in names:
+        (folder / f"{name}.flac").write_bytes((DATA / f"{name}.flac").read_bytes())
+    (folder / "broken.mp3").write_bytes(os.urandom(20_000))
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar.cli.main", "subtitle", str(folder), "--jobs", "2", "-q"]
+        + ["--server", sidecar_server.address],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1 and "4 files: 3 captioned, 1 failed" in done.stderr, done.stderr
+    assert "broken.mp3: INVALID_ARGUMENT" in done.stderr
+    said = " ".join(
+        cue.text.replace("\n", " ")
+        for name in names
+        for cue in subtitles.parse_srt((folder / f"{name}.srt").read_text())
+    )
+    assert word_error_rate(speech(*names)[1], said) < 0.2, said
 
 
 def test_the_obs_scripts_live_captions_through_ray_serve(sidecar_server, tmp_path):

@@ -18,6 +18,7 @@ from sidecar_common import languages, subtitles
 from tests import media_files
 from tests.conftest import word_error_rate
 from tests.cue_rules import check_srt
+from tests.harness import free_port, serve
 
 SIDECAR = [sys.executable, "-m", "sidecar.cli.main"]
 
@@ -233,6 +234,36 @@ def test_a_batch_goes_on_past_a_failure_and_runs_again_where_it_stopped(served, 
     assert main([*argv, "-o", str(tmp_path / "all.srt")]) == 2
     (tmp_path / "one.wav").write_bytes(b"")
     assert main(["subtitle", str(folder / "one.flac"), str(tmp_path / "one.wav"), "-o", str(out)]) == 2
+
+
+def test_a_batch_with_jobs_sends_files_at_once_and_writes_what_one_at_a_time_writes(tmp_path, data_dir):
+    """--jobs N keeps N files in flight: a sidecar that runs one job and queues none refuses the
+    second (RESOURCE_EXHAUSTED, which the client waits out), where one at a time it never does."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    for name, source in (("one.flac", "1089-134691-0000.flac"), ("two.flac", "1089-134686-0001.flac")):
+        (folder / name).write_bytes((data_dir / source).read_bytes())
+    (folder / "broken.mp3").write_bytes(os.urandom(20_000))
+    port, log = free_port(), tmp_path / "serve.log"
+    server = serve(port, tmp_path / "ready", flags=["--max-running-jobs", "1", "--max-waiting-jobs", "0"], log=log)
+    try:
+        address = f"127.0.0.1:{port}"
+        one_at_a_time = sidecar("subtitle", folder, "-o", tmp_path / "in-turn", "--server", address)
+        assert one_at_a_time.returncode == 1 and "3 files: 2 captioned, 1 failed" in one_at_a_time.stderr
+        assert "RESOURCE_EXHAUSTED" not in log.read_text()
+        at_once = sidecar("subtitle", folder, "-o", tmp_path / "at-once", "--jobs", "3", "--server", address)
+        assert at_once.returncode == 1, at_once.stderr
+        assert "broken.mp3: INVALID_ARGUMENT" in at_once.stderr and "3 files: 2 captioned, 1 failed" in at_once.stderr
+        assert "TranscribeFile: RESOURCE_EXHAUSTED" in log.read_text()
+    finally:
+        server.terminate()
+        server.wait(30)
+    for name in ("one", "two"):
+        written = tmp_path / "at-once" / f"{name}.srt"
+        check_srt(written, media_seconds(folder / f"{name}.flac"))
+        assert written.read_bytes() == (tmp_path / "in-turn" / f"{name}.srt").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "at-once").iterdir()) == ["one.srt", "two.srt"]
+    assert main(["subtitle", str(folder), "--jobs", "0"]) == 2
 
 
 def test_language_tags():

@@ -69,6 +69,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--mux", action="store_true", help="also write a copy of the video with the subtitles as a stream")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with several inputs, caption N files at once (default 1): for a sidecar that runs several jobs "
+        "at once, or a Ray Serve cluster, which spreads them over its replicas",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     from sidecar.cli import diarize  # imports this module: import it late
 

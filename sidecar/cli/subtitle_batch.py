@@ -14,12 +14,14 @@ import contextlib
 import copy
 import pathlib
 import sys
+import threading
 from collections.abc import Callable, Iterator
 
 from sidecar.cli.files import UsageError, require_input
 from sidecar.cli.muxing import mux_path
 from sidecar.cli.progress import ProgressBar
 from sidecar.cli.subtitle_formats import default_output, suffix_of
+from sidecar.runtime import threads
 
 # What a folder's files are taken for: media FFmpeg reads (other files there are left alone).
 MEDIA_SUFFIXES = frozenset(
@@ -27,43 +29,60 @@ MEDIA_SUFFIXES = frozenset(
     ".mts .oga .ogg .ogv .opus .ts .wav .weba .webm .wma .wmv".split()
 )
 
+# Files in flight at once. Past what a sidecar runs and queues (1 and 8 by default), a file is
+# refused RESOURCE_EXHAUSTED and its client tries again after the delay the server asks for.
+MAX_JOBS = 16
+
 RunOne = Callable[[argparse.Namespace, "FileShare | None"], int]
 OutputsOf = Callable[[argparse.Namespace, pathlib.Path], list[pathlib.Path]]
 
 
 def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int:
-    """One file as `sidecar subtitle` always ran; several one after another."""
+    """One file as `sidecar subtitle` always ran; several one after another, or --jobs at once."""
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise UsageError(f"--jobs {args.jobs}: give 1 to {MAX_JOBS} files at once")
     if len(args.inputs) == 1 and not args.inputs[0].is_dir():
         args.input = args.inputs[0]
         return run_one(args, None)
-    jobs = plan(args)
+    planned = plan(args)
     args.priority = args.priority or "batch"  # a folder lets an editor's actions go first
-    done, skipped, failed = 0, [], []
-    bar = ProgressBar(f"{len(jobs)} files", enabled=False if args.quiet else None)
+    skipped, pending = [], []
+    bar = ProgressBar(f"{len(planned)} files", enabled=False if args.quiet else None)
+    progress = BatchProgress(bar, len(planned))
+    for n, (source, output) in enumerate(planned):
+        one = copy.copy(args)
+        one.input, one.output = source, output
+        existing = frozenset() if args.force else frozenset(p for p in outputs_of(one, output) if p.exists())
+        if existing == frozenset(outputs_of(one, output)):
+            skipped.append(output)
+            progress.update(n, 1.0, f"{source.name}: done before")
+            continue
+        one.keep = existing
+        pending.append((n, one))
+
+    def caption(job: tuple[int, argparse.Namespace]) -> int:
+        n, one = job
+        try:
+            return run_one(one, FileShare(progress, n, one.input.name))
+        except (UsageError, OSError) as exc:  # this file's problem: the batch goes on
+            print(f"sidecar subtitle: {one.input}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            progress.update(n, 1.0)
+
     try:
         with _one_sidecar(args):
-            for n, (source, output) in enumerate(jobs):
-                one = copy.copy(args)
-                one.input, one.output = source, output
-                existing = frozenset() if args.force else frozenset(p for p in outputs_of(one, output) if p.exists())
-                if existing == frozenset(outputs_of(one, output)):
-                    skipped.append(output)
-                    bar.update((n + 1) / len(jobs), f"{source.name}: done before")
-                    continue
-                one.keep = existing
-                try:
-                    code = run_one(one, FileShare(bar, n, len(jobs), source.name))
-                except (UsageError, OSError) as exc:  # this file's problem: the batch goes on
-                    print(f"sidecar subtitle: {source}: {exc}", file=sys.stderr)
-                    code = 1
-                if code:
-                    failed.append(source)
-                else:
-                    done += 1
+            if args.jobs > 1:  # each file's client waits on its own lane; Serve spreads them over replicas
+                codes = dict(threads.in_lanes("subtitle-batch", args.jobs, caption, pending))
+                codes = [codes[i] for i in range(len(pending))]
+            else:
+                codes = [caption(job) for job in pending]
     finally:
         bar.close()
+    failed = [one.input for (_, one), code in zip(pending, codes) if code]
+    done = len(pending) - len(failed)
     if not args.quiet or failed:
-        summary = f"{len(jobs)} files: {done} captioned"
+        summary = f"{len(planned)} files: {done} captioned"
         if skipped:
             summary += f", {len(skipped)} skipped (their output exists; --force redoes them)"
         if failed:
@@ -102,14 +121,28 @@ def expand(given: pathlib.Path) -> list[pathlib.Path]:
     return [require_input(given)]
 
 
+class BatchProgress:
+    """The batch's bar: the files done, and the share done of each file under way."""
+
+    def __init__(self, bar: ProgressBar, count: int) -> None:
+        self._bar, self._count = bar, count
+        self._done: dict[int, float] = {}
+        self._lock = threading.Lock()  # files under way report from their own lanes
+
+    def update(self, index: int, fraction: float, stage: str = "") -> None:
+        with self._lock:
+            self._done[index] = min(max(fraction, 0.0), 1.0)
+            self._bar.update(sum(self._done.values()) / self._count, stage)
+
+
 class FileShare:
     """One file's progress as its share of the batch's bar."""
 
-    def __init__(self, bar: ProgressBar, index: int, count: int, name: str) -> None:
-        self._bar, self._index, self._count, self._name = bar, index, count, name
+    def __init__(self, progress: BatchProgress, index: int, name: str) -> None:
+        self._progress, self._index, self._name = progress, index, name
 
     def update(self, fraction: float, stage: str = "") -> None:
-        self._bar.update((self._index + min(max(fraction, 0.0), 1.0)) / self._count, f"{self._name}: {stage}")
+        self._progress.update(self._index, fraction, f"{self._name}: {stage}")
 
     def close(self) -> None:
         """The batch's bar stays open for the next file."""
@@ -117,13 +150,13 @@ class FileShare:
 
 @contextlib.contextmanager
 def _one_sidecar(args: argparse.Namespace) -> Iterator[None]:
-    """Without --server, one in-process sidecar for the whole batch (models load once): every
-    file then reaches it as --server."""
+    """Without --server, one in-process sidecar for the whole batch (models load once), running
+    --jobs at once: every file then reaches it as --server."""
     if args.server:
         yield
         return
     from sidecar.server.inprocess import InProcessSidecar
 
-    with InProcessSidecar() as server:
+    with InProcessSidecar(max_running_jobs=args.jobs) as server:
         args.server, args.token, args.token_file = server.address, server.config.token, None
         yield

@@ -2,8 +2,9 @@
 
 Model libraries block (CTranslate2, torch) or report only through callbacks (pyannote's hook,
 a transformers stopping criterion). `in_thread` runs a blocking generator for an asyncio caller;
-`from_callbacks` runs a call that reports through a callback for a blocking caller, and
-`side_by_side` several such calls at once, read in order. They hand items over a queue (bounded
+`from_callbacks` runs a call that reports through a callback for a blocking caller,
+`side_by_side` several such calls at once, read in order, and `in_lanes` a call on each of many
+items, a few at once. They hand items over a queue (bounded
 for the first two: a slow consumer slows the work instead of filling memory), re-raise the
 worker's exception on the consumer's side, and tell the worker to stop when the consumer goes
 away.
@@ -225,3 +226,50 @@ def side_by_side(name: str, calls: Sequence[Callable[[Callable[[T], bool]], obje
         stopped.set()
         for worker in workers:
             worker.join()
+
+
+def in_lanes(name: str, lanes: int, work: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
+    """Runs work(item) on every item, at most `lanes` at once, each lane a daemon thread named
+    `name-i` taking the next item when it is free; yields (index, result) as each finishes. An
+    exception of work() is raised where its result would have come. Once the iterator is
+    closed no lane takes another item, and the work under way is not waited for: a Ctrl-C
+    ends the process, and with it the calls the lanes are in."""
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    stopped = threading.Event()
+    upcoming = iter(enumerate(items))
+    taking = threading.Lock()
+
+    def lane() -> None:
+        try:
+            while not stopped.is_set():
+                with taking:
+                    index, item = next(upcoming, (None, None))
+                if index is None:
+                    break
+                results.put(("item", (index, work(item))))
+            results.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            results.put(("error", exc))
+
+    workers = [
+        threading.Thread(target=contextvars.copy_context().run, args=(lane,), name=f"{name}-{i}", daemon=True)
+        for i in range(min(lanes, len(items)))
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in workers:
+            while True:
+                try:
+                    kind, value = results.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    if not any(worker.is_alive() for worker in workers) and results.empty():
+                        raise RuntimeError(f"{name}: the lanes ended without their results") from None
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    break
+                yield value
+    finally:
+        stopped.set()
