@@ -103,12 +103,16 @@ def test_naming_speakers_renames_the_exclusive_turns_too():
     audio = np.zeros(4 * d.SAMPLE_RATE, np.float32)
     audio[d.SAMPLE_RATE : 3 * d.SAMPLE_RATE] = 1.0  # only "b"'s turn is all ones
 
-    def voiceprint(samples):  # a stand-in encoder: two voices, told apart by their level
-        return np.array([1.0, 0.0]) if samples.min() > 0.5 else np.array([0.0, 1.0])
+    class Voices:  # a stand-in encoder: two voices, told apart by their level
+        def voiceprint(self, samples):
+            return np.array([1.0, 0.0]) if samples.min() > 0.5 else np.array([0.0, 1.0])
+
+        def reference_print(self, known):
+            return self.voiceprint(known.audio)
 
     found = d.finish(OVERLAPPING, 4.0, exclusive_turns=EXCLUSIVE)
     known = [d.KnownSpeaker("Bea", np.ones(3 * d.SAMPLE_RATE, np.float32))]
-    named = speakers.name_speakers(found, audio, known, voiceprint)
+    named = speakers.name_speakers(found, audio, known, Voices())
     assert [t.speaker for t in named.turns] == ["SPEAKER_1", "Bea"]
     assert [t.speaker for t in named.exclusive_turns] == ["SPEAKER_1", "Bea", "SPEAKER_1"]
 
@@ -296,13 +300,18 @@ def test_offline_der_on_ami_excerpts(offline):
 
 def test_turns_follow_speaker_changes_inside_continuous_speech(offline):
     """Two readers taking turns of 1-5 s with no pause between them, one up to 20 dB quieter:
-    the turns change where the voices do, not only at pauses."""
+    the turns change where the voices do, not only at pauses, and the count comes out right on
+    most such mixtures (bench/diarization.py gives the share over 52 of them)."""
     voices = fx.voices()
-    mixture = fx.mixture({k: voices[k] for k in ("LJ", "LS1089")}, ("LJ", "LS1089"), 30.0, seed=5)
-    result = _diarize(offline, mixture.samples)
-    metric = fx.score({"mix": (mixture.turns, result)})
-    assert len(result.speakers) == 2 and abs(metric) < 0.25, (result.turns, abs(metric))
-    assert len(result.turns) >= 0.6 * len(mixture.turns)
+    counts = []
+    for seed in (5, 6, 7):
+        mixture = fx.mixture({k: voices[k] for k in ("LJ", "LS1089")}, ("LJ", "LS1089"), 30.0, seed=seed)
+        result = _diarize(offline, mixture.samples)
+        metric = fx.score({"mix": (mixture.turns, result)})
+        assert abs(metric) < 0.25, (seed, result.turns, abs(metric))
+        assert len(result.turns) >= 0.6 * len(mixture.turns)
+        counts.append(len(result.speakers))
+    assert counts.count(2) >= 2, counts
 
 
 def test_levelling_lifts_a_quiet_voice_and_embeddings_ignore_the_level(offline):
@@ -337,13 +346,11 @@ def test_known_people_name_the_speakers_of_any_backend(offline):
     assert {"FEE016", "LJ"} <= set(named.speakers) and fx.named_share(mixture.turns, named.turns) > 0.8
     # Another backend's turns are named afterwards, by voiceprints.
     plain = _diarize(offline, mixture.samples)
-    after = speakers.name_speakers(plain, mixture.samples, known, offline.voiceprint)
+    after = speakers.name_speakers(plain, mixture.samples, known, offline)
     assert {"FEE016", "LJ"} <= set(after.speakers) and fx.named_share(mixture.turns, after.turns) > 0.8
     # A person not heard names nobody; one heard alone takes only their own turns.
     stranger = (d.KnownSpeaker("Reader", voices["LS1089"]),)
-    assert set(speakers.name_speakers(plain, mixture.samples, stranger, offline.voiceprint).speakers) == set(
-        plain.speakers
-    )
+    assert set(speakers.name_speakers(plain, mixture.samples, stranger, offline).speakers) == set(plain.speakers)
     with pytest.raises(InvalidOptionsError, match="at least 3 s"):
         d.DiarizationOptions(known_speakers=(d.KnownSpeaker("Brief", references["LJ"][:16000]),)).validate()
     with pytest.raises(InvalidOptionsError, match="different names"):

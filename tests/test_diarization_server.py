@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sidecar.cli.main import main
+from sidecar.media.audio import decode_file
 from sidecar.v1 import diarization_pb2 as dpb
 from sidecar.v1 import models_pb2
 from sidecar.v1 import transcription_pb2 as tpb
@@ -260,6 +261,8 @@ def test_enrolled_speakers_name_their_turns(people, tmp_path):
             assert LINDA in one.summary.speaker_labels and READER not in one.summary.speaker_labels
             assert any(label.startswith("SPEAKER_") for label in one.summary.speaker_labels)
 
+            few_words = np.zeros(5 * 16000, np.float32)
+            few_words[32000:48000] = decode_file(references[READER], sample_rate=16000, mono=True).mono()[:16000]
             refused = {
                 "already exists": lambda: client.enroll_speaker(LINDA, references[LINDA]),
                 "at least 3 s": lambda: client.enroll_speaker(
@@ -267,6 +270,10 @@ def test_enrolled_speakers_name_their_turns(people, tmp_path):
                 ),
                 "no speech": lambda: client.enroll_speaker(
                     "Silence", fx.write_flac(np.zeros(5 * 16000, np.float32), tmp_path / "quiet.flac")
+                ),
+                # A second of words in 5 s of silence: a voiceprint of it would match nobody.
+                r"'Brief' holds 1\.\d s of speech: give at least 3 s": lambda: client.enroll_speaker(
+                    "Brief", fx.write_flac(few_words, tmp_path / "few-words.flac")
                 ),
                 "name must be": lambda: client.enroll_speaker(" ", references[LINDA]),
                 "no saved speaker has id 'nobody'": lambda: client.diarize(
@@ -302,4 +309,4 @@ def test_speaker_references_in_the_request_name_the_rttm_and_subtitles(people, s
         main(["subtitle", str(talk), "-o", str(srt), "--diarize", *refs, "-q", "--server", sidecar_server.address]) == 0
     )
     assert f"{LINDA}:" in srt.read_text() or f"{READER}:" in srt.read_text(), srt.read_text()
-    check_srt(srt)
+    check_srt(srt, decode_file(talk, sample_rate=16000, mono=True).duration)  # the last cue ends with the talk

@@ -271,7 +271,7 @@ class OfflineDiarizer:
         names: dict[str, str] = {}
         if options.known_speakers:
             yield Step("naming speakers", 0.9)
-            anchors = np.stack([self._reference_print(k) for k in options.known_speakers])
+            anchors = np.stack([self.reference_print(k) for k in options.known_speakers])
             threshold = NAME_THRESHOLD if options.name_threshold is None else options.name_threshold
             labels = anchored(embeddings, labels, anchors, threshold)
             names = {f"cluster{i}": k.name for i, k in enumerate(options.known_speakers)}
@@ -279,11 +279,23 @@ class OfflineDiarizer:
         turns = _turns(regions, centres, labels, embeddings)
         yield finish(turns, duration, names)
 
-    def _reference_print(self, known: KnownSpeaker) -> np.ndarray:
-        found = self.voiceprint(known.audio[: int(MAX_SPEAKER_REFERENCE_SECONDS * SAMPLE_RATE)])
-        if found is None:
+    def reference_print(self, known: KnownSpeaker) -> np.ndarray:
+        """A known person's voiceprint, from the start of their reference. InvalidOptionsError
+        when it holds under MIN_SPEAKER_REFERENCE_SECONDS of speech: a voiceprint of a few words
+        matches nobody well, the person included."""
+        audio = known.audio[: int(MAX_SPEAKER_REFERENCE_SECONDS * SAMPLE_RATE)]
+        audio = levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
+        regions = speech_regions(audio)
+        if not regions:
             raise InvalidOptionsError(f"no speech was found in the reference audio of {known.name!r}")
-        return found
+        spoken = sum(end - start for start, end in regions)
+        if spoken < MIN_SPEAKER_REFERENCE_SECONDS:
+            raise InvalidOptionsError(
+                f"the reference audio of {known.name!r} holds {spoken:.1f} s of speech: "
+                f"give at least {MIN_SPEAKER_REFERENCE_SECONDS:g} s of them speaking alone"
+            )
+        _, embeddings = self._embed_windows(audio, regions)
+        return _unit(embeddings.mean(axis=0))
 
     def voiceprint(self, audio: np.ndarray) -> np.ndarray | None:
         """The unit-norm mean embedding of the speech in 16 kHz mono audio; None without speech."""

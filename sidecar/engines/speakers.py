@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from sidecar.engines.diarization import (
-    MAX_SPEAKER_REFERENCE_SECONDS,
     NAME_THRESHOLD,
     SAMPLE_RATE,
     Diarization,
@@ -22,7 +22,6 @@ from sidecar.engines.diarization import (
     match_names,
 )
 from sidecar.engines.whisper import Segment, Word
-from sidecar.errors import InvalidOptionsError
 
 # A backend other than the offline one leaves naming to name_speakers: each speaker found is
 # compared with each known person by the cosine similarity of their voiceprints (the offline
@@ -30,11 +29,21 @@ from sidecar.errors import InvalidOptionsError
 VOICEPRINT_SECONDS = 30.0
 
 
+class Voices(Protocol):
+    """What names speakers (the offline diarizer does)."""
+
+    def voiceprint(self, audio: np.ndarray) -> np.ndarray | None:
+        """The unit-norm voiceprint of the speech in 16 kHz mono audio; None without speech."""
+
+    def reference_print(self, known: KnownSpeaker) -> np.ndarray:
+        """A known person's voiceprint; InvalidOptionsError when their reference is no good."""
+
+
 def name_speakers(
     result: Diarization,
     audio: np.ndarray,
     known: Sequence[KnownSpeaker],
-    voiceprint: Callable[[np.ndarray], np.ndarray | None],
+    voices: Voices,
     threshold: float | None = None,
 ) -> Diarization:
     """The diarization with each speaker who sounds like a known one (voiceprint cosine
@@ -43,11 +52,8 @@ def name_speakers(
     if not known or not result.turns:
         return result
     speakers = result.speakers
-    found = [voiceprint(_speech_of(audio, [t for t in result.turns if t.speaker == s])) for s in speakers]
-    references = [voiceprint(k.audio[: int(MAX_SPEAKER_REFERENCE_SECONDS * SAMPLE_RATE)]) for k in known]
-    for known_speaker, reference in zip(known, references):
-        if reference is None:
-            raise InvalidOptionsError(f"no speech was found in the reference audio of {known_speaker.name!r}")
+    found = [voices.voiceprint(_speech_of(audio, [t for t in result.turns if t.speaker == s])) for s in speakers]
+    references = [voices.reference_print(k) for k in known]
     similarity = np.array([[-1.0 if f is None else float(f @ r) for r in references] for f in found])
     matched = match_names(similarity, NAME_THRESHOLD if threshold is None else threshold)
     names = {speakers[r]: known[c].name for r, c in matched.items()}

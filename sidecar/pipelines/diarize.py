@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 
 from sidecar.engines import diarization as engine
 from sidecar.engines import pyannote_backend, speakers
-from sidecar.errors import InvalidAudioError
 from sidecar.media import audio as media
 from sidecar.pipelines.decoding import decoded_mono
 from sidecar.runtime.events import Finished, Item, JobEvent, Progress
@@ -53,17 +52,15 @@ def turns_for(
                 yield Progress(stage_prefix + "naming speakers", share * (total_seconds or 0.0), total_seconds)
                 # Voiceprints come from the offline encoder whichever backend found the turns.
                 voices = runtime.model(engine.MODEL_FAMILY, None)
-                return speakers.name_speakers(
-                    step, samples, options.known_speakers, voices.voiceprint, options.name_threshold
-                )
+                return speakers.name_speakers(step, samples, options.known_speakers, voices, options.name_threshold)
             done = step.fraction * share
             yield Progress(stage_prefix + step.stage, done * (total_seconds or 0.0), total_seconds, fraction=done)
     raise RuntimeError("the diarizer ended without a result")
 
 
-def enroll_speaker(runtime, upload, save: Callable[[media.Audio], object], max_seconds: float):
-    """The EnrollSpeaker job: decodes the reference, checks that it holds speech, and saves it;
-    Finished(what `save` returns)."""
+def enroll_speaker(runtime, upload, name: str, save: Callable[[media.Audio], object], max_seconds: float):
+    """The EnrollSpeaker job: decodes `name`'s reference, checks that it holds enough speech,
+    and saves it; Finished(what `save` returns)."""
 
     def pipeline(token: CancelToken) -> Iterator[JobEvent]:
         try:
@@ -76,11 +73,11 @@ def enroll_speaker(runtime, upload, save: Callable[[media.Audio], object], max_s
         finally:
             upload.close()
         reference = audio.mono()[: int(engine.MAX_SPEAKER_REFERENCE_SECONDS * engine.SAMPLE_RATE)]
-        engine.KnownSpeaker("reference", reference).validate()
+        known = engine.KnownSpeaker(name, reference)
+        known.validate()
         token.raise_if_cancelled()
         yield Progress("checking the voice", 0.0, audio.duration)
-        if runtime.model(engine.MODEL_FAMILY, None).voiceprint(reference) is None:
-            raise InvalidAudioError("no speech was found in the reference audio")
+        runtime.model(engine.MODEL_FAMILY, None).reference_print(known)  # refuses too little speech
         yield Finished(audio.duration, save(media.Audio(reference[None, :], engine.SAMPLE_RATE)))
 
     return pipeline

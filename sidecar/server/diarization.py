@@ -89,7 +89,7 @@ class DiarizationServicer(diarization_pb2_grpc.DiarizationServiceServicer):
                 record = voices.SpeakerRecord(speaker_id, config.name.strip(), reference.duration, time.time())
                 return self.speakers.save(record, {"audio": reference.mono()})
 
-            job = enroll_speaker(self.runtime, upload, save, MAX_REFERENCE_UPLOAD_SECONDS)
+            job = enroll_speaker(self.runtime, upload, config.name.strip(), save, MAX_REFERENCE_UPLOAD_SECONDS)
             record = await result_of(self.runtime, "EnrollSpeaker", job, upload.admission)
             return pb.EnrollSpeakerResponse(speaker=speaker_to_proto(record))
 
