@@ -236,7 +236,7 @@ def test_a_batch_goes_on_past_a_failure_and_runs_again_where_it_stopped(served, 
     assert main(["subtitle", str(folder / "one.flac"), str(tmp_path / "one.wav"), "-o", str(out)]) == 2
 
 
-def test_a_batch_with_jobs_sends_files_at_once_and_writes_what_one_at_a_time_writes(tmp_path, data_dir):
+def test_a_batch_with_jobs_sends_files_at_once_and_writes_what_one_at_a_time_writes(tmp_path, data_dir, capsys):
     """--jobs N keeps N files in flight: a sidecar that runs one job and queues none refuses the
     second (RESOURCE_EXHAUSTED, which the client waits out), where one at a time it never does."""
     folder = tmp_path / "talks"
@@ -248,12 +248,13 @@ def test_a_batch_with_jobs_sends_files_at_once_and_writes_what_one_at_a_time_wri
     server = serve(port, tmp_path / "ready", flags=["--max-running-jobs", "1", "--max-waiting-jobs", "0"], log=log)
     try:
         address = f"127.0.0.1:{port}"
-        one_at_a_time = sidecar("subtitle", folder, "-o", tmp_path / "in-turn", "--server", address)
-        assert one_at_a_time.returncode == 1 and "3 files: 2 captioned, 1 failed" in one_at_a_time.stderr
+        argv = ["subtitle", str(folder), "--server", address]
+        assert main([*argv, "-o", str(tmp_path / "in-turn")]) == 1
+        assert "3 files: 2 captioned, 1 failed" in capsys.readouterr().err
         assert "RESOURCE_EXHAUSTED" not in log.read_text()
-        at_once = sidecar("subtitle", folder, "-o", tmp_path / "at-once", "--jobs", "3", "--server", address)
-        assert at_once.returncode == 1, at_once.stderr
-        assert "broken.mp3: INVALID_ARGUMENT" in at_once.stderr and "3 files: 2 captioned, 1 failed" in at_once.stderr
+        assert main([*argv, "-o", str(tmp_path / "at-once"), "--jobs", "3"]) == 1
+        said = capsys.readouterr().err
+        assert "broken.mp3: INVALID_ARGUMENT" in said and "3 files: 2 captioned, 1 failed" in said
         assert "TranscribeFile: RESOURCE_EXHAUSTED" in log.read_text()
     finally:
         server.terminate()
