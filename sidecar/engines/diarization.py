@@ -1,6 +1,6 @@
 """Speaker diarization: options, typed turns, and the offline default backend.
 
-About 590 lines on purpose: the offline backend's stages share their constants and were tuned
+About 630 lines on purpose: the offline backend's stages share their constants and were tuned
 together, on the AMI dev excerpts and tuning mixtures (bench/diarization.py).
 
 The offline default needs no network and no gated weights. The audio is levelled (a slow gain
@@ -283,28 +283,28 @@ class OfflineDiarizer:
         """A known person's voiceprint, from the start of their reference. InvalidOptionsError
         when it holds under MIN_SPEAKER_REFERENCE_SECONDS of speech: a voiceprint of a few words
         matches nobody well, the person included."""
-        audio = known.audio[: int(MAX_SPEAKER_REFERENCE_SECONDS * SAMPLE_RATE)]
-        audio = levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
-        regions = speech_regions(audio)
-        if not regions:
+        spoken, found = self._spoken_print(known.audio[: int(MAX_SPEAKER_REFERENCE_SECONDS * SAMPLE_RATE)])
+        if found is None:
             raise InvalidOptionsError(f"no speech was found in the reference audio of {known.name!r}")
-        spoken = sum(end - start for start, end in regions)
         if spoken < MIN_SPEAKER_REFERENCE_SECONDS:
             raise InvalidOptionsError(
                 f"the reference audio of {known.name!r} holds {spoken:.1f} s of speech: "
                 f"give at least {MIN_SPEAKER_REFERENCE_SECONDS:g} s of them speaking alone"
             )
-        _, embeddings = self._embed_windows(audio, regions)
-        return _unit(embeddings.mean(axis=0))
+        return found
 
     def voiceprint(self, audio: np.ndarray) -> np.ndarray | None:
         """The unit-norm mean embedding of the speech in 16 kHz mono audio; None without speech."""
+        return self._spoken_print(audio)[1]
+
+    def _spoken_print(self, audio: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """(seconds of speech in the audio, their voiceprint or None without speech)."""
         audio = levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
         regions = speech_regions(audio)
         if not regions:
-            return None
+            return 0.0, None
         _, embeddings = self._embed_windows(audio, regions)
-        return _unit(embeddings.mean(axis=0))
+        return sum(end - start for start, end in regions), _unit(embeddings.mean(axis=0))
 
     def _embed_windows(self, audio: np.ndarray, regions: list[tuple[float, float]]):
         """(window start frames, unit-norm GE2E embeddings) for windows over the speech, each

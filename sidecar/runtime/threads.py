@@ -4,10 +4,9 @@ Model libraries block (CTranslate2, torch) or report only through callbacks (pya
 a transformers stopping criterion). `in_thread` runs a blocking generator for an asyncio caller;
 `from_callbacks` runs a call that reports through a callback for a blocking caller,
 `side_by_side` several such calls at once, read in order, and `in_lanes` a call on each of many
-items, a few at once. They hand items over a queue (bounded
-for the first two: a slow consumer slows the work instead of filling memory), re-raise the
-worker's exception on the consumer's side, and tell the worker to stop when the consumer goes
-away.
+items, a few at once. They hand items over a queue (bounded for the first two: a slow consumer
+slows the work instead of filling memory), re-raise the worker's exception on the consumer's
+side, and tell the worker to stop when the consumer goes away.
 """
 
 from __future__ import annotations
