@@ -555,7 +555,10 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndarray) -> list[SpeakerTurn]:
     """Splits each speech region between the speakers of the nearest window centres, merges
-    same-speaker pieces across short pauses and scores each turn against its speaker."""
+    same-speaker pieces across short pauses and scores each turn against its speaker. Where the
+    speaker changes between two windows, the turn ends where their leaning from one speaker to
+    the other crosses zero: a window straddling the change leans by the share of each voice in it."""
+    centroids = {k: _unit(embeddings[labels == k].mean(axis=0)) for k in np.unique(labels)}
     pieces: list[tuple[float, float, int, list[int]]] = []
     for start, end in regions:
         inside = np.flatnonzero((centres >= start) & (centres <= end))
@@ -565,7 +568,10 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndar
         for a, b in zip(inside[:-1], inside[1:]):
             windows.append(int(a))
             if labels[a] != labels[b]:
-                middle = (centres[a] + centres[b]) / 2
+                towards = centroids[labels[a]] - centroids[labels[b]]
+                lean_a, lean_b = float(embeddings[a] @ towards), float(embeddings[b] @ towards)
+                share = lean_a / (lean_a - lean_b) if lean_a > 0 > lean_b else 0.5
+                middle = centres[a] + share * (centres[b] - centres[a])
                 pieces.append((cut, middle, labels[a], windows))
                 cut, windows = middle, []
         pieces.append((cut, end, labels[inside[-1]], windows + [int(inside[-1])]))
@@ -576,7 +582,6 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndar
             merged[-1][3].extend(windows)
         else:
             merged.append([start, end, label, list(windows)])
-    centroids = {k: _unit(embeddings[labels == k].mean(axis=0)) for k in np.unique(labels)}
     turns = []
     for start, end, label, windows in merged:
         confidence = None
