@@ -335,6 +335,21 @@ def test_levelling_lifts_a_quiet_voice_and_embeddings_ignore_the_level(offline):
     assert np.min(np.sum(at_level * at_minus_20, axis=1)) > 0.99
 
 
+def test_levelling_lifts_a_quiet_voice_that_answers_a_loud_one_at_once():
+    from sidecar.engines import levels
+
+    found = fx.voices()
+    loud, quiet = found["LS1089"][: 2 * d.SAMPLE_RATE], found["LJ"][: 3 * d.SAMPLE_RATE] * 10 ** (-20 / 20)
+    room = np.random.default_rng(0).normal(0, 10 ** (-70 / 20), d.SAMPLE_RATE)  # a second before they speak
+    lifted = levels.levelled(np.concatenate([room, loud, quiet]).astype(np.float32))[len(room) + len(loud) :]
+
+    def dbfs(x):
+        return 10 * np.log10(np.mean(x.astype(np.float64) ** 2))
+
+    answer = slice(int(0.4 * d.SAMPLE_RATE), int(1.4 * d.SAMPLE_RATE))  # within a second of the loud voice
+    assert dbfs(lifted[answer]) > dbfs(quiet[answer]) + 6  # the 3 s span alone: +2.6 dB
+
+
 def test_known_people_name_the_speakers_of_any_backend(offline):
     from sidecar.engines import speakers
 
@@ -402,6 +417,20 @@ def test_cluster_folds_a_few_stray_windows_into_a_speaker():
     voices = _voices([12, 10, d.MIN_CLUSTER_WINDOWS - 1])
     assert d.cluster(voices, 1, d.MAX_SPEAKERS).max() + 1 == 2
     assert d.cluster(voices, 3, 3).max() + 1 == 3  # unless the caller asks for them
+
+
+def test_a_count_the_caller_fixes_goes_to_voices_not_to_stray_windows():
+    rng = np.random.default_rng(4)
+    one = rng.normal(size=256)
+    other = one + 0.5 * rng.normal(size=256)  # closer than DISTANCE_THRESHOLD: one voice unless asked
+    points = np.concatenate(
+        [c + 0.15 * np.linalg.norm(c) / 16 * rng.normal(size=(30, 256)) for c in (one, other)]
+        + [rng.normal(size=(2, 256))]  # a cough and a chair, like nobody
+    )
+    windows = points / np.linalg.norm(points, axis=1, keepdims=True)
+    assert d.cluster(windows, 1, d.MAX_SPEAKERS).max() + 1 == 1
+    labels = d.cluster(windows, 2, 2)
+    assert len(set(labels[:30])) == 1 and len(set(labels[30:60])) == 1 and labels[0] != labels[30]
 
 
 def test_a_minor_speaker_joins_the_nearest_unless_asked_for_or_long():

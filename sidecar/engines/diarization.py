@@ -1,10 +1,10 @@
 """Speaker diarization: options, typed turns, and the offline default backend.
 
-About 630 lines on purpose: the offline backend's stages share their constants and were tuned
+About 650 lines on purpose: the offline backend's stages share their constants and were tuned
 together, on the AMI dev excerpts and tuning mixtures (bench/diarization.py).
 
-The offline default needs no network and no gated weights. The audio is levelled (a slow gain
-lifts quiet stretches), Silero VAD (the ONNX model inside faster-whisper) finds speech,
+The offline default needs no network and no gated weights. The audio is levelled (a gain that
+follows the speech lifts quiet voices), Silero VAD (the ONNX model inside faster-whisper) finds speech,
 resemblyzer's GE2E encoder (its `pretrained.pt` ships in the wheel; bfloat16 on CPUs that
 compute it) embeds 1.6 s windows
 sliding over it, each brought to one loudness, and agglomerative clustering on cosine distance
@@ -65,6 +65,7 @@ DISTANCE_THRESHOLD = 0.30
 SMOOTH_NEIGHBOURS = 1  # windows each side averaged into a window's embedding: 2.4 s of voice
 MAX_CLUSTERED_WINDOWS = 3000  # about 20 min of speech; longer audio clusters a sample
 MIN_CLUSTER_WINDOWS = 4  # a cluster of fewer windows (under 3 s of voice) joins its nearest
+MAX_STRAY_CLUSTERS = 8  # clusters of stray windows passed over to reach a forced count
 REASSIGN_ROUNDS = 2  # nearest-centroid passes after clustering, to fix early merges
 # Re-segmentation: a Viterbi pass over the windows, each scored against every speaker's
 # centroid, where changing speaker costs SWITCH_COST: turns follow speaker changes inside
@@ -434,7 +435,17 @@ def cluster(embeddings: np.ndarray, fewest: int, most: int) -> np.ndarray:
         labels = _nearest(embeddings, labels, np.flatnonzero(sizes >= MIN_CLUSTER_WINDOWS))
     found = labels.max() + 1
     if not fewest <= found <= most:
-        labels = agglomerate(n_clusters=min(max(found, fewest), most, n))
+        wanted = min(max(found, fewest), most, n)
+        # The tree is cut finer until `wanted` clusters are speakers, not stray windows (a
+        # cough, a chair): a forced count otherwise spends a speaker on the most distant few.
+        for count in range(wanted, min(n, wanted + MAX_STRAY_CLUSTERS) + 1):
+            labels = agglomerate(n_clusters=count)
+            speakers = np.flatnonzero(np.bincount(labels) >= MIN_CLUSTER_WINDOWS)
+            if len(speakers) >= wanted:
+                labels = _nearest(embeddings, labels, speakers)
+                break
+        else:
+            labels = agglomerate(n_clusters=wanted)
     return _refined(embeddings, labels, fewest)
 
 

@@ -1,4 +1,4 @@
-"""Loudness for the speaker models: a slow gain over a recording, and per-window power gains.
+"""Loudness for the speaker models: a gain that lifts quiet speech, and per-window power gains.
 
 Speaker embeddings that take power spectra (GE2E takes mel power, not its log) move with the
 level, and a VAD misses a quiet voice that a loud one beside it does not: both hear the audio
@@ -13,21 +13,34 @@ import numpy as np
 SAMPLE_RATE = 16_000
 TARGET_DBFS = -26.0
 BLOCK_SECONDS = 0.1
-SPAN_SECONDS = 3.0  # the slow gain follows the loudest block this close
+SPAN_SECONDS = 3.0  # the gain follows the loudest block in a span this long around each moment
+# Where that loudest block is speech (this far above the quietest half second within
+# FLOOR_SECONDS, the local noise floor), the gain follows a span this short instead, so a quiet
+# voice that answers a loud one at once is lifted a fraction of a second later. With 3 s alone
+# Silero VAD missed such turns and the offline diarizer lost the quiet speaker's name; a short
+# span alone lifted every pause into noise, and the VAD's regions then moved with dither. The
+# floor is local because two people recorded apart bring two noise floors.
+QUICK_SPAN_SECONDS = 0.5
+SPEECH_OVER_FLOOR_DB = 10.0
+FLOOR_SECONDS = 8.0
 MAX_GAIN_DB = 24.0  # pauses far from speech are not lifted into noise beyond this
 CHUNK_SAMPLES = 60 * SAMPLE_RATE
 
 
 def levelled(audio: np.ndarray) -> np.ndarray:
-    """The audio under a slow gain (never below 1) that brings its loudest stretch within
-    SPAN_SECONDS to TARGET_DBFS, at most MAX_GAIN_DB; a new float32 array."""
-    from scipy.ndimage import maximum_filter1d
+    """The audio under a gain (never below 1) that brings the loudest block around each
+    moment (QUICK_SPAN_SECONDS where that is speech, else SPAN_SECONDS) to TARGET_DBFS, at most
+    MAX_GAIN_DB; a new float32 array."""
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
     block = int(BLOCK_SECONDS * SAMPLE_RATE)
     power = block_energies(audio, block) / block
     if len(power) == 0:
         return audio.astype(np.float32)
-    loudest = maximum_filter1d(power, size=max(1, int(SPAN_SECONDS / BLOCK_SECONDS)))
+    quick = maximum_filter1d(power, size=max(1, round(QUICK_SPAN_SECONDS / BLOCK_SECONDS)))
+    slow = maximum_filter1d(power, size=max(1, round(SPAN_SECONDS / BLOCK_SECONDS)))
+    floor = minimum_filter1d(quick, size=max(1, round(FLOOR_SECONDS / BLOCK_SECONDS)))
+    loudest = np.where(quick >= floor * 10 ** (SPEECH_OVER_FLOOR_DB / 10), quick, slow)
     target = 10 ** (TARGET_DBFS / 10)
     gain = np.sqrt(np.clip(target / np.maximum(loudest, 1e-20), 1.0, 10 ** (MAX_GAIN_DB / 10)))
     # Block gains joined linearly, so no step is heard as an onset.
