@@ -115,6 +115,37 @@ def engine():
     return Runtime(ServerConfig()).whisper("tiny.en")
 
 
+class CountingDecodes:
+    """The real engine, counting its decodes."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.decodes = engine, 0
+
+    def transcribe(self, *args, **kwargs):
+        self.decodes += 1
+        return self.engine.transcribe(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+
+def test_a_stream_that_ends_mid_speech_is_decoded_once_more_not_twice(engine):
+    audio, reference = speech("1089-134686-0000", lead=0.3, tail=0.0)  # cut while speaking
+    counting = CountingDecodes(engine)
+    recognizer = streaming.StreamingRecognizer(counting, streaming.StreamingOptions())
+    last_step = len(audio) - 3 * SAMPLE_RATE // 2  # an interim decode is due at the end
+    updates = []
+    for at in range(0, last_step, SAMPLE_RATE):
+        recognizer.accept(audio[at : min(at + SAMPLE_RATE, last_step)])
+        updates += recognizer.step()
+    recognizer.accept(audio[last_step:])
+    before = counting.decodes
+    updates += recognizer.finish()
+    assert counting.decodes - before == 1
+    said = " ".join("".join(w.text for w in u.final).strip() for u in updates if u.final)
+    assert word_error_rate(reference, said) < 0.2, said
+
+
 def test_local_agreement_commits_each_word_once(engine):
     """Fed in 0.1 s chunks with a decode every second, as a live stream on a slow CPU."""
     audio, reference = speech("1089-134686-0000", lead=0.3, tail=1.0)  # one 10 s utterance

@@ -312,19 +312,20 @@ class StreamingRecognizer:
         """Seconds accepted but not yet stepped (some stay when step() takes a piece)."""
         return sum(len(samples) for samples in self._fresh) / SAMPLE_RATE
 
-    def step(self, *, real_time: float | None = None) -> list[Update]:
+    def step(self, *, real_time: float | None = None, decode: bool = True) -> list[Update]:
         """Handles the audio accepted so far: VAD events, at most one decode, commits.
 
         `real_time`: the stream seconds a client at real-time pace can have sent by now. Audio
         accepted beyond it is stepped a piece at a time, at multiples of CATCH_UP_SECONDS; call
-        again while audio is `pending` and not `holding` (finish() takes what is held)."""
+        again while audio is `pending` and not `holding` (finish() takes what is held).
+        `decode=False` skips the interim decode (an endpoint still decodes)."""
         fresh = self._take_fresh(real_time)
         if not fresh.size and self.holding:
             return []
         self._audio = np.concatenate([self._audio, fresh])
         updates: list[Update] = []
         if self._vad is None:
-            if self._received - self._decoded_until >= self._options.decode_interval * SAMPLE_RATE:
+            if decode and self._received - self._decoded_until >= self._options.decode_interval * SAMPLE_RATE:
                 updates.append(self._agree(self._decode(self._received)))
             return updates
         for event, at in self._vad.feed(fresh):
@@ -338,7 +339,8 @@ class StreamingRecognizer:
         if self._vad.speaking:
             due = self._options.decode_interval * SAMPLE_RATE
             if (
-                self._vad.current_speech >= MIN_DECODE_SPEECH_SECONDS
+                decode
+                and self._vad.current_speech >= MIN_DECODE_SPEECH_SECONDS
                 and self._received - max(self._decoded_until, self._buffer_start) >= due
             ):
                 updates.append(self._agree(self._decode(self._received)))
@@ -373,7 +375,8 @@ class StreamingRecognizer:
 
     def finish(self) -> list[Update]:
         """Flushes at the end of the stream: every pending word is committed."""
-        updates = self.step()
+        # The closing endpoint decodes the same audio an interim decode would.
+        updates = self.step(decode=False)
         speaking = self._vad is not None and self._vad.speaking
         if self._hypothesis or speaking or (self._vad is None and self._audio.size):
             update = self._endpoint(self._received, self.received)
