@@ -43,7 +43,7 @@ def cluster(tmp_path_factory):
             server.stop()
         import ray
 
-        ray.shutdown()  # running_replicas() connects this process
+        ray.shutdown()  # connect() joined this process to the cluster
         cluster.shutdown()
 
 
@@ -156,7 +156,7 @@ def running_replicas(cluster) -> int:
 
 
 def ongoing_calls(cluster) -> list[int]:
-    """The calls each sidecar replica is running, as Serve's router sees them."""
+    """The calls each sidecar replica is running, by its own count."""
     import ray
 
     connect(cluster)
