@@ -517,11 +517,12 @@ def test_the_panel_downloads_a_model_with_progress_and_cancels_one(real_audacity
             root.update()
             dialog.download()
             pump(root, lambda: panel.status.get().startswith("Downloading medium: 10"), 15)
+            medium = cache / "models--Systran--faster-whisper-medium"
+            assert any(medium.rglob("*.part"))
             panel.cancel()
             pump(root, lambda: not panel.busy, 15)
             assert panel.status.get() == "cancelled; the sidecar stopped and removed the partial download"
-            medium = cache / "models--Systran--faster-whisper-medium"
-            pump(root, lambda: not any(medium.rglob("*.incomplete")), 5)
+            pump(root, lambda: not any(p.suffix in (".part", ".incomplete") for p in medium.rglob("*")), 5)
             assert not (medium / "refs" / "main").exists()
         finally:
             root.destroy()

@@ -113,28 +113,37 @@ def test_a_cut_connection_resumes_and_only_the_models_files_come(hub, tmp_path):
     assert (snapshot / "model.bin").read_bytes() == hub.repos[WHISPER_REPO].files["model.bin"]
 
 
-def test_a_killed_pull_leaves_no_partial_file_behind_the_next(hub, tmp_path):
-    """huggingface_hub gives each process's download a file of its own, so the part a pull
-    killed mid-file (a closed terminal) had written stayed for good: the next pull, which starts
-    that file over, removes it."""
+def test_a_killed_pull_goes_on_in_the_next_from_where_it_stopped(hub, tmp_path):
+    """A pull killed mid-file (a closed terminal) leaves the file's part under a name the next
+    pull finds, and that pull asks the hub for the rest only. A partial file of huggingface_hub's
+    own, named for its process so that no pull can resume it, is removed."""
     cache = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_TELEMETRY="1", HF_ENDPOINT=hub.endpoint)
     hub.slow.add("model.bin")
     killed = subprocess.Popen([*SIDECAR, "models", "pull", "small"], env=env, stderr=subprocess.DEVNULL)
     blobs = cache / f"models--{WHISPER_REPO.replace('/', '--')}" / "blobs"
+    part = blobs / f"{hub.repos[WHISPER_REPO].etag('model.bin')}.part"
     deadline = time.monotonic() + 60
-    while not [p for p in blobs.glob("*.incomplete") if p.stat().st_size]:
-        assert killed.poll() is None and time.monotonic() < deadline, "no partial file to leave"
+    while not (part.exists() and part.stat().st_size >= 4 << 20):
+        assert killed.poll() is None and time.monotonic() < deadline, "no part to go on from"
         time.sleep(0.05)
     killed.kill()
     killed.wait()
-    assert list(blobs.glob("*.incomplete"))
+    kept = part.stat().st_size
+    assert 0 < kept < len(hub.repos[WHISPER_REPO].files["model.bin"])
+    abandoned = blobs / "0123abcd.5e6f7a8b.incomplete"
+    abandoned.write_bytes(b"\0" * 1000)
     hub.slow.clear()
+    del hub.requests[:]
     pulled = models("models", "pull", "small", cache=cache, hub=hub)
     assert pulled.returncode == 0, pulled.stderr
-    assert not list(blobs.glob("*.incomplete"))
+    model_bin = [ranged for method, path, ranged in hub.requests if path.endswith("/model.bin") and method == "GET"]
+    assert model_bin == [f"bytes={kept}-"]
+    assert not part.exists() and not abandoned.exists()
     assert models("models", "verify", "small", cache=cache).stdout == "small: ok\n"
+    snapshot = pathlib.Path(pulled.stdout.split(": ", 1)[1].strip())
+    assert (snapshot / "model.bin").read_bytes() == hub.repos[WHISPER_REPO].files["model.bin"]
 
 
 def test_a_download_that_does_not_match_its_checksum_is_refused_and_removed(hub, tmp_path):
@@ -198,7 +207,9 @@ def test_a_disk_without_room_is_one_clear_error_and_leaves_nothing(hub, tmp_path
     assert int((report / "status").read_text()) == 1 and "Traceback" not in stderr, stderr
     assert says.format(cache=cache) in stderr.strip().splitlines()[-1], stderr
     left = (report / "files").read_text().split()
-    assert not [f for f in left if f.endswith(".incomplete") or "/snapshots/" in f or f.endswith("/refs/main")], left
+    assert not [
+        f for f in left if f.endswith((".incomplete", ".part")) or "/snapshots/" in f or f.endswith("/refs/main")
+    ], left
 
 
 def test_verify_finds_a_file_damaged_on_disk(hub, tmp_path):
@@ -298,6 +309,7 @@ def test_the_catalogue_names_the_repositories_the_families_download_from():
     assert set(demucs_models.HUB_REPOS) == set(demucs_models.PRETRAINED)
     families = {m.family for m in model_catalogue.CATALOGUE.values()}
     assert families == {"whisper", "demucs", "xtts", "musicgen", "audio-events", "translation"}
+    assert [m.name for m in model_catalogue.CATALOGUE.values() if not m.about_size.endswith(("MB", "GB"))] == []
 
 
 def test_pull_model_over_grpc_streams_progress_and_a_cancel_leaves_no_partial_file(hub, tmp_path):
@@ -337,12 +349,12 @@ def test_pull_model_over_grpc_streams_progress_and_a_cancel_leaves_no_partial_fi
         call = client.pull_model("ast-audioset")
         next(p for p in call if p.file == "model.safetensors")  # its first 10 MiB are in
         ast_folder = cache / f"models--{AST_REPO.replace('/', '--')}"
-        assert any(ast_folder.rglob("*.incomplete"))
+        assert any(ast_folder.rglob("*.part"))
         call.cancel()
         deadline = time.monotonic() + 5
-        while any(ast_folder.rglob("*.incomplete")) and time.monotonic() < deadline:
+        while any(ast_folder.rglob("*.part")) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(ast_folder.rglob("*.incomplete"))
+        assert not any(ast_folder.rglob("*.part"))
         assert not any(m.downloaded for m in client.downloadable_models() if m.name == "ast-audioset")
 
         for name, code, words in [

@@ -26,7 +26,18 @@ class KnownModel:
 # What faster-whisper's own download takes from Systran's repositories.
 WHISPER_FILES = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")
 WHISPER_SIZES = {"tiny": "75 MB", "base": "145 MB", "small": "484 MB", "medium": "1.5 GB", "large": "3.1 GB"}
-DEMUCS_SIZES = {"htdemucs": "84 MB", "htdemucs_ft": "336 MB", "htdemucs_6s": "55 MB"}
+# The sums of the published .th files (dl.fbaipublicfiles.com/demucs); mdx_q's is mdx's scaled
+# by what quantizing took off mdx_extra, its own files' sizes not being known here.
+DEMUCS_SIZES = {
+    "htdemucs": "84 MB",
+    "htdemucs_ft": "336 MB",
+    "htdemucs_6s": "55 MB",
+    "hdemucs_mmi": "167 MB",
+    "mdx": "691 MB",
+    "mdx_extra": "670 MB",
+    "mdx_q": "170 MB",
+    "mdx_extra_q": "168 MB",
+}
 MUSICGEN_SIZES = {
     "musicgen-small": "2.4 GB",
     "musicgen-medium": "8 GB",
@@ -59,7 +70,7 @@ def _catalogue() -> dict[str, KnownModel]:
             if name != "turbo"  # the same repository as large-v3-turbo
         ),
         *(
-            KnownModel(name, demucs_models.FAMILY, repo, DEMUCS_SIZES.get(name, ""), "MIT", "stems")
+            KnownModel(name, demucs_models.FAMILY, repo, DEMUCS_SIZES[name], "MIT", "stems")
             for name, repo in demucs_models.HUB_REPOS.items()
         ),
         KnownModel(

@@ -7,6 +7,12 @@ Every family finds its named models in the Hugging Face cache ($HF_HUB_CACHE, el
 pretrained models on the hub too (demucs.hf). The hub names each file's content: the blob of a
 large (LFS) file is named by its SHA-256 and any other by its git blob hash, which is what
 `verify` and a pull check, offline.
+
+A large (LFS) file is fetched into `blobs/<sha256>.part`, a name every process finds again, so a
+pull cut off in any way (a lost connection, a killed process) resumes where it stopped:
+huggingface_hub gives each process's download a file of its own and deletes it on failure.
+The bytes still come through huggingface_hub's `http_get`, and `hf_hub_download` then finds
+the blob in place and only links it into the snapshot.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import dataclasses
 import errno
 import functools
 import hashlib
+import os
 import pathlib
+import re
 import shutil
 from collections.abc import Callable
 
@@ -24,6 +32,8 @@ from sidecar.errors import CancelledError, ModelUnavailableError
 from sidecar.runtime.model_catalogue import KnownModel
 
 FREE_SPACE_MARGIN = 64 << 20  # left free after a pull: the cache's disk is usually the system's
+PART_SUFFIX = ".part"  # a blob being fetched; the next pull resumes it
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def hub_cache() -> pathlib.Path:
@@ -101,6 +111,7 @@ def pull(
 
 
 def _fetch(model: KnownModel, hub, on_progress, cancelled) -> pathlib.Path:
+    import httpx2  # huggingface_hub's HTTP client
     from huggingface_hub import errors as hub_errors
 
     files = _listing(model, hub)
@@ -116,14 +127,17 @@ def _fetch(model: KnownModel, hub, on_progress, cancelled) -> pathlib.Path:
             continue
         fetched = functools.partial(_FileProgress, model.name, listed.filename, done, total, on_progress, cancelled)
         try:
+            checked = _fetch_blob(model, hub, listed, fetched)
             path = hub.hf_hub_download(model.repo_id, listed.filename, revision=listed.commit_hash, tqdm_class=fetched)
         except _Cancelled:
             raise CancelledError(f"the download of {model.name} was cancelled") from None
         except OSError as exc:
             raise _download_error(model, listed.filename, exc) from None
-        except hub_errors.HfHubHTTPError as exc:
-            raise ModelUnavailableError(f"could not download {listed.filename} of {model.name}: {exc}") from None
-        problem = checksum_problem(pathlib.Path(path))
+        except (hub_errors.HfHubHTTPError, httpx2.TransportError) as exc:  # the second: the connection, for good
+            raise ModelUnavailableError(
+                f"could not download {listed.filename} of {model.name}: {exc}{_resumes(model)}"
+            ) from None
+        problem = "" if checked else checksum_problem(pathlib.Path(path))
         if problem:
             _remove_file(pathlib.Path(path))
             raise ModelUnavailableError(
@@ -132,6 +146,59 @@ def _fetch(model: KnownModel, hub, on_progress, cancelled) -> pathlib.Path:
         done += listed.file_size or 0
     on_progress(Progress(model.name, total, total))
     return repo_folder(model) / "snapshots" / files[0].commit_hash
+
+
+def _fetch_blob(model: KnownModel, hub, listed, progress_bar) -> bool:
+    """Puts a large (LFS) file's blob in the cache by way of its part file, resuming what an
+    earlier pull left there; True once the blob is in and matches its SHA-256. False for a
+    file the hub keeps in git (small: config, tokenizer), left to hf_hub_download. A damaged
+    download and a cancelled one lose their part; one that fails otherwise keeps it."""
+    from filelock import FileLock
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    url = hub.hf_hub_url(model.repo_id, listed.filename, revision=listed.commit_hash)
+    metadata = hub.get_hf_file_metadata(url)
+    sha256 = (metadata.etag or "").lower()
+    if not SHA256.fullmatch(sha256):
+        return False
+    blobs = repo_folder(model) / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    blob, part = blobs / sha256, blobs / (sha256 + PART_SUFFIX)
+    # huggingface_hub's lock of the same blob: one pull at a time writes the part.
+    locks = hub_cache() / ".locks" / repo_folder(model).name
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(locks / f"{sha256}.lock"):
+        if blob.exists():
+            return checksum_problem(blob) == ""
+        try:
+            with open(part, "ab") as file:
+                if metadata.size is not None and file.tell() > metadata.size:
+                    file.truncate(0)  # longer than the file: not a part of it
+                http_get(
+                    url,
+                    file,
+                    resume_size=file.tell(),
+                    headers=build_hf_headers(),
+                    expected_size=metadata.size,
+                    displayed_filename=listed.filename,
+                    tqdm_class=progress_bar,
+                )
+        except _Cancelled:
+            part.unlink(missing_ok=True)
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                part.unlink(missing_ok=True)  # the disk needs the room more than the next pull the bytes
+            raise
+        problem = _content_problem(part, sha256)
+        if problem:
+            part.unlink()
+            raise ModelUnavailableError(
+                f"the download of {listed.filename} ({model.name}) is damaged: {problem}; it was removed, pull again"
+            )
+        os.replace(part, blob)
+    return True
 
 
 class _Cancelled(Exception):
@@ -232,13 +299,24 @@ def _download_error(model: KnownModel, file: str, exc: OSError) -> ModelUnavaila
             f"the disk of {hub_cache()} filled up while downloading {file} of {model.name}: make room and pull "
             "again (the partial file was removed)"
         )
-    return ModelUnavailableError(f"could not download {file} of {model.name}: {exc}")
+    return ModelUnavailableError(f"could not download {file} of {model.name}: {exc}{_resumes(model)}")
+
+
+def _resumes(model: KnownModel) -> str:
+    """What a failed pull says of its parts: that the next one goes on from them."""
+    blobs = repo_folder(model) / "blobs"
+    kept = sum(p.stat().st_size for p in blobs.glob("*" + PART_SUFFIX)) if blobs.is_dir() else 0
+    return f"; pull again to go on from the {_size(kept)} already here" if kept else ""
 
 
 def checksum_problem(path: pathlib.Path) -> str:
     """'' when the file's content matches the hash its blob is named by, else what differs."""
     blob = path.resolve()
-    expected = blob.name
+    return _content_problem(blob, blob.name)
+
+
+def _content_problem(blob: pathlib.Path, expected: str) -> str:
+    """'' when the file's content hashes to `expected` (a SHA-256, or a git blob's SHA-1)."""
     if len(expected) == 64:  # an LFS file: its SHA-256
         digest = hashlib.sha256()
         kind = "sha256"
@@ -255,11 +333,11 @@ def checksum_problem(path: pathlib.Path) -> str:
 
 
 def _remove_abandoned_downloads(model: KnownModel) -> int:
-    """Deletes the partial files of pulls that ended without cleaning up (a killed process);
-    the bytes freed. huggingface_hub writes each download to a file of its own process
-    (`<blob>.<random>.incomplete`), so a later pull starts that file over rather than resume it,
-    and nothing else would ever remove it. A download under way holds the blob's lock in
-    .locks/: its file stays."""
+    """Deletes the partial files that huggingface_hub's own downloads (small files; large ones
+    before parts were resumed) left when their process was killed; the bytes freed. Each is
+    named for its process (`<blob>.<random>.incomplete`), so no later pull resumes it, and
+    nothing else would ever remove it. A download under way holds the blob's lock in .locks/:
+    its file stays."""
     from filelock import FileLock, Timeout
 
     blobs = repo_folder(model) / "blobs"
