@@ -444,6 +444,26 @@ def test_a_minor_speaker_joins_the_nearest_unless_asked_for_or_long():
     assert d.without_minor_speakers(windows, labels).max() + 1 == 3
 
 
+def test_a_speaker_change_is_placed_by_the_windows_around_it_not_only_the_two_beside_it():
+    """Windows every 0.4 s, 1.6 s wide, lean from one voice to the other in proportion to the
+    share of each in them, plus noise: the line through all the straddling windows finds the
+    change closer than the crossing between the last window of one voice and the first of the
+    other."""
+    step, width = d.STEP_FRAMES * d.MEL_HOP_SECONDS, d.WINDOW_FRAMES * d.MEL_HOP_SECONDS
+    rng = np.random.default_rng(16)
+    fitted, paired = [], []
+    for _ in range(300):
+        change = rng.uniform(4.0, 4.4)
+        centres = np.arange(0.8, 8.0, step)
+        leans = np.clip((change - centres) / (width / 2), -1, 1) + rng.normal(0, 0.25, len(centres))
+        labels = (centres > change).astype(int)
+        j = int(np.flatnonzero(labels)[0]) - 1
+        fitted.append(abs(d._change_time(centres, leans, labels, j) - change))
+        share = leans[j] / (leans[j] - leans[j + 1]) if leans[j] > 0 > leans[j + 1] else 0.5
+        paired.append(abs(centres[j] + share * step - change))
+    assert np.mean(fitted) < 0.8 * np.mean(paired), (np.mean(fitted), np.mean(paired))
+
+
 def test_a_voice_split_in_two_is_joined_and_distinct_voices_are_not():
     rng = np.random.default_rng(3)
     one, other = rng.normal(size=(2, 256))

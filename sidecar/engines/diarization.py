@@ -1,6 +1,6 @@
 """Speaker diarization: options, typed turns, and the offline default backend.
 
-About 650 lines on purpose: the offline backend's stages share their constants and were tuned
+About 670 lines on purpose: the offline backend's stages share their constants and were tuned
 together, on the AMI dev excerpts and tuning mixtures (bench/diarization.py).
 
 The offline default needs no network and no gated weights. The audio is levelled (a gain that
@@ -92,6 +92,7 @@ VAD_SPEECH_PAD_MS = 100
 VAD_MIN_SPEECH_MS = 200
 VAD_CHUNK_SAMPLES = 300 * SAMPLE_RATE
 MERGE_GAP_SECONDS = 0.3  # a same-speaker pause shorter than this does not end a turn
+CHANGE_SPAN_SECONDS = 0.8  # windows this near a speaker change place it: half a window's width
 # Known speakers: a person's voiceprint is the mean embedding of their reference; a found
 # speaker whose centroid is this similar takes their name (same person: about 0.9, different
 # people mostly 0.45-0.65), and their voiceprint then anchors the re-segmentation.
@@ -567,8 +568,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndarray) -> list[SpeakerTurn]:
     """Splits each speech region between the speakers of the nearest window centres, merges
     same-speaker pieces across short pauses and scores each turn against its speaker. Where the
-    speaker changes between two windows, the turn ends where their leaning from one speaker to
-    the other crosses zero: a window straddling the change leans by the share of each voice in it."""
+    speaker changes between two windows, the turn ends at _change_time."""
     centroids = {k: _unit(embeddings[labels == k].mean(axis=0)) for k in np.unique(labels)}
     pieces: list[tuple[float, float, int, list[int]]] = []
     for start, end in regions:
@@ -576,13 +576,11 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndar
         if len(inside) == 0:  # a short region: its one window is centred on it
             inside = np.array([np.abs(centres - (start + end) / 2).argmin()])
         cut, windows = start, []
-        for a, b in zip(inside[:-1], inside[1:]):
+        for j, (a, b) in enumerate(zip(inside[:-1], inside[1:])):
             windows.append(int(a))
             if labels[a] != labels[b]:
-                towards = centroids[labels[a]] - centroids[labels[b]]
-                lean_a, lean_b = float(embeddings[a] @ towards), float(embeddings[b] @ towards)
-                share = lean_a / (lean_a - lean_b) if lean_a > 0 > lean_b else 0.5
-                middle = centres[a] + share * (centres[b] - centres[a])
+                leans = embeddings[inside] @ (centroids[labels[a]] - centroids[labels[b]])
+                middle = max(_change_time(centres[inside], leans, labels[inside], j), cut)
                 pieces.append((cut, middle, labels[a], windows))
                 cut, windows = middle, []
         pieces.append((cut, end, labels[inside[-1]], windows + [int(inside[-1])]))
@@ -601,6 +599,32 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndar
             confidence = min(max(similarity, 0.0), 1.0)
         turns.append(SpeakerTurn(float(start), float(end), f"cluster{label}", confidence))
     return turns
+
+
+def _change_time(centres: np.ndarray, leans: np.ndarray, labels: np.ndarray, j: int) -> float:
+    """Where the speaker changes between windows j and j + 1 of a region: where the windows'
+    leaning from the first speaker towards the second crosses zero. A window straddling the
+    change leans by the share of each voice in it, so the leans fall along a line over a
+    window's width; one fitted through the windows around the change, not just the two beside
+    it, averages out their noise (tuning mixtures 5.7 -> 5.2 % DER)."""
+    lean_a, lean_b = leans[j], leans[j + 1]
+    share = lean_a / (lean_a - lean_b) if lean_a > 0 > lean_b else 0.5
+    middle = centres[j] + share * (centres[j + 1] - centres[j])
+    first, last = j, j + 1
+    while first > 0 and labels[first - 1] == labels[j] and centres[first - 1] >= middle - CHANGE_SPAN_SECONDS:
+        first -= 1
+    while (
+        last < len(labels) - 1
+        and labels[last + 1] == labels[j + 1]
+        and centres[last + 1] <= middle + CHANGE_SPAN_SECONDS
+    ):
+        last += 1
+    if last - first < 2:
+        return float(middle)
+    slope, intercept = np.polyfit(centres[first : last + 1] - middle, leans[first : last + 1], 1)
+    if slope >= 0:  # no fall from one voice to the other to follow
+        return float(middle)
+    return float(np.clip(middle - intercept / slope, centres[j], centres[j + 1]))
 
 
 def load_offline(resolved: ResolvedModel, settings: ModelSettings) -> tuple[OfflineDiarizer, str]:
