@@ -79,14 +79,14 @@ def list_served(args: argparse.Namespace) -> int:
 
 
 def list_catalogue(args, models) -> int:
-    from sidecar.runtime import model_catalogue, model_downloads
+    from sidecar.runtime import model_cache, model_catalogue
 
     print(f"{'NAME':24} {'FAMILY':13} {'ABOUT':>7}  {'LICENCE':22} {'EXTRA':10} HERE")
     for model in model_catalogue.CATALOGUE.values():
-        here = model_downloads.here(model)
+        here = model_cache.here(model)
         licence = model.licence + (" (agree)" if model.agreement else "")
         print(f"{model.name:24} {model.family:13} {model.about_size or '?':>7}  {licence:22} {model.extra:10} {here}")
-    print(f"\nThe Hugging Face cache: {model_downloads.hub_cache()}")
+    print(f"\nThe Hugging Face cache: {model_cache.hub_cache()}")
     return 0
 
 
@@ -109,21 +109,21 @@ def pull(args, models) -> int:
 
 
 def remove(args, models) -> int:
-    from sidecar.runtime import model_downloads
+    from sidecar.runtime import model_cache
 
     for model in models:
-        freed = model_downloads.remove(model)
+        freed = model_cache.remove(model)
         print(f"{model.name}: removed, {freed / (1 << 20):.1f} MiB freed" if freed else f"{model.name}: not pulled")
     return 0
 
 
 def verify(args, models) -> int:
-    from sidecar.runtime import model_catalogue, model_downloads
+    from sidecar.runtime import model_cache, model_catalogue
 
-    pulled = models or [m for m in model_catalogue.CATALOGUE.values() if model_downloads.snapshot(m)]
+    pulled = models or [m for m in model_catalogue.CATALOGUE.values() if model_cache.snapshot(m)]
     failed = 0
     for model in pulled:
-        problems = model_downloads.verify(model)
+        problems = model_cache.verify(model)
         print(f"{model.name}: " + ("ok" if not problems else "DAMAGED"))
         for problem in problems:
             print(f"  {problem}")
@@ -142,10 +142,10 @@ def export(args, models) -> int:
 
 
 def import_bundle(args, models) -> int:
-    from sidecar.runtime import model_bundles, model_downloads
+    from sidecar.runtime import model_bundles, model_cache
 
     imported = model_bundles.import_bundle(args.bundle)
-    print(f"imported {', '.join(m.name for m in imported)} into {model_downloads.hub_cache()}")
+    print(f"imported {', '.join(m.name for m in imported)} into {model_cache.hub_cache()}")
     return 0
 
 

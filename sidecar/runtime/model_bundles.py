@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Iterable
 
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
-from sidecar.runtime import model_catalogue, model_downloads
-from sidecar.runtime.model_downloads import checksum_problem
+from sidecar.runtime import model_cache, model_catalogue
+from sidecar.runtime.model_cache import checksum_problem
 
 BUNDLE_FORMAT = "audio-sidecar-models/1"
 MANIFEST = "manifest.json"
@@ -28,10 +28,10 @@ def export(models: Iterable[model_catalogue.KnownModel], bundle: pathlib.Path, *
         raise InvalidOptionsError(f"{bundle} exists: choose another name, or --force to replace it")
     entries = []
     for model in models:
-        problems = model_downloads.verify(model)
+        problems = model_cache.verify(model)
         if problems:
             raise ModelUnavailableError(f"{model.name} cannot be exported: {'; '.join(problems)}")
-        entries.append({"name": model.name, "repo_id": model.repo_id, "commit": model_downloads.snapshot(model).name})
+        entries.append({"name": model.name, "repo_id": model.repo_id, "commit": model_cache.snapshot(model).name})
     manifest = json.dumps({"format": BUNDLE_FORMAT, "models": entries}, indent=2).encode()
     staged = bundle.with_name(f".{bundle.name}.{os.getpid()}.partial")
     try:
@@ -40,8 +40,8 @@ def export(models: Iterable[model_catalogue.KnownModel], bundle: pathlib.Path, *
             info.size = len(manifest)
             tar.addfile(info, io.BytesIO(manifest))
             for model in models:
-                folder = model_downloads.repo_folder(model)
-                commit = model_downloads.snapshot(model).name
+                folder = model_cache.repo_folder(model)
+                commit = model_cache.snapshot(model).name
                 tar.add(folder / "refs" / "main", arcname=f"{folder.name}/refs/main")
                 snap = folder / "snapshots" / commit
                 for path in sorted(snap.rglob("*")):
@@ -66,7 +66,7 @@ def export(models: Iterable[model_catalogue.KnownModel], bundle: pathlib.Path, *
 def import_bundle(bundle: pathlib.Path) -> list[model_catalogue.KnownModel]:
     """Adds the models of an `export` bundle to this machine's cache, each file checked
     against its checksum first; the models imported. Nothing of a bad bundle is kept."""
-    cache = model_downloads.hub_cache()
+    cache = model_cache.hub_cache()
     cache.mkdir(parents=True, exist_ok=True)
     try:
         tar = tarfile.open(bundle)
@@ -75,7 +75,7 @@ def import_bundle(bundle: pathlib.Path) -> list[model_catalogue.KnownModel]:
     with tar, tempfile.TemporaryDirectory(dir=cache, prefix=".import-") as staging:
         staging = pathlib.Path(staging)
         models = _bundle_models(tar, bundle)
-        folders = {model_downloads.repo_folder(m).name for m in models}
+        folders = {model_cache.repo_folder(m).name for m in models}
         for member in tar.getmembers():
             top = member.name.split("/", 1)[0]
             if member.name != MANIFEST and top not in folders:
@@ -85,7 +85,7 @@ def import_bundle(bundle: pathlib.Path) -> list[model_catalogue.KnownModel]:
         except (OSError, tarfile.TarError) as exc:
             raise InvalidOptionsError(f"{bundle} could not be unpacked: {exc}") from None
         for model in models:
-            snap = staging / model_downloads.repo_folder(model).name / "snapshots"
+            snap = staging / model_cache.repo_folder(model).name / "snapshots"
             for path in sorted(p for p in snap.rglob("*") if not p.is_dir()):
                 problem = checksum_problem(path) if path.exists() else "its blob is missing"
                 if problem:

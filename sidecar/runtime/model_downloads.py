@@ -1,12 +1,6 @@
-"""Getting the catalogue's models (model_catalogue): pull from the Hugging Face hub with
-progress and checksums, remove, verify (model_bundles carries them to a machine without
-internet).
-
-Every family finds its named models in the Hugging Face cache ($HF_HUB_CACHE, else
-~/.cache/huggingface/hub), so that is the one cache all of this works on; Demucs publishes its
-pretrained models on the hub too (demucs.hf). The hub names each file's content: the blob of a
-large (LFS) file is named by its SHA-256 and any other by its git blob hash, which is what
-`verify` and a pull check, offline.
+"""Pulling the catalogue's models (model_catalogue) from the Hugging Face hub into its cache
+(model_cache), with progress and checksums; model_bundles carries them to a machine without
+internet.
 
 A large (LFS) file is fetched into `blobs/<sha256>.part`, a name every process finds again, so a
 pull cut off in any way (a lost connection, a killed process) resumes where it stopped:
@@ -20,52 +14,19 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
-import hashlib
 import os
 import pathlib
 import re
 import shutil
 from collections.abc import Callable
 
-from sidecar.engines import whisper_models
 from sidecar.errors import CancelledError, ModelUnavailableError
+from sidecar.runtime.model_cache import checksum_problem, content_problem, hub_cache, repo_folder, size_text
 from sidecar.runtime.model_catalogue import KnownModel
 
 FREE_SPACE_MARGIN = 64 << 20  # left free after a pull: the cache's disk is usually the system's
 PART_SUFFIX = ".part"  # a blob being fetched; the next pull resumes it
 SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def hub_cache() -> pathlib.Path:
-    from huggingface_hub import constants
-
-    return pathlib.Path(constants.HF_HUB_CACHE)
-
-
-def repo_folder(model: KnownModel) -> pathlib.Path:
-    """The model's folder in the hub cache (whether or not it exists)."""
-    return hub_cache() / ("models--" + model.repo_id.replace("/", "--"))
-
-
-def snapshot(model: KnownModel) -> pathlib.Path | None:
-    """The cached snapshot `main` points to, if the model was pulled."""
-    folder = repo_folder(model)
-    try:
-        commit = (folder / "refs" / "main").read_text().strip()
-    except OSError:
-        return None
-    path = folder / "snapshots" / commit
-    return path if path.is_dir() else None
-
-
-def here(model: KnownModel) -> str:
-    """Whether this machine has the model: "pulled" (in the cache), "embedded" (shipped in a
-    package: Whisper tiny.en and base), or ""."""
-    if snapshot(model) is not None:
-        return "pulled"
-    if model.family == whisper_models.FAMILY and model.name in whisper_models.EMBEDDED:
-        return "embedded"
-    return ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,7 +152,7 @@ def _fetch_blob(model: KnownModel, hub, listed, progress_bar) -> bool:
             if exc.errno == errno.ENOSPC:
                 part.unlink(missing_ok=True)  # the disk needs the room more than the next pull the bytes
             raise
-        problem = _content_problem(part, sha256)
+        problem = content_problem(part, sha256)
         if problem:
             part.unlink()
             raise ModelUnavailableError(
@@ -288,7 +249,7 @@ def _check_room(needed: int, model: KnownModel) -> None:
     free = shutil.disk_usage(cache).free
     if needed + FREE_SPACE_MARGIN > free:
         raise ModelUnavailableError(
-            f"{model.name} needs {_size(needed)} and {cache} has {_size(free)} free: make room, or point "
+            f"{model.name} needs {size_text(needed)} and {cache} has {size_text(free)} free: make room, or point "
             "HF_HUB_CACHE at a larger disk"
         )
 
@@ -306,30 +267,7 @@ def _resumes(model: KnownModel) -> str:
     """What a failed pull says of its parts: that the next one goes on from them."""
     blobs = repo_folder(model) / "blobs"
     kept = sum(p.stat().st_size for p in blobs.glob("*" + PART_SUFFIX)) if blobs.is_dir() else 0
-    return f"; pull again to go on from the {_size(kept)} already here" if kept else ""
-
-
-def checksum_problem(path: pathlib.Path) -> str:
-    """'' when the file's content matches the hash its blob is named by, else what differs."""
-    blob = path.resolve()
-    return _content_problem(blob, blob.name)
-
-
-def _content_problem(blob: pathlib.Path, expected: str) -> str:
-    """'' when the file's content hashes to `expected` (a SHA-256, or a git blob's SHA-1)."""
-    if len(expected) == 64:  # an LFS file: its SHA-256
-        digest = hashlib.sha256()
-        kind = "sha256"
-    elif len(expected) == 40:  # a file in git: the hash of its git blob
-        digest = hashlib.sha1(f"blob {blob.stat().st_size}\0".encode())
-        kind = "git blob sha1"
-    else:
-        return f"its blob {blob.name} is not named by a checksum"
-    with open(blob, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
-    return "" if actual == expected else f"{kind} {actual}, expected {expected}"
+    return f"; pull again to go on from the {size_text(kept)} already here" if kept else ""
 
 
 def _remove_abandoned_downloads(model: KnownModel) -> int:
@@ -359,44 +297,5 @@ def _remove_file(path: pathlib.Path) -> None:
     blob.unlink(missing_ok=True)
 
 
-def verify(model: KnownModel) -> list[str]:
-    """What is wrong with the pulled model ([] when every file matches its checksum)."""
-    folder = snapshot(model)
-    if folder is None:
-        return [f"{model.name} is not pulled"]
-    problems = []
-    for path in sorted(p for p in folder.rglob("*") if not p.is_dir()):
-        relative = path.relative_to(folder)
-        if not path.exists():
-            problems.append(f"{relative}: its blob is missing")
-            continue
-        problem = checksum_problem(path)
-        if problem:
-            problems.append(f"{relative}: {problem}")
-    return problems
-
-
-def remove(model: KnownModel) -> int:
-    """Deletes the model from the cache; the bytes freed (0 when it was not there)."""
-    from huggingface_hub import scan_cache_dir
-
-    if not hub_cache().is_dir():
-        return 0
-    for repo in scan_cache_dir(hub_cache()).repos:
-        if repo.repo_id == model.repo_id and repo.repo_type == "model":
-            freed = repo.size_on_disk
-            shutil.rmtree(repo.repo_path)
-            return freed
-    return 0
-
-
 def _list(patterns: tuple[str, ...] | None) -> list[str] | None:
     return list(patterns) if patterns is not None else None
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"

@@ -8,7 +8,7 @@ import grpc
 
 from sidecar.engines.catalogue import ModelDescription
 from sidecar.errors import InvalidOptionsError
-from sidecar.runtime import model_catalogue, model_downloads
+from sidecar.runtime import model_cache, model_catalogue, model_downloads
 from sidecar.runtime.runtime import Runtime
 from sidecar.runtime.threads import CancelToken, from_callbacks, in_thread
 from sidecar.server.status import mapped_errors
@@ -85,7 +85,7 @@ def downloadable_models() -> list[pb.DownloadableModel]:
             approximate_size=m.about_size,
             license=m.licence,
             license_to_accept=m.agreement,
-            downloaded=model_downloads.here(m) != "",
+            downloaded=model_cache.here(m) != "",
         )
         for m in sorted(model_catalogue.CATALOGUE.values(), key=lambda m: (m.family, m.name))
     ]
