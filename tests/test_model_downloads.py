@@ -212,6 +212,45 @@ def test_a_disk_without_room_is_one_clear_error_and_leaves_nothing(hub, tmp_path
     ], left
 
 
+def test_a_part_left_by_an_earlier_pull_counts_as_room_already_taken(hub, tmp_path):
+    """A 240 MiB disk holds 120 MiB of a 150 MiB file from a pull that was cut off, and a part
+    of a file the model no longer has. The next pull needs room for the rest only (30 MiB and
+    the margin), not for the whole file again, and asks the hub for the rest only; once the
+    model is in, the stale part is gone."""
+    from tests.test_faults import unshare_prefix
+
+    prefix = unshare_prefix()
+    cache, report, seed = tmp_path / "cache", tmp_path / "report", tmp_path / "seed"
+    for folder in (cache, report):
+        folder.mkdir()
+    weights = os.urandom(150 << 20)
+    hub.repos[WHISPER_REPO].files["model.bin"] = weights
+    blobs = seed / f"models--{WHISPER_REPO.replace('/', '--')}" / "blobs"
+    blobs.mkdir(parents=True)
+    kept = 120 << 20
+    (blobs / f"{hub.repos[WHISPER_REPO].etag('model.bin')}.part").write_bytes(weights[:kept])
+    (blobs / f"{'0' * 64}.part").write_bytes(b"\0" * 1000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(cache), HF_ENDPOINT=hub.endpoint, HF_HUB_DISABLE_TELEMETRY="1")
+    script = SMALL_DISK.replace("size=80m", "size=240m").replace(
+        "|| exit 99\n", '|| exit 99\ncp -a "$SEED"/. "$cache"/ || exit 98\n'
+    )
+    done = subprocess.run(
+        [*prefix, "sh", "-c", script, "small-disk", str(cache), str(report), *SIDECAR, "models", "pull", "small"],
+        env={**env, "SEED": str(seed)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int((report / "status").read_text()) == 0, (report / "stderr").read_text()
+    model_bin = [ranged for method, path, ranged in hub.requests if path.endswith("/model.bin") and method == "GET"]
+    assert model_bin == [f"bytes={kept}-"]
+    left = (report / "files").read_text().split()
+    assert not [f for f in left if f.endswith((".part", ".incomplete"))], left
+    assert any(f.endswith("/refs/main") for f in left), left
+
+
 def test_verify_finds_a_file_damaged_on_disk(hub, tmp_path):
     cache = tmp_path / "cache"
     assert models("models", "pull", "ast-audioset", cache=cache, hub=hub).returncode == 0

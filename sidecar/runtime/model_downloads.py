@@ -80,7 +80,7 @@ def _fetch(model: KnownModel, hub, on_progress, cancelled) -> pathlib.Path:
         raise ModelUnavailableError(f"the hub's {model.repo_id} has none of the files {model.name} needs")
     total = sum(f.file_size or 0 for f in files)
     missing = sum(f.file_size or 0 for f in files if f.will_download)
-    _check_room(missing, model)
+    _check_room(max(0, missing - _parts_bytes(model)), model)  # what parts hold takes no more room
     done = total - missing
     on_progress(Progress(model.name, done, total))
     for listed in files:
@@ -105,6 +105,7 @@ def _fetch(model: KnownModel, hub, on_progress, cancelled) -> pathlib.Path:
                 f"the download of {listed.filename} ({model.name}) is damaged: {problem}; it was removed, pull again"
             )
         done += listed.file_size or 0
+    _remove_abandoned_downloads(model, "*" + PART_SUFFIX)  # every file is in: these are of older revisions
     on_progress(Progress(model.name, total, total))
     return repo_folder(model) / "snapshots" / files[0].commit_hash
 
@@ -265,22 +266,26 @@ def _download_error(model: KnownModel, file: str, exc: OSError) -> ModelUnavaila
 
 def _resumes(model: KnownModel) -> str:
     """What a failed pull says of its parts: that the next one goes on from them."""
-    blobs = repo_folder(model) / "blobs"
-    kept = sum(p.stat().st_size for p in blobs.glob("*" + PART_SUFFIX)) if blobs.is_dir() else 0
+    kept = _parts_bytes(model)
     return f"; pull again to go on from the {size_text(kept)} already here" if kept else ""
 
 
-def _remove_abandoned_downloads(model: KnownModel) -> int:
-    """Deletes the partial files that huggingface_hub's own downloads (small files; large ones
-    before parts were resumed) left when their process was killed; the bytes freed. Each is
-    named for its process (`<blob>.<random>.incomplete`), so no later pull resumes it, and
-    nothing else would ever remove it. A download under way holds the blob's lock in .locks/:
-    its file stays."""
+def _parts_bytes(model: KnownModel) -> int:
+    blobs = repo_folder(model) / "blobs"
+    return sum(p.stat().st_size for p in blobs.glob("*" + PART_SUFFIX)) if blobs.is_dir() else 0
+
+
+def _remove_abandoned_downloads(model: KnownModel, pattern: str = "*.incomplete") -> int:
+    """Deletes the partial files in the model's blobs that match `pattern`; the bytes freed.
+    By default those that huggingface_hub's own downloads (small files; large ones before parts
+    were resumed) left when their process was killed: each is named for its process
+    (`<blob>.<random>.incomplete`), so no later pull resumes it, and nothing else would ever
+    remove it. A download under way holds the blob's lock in .locks/: its file stays."""
     from filelock import FileLock, Timeout
 
     blobs = repo_folder(model) / "blobs"
     freed = 0
-    for partial in sorted(blobs.glob("*.incomplete")) if blobs.is_dir() else ():
+    for partial in sorted(blobs.glob(pattern)) if blobs.is_dir() else ():
         lock = FileLock(hub_cache() / ".locks" / repo_folder(model).name / f"{partial.name.split('.')[0]}.lock")
         try:
             with lock.acquire(timeout=0):
