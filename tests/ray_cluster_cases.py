@@ -1,6 +1,7 @@
-"""A Ray cluster of a head and a worker node on this machine, one sidecar replica on each. When
-the worker is lost, a file job on it fails with UNAVAILABLE and its retry succeeds on the head,
-while the job on the head carries on; a live stream on it resumes on the head by itself.
+"""A Ray cluster of a head and a worker node on this machine, one sidecar replica on each.
+ListModels answers for both replicas, whichever takes the call. When the worker is lost, a
+file job on it fails with UNAVAILABLE and its retry succeeds on the head, while the job on the
+head carries on; a live stream on it resumes on the head by itself.
 
 Not collected by itself: tests/test_ray_serve.py runs it inside a loopback-only namespace.
 """
@@ -15,6 +16,7 @@ import grpc
 import numpy as np
 import pytest
 
+from sidecar.v1 import transcription_pb2
 from sidecar_client import SidecarClient, SidecarError, live
 from sidecar_client.capture import AudioCapture
 from tests.harness import wait_until
@@ -65,6 +67,23 @@ class Job(threading.Thread):
         except SidecarError as exc:
             self.error = exc
         self.started.set()
+
+
+def test_list_models_answers_for_every_replica(cluster, tmp_path):
+    """Serve sends each call to one replica: a model loaded on one of the two is listed as
+    loaded, with its memory, whichever replica takes the ListModels call."""
+    cluster, _, server = cluster
+    assert wait_until(lambda: running_replicas(cluster) == 2, 180), "two replicas"
+    speech = write_wav(tmp_path / "demo.wav", demo()[0])
+    with SidecarClient(server.address) as client:
+        client.transcribe(speech, options=transcription_pb2.TranscriptionOptions(model="base"))
+
+        def base():
+            return next(m for m in client.list_models() if m.name == "base")
+
+        assert wait_until(lambda: base().loaded, 30), "base listed as loaded"
+        answers = [base() for _ in range(12)]  # from both replicas but once in 2 ** 11
+        assert all(m.loaded and m.memory_bytes > 0 for m in answers), answers
 
 
 def test_a_job_on_a_lost_worker_fails_unavailable_and_its_retry_succeeds(cluster, tmp_path):

@@ -44,7 +44,7 @@ def test_the_same_tests_pass_through_ray_serve(tmp_path):
 def test_a_lost_worker_node_fails_its_jobs_with_unavailable_and_its_streams_move(tmp_path):
     # Serve's proxy would otherwise send each call to the replica on its own node.
     passes_inside_a_namespace(
-        tmp_path, ["tests/ray_cluster_cases.py"], 2, RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING="0"
+        tmp_path, ["tests/ray_cluster_cases.py"], 3, RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING="0"
     )
 
 

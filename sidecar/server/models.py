@@ -33,6 +33,16 @@ def to_proto(m: ModelDescription) -> pb.ModelInfo:
     return info
 
 
+def listed_models(runtime: Runtime, capability: int = pb.CAPABILITY_UNSPECIFIED) -> pb.ListModelsResponse:
+    """What ListModels answers: the runtime's models with the capability (any when unspecified)."""
+    described = runtime.describe_models()
+    wanted = pb.Capability.Name(capability).removeprefix("CAPABILITY_")
+    if capability != pb.CAPABILITY_UNSPECIFIED:
+        described = [m for m in described if wanted in m.capabilities]
+    described.sort(key=lambda m: (m.family, m.name))
+    return pb.ListModelsResponse(models=[to_proto(m) for m in described])
+
+
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -44,12 +54,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
                     f"capability {request.capability} is not a sidecar.v1.Capability: use one of "
                     + ", ".join(pb.Capability.keys())
                 )
-            described = await asyncio.to_thread(self.runtime.describe_models)
-            wanted = pb.Capability.Name(request.capability).removeprefix("CAPABILITY_")
-            if request.capability != pb.CAPABILITY_UNSPECIFIED:
-                described = [m for m in described if wanted in m.capabilities]
-            described.sort(key=lambda m: (m.family, m.name))
-            return pb.ListModelsResponse(models=[to_proto(m) for m in described])
+            return await asyncio.to_thread(listed_models, self.runtime, request.capability)
 
     async def ListDownloadableModels(self, request, context: grpc.aio.ServicerContext):
         async with mapped_errors(context, "ListDownloadableModels", self.runtime.metrics):

@@ -7,7 +7,10 @@ server (recorded from the same `register` functions), with a context adapted to 
 Only the transport differs: options, limits, errors and jobs are the servicers' own.
 
 Serve's proxy listens on every interface and has no interceptors, so the token is checked
-here, on every call but health, as auth.TokenInterceptor does. Needs the `ray` extra.
+here, on every call but health, as auth.TokenInterceptor does. Serve sends each call to one
+replica, so ListModels answers for all of them: each replica posts its own answer to a small
+named actor every few seconds (ModelsBoard), and the one that takes the call merges the others'
+into its own. Needs the `ray` extra.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import dataclasses
 import hmac
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,7 +30,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sidecar.config import ServerConfig
 from sidecar.runtime import memory
 from sidecar.runtime.runtime import Runtime
-from sidecar.server import app
+from sidecar.server import app, models
+from sidecar.v1 import models_pb2
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,11 @@ SERVICER_FUNCTIONS = [
     "sidecar.server.ray_serve.cancel_replica_calls_with_their_rpcs",
 ]
 LOST_REPLICA = "the replica running this call was lost (its process or node went away): call again"
+MODELS_BOARD = "sidecar-models"  # the named actor where the replicas post their models
+POST_SECONDS = 2.0  # how often a replica posts them
+FRESH_SECONDS = 10.0  # a post older than this is of a replica that went away
+READ_BOARD_SECONDS = 2.0  # longest wait to read the board: one on a lost node must not hold ListModels up
+POST_BOARD_SECONDS = 30.0  # longest wait to post to it, its first start included
 
 
 def report_lost_replicas_as_unavailable(servicer, server) -> None:
@@ -166,6 +176,44 @@ class ServeContext:
         raise grpc.aio.AbortError(details)
 
 
+class ModelsBoard:
+    """A Ray actor holding each replica's latest ListModels answer, serialized, so that the
+    replica a call reaches can answer for all of them."""
+
+    def __init__(self) -> None:
+        self._posts: dict[str, tuple[float, bytes]] = {}
+
+    def post(self, replica: str, listed: bytes) -> None:
+        self._posts[replica] = (time.monotonic(), listed)
+
+    def others(self, replica: str) -> list[bytes]:
+        now = time.monotonic()
+        return [listed for r, (at, listed) in self._posts.items() if r != replica and now - at < FRESH_SECONDS]
+
+
+def merged_models(
+    own: models_pb2.ListModelsResponse, others: list[models_pb2.ListModelsResponse], capability: int
+) -> models_pb2.ListModelsResponse:
+    """One ListModels answer for every replica: each model any of them lists, loaded when one
+    has it loaded (with that one's device), its memory summed over the replicas and its last
+    use the latest. `own` is already filtered by capability; the others' answers are whole."""
+    merged: dict[tuple[str, str], models_pb2.ModelInfo] = {}
+    for answer in [own, *others]:
+        for info in answer.models:
+            if capability and capability not in info.capabilities:
+                continue
+            seen = merged.setdefault((info.family, info.name), models_pb2.ModelInfo())
+            if not seen.name:
+                seen.CopyFrom(info)
+                continue
+            if info.loaded and not seen.loaded:
+                seen.loaded, seen.device = True, info.device
+            seen.memory_bytes += info.memory_bytes
+            if info.last_use_time.ToNanoseconds() > seen.last_use_time.ToNanoseconds():
+                seen.last_use_time.CopyFrom(info.last_use_time)
+    return models_pb2.ListModelsResponse(models=[merged[key] for key in sorted(merged)])
+
+
 class Ingress:
     """The ingress deployment's class; `methods()` gives it one method per RPC."""
 
@@ -178,14 +226,56 @@ class Ingress:
         self.recorded = record(self.runtime, self.health)
         self._expected = f"Bearer {self.config.token}".encode() if self.config.token else None
         self._serving = False
+        self._board = None
         log.info("Serve replica: %s", ", ".join(self.recorded.services))
 
     async def _ready(self) -> None:
         if not self._serving:  # set on the replica's event loop, which __init__ does not run on
+            import ray
+
             self._serving = True
+            self._replica = ray.get_runtime_context().get_actor_id()
             self._releasing_memory = asyncio.create_task(memory.keep_releasing())
+            self._posting_models = asyncio.create_task(self._keep_posting_models())
             for name in ["", *self.recorded.services]:
                 await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _keep_posting_models(self) -> None:
+        while True:
+            listed = await asyncio.to_thread(models.listed_models, self.runtime)
+            await self._on_board(POST_BOARD_SECONDS, "post", self._replica, listed.SerializeToString())
+            await asyncio.sleep(POST_SECONDS)
+
+    async def _on_board(self, seconds: float, method: str, *args):
+        """Calls the models board, which the first replica to call makes; None when it does
+        not answer within `seconds`."""
+        import ray
+        from ray import exceptions
+
+        if self._board is None:
+            board = ray.remote(num_cpus=0)(ModelsBoard)
+            self._board = board.options(name=MODELS_BOARD, namespace=APPLICATION, get_if_exists=True).remote()
+        try:
+            return await asyncio.wait_for(getattr(self._board, method).remote(*args), seconds)
+        except exceptions.RayActorError:  # it died with the replica that made it, or its node
+            self._board = None
+        except (TimeoutError, exceptions.RayError):
+            log.debug("the models board did not answer", exc_info=True)
+        return None
+
+    async def check_health(self) -> None:
+        """Serve asks every few seconds, from the replica's start: so a replica posts its models
+        before its first call."""
+        await self._ready()
+
+    async def ListModels(self, request, grpc_context):
+        context = ServeContext(grpc_context)
+        await self._ready()
+        await self._authorized("ListModels", context)
+        own = await self._behaviour("ListModels")(request, context)  # refuses a bad capability
+        posts = await self._on_board(READ_BOARD_SECONDS, "others", self._replica) or []
+        others = [models_pb2.ListModelsResponse.FromString(post) for post in posts]
+        return merged_models(own, others, request.capability)
 
     async def _authorized(self, method: str, context: ServeContext) -> None:
         if self._expected is None or method in ("Check", "Watch"):
@@ -233,6 +323,7 @@ def deployment(config: ServerConfig):
 
     probe = record(Runtime(config), health.aio.HealthServicer())  # which RPCs stream responses
     methods = {name: _rpc(name, handler.response_streaming) for name, handler in probe.handlers.items()}
+    del methods["ListModels"]  # Ingress's own: it answers for every replica
     cls = type("SidecarIngress", (Ingress,), methods)
     # Each open stream holds one of a replica's max_ongoing_requests for its whole life: the
     # replica takes as many calls as its runtime admits, and Serve spreads the rest.
