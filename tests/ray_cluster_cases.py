@@ -16,6 +16,7 @@ import grpc
 import numpy as np
 import pytest
 
+from sidecar.server.ray_serve import POST_SECONDS
 from sidecar.v1 import transcription_pb2
 from sidecar_client import SidecarClient, SidecarError, live
 from sidecar_client.capture import AudioCapture
@@ -74,7 +75,7 @@ def test_list_models_answers_for_every_replica(cluster, tmp_path):
     loaded, with its memory, whichever replica takes the ListModels call."""
     cluster, _, server = cluster
     assert wait_until(lambda: running_replicas(cluster) == 2, 180), "two replicas"
-    speech = write_wav(tmp_path / "demo.wav", demo()[0])
+    speech = write_wav(tmp_path / "demo.wav", demo()[0][: 4 * SAMPLE_RATE])
     with SidecarClient(server.address) as client:
         client.transcribe(speech, options=transcription_pb2.TranscriptionOptions(model="base"))
 
@@ -82,8 +83,9 @@ def test_list_models_answers_for_every_replica(cluster, tmp_path):
             return next(m for m in client.list_models() if m.name == "base")
 
         assert wait_until(lambda: base().loaded, 30), "base listed as loaded"
+        time.sleep(2 * POST_SECONDS)  # its replica's post since it loaded reached the board
         answers = [base() for _ in range(12)]  # from both replicas but once in 2 ** 11
-        assert all(m.loaded and m.memory_bytes > 0 for m in answers), answers
+        assert all(m.loaded and m.memory_bytes > 0 for m in answers), [(m.loaded, m.memory_bytes) for m in answers]
 
 
 def test_a_job_on_a_lost_worker_fails_unavailable_and_its_retry_succeeds(cluster, tmp_path):

@@ -202,9 +202,10 @@ def merged_models(
         for info in answer.models:
             if capability and capability not in info.capabilities:
                 continue
-            seen = merged.setdefault((info.family, info.name), models_pb2.ModelInfo())
-            if not seen.name:
-                seen.CopyFrom(info)
+            seen = merged.get((info.family, info.name))
+            if seen is None:
+                merged[info.family, info.name] = models_pb2.ModelInfo()
+                merged[info.family, info.name].CopyFrom(info)
                 continue
             if info.loaded and not seen.loaded:
                 seen.loaded, seen.device = True, info.device
