@@ -101,9 +101,7 @@ def _fetch(model: KnownModel, hub, on_progress, cancelled) -> pathlib.Path:
         problem = "" if checked else checksum_problem(pathlib.Path(path))
         if problem:
             _remove_file(pathlib.Path(path))
-            raise ModelUnavailableError(
-                f"the download of {listed.filename} ({model.name}) is damaged: {problem}; it was removed, pull again"
-            )
+            raise _damaged(model, listed.filename, problem)
         done += listed.file_size or 0
     _remove_abandoned_downloads(model, "*" + PART_SUFFIX)  # every file is in: these are of older revisions
     on_progress(Progress(model.name, total, total))
@@ -156,11 +154,15 @@ def _fetch_blob(model: KnownModel, hub, listed, progress_bar) -> bool:
         problem = content_problem(part, sha256)
         if problem:
             part.unlink()
-            raise ModelUnavailableError(
-                f"the download of {listed.filename} ({model.name}) is damaged: {problem}; it was removed, pull again"
-            )
+            raise _damaged(model, listed.filename, problem)
         os.replace(part, blob)
     return True
+
+
+def _damaged(model: KnownModel, file: str, problem: str) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"the download of {file} ({model.name}) is damaged: {problem}; it was removed, pull again"
+    )
 
 
 class _Cancelled(Exception):
@@ -177,7 +179,7 @@ class _FileProgress:
 
     def update(self, n=1) -> None:
         if self._cancelled():
-            raise _Cancelled  # huggingface_hub removes the partial file
+            raise _Cancelled  # the partial file is removed: the part by _fetch_blob, others by huggingface_hub
         self._bytes += int(n or 0)
         self._report(Progress(self._model, self._before + self._bytes, self._total, self._file))
 
