@@ -16,8 +16,8 @@ import grpc
 import numpy as np
 import pytest
 
-from sidecar.server.ray_serve import POST_SECONDS
-from sidecar.v1 import transcription_pb2
+from sidecar.server.ray_serve import APPLICATION, MODELS_BOARD
+from sidecar.v1 import models_pb2, transcription_pb2
 from sidecar_client import SidecarClient, SidecarError, live
 from sidecar_client.capture import AudioCapture
 from tests.harness import wait_until
@@ -82,8 +82,7 @@ def test_list_models_answers_for_every_replica(cluster, tmp_path):
         def base():
             return next(m for m in client.list_models() if m.name == "base")
 
-        assert wait_until(lambda: base().loaded, 30), "base listed as loaded"
-        time.sleep(2 * POST_SECONDS)  # its replica's post since it loaded reached the board
+        assert wait_until(lambda: posted_loaded(cluster, "base"), 60), "a replica posted base as loaded"
         answers = [base() for _ in range(12)]  # from both replicas but once in 2 ** 11
         assert all(m.loaded and m.memory_bytes > 0 for m in answers), [(m.loaded, m.memory_bytes) for m in answers]
 
@@ -187,6 +186,20 @@ def ongoing_calls(cluster) -> list[int]:
         if actor["namespace"] == "serve" and actor["name"].startswith("SERVE_REPLICA::sidecar#SidecarIngress")
     ]
     return ray.get([replica.get_num_ongoing_requests.remote() for replica in replicas], timeout=30)
+
+
+def posted_loaded(cluster, name: str) -> bool:
+    """Whether a replica's latest post on the models board lists `name` as loaded."""
+    import ray
+
+    connect(cluster)
+    try:
+        board = ray.get_actor(MODELS_BOARD, namespace=APPLICATION)
+    except ValueError:  # not made yet
+        return False
+    posts = ray.get(board.others.remote(""), timeout=30)  # every replica's: none is named ""
+    listed = [m for post in posts for m in models_pb2.ListModelsResponse.FromString(post).models]
+    return any(m.name == name and m.loaded for m in listed)
 
 
 def connect(cluster) -> None:
