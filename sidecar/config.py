@@ -7,6 +7,7 @@ import ipaddress
 import os
 import pathlib
 import tomllib
+from typing import NamedTuple
 
 from sidecar.engines.catalogue import ModelSettings
 from sidecar.runtime import devices
@@ -22,6 +23,17 @@ SPEAKERS_DIR_ENV = "SIDECAR_SPEAKERS_DIR"
 DEMUCS_REPOS_ENV = "SIDECAR_DEMUCS_REPOS"  # directories separated by os.pathsep
 # Settings a TOML file gives as arrays.
 TUPLE_SETTINGS = ("preload", "demucs_repositories", "models_dirs")
+RAY_FAMILY_KEYS = ("replicas", "cpus", "gpus")
+
+
+class RayFamily(NamedTuple):
+    """A model family served by its own Ray Serve deployment; None: as the sidecar deployment's."""
+
+    family: str
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    cpus: float | None = None
+    gpus: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +110,10 @@ class ServerConfig:
     ray_max_replicas: int = 1
     ray_cpus_per_replica: float = 1.0
     ray_gpus_per_replica: float = 0.0
+    # Model families with a Ray Serve deployment of their own, which their services' calls go
+    # to, with its own replicas and CPUs and GPUs per replica (TOML [ray_families.whisper],
+    # --ray-family whisper:replicas=1:4,gpus=0.25). The other services share the sidecar's.
+    ray_families: tuple[RayFamily, ...] = ()
 
     @classmethod
     def model_settings_for(cls, device: str = devices.AUTO, **fields) -> ModelSettings:
@@ -150,6 +166,13 @@ class ServerConfig:
             )
         if self.ray_cpus_per_replica <= 0 or self.ray_gpus_per_replica < 0:
             raise ValueError("ray_cpus_per_replica must be positive and ray_gpus_per_replica not negative")
+        for family in self.ray_families:
+            low = self.ray_min_replicas if family.min_replicas is None else family.min_replicas
+            high = self.ray_max_replicas if family.max_replicas is None else family.max_replicas
+            if not 1 <= low <= high:
+                raise ValueError(f"ray family {family.family}: replicas must be 1 <= min <= max, not {low}:{high}")
+            if (family.cpus is not None and family.cpus <= 0) or (family.gpus is not None and family.gpus < 0):
+                raise ValueError(f"ray family {family.family}: cpus must be positive and gpus not negative")
         devices.choose(self.device, gpu_present=True)  # checks the spelling only
         for name in ("agree_coqui_license", "allow_client_model_paths"):
             if not isinstance(getattr(self, name), bool):  # a TOML string would be truthy
@@ -183,7 +206,13 @@ def load(path: str | os.PathLike | None = None, **overrides) -> ServerConfig:
             raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}")
     for name, value in from_environment().items():
         values.setdefault(name, value)
+    flag_families = overrides.pop("ray_families", None) or {}
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if "ray_families" in values or flag_families:
+        tables = values.get("ray_families", {})
+        if not isinstance(tables, dict):
+            raise ValueError("ray_families must be a table of tables, such as [ray_families.whisper]")
+        values["ray_families"] = tuple(ray_family(name, fields) for name, fields in {**tables, **flag_families}.items())
     if isinstance(values.get("max_model_memory"), str):
         values["max_model_memory"] = parse_size(values["max_model_memory"])
     for name in TUPLE_SETTINGS:
@@ -194,6 +223,30 @@ def load(path: str | os.PathLike | None = None, **overrides) -> ServerConfig:
     config = ServerConfig(**values)
     config.validate()
     return config
+
+
+def ray_family(name: str, fields: dict) -> RayFamily:
+    """A RayFamily from its TOML table or --ray-family flag: replicas ("2" or "1:4"), cpus, gpus."""
+    if not isinstance(fields, dict):
+        raise ValueError(f"ray_families.{name} must be a table of {', '.join(RAY_FAMILY_KEYS)}")
+    unknown = sorted(set(fields) - set(RAY_FAMILY_KEYS))
+    if unknown:
+        raise ValueError(
+            f"ray_families.{name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(RAY_FAMILY_KEYS)}"
+        )
+    family = RayFamily(name)
+    try:
+        if "replicas" in fields:
+            low, _, high = str(fields["replicas"]).partition(":")
+            family = family._replace(min_replicas=int(low), max_replicas=int(high or low))
+        for key in ("cpus", "gpus"):
+            if key in fields:
+                family = family._replace(**{key: float(fields[key])})
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"ray_families.{name}: replicas takes MIN or MIN:MAX, cpus and gpus numbers: {fields}"
+        ) from None
+    return family
 
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}

@@ -31,7 +31,10 @@ def sidecar_server(tmp_path_factory):
     from tests.harness import RunningSidecar
 
     if os.environ.get(ray_fixtures.RAY_SERVE_ENV):  # tests/test_ray_serve.py
-        server = ray_fixtures.RaySidecar(tmp_path_factory.mktemp("ray"), "--max-waiting-jobs", "4")
+        # The whisper family's calls go to a deployment of its own, the rest to the sidecar's.
+        server = ray_fixtures.RaySidecar(
+            tmp_path_factory.mktemp("ray"), "--max-waiting-jobs", "4", "--ray-family", "whisper"
+        )
     else:
         server = RunningSidecar(max_waiting_jobs=4)
     yield server

@@ -1,6 +1,7 @@
 """What only Serve's path has: the token checked on the proxy's calls, health without it,
 cancelled jobs that free their replica, and the hosts' client code (the subtitle command line,
-a folder of it, the OBS script's live captions) against `sidecar serve --ray`.
+a folder of it, the OBS script's live captions) against `sidecar serve --ray`, and the whisper
+family's calls routed to its own deployment.
 
 Not collected by itself: tests/test_ray_serve.py runs it inside a loopback-only namespace, with
 the session's sidecar served through Ray (tests/ray_fixtures.py).
@@ -118,3 +119,33 @@ def test_the_obs_scripts_live_captions_through_ray_serve(sidecar_server, tmp_pat
         capture.stop()
     said = " ".join(f.text for f in finals)
     assert word_error_rate(reference, said) < 0.2, said
+
+
+def test_whisper_calls_go_to_the_whisper_familys_own_deployment(client, tmp_path):
+    """The session's sidecar gives the whisper family a deployment of its own
+    (--ray-family whisper): a file job runs on its replica, not on the sidecar's, while
+    ListModels, which the sidecar's replica answers, lists the model that replica loaded."""
+    long_speech = write_wav(tmp_path / "long.wav", np.tile(demo()[0], 4))  # 92 s
+    call = client.transcribe_stream(long_speech)
+    next(iter(call))  # the job runs
+    try:
+        assert ongoing_calls("sidecar-whisper") == [1]
+        assert ongoing_calls("sidecar") == [0]
+        listed = {m.name: m for m in client.list_models()}
+        assert listed["tiny.en"].loaded and listed["tiny.en"].memory_bytes > 0
+    finally:
+        call.cancel()
+
+
+def ongoing_calls(application: str) -> list[int]:
+    """The calls each replica of a Serve application is running, by its own count."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="auto", logging_level="WARNING")  # the sidecar's local Ray
+    replicas = [
+        ray.get_actor(actor["name"], namespace="serve")
+        for actor in ray.util.list_named_actors(all_namespaces=True)
+        if actor["namespace"] == "serve" and actor["name"].startswith(f"SERVE_REPLICA::{application}#SidecarIngress")
+    ]
+    return ray.get([replica.get_num_ongoing_requests.remote() for replica in replicas], timeout=30)

@@ -32,7 +32,7 @@ ON_BOTH_SERVERS = [
     "tests/test_audacity.py::test_caption_labels_the_selection_in_project_time",
     "tests/test_audacity.py::test_cancel_stops_the_sidecar_and_adds_nothing",
 ]
-RAY_ONLY_TESTS = 5  # in tests/ray_cases.py
+RAY_ONLY_TESTS = 6  # in tests/ray_cases.py
 
 
 @pytest.mark.skipif(NO_NAMESPACE is not None, reason=str(NO_NAMESPACE))
@@ -76,6 +76,10 @@ def passes_inside_a_namespace(tmp_path, tests: list[str], count: int, **env: str
         (["--token", "t", "--ray-replicas", "3:2"], "1 <= min <= max"),
         (["--token", "t", "--http-port", "8000"], "HTTP API is not served through Ray"),
         (["--token", "t", "--ray-replicas", "two"], "MIN or MIN:MAX"),
+        (["--token", "t", "--port", "5", "--ray-family", "whsiper"], "no service needs model family whsiper"),
+        (["--token", "t", "--ray-family", "whisper:replicas=2:1"], "whisper: replicas must be 1 <= min <= max"),
+        (["--token", "t", "--ray-family", "whisper:gpu=1"], "unknown setting(s) gpu"),
+        (["--token", "t", "--ray-family", "whisper:cpus"], "FAMILY[:replicas=MIN[:MAX],cpus=N,gpus=N]"),
     ],
 )
 def test_serve_on_ray_refuses_what_serves_proxy_cannot_do(flags, problem):

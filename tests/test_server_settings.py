@@ -4,6 +4,7 @@ as fallbacks. Real `sidecar serve` processes serve a tiny random XTTS from a loc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import wave
 
@@ -101,6 +102,10 @@ def test_flags_beat_the_toml_file_which_beats_the_environment(tmp_path, monkeypa
         ("agree_coqui_licence = true\n", "unknown setting(s) agree_coqui_licence"),
         ('agree_coqui_license = "yes"\n', "agree_coqui_license must be true or false"),
         ('demucs_repositories = "/one/dir"\n', "demucs_repositories must be a list"),
+        ('ray_families = "whisper"\n', "ray_families must be a table of tables"),
+        ("[ray_families.whisper]\nreplicas = 0\n", "ray family whisper: replicas must be 1 <= min <= max"),
+        ("[ray_families.demucs]\ngpus = -1\n", "ray family demucs: cpus must be positive and gpus not negative"),
+        ('[ray_families.demucs]\ncpus = "two"\n', "ray_families.demucs: replicas takes MIN or MIN:MAX"),
     ],
 )
 def test_bad_toml_settings_stop_serve_with_the_key_named(text, message, tmp_path, capsys):
@@ -110,6 +115,19 @@ def test_bad_toml_settings_stop_serve_with_the_key_named(text, message, tmp_path
     toml.write_text(text)
     assert main(["serve", "--config", str(toml), "--port", "0"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_family_gets_its_own_ray_deployment_from_the_toml_file_and_the_flag_beats_it(tmp_path):
+    toml = tmp_path / "ray.toml"
+    toml.write_text(
+        'ray_cpus_per_replica = 2\n[ray_families.whisper]\nreplicas = "1:4"\ngpus = 0.25\n[ray_families.demucs]\n'
+    )
+    loaded = config.load(toml, ray_families={"demucs": {"cpus": "4", "replicas": "2"}})
+    assert loaded.ray_families == (
+        config.RayFamily("whisper", min_replicas=1, max_replicas=4, gpus=0.25),
+        config.RayFamily("demucs", min_replicas=2, max_replicas=2, cpus=4.0),
+    )
+    assert config.ServerConfig(**dataclasses.asdict(loaded)) == loaded  # as a Serve replica gets it
 
 
 # --- real `sidecar serve` processes -----------------------------------------------------------

@@ -126,6 +126,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--ray-cpus", type=float, help="with --ray: CPUs Ray reserves per replica (default 1)")
     p.add_argument("--ray-gpus", type=float, help="with --ray: GPUs (or a fraction of one) per replica (default 0)")
+    p.add_argument(
+        "--ray-family",
+        action="append",
+        metavar="FAMILY[:replicas=MIN[:MAX],cpus=N,gpus=N]",
+        help="with --ray: serve a model family's services (whisper, demucs, ...) by a deployment of its "
+        "own, with these replicas and CPUs and GPUs per replica (others as the sidecar's); repeatable",
+    )
     p.add_argument("--ready-file", help="write the bound port to this file once serving (for scripts)")
     return p
 
@@ -164,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
             http_host=args.http_host,
             ray_cpus_per_replica=args.ray_cpus,
             ray_gpus_per_replica=args.ray_gpus,
+            ray_families=ray_families(args.ray_family or ()),
             **replicas(args.ray_replicas),
         )
     except (ValueError, OSError) as exc:
@@ -193,6 +201,18 @@ def replicas(spelled: str | None) -> dict[str, int]:
         raise ValueError(f"--ray-replicas takes MIN or MIN:MAX, not {spelled!r}") from None
 
 
+def ray_families(flags) -> dict[str, dict[str, str]]:
+    """--ray-family "whisper:replicas=1:4,gpus=0.25" flags as config.ray_family's tables."""
+    tables = {}
+    for spelled in flags:
+        family, _, settings = spelled.partition(":")
+        fields = [item.partition("=") for item in settings.split(",") if item]
+        if not family or any(not sep for _, sep, _ in fields):
+            raise ValueError(f"--ray-family takes FAMILY[:replicas=MIN[:MAX],cpus=N,gpus=N], not {spelled!r}")
+        tables[family] = {key.strip(): value.strip() for key, _, value in fields}
+    return tables
+
+
 def serve_on_ray(config, address: str | None, ready) -> int:
     from sidecar.server import ray_serve
 
@@ -206,6 +226,8 @@ def serve_on_ray(config, address: str | None, ready) -> int:
         refusal = "Serve's gRPC proxy has no TLS: put a TLS-terminating proxy in front of it instead"
     elif config.http_port:
         refusal = "the HTTP API is not served through Ray yet: run it on a plain `sidecar serve --http-port`"
+    elif unknown := ray_serve.unknown_families(config):
+        refusal = f"no service needs model family {', '.join(unknown)}: give one of {', '.join(ray_serve.FAMILIES)}"
     if refusal:
         print(f"sidecar serve --ray: {refusal}", file=sys.stderr)
         return 2

@@ -10,7 +10,13 @@ Serve's proxy listens on every interface and has no interceptors, so the token i
 here, on every call but health, as auth.TokenInterceptor does. Serve sends each call to one
 replica, so ListModels answers for all of them: each replica posts its own answer to a small
 named actor every few seconds (ModelsBoard), and the one that takes the call merges the others'
-into its own. Needs the `ray` extra.
+into its own.
+
+A model family the config names (ray_families) is served by a Serve application of its own,
+"sidecar-<family>", with its own replicas, CPUs and GPUs: the proxy sends the calls of that
+family's services there, and every other call to the "sidecar" application. Each application's
+replicas run the same Ingress, and load only the models of the calls they get. Needs the `ray`
+extra.
 """
 
 from __future__ import annotations
@@ -27,15 +33,15 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from sidecar.config import ServerConfig
+from sidecar.config import RayFamily, ServerConfig
 from sidecar.runtime import memory
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import app, models
+from sidecar.server.ray_proxy import APPLICATION, family_application
 from sidecar.v1 import models_pb2
 
 log = logging.getLogger(__name__)
 
-APPLICATION = "sidecar"
 # Serve's proxy imports these itself to route each service's calls.
 SERVICER_FUNCTIONS = [
     *(
@@ -55,10 +61,11 @@ SERVICER_FUNCTIONS = [
     ),
     "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
     # Not services: these run in the proxy as the services are added (see the functions).
-    "sidecar.server.ray_serve.report_lost_replicas_as_unavailable",
-    "sidecar.server.ray_serve.cancel_replica_calls_with_their_rpcs",
+    "sidecar.server.ray_proxy.report_lost_replicas_as_unavailable",
+    "sidecar.server.ray_proxy.cancel_replica_calls_with_their_rpcs",
+    "sidecar.server.ray_proxy.route_calls_to_their_familys_application",
 ]
-LOST_REPLICA = "the replica running this call was lost (its process or node went away): call again"
+FAMILIES = sorted(set(app.SERVICE_FAMILIES.values()))
 MODELS_BOARD = "sidecar-models"  # the named actor where the replicas post their models
 POST_SECONDS = 2.0  # how often a replica posts them
 FRESH_SECONDS = 10.0  # a post older than this is of a replica that went away
@@ -66,67 +73,9 @@ READ_BOARD_SECONDS = 2.0  # longest wait to read the board: one on a lost node m
 POST_BOARD_SECONDS = 30.0  # longest wait to post to it, its first start included
 
 
-def report_lost_replicas_as_unavailable(servicer, server) -> None:
-    """In Serve's proxy: a call whose replica died with its node ends UNAVAILABLE, the status
-    that says calling again may work, where Serve 2.60 says INTERNAL in Ray's own words ("The
-    actor ... is unavailable"). Serve calls each servicer function in the proxy before it serves; this one
-    adds no service, it wraps the proxy's mapping of exceptions to statuses."""
-    from ray.exceptions import RayActorError
-    from ray.serve._private import proxy
-    from ray.serve._private.proxy_request_response import ResponseStatus
-
-    mapped = proxy.get_grpc_response_status
-    if getattr(mapped, "reports_lost_replicas", False):
-        return
-
-    def status_of(exc, request_timeout_s, request_id):
-        if isinstance(exc, RayActorError):  # ActorDiedError, ActorUnavailableError
-            return ResponseStatus(code=grpc.StatusCode.UNAVAILABLE, is_error=True, message=LOST_REPLICA)
-        return mapped(exc, request_timeout_s, request_id)
-
-    status_of.reports_lost_replicas = True
-    proxy.get_grpc_response_status = status_of
-
-
-def cancel_replica_calls_with_their_rpcs(servicer, server) -> None:
-    """In Serve's proxy: a call the client cancels cancels its replica's work. Serve 2.60's
-    proxy cancels it only when the cancel finds the proxy waiting on the replica; when it finds
-    it writing a response to the client, the replica's job ran on to its end, holding the
-    replica (1 cancel in 3 in the issue's runs). Here the cancel is tied to the gRPC call's
-    end instead, whatever the proxy is doing then."""
-    from ray.serve._private.proxy import gRPCProxy
-
-    send = gRPCProxy.send_request_to_replica
-    if getattr(send, "cancels_with_the_rpc", False):
-        return
-
-    def send_request_to_replica(self, request_id, internal_request_id, handle, proxy_request, *args, **kwargs):
-        handle = _CancelledWithTheRpc(handle, proxy_request.context)
-        return send(self, request_id, internal_request_id, handle, proxy_request, *args, **kwargs)
-
-    send_request_to_replica.cancels_with_the_rpc = True
-    gRPCProxy.send_request_to_replica = send_request_to_replica
-
-
-class _CancelledWithTheRpc:
-    """A deployment handle whose calls are cancelled when the gRPC call `rpc` is."""
-
-    def __init__(self, handle, rpc) -> None:
-        self._handle = handle
-        self._rpc = rpc
-
-    def remote(self, *args, **kwargs):
-        response = self._handle.remote(*args, **kwargs)
-
-        def on_rpc_done(rpc) -> None:
-            if rpc.cancelled() and not response.cancelled():
-                response.cancel()
-
-        self._rpc.add_done_callback(on_rpc_done)
-        return response
-
-    def __getattr__(self, name: str):
-        return getattr(self._handle, name)
+def unknown_families(config: ServerConfig) -> list[str]:
+    """The families config.ray_families names that no service needs."""
+    return [family.family for family in config.ray_families if family.family not in FAMILIES]
 
 
 class _Recorder:
@@ -218,7 +167,7 @@ def merged_models(
 class Ingress:
     """The ingress deployment's class; `methods()` gives it one method per RPC."""
 
-    def __init__(self, config_fields: dict[str, Any]) -> None:
+    def __init__(self, config_fields: dict[str, Any], family: str | None = None) -> None:
         memory.limit_malloc_arenas()
         self.config = ServerConfig(**config_fields)
         self.config.validate()
@@ -228,7 +177,13 @@ class Ingress:
         self._expected = f"Bearer {self.config.token}".encode() if self.config.token else None
         self._serving = False
         self._board = None
-        log.info("Serve replica: %s", ", ".join(self.recorded.services))
+        # --preload names Whisper models: loaded by the replicas that get the Whisper calls,
+        # before Serve sends them any.
+        whisper_split_off = any(f.family == "whisper" for f in self.config.ray_families)
+        if family == ("whisper" if whisper_split_off else None):
+            for name in self.config.preload:
+                self.runtime.whisper(name, requested=False)
+        log.info("Serve replica of %s: %s", family or "the sidecar", ", ".join(self.recorded.services))
 
     async def _ready(self) -> None:
         if not self._serving:  # set on the replica's event loop, which __init__ does not run on
@@ -318,8 +273,9 @@ def _rpc(method: str, response_streaming: bool):
     return unary
 
 
-def deployment(config: ServerConfig):
-    """The Serve deployment of the ingress, with a method per RPC, for `serve.run`."""
+def deployment(config: ServerConfig, family: RayFamily | None = None):
+    """The Serve deployment of the ingress, with a method per RPC, for `serve.run`: the
+    sidecar's, or with `family` that family's application's, with its replicas and resources."""
     from ray import serve
 
     probe = record(Runtime(config), health.aio.HealthServicer())  # which RPCs stream responses
@@ -328,20 +284,36 @@ def deployment(config: ServerConfig):
     cls = type("SidecarIngress", (Ingress,), methods)
     # Each open stream holds one of a replica's max_ongoing_requests for its whole life: the
     # replica takes as many calls as its runtime admits, and Serve spreads the rest.
+    own = family or RayFamily("")
+    min_replicas = config.ray_min_replicas if own.min_replicas is None else own.min_replicas
+    max_replicas = config.ray_max_replicas if own.max_replicas is None else own.max_replicas
     options: dict[str, Any] = {
         "max_ongoing_requests": config.max_running_jobs + config.max_waiting_jobs + config.max_live_streams,
-        "ray_actor_options": {"num_cpus": config.ray_cpus_per_replica, "num_gpus": config.ray_gpus_per_replica},
+        "ray_actor_options": {
+            "num_cpus": config.ray_cpus_per_replica if own.cpus is None else own.cpus,
+            "num_gpus": config.ray_gpus_per_replica if own.gpus is None else own.gpus,
+        },
     }
-    if config.ray_max_replicas > config.ray_min_replicas:
+    if max_replicas > min_replicas:
         options["autoscaling_config"] = {
-            "min_replicas": config.ray_min_replicas,
-            "max_replicas": config.ray_max_replicas,
+            "min_replicas": min_replicas,
+            "max_replicas": max_replicas,
             # Live streams are what fills a replica (a stream lasts hours; jobs queue).
             "target_ongoing_requests": config.max_live_streams,
         }
     else:
-        options["num_replicas"] = config.ray_min_replicas
+        options["num_replicas"] = min_replicas
     return serve.deployment(cls, name="SidecarIngress", **options)
+
+
+def applications(config: ServerConfig) -> dict[str, Any]:
+    """Each Serve application by name, bound: the sidecar's, and one per family in
+    config.ray_families."""
+    fields = dataclasses.asdict(config)
+    bound = {APPLICATION: deployment(config).bind(fields)}
+    for family in config.ray_families:
+        bound[family_application(family.family)] = deployment(config, family).bind(fields, family.family)
+    return bound
 
 
 def serve(config: ServerConfig, address: str | None, on_ready) -> None:
@@ -369,7 +341,9 @@ def serve(config: ServerConfig, address: str | None, on_ready) -> None:
             http_options={"host": "127.0.0.1", "port": config.port + 1},
             grpc_options=gRPCOptions(port=config.port, grpc_servicer_functions=SERVICER_FUNCTIONS),
         )
-        ray_serve.run(deployment(config).bind(dataclasses.asdict(config)), name=APPLICATION)
+        deployed = applications(config)
+        for name, bound in deployed.items():  # the routes are unused: calls come through the gRPC proxy
+            ray_serve.run(bound, name=name, route_prefix=f"/{name}")
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
@@ -379,7 +353,8 @@ def serve(config: ServerConfig, address: str | None, on_ready) -> None:
         if address is not None:
             # Ctrl-C reaches a local Ray's own processes too, so only a cluster, which outlives
             # this process, is asked to remove the application.
-            log.info("shutting down: removing the Serve application")
-            ray_serve.delete(APPLICATION)
+            log.info("shutting down: removing the Serve applications")
+            for name in deployed:
+                ray_serve.delete(name)
     finally:
         ray.shutdown()
