@@ -31,9 +31,10 @@ def sidecar_server(tmp_path_factory):
     from tests.harness import RunningSidecar
 
     if os.environ.get(ray_fixtures.RAY_SERVE_ENV):  # tests/test_ray_serve.py
-        # The whisper family's calls go to a deployment of its own, the rest to the sidecar's.
+        # The whisper family's calls go to a deployment of its own, autoscaled, the rest to the
+        # sidecar's: 2 CPUs at most, those of a CI machine.
         server = ray_fixtures.RaySidecar(
-            tmp_path_factory.mktemp("ray"), "--max-waiting-jobs", "4", "--ray-family", "whisper"
+            tmp_path_factory.mktemp("ray"), "--max-waiting-jobs", "4", "--ray-family", "whisper:replicas=1:2,cpus=0.5"
         )
     else:
         server = RunningSidecar(max_waiting_jobs=4)

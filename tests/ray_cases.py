@@ -24,7 +24,8 @@ from sidecar_client import SidecarClient, SidecarError, live
 from sidecar_client.capture import AudioCapture
 from sidecar_common import subtitles
 from tests.conftest import DATA, word_error_rate
-from tests.streaming_fixtures import demo, speech, write_wav
+from tests.harness import wait_until
+from tests.streaming_fixtures import SAMPLE_RATE, demo, paced_long_form, speech, write_wav
 
 pytestmark = pytest.mark.skipif(not os.environ.get("SIDECAR_TEST_RAY_SERVE"), reason="run by tests/test_ray_serve.py")
 
@@ -123,29 +124,88 @@ def test_the_obs_scripts_live_captions_through_ray_serve(sidecar_server, tmp_pat
 
 def test_whisper_calls_go_to_the_whisper_familys_own_deployment(client, tmp_path):
     """The session's sidecar gives the whisper family a deployment of its own
-    (--ray-family whisper): a file job runs on its replica, not on the sidecar's, while
-    ListModels, which the sidecar's replica answers, lists the model that replica loaded."""
+    (--ray-family whisper:...): a file job runs on one of its replicas, not on the sidecar's,
+    while ListModels, which the sidecar's replica answers, lists the model that one loaded."""
     long_speech = write_wav(tmp_path / "long.wav", np.tile(demo()[0], 4))  # 92 s
     call = client.transcribe_stream(long_speech)
     next(iter(call))  # the job runs
     try:
-        assert ongoing_calls("sidecar-whisper") == [1]
+        assert sum(ongoing_calls("sidecar-whisper")) == 1
         assert ongoing_calls("sidecar") == [0]
-        listed = {m.name: m for m in client.list_models()}
-        assert listed["tiny.en"].loaded and listed["tiny.en"].memory_bytes > 0
+
+        def listed_loaded() -> bool:  # a replica posts its models within Serve's first health check
+            listed = {m.name: m for m in client.list_models()}
+            return listed["tiny.en"].loaded and listed["tiny.en"].memory_bytes > 0
+
+        assert wait_until(listed_loaded, 15), "ListModels lists tiny.en as loaded"
     finally:
         call.cancel()
+
+
+def test_a_burst_of_live_streams_adds_a_whisper_replica_before_any_is_refused(sidecar_server, tmp_path):
+    """The whisper family autoscales between 1 and 2 replicas, each holding 4 live streams:
+    4 streams fill the one replica, so Serve adds the second, and a fifth stream opens there.
+    None is refused (the OBS script and `sidecar live` do not retry a refused stream)."""
+    assert running_replicas("sidecar-whisper") == 1
+    speech_file = write_wav(tmp_path / "speech.wav", paced_long_form()[0][: 150 * SAMPLE_RATE])
+    captures: list[AudioCapture] = []
+    sessions: list[live.LiveCaptions] = []
+    heard: list[int] = []
+
+    def start_session() -> None:
+        captures.append(AudioCapture(str(speech_file)).start())
+        options = live.LiveOptions(address=sidecar_server.address)
+        sessions.append(live.LiveCaptions(captures[-1], options).start())
+        heard.append(0)
+
+    def pump() -> None:
+        for i, session in enumerate(sessions):
+            update = session.poll()
+            heard[i] += len(update.finals) + bool(update.interim)
+            assert not update.status.startswith("failed"), update.status
+
+    try:
+        for _ in range(4):
+            start_session()
+        assert wait_until(lambda: pump() or all(heard), 90), "four streams caption"
+        began = time.monotonic()
+        assert wait_until(lambda: pump() or running_replicas("sidecar-whisper") == 2, 120), "a second replica"
+        scaled_after = time.monotonic() - began
+        start_session()
+        assert wait_until(lambda: pump() or heard[-1] > 0, 60), "the fifth stream captions"
+        assert sorted(ongoing_calls("sidecar-whisper")) == [1, 4], "the fifth on the new replica"
+        pump()
+    finally:
+        for session, capture in zip(sessions, captures):
+            session.stop()
+            capture.stop()
+    assert [session.streams for session in sessions] == [1] * 5, "a stream was refused or moved"
+    print(f"second replica running {scaled_after:.0f} s after four streams captioned")
+
+
+def running_replicas(application: str) -> int:
+    from ray import serve
+
+    connect()
+    status = serve.status().applications.get(application)
+    return 0 if status is None else status.deployments["SidecarIngress"].replica_states.get("RUNNING", 0)
 
 
 def ongoing_calls(application: str) -> list[int]:
     """The calls each replica of a Serve application is running, by its own count."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address="auto", logging_level="WARNING")  # the sidecar's local Ray
+    connect()
     replicas = [
         ray.get_actor(actor["name"], namespace="serve")
         for actor in ray.util.list_named_actors(all_namespaces=True)
         if actor["namespace"] == "serve" and actor["name"].startswith(f"SERVE_REPLICA::{application}#SidecarIngress")
     ]
     return ray.get([replica.get_num_ongoing_requests.remote() for replica in replicas], timeout=30)
+
+
+def connect() -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="auto", logging_level="WARNING")  # the sidecar's local Ray

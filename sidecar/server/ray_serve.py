@@ -71,6 +71,7 @@ POST_SECONDS = 2.0  # how often a replica posts them
 FRESH_SECONDS = 10.0  # a post older than this is of a replica that went away
 READ_BOARD_SECONDS = 2.0  # longest wait to read the board: one on a lost node must not hold ListModels up
 POST_BOARD_SECONDS = 30.0  # longest wait to post to it, its first start included
+SCALE_UP_SECONDS = 15.0  # calls in flight over the target this long add a replica (Serve looks every 10 s)
 
 
 def unknown_families(config: ServerConfig) -> list[str]:
@@ -298,8 +299,15 @@ def deployment(config: ServerConfig, family: RayFamily | None = None):
         options["autoscaling_config"] = {
             "min_replicas": min_replicas,
             "max_replicas": max_replicas,
-            # Live streams are what fills a replica (a stream lasts hours; jobs queue).
-            "target_ongoing_requests": config.max_live_streams,
+            # Live streams are what fills a replica: a stream lasts hours, and a full replica
+            # refuses the next. A target just under its streams adds a replica once the ones
+            # running are full, before one refuses; at max_live_streams itself Serve would add
+            # one only for calls past it, which a replica refuses at once, so never for streams.
+            "target_ongoing_requests": config.max_live_streams - 0.5,
+            # Serve's 30 s and 30 s kept a burst of streams waiting a minute for a replica; a
+            # replica goes away only after Serve's 10 minutes below the target.
+            "look_back_period_s": SCALE_UP_SECONDS,
+            "upscale_delay_s": SCALE_UP_SECONDS,
         }
     else:
         options["num_replicas"] = min_replicas
