@@ -45,6 +45,8 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 CHUNK_BYTES = 1 << 20  # well under the server's 4 MiB message limit
 BUSY_RETRIES = 3  # tries again after RESOURCE_EXHAUSTED, waiting what the server asks
 MAX_RETRY_WAIT_SECONDS = 60.0
+LOST_RETRIES = 2  # transcribe() makes a call that ended UNAVAILABLE again, from the start
+LOST_RETRY_SECONDS = 1.0
 TOKEN_ENV = "SIDECAR_TOKEN"
 
 
@@ -276,24 +278,38 @@ class SidecarClient:
         on_progress: Callable[[audio_pb2.Progress], None] | None = None,
         on_segment: Callable[[transcription_pb2.Segment], None] | None = None,
     ) -> Transcript:
-        """Transcribes to the end and returns info, segments and summary."""
-        info = summary = None
-        segments, translations = [], []
-        for response in self.transcribe_stream(audio, options=options, audio_format=audio_format):
-            kind = response.WhichOneof("event")
-            if kind == "progress" and on_progress:
-                on_progress(response.progress)
-            elif kind == "info":
-                info = response.info
-            elif kind == "segment":
-                segments.append(response.segment)
-                if on_segment:
-                    on_segment(response.segment)
-            elif kind == "translated_sentence":
-                translations.append(response.translated_sentence)
-            elif kind == "summary":
-                summary = response.summary
-        return Transcript(info, segments, summary, translations)
+        """Transcribes to the end and returns info, segments and summary. A call that ends
+        UNAVAILABLE (the server went away, or on a cluster the replica that ran it) is made again
+        from the start, at most LOST_RETRIES times, when the audio can be sent again and no
+        segment has gone to `on_segment`; `on_progress` hears "retrying: <why>" then."""
+        retries_left = LOST_RETRIES
+        while True:
+            info = summary = None
+            segments, translations = [], []
+            try:
+                for response in self.transcribe_stream(audio, options=options, audio_format=audio_format):
+                    kind = response.WhichOneof("event")
+                    if kind == "progress" and on_progress:
+                        on_progress(response.progress)
+                    elif kind == "info":
+                        info = response.info
+                    elif kind == "segment":
+                        segments.append(response.segment)
+                        if on_segment:
+                            on_segment(response.segment)
+                    elif kind == "translated_sentence":
+                        translations.append(response.translated_sentence)
+                    elif kind == "summary":
+                        summary = response.summary
+                return Transcript(info, segments, summary, translations)
+            except SidecarError as exc:
+                delivered = on_segment is not None and segments
+                if exc.code != grpc.StatusCode.UNAVAILABLE or not replayable(audio) or delivered or not retries_left:
+                    raise
+                retries_left -= 1
+                if on_progress:
+                    on_progress(audio_pb2.Progress(stage=f"retrying: {exc.details}"))
+                time.sleep(LOST_RETRY_SECONDS)
 
     def streaming_recognize(
         self,
