@@ -183,6 +183,30 @@ def test_a_burst_of_live_streams_adds_a_whisper_replica_before_any_is_refused(si
     print(f"second replica running {scaled_after:.0f} s after four streams captioned")
 
 
+def test_the_whisper_services_are_not_serving_while_their_family_has_no_replica(client, sidecar_server, data_dir):
+    """Health calls reach the sidecar's replica, which follows the whisper family's: its
+    services are NOT_SERVING from the loss of that family's replicas until Serve has started
+    new ones, while the sidecar's own services stay SERVING. (Last of the session's Ray tests:
+    it takes the whisper replicas away.)"""
+    import ray
+
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    with grpc.insecure_channel(sidecar_server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def status(service: str):
+            return health.Check(health_pb2.HealthCheckRequest(service=f"sidecar.v1.{service}"), timeout=30).status
+
+        assert status("TranscriptionService") == serving
+        for replica in replicas("sidecar-whisper"):
+            ray.kill(replica, no_restart=True)
+        assert wait_until(lambda: status("StreamingRecognitionService") == not_serving, 15), "still SERVING"
+        assert status("SeparationService") == serving
+        assert wait_until(lambda: status("TranscriptionService") == serving, 180), "a new whisper replica"
+    transcript = client.transcribe(data_dir / "1089-134691-0000.flac")
+    assert " ".join(s.text for s in transcript.segments).strip()
+
+
 def running_replicas(application: str) -> int:
     from ray import serve
 
@@ -195,13 +219,18 @@ def ongoing_calls(application: str) -> list[int]:
     """The calls each replica of a Serve application is running, by its own count."""
     import ray
 
+    return ray.get([replica.get_num_ongoing_requests.remote() for replica in replicas(application)], timeout=30)
+
+
+def replicas(application: str) -> list:
+    import ray
+
     connect()
-    replicas = [
+    return [
         ray.get_actor(actor["name"], namespace="serve")
         for actor in ray.util.list_named_actors(all_namespaces=True)
         if actor["namespace"] == "serve" and actor["name"].startswith(f"SERVE_REPLICA::{application}#SidecarIngress")
     ]
-    return ray.get([replica.get_num_ongoing_requests.remote() for replica in replicas], timeout=30)
 
 
 def connect() -> None:

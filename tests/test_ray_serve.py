@@ -32,7 +32,7 @@ ON_BOTH_SERVERS = [
     "tests/test_audacity.py::test_caption_labels_the_selection_in_project_time",
     "tests/test_audacity.py::test_cancel_stops_the_sidecar_and_adds_nothing",
 ]
-RAY_ONLY_TESTS = 7  # in tests/ray_cases.py
+RAY_ONLY_TESTS = 8  # in tests/ray_cases.py
 
 
 @pytest.mark.skipif(NO_NAMESPACE is not None, reason=str(NO_NAMESPACE))

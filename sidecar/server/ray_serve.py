@@ -170,6 +170,7 @@ class Ingress:
 
     def __init__(self, config_fields: dict[str, Any], family: str | None = None) -> None:
         memory.limit_malloc_arenas()
+        self.family = family
         self.config = ServerConfig(**config_fields)
         self.config.validate()
         self.runtime = Runtime(self.config)
@@ -196,6 +197,33 @@ class Ingress:
             self._posting_models = asyncio.create_task(self._keep_posting_models())
             for name in ["", *self.recorded.services]:
                 await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            if self.family is None and self.config.ray_families:  # health calls come to this application
+                self._following_families = asyncio.create_task(self._keep_following_families())
+
+    async def _keep_following_families(self) -> None:
+        """Keeps the health of the services of each family with an application of its own at
+        SERVING while that application has a replica running, else at NOT_SERVING."""
+        from ray import serve
+
+        services = {name: app.SERVICE_FAMILIES.get(name.rsplit(".", 1)[-1]) for name in self.recorded.services}
+        while True:
+            try:
+                applications = (await asyncio.to_thread(serve.status)).applications
+            except Exception:  # Serve's controller restarting: the last statuses stand
+                log.debug("no Serve status", exc_info=True)
+                applications = None
+            for family in self.config.ray_families if applications is not None else ():
+                application = applications.get(family_application(family.family))
+                running = application is not None and any(
+                    d.replica_states.get("RUNNING", 0) for d in application.deployments.values()
+                )
+                status = (
+                    health_pb2.HealthCheckResponse.SERVING if running else health_pb2.HealthCheckResponse.NOT_SERVING
+                )
+                for name, needs in services.items():
+                    if needs == family.family:
+                        await self.health.set(name, status)
+            await asyncio.sleep(POST_SECONDS)
 
     async def _keep_posting_models(self) -> None:
         while True:
