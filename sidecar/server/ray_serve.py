@@ -8,8 +8,8 @@ Only the transport differs: options, limits, errors and jobs are the servicers' 
 
 Serve's proxy listens on every interface and has no interceptors, so the token is checked
 here, on every call but health, as auth.TokenInterceptor does. Serve sends each call to one
-replica, so ListModels answers for all of them: each replica posts its own answer to a small
-named actor every few seconds (ModelsBoard), and the one that takes the call merges the others'
+replica, so ListModels answers for all of them (ray_models): each replica posts its own answer
+to a small named actor every few seconds, and the one that takes the call merges the others'
 into its own.
 
 A model family the config names (ray_families) is served by a Serve application of its own,
@@ -26,17 +26,25 @@ import dataclasses
 import hmac
 import logging
 import os
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_health.v1.health_pb2 import HealthCheckResponse
 
 from sidecar.config import RayFamily, ServerConfig
 from sidecar.runtime import memory
 from sidecar.runtime.runtime import Runtime
 from sidecar.server import app, models
+from sidecar.server.ray_models import (
+    MODELS_BOARD,
+    POST_BOARD_SECONDS,
+    POST_SECONDS,
+    READ_BOARD_SECONDS,
+    ModelsBoard,
+    merged_models,
+)
 from sidecar.server.ray_proxy import APPLICATION, family_application
 from sidecar.v1 import models_pb2
 
@@ -66,11 +74,6 @@ SERVICER_FUNCTIONS = [
     "sidecar.server.ray_proxy.route_calls_to_their_familys_application",
 ]
 FAMILIES = sorted(set(app.SERVICE_FAMILIES.values()))
-MODELS_BOARD = "sidecar-models"  # the named actor where the replicas post their models
-POST_SECONDS = 2.0  # how often a replica posts them
-FRESH_SECONDS = 10.0  # a post older than this is of a replica that went away
-READ_BOARD_SECONDS = 2.0  # longest wait to read the board: one on a lost node must not hold ListModels up
-POST_BOARD_SECONDS = 30.0  # longest wait to post to it, its first start included
 SCALE_UP_SECONDS = 15.0  # calls in flight over the target this long add a replica (Serve looks every 10 s)
 
 
@@ -126,47 +129,8 @@ class ServeContext:
         raise grpc.aio.AbortError(details)
 
 
-class ModelsBoard:
-    """A Ray actor holding each replica's latest ListModels answer, serialized, so that the
-    replica a call reaches can answer for all of them."""
-
-    def __init__(self) -> None:
-        self._posts: dict[str, tuple[float, bytes]] = {}
-
-    def post(self, replica: str, listed: bytes) -> None:
-        self._posts[replica] = (time.monotonic(), listed)
-
-    def others(self, replica: str) -> list[bytes]:
-        now = time.monotonic()
-        return [listed for r, (at, listed) in self._posts.items() if r != replica and now - at < FRESH_SECONDS]
-
-
-def merged_models(
-    own: models_pb2.ListModelsResponse, others: list[models_pb2.ListModelsResponse], capability: int
-) -> models_pb2.ListModelsResponse:
-    """One ListModels answer for every replica: each model any of them lists, loaded when one
-    has it loaded (with that one's device), its memory summed over the replicas and its last
-    use the latest. `own` is already filtered by capability; the others' answers are whole."""
-    merged: dict[tuple[str, str], models_pb2.ModelInfo] = {}
-    for answer in [own, *others]:
-        for info in answer.models:
-            if capability and capability not in info.capabilities:
-                continue
-            seen = merged.get((info.family, info.name))
-            if seen is None:
-                merged[info.family, info.name] = models_pb2.ModelInfo()
-                merged[info.family, info.name].CopyFrom(info)
-                continue
-            if info.loaded and not seen.loaded:
-                seen.loaded, seen.device = True, info.device
-            seen.memory_bytes += info.memory_bytes
-            if info.last_use_time.ToNanoseconds() > seen.last_use_time.ToNanoseconds():
-                seen.last_use_time.CopyFrom(info.last_use_time)
-    return models_pb2.ListModelsResponse(models=[merged[key] for key in sorted(merged)])
-
-
 class Ingress:
-    """The ingress deployment's class; `methods()` gives it one method per RPC."""
+    """The ingress deployment's class; `ingress_class()` adds one method per RPC."""
 
     def __init__(self, config_fields: dict[str, Any], family: str | None = None) -> None:
         memory.limit_malloc_arenas()
@@ -196,7 +160,7 @@ class Ingress:
             self._releasing_memory = asyncio.create_task(memory.keep_releasing())
             self._posting_models = asyncio.create_task(self._keep_posting_models())
             for name in ["", *self.recorded.services]:
-                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+                await self.health.set(name, HealthCheckResponse.SERVING)
             if self.family is None and self.config.ray_families:  # health calls come to this application
                 self._following_families = asyncio.create_task(self._keep_following_families())
 
@@ -211,15 +175,14 @@ class Ingress:
                 applications = (await asyncio.to_thread(serve.status)).applications
             except Exception:  # Serve's controller restarting: the last statuses stand
                 log.debug("no Serve status", exc_info=True)
-                applications = None
-            for family in self.config.ray_families if applications is not None else ():
+                await asyncio.sleep(POST_SECONDS)
+                continue
+            for family in self.config.ray_families:
                 application = applications.get(family_application(family.family))
                 running = application is not None and any(
                     d.replica_states.get("RUNNING", 0) for d in application.deployments.values()
                 )
-                status = (
-                    health_pb2.HealthCheckResponse.SERVING if running else health_pb2.HealthCheckResponse.NOT_SERVING
-                )
+                status = HealthCheckResponse.SERVING if running else HealthCheckResponse.NOT_SERVING
                 for name, needs in services.items():
                     if needs == family.family:
                         await self.health.set(name, status)
@@ -302,15 +265,19 @@ def _rpc(method: str, response_streaming: bool):
     return unary
 
 
-def deployment(config: ServerConfig, family: RayFamily | None = None):
-    """The Serve deployment of the ingress, with a method per RPC, for `serve.run`: the
-    sidecar's, or with `family` that family's application's, with its replicas and resources."""
-    from ray import serve
-
+def ingress_class(config: ServerConfig) -> type:
+    """Ingress with a method per RPC, as Serve's proxy calls them."""
     probe = record(Runtime(config), health.aio.HealthServicer())  # which RPCs stream responses
     methods = {name: _rpc(name, handler.response_streaming) for name, handler in probe.handlers.items()}
     del methods["ListModels"]  # Ingress's own: it answers for every replica
-    cls = type("SidecarIngress", (Ingress,), methods)
+    return type("SidecarIngress", (Ingress,), methods)
+
+
+def deployment(config: ServerConfig, cls: type, family: RayFamily | None = None):
+    """The Serve deployment of `cls` for `serve.run`: the sidecar's, or with `family` that
+    family's application's, with its replicas and resources."""
+    from ray import serve
+
     # Each open stream holds one of a replica's max_ongoing_requests for its whole life: the
     # replica takes as many calls as its runtime admits, and Serve spreads the rest.
     own = family or RayFamily("")
@@ -345,10 +312,10 @@ def deployment(config: ServerConfig, family: RayFamily | None = None):
 def applications(config: ServerConfig) -> dict[str, Any]:
     """Each Serve application by name, bound: the sidecar's, and one per family in
     config.ray_families."""
-    fields = dataclasses.asdict(config)
-    bound = {APPLICATION: deployment(config).bind(fields)}
+    fields, cls = dataclasses.asdict(config), ingress_class(config)
+    bound = {APPLICATION: deployment(config, cls).bind(fields)}
     for family in config.ray_families:
-        bound[family_application(family.family)] = deployment(config, family).bind(fields, family.family)
+        bound[family_application(family.family)] = deployment(config, cls, family).bind(fields, family.family)
     return bound
 
 
