@@ -238,10 +238,12 @@ def mixture(
     *,
     turn_seconds: tuple[float, float] = (1.0, 5.0),
     level_spread_db: float = 20.0,
+    overlap_seconds: tuple[float, float] | None = None,
 ) -> Mixture:
     """Turns of `speakers` taken in a random order, each `turn_seconds` long (cut at the
     quietest 20 ms near the drawn length), joined with no pause between them; every speaker
-    but the first is up to `level_spread_db` quieter."""
+    but the first is up to `level_spread_db` quieter. With `overlap_seconds`, every other
+    turn on average starts that long before the previous one ends (cut in, talked over)."""
     rng = np.random.default_rng(seed)
     frame = SAMPLE_RATE // 50
     gains = {
@@ -251,6 +253,8 @@ def mixture(
     read = {s: int(rng.integers(0, len(voices[s]))) for s in speakers}
     pieces, turns, at, previous = [], [], 0.0, None
     while at < seconds:
+        if overlap_seconds and turns and rng.random() < 0.5:
+            at = max(turns[-1][0] + 0.2, at - rng.uniform(*overlap_seconds))
         speaker = rng.choice([s for s in speakers if s != previous] if len(speakers) > 1 else list(speakers))
         voice = voices[speaker]
         length = int(rng.uniform(*turn_seconds) * SAMPLE_RATE)
@@ -263,11 +267,13 @@ def mixture(
         piece = piece[:cut]
         read[speaker] = start + cut
         rms = np.sqrt(np.mean(voice**2))
-        pieces.append(piece / max(rms, 1e-9) * gains[speaker])
+        pieces.append((int(round(at * SAMPLE_RATE)), piece / max(rms, 1e-9) * gains[speaker]))
         turns.append((at, at + cut / SAMPLE_RATE, str(speaker)))
         at += cut / SAMPLE_RATE
         previous = speaker
-    samples = np.concatenate(pieces).astype(np.float32)
+    samples = np.zeros(max(first + len(piece) for first, piece in pieces), dtype=np.float32)
+    for first, piece in pieces:
+        samples[first : first + len(piece)] += piece
     return Mixture(f"{'+'.join(speakers)}#{seed}", samples, tuple(turns))
 
 
@@ -304,6 +310,22 @@ def tuning_mixtures(found: dict | None = None) -> list[Mixture]:
         mixture(found, tuple(rng.choice(names, k, replace=False)), 12.0 * k + 12, 700 + k * 10 + j)
         for k in range(1, 9)
         for j in range(2)
+    ]
+
+
+def overlapping_mixtures(found: dict | None = None, *, tuning: bool = False) -> list[Mixture]:
+    """Eight mixtures of 2 to 4 voices, 40 s, where every other turn on average cuts in 0.3 to
+    1.5 s before the previous one ends. `tuning`: another eight, made with other seeds, to tune
+    on."""
+    found = found or voices()
+    names = sorted(found)
+    rng = np.random.default_rng(61 if tuning else 41)
+    first_seed = 900 if tuning else 800
+    return [
+        mixture(
+            found, tuple(rng.choice(names, 2 + i % 3, replace=False)), 40.0, first_seed + i, overlap_seconds=(0.3, 1.5)
+        )
+        for i in range(8)
     ]
 
 

@@ -24,9 +24,9 @@ from sidecar.errors import InvalidOptionsError, ModelNotFoundError, ModelUnavail
 from sidecar_common import rttm
 from tests import diarization_fixtures as fx
 
-# DER of the offline default over the four AMI excerpts, measured 0.522 (bench/diarization.py):
-# 0.31 of it is overlapped speech, which a one-speaker-at-a-time system cannot label.
-AMI_DER_LIMIT = 0.56
+# DER of the offline default over the four AMI excerpts (no collar), measured 0.365 with its
+# overlap model (bench/diarization.py), 0.522 without: tst00 is half overlapped speech.
+AMI_DER_LIMIT = 0.42
 BOUNDARY_TOLERANCE_SECONDS = 0.5
 
 

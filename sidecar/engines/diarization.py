@@ -1,23 +1,25 @@
 """Speaker diarization: options, typed turns, and the offline default backend.
 
-About 670 lines on purpose: the offline backend's stages share their constants and were tuned
+About 700 lines on purpose: the offline backend's stages share their constants and were tuned
 together, on the AMI dev excerpts and tuning mixtures (bench/diarization.py).
 
 The offline default needs no network and no gated weights. The audio is levelled (a gain that
-follows the speech lifts quiet voices), Silero VAD (the ONNX model inside faster-whisper) finds speech,
-resemblyzer's GE2E encoder (its `pretrained.pt` ships in the wheel; bfloat16 on CPUs that
-compute it) embeds 1.6 s windows
-sliding over it, each brought to one loudness, and agglomerative clustering on cosine distance
-groups the windows into speakers, with the count detected from a distance threshold unless the
-caller fixes it or bounds it. A Viterbi pass then re-segments: each window goes to the speaker
-whose centroid it is closest to unless the change of speaker costs more than it gains, so turns
-change inside continuous speech; a speaker left with a few windows, or whose windows hardly
-prefer their own centroid to another speaker's (a voice split in two), joins the nearest. It finds
-no overlapping speech. Hours of audio go through the levelling, the VAD and the mel frames a
-chunk at a time, and clustering takes a sample past MAX_CLUSTERED_WINDOWS: beside the audio,
-memory grows by about its size again (4 h: 1.2 GB). The pyannote.audio backend
-lives in pyannote_backend.py and returns the same types; engines/speakers.py names the speakers
-who match known people's voices, whichever backend found them.
+follows the speech lifts quiet voices), Silero VAD (the ONNX model inside faster-whisper) finds
+speech, resemblyzer's GE2E encoder (its `pretrained.pt` ships in the wheel; bfloat16 on CPUs
+that compute it) embeds 1.6 s windows sliding over it, each brought to one loudness, and
+agglomerative clustering on cosine distance groups the windows into speakers, with the count
+detected from a distance threshold unless the caller fixes it or bounds it. A Viterbi pass then
+re-segments: each window goes to the speaker whose centroid it is closest to unless the change of
+speaker costs more than it gains, so turns change inside continuous speech; a speaker left with a
+few windows, or whose windows hardly prefer their own centroid to another speaker's (a voice
+split in two), joins the nearest. Those turns hold one speaker at a time; pyannote's
+segmentation-3.0 then counts the voices (engines/overlap.py): speech the VAD missed beside a turn
+joins it, and where two people speak the nearest other turn's speaker is added. Hours of audio go
+through the levelling, the VAD and the mel frames a chunk at a time, and clustering takes a
+sample past MAX_CLUSTERED_WINDOWS: beside the audio, memory grows by about its size again (4 h:
+1.2 GB). The pyannote.audio backend lives in pyannote_backend.py and returns the same types;
+engines/speakers.py names the speakers who match known people's voices, whichever backend found
+them.
 
 Backends are generators: `Step` items while they work, then one `Diarization`.
 """
@@ -31,7 +33,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sidecar.engines import diarization_models, levels
+from sidecar.engines import diarization_models, levels, overlap
 from sidecar.engines.bounds import Bounded, Length, Range
 from sidecar.engines.catalogue import ModelFamily, ModelSettings, ResolvedModel
 from sidecar.errors import InvalidOptionsError, ModelUnavailableError
@@ -192,7 +194,7 @@ class Diarization:
     turns: tuple[SpeakerTurn, ...]  # sorted by start; overlap where two people speak at once
     duration: float  # of the audio, seconds
     # The same speakers, at most one at any instant (sorted, same labels); () when the backend
-    # has none: the offline backend's turns never overlap.
+    # has none: the offline backend without its overlap model never overlaps turns.
     exclusive_turns: tuple[SpeakerTurn, ...] = ()
 
     @property
@@ -248,15 +250,16 @@ class OfflineDiarizer:
 
     name = "offline (silero-vad + resemblyzer GE2E)"
 
-    def __init__(self, encoder, device: str) -> None:
+    def __init__(self, encoder, device: str, segmentation=None) -> None:
         self._encoder = encoder
+        self._segmentation = segmentation  # finds overlapping speech where given (engines/overlap.py)
         self.device = device
         self._bfloat16 = device == devices.CPU and cpu_computes_bfloat16()
 
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> Iterator[Step | Diarization]:
         """Diarizes 16 kHz mono float32 audio: yields Steps, then one Diarization."""
         options.validate()
-        audio = levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
+        heard, audio = audio, levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
         duration = len(audio) / SAMPLE_RATE
         yield Step("finding speech", 0.0)
         regions = speech_regions(audio)
@@ -278,8 +281,11 @@ class OfflineDiarizer:
             labels = anchored(embeddings, labels, anchors, threshold)
             names = {f"cluster{i}": k.name for i, k in enumerate(options.known_speakers)}
         centres = (starts + WINDOW_FRAMES / 2) * MEL_HOP_SECONDS
-        turns = _turns(regions, centres, labels, embeddings)
-        yield finish(turns, duration, names)
+        turns, exclusive = _turns(regions, centres, labels, embeddings), []
+        if self._segmentation is not None:
+            yield Step("finding overlapping speech", 0.95)
+            turns, exclusive = _overlap_aware(turns, overlap.voice_count(self._segmentation, heard))
+        yield finish(turns, duration, names, exclusive)
 
     def reference_print(self, known: KnownSpeaker) -> np.ndarray:
         """A known person's voiceprint, from the start of their reference. InvalidOptionsError
@@ -601,6 +607,28 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndar
     return turns
 
 
+def _overlap_aware(turns: list[SpeakerTurn], count: overlap.VoiceCount):
+    """(turns, exclusive turns) with what `count` adds (overlap.with_overlap); a turn keeps the
+    confidence of the scored turns it holds."""
+    found, exclusive = overlap.with_overlap([overlap.Turn(t.start, t.end, t.speaker) for t in turns], count)
+
+    def scored(some: list[overlap.Turn]) -> list[SpeakerTurn]:
+        def confidence(turn: overlap.Turn) -> float | None:
+            held = [
+                t.confidence
+                for t in turns
+                if t.speaker == turn.speaker
+                and turn.start <= t.start
+                and t.end <= turn.end
+                and t.confidence is not None
+            ]
+            return max(held, default=None)
+
+        return [SpeakerTurn(t.start, t.end, t.speaker, confidence(t)) for t in some]
+
+    return scored(found), scored(exclusive)
+
+
 def _change_time(centres: np.ndarray, leans: np.ndarray, labels: np.ndarray, j: int) -> float:
     """Where the speaker changes between windows j and j + 1 of a region: where the windows'
     leaning from the first speaker towards the second crosses zero. A window straddling the
@@ -636,7 +664,7 @@ def load_offline(resolved: ResolvedModel, settings: ModelSettings) -> tuple[Offl
     log.info(
         "offline diarizer: GE2E encoder on %s%s", device, "" if device == devices.CUDA else " (no CUDA GPU in use)"
     )
-    return OfflineDiarizer(encoder, device), device
+    return OfflineDiarizer(encoder, device, overlap.load(device)), device
 
 
 MODEL_FAMILY = ModelFamily(

