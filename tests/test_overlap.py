@@ -23,10 +23,20 @@ def _count(seconds: float, *spans: tuple[float, float, int]) -> overlap.VoiceCou
     return overlap.VoiceCount(0.005, 0.01, counts)
 
 
+def _heard(count: overlap.VoiceCount, *voices: tuple[float, float, int]) -> overlap.Voices:
+    """Voices heard in one chunk as long as the count, at its frames: voice v active over each
+    (start, end, v)."""
+    middles = count.first + count.step * np.arange(len(count.counts))
+    active = np.zeros((1, len(middles), 3), dtype=np.int8)
+    for start, end, voice in voices:
+        active[0, (middles >= start) & (middles < end), voice] = 1
+    return overlap.Voices(np.array([0.0]), middles, active, count)
+
+
 def test_speech_the_vad_missed_beside_a_turn_joins_it_and_far_speech_does_not():
     turns = [overlap.Turn(1.0, 3.0, "a"), overlap.Turn(5.0, 7.0, "b")]
     count = _count(12.0, (0.7, 3.0, 1), (5.0, 7.4, 1), (9.0, 10.0, 1))
-    found, exclusive = overlap.with_overlap(turns, count)
+    found, exclusive = overlap.with_overlap(turns, _heard(count))
     assert found == exclusive
     assert [(round(t.start, 2), round(t.end, 2), t.speaker) for t in exclusive] == [(0.7, 3.0, "a"), (5.0, 7.4, "b")]
 
@@ -35,7 +45,7 @@ def test_where_two_voices_speak_the_nearest_other_speaker_is_added():
     # "b" answers "a" before "a" has finished; "c" speaks later, farther away.
     turns = [overlap.Turn(0.0, 4.0, "a"), overlap.Turn(4.0, 8.0, "b"), overlap.Turn(10.0, 12.0, "c")]
     count = _count(12.0, (0.0, 12.0, 1), (3.2, 4.0, 2), (6.0, 6.5, 2))
-    found, exclusive = overlap.with_overlap(turns, count)
+    found, exclusive = overlap.with_overlap(turns, _heard(count))
     # The speech between "b" and "c" is split between them.
     spans = [(round(t.start, 2), round(t.end, 2), t.speaker) for t in exclusive]
     assert spans == [(0.0, 4.0, "a"), (4.0, 9.0, "b"), (9.0, 12.0, "c")]
@@ -45,8 +55,25 @@ def test_where_two_voices_speak_the_nearest_other_speaker_is_added():
 
 def test_one_speaker_alone_gets_no_second():
     turns = [overlap.Turn(0.0, 5.0, "a")]
-    found, exclusive = overlap.with_overlap(turns, _count(5.0, (0.0, 5.0, 2)))
+    found, exclusive = overlap.with_overlap(turns, _heard(_count(5.0, (0.0, 5.0, 2))))
     assert found == exclusive == turns
+
+
+def test_a_change_of_speaker_moves_to_where_the_voices_change_nearby():
+    count = _count(10.0, (0.0, 10.0, 1))
+    heard = _heard(count, (0.0, 3.4, 0), (3.4, 6.0, 1), (6.0, 10.0, 2))
+    turns = [overlap.Turn(0.0, 3.0, "a", 0.9), overlap.Turn(3.0, 8.0, "b", 0.8), overlap.Turn(8.0, 10.0, "c")]
+    moved = overlap.snapped(turns, heard)
+    # 3.0 -> 3.4, where voice 1 takes over; 8.0 is 2 s from the change at 6.0, beyond the search.
+    assert [(round(t.start, 2), round(t.end, 2), t.speaker, t.confidence) for t in moved] == [
+        (0.0, 3.4, "a", 0.9),
+        (3.4, 8.0, "b", 0.8),
+        (8.0, 10.0, "c", None),
+    ]
+    # One voice throughout, or a pause between the turns: nothing moves.
+    assert overlap.snapped(turns, _heard(count, (0.0, 10.0, 0))) == turns
+    paused = [overlap.Turn(0.0, 2.8, "a"), overlap.Turn(3.0, 6.0, "b")]
+    assert overlap.snapped(paused, heard) == paused
 
 
 def test_count_spans_join_close_stretches():
@@ -76,7 +103,7 @@ def test_the_segmentation_weights_come_from_the_installed_wheel(offline):
     # Real weights: a second of silence is no one speaking, a voice is one.
     voice = fx.voices()["LJ"][: 10 * d.SAMPLE_RATE]
     silence_then_voice = np.concatenate([np.zeros(5 * d.SAMPLE_RATE, np.float32), voice[: 5 * d.SAMPLE_RATE]])
-    count = overlap.voice_count(model, silence_then_voice)
+    count = overlap.voices(model, silence_then_voice).count
     assert [(round(a), round(b)) for a, b in count.spans(1, join_gap=0.5)] == [(5, 10)]
 
 

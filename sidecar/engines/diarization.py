@@ -284,7 +284,7 @@ class OfflineDiarizer:
         turns, exclusive = _turns(regions, centres, labels, embeddings), []
         if self._segmentation is not None:
             yield Step("finding overlapping speech", 0.95)
-            turns, exclusive = _overlap_aware(turns, overlap.voice_count(self._segmentation, heard))
+            turns, exclusive = _overlap_aware(turns, overlap.voices(self._segmentation, heard))
         yield finish(turns, duration, names, exclusive)
 
     def reference_print(self, known: KnownSpeaker) -> np.ndarray:
@@ -607,26 +607,10 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndar
     return turns
 
 
-def _overlap_aware(turns: list[SpeakerTurn], count: overlap.VoiceCount):
-    """(turns, exclusive turns) with what `count` adds (overlap.with_overlap); a turn keeps the
-    confidence of the scored turns it holds."""
-    found, exclusive = overlap.with_overlap([overlap.Turn(t.start, t.end, t.speaker) for t in turns], count)
-
-    def scored(some: list[overlap.Turn]) -> list[SpeakerTurn]:
-        def confidence(turn: overlap.Turn) -> float | None:
-            held = [
-                t.confidence
-                for t in turns
-                if t.speaker == turn.speaker
-                and turn.start <= t.start
-                and t.end <= turn.end
-                and t.confidence is not None
-            ]
-            return max(held, default=None)
-
-        return [SpeakerTurn(t.start, t.end, t.speaker, confidence(t)) for t in some]
-
-    return scored(found), scored(exclusive)
+def _overlap_aware(turns: list[SpeakerTurn], heard: overlap.Voices):
+    """(turns, exclusive turns) with what the voices heard change and add (overlap.with_overlap)."""
+    found, exclusive = overlap.with_overlap([overlap.Turn(*dataclasses.astuple(t)) for t in turns], heard)
+    return [SpeakerTurn(*t) for t in found], [SpeakerTurn(*t) for t in exclusive]
 
 
 def _change_time(centres: np.ndarray, leans: np.ndarray, labels: np.ndarray, j: int) -> float:
