@@ -90,3 +90,35 @@ def test_serve_on_ray_refuses_what_serves_proxy_cannot_do(flags, problem):
         [sys.executable, "-m", "sidecar.cli.main", "serve", "--ray", *flags], capture_output=True, text=True, env=env
     )
     assert done.returncode == 2 and problem in done.stderr, done.stderr
+
+
+def test_the_proxy_internals_the_sidecar_changes_are_where_it_expects_them():
+    from sidecar.server import ray_proxy
+
+    assert ray_proxy.changed_internals() == []
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ("del proxy.get_grpc_response_status", "ray.serve._private.proxy.get_grpc_response_status"),
+        (
+            "proxy.gRPCProxy.send_request_to_replica = lambda self, request_id, handle: None",
+            "ray.serve._private.proxy.gRPCProxy.send_request_to_replica",
+        ),
+    ],
+)
+def test_serve_on_ray_refuses_a_ray_whose_proxy_internals_moved(change, named):
+    """A Ray whose private proxy moved or changed what the sidecar patches: `serve --ray` says
+    which part and which Ray to install, before it starts anything."""
+    code = (
+        "import sys\n"
+        "from ray.serve._private import proxy\n"
+        f"{change}\n"
+        "from sidecar.cli.main import main\n"
+        "sys.exit(main(['serve', '--ray', '--token', 't', '--port', '5']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert named in done.stderr and "install Ray 2.60" in done.stderr, done.stderr
+    assert "ray.serve._private.proxy_router" not in done.stderr  # only what changed is named

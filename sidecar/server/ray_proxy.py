@@ -5,12 +5,47 @@ option for what the sidecar needs."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+
 import grpc
 
 from sidecar.server import app
 
 APPLICATION = "sidecar"
 LOST_REPLICA = "the replica running this call was lost (its process or node went away): call again"
+WRITTEN_FOR = "Ray 2.60"
+# What the functions below replace or call in Serve's private proxy, with the parameters they
+# pass on: another Ray may have moved or changed them, and its proxy would then route, cancel and
+# report calls its own way without a word.
+CHANGED_INTERNALS = (
+    ("ray.serve._private.proxy_request_response", "gRPCProxyRequest.setup_variables", ("self",)),
+    ("ray.serve._private.proxy_router", "ProxyRouter.get_handle_for_endpoint", ("self", "target_app_name")),
+    ("ray.serve._private.proxy", "get_grpc_response_status", ("exc", "request_timeout_s", "request_id")),
+    (
+        "ray.serve._private.proxy",
+        "gRPCProxy.send_request_to_replica",
+        ("self", "request_id", "internal_request_id", "handle", "proxy_request"),
+    ),
+    ("ray.serve._private.proxy_request_response", "ResponseStatus", ("code", "is_error", "message")),
+)
+
+
+def changed_internals() -> list[str]:
+    """The internals in CHANGED_INTERNALS that the installed Ray lacks, or has with other
+    parameters: any of them and `sidecar serve --ray` refuses to start."""
+    differ = []
+    for module, path, parameters in CHANGED_INTERNALS:
+        try:
+            found = importlib.import_module(module)
+            for name in path.split("."):
+                found = getattr(found, name)
+            given = list(inspect.signature(found).parameters)
+        except (ImportError, AttributeError, TypeError, ValueError):
+            given = []
+        if given[: len(parameters)] != list(parameters):
+            differ.append(f"{module}.{path}")
+    return differ
 
 
 def family_application(family: str) -> str:
