@@ -222,16 +222,17 @@ def ongoing_calls(cluster) -> list[int]:
 
 
 def calls_on_node(cluster, node_id: str) -> int:
-    """The calls the sidecar replicas on one node are running (a replica lost with an earlier
-    node may still be listed: it answers nothing)."""
+    """The calls the sidecar replicas on one node are running. A replica lost with an earlier
+    node may still be listed: it answers nothing, and is given up on after a few seconds (at 30
+    s, a batch of files could end between two looks)."""
     import ray
 
     calls = 0
     for replica in replicas(cluster):
         try:
-            node = ray.get(replica.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id()), timeout=30)
+            node = ray.get(replica.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id()), timeout=3)
             if node == node_id:
-                calls += ray.get(replica.get_num_ongoing_requests.remote(), timeout=30)
+                calls += ray.get(replica.get_num_ongoing_requests.remote(), timeout=3)
         except ray.exceptions.RayError:
             pass
     return calls

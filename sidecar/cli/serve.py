@@ -214,7 +214,7 @@ def ray_families(flags) -> dict[str, dict[str, str]]:
 
 
 def serve_on_ray(config, address: str | None, ready) -> int:
-    from sidecar.server import ray_proxy, ray_serve
+    from sidecar.server import ray_serve
 
     # Serve's gRPC proxy has no host or TLS option: it listens on every interface, in plain text.
     refusal = ""
@@ -228,13 +228,8 @@ def serve_on_ray(config, address: str | None, ready) -> int:
         refusal = "the HTTP API is not served through Ray yet: run it on a plain `sidecar serve --http-port`"
     elif unknown := ray_serve.unknown_families(config):
         refusal = f"no service needs model family {', '.join(unknown)}: give one of {', '.join(ray_serve.FAMILIES)}"
-    elif changed := ray_proxy.changed_internals():
-        import ray
-
-        refusal = (
-            f"the sidecar changes parts of Serve's gRPC proxy that Ray {ray.__version__} has moved or changed "
-            f"({', '.join(changed)}): install {ray_proxy.WRITTEN_FOR} (the ray extra's pin in uv.lock)"
-        )
+    elif unfit := ray_serve.unfit_ray():
+        refusal = unfit
     if refusal:
         print(f"sidecar serve --ray: {refusal}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ from grpc_health.v1.health_pb2 import HealthCheckResponse
 from sidecar.config import RayFamily, ServerConfig
 from sidecar.runtime import memory
 from sidecar.runtime.runtime import Runtime
-from sidecar.server import app, models
+from sidecar.server import app, models, ray_proxy
 from sidecar.server.ray_models import (
     MODELS_BOARD,
     POST_BOARD_SECONDS,
@@ -80,6 +80,21 @@ SCALE_UP_SECONDS = 15.0  # calls in flight over the target this long add a repli
 def unknown_families(config: ServerConfig) -> list[str]:
     """The families config.ray_families names that no service needs."""
     return [family.family for family in config.ray_families if family.family not in FAMILIES]
+
+
+def unfit_ray() -> str | None:
+    """Why the installed Ray cannot serve the sidecar, or None: ray_proxy changes parts of Serve's
+    private proxy, and on a Ray that moved or changed them calls would be routed, cancelled and
+    reported Ray's own way, with no word."""
+    changed = ray_proxy.changed_internals()
+    if not changed:
+        return None
+    import ray
+
+    return (
+        f"the sidecar changes parts of Serve's gRPC proxy that Ray {ray.__version__} has moved or changed "
+        f"({', '.join(changed)}): install {ray_proxy.WRITTEN_FOR} (the ray extra's pin in uv.lock)"
+    )
 
 
 class _Recorder:
