@@ -100,6 +100,7 @@ def test_the_segmentation_weights_come_from_the_installed_wheel(offline):
     assert directory is not None and (directory / "config.yaml").is_file()
     model = offline._segmentation
     assert isinstance(model, PyanNet) and model.specifications.powerset_max_classes == 2
+    assert offline.name == "offline (silero-vad + resemblyzer GE2E + segmentation-3.0)"
     # Real weights: a second of silence is no one speaking, a voice is one.
     voice = fx.voices()["LJ"][: 10 * d.SAMPLE_RATE]
     silence_then_voice = np.concatenate([np.zeros(5 * d.SAMPLE_RATE, np.float32), voice[: 5 * d.SAMPLE_RATE]])
@@ -129,6 +130,7 @@ def test_talk_that_overlaps_is_labelled_with_both_speakers(offline):
 
 def test_without_the_segmentation_model_turns_never_overlap(offline):
     alone = d.OfflineDiarizer(offline._encoder, offline.device)
+    assert alone.name == "offline (silero-vad + resemblyzer GE2E)"
     mixture = fx.overlapping_mixtures(tuning=True)[0]
     result = _diarize(alone, mixture.samples)
     assert result.exclusive_turns == () and result.caption_turns == result.turns

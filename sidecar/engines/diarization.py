@@ -248,18 +248,17 @@ def finish(
 class OfflineDiarizer:
     """Silero VAD + resemblyzer GE2E + agglomerative clustering; thread-safe."""
 
-    name = "offline (silero-vad + resemblyzer GE2E)"
-
     def __init__(self, encoder, device: str, segmentation=None) -> None:
         self._encoder = encoder
         self._segmentation = segmentation  # finds overlapping speech where given (engines/overlap.py)
         self.device = device
+        self.name = "offline (silero-vad + resemblyzer GE2E" + (" + segmentation-3.0)" if segmentation else ")")
         self._bfloat16 = device == devices.CPU and cpu_computes_bfloat16()
 
     def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> Iterator[Step | Diarization]:
         """Diarizes 16 kHz mono float32 audio: yields Steps, then one Diarization."""
         options.validate()
-        heard, audio = audio, levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
+        given, audio = audio, levels.levelled(np.ascontiguousarray(audio, dtype=np.float32))
         duration = len(audio) / SAMPLE_RATE
         yield Step("finding speech", 0.0)
         regions = speech_regions(audio)
@@ -284,7 +283,7 @@ class OfflineDiarizer:
         turns, exclusive = _turns(regions, centres, labels, embeddings), []
         if self._segmentation is not None:
             yield Step("finding overlapping speech", 0.95)
-            turns, exclusive = _overlap_aware(turns, overlap.voices(self._segmentation, heard))
+            turns, exclusive = _overlap_aware(turns, overlap.voices(self._segmentation, given))
         yield finish(turns, duration, names, exclusive)
 
     def reference_print(self, known: KnownSpeaker) -> np.ndarray:
