@@ -142,6 +142,34 @@ def test_whisper_calls_go_to_the_whisper_familys_own_deployment(client, tmp_path
         call.cancel()
 
 
+def test_the_whisper_services_are_not_serving_while_their_family_has_no_replica(client, sidecar_server, data_dir):
+    """Health calls reach the sidecar's replica, which follows the whisper family's: its
+    services are NOT_SERVING from the loss of that family's replicas until Serve has started
+    new ones, while the sidecar's own services stay SERVING. (Before the burst of streams, while
+    the family has one replica: with the burst's two killed at once, health still said SERVING
+    after 45 s in two runs. Serve finds each at its own health check, 10 s apart at most, and
+    can have the first one's successor running before it finds the second.)"""
+    import ray
+
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    with grpc.insecure_channel(sidecar_server.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def status(service: str):
+            return health.Check(health_pb2.HealthCheckRequest(service=f"sidecar.v1.{service}"), timeout=30).status
+
+        assert status("TranscriptionService") == serving
+        for replica in replicas("sidecar-whisper"):
+            ray.kill(replica, no_restart=True)
+        # Serve finds a killed replica at its next health check (every 10 s): seen 6.5 s after the
+        # kill here, NOT_SERVING a second later, and SERVING again 4 s after that.
+        assert wait_until(lambda: status("StreamingRecognitionService") == not_serving, 45), "still SERVING"
+        assert status("SeparationService") == serving
+        assert wait_until(lambda: status("TranscriptionService") == serving, 180), "a new whisper replica"
+    transcript = client.transcribe(data_dir / "1089-134691-0000.flac")
+    assert " ".join(s.text for s in transcript.segments).strip()
+
+
 def test_a_burst_of_live_streams_adds_a_whisper_replica_before_any_is_refused(sidecar_server, tmp_path):
     """The whisper family autoscales between 1 and 2 replicas, each holding 4 live streams:
     4 streams fill the one replica, so Serve adds the second, and a fifth stream opens there.
@@ -181,32 +209,6 @@ def test_a_burst_of_live_streams_adds_a_whisper_replica_before_any_is_refused(si
             capture.stop()
     assert [session.streams for session in sessions] == [1] * 5, "a stream was refused or moved"
     print(f"second replica running {scaled_after:.0f} s after four streams captioned")
-
-
-def test_the_whisper_services_are_not_serving_while_their_family_has_no_replica(client, sidecar_server, data_dir):
-    """Health calls reach the sidecar's replica, which follows the whisper family's: its
-    services are NOT_SERVING from the loss of that family's replicas until Serve has started
-    new ones, while the sidecar's own services stay SERVING. (Last of the session's Ray tests:
-    it takes the whisper replicas away.)"""
-    import ray
-
-    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
-    with grpc.insecure_channel(sidecar_server.address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-
-        def status(service: str):
-            return health.Check(health_pb2.HealthCheckRequest(service=f"sidecar.v1.{service}"), timeout=30).status
-
-        assert status("TranscriptionService") == serving
-        for replica in replicas("sidecar-whisper"):
-            ray.kill(replica, no_restart=True)
-        # Serve finds a killed replica at its next health check (every 10 s): seen 6.5 s after the
-        # kill here, NOT_SERVING a second later, and SERVING again 4 s after that.
-        assert wait_until(lambda: status("StreamingRecognitionService") == not_serving, 45), "still SERVING"
-        assert status("SeparationService") == serving
-        assert wait_until(lambda: status("TranscriptionService") == serving, 180), "a new whisper replica"
-    transcript = client.transcribe(data_dir / "1089-134691-0000.flac")
-    assert " ".join(s.text for s in transcript.segments).strip()
 
 
 def running_replicas(application: str) -> int:

@@ -17,6 +17,7 @@ on them, and the turn's is the simpler.
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import logging
 import pathlib
@@ -152,21 +153,20 @@ def with_overlap(turns: Sequence[Turn], heard: Voices) -> tuple[list[Turn], list
     that begin or end within EXTEND_SECONDS of them (the exclusive turns); and then a second
     speaker where two voices speak: the speaker of the nearest turn of someone else."""
     count = heard.count
-    turns = snapped(turns, heard)
-    exclusive = list(turns)
+    found = _Timeline(snapped(turns, heard))
+    exclusive = list(found.turns)
     for start, end in count.spans(1):
-        for gap_start, gap_end in _uncovered(turns, start, end):
-            exclusive.extend(_filled(turns, gap_start, gap_end))
+        for gap_start, gap_end in found.uncovered(start, end):
+            exclusive.extend(found.filled(gap_start, gap_end))
     exclusive = _merged(exclusive)
+    alone = _Timeline(exclusive)
     second = []
     for start, end in count.spans(2, OVERLAP_GAP_SECONDS):
-        for turn in exclusive:
+        for turn in alone.meeting(start, end):
             lo, hi = max(start, turn.start), min(end, turn.end)
-            if hi <= lo:
-                continue
-            other = _nearest(exclusive, lo, hi, but=turn.speaker)
+            other = alone.nearest(lo, hi, but=turn.speaker)
             if other is not None:
-                second.append(Turn(lo, hi, other[1]))
+                second.append(Turn(lo, hi, other))
     return _merged(exclusive + second), exclusive
 
 
@@ -197,49 +197,69 @@ def snapped(turns: Sequence[Turn], heard: Voices) -> list[Turn]:
         best = int(wrong.argmin())
         half = (times[1] - times[0]) / 2
         at = float(times[best] - half if best < len(times) else times[-1] + half)
+        at = min(max(at, first.start), second.end)
         moved[i], moved[i + 1] = first._replace(end=at), second._replace(start=at)
-    return moved
+    return [turn for turn in moved if turn.end > turn.start]
 
 
-def _uncovered(turns: Sequence[Turn], start: float, end: float) -> list[tuple[float, float]]:
-    """The parts of [start, end) no turn covers."""
-    parts, reached = [], start
-    for turn in sorted(turns):
-        if turn.end <= reached or turn.start >= end:
-            continue
-        if turn.start > reached:
-            parts.append((reached, turn.start))
-        reached = max(reached, turn.end)
-    if reached < end:
-        parts.append((reached, end))
-    return parts
+class _Timeline:
+    """Turns that do not overlap, in order, looked up by time (hours of audio hold thousands)."""
 
+    def __init__(self, turns: Sequence[Turn]) -> None:
+        self.turns = sorted(turns, key=lambda t: (t.start, t.end))
+        self._starts = [t.start for t in self.turns]
+        self._ends = [t.end for t in self.turns]
 
-def _filled(turns: Sequence[Turn], start: float, end: float) -> list[Turn]:
-    """Speech in [start, end) that no turn covers, for the turns within EXTEND_SECONDS of it:
-    split in the middle between two speakers, all to one, or none."""
-    before = max((t for t in turns if t.end <= start), key=lambda t: t.end, default=None)
-    after = min((t for t in turns if t.start >= end), key=lambda t: t.start, default=None)
-    before = before if before is not None and start - before.end <= EXTEND_SECONDS else None
-    after = after if after is not None and after.start - end <= EXTEND_SECONDS else None
-    if before is not None and after is not None and before.speaker != after.speaker:
-        middle = (start + end) / 2
-        return [Turn(start, middle, before.speaker), Turn(middle, end, after.speaker)]
-    if before is None and after is None:
-        return []
-    return [Turn(start, end, (before or after).speaker)]
+    def meeting(self, start: float, end: float) -> list[Turn]:
+        """The turns that overlap [start, end)."""
+        return self.turns[bisect.bisect_right(self._ends, start) : bisect.bisect_left(self._starts, end)]
 
+    def uncovered(self, start: float, end: float) -> list[tuple[float, float]]:
+        """The parts of [start, end) no turn covers."""
+        parts, reached = [], start
+        for turn in self.meeting(start, end):
+            if turn.start > reached:
+                parts.append((reached, turn.start))
+            reached = max(reached, turn.end)
+        if reached < end:
+            parts.append((reached, end))
+        return parts
 
-def _nearest(turns: Sequence[Turn], start: float, end: float, but: str) -> tuple[float, str] | None:
-    """(gap, speaker) of the turn nearest to [start, end) outside it, of anyone `but` that speaker."""
-    found = None
-    for turn in turns:
-        if turn.speaker == but or (turn.start < end and turn.end > start):
-            continue
-        gap = max(turn.start - end, start - turn.end)
-        if found is None or gap < found[0]:
-            found = (gap, turn.speaker)
-    return found
+    def filled(self, start: float, end: float) -> list[Turn]:
+        """Turns for speech in [start, end), which no turn covers, from the turns within
+        EXTEND_SECONDS of it: split in the middle between two speakers, all to one, or none."""
+        before = self._before(start, but=None)
+        after = self._after(end, but=None)
+        before = before if before is not None and start - before.end <= EXTEND_SECONDS else None
+        after = after if after is not None and after.start - end <= EXTEND_SECONDS else None
+        if before is not None and after is not None and before.speaker != after.speaker:
+            middle = (start + end) / 2
+            return [Turn(start, middle, before.speaker), Turn(middle, end, after.speaker)]
+        if before is None and after is None:
+            return []
+        return [Turn(start, end, (before or after).speaker)]
+
+    def nearest(self, start: float, end: float, but: str) -> str | None:
+        """The speaker of the turn nearest to [start, end) outside it, of anyone `but` that one;
+        the earlier on a tie."""
+        before, after = self._before(start, but), self._after(end, but)
+        if before is None or after is None:
+            return (before or after).speaker if (before or after) else None
+        return before.speaker if start - before.end <= after.start - end else after.speaker
+
+    def _before(self, time: float, but: str | None) -> Turn | None:
+        """The last turn ending by `time`, of anyone `but` that speaker."""
+        for i in range(bisect.bisect_right(self._ends, time) - 1, -1, -1):
+            if self.turns[i].speaker != but:
+                return self.turns[i]
+        return None
+
+    def _after(self, time: float, but: str | None) -> Turn | None:
+        """The first turn starting from `time`, of anyone `but` that speaker."""
+        for i in range(bisect.bisect_left(self._starts, time), len(self.turns)):
+            if self.turns[i].speaker != but:
+                return self.turns[i]
+        return None
 
 
 def _merged(turns: Sequence[Turn]) -> list[Turn]:
