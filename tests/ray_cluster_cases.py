@@ -183,21 +183,28 @@ def test_a_folder_captioned_through_a_lost_worker_ends_with_no_error(cluster, tm
     names = ("one", "two", "three")
     for name in names:
         write_wav(folder / f"{name}.wav", np.tile(audio, 6))  # 138 s
-    batch = subprocess.Popen(
-        [sys.executable, "-m", "sidecar.cli.main", "subtitle", str(folder), "--jobs", "2", "-q"]
-        + ["--server", server.address],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # Serve's router may send two files that start together to one replica: the third,
-        # sent while one of them runs, goes to the other.
-        on_worker = wait_until(lambda: batch.poll() is not None or calls_on_node(cluster, worker.node_id) > 0, 180)
-        assert on_worker and batch.poll() is None, "no file was captioned on the worker"
-        cluster.remove_node(worker, allow_graceful=False)
-        _, said = batch.communicate(timeout=600)
-    finally:
-        batch.kill()
+    # Serve's router may send two files that start together to one replica, and the third, sent
+    # while one of them runs, to the other. Under the whole suite's load it sent every file to
+    # the head's replica in three runs of three: the folder is then captioned again (--force).
+    for _ in range(3):
+        batch = subprocess.Popen(
+            [sys.executable, "-m", "sidecar.cli.main", "subtitle", str(folder), "--jobs", "2", "-q", "--force"]
+            + ["--server", server.address],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until(lambda batch=batch: batch.poll() is not None or calls_on_node(cluster, worker.node_id) > 0, 180)
+            if batch.poll() is None:
+                cluster.remove_node(worker, allow_graceful=False)
+            _, said = batch.communicate(timeout=600)
+        finally:
+            batch.kill()
+        assert batch.returncode == 0 and not said.strip(), f"exit {batch.returncode}: {said}"
+        if worker not in cluster.worker_nodes:
+            break
+    else:
+        pytest.skip("Serve's router sent no file of three batches to the worker: its loss was not tested")
     assert batch.returncode == 0 and not said.strip(), f"exit {batch.returncode}: {said}"
     for name in names:
         cues = subtitles.parse_srt((folder / f"{name}.srt").read_text())
