@@ -72,6 +72,7 @@ def test_models_in_use_are_never_unloaded():
         first = registry.get(model("a"), lambda: (fresh_memory(8 << 20), "cpu"))
         registry.get(model("b"), lambda: (fresh_memory(8 << 20), "cpu"))
         assert registry.find(model("a")) is first  # the job still uses it: kept, over budget
+    assert registry.loaded() == []  # the job ended: its models are idle, and over the budget
     registry.get(model("c"), lambda: (bytearray(1), "cpu"))
     assert [e.key.name for e in registry.loaded()] == ["c"]  # the idle ones go, least recent first
     assert (registry.load_count, registry.unload_count) == (3, 2)

@@ -6,12 +6,12 @@ for one load instead of loading it twice.
 Each load is measured: what it added to the process's resident memory and to the memory torch
 holds on the GPU (the first model of a library also pays for importing it). A model loaded again
 into memory the process had freed measures less than it takes, so a model counts as the most
-any of its loads measured. With a budget
-(`max_model_memory`), the least recently used idle models are unloaded before a model whose size
-is known from an earlier load would exceed it, and after any load that did. A model is in use
-while a job that asked for it runs (`job_scope`); those are never unloaded, so a budget smaller
-than the models one job needs is exceeded rather than failing the job. Unloading drops the
-registry's reference: a live stream still holding the model keeps it until the stream ends.
+any of its loads measured. With a budget (`max_model_memory`), the least recently used idle
+models are unloaded before a model whose size is known from an earlier load would exceed it,
+after any load that did, and when a job ends. A model is in use while a job that asked for it
+runs (`job_scope`); those are never unloaded, so a budget smaller than the models one job needs
+is exceeded rather than failing the job, until the job ends. Unloading drops the registry's
+reference: a live stream still holding the model keeps it until the stream ends.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class ModelRegistry:
         self._make_room(0, keep=key)
         return entry
 
-    def _make_room(self, needed: int, keep: ResolvedModel) -> None:
+    def _make_room(self, needed: int, keep: ResolvedModel | None) -> None:
         """Unloads the least recently used idle models until `needed` more bytes fit the budget."""
         if not self.max_bytes:
             return
@@ -165,6 +165,9 @@ class ModelRegistry:
             with self._guard:
                 for entry in held.values():
                     entry.users -= 1
+            # A load while this job held its models may have gone over the budget; they are idle now.
+            if held:
+                self._make_room(0, keep=None)
 
     def find(self, key: ResolvedModel) -> LoadedModel | None:
         with self._guard:
