@@ -76,6 +76,37 @@ def test_a_change_of_speaker_moves_to_where_the_voices_change_nearby():
     assert overlap.snapped(paused, heard) == paused
 
 
+def test_a_change_moves_only_as_far_as_the_voices_ask():
+    count = _count(8.0, (0.0, 8.0, 1))
+    turns = [overlap.Turn(0.0, 4.0, "a"), overlap.Turn(4.0, 8.0, "b")]
+    # A pause in the voices around the change: it stays where it is, inside the pause.
+    assert overlap.snapped(turns, _heard(count, (0.0, 3.5, 0), (4.3, 8.0, 1))) == turns
+    # A pause before it: it moves to the pause's nearest end, no farther.
+    moved = overlap.snapped(turns, _heard(count, (0.0, 3.5, 0), (3.8, 8.0, 1)))
+    assert [(round(t.start, 2), round(t.end, 2)) for t in moved] == [(0.0, 3.8), (3.8, 8.0)]
+    # Voices that change back and forth: of two times leaving about as many frames on the wrong
+    # side (0.2 s at 3.0, 0.3 s at 3.5), the one nearer to where the change was (3.6).
+    flicker = _heard(count, (0.0, 3.0, 0), (3.0, 3.3, 1), (3.3, 3.5, 0), (3.5, 8.0, 1))
+    later = [overlap.Turn(0.0, 3.6, "a"), overlap.Turn(3.6, 8.0, "b")]
+    assert [round(t.end, 2) for t in overlap.snapped(later, flicker)[:1]] == [3.5]
+    # No voice leads before the change (two speak throughout): nothing moves.
+    assert overlap.snapped(turns, _heard(count, (0.0, 3.5, 0), (0.0, 8.0, 1))) == turns
+
+
+def test_a_change_near_the_edge_of_a_chunk_is_read_in_a_chunk_centred_on_that_edge():
+    count = _count(20.0, (0.0, 20.0, 1))
+    middles = 0.005 + 0.01 * np.arange(1000)
+    active = np.zeros((3, 1000, 3), dtype=np.int8)
+    active[0, :, 0] = 1  # chunk [0, 10): one voice throughout
+    active[1, :, 1] = 1  # chunk [10, 20): another
+    active[2, :480, 0], active[2, 480:, 2] = 1, 1  # chunk [5, 15): the change at 9.8
+    heard = overlap.Voices(np.array([0.0, 10.0, 5.0]), middles, active, count)
+    times, _ = heard.around(9.9, 9.0, 11.0)
+    assert len(times) == 200  # both sides of 10 s, from the chunk [5, 15)
+    turns = [overlap.Turn(0.0, 10.3, "a"), overlap.Turn(10.3, 20.0, "b")]
+    assert [round(t.end, 2) for t in overlap.snapped(turns, heard)[:1]] == [9.8]
+
+
 def test_count_spans_join_close_stretches():
     count = _count(3.0, (0.5, 1.0, 2), (1.05, 1.5, 2), (2.0, 2.5, 1))
     assert [(round(a, 2), round(b, 2)) for a, b in count.spans(2, join_gap=0.1)] == [(0.5, 1.5)]
@@ -106,6 +137,12 @@ def test_the_segmentation_weights_come_from_the_installed_wheel(offline):
     silence_then_voice = np.concatenate([np.zeros(5 * d.SAMPLE_RATE, np.float32), voice[: 5 * d.SAMPLE_RATE]])
     count = overlap.voices(model, silence_then_voice).count
     assert [(round(a), round(b)) for a, b in count.spans(1, join_gap=0.5)] == [(5, 10)]
+    # A change of speaker 0.3 s from the edge between two chunks adds the chunk centred on
+    # that edge, read as the model reads a chunk that begins there; one 3 s away does not.
+    audio = fx.two_speaker_mixtures()[0].samples[: 25 * d.SAMPLE_RATE]
+    heard = overlap.voices(model, audio, changes=[10.3, 17.0])
+    assert list(heard.chunk_starts) == [0.0, 10.0, 20.0, 5.0]
+    np.testing.assert_array_equal(heard.active[3], overlap.voices(model, audio[5 * d.SAMPLE_RATE :]).active[0])
 
 
 def test_talk_that_overlaps_is_labelled_with_both_speakers(offline):

@@ -283,7 +283,8 @@ class OfflineDiarizer:
         turns, exclusive = _turns(regions, centres, labels, embeddings), []
         if self._segmentation is not None:
             yield Step("finding overlapping speech", 0.95)
-            turns, exclusive = _overlap_aware(turns, overlap.voices(self._segmentation, given))
+            changes = [t for _, t in overlap.changes_of_speaker([overlap.Turn(*dataclasses.astuple(t)) for t in turns])]
+            turns, exclusive = _overlap_aware(turns, overlap.voices(self._segmentation, given, changes))
         yield finish(turns, duration, names, exclusive)
 
     def reference_print(self, known: KnownSpeaker) -> np.ndarray:
