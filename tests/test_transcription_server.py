@@ -210,6 +210,7 @@ def test_unknown_model_is_not_found(client, librispeech):
     with pytest.raises(SidecarError) as err:
         client.transcribe(librispeech["1089-134691-0000"][0], options=pb.TranscriptionOptions(model="huge-v9"))
     assert err.value.code == grpc.StatusCode.NOT_FOUND and "huge-v9" in err.value.details
+    assert err.value.request_id  # from the failed call's trailing metadata: the server's log names it
 
 
 def test_tiny_random_model_from_a_local_directory(client, tiny_random_model, data_dir):

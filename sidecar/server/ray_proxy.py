@@ -5,6 +5,7 @@ option for what the sidecar needs."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 
@@ -28,6 +29,7 @@ CHANGED_INTERNALS = (
         ("self", "request_id", "internal_request_id", "handle", "proxy_request"),
     ),
     ("ray.serve._private.proxy_request_response", "ResponseStatus", ("code", "is_error", "message")),
+    ("ray.serve.exceptions", "gRPCStatusError.__init__", ("self", "original_exception", "code", "details")),
 )
 
 
@@ -83,6 +85,19 @@ def route_calls_to_their_familys_application(servicer, server) -> None:
     ProxyRouter.get_handle_for_endpoint = get_handle_for_endpoint
 
 
+class AbortedWithMetadata(grpc.aio.AbortError):
+    """A replica's abort, with the trailing metadata its call set (the request id, the retry
+    delay of RESOURCE_EXHAUSTED): Serve 2.60 carries only the code and details of a failed call
+    to the proxy, in an exception that wraps this one."""
+
+    def __init__(self, details: str, trailing_metadata) -> None:
+        super().__init__(details, tuple(trailing_metadata))
+
+    @property
+    def trailing_metadata(self) -> tuple:
+        return self.args[1]
+
+
 def report_lost_replicas_as_unavailable(servicer, server) -> None:
     """In Serve's proxy: a call whose replica died with its node ends UNAVAILABLE, the status
     that says calling again may work, where Serve 2.60 says INTERNAL in Ray's own words ("The
@@ -96,17 +111,27 @@ def report_lost_replicas_as_unavailable(servicer, server) -> None:
     if getattr(mapped, "reports_lost_replicas", False):
         return
 
+    @dataclasses.dataclass(frozen=True)
+    class StatusWithMetadata(ResponseStatus):
+        trailing_metadata: tuple = ()
+
     def status_of(exc, request_timeout_s, request_id):
         if isinstance(exc, RayActorError):  # ActorDiedError, ActorUnavailableError
             return ResponseStatus(code=grpc.StatusCode.UNAVAILABLE, is_error=True, message=LOST_REPLICA)
-        return mapped(exc, request_timeout_s, request_id)
+        status = mapped(exc, request_timeout_s, request_id)
+        aborted = getattr(exc, "original_exception", None)  # Serve's gRPCStatusError
+        if isinstance(aborted, AbortedWithMetadata) and aborted.trailing_metadata:
+            fields = {field.name: getattr(status, field.name) for field in dataclasses.fields(status)}
+            return StatusWithMetadata(**fields, trailing_metadata=aborted.trailing_metadata)
+        return status
 
     status_of.reports_lost_replicas = True
     proxy.get_grpc_response_status = status_of
 
 
 def cancel_replica_calls_with_their_rpcs(servicer, server) -> None:
-    """In Serve's proxy: a call the client cancels cancels its replica's work. Serve 2.60's
+    """In Serve's proxy: a call the client cancels cancels its replica's work, and a failed
+    call's trailing metadata reaches the client. Serve 2.60's
     proxy cancels it only when the cancel finds the proxy waiting on the replica; when it finds
     it writing a response to the client, the replica's job ran on to its end, holding the
     replica (1 cancel in 3 in the issue's runs). Here the cancel is tied to the gRPC call's
@@ -117,9 +142,13 @@ def cancel_replica_calls_with_their_rpcs(servicer, server) -> None:
     if getattr(send, "cancels_with_the_rpc", False):
         return
 
-    def send_request_to_replica(self, request_id, internal_request_id, handle, proxy_request, *args, **kwargs):
+    async def send_request_to_replica(self, request_id, internal_request_id, handle, proxy_request, *args, **kwargs):
         handle = _CancelledWithTheRpc(handle, proxy_request.context)
-        return send(self, request_id, internal_request_id, handle, proxy_request, *args, **kwargs)
+        async for message in send(self, request_id, internal_request_id, handle, proxy_request, *args, **kwargs):
+            trailing = getattr(message, "trailing_metadata", None)  # a failed call's (report_lost_replicas_...)
+            if isinstance(trailing, tuple) and trailing:
+                proxy_request.context.set_trailing_metadata(trailing)
+            yield message
 
     send_request_to_replica.cancels_with_the_rpc = True
     gRPCProxy.send_request_to_replica = send_request_to_replica

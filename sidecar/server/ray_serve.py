@@ -125,23 +125,26 @@ def record(runtime: Runtime, health_servicer: health.aio.HealthServicer) -> _Rec
 
 class ServeContext:
     """What the servicers use of grpc.aio.ServicerContext, over Serve's RayServegRPCContext:
-    abort() sets the code and details and raises, and Serve's proxy sends that status."""
+    abort() sets the code and details and raises, and Serve's proxy sends that status, with the
+    trailing metadata the call set (ray_proxy.AbortedWithMetadata)."""
 
     def __init__(self, serve_context) -> None:
         self._context = serve_context
+        self._trailing: tuple = ()
 
     def invocation_metadata(self):
         return tuple(self._context.invocation_metadata() or ())
 
     def set_trailing_metadata(self, metadata) -> None:
+        self._trailing = tuple(metadata)
         self._context.set_trailing_metadata(list(metadata))
 
     async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata=()) -> None:
         self._context.set_code(code)
         self._context.set_details(details)
         if trailing_metadata:
-            self._context.set_trailing_metadata(list(trailing_metadata))
-        raise grpc.aio.AbortError(details)
+            self.set_trailing_metadata(trailing_metadata)
+        raise ray_proxy.AbortedWithMetadata(details, self._trailing)
 
 
 class Ingress:
