@@ -283,8 +283,7 @@ class OfflineDiarizer:
         turns, exclusive = _turns(regions, centres, labels, embeddings), []
         if self._segmentation is not None:
             yield Step("finding overlapping speech", 0.95)
-            changes = [t for _, t in overlap.changes_of_speaker([overlap.Turn(*dataclasses.astuple(t)) for t in turns])]
-            turns, exclusive = _overlap_aware(turns, overlap.voices(self._segmentation, given, changes))
+            turns, exclusive = _overlap_aware(turns, self._segmentation, given)
         yield finish(turns, duration, names, exclusive)
 
     def reference_print(self, known: KnownSpeaker) -> np.ndarray:
@@ -607,9 +606,12 @@ def _turns(regions, centres: np.ndarray, labels: np.ndarray, embeddings: np.ndar
     return turns
 
 
-def _overlap_aware(turns: list[SpeakerTurn], heard: overlap.Voices):
-    """(turns, exclusive turns) with what the voices heard change and add (overlap.with_overlap)."""
-    found, exclusive = overlap.with_overlap([overlap.Turn(*dataclasses.astuple(t)) for t in turns], heard)
+def _overlap_aware(turns: list[SpeakerTurn], segmentation, audio: np.ndarray):
+    """(turns, exclusive turns) with what the voices the segmentation model hears change and
+    add (overlap.with_overlap)."""
+    plain = [overlap.Turn(*dataclasses.astuple(t)) for t in turns]
+    changes = [time for _, time in overlap.changes_of_speaker(plain)]
+    found, exclusive = overlap.with_overlap(plain, overlap.voices(segmentation, audio, changes))
     return [SpeakerTurn(*t) for t in found], [SpeakerTurn(*t) for t in exclusive]
 
 

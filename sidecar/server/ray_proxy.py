@@ -131,11 +131,11 @@ def report_lost_replicas_as_unavailable(servicer, server) -> None:
 
 def cancel_replica_calls_with_their_rpcs(servicer, server) -> None:
     """In Serve's proxy: a call the client cancels cancels its replica's work, and a failed
-    call's trailing metadata reaches the client. Serve 2.60's
-    proxy cancels it only when the cancel finds the proxy waiting on the replica; when it finds
-    it writing a response to the client, the replica's job ran on to its end, holding the
-    replica (1 cancel in 3 in the issue's runs). Here the cancel is tied to the gRPC call's
-    end instead, whatever the proxy is doing then."""
+    call's trailing metadata reaches the client. Serve 2.60's proxy cancels it only when the
+    cancel finds the proxy waiting on the replica; when it finds it writing a response to the
+    client, the replica's job ran on to its end, holding the replica (1 cancel in 3 in the
+    issue's runs). Here the cancel is tied to the gRPC call's end instead, whatever the proxy is
+    doing then."""
     from ray.serve._private.proxy import gRPCProxy
 
     send = gRPCProxy.send_request_to_replica
