@@ -161,7 +161,7 @@ def test_talk_that_overlaps_is_labelled_with_both_speakers(offline):
         alone[mixture.name] = (mixture.turns, d.Diarization(result.exclusive_turns, result.duration))
     with_overlap, without = fx.score(both), fx.score(alone)
     missed = with_overlap.accumulated_["missed detection"] / without.accumulated_["missed detection"]
-    # Measured here: DER 19.6 % against 22.5 %, a third of the missed speech left.
+    # Measured here: DER 21.2 % against 22.0 %, 56 % of the missed speech left.
     assert abs(with_overlap) < abs(without) and missed < 0.6, (abs(with_overlap), abs(without), missed)
 
 
