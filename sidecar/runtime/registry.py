@@ -3,20 +3,23 @@
 Loading is blocking and can take seconds; concurrent first requests for the same model wait
 for one load instead of loading it twice.
 
-Each load is measured: what it added to the process's resident memory and to the memory torch
-holds on the GPU (the first model of a library also pays for importing it). A model loaded again
-into memory the process had freed measures less than it takes, so a model counts as the most
-any of its loads measured. With a budget (`max_model_memory`), the least recently used idle
-models are unloaded before a model whose size is known from an earlier load would exceed it,
-after any load that did, and when a job ends. A model is in use while a job that asked for it
-runs (`job_scope`); those are never unloaded, so a budget smaller than the models one job needs
-is exceeded rather than failing the job, until the job ends. Unloading drops the registry's
-reference: a live stream still holding the model keeps it until the stream ends.
+Each load is measured: what it added to the memory torch holds on the GPU, plus the more of what
+it added to the process's resident memory and to the bytes malloc has handed out (the first
+model of a library also pays for importing it). Resident memory alone misses a model loaded into
+memory the process had freed and malloc kept, as after an unload; malloc's count misses weights
+mapped from their files. A model counts as the most any of its loads measured. With a budget
+(`max_model_memory`), the least recently used idle models are unloaded before a model whose size
+is known from an earlier load would exceed it, after any load that did, and when a job ends. A
+model is in use while a job that asked for it runs (`job_scope`); those are never unloaded, so a
+budget smaller than the models one job needs is exceeded rather than failing the job, until the
+job ends. Unloading drops the registry's reference: a live stream still holding the model keeps
+it until the stream ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import gc
 import logging
@@ -45,19 +48,69 @@ class LoadedModel:
     users: int = 0  # jobs running that asked for it
 
 
-def memory_in_use() -> int:
-    """Bytes of this process's resident memory plus torch's allocations on the GPU."""
-    try:
-        with open("/proc/self/statm") as statm:
-            resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        import resource  # not Linux: the peak is the best the platform says
+@dataclasses.dataclass(frozen=True)
+class MemoryInUse:
+    resident: int  # the process's resident bytes
+    allocated: int  # bytes malloc has handed out and not had back (0 where malloc does not say)
+    gpu: int  # torch's allocations on every GPU
 
-        resident = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    cuda = _torch_cuda()
-    if cuda is not None and cuda.is_available() and cuda.is_initialized():
-        resident += sum(cuda.memory_allocated(i) for i in range(cuda.device_count()))
-    return resident
+    @staticmethod
+    def now() -> MemoryInUse:
+        try:
+            with open("/proc/self/statm") as statm:
+                resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            import resource  # not Linux: the peak is the best the platform says
+
+            resident = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        gpu = 0
+        cuda = _torch_cuda()
+        if cuda is not None and cuda.is_available() and cuda.is_initialized():
+            gpu = sum(cuda.memory_allocated(i) for i in range(cuda.device_count()))
+        return MemoryInUse(resident, _malloc_allocated(), gpu)
+
+    def added_since(self, before: MemoryInUse) -> int:
+        host = max(self.resident - before.resident, self.allocated - before.allocated)
+        return max(0, host) + max(0, self.gpu - before.gpu)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _glibc_mallinfo2():
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2  # glibc 2.33 and later
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _MallInfo2
+    mallinfo2.argtypes = []
+    return mallinfo2
+
+
+_mallinfo2 = _glibc_mallinfo2()
+
+
+def _malloc_allocated() -> int:
+    """Bytes in use from malloc's heaps plus its mmapped blocks (0 without glibc's mallinfo2)."""
+    if _mallinfo2 is None:
+        return 0
+    info = _mallinfo2()
+    return info.uordblks + info.hblkhd
 
 
 def _torch_cuda():
@@ -96,10 +149,10 @@ class ModelRegistry:
 
     def _load(self, key: ResolvedModel, load: Callable[[], tuple[Any, str]]) -> LoadedModel:
         self._make_room(self._sizes.get(key, 0), keep=key)
-        before = memory_in_use()
+        before = MemoryInUse.now()
         started = time.perf_counter()
         model, device = load()
-        measured = max(0, memory_in_use() - before, self._sizes.get(key, 0))
+        measured = max(MemoryInUse.now().added_since(before), self._sizes.get(key, 0))
         entry = LoadedModel(
             key, model, device, time.perf_counter() - started, memory_bytes=measured, last_used=time.time()
         )
