@@ -19,7 +19,6 @@ it until the stream ends.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import gc
 import logging
@@ -31,6 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sidecar.engines.catalogue import ResolvedModel
+from sidecar.runtime import memory
 
 log = logging.getLogger(__name__)
 
@@ -67,50 +67,11 @@ class MemoryInUse:
         cuda = _torch_cuda()
         if cuda is not None and cuda.is_available() and cuda.is_initialized():
             gpu = sum(cuda.memory_allocated(i) for i in range(cuda.device_count()))
-        return MemoryInUse(resident, _malloc_allocated(), gpu)
+        return MemoryInUse(resident, memory.malloc_in_use(), gpu)
 
     def added_since(self, before: MemoryInUse) -> int:
         host = max(self.resident - before.resident, self.allocated - before.allocated)
         return max(0, host) + max(0, self.gpu - before.gpu)
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
-def _glibc_mallinfo2():
-    try:
-        mallinfo2 = ctypes.CDLL(None).mallinfo2  # glibc 2.33 and later
-    except (OSError, AttributeError):
-        return None
-    mallinfo2.restype = _MallInfo2
-    mallinfo2.argtypes = []
-    return mallinfo2
-
-
-_mallinfo2 = _glibc_mallinfo2()
-
-
-def _malloc_allocated() -> int:
-    """Bytes in use from malloc's heaps plus its mmapped blocks (0 without glibc's mallinfo2)."""
-    if _mallinfo2 is None:
-        return 0
-    info = _mallinfo2()
-    return info.uordblks + info.hblkhd
 
 
 def _torch_cuda():
