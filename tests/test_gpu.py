@@ -24,3 +24,20 @@ def test_batched_gpu_transcription(librispeech, data_dir):
         assert word_error_rate(reference, " ".join(s.text for s in transcript.segments)) <= 0.10
     finally:
         server.stop()
+
+
+def test_a_model_on_the_gpu_counts_the_gpu_memory_ctranslate2_takes():
+    # torch does not see CTranslate2's allocations; the driver does, and the budget counts them.
+    from sidecar.config import ServerConfig
+    from sidecar.engines import whisper
+    from sidecar.runtime.registry import ModelRegistry
+
+    settings = ServerConfig.model_settings_for("cuda")
+    resolved = whisper.MODEL_FAMILY.resolve(None, settings)
+    before = devices.gpu_memory_used()
+    assert before is not None, "a GPU ctranslate2 sees, and no driver that NVML answers for"
+    entry = ModelRegistry().get(resolved, lambda: whisper.MODEL_FAMILY.load(resolved, settings))
+    added = devices.gpu_memory_used() - before
+    assert entry.device == "cuda"
+    assert added > 30 << 20, added  # tiny.en's 39 M weights, in float16 on the GPU
+    assert entry.memory_bytes >= added

@@ -61,6 +61,43 @@ def torch_cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+class _NvmlMemory(ctypes.Structure):
+    _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong), ("used", ctypes.c_ulonglong)]
+
+
+@functools.cache
+def _nvml():
+    """The NVIDIA driver's management library, initialised; None without a driver."""
+    try:
+        nvml = ctypes.CDLL("libnvidia-ml.so.1")
+        if nvml.nvmlInit_v2() != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return nvml
+
+
+def gpu_memory_used() -> int | None:
+    """Bytes in use on every NVIDIA GPU of the machine, by any process, as the driver counts
+    them (NVML); None without a driver. Unlike torch's count, it includes what CTranslate2
+    allocates, and it needs no CUDA context. Meant for differences: what a load added."""
+    nvml = _nvml()
+    if nvml is None:
+        return None
+    count = ctypes.c_uint()
+    if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+        return None
+    used = 0
+    for index in range(count.value):
+        handle, memory = ctypes.c_void_p(), _NvmlMemory()
+        if nvml.nvmlDeviceGetHandleByIndex_v2(ctypes.c_uint(index), ctypes.byref(handle)) != 0:
+            return None
+        if nvml.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(memory)) != 0:
+            return None
+        used += memory.used
+    return used
+
+
 def torch_device(preference: str) -> str:
     """CPU or CUDA for a torch model; asking for CUDA without a GPU makes the model unavailable."""
     from sidecar.errors import ModelUnavailableError

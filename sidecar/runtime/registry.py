@@ -3,17 +3,18 @@
 Loading is blocking and can take seconds; concurrent first requests for the same model wait
 for one load instead of loading it twice.
 
-Each load is measured: what it added to the memory torch holds on the GPU, plus the more of what
-it added to the process's resident memory and to the bytes malloc has handed out (the first
-model of a library also pays for importing it). Resident memory alone misses a model loaded into
-memory the process had freed and malloc kept, as after an unload; malloc's count misses weights
-mapped from their files. A model counts as the most any of its loads measured. With a budget
-(`max_model_memory`), the least recently used idle models are unloaded before a model whose size
-is known from an earlier load would exceed it, after any load that did, and when a job ends. A
-model is in use while a job that asked for it runs (`job_scope`); those are never unloaded, so a
-budget smaller than the models one job needs is exceeded rather than failing the job, until the
-job ends. Unloading drops the registry's reference: a live stream still holding the model keeps
-it until the stream ends.
+Each load is measured: what it added to the memory in use on the GPUs, as the NVIDIA driver
+counts it (CTranslate2's allocations included; torch's own count where no driver answers), plus
+the more of what it added to the process's resident memory and to the bytes malloc has handed
+out (the first model of a library also pays for importing it, and for its CUDA context).
+Resident memory alone misses a model loaded into memory the process had freed and malloc kept,
+as after an unload; malloc's count misses weights mapped from their files. A model counts as the
+most any of its loads measured. With a budget (`max_model_memory`), the least recently used idle
+models are unloaded before a model whose size is known from an earlier load would exceed it,
+after any load that did, and when a job ends. A model is in use while a job that asked for it
+runs (`job_scope`); those are never unloaded, so a budget smaller than the models one job needs
+is exceeded rather than failing the job, until the job ends. Unloading drops the registry's
+reference: a live stream still holding the model keeps it until the stream ends.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sidecar.engines.catalogue import ResolvedModel
-from sidecar.runtime import memory
+from sidecar.runtime import devices, memory
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class LoadedModel:
 class MemoryInUse:
     resident: int  # the process's resident bytes
     allocated: int  # bytes malloc has handed out and not had back (0 where malloc does not say)
-    gpu: int  # torch's allocations on every GPU
+    gpu: int  # in use on the GPUs (by the driver's count, else torch's allocations)
 
     @staticmethod
     def now() -> MemoryInUse:
@@ -63,10 +64,11 @@ class MemoryInUse:
             import resource  # not Linux: the peak is the best the platform says
 
             resident = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        gpu = 0
-        cuda = _torch_cuda()
-        if cuda is not None and cuda.is_available() and cuda.is_initialized():
-            gpu = sum(cuda.memory_allocated(i) for i in range(cuda.device_count()))
+        gpu = devices.gpu_memory_used()
+        if gpu is None:  # no NVIDIA driver to ask: what torch allocated, if anything
+            cuda = _torch_cuda()
+            initialized = cuda is not None and cuda.is_available() and cuda.is_initialized()
+            gpu = sum(cuda.memory_allocated(i) for i in range(cuda.device_count())) if initialized else 0
         return MemoryInUse(resident, memory.malloc_in_use(), gpu)
 
     def added_since(self, before: MemoryInUse) -> int:
