@@ -91,7 +91,9 @@ def test_a_model_loaded_into_memory_the_process_freed_is_measured_at_its_size():
         sizes.append(registry.get(resolved, lambda: whisper.MODEL_FAMILY.load(resolved, settings)).memory_bytes)
         del registry
         gc.collect()
-    assert min(sizes) > 30 << 20, sizes  # tiny.en's 39 M weights, in int8 on the CPU, and its buffers
+    # tiny.en's 39 M weights, in int8 on the CPU, and its buffers; the median, as another test's
+    # thread still freeing memory during one load would make it look smaller.
+    assert sorted(sizes)[1] > 30 << 20, sizes
 
 
 @pytest.mark.parametrize(
