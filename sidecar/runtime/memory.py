@@ -16,14 +16,21 @@ RELEASE_EVERY_SECONDS = 60.0
 _M_ARENA_MAX = -8  # from glibc's malloc.h
 
 
+def _glibc(function: str):
+    """glibc's `function`, or None on other platforms and C libraries (or an older glibc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL("libc.so.6"), function)
+    except (OSError, AttributeError):
+        return None
+
+
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     """Caps glibc's malloc arenas at `arenas` for threads that allocate from now on, unless
     $MALLOC_ARENA_MAX already chose; whether the cap was set (not on other C libraries)."""
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
+    mallopt = _glibc("mallopt")
+    if os.environ.get("MALLOC_ARENA_MAX") or mallopt is None:
         return False
     return mallopt(_M_ARENA_MAX, arenas) == 1
 
@@ -31,13 +38,8 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
 def release_free_memory() -> bool:
     """Hands the free pages inside every malloc arena back to the system (glibc's
     malloc_trim); whether any were. False on other C libraries."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return False
-    return trim(0) == 1
+    trim = _glibc("malloc_trim")
+    return trim is not None and trim(0) == 1
 
 
 class _MallInfo2(ctypes.Structure):
@@ -58,19 +60,10 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def _glibc_mallinfo2():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2  # glibc 2.33 and later
-    except (OSError, AttributeError):
-        return None
-    mallinfo2.restype = _MallInfo2
-    mallinfo2.argtypes = []
-    return mallinfo2
-
-
-_mallinfo2 = _glibc_mallinfo2()
+_mallinfo2 = _glibc("mallinfo2")  # glibc 2.33 and later
+if _mallinfo2 is not None:
+    _mallinfo2.restype = _MallInfo2
+    _mallinfo2.argtypes = []
 
 
 def malloc_in_use() -> int:
