@@ -228,10 +228,20 @@ def test_settings_typed_during_a_recording_keep_obs_responsive_and_the_srt_whole
         assert restarts() == 4, [e for e in obs.entries() if "status" in e]
 
         recording = next(obs.recordings.glob("*.mkv"))
-        before = srt_cues(recording.with_suffix(".srt").read_text())
-        assert before, "no cues before the reload"
+        written = srt_cues(recording.with_suffix(".srt").read_text())
+        assert written, "no cues before the reload"
         obs.click("reload")
-        obs.wait_for(lambda: any("appending captions to" in e.get("status", "") for e in obs.entries()), 20, "reload")
+        appending = "appending captions to"
+        obs.wait_for(lambda: any(appending in e.get("status", "") for e in obs.entries()), 20, "reload")
+        status = next(e["status"] for e in obs.entries() if appending in e.get("status", ""))
+        kept = int(re.search(r"\((\d+) cues kept\)", status).group(1))
+        # The cues the reloaded script kept: the file's first ones from then on, never rebuilt.
+        before = srt_cues(recording.with_suffix(".srt").read_text())[:kept]
+        # Words came on until the reload, and the cues since the last pause were rebuilt with
+        # them ("He could wait no" became "He could wait no longer"): every word written before
+        # the reload is kept, in order.
+        written_words = normalize(" ".join(c[2] for c in written))
+        assert normalize(" ".join(c[2] for c in before))[: len(written_words)] == written_words, (written, before)
         obs.wait_for(lambda: len(srt_cues(recording.with_suffix(".srt").read_text())) > len(before), 40, "new cues")
         ws.request("StopRecord")
         obs.wait_for(lambda: any(e.get("status", "").startswith("wrote ") for e in obs.entries()), 20, "SRT closed")
