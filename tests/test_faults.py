@@ -335,13 +335,17 @@ def assert_the_next_call_runs_at_once(server, data_dir) -> None:
 
 
 def assert_memory_comes_back(hang_up) -> None:
-    """Hangs up twice: what the second time leaves in memory over the first must be allocator
-    noise. (The first leaves more for good, whatever the code: gRPC's and the allocator's
-    one-off growth; a job whose audio or upload stayed referenced would leave it every time.)"""
+    """Hangs up three times: what the second or the third time leaves in memory over the one
+    before must be allocator noise. (The first leaves more for good, whatever the code: gRPC's
+    and the allocator's one-off growth; a job whose audio or upload stayed referenced would
+    leave it every time, where a jump of the allocator's comes once: seen 51 MiB in a full run.)"""
     hang_up()
     after_one = resident_bytes()
     hang_up()
-    assert resident_bytes() - after_one < RSS_SLACK
+    after_two = resident_bytes()
+    hang_up()
+    grew = (after_two - after_one, resident_bytes() - after_two)
+    assert min(grew) < RSS_SLACK, [g >> 20 for g in grew]
 
 
 def test_a_client_that_hangs_up_mid_upload_leaves_nothing(one_slot, server_tmp, data_dir):
