@@ -2,7 +2,8 @@
 ListModels answers for both replicas, whichever takes the call. When the worker is lost, a
 file job on it fails with UNAVAILABLE and its retry succeeds on the head, while the job on the
 head carries on; a live stream on it resumes on the head by itself; a folder being captioned
-ends with no error, the lost file's job made again by the client.
+ends with no error, the lost file's job made again by the client, or by Ray for a folder
+captioned as Ray tasks (`--ray`).
 
 Not collected by itself: tests/test_ray_serve.py runs it inside a loopback-only namespace.
 """
@@ -10,6 +11,7 @@ Not collected by itself: tests/test_ray_serve.py runs it inside a loopback-only 
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -209,6 +211,67 @@ def test_a_folder_captioned_through_a_lost_worker_ends_with_no_error(cluster, tm
     for name in names:
         cues = subtitles.parse_srt((folder / f"{name}.srt").read_text())
         assert word_error_rate(" ".join([reference] * 6), " ".join(c.text.replace("\n", " ") for c in cues)) < 0.1
+
+
+def test_a_folder_captioned_as_ray_tasks_through_a_lost_worker(cluster, tmp_path):
+    """`sidecar subtitle FOLDER --ray ADDRESS --server PROXY`: each file is a Ray task. The worker
+    node is lost while a task on it captions a file; Ray runs the task again on the head, and the
+    batch ends with every media file captioned. A file that is no media is reported by name with
+    the sidecar's reason, and the batch run again skips the files it finished."""
+    cluster, _, server = cluster
+    worker = cluster.add_node(num_cpus=1)
+    assert wait_until(lambda: running_replicas(cluster) == 2, 180), "no second replica"
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    audio, reference = demo()
+    names = ("one", "two")
+    for name in names:
+        write_wav(folder / f"{name}.wav", np.tile(audio, 3))  # 69 s
+    (folder / "broken.wav").write_bytes(b"RIFF" + bytes(range(256)) * 8)
+    command = [sys.executable, "-m", "sidecar.cli.main", "subtitle", str(folder), "--jobs", "3", "-q"]
+    command += ["--ray", cluster.address, "--server", server.address]
+    # Ray spreads the three tasks over the two nodes, but may place every one on the head: the
+    # folder is then captioned again (--force).
+    for _ in range(3):
+        batch = subprocess.Popen([*command, "--force"], stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda batch=batch: batch.poll() is not None or subtitle_tasks_on(worker) > 0, 180)
+            if batch.poll() is None:
+                cluster.remove_node(worker, allow_graceful=False)
+            _, said = batch.communicate(timeout=600)
+        finally:
+            batch.kill()
+        if worker not in cluster.worker_nodes:
+            break
+    else:
+        pytest.skip("Ray placed no task of three batches on the worker: its loss was not tested")
+    assert batch.returncode == 1, said
+    broken = str(folder / "broken.wav")
+    assert said.count(f"sidecar subtitle: {broken}: ") == 1, said  # the sidecar's reason, once
+    assert said.strip().endswith(f"3 files: 2 captioned, 1 failed: {broken}"), said
+    assert not (folder / "broken.srt").exists()
+    for name in names:
+        cues = subtitles.parse_srt((folder / f"{name}.srt").read_text())
+        assert word_error_rate(" ".join([reference] * 3), " ".join(c.text.replace("\n", " ") for c in cues)) < 0.1
+    written = {name: (folder / f"{name}.srt").stat().st_mtime_ns for name in names}
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "2 skipped" in again.stderr, again.stderr
+    assert written == {name: (folder / f"{name}.srt").stat().st_mtime_ns for name in names}
+
+
+def subtitle_tasks_on(node) -> int:
+    """The `sidecar subtitle --ray` tasks running on a node: processes of its raylet that Ray
+    titled after the task."""
+    raylet = node.all_processes["raylet"][0].process.pid
+    count = 0
+    for status in pathlib.Path("/proc").glob("[0-9]*/status"):
+        try:
+            parent = int(next(line for line in status.read_text().splitlines() if line.startswith("PPid:")).split()[1])
+            title = (status.parent / "cmdline").read_bytes().split(b"\0")[0]
+        except (OSError, StopIteration, ValueError):
+            continue  # ended while being read
+        count += parent == raylet and title.startswith(b"ray::sidecar-subtitle")
+    return count
 
 
 def running_replicas(cluster) -> int:

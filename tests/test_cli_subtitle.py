@@ -194,6 +194,7 @@ def test_cue_rule_flags(served, tmp_path, data_dir):
         (["--min-duration", "8"], "--min-duration (8.0) must not exceed max_duration (7.0)"),
         (["--format", "json"], "--format json writes .json, not out.srt"),
         (["--vtt-words"], "--vtt-words is for WebVTT (.vtt), not out.srt"),
+        (["--ray", "auto"], "--ray needs --server: the address of the cluster's Serve proxy"),
     ],
 )
 def test_nonsense_flags_are_usage_errors(tmp_path, data_dir, capsys, flags, message):

@@ -49,7 +49,7 @@ def test_a_lost_worker_node_fails_its_jobs_with_unavailable_and_its_streams_move
     passes_inside_a_namespace(
         tmp_path,
         ["tests/ray_cluster_cases.py"],
-        4,
+        5,
         RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING="0",
         RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S="2",
     )

@@ -114,7 +114,7 @@ def test_subtitle_to_spanish_and_french_with_muxed_tracks_and_a_batch_finishes_t
     media_files.make_video(data_dir / "1089-134686-0000.flac", videos / "talk.mp4")
     run = ["subtitle", videos, "--to", "es,fr", "--translation-model", m2m100, "--mux"]
     done = sidecar(*run, cwd=tmp_path)
-    assert done.returncode == 0 and "1 files: 1 captioned" in done.stderr, done.stderr
+    assert done.returncode == 0 and "1 file: 1 captioned" in done.stderr, done.stderr
     source = subtitles.parse_srt((videos / "talk.srt").read_text())
     for language in ("es", "fr"):
         translated = subtitles.parse_srt((videos / f"talk.{language}.srt").read_text())
@@ -129,11 +129,11 @@ def test_subtitle_to_spanish_and_french_with_muxed_tracks_and_a_batch_finishes_t
     (videos / "talk.subtitled.mp4").unlink()
     kept = {name: (videos / name).stat().st_mtime_ns for name in ("talk.srt", "talk.es.srt")}
     done = sidecar(*run, cwd=tmp_path)
-    assert done.returncode == 0 and "1 files: 1 captioned" in done.stderr, done.stderr
+    assert done.returncode == 0 and "1 file: 1 captioned" in done.stderr, done.stderr
     assert {name: (videos / name).stat().st_mtime_ns for name in kept} == kept
     assert (videos / "talk.fr.srt").stat().st_size and (videos / "talk.subtitled.mp4").stat().st_size
     done = sidecar(*run, cwd=tmp_path)
-    assert done.returncode == 0 and "1 files: 0 captioned, 1 skipped" in done.stderr, done.stderr
+    assert done.returncode == 0 and "1 file: 0 captioned, 1 skipped" in done.stderr, done.stderr
     assert sorted(p.name for p in videos.iterdir()) == [
         "talk.es.srt",
         "talk.fr.srt",

@@ -77,6 +77,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="with several inputs, caption N files at once (default 1): for a sidecar that runs several jobs "
         "at once, or a Ray Serve cluster, which spreads them over its replicas",
     )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="caption each file as a Ray task on the cluster at ADDRESS (or auto), calling the cluster's "
+        "--server from the node it runs on: inputs, outputs and this folder must be on storage every node "
+        "sees; a task on a lost node runs again",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     from sidecar.cli import diarize  # imports this module: import it late
 

@@ -4,7 +4,7 @@ A batch goes on past a file that fails (it says why) and exits 1 at the end if a
 be run again after an interruption: an input whose outputs all exist (the subtitles, their
 translations, the muxed copy) is skipped unless --force, and one with some of them gets the rest,
 the others left as they are. With several inputs, `-o` names a folder for the outputs (made if missing); without
-it each output goes beside its input.
+it each output goes beside its input. With --ray, each file is a Ray task on a cluster (subtitle_ray).
 """
 
 from __future__ import annotations
@@ -41,13 +41,16 @@ def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int
     """One file as `sidecar subtitle` always ran; several one after another, or --jobs at once."""
     if not 1 <= args.jobs <= MAX_JOBS:
         raise UsageError(f"--jobs {args.jobs}: give 1 to {MAX_JOBS} files at once")
-    if len(args.inputs) == 1 and not args.inputs[0].is_dir():
+    if args.ray and not args.server:
+        raise UsageError("--ray needs --server: the address of the cluster's Serve proxy, which every node reaches")
+    if len(args.inputs) == 1 and not args.inputs[0].is_dir() and not args.ray:
         args.input = args.inputs[0]
         return run_one(args, None)
     planned = plan(args)
     args.priority = args.priority or "batch"  # a folder lets an editor's actions go first
     skipped, pending = [], []
-    bar = ProgressBar(f"{len(planned)} files", enabled=False if args.quiet else None)
+    files = f"{len(planned)} file" + ("s" if len(planned) != 1 else "")
+    bar = ProgressBar(files, enabled=False if args.quiet else None)
     progress = BatchProgress(bar, len(planned))
     for n, (source, output) in enumerate(planned):
         one = copy.copy(args)
@@ -71,18 +74,18 @@ def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int
             progress.update(n, 1.0)
 
     try:
-        with _one_sidecar(args):
-            if args.jobs > 1:  # each file's client waits on its own lane; Serve spreads them over replicas
-                codes = dict(threads.in_lanes("subtitle-batch", args.jobs, caption, pending))
-                codes = [codes[i] for i in range(len(pending))]
-            else:
-                codes = [caption(job) for job in pending]
+        if args.ray:
+            from sidecar.cli import subtitle_ray
+
+            codes = subtitle_ray.caption_as_tasks(args, pending, run_one, outputs_of, lambda n: progress.update(n, 1.0))
+        else:
+            codes = _in_lanes(args, pending, caption)
     finally:
         bar.close()
     failed = [one.input for (_, one), code in zip(pending, codes) if code]
     done = len(pending) - len(failed)
     if not args.quiet or failed:
-        summary = f"{len(planned)} files: {done} captioned"
+        summary = f"{files}: {done} captioned"
         if skipped:
             summary += f", {len(skipped)} skipped (their output exists; --force redoes them)"
         if failed:
@@ -92,7 +95,11 @@ def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int
 
 
 def plan(args: argparse.Namespace) -> list[tuple[pathlib.Path, pathlib.Path]]:
-    """(input, output) for every input; refuses -o FILE and two inputs that would share an output."""
+    """(input, output) for every input; refuses -o FILE for several and two inputs that would
+    share an output. One file (as a Ray task) goes to -o as it would without --ray."""
+    if len(args.inputs) == 1 and not args.inputs[0].is_dir():
+        source = require_input(args.inputs[0])
+        return [(source, args.output or default_output(args, source))]
     folder = args.output
     if folder is not None and (suffix_of(folder) is not None or folder.is_file()):
         raise UsageError(f"-o {folder}: with several inputs, -o names a folder for the subtitle files")
@@ -146,6 +153,18 @@ class FileShare:
 
     def close(self) -> None:
         """The batch's bar stays open for the next file."""
+
+
+def _in_lanes(
+    args: argparse.Namespace, pending: list, caption: Callable[[tuple[int, argparse.Namespace]], int]
+) -> list[int]:
+    """Exit codes of `pending`, in order: captioned here, --jobs at a time, through one sidecar."""
+    with _one_sidecar(args):
+        if args.jobs == 1:
+            return [caption(job) for job in pending]
+        # Each file's client waits on its own lane; Serve spreads them over replicas.
+        codes = dict(threads.in_lanes("subtitle-batch", args.jobs, caption, pending))
+        return [codes[i] for i in range(len(pending))]
 
 
 @contextlib.contextmanager
