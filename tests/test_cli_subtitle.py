@@ -195,6 +195,8 @@ def test_cue_rule_flags(served, tmp_path, data_dir):
         (["--format", "json"], "--format json writes .json, not out.srt"),
         (["--vtt-words"], "--vtt-words is for WebVTT (.vtt), not out.srt"),
         (["--ray", "auto"], "--ray needs --server: the address of the cluster's Serve proxy"),
+        (["--ray", "127.0.0.1:1", "--server", "127.0.0.1:2"], "--ray 127.0.0.1:1: no Ray cluster answers there"),
+        (["--ray", "head", "--server", "127.0.0.1:2"], "--ray head: give the cluster's HOST:PORT"),
     ],
 )
 def test_nonsense_flags_are_usage_errors(tmp_path, data_dir, capsys, flags, message):

@@ -17,6 +17,7 @@ import copy
 import io
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 
@@ -26,6 +27,7 @@ from sidecar_client.client import TOKEN_ENV
 # Runs of a task whose node was lost or whose process died (Ray's own retries): a file is
 # reported failed only after this many more.
 MAX_RETRIES = 3
+REACH_SECONDS = 10  # to open a connection to the cluster's address
 
 
 def caption_as_tasks(
@@ -37,6 +39,7 @@ def caption_as_tasks(
 ) -> list[int]:
     """Exit codes of `pending` (batch index, one file's args), in that order, each file captioned
     by a Ray task on the cluster at args.ray; on_done(index) as each ends."""
+    _check_reachable(args.ray)
     try:
         import ray
     except ImportError:
@@ -98,6 +101,22 @@ def _caption_on_node(folder: str, one: argparse.Namespace, run_one: Callable, ou
             print(f"sidecar subtitle: {one.input}: {exc}", file=sys.stderr)
             code = 1
     return code, said.getvalue()
+
+
+def _check_reachable(address: str) -> None:
+    """UsageError unless something listens at the cluster's HOST:PORT: Ray itself tries a wrong
+    address for many minutes before it gives up. `auto` (this machine's cluster) Ray checks."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS).close()
+    except ValueError:
+        raise UsageError(
+            f"--ray {address}: give the cluster's HOST:PORT (as `ray start` printed it), or auto"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"--ray {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
 
 
 class _NoBar:
