@@ -207,6 +207,16 @@ def test_nonsense_flags_are_usage_errors(tmp_path, data_dir, capsys, flags, mess
     assert not (tmp_path / "out.srt").exists()
 
 
+def test_ray_refuses_an_address_that_is_not_a_ray_clusters_head(served, tmp_path, data_dir, capsys):
+    """A sidecar's (or Serve proxy's) address given to --ray is named as not a cluster's head,
+    at once: Ray itself would try it for many minutes."""
+    argv = ["subtitle", str(data_dir / "1089-134691-0000.flac"), "-o", str(tmp_path / "out.srt")]
+    assert main([*argv, "--ray", served[1], "--server", served[1]]) == 2
+    said = capsys.readouterr().err
+    assert f"--ray {served[1]}: the server there is not a Ray cluster's head" in said, said
+    assert not (tmp_path / "out.srt").exists()
+
+
 def test_a_batch_goes_on_past_a_failure_and_runs_again_where_it_stopped(served, tmp_path, data_dir):
     folder = tmp_path / "talks"
     folder.mkdir()

@@ -17,7 +17,7 @@ import copy
 import io
 import logging
 import os
-import socket
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -27,7 +27,8 @@ from sidecar_client.client import TOKEN_ENV
 # Runs of a task whose node was lost or whose process died (Ray's own retries): a file is
 # reported failed only after this many more.
 MAX_RETRIES = 3
-REACH_SECONDS = 10  # to open a connection to the cluster's address
+REACH_SECONDS = 10  # for the cluster's head to answer
+RAY_AUTH_MODE = "RAY_AUTH_MODE"  # Ray's own token authentication, when set to "token"
 
 
 def caption_as_tasks(
@@ -39,11 +40,11 @@ def caption_as_tasks(
 ) -> list[int]:
     """Exit codes of `pending` (batch index, one file's args), in that order, each file captioned
     by a Ray task on the cluster at args.ray; on_done(index) as each ends."""
-    _check_reachable(args.ray)
     try:
         import ray
     except ImportError:
         raise UsageError("--ray needs Ray: install the sidecar's `ray` extra") from None
+    _check_cluster(args.ray)
     try:
         # log_to_driver=False: the tasks' output comes back with their results, not as Ray's log lines.
         ray.init(address=args.ray, logging_level=logging.WARNING, log_to_driver=False)
@@ -103,20 +104,29 @@ def _caption_on_node(folder: str, one: argparse.Namespace, run_one: Callable, ou
     return code, said.getvalue()
 
 
-def _check_reachable(address: str) -> None:
-    """UsageError unless something listens at the cluster's HOST:PORT: Ray itself tries a wrong
-    address for many minutes before it gives up. `auto` (this machine's cluster) Ray checks."""
-    if address == "auto":
+def _check_cluster(address: str) -> None:
+    """UsageError unless a Ray cluster's head answers at HOST:PORT: Ray itself tries a wrong
+    address (nothing there, or the Serve proxy's) for many minutes before it gives up. Its
+    GCS is asked for the cluster's id, which it gives anyone. Ray checks `auto` (this machine's
+    cluster), Ray Client's ray:// addresses, and clusters that want Ray's own token itself."""
+    if address == "auto" or address.startswith("ray://") or os.environ.get(RAY_AUTH_MODE, "disabled") != "disabled":
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS).close()
-    except ValueError:
-        raise UsageError(
-            f"--ray {address}: give the cluster's HOST:PORT (as `ray start` printed it), or auto"
-        ) from None
-    except OSError as exc:
-        raise UsageError(f"--ray {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
+    import grpc
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    if not re.fullmatch(r"\S+:\d+", address):
+        raise UsageError(f"--ray {address}: give the cluster's HOST:PORT (as `ray start --head` printed it), or auto")
+    with grpc.insecure_channel(address) as channel:
+        try:
+            gcs = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+            gcs.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=REACH_SECONDS)
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise UsageError(f"--ray {address}: no Ray cluster answers there") from None
+            raise UsageError(
+                f"--ray {address}: the server there is not a Ray cluster's head (give the address `ray start "
+                f"--head` printed; the Serve proxy's goes to --server): it answered {exc.code().name}"
+            ) from None
 
 
 class _NoBar:
