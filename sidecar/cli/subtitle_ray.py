@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sidecar.cli.files import UsageError
+from sidecar.cli.progress import ProgressBar
 from sidecar_client.client import TOKEN_ENV
 
 # Runs of a task whose node was lost or whose process died (Ray's own retries): a file is
@@ -97,7 +98,7 @@ def _caption_on_node(folder: str, one: argparse.Namespace, run_one: Callable, ou
                     one.keep = frozenset(path for path in planned if path.exists())
                     if one.keep == frozenset(planned):
                         return 0, ""
-                code = run_one(one, _NoBar())
+                code = run_one(one, ProgressBar(one.input.name, enabled=False))  # the batch's bar moves as it ends
         except (UsageError, OSError) as exc:  # this file's problem: the batch goes on
             print(f"sidecar subtitle: {one.input}: {exc}", file=sys.stderr)
             code = 1
@@ -127,16 +128,6 @@ def _check_cluster(address: str) -> None:
                 f"--ray {address}: the server there is not a Ray cluster's head (give the address `ray start "
                 f"--head` printed; the Serve proxy's goes to --server): it answered {exc.code().name}"
             ) from None
-
-
-class _NoBar:
-    """A task's progress: shown by nobody (its file's end moves the batch's bar)."""
-
-    def update(self, fraction: float, stage: str = "") -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _first_line(exc: BaseException) -> str:
