@@ -188,26 +188,15 @@ def test_a_folder_captioned_through_a_lost_worker_ends_with_no_error(cluster, tm
     # Serve's router may send two files that start together to one replica, and the third, sent
     # while one of them runs, to the other. Under the whole suite's load it sent every file to
     # the head's replica in three runs of three: the folder is then captioned again (--force).
-    for _ in range(3):
-        batch = subprocess.Popen(
-            [sys.executable, "-m", "sidecar.cli.main", "subtitle", str(folder), "--jobs", "2", "-q", "--force"]
-            + ["--server", server.address],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            wait_until(lambda batch=batch: batch.poll() is not None or calls_on_node(cluster, worker.node_id) > 0, 180)
-            if batch.poll() is None:
-                cluster.remove_node(worker, allow_graceful=False)
-            _, said = batch.communicate(timeout=600)
-        finally:
-            batch.kill()
-        assert batch.returncode == 0 and not said.strip(), f"exit {batch.returncode}: {said}"
-        if worker not in cluster.worker_nodes:
-            break
-    else:
-        pytest.skip("Serve's router sent no file of three batches to the worker: its loss was not tested")
-    assert batch.returncode == 0 and not said.strip(), f"exit {batch.returncode}: {said}"
+    command = [sys.executable, "-m", "sidecar.cli.main", "subtitle", str(folder), "--jobs", "2", "-q", "--force"]
+    for code, said in batches_until_the_worker_is_lost(
+        cluster,
+        worker,
+        [*command, "--server", server.address],
+        lambda: calls_on_node(cluster, worker.node_id) > 0,
+        "Serve's router sent no file of three batches to the worker",
+    ):
+        assert code == 0 and not said.strip(), f"exit {code}: {said}"  # every run, the last with the loss
     for name in names:
         cues = subtitles.parse_srt((folder / f"{name}.srt").read_text())
         assert word_error_rate(" ".join([reference] * 6), " ".join(c.text.replace("\n", " ") for c in cues)) < 0.1
@@ -232,20 +221,14 @@ def test_a_folder_captioned_as_ray_tasks_through_a_lost_worker(cluster, tmp_path
     command += ["--ray", cluster.address, "--server", server.address]
     # Ray spreads the three tasks over the two nodes, but may place every one on the head: the
     # folder is then captioned again (--force).
-    for _ in range(3):
-        batch = subprocess.Popen([*command, "--force"], stderr=subprocess.PIPE, text=True)
-        try:
-            wait_until(lambda batch=batch: batch.poll() is not None or subtitle_tasks_on(worker) > 0, 180)
-            if batch.poll() is None:
-                cluster.remove_node(worker, allow_graceful=False)
-            _, said = batch.communicate(timeout=600)
-        finally:
-            batch.kill()
-        if worker not in cluster.worker_nodes:
-            break
-    else:
-        pytest.skip("Ray placed no task of three batches on the worker: its loss was not tested")
-    assert batch.returncode == 1, said
+    *_, (code, said) = batches_until_the_worker_is_lost(
+        cluster,
+        worker,
+        [*command, "--force"],
+        lambda: subtitle_tasks_on(worker) > 0,
+        "Ray placed no task of three batches on the worker",
+    )
+    assert code == 1, said
     broken = str(folder / "broken.wav")
     assert said.count(f"sidecar subtitle: {broken}: ") == 1, said  # the sidecar's reason, once
     assert said.strip().endswith(f"3 files: 2 captioned, 1 failed: {broken}"), said
@@ -257,6 +240,25 @@ def test_a_folder_captioned_as_ray_tasks_through_a_lost_worker(cluster, tmp_path
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and "2 skipped" in again.stderr, again.stderr
     assert written == {name: (folder / f"{name}.srt").stat().st_mtime_ns for name in names}
+
+
+def batches_until_the_worker_is_lost(cluster, worker, argv: list[str], busy_on_worker, nothing_there: str):
+    """(exit code, stderr) of the batch `argv`, run three times at most, until the worker node is
+    removed during a run, as soon as busy_on_worker() says that run has work on it; the last
+    given is that run's. A skip saying `nothing_there` when no run had work on the worker."""
+    for _ in range(3):
+        batch = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda batch=batch: batch.poll() is not None or busy_on_worker(), 180)
+            if batch.poll() is None:
+                cluster.remove_node(worker, allow_graceful=False)
+            _, said = batch.communicate(timeout=600)
+        finally:
+            batch.kill()
+        yield batch.returncode, said
+        if worker not in cluster.worker_nodes:
+            return
+    pytest.skip(f"{nothing_there}: its loss was not tested")
 
 
 def subtitle_tasks_on(node) -> int:

@@ -55,12 +55,11 @@ def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int
     for n, (source, output) in enumerate(planned):
         one = copy.copy(args)
         one.input, one.output = source, output
-        existing = frozenset() if args.force else frozenset(p for p in outputs_of(one, output) if p.exists())
-        if existing == frozenset(outputs_of(one, output)):
+        one.keep, done = kept_outputs(one, outputs_of)
+        if done:
             skipped.append(output)
             progress.update(n, 1.0, f"{source.name}: done before")
             continue
-        one.keep = existing
         pending.append((n, one))
 
     def caption(job: tuple[int, argparse.Namespace]) -> int:
@@ -92,6 +91,14 @@ def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int
             summary += f", {len(failed)} failed: {', '.join(map(str, failed))}"
         print(summary, file=sys.stderr)
     return 1 if failed else 0
+
+
+def kept_outputs(one: argparse.Namespace, outputs_of: OutputsOf) -> tuple[frozenset[pathlib.Path], bool]:
+    """(the outputs of one input that exist, kept as they are unless --force; whether that is
+    every output it has, so that it is done)."""
+    planned = frozenset(outputs_of(one, one.output))
+    kept = frozenset() if one.force else frozenset(path for path in planned if path.exists())
+    return kept, kept == planned
 
 
 def plan(args: argparse.Namespace) -> list[tuple[pathlib.Path, pathlib.Path]]:

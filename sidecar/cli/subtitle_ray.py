@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 from sidecar.cli.files import UsageError
 from sidecar.cli.progress import ProgressBar
+from sidecar.cli.subtitle_batch import kept_outputs
 from sidecar_client.client import TOKEN_ENV
 
 # Runs of a task whose node was lost or whose process died (Ray's own retries): a file is
@@ -93,11 +94,9 @@ def _caption_on_node(folder: str, one: argparse.Namespace, run_one: Callable, ou
     with contextlib.redirect_stderr(said):
         try:
             with contextlib.chdir(folder):  # a folder this node does not see: OSError
-                if not one.force:
-                    planned = outputs_of(one, one.output)
-                    one.keep = frozenset(path for path in planned if path.exists())
-                    if one.keep == frozenset(planned):
-                        return 0, ""
+                one.keep, done = kept_outputs(one, outputs_of)
+                if done:
+                    return 0, ""
                 code = run_one(one, ProgressBar(one.input.name, enabled=False))  # the batch's bar moves as it ends
         except (UsageError, OSError) as exc:  # this file's problem: the batch goes on
             print(f"sidecar subtitle: {one.input}: {exc}", file=sys.stderr)
