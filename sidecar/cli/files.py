@@ -39,6 +39,14 @@ def committed(path: pathlib.Path) -> Iterator[None]:
         ) from None
 
 
+def kept_outputs(outputs: Iterable[pathlib.Path], force: bool) -> tuple[frozenset[pathlib.Path], bool]:
+    """(the `outputs` of a run that exist, kept as they are unless --force; whether that is every
+    one of them, so that the run is done)."""
+    planned = frozenset(outputs)
+    kept = frozenset() if force else frozenset(path for path in planned if path.exists())
+    return kept, kept == planned
+
+
 def require_input(path: pathlib.Path) -> pathlib.Path:
     """The path of an input file that exists and can be read."""
     if not path.is_file():

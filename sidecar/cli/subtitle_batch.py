@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 
-from sidecar.cli.files import UsageError, require_input
+from sidecar.cli.files import UsageError, kept_outputs, require_input
 from sidecar.cli.muxing import mux_path
 from sidecar.cli.progress import ProgressBar
 from sidecar.cli.subtitle_formats import default_output, suffix_of
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int
     for n, (source, output) in enumerate(planned):
         one = copy.copy(args)
         one.input, one.output = source, output
-        one.keep, done = kept_outputs(one, outputs_of)
+        one.keep, done = kept_outputs(outputs_of(one, output), args.force)
         if done:
             skipped.append(output)
             progress.update(n, 1.0, f"{source.name}: done before")
@@ -91,14 +91,6 @@ def run(args: argparse.Namespace, run_one: RunOne, outputs_of: OutputsOf) -> int
             summary += f", {len(failed)} failed: {', '.join(map(str, failed))}"
         print(summary, file=sys.stderr)
     return 1 if failed else 0
-
-
-def kept_outputs(one: argparse.Namespace, outputs_of: OutputsOf) -> tuple[frozenset[pathlib.Path], bool]:
-    """(the outputs of one input that exist, kept as they are unless --force; whether that is
-    every output it has, so that it is done)."""
-    planned = frozenset(outputs_of(one, one.output))
-    kept = frozenset() if one.force else frozenset(path for path in planned if path.exists())
-    return kept, kept == planned
 
 
 def plan(args: argparse.Namespace) -> list[tuple[pathlib.Path, pathlib.Path]]:

@@ -21,9 +21,8 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from sidecar.cli.files import UsageError
+from sidecar.cli.files import UsageError, kept_outputs
 from sidecar.cli.progress import ProgressBar
-from sidecar.cli.subtitle_batch import kept_outputs
 from sidecar_client.client import TOKEN_ENV
 
 # Runs of a task whose node was lost or whose process died (Ray's own retries): a file is
@@ -94,7 +93,7 @@ def _caption_on_node(folder: str, one: argparse.Namespace, run_one: Callable, ou
     with contextlib.redirect_stderr(said):
         try:
             with contextlib.chdir(folder):  # a folder this node does not see: OSError
-                one.keep, done = kept_outputs(one, outputs_of)
+                one.keep, done = kept_outputs(outputs_of(one, one.output), one.force)
                 if done:
                     return 0, ""
                 code = run_one(one, ProgressBar(one.input.name, enabled=False))  # the batch's bar moves as it ends
