@@ -1,6 +1,6 @@
 """Long audio in pieces decoded side by side (TranscriptionOptions.pieces,
 sidecar.engines.whisper_pieces), on the real tiny.en: the cut, the words and their times, the
-priority gate, closing and errors."""
+priority gate, closing and errors; and how a CPU batches long audio instead by default."""
 
 import threading
 import time
@@ -135,3 +135,29 @@ def test_an_error_in_a_piece_reaches_the_reader(engine, three_readings):
     with pytest.raises(RuntimeError, match="the gate broke"):
         list(segments)
     assert wait_for_no_piece_threads(10)
+
+
+def test_a_cpu_batches_long_audio_timed_by_word_unless_told_otherwise(engine):
+    """One window after another is asked for with batch_size 1, and kept for audio of one
+    window, for text without word times (a batched window is one segment, which cues could not
+    cut) and without the VAD (windows would be cut through words), and for pieces."""
+    long = 600.0
+    assert engine.batch_size_for(whisper.TranscriptionOptions(), long) == whisper.CPU_BATCH_SIZE == 4
+    assert engine.batch_size_for(whisper.TranscriptionOptions(), whisper.BATCHED_WINDOW_SECONDS) == 1
+    assert engine.batch_size_for(whisper.TranscriptionOptions(word_timestamps=False), long) == 1
+    assert engine.batch_size_for(whisper.TranscriptionOptions(vad_filter=False), long) == 1
+    assert engine.batch_size_for(whisper.TranscriptionOptions(batch_size=1), long) == 1
+    assert engine.batch_size_for(whisper.TranscriptionOptions(batch_size=8), long) == 8
+    assert engine.batch_size_for(TWO_PIECES, long) == 1
+
+
+def test_a_cpu_encodes_batched_windows_26_s_long():
+    """Whisper's 30 s of features, zero-padded after the audio: 26 s for windows of at most 20 s,
+    the audio and a 3 s margin for a longer one, never more than the features hold."""
+    features = np.zeros((4, 80, 3000), np.float32)
+    features[:, :, :2000] = 1.0
+    assert whisper.cpu_batched_frames(features) == 2600
+    features[2, :, :2500] = 1.0
+    assert whisper.cpu_batched_frames(features) == 2800
+    features[1, :, :2900] = 1.0
+    assert whisper.cpu_batched_frames(features) == 3000

@@ -53,7 +53,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--batch-size",
         type=int,
         default=0,
-        help="windows decoded at once, faster on long files (default: 16 on a GPU, 1 on a CPU)",
+        help="windows decoded at once, faster on long files; 1: one after another (default: 16 on a GPU, 4 on a CPU)",
     )
     p.add_argument(
         "--pieces",

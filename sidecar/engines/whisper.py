@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 import numpy as np
@@ -27,13 +27,18 @@ SAMPLE_RATE = 16_000  # Whisper's input rate
 MAX_BEAM_SIZE = 16
 MAX_LANGUAGE_CHARS = 35  # the longest BCP-47 tag in practice
 MAX_NEW_TOKENS = 224  # half of Whisper's 448-token context; the prompt takes the other half
-# faster-whisper's batched pipeline decodes several VAD-cut windows at once, each without the
-# text before it. With tiny.en on the 2-core CPU it was 1.5-2.5x faster on long read speech at
-# equal WER, but a 30 s window of several sentences lost one (8.1 % WER against 3.4 % on the
-# LibriSpeech clip three times over; 20 s windows: 4.0 %). So a CPU decodes one window after
-# another unless asked (bench/transcribe_overhead.py measures both); a GPU batches, as before.
+# faster-whisper's batched pipeline decodes VAD-cut windows of at most 20 s at once, each
+# without the text before it (30 s windows lost sentences). tiny.en's WER moves by about a
+# point with where the windows fall, so it was measured over five placements (0 to 2.8 s of
+# silence first) of two tuning readings, the LJ reading with pauses (4.4 min) and the
+# LibriSpeech clip three times over: 4 windows at once, each encoded 26 s long, took about
+# half the time of one window after another at +0.14 and -1.84 points of WER (tiny.en), +0.28
+# and +0.23 (base); encoded 30 s long, +0.31 and -1.38, +0.14 and +0.57. So a CPU batches long
+# audio by default; bench/transcribe_overhead.py reports it on a third reading.
 GPU_BATCH_SIZE = 16
+CPU_BATCH_SIZE = 4  # 4, 8 and 16 took the same time on 2 cores; a smaller step yields sooner
 BATCHED_WINDOW_SECONDS = 20
+CPU_BATCHED_WINDOW_FRAMES = 2600  # the 20 s and a margin for the final timestamp
 MAX_BATCH_SIZE = 64
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's default
 # A trimmed window keeps this many frames (10 ms each) after the last one that holds audio,
@@ -71,7 +76,8 @@ class TranscriptionOptions(Bounded):
     # that loops from costing seconds.
     max_new_tokens: int | None = None
     # Windows decoded at once; 1: one after another, each conditioned on the text before;
-    # None: GPU_BATCH_SIZE on a GPU, 1 on a CPU.
+    # None: GPU_BATCH_SIZE on a GPU; on a CPU CPU_BATCH_SIZE for audio longer than one window
+    # timed by word and cut by the VAD, else 1.
     batch_size: int | None = None
     # Detect the language of every window (mixed-language audio) and report it per segment.
     # Decodes one window at a time.
@@ -166,10 +172,12 @@ class WhisperEngine:
         self._model = model
         self.resolved = resolved
         self.device = device
-        self._trimmed = _trimmed_window_model(model)  # the same weights, encoding trimmed windows
+        # The same weights, encoding fewer frames than Whisper's 30 s window.
+        self._trimmed = _window_encoding_model(model, trimmed_frames)
         from faster_whisper import BatchedInferencePipeline
 
-        self._batched = BatchedInferencePipeline(model=model)
+        batched_model = model if device == devices.CUDA else _window_encoding_model(model, cpu_batched_frames)
+        self._batched = BatchedInferencePipeline(model=batched_model)
 
     @property
     def name(self) -> str:
@@ -199,7 +207,7 @@ class WhisperEngine:
             hotwords=options.hotwords or None,
         )
         languages = None
-        batch_size = self.batch_size_for(options)
+        batch_size = self.batch_size_for(options, duration)
         speech = None
         if (pieces := self.pieces_for(options, duration)) > 1:
             raw_info, speech, raw_segments = whisper_pieces.transcribe(self._model, audio, pieces, kwargs, turn)
@@ -223,13 +231,19 @@ class WhisperEngine:
         )
         return info, _typed_segments(raw_segments, duration, languages)
 
-    def batch_size_for(self, options: TranscriptionOptions) -> int:
-        """Windows to decode at once for these options."""
+    def batch_size_for(self, options: TranscriptionOptions, duration: float) -> int:
+        """Windows to decode at once for these options and this much audio."""
         if options.trim_window or options.language_per_segment or (options.pieces or 1) > 1:
             return 1  # pieces asked for mean one window after another, even in a file too short to cut
         if options.batch_size is not None:
             return options.batch_size
-        return GPU_BATCH_SIZE if self.device == devices.CUDA else 1
+        if self.device == devices.CUDA:
+            return GPU_BATCH_SIZE
+        # A batched window is one segment; without word times its text could not be cut into
+        # cues. Without the VAD it would be cut at fixed times, through words.
+        if options.word_timestamps and options.vad_filter and duration > BATCHED_WINDOW_SECONDS:
+            return CPU_BATCH_SIZE
+        return 1
 
     def pieces_for(self, options: TranscriptionOptions, duration: float) -> int:
         """Pieces of the audio to decode side by side: those asked for, each at least
@@ -239,19 +253,20 @@ class WhisperEngine:
         return whisper_pieces.piece_count(options.pieces or 1, duration)
 
 
-def _trimmed_window_model(model):
-    """A WhisperModel sharing `model`'s weights whose encoder sees only the frames that hold
-    audio: faster-whisper pads every window's features with zeros to 30 s before encode()."""
+def _window_encoding_model(model, frames: Callable[[np.ndarray], int]):
+    """A WhisperModel sharing `model`'s weights whose encoder sees the first `frames(features)`
+    frames of each window: faster-whisper pads every window's features with zeros to 30 s
+    before encode()."""
     from faster_whisper import WhisperModel
 
-    class TrimmedWindowModel(WhisperModel):
+    class WindowEncodingModel(WhisperModel):
         def __init__(self, base: WhisperModel) -> None:  # shares, loads nothing
             self.__dict__.update(base.__dict__)
 
         def encode(self, features: np.ndarray):
-            return super().encode(features[..., : trimmed_frames(features)])
+            return super().encode(features[..., : frames(features)])
 
-    return TrimmedWindowModel(model)
+    return WindowEncodingModel(model)
 
 
 def _language_recording_model(model):
@@ -282,6 +297,12 @@ def trimmed_frames(features: np.ndarray) -> int:
     holds_audio = np.flatnonzero(np.any(features.reshape(-1, frames) != 0, axis=0))
     last = int(holds_audio[-1]) + 1 if holds_audio.size else 0
     return min(frames, max(MIN_TRIMMED_FRAMES, last + TRIM_MARGIN_FRAMES))
+
+
+def cpu_batched_frames(features: np.ndarray) -> int:
+    """How many leading frames of a batch of windows a CPU encodes: CPU_BATCHED_WINDOW_FRAMES,
+    or the audio and margin of a longer window."""
+    return min(features.shape[-1], max(CPU_BATCHED_WINDOW_FRAMES, trimmed_frames(features)))
 
 
 def _clamp(value: float, duration: float) -> float:

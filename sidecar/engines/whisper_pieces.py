@@ -5,8 +5,9 @@ One Whisper decode barely uses a second CPU core: on the 2-core CPU, tiny.en too
 one thread each, took 15 s. Each piece starts without the text before it, as a file does, and
 its 30 s windows fall elsewhere, which moves tiny.en's WER by a point either way: over five
 placements of two readings (7.4 min, and 4.4 min with pauses) two pieces averaged +0.7 and +0.6
-points against one after another, so a file is cut only when asked (bench/whisper_pieces.py;
-bench/transcribe_overhead.py times it against faster-whisper doing the same).
+points against one after another, and later -0.09 and +0.28 (bench/whisper_pieces.py). A file
+is cut only when asked: a CPU's default, windows decoded in batches, is as fast at no more cost
+(bench/transcribe_overhead.py times both against faster-whisper doing the same).
 """
 
 from __future__ import annotations
