@@ -26,6 +26,7 @@ from sidecar.v1 import models_pb2, transcription_pb2
 from sidecar_client import SidecarClient, SidecarError, live
 from sidecar_client.capture import AudioCapture
 from sidecar_common import subtitles
+from sidecar_common.durations import seconds
 from tests.conftest import word_error_rate
 from tests.harness import wait_until
 from tests.ray_fixtures import RAY_SERVE_ENV, RaySidecar
@@ -72,7 +73,7 @@ class Job(threading.Thread):
             for response in self.call:
                 self.started.set()
                 if response.WhichOneof("event") == "segment":
-                    self.transcribed_until = response.segment.time_range.end_offset.ToTimedelta().total_seconds()
+                    self.transcribed_until = seconds(response.segment.time_range.end_offset)
         except SidecarError as exc:
             self.error = exc
         self.started.set()
@@ -116,7 +117,7 @@ def test_a_job_on_a_lost_worker_fails_unavailable_and_its_retry_succeeds(cluster
         carried_on = next(job for job in jobs if job.error is None)
         assert carried_on.transcribed_until > 130
         retried = client.transcribe(long_speech)
-        assert retried.segments[-1].time_range.end_offset.ToTimedelta().total_seconds() > 130
+        assert seconds(retried.segments[-1].time_range.end_offset) > 130
 
 
 def test_a_live_stream_on_a_lost_worker_resumes_on_the_head_within_10_s(cluster, tmp_path):
