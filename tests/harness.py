@@ -2,7 +2,11 @@
 `sidecar serve` process on a fixed port that a test can kill and restart."""
 
 import contextlib
+import faulthandler
+import os
 import pathlib
+import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +23,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_command(command: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    """subprocess.run(command, capture_output=True, text=True), except that a command still
+    running after `timeout` seconds fails the test with where each of its threads stood
+    (faulthandler's dump on SIGABRT), and where this process's threads stood: an in-process
+    server's among them. A hang then says where it is, not only that it happened."""
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)  # fd 2: the captured stderr
+            process.send_signal(signal.SIGABRT)
+            try:
+                out, err = process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                out, err = process.communicate()
+            raise AssertionError(f"{shlex.join(command)} still ran after {timeout:g} s; then:\n{err[-8000:]}") from None
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
 def serve(
