@@ -126,7 +126,9 @@ def test_whisper_calls_go_to_the_whisper_familys_own_deployment(client, tmp_path
     """The session's sidecar gives the whisper family a deployment of its own
     (--ray-family whisper:...): a file job runs on one of its replicas, not on the sidecar's,
     while ListModels, which the sidecar's replica answers, lists the model that one loaded."""
-    long_speech = write_wav(tmp_path / "long.wav", np.tile(demo()[0], 4))  # 92 s
+    # 276 s: still running when its calls are counted (92 s, decoded 4 windows at a time, had
+    # ended by then once in a clean-clone run)
+    long_speech = write_wav(tmp_path / "long.wav", np.tile(demo()[0], 12))
     call = client.transcribe_stream(long_speech)
     next(iter(call))  # the job runs
     try:
